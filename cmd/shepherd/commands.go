@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"kv-shepherd.io/shepherd/internal/app"
+	"kv-shepherd.io/shepherd/internal/config"
+	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/pgembed"
+)
+
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if cfg.DevMode {
+		log.Warn("SHEPHERD_DEV_MODE is on: the development sign-in is mounted. Do not expose this instance.")
+	}
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx, nil)
+}
+
+// dev is the embedded default behind `make run`.
+func dev(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	started := time.Now()
+	if cfg.DatabaseURL == "" {
+		inst, err := pgembed.Start(ctx, pgembed.Options{Dir: filepath.Join(cfg.DataDir, "pg"), Port: cfg.PGPort, Logger: log, Install: true})
+		if err != nil {
+			return fmt.Errorf("private PostgreSQL: %w", err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := inst.Stop(stopCtx); err != nil {
+				log.Error("stopping PostgreSQL", "err", err)
+			} else if inst.Started() {
+				log.Info("PostgreSQL stopped")
+			}
+		}()
+		if err := inst.EnsureDatabase(ctx, "shepherd"); err != nil {
+			return err
+		}
+		cfg.DatabaseURL = inst.DSN("shepherd")
+		log.Info("private PostgreSQL ready", "dir", filepath.Join(cfg.DataDir, "pg"), "port", inst.Port())
+	}
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("ready to serve", "startup", time.Since(started).Round(time.Millisecond).String(),
+		"open", cfg.BaseURL, "demo_users", "alice bob dana carol victor (via the sign-in button)", "local_admin", "admin")
+	return a.Run(ctx, nil)
+}
+
+func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger, args []string) error {
+	if cfg.DatabaseURL == "" {
+		return &config.FieldError{Key: "DATABASE_URL", Message: "is required"}
+	}
+	pool, err := db.Open(ctx, cfg.DatabaseURL, db.PoolOptions{MaxConns: 4})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if len(args) >= 1 && args[0] == "diff" {
+		if len(args) != 2 {
+			return fmt.Errorf("usage: shepherd migrate diff NAME")
+		}
+		return migrateDiff(ctx, pool, log, args[1])
+	}
+	if err := db.Migrate(ctx, pool, log); err != nil {
+		return err
+	}
+	log.Info("database is up to date")
+	return nil
+}
+
+func pgExec(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("pg-exec", flag.ContinueOnError)
+	dir := fs.String("dir", ".data/test-pg", "data directory of the private server")
+	port := fs.Int("port", 5439, "TCP port of the private server")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: shepherd pg-exec [--dir D] [--port P] -- CMD [ARGS...]")
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	code, err := pgembed.Exec(ctx, pgembed.Options{Dir: *dir, Port: *port, Fast: true, Logger: log, Install: true}, argv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "shepherd pg-exec: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}

@@ -1,0 +1,34 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+)
+
+// User is a person who signs in, locally or through the IdP.
+type User struct{ ent.Schema }
+
+func (User) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+func (User) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("username").NotEmpty().MaxLen(255).Unique(),
+		field.String("email").Default("").MaxLen(320),
+		field.String("display_name").Default("").MaxLen(255),
+		field.Enum("auth_type").Values("local", "oidc").Default("local"),
+		// external_id is the IdP subject (`sub`); local accounts have none.
+		field.String("external_id").Optional().Nillable().Unique().MaxLen(255),
+		field.String("password_hash").Optional().Sensitive(),
+		field.Bool("force_password_change").Default(false),
+		field.Bool("disabled").Default(false),
+		field.Time("last_login_at").Optional().Nillable(),
+	}
+}
+
+func (User) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("role_bindings", RoleBinding.Type),
+		edge.To("memberships", SystemMember.Type),
+	}
+}

@@ -1,0 +1,218 @@
+// Package app is Shepherd's composition root: it builds every dependency by hand, in one
+// place, and runs the web server, River and background loops until the context ends.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"riverqueue.com/riverui"
+
+	"kv-shepherd.io/shepherd/internal/auth"
+	"kv-shepherd.io/shepherd/internal/config"
+	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/devoidc"
+	"kv-shepherd.io/shepherd/internal/jobs"
+	"kv-shepherd.io/shepherd/internal/jobs/sessioncleanup"
+	"kv-shepherd.io/shepherd/internal/runner"
+	"kv-shepherd.io/shepherd/internal/secrets"
+	"kv-shepherd.io/shepherd/internal/seed"
+	"kv-shepherd.io/shepherd/web"
+)
+
+// DevIssuerPath is where the development OIDC provider lives in dev mode.
+const DevIssuerPath = "/dev/oidc"
+
+// App is a fully wired Shepherd process.
+type App struct {
+	Config    *config.Config
+	Logger    *slog.Logger
+	Pool      *pgxpool.Pool
+	Store     *db.Store
+	River     *river.Client[pgx.Tx]
+	Echo      *echo.Echo
+	DevIssuer *devoidc.Issuer
+	Sessions  *auth.SessionStore
+	jobsUI    *riverui.Handler
+}
+
+// New connects to the database, migrates, seeds and wires everything; nothing runs yet.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, &config.FieldError{Key: "DATABASE_URL", Message: "is required (or use `shepherd dev` for a private database)"}
+	}
+	pool, err := db.Open(ctx, cfg.DatabaseURL, db.PoolOptions{MaxConns: int32(cfg.DBMaxConns)})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Logger: logger, Pool: pool}
+	if err := a.wire(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) wire(ctx context.Context) error {
+	cfg, logger := a.Config, a.Logger
+	if err := db.Migrate(ctx, a.Pool, logger); err != nil {
+		return err
+	}
+	a.Store = db.NewStore(db.SQLDB(a.Pool))
+	if err := seed.Base(ctx, a.Store); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	if cfg.DevMode {
+		if err := seed.Demo(ctx, a.Store); err != nil {
+			return fmt.Errorf("demo seed: %w", err)
+		}
+	}
+	keys, err := secrets.Ensure(ctx, a.Store.Ent, cfg.EncryptionKeyBytes, cfg.SessionSecretBytes, logger)
+	if err != nil {
+		return err
+	}
+	a.Sessions = auth.NewSessionStore(a.Store.Ent, keys.Session, cfg.SecureCookies(), cfg.SessionIdleTimeout, cfg.SessionMaxAge)
+	authSvc := &auth.Service{Store: a.Store, Policy: auth.PasswordPolicy{Mode: cfg.PasswordPolicy}, Logger: logger}
+
+	deps := &web.Deps{Config: cfg, Logger: logger, Store: a.Store, Pool: a.Pool, Sessions: a.Sessions, Auth: authSvc,
+		Registry: prometheus.NewRegistry()}
+	if cfg.DevMode && cfg.OIDCIssuer == "" {
+		if err := a.mountDevIssuer(deps); err != nil {
+			return err
+		}
+	}
+	if cfg.OIDCIssuer != "" {
+		deps.OIDC = auth.NewOIDC(auth.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+			RedirectURL: cfg.BaseURL + web.OIDCCallbackPath, Scopes: strings.Fields(cfg.OIDCScopes), GroupsClaim: cfg.OIDCGroupsClaim})
+	}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &sessioncleanup.Worker{Sessions: a.Sessions, Logger: logger})
+	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
+		Logger:                      logger.With("component", "river"),
+		Queues:                      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.RiverMaxWorkers}},
+		Workers:                     workers,
+		CompletedJobRetentionPeriod: 24 * time.Hour,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return sessioncleanup.Args{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true})},
+	})
+	if err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	a.jobsUI, err = riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(a.River, nil),
+		Prefix: web.JobsPrefix, Logger: logger.With("component", "riverui")})
+	if err != nil {
+		return fmt.Errorf("river ui: %w", err)
+	}
+	deps.JobsUI = a.jobsUI
+	deps.Ready = a.ready
+	deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		jobs.NewQueueCollector(a.Pool))
+	a.Echo = web.New(deps)
+	return nil
+}
+
+// mountDevIssuer runs the development OIDC provider inside this process and points the
+// real OIDC client at it: sign-in goes through discovery, PKCE and signed ID tokens.
+func (a *App) mountDevIssuer(deps *web.Deps) error {
+	cfg := a.Config
+	secret := auth.RandomToken(24)
+	var users []devoidc.User
+	for _, u := range seed.DemoUsers {
+		users = append(users, devoidc.User{Sub: u.Sub, Username: u.Username, Name: u.Name, Email: u.Email, Groups: u.Groups, Description: u.Description})
+	}
+	iss, err := devoidc.New(devoidc.Options{
+		Issuer:       cfg.BaseURL + DevIssuerPath,
+		Clients:      []devoidc.Client{{ID: "shepherd-dev", Secret: secret, RedirectURIs: []string{cfg.BaseURL + web.OIDCCallbackPath}}},
+		Users:        users,
+		RenderPicker: web.DevPickerRenderer(true),
+	})
+	if err != nil {
+		return err
+	}
+	a.DevIssuer = iss
+	deps.DevIssuer, deps.DevIssuerPath = iss.Handler(), DevIssuerPath
+	cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret = cfg.BaseURL+DevIssuerPath, "shepherd-dev", secret
+	if cfg.OIDCProviderName == "Single sign-on" {
+		cfg.OIDCProviderName = "the development identity provider"
+	}
+	a.Logger.Warn("development mode: demo data and the development OIDC issuer are enabled; never use this in production",
+		"issuer", cfg.OIDCIssuer)
+	return nil
+}
+
+func (a *App) ready(ctx context.Context) error {
+	if err := a.Pool.Ping(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	select {
+	case <-a.River.Stopped():
+		return errors.New("job worker stopped")
+	default:
+	}
+	return nil
+}
+
+// Handler is the HTTP handler (for tests that drive the app in-process).
+func (a *App) Handler() http.Handler { return a.Echo }
+
+// Run serves on ln (or the configured address) until ctx ends, then shuts down in order:
+// stop accepting requests, let running jobs finish briefly, close the pool.
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	defer a.Pool.Close()
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", a.Config.Addr); err != nil {
+			return fmt.Errorf("listen on %s (SHEPHERD_ADDR): %w", a.Config.Addr, err)
+		}
+	}
+	if err := a.River.Start(ctx); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+	if err := a.jobsUI.Start(ctx); err != nil {
+		return fmt.Errorf("start river ui: %w", err)
+	}
+	srv := &http.Server{Handler: a.Echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn)}
+	run := runner.New(ctx, a.Logger)
+	serveErr := make(chan error, 1)
+	run.Go("http", func(context.Context) error {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		serveErr <- err
+		return err
+	})
+	a.Logger.Info("Shepherd is serving", "url", a.Config.BaseURL, "addr", ln.Addr().String())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	a.Logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if e := srv.Shutdown(shutCtx); e != nil {
+		a.Logger.Warn("http shutdown", "err", e)
+	}
+	if e := a.River.Stop(shutCtx); e != nil {
+		a.Logger.Warn("river did not stop cleanly", "err", e)
+	}
+	run.Wait()
+	return err
+}

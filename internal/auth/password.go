@@ -1,0 +1,93 @@
+package auth
+
+import (
+	"bufio"
+	_ "embed"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+//go:embed blocklist.txt
+var blocklistText string
+
+var blocklist = func() map[string]bool {
+	m := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(blocklistText))
+	for sc.Scan() {
+		if w := strings.TrimSpace(sc.Text()); w != "" && !strings.HasPrefix(w, "#") {
+			m[strings.ToLower(w)] = true
+		}
+	}
+	return m
+}()
+
+// Password length limits (NIST SP 800-63B): at least 8, and long passphrases must work.
+// bcrypt only reads 72 bytes, so longer inputs are refused rather than silently truncated.
+const (
+	MinPasswordLength = 8
+	MaxPasswordBytes  = 72
+)
+
+// PasswordPolicy checks new passwords. Mode "nist" has no composition rules; "legacy"
+// additionally asks for upper case, lower case and a digit.
+type PasswordPolicy struct{ Mode string }
+
+// Validate returns user-facing problems with the new password; none means acceptable.
+func (p PasswordPolicy) Validate(username, password, confirm string) []string {
+	var problems []string
+	if password != confirm {
+		problems = append(problems, "The two passwords do not match.")
+	}
+	if !utf8.ValidString(password) {
+		return append(problems, "The password contains invalid characters.")
+	}
+	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
+		problems = append(problems, "Use at least 8 characters (15 or more is better).")
+	}
+	if len(password) > MaxPasswordBytes {
+		problems = append(problems, "Use at most 72 bytes (about 64 characters; fewer with non-Latin letters).")
+	}
+	for _, r := range password {
+		if !unicode.IsPrint(r) && r != ' ' {
+			problems = append(problems, "Use printable characters only.")
+			break
+		}
+	}
+	lower := strings.ToLower(password)
+	if blocklist[lower] || (username != "" && strings.Contains(lower, strings.ToLower(username)) && len(username) >= 3) {
+		problems = append(problems, "This password is too common or easy to guess; choose another.")
+	}
+	if p.Mode == "legacy" {
+		var up, low, digit bool
+		for _, r := range password {
+			up = up || unicode.IsUpper(r)
+			low = low || unicode.IsLower(r)
+			digit = digit || unicode.IsDigit(r)
+		}
+		if !up || !low || !digit {
+			problems = append(problems, "Include upper-case and lower-case letters and a digit.")
+		}
+	}
+	return problems
+}
+
+// HashPassword returns a bcrypt hash.
+func HashPassword(password string) (string, error) {
+	b, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	return string(b), err
+}
+
+// dummyHash is compared against when the user does not exist, so timing does not reveal it.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password"), bcrypt.DefaultCost)
+
+// CheckPassword reports whether password matches hash (an empty hash never matches).
+func CheckPassword(hash, password string) bool {
+	if hash == "" {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+}

@@ -1,0 +1,249 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
+	"kv-shepherd.io/shepherd/ent/role"
+	"kv-shepherd.io/shepherd/ent/rolebinding"
+	"kv-shepherd.io/shepherd/ent/user"
+	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/db"
+)
+
+// DefaultRoleName is bound, test only, to IdP users whose groups map to nothing.
+const DefaultRoleName = "Viewer"
+
+// ErrInvalidCredentials is the one answer for unknown users, wrong passwords and
+// disabled accounts, so the login form does not reveal which it was.
+var ErrInvalidCredentials = errors.New("invalid username or password")
+
+// Service holds the sign-in use cases. Each owns its transaction and audits the outcome.
+type Service struct {
+	Store  *db.Store
+	Policy PasswordPolicy
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// LoginLocal checks a local account's password.
+func (s *Service) LoginLocal(ctx context.Context, username, password string) (*ent.User, error) {
+	username = strings.TrimSpace(username)
+	u, err := s.Store.Ent.User.Query().Where(user.Username(username), user.AuthTypeEQ(user.AuthTypeLocal)).Only(ctx)
+	if err != nil && !ent.IsNotFound(err) {
+		return nil, err
+	}
+	hash := ""
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok := CheckPassword(hash, password)
+	if !ok || u == nil || u.Disabled {
+		reason := "bad_password"
+		switch {
+		case u == nil:
+			reason = "unknown_user"
+		case u.Disabled && ok:
+			reason = "account_disabled"
+		}
+		s.LoginFailed(ctx, "local", username, reason)
+		return nil, ErrInvalidCredentials
+	}
+	err = s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if err := tx.Ent.User.UpdateOne(u).SetLastLoginAt(s.now()).Exec(ctx); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx.Ent, audit.Entry{Action: "user.login", ActorID: &u.ID, ActorName: u.Username,
+			ResourceType: "user", ResourceID: u.ID.String(), ResourceName: u.Username, Details: map[string]any{"method": "local"}})
+	})
+	return u, err
+}
+
+// LoginFailed audits a refused sign-in. It never fails the request it is called from.
+func (s *Service) LoginFailed(ctx context.Context, method, username, reason string) {
+	if len(username) > 255 {
+		username = username[:255]
+	}
+	err := audit.Write(ctx, s.Store.Ent, audit.Entry{Action: "user.login_failed", ActorName: username,
+		ResourceType: "user", ResourceName: username, Details: map[string]any{"method": method, "reason": reason}})
+	if err != nil {
+		s.Logger.Error("audit of failed login not written", "err", err)
+	}
+	s.Logger.Warn("sign-in refused", "method", method, "username", username, "reason", reason)
+}
+
+// LoginOIDC upserts the user by subject and rebuilds their IdP-mapped role bindings from
+// the current groups, in one transaction. Manual and seeded bindings are kept.
+func (s *Service) LoginOIDC(ctx context.Context, id Identity, issuer string) (*ent.User, error) {
+	var out *ent.User
+	err := s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		u, err := tx.Ent.User.Query().Where(user.ExternalID(id.Subject)).ForUpdate().Only(ctx)
+		switch {
+		case ent.IsNotFound(err):
+			name, err := freeUsername(ctx, tx.Ent, id)
+			if err != nil {
+				return err
+			}
+			u, err = tx.Ent.User.Create().SetUsername(name).SetEmail(id.Email).SetDisplayName(id.Name).
+				SetAuthType(user.AuthTypeOidc).SetExternalID(id.Subject).SetLastLoginAt(s.now()).Save(ctx)
+			if err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			if u.Disabled {
+				return ErrInvalidCredentials
+			}
+			u, err = u.Update().SetEmail(id.Email).SetDisplayName(id.Name).SetLastLoginAt(s.now()).Save(ctx)
+			if err != nil {
+				return err
+			}
+		}
+		mapped, err := s.rebuildBindings(ctx, tx.Ent, u.ID, id.Groups)
+		if err != nil {
+			return err
+		}
+		out = u
+		return audit.Write(ctx, tx.Ent, audit.Entry{Action: "user.login", ActorID: &u.ID, ActorName: u.Username,
+			ResourceType: "user", ResourceID: u.ID.String(), ResourceName: u.Username,
+			Details: map[string]any{"method": "oidc", "idp": issuer, "groups": id.Groups, "roles": mapped}})
+	})
+	if errors.Is(err, ErrInvalidCredentials) {
+		s.LoginFailed(ctx, "oidc", id.Username, "account_disabled")
+	}
+	return out, err
+}
+
+func (s *Service) rebuildBindings(ctx context.Context, tx *ent.Client, userID uuid.UUID, groups []string) ([]string, error) {
+	if _, err := tx.RoleBinding.Delete().Where(rolebinding.UserID(userID), rolebinding.SourceEQ(rolebinding.SourceIdpMapping)).Exec(ctx); err != nil {
+		return nil, err
+	}
+	var mappings []*ent.IdPGroupMapping
+	if len(groups) > 0 {
+		var err error
+		mappings, err = tx.IdPGroupMapping.Query().Where(idpgroupmapping.GroupNameIn(groups...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
+	// Several groups may map to one role: merge their environments into one binding.
+	envs := map[uuid.UUID]map[string]bool{}
+	var order []uuid.UUID
+	for _, m := range mappings {
+		if envs[m.RoleID] == nil {
+			envs[m.RoleID] = map[string]bool{}
+			order = append(order, m.RoleID)
+		}
+		for _, e := range m.AllowedEnvironments {
+			envs[m.RoleID][e] = true
+		}
+	}
+	if len(order) == 0 {
+		viewer, err := tx.Role.Query().Where(role.Name(DefaultRoleName)).Only(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("default role %s missing: %w", DefaultRoleName, err)
+		}
+		order = []uuid.UUID{viewer.ID}
+		envs[viewer.ID] = map[string]bool{"test": true}
+	}
+	var names []string
+	for _, roleID := range order {
+		var list []string
+		for _, e := range []string{"prod", "test"} {
+			if envs[roleID][e] {
+				list = append(list, e)
+			}
+		}
+		err := tx.RoleBinding.Create().SetUserID(userID).SetRoleID(roleID).SetAllowedEnvironments(list).
+			SetSource(rolebinding.SourceIdpMapping).
+			OnConflictColumns(rolebinding.FieldUserID, rolebinding.FieldRoleID, rolebinding.FieldScopeType, rolebinding.FieldScopeID).
+			DoNothing().Exec(ctx)
+		if err != nil && !isNoRows(err) {
+			return nil, err
+		}
+		r, err := tx.Role.Get(ctx, roleID)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, r.Name)
+	}
+	return names, nil
+}
+
+// freeUsername picks the IdP's preferred name, or a suffixed one when a different account
+// (for example the local admin) already uses it.
+func freeUsername(ctx context.Context, client *ent.Client, id Identity) (string, error) {
+	name := id.Username
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	taken, err := client.User.Query().Where(user.Username(name)).Exist(ctx)
+	if err != nil || !taken {
+		return name, err
+	}
+	h := sha256.Sum256([]byte(id.Subject))
+	return name + "-" + hex.EncodeToString(h[:3]), nil
+}
+
+// ChangePassword sets a new password for a local account. When the change is forced (first
+// login) the current password was just proven at sign-in and is not asked again.
+func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, current, next, confirm string) ([]string, error) {
+	u, err := s.Store.Ent.User.Get(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.AuthType != user.AuthTypeLocal {
+		return []string{"Your password is managed by your identity provider."}, nil
+	}
+	forced := u.ForcePasswordChange
+	if !forced {
+		if !CheckPassword(u.PasswordHash, current) {
+			return []string{"The current password is not correct."}, nil
+		}
+	}
+	if problems := s.Policy.Validate(u.Username, next, confirm); len(problems) > 0 {
+		return problems, nil
+	}
+	if CheckPassword(u.PasswordHash, next) {
+		return []string{"Choose a password different from the current one."}, nil
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return nil, err
+	}
+	reason := "user_initiated"
+	if forced {
+		reason = "first_login_forced"
+	}
+	return nil, s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if err := tx.Ent.User.UpdateOneID(userID).SetPasswordHash(hash).SetForcePasswordChange(false).Exec(ctx); err != nil {
+			return err
+		}
+		return audit.Write(ctx, tx.Ent, audit.Entry{Action: "user.password_change", ActorID: &u.ID, ActorName: u.Username,
+			ResourceType: "user", ResourceID: u.ID.String(), ResourceName: u.Username, Details: map[string]any{"reason": reason}})
+	})
+}
+
+// Logout audits the end of a session.
+func (s *Service) Logout(ctx context.Context, u *ent.User) error {
+	return audit.Write(ctx, s.Store.Ent, audit.Entry{Action: "user.logout", ActorID: &u.ID, ActorName: u.Username,
+		ResourceType: "user", ResourceID: u.ID.String(), ResourceName: u.Username})
+}

@@ -1,0 +1,275 @@
+// Package config loads Shepherd's settings: defaults, then an optional YAML file, then
+// environment variables (SHEPHERD_*, plus DATABASE_URL), validated once at start.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole process configuration. Each field's `env` tag names its variable and
+// its `yaml` tag the key in the optional file; `doc` feeds the README's reference table.
+type Config struct {
+	DatabaseURL string `env:"DATABASE_URL" yaml:"database_url" doc:"PostgreSQL URL. Required for serve/migrate; dev starts a private server when empty." secret:"true"`
+	Addr        string `env:"SHEPHERD_ADDR" yaml:"addr" doc:"Listen address." default:"127.0.0.1:8080"`
+	BaseURL     string `env:"SHEPHERD_BASE_URL" yaml:"base_url" doc:"External URL of the portal (OIDC redirect, Origin checks). Defaults to http://ADDR."`
+	LogLevel    string `env:"SHEPHERD_LOG_LEVEL" yaml:"log_level" doc:"debug, info, warn or error." default:"info"`
+	LogFormat   string `env:"SHEPHERD_LOG_FORMAT" yaml:"log_format" doc:"text or json." default:"text"`
+	DevMode     bool   `env:"SHEPHERD_DEV_MODE" yaml:"dev_mode" doc:"Mounts the development OIDC issuer and demo data. Never in production." default:"false"`
+
+	OIDCIssuer       string `env:"SHEPHERD_OIDC_ISSUER" yaml:"oidc_issuer" doc:"OIDC issuer URL (exact match with the token's iss). Empty disables OIDC sign-in."`
+	OIDCClientID     string `env:"SHEPHERD_OIDC_CLIENT_ID" yaml:"oidc_client_id" doc:"OIDC client id (the token's aud must contain it)."`
+	OIDCClientSecret string `env:"SHEPHERD_OIDC_CLIENT_SECRET" yaml:"oidc_client_secret" doc:"OIDC client secret." secret:"true"`
+	OIDCProviderName string `env:"SHEPHERD_OIDC_PROVIDER_NAME" yaml:"oidc_provider_name" doc:"Label on the sign-in button." default:"Single sign-on"`
+	OIDCGroupsClaim  string `env:"SHEPHERD_OIDC_GROUPS_CLAIM" yaml:"oidc_groups_claim" doc:"ID-token claim that lists the user's groups." default:"groups"`
+	OIDCScopes       string `env:"SHEPHERD_OIDC_SCOPES" yaml:"oidc_scopes" doc:"Space-separated scopes requested besides openid." default:"profile email"`
+
+	LocalLogin     bool   `env:"SHEPHERD_LOCAL_LOGIN" yaml:"local_login" doc:"Allow local accounts (the seeded admin)." default:"true"`
+	PasswordPolicy string `env:"SHEPHERD_PASSWORD_POLICY" yaml:"password_policy" doc:"nist (length + blocklist) or legacy (also upper/lower/digit)." default:"nist"`
+
+	EncryptionKey string `env:"SHEPHERD_ENCRYPTION_KEY" yaml:"encryption_key" doc:"32 bytes, base64. AES-256-GCM key for secrets at rest. Generated and stored in the DB when empty." secret:"true"`
+	SessionSecret string `env:"SHEPHERD_SESSION_SECRET" yaml:"session_secret" doc:"At least 32 bytes, base64. Signs session cookies. Generated and stored in the DB when empty." secret:"true"`
+
+	SessionIdleTimeout time.Duration `env:"SHEPHERD_SESSION_IDLE_TIMEOUT" yaml:"session_idle_timeout" doc:"Sign out after this much inactivity." default:"30m"`
+	SessionMaxAge      time.Duration `env:"SHEPHERD_SESSION_MAX_AGE" yaml:"session_max_age" doc:"Absolute session lifetime." default:"24h"`
+
+	DBMaxConns      int `env:"SHEPHERD_DB_MAX_CONNS" yaml:"db_max_conns" doc:"Pool size shared by web requests and workers." default:"30"`
+	RiverMaxWorkers int `env:"SHEPHERD_RIVER_MAX_WORKERS" yaml:"river_max_workers" doc:"Concurrent River jobs per instance." default:"10"`
+
+	DataDir string `env:"SHEPHERD_DATA_DIR" yaml:"data_dir" doc:"dev only: where the private PostgreSQL keeps its data." default:".data"`
+	PGPort  int    `env:"SHEPHERD_PG_PORT" yaml:"pg_port" doc:"dev only: port of the private PostgreSQL." default:"5433"`
+
+	// Decoded forms, filled by Validate.
+	EncryptionKeyBytes []byte `env:"-" yaml:"-"`
+	SessionSecretBytes []byte `env:"-" yaml:"-"`
+}
+
+// FieldError names the setting that is wrong, as the operator would write it.
+type FieldError struct {
+	Key     string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Message }
+
+// Load reads defaults, then the YAML file named by SHEPHERD_CONFIG (if any), then the environment.
+func Load(getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	if err := applyDefaults(c); err != nil {
+		return nil, err
+	}
+	if path := getenv("SHEPHERD_CONFIG"); path != "" {
+		if err := loadFile(c, path); err != nil {
+			return nil, err
+		}
+	}
+	if err := applyEnv(c, getenv); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func loadFile(c *Config, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return &FieldError{Key: "SHEPHERD_CONFIG", Message: fmt.Sprintf("cannot read config file: %v", err)}
+	}
+	defer f.Close()
+	raw := map[string]string{}
+	dec := yaml.NewDecoder(f)
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		return &FieldError{Key: "SHEPHERD_CONFIG", Message: fmt.Sprintf("%s is not a flat YAML map of settings: %v", path, err)}
+	}
+	fields := fieldsByTag(c, "yaml")
+	for k, v := range raw {
+		fv, ok := fields[k]
+		if !ok {
+			return &FieldError{Key: k, Message: fmt.Sprintf("unknown setting in %s", path)}
+		}
+		if err := setValue(fv.value, v); err != nil {
+			return &FieldError{Key: k, Message: err.Error()}
+		}
+	}
+	return nil
+}
+
+func applyEnv(c *Config, getenv func(string) string) error {
+	for key, fv := range fieldsByTag(c, "env") {
+		v := getenv(key)
+		if v == "" {
+			continue
+		}
+		if err := setValue(fv.value, v); err != nil {
+			return &FieldError{Key: key, Message: err.Error()}
+		}
+	}
+	return nil
+}
+
+func applyDefaults(c *Config) error {
+	for key, fv := range fieldsByTag(c, "env") {
+		if d, ok := fv.field.Tag.Lookup("default"); ok {
+			if err := setValue(fv.value, d); err != nil {
+				return fmt.Errorf("bad default for %s: %w", key, err)
+			}
+		}
+	}
+	return nil
+}
+
+type fieldRef struct {
+	field reflect.StructField
+	value reflect.Value
+}
+
+func fieldsByTag(c *Config, tag string) map[string]fieldRef {
+	out := map[string]fieldRef{}
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := t.Field(i).Tag.Get(tag)
+		if name == "" || name == "-" {
+			continue
+		}
+		out[name] = fieldRef{field: t.Field(i), value: v.Field(i)}
+	}
+	return out
+}
+
+func setValue(v reflect.Value, s string) error {
+	switch v.Interface().(type) {
+	case string:
+		v.SetString(s)
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (use true or false)", s)
+		}
+		v.SetBool(b)
+	case int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		v.SetInt(int64(n))
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 30m, 24h)", s)
+		}
+		v.SetInt(int64(d))
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+// Validate checks every setting and decodes keys; the first problem is returned by name.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return &FieldError{Key: "SHEPHERD_ADDR", Message: fmt.Sprintf("%q is not host:port", c.Addr)}
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Addr
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &FieldError{Key: "SHEPHERD_BASE_URL", Message: fmt.Sprintf("%q must be an absolute http(s) URL", c.BaseURL)}
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		return &FieldError{Key: "SHEPHERD_LOG_LEVEL", Message: err.Error()}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return &FieldError{Key: "SHEPHERD_LOG_FORMAT", Message: fmt.Sprintf("%q must be text or json", c.LogFormat)}
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return &FieldError{Key: "DATABASE_URL", Message: "must be a postgres:// URL"}
+		}
+	}
+	if c.OIDCIssuer != "" {
+		if u, err := url.Parse(c.OIDCIssuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return &FieldError{Key: "SHEPHERD_OIDC_ISSUER", Message: "must be an absolute URL"}
+		}
+		if c.OIDCClientID == "" {
+			return &FieldError{Key: "SHEPHERD_OIDC_CLIENT_ID", Message: "is required when SHEPHERD_OIDC_ISSUER is set"}
+		}
+	}
+	if c.PasswordPolicy != "nist" && c.PasswordPolicy != "legacy" {
+		return &FieldError{Key: "SHEPHERD_PASSWORD_POLICY", Message: fmt.Sprintf("%q must be nist or legacy", c.PasswordPolicy)}
+	}
+	if c.EncryptionKey != "" {
+		b, err := base64.StdEncoding.DecodeString(c.EncryptionKey)
+		if err != nil || len(b) != 32 {
+			return &FieldError{Key: "SHEPHERD_ENCRYPTION_KEY", Message: "must be exactly 32 bytes, base64-encoded (openssl rand -base64 32)"}
+		}
+		c.EncryptionKeyBytes = b
+	}
+	if c.SessionSecret != "" {
+		b, err := base64.StdEncoding.DecodeString(c.SessionSecret)
+		if err != nil || len(b) < 32 {
+			return &FieldError{Key: "SHEPHERD_SESSION_SECRET", Message: "must be at least 32 bytes, base64-encoded (openssl rand -base64 32)"}
+		}
+		c.SessionSecretBytes = b
+	}
+	if c.SessionIdleTimeout < time.Minute {
+		return &FieldError{Key: "SHEPHERD_SESSION_IDLE_TIMEOUT", Message: "must be at least 1m"}
+	}
+	if c.SessionMaxAge < c.SessionIdleTimeout {
+		return &FieldError{Key: "SHEPHERD_SESSION_MAX_AGE", Message: "must not be shorter than SHEPHERD_SESSION_IDLE_TIMEOUT"}
+	}
+	if c.DBMaxConns < 4 {
+		return &FieldError{Key: "SHEPHERD_DB_MAX_CONNS", Message: "must be at least 4 (web requests and workers share the pool)"}
+	}
+	if c.RiverMaxWorkers < 1 || c.RiverMaxWorkers >= c.DBMaxConns {
+		return &FieldError{Key: "SHEPHERD_RIVER_MAX_WORKERS", Message: "must be at least 1 and below SHEPHERD_DB_MAX_CONNS"}
+	}
+	if c.PGPort < 1 || c.PGPort > 65535 {
+		return &FieldError{Key: "SHEPHERD_PG_PORT", Message: "must be a TCP port"}
+	}
+	return nil
+}
+
+// SecureCookies is true when the portal is served over TLS (directly or behind a proxy).
+func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// ParseLevel maps a level name to slog's level.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("%q must be debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// Reference lists every setting for the README table.
+type Setting struct{ Env, YAML, Default, Doc string }
+
+func Reference() []Setting {
+	var out []Setting
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Tag.Get("env") == "-" {
+			continue
+		}
+		out = append(out, Setting{Env: f.Tag.Get("env"), YAML: f.Tag.Get("yaml"), Default: f.Tag.Get("default"), Doc: f.Tag.Get("doc")})
+	}
+	return out
+}

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.LogLevel != "info" || c.RiverMaxWorkers != 10 {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+	if c.BaseURL != "http://127.0.0.1:8080" {
+		t.Fatalf("base url = %q", c.BaseURL)
+	}
+	if c.SessionIdleTimeout != 30*time.Minute || c.SessionMaxAge != 24*time.Hour {
+		t.Fatalf("session timeouts = %v %v", c.SessionIdleTimeout, c.SessionMaxAge)
+	}
+}
+
+func TestEnvOverridesFileOverridesDefaults(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "shepherd.yaml")
+	if err := os.WriteFile(path, []byte("log_level: debug\naddr: 0.0.0.0:9000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"SHEPHERD_CONFIG": path, "SHEPHERD_ADDR": "127.0.0.1:7000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LogLevel != "debug" {
+		t.Errorf("file did not override default: %q", c.LogLevel)
+	}
+	if c.Addr != "127.0.0.1:7000" {
+		t.Errorf("env did not override file: %q", c.Addr)
+	}
+}
+
+func TestBadSettingsNameTheKey(t *testing.T) {
+	cases := map[string]map[string]string{
+		"SHEPHERD_ADDR":                 {"SHEPHERD_ADDR": "nope"},
+		"SHEPHERD_LOG_LEVEL":            {"SHEPHERD_LOG_LEVEL": "loud"},
+		"SHEPHERD_ENCRYPTION_KEY":       {"SHEPHERD_ENCRYPTION_KEY": "c2hvcnQ="},
+		"SHEPHERD_SESSION_SECRET":       {"SHEPHERD_SESSION_SECRET": "!!!"},
+		"SHEPHERD_SESSION_IDLE_TIMEOUT": {"SHEPHERD_SESSION_IDLE_TIMEOUT": "soon"},
+		"DATABASE_URL":                  {"DATABASE_URL": "mysql://x"},
+		"SHEPHERD_OIDC_CLIENT_ID":       {"SHEPHERD_OIDC_ISSUER": "https://idp.example.com"},
+		"SHEPHERD_RIVER_MAX_WORKERS":    {"SHEPHERD_RIVER_MAX_WORKERS": "0"},
+		"SHEPHERD_DEV_MODE":             {"SHEPHERD_DEV_MODE": "maybe"},
+		"SHEPHERD_CONFIG":               {"SHEPHERD_CONFIG": "/does/not/exist.yaml"},
+	}
+	for key, e := range cases {
+		_, err := Load(env(e))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Key != key {
+			t.Errorf("%s: got %v, want an error naming %s", key, err, key)
+		}
+	}
+}
+
+func TestUnknownFileKeyIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("adress: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(env(map[string]string{"SHEPHERD_CONFIG": path}))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "adress" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestKeysDecoded(t *testing.T) {
+	key := "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=" // 32 bytes
+	c, err := Load(env(map[string]string{"SHEPHERD_ENCRYPTION_KEY": key, "SHEPHERD_SESSION_SECRET": key}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.EncryptionKeyBytes) != 32 || len(c.SessionSecretBytes) != 32 {
+		t.Fatal("keys not decoded")
+	}
+}
+
+func TestReferenceCoversEverySetting(t *testing.T) {
+	for _, s := range Reference() {
+		if s.Env == "" || s.Doc == "" {
+			t.Errorf("setting without env name or doc: %+v", s)
+		}
+	}
+}

@@ -1,0 +1,39 @@
+// Package sessioncleanup is the periodic River job that deletes ended browser sessions.
+package sessioncleanup
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/riverqueue/river"
+)
+
+// Args carries nothing: the job works on all sessions.
+type Args struct{}
+
+// Kind names the job in River.
+func (Args) Kind() string { return "session_cleanup" }
+
+// Deleter is the part of the session store the job needs.
+type Deleter interface {
+	DeleteExpired(ctx context.Context) (int, error)
+}
+
+// Worker deletes sessions past their idle or absolute lifetime, and revoked ones.
+type Worker struct {
+	river.WorkerDefaults[Args]
+	Sessions Deleter
+	Logger   *slog.Logger
+}
+
+// Work runs one cleanup pass.
+func (w *Worker) Work(ctx context.Context, _ *river.Job[Args]) error {
+	n, err := w.Sessions.DeleteExpired(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.Logger.Info("deleted ended sessions", "count", n)
+	}
+	return nil
+}

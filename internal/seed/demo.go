@@ -1,0 +1,106 @@
+package seed
+
+import (
+	"context"
+
+	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
+	"kv-shepherd.io/shepherd/ent/role"
+	"kv-shepherd.io/shepherd/ent/system"
+	"kv-shepherd.io/shepherd/ent/systemmember"
+	"kv-shepherd.io/shepherd/ent/user"
+	"kv-shepherd.io/shepherd/internal/db"
+)
+
+// DemoUser is a person of the demo organisation, signed in through the development issuer.
+type DemoUser struct {
+	Sub, Username, Name, Email string
+	Groups                     []string
+	Description                string
+	Systems                    map[string]string // System name -> membership role
+}
+
+// DemoGroups map IdP groups to roles, as an admin would configure them.
+var DemoGroups = []struct {
+	Group, Role string
+	Envs        []string
+}{
+	{"shepherd-platform-admins", "PlatformAdmin", []string{"test", "prod"}},
+	{"shepherd-approvers", "Approver", []string{"test", "prod"}},
+	{"shepherd-system-admins", "SystemAdmin", []string{"test", "prod"}},
+	{"shepherd-developers", "Operator", []string{"test"}},
+}
+
+// DemoSystems are created with descriptions; members come from DemoUsers.
+var DemoSystems = []struct{ Name, Description string }{
+	{"shop", "The **web shop**: storefront, cart and checkout services."},
+	{"payments", "Payment processing and reconciliation. Handle with care: production traffic."},
+}
+
+// DemoUsers cover each persona of the product.
+var DemoUsers = []DemoUser{
+	{Sub: "demo-alice", Username: "alice", Name: "Alice Developer", Email: "alice@example.com",
+		Groups: []string{"shepherd-developers"}, Description: "Requester: Operator in test, member of System shop",
+		Systems: map[string]string{"shop": "member"}},
+	{Sub: "demo-bob", Username: "bob", Name: "Bob Approver", Email: "bob@example.com",
+		Groups: []string{"shepherd-approvers"}, Description: "Approver for test and prod"},
+	{Sub: "demo-dana", Username: "dana", Name: "Dana Lead", Email: "dana@example.com",
+		Groups: []string{"shepherd-system-admins"}, Description: "System admin, owner of shop and payments",
+		Systems: map[string]string{"shop": "owner", "payments": "owner"}},
+	{Sub: "demo-carol", Username: "carol", Name: "Carol Platform", Email: "carol@example.com",
+		Groups: []string{"shepherd-platform-admins"}, Description: "Platform admin: everything, everywhere"},
+	{Sub: "demo-victor", Username: "victor", Name: "Victor Viewer", Email: "victor@example.com",
+		Groups: nil, Description: "No mapped group: default Viewer, test only, viewer of shop",
+		Systems: map[string]string{"shop": "viewer"}},
+}
+
+// Demo seeds the demo organisation. Users are created as OIDC accounts (their roles come
+// from group mappings at each sign-in); rows that exist are left alone.
+func Demo(ctx context.Context, store *db.Store) error {
+	return store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		c := tx.Ent
+		for _, g := range DemoGroups {
+			r, err := c.Role.Query().Where(role.Name(g.Role)).Only(ctx)
+			if err != nil {
+				return err
+			}
+			if err := ignoreNoRows(c.IdPGroupMapping.Create().SetGroupName(g.Group).SetRoleID(r.ID).SetAllowedEnvironments(g.Envs).
+				OnConflictColumns(idpgroupmapping.FieldGroupName, idpgroupmapping.FieldRoleID).DoNothing().Exec(ctx)); err != nil {
+				return err
+			}
+		}
+		users := map[string]*ent.User{}
+		for _, du := range DemoUsers {
+			u, err := c.User.Query().Where(user.ExternalID(du.Sub)).Only(ctx)
+			if ent.IsNotFound(err) {
+				u, err = c.User.Create().SetUsername(du.Username).SetDisplayName(du.Name).SetEmail(du.Email).
+					SetAuthType(user.AuthTypeOidc).SetExternalID(du.Sub).Save(ctx)
+			}
+			if err != nil {
+				return err
+			}
+			users[du.Username] = u
+		}
+		for _, ds := range DemoSystems {
+			s, err := c.System.Query().Where(system.Name(ds.Name), system.DeletedAtIsNil()).Only(ctx)
+			if ent.IsNotFound(err) {
+				s, err = c.System.Create().SetName(ds.Name).SetDescription(ds.Description).SetCreatedBy(users["dana"].ID).Save(ctx)
+			}
+			if err != nil {
+				return err
+			}
+			for _, du := range DemoUsers {
+				r, ok := du.Systems[ds.Name]
+				if !ok {
+					continue
+				}
+				if err := ignoreNoRows(c.SystemMember.Create().SetSystemID(s.ID).SetUserID(users[du.Username].ID).
+					SetRole(systemmember.Role(r)).OnConflictColumns(systemmember.FieldSystemID, systemmember.FieldUserID).
+					DoNothing().Exec(ctx)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,39 @@
+package views
+
+// Login is the sign-in page.
+type Login struct {
+	LocalEnabled bool
+	OIDCEnabled  bool
+	OIDCName     string
+	OIDCStartURL string
+	FormAction   string
+	Username     string
+	Error        string
+	Notice       string
+	FirstRunHint bool
+	DevMode      bool
+}
+
+// Password is the change-password form.
+type Password struct {
+	Forced    bool
+	External  bool // IdP accounts have no local password
+	Problems  []string
+	MinLength int
+}
+
+// DevPicker is the development issuer's "choose a demo user" page.
+type DevPicker struct {
+	Users    []DevUser
+	Action   string
+	Hidden   map[string]string
+	ClientID string
+	Error    string
+}
+
+// DevUser is one demo person in the picker.
+type DevUser struct {
+	Sub, Username, Name, Email, Description string
+	Groups                                 []string
+	Initials                               string
+}

@@ -1,0 +1,65 @@
+package views
+
+// Dashboard is the landing page after sign-in.
+type Dashboard struct {
+	FirstName    string
+	Roles        []RoleBadge
+	Systems      []SystemSummary
+	Capabilities []Capability
+	IsAdmin      bool
+	JobsURL      string
+}
+
+// RoleBadge is one global role with the environments it applies to.
+type RoleBadge struct {
+	Role         string
+	Environments []string
+	Source       string
+}
+
+// SystemSummary is a System the user belongs to.
+type SystemSummary struct {
+	Name        string
+	Role        string
+	Description string // sanitized HTML excerpt is a later concern; plain text here
+}
+
+// Capability is a sentence about what the user can do, with environments.
+type Capability struct {
+	Title        string
+	Detail       string
+	Environments []string
+}
+
+// Permissions is the "My permissions" page.
+type Permissions struct {
+	Username    string
+	IsAdmin     bool
+	Bindings    []BindingRow
+	Memberships []MembershipRow
+	Effective   []PermissionRow
+}
+
+// BindingRow is one role binding.
+type BindingRow struct {
+	Role, Scope, Source string
+	Environments        []string
+}
+
+// MembershipRow is one System membership.
+type MembershipRow struct{ System, Role, Grants string }
+
+// PermissionRow is one effective permission.
+type PermissionRow struct {
+	ID, Description string
+	Environments    []string
+}
+
+// ErrorInfo describes an error page or fragment.
+type ErrorInfo struct {
+	Status    int
+	Title     string
+	Message   string
+	RequestID string
+	ShowHome  bool
+}

@@ -1,0 +1,71 @@
+package web
+
+import (
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/views"
+)
+
+func (h *handlers) dashboard(c echo.Context) error {
+	st := reqState(c)
+	p := st.principal
+	name := st.user.DisplayName
+	if name == "" {
+		name = st.user.Username
+	}
+	m := views.Dashboard{FirstName: strings.Fields(name + " ")[0], IsAdmin: p.IsPlatformAdmin() && h.d.JobsUI != nil, JobsURL: JobsPrefix}
+	for _, b := range p.Bindings {
+		m.Roles = append(m.Roles, views.RoleBadge{Role: b.Role, Environments: b.Environments, Source: sourceLabel(b.Source)})
+	}
+	for _, ms := range p.Memberships {
+		m.Systems = append(m.Systems, views.SystemSummary{Name: ms.SystemName, Role: string(ms.Role)})
+	}
+	m.Capabilities = capabilities(p)
+	return h.renderOK(c, views.DashboardPage(h.layout(c, "Dashboard", "dashboard"), m))
+}
+
+// capabilities turns permissions into sentences a person understands.
+func capabilities(p *authz.Principal) []views.Capability {
+	type rule struct{ perm, title, detail string }
+	rules := []rule{
+		{authz.PlatformAdmin, "Administer the platform", "Clusters, namespaces, sizes, templates, roles, the audit log and the job queue."},
+		{authz.ApprovalApprove, "Approve requests", "Decide VM requests: choose the cluster, storage class and template version."},
+		{authz.VMCreate, "Request virtual machines", "In Systems where you are a member, owner or admin."},
+		{authz.VMOperate, "Operate virtual machines", "Start, stop and restart VMs of your Systems."},
+		{authz.VNCAccess, "Open VM consoles", "Reach a VM's screen in the browser."},
+		{authz.SystemWrite, "Create Systems", "Organise services and VMs; you become the owner of what you create."},
+		{authz.VMRead, "See virtual machines", "Of the Systems you belong to."},
+	}
+	var out []views.Capability
+	for _, r := range rules {
+		if !p.Has(r.perm) {
+			continue
+		}
+		c := views.Capability{Title: r.title, Detail: r.detail}
+		if r.perm != authz.PlatformAdmin {
+			c.Environments = p.Environments(r.perm)
+		}
+		out = append(out, c)
+		if r.perm == authz.PlatformAdmin {
+			break // everything below is implied
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, views.Capability{Title: "Nothing yet", Detail: "Ask a platform administrator to grant you a role."})
+	}
+	return out
+}
+
+func sourceLabel(s string) string {
+	switch s {
+	case "idp_mapping":
+		return "from your identity-provider groups"
+	case "seed":
+		return "built in"
+	default:
+		return "granted by an administrator"
+	}
+}

@@ -1,0 +1,70 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/views"
+)
+
+// errorHandler renders every error as a page, or as a fragment for htmx requests that is
+// swapped into the flash area. Internal details go to the log, never to the page.
+func (h *handlers) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status := http.StatusInternalServerError
+	msg := ""
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		status = he.Code
+		if s, ok := he.Message.(string); ok && he.Internal == nil && status != http.StatusInternalServerError {
+			msg = s
+		}
+	}
+	info := views.ErrorInfo{Status: status, RequestID: requestID(c), ShowHome: true}
+	switch status {
+	case http.StatusNotFound:
+		info.Title, info.Message = "Page not found", "There is nothing here, or you do not have access to it."
+	case http.StatusForbidden:
+		info.Title, info.Message = "Not allowed", "You do not have permission to do this."
+	case http.StatusMethodNotAllowed:
+		info.Title, info.Message = "Not allowed", "This address does not accept that kind of request."
+	case http.StatusBadRequest:
+		info.Title, info.Message = "Bad request", "The request could not be understood."
+	case http.StatusRequestEntityTooLarge:
+		info.Title, info.Message = "Too large", "The submitted data is too large."
+	case http.StatusTooManyRequests:
+		info.Title, info.Message = "Slow down", "Too many requests. Wait a moment and try again."
+	case http.StatusServiceUnavailable:
+		info.Title, info.Message = "Temporarily unavailable", "Shepherd cannot serve this right now. Try again shortly."
+	default:
+		if status >= 500 {
+			status = http.StatusInternalServerError
+			info.Status = status
+			info.Title, info.Message = "Something went wrong", "The error has been logged. Try again, and quote the reference below if it persists."
+		} else {
+			info.Title, info.Message = http.StatusText(status), "The request could not be completed."
+		}
+	}
+	if msg != "" && msg != http.StatusText(status) {
+		info.Message = msg
+	}
+	if status >= 500 {
+		h.d.Logger.Error("request failed", "request_id", info.RequestID, "path", c.Request().URL.Path, "err", fmt.Sprint(err))
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	if c.Request().Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Retarget", "#flash-area")
+		c.Response().Header().Set("HX-Reswap", "innerHTML")
+		_ = h.render(c, status, views.ErrorFragment(info))
+		return
+	}
+	_ = h.render(c, status, views.ErrorPage(h.layout(c, info.Title, ""), info))
+}
