@@ -34,6 +34,6 @@ type DevPicker struct {
 // DevUser is one demo person in the picker.
 type DevUser struct {
 	Sub, Username, Name, Email, Description string
-	Groups                                 []string
-	Initials                               string
+	Groups                                  []string
+	Initials                                string
 }

@@ -7,14 +7,14 @@ import "encoding/json"
 // Layout is what every full page needs: who is signed in, what they may navigate to,
 // the CSRF token for htmx and forms, and pending flash messages.
 type Layout struct {
-	Title    string
-	Active   string
-	User     *User
-	Nav      []NavItem
-	CSRF     string
-	Flashes  []Flash
-	DevMode  bool
-	BareNav  bool // sign-in and forced-password pages show no navigation
+	Title   string
+	Active  string
+	User    *User
+	Nav     []NavItem
+	CSRF    string
+	Flashes []Flash
+	DevMode bool
+	BareNav bool // sign-in and forced-password pages show no navigation
 }
 
 // User is the signed-in person as the header shows them.

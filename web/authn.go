@@ -44,6 +44,23 @@ func (h *handlers) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// optionalUser loads the user when there is one, for pages that anyone may see.
+func (h *handlers) optionalUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		st := reqState(c)
+		raw, _ := st.session.Values[auth.KeyUserID].(string)
+		if id, err := uuid.Parse(raw); err == nil {
+			ctx := c.Request().Context()
+			if u, err := h.d.Store.Ent.User.Get(ctx, id); err == nil && !u.Disabled {
+				if p, err := authz.Load(ctx, h.d.Store.Ent, u.ID, u.Username); err == nil {
+					st.user, st.principal = u, p
+				}
+			}
+		}
+		return next(c)
+	}
+}
+
 func (h *handlers) requirePlatformAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !reqState(c).principal.IsPlatformAdmin() {

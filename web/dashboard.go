@@ -16,7 +16,7 @@ func (h *handlers) dashboard(c echo.Context) error {
 	if name == "" {
 		name = st.user.Username
 	}
-	m := views.Dashboard{FirstName: strings.Fields(name + " ")[0], IsAdmin: p.IsPlatformAdmin() && h.d.JobsUI != nil, JobsURL: JobsPrefix}
+	m := views.Dashboard{FirstName: strings.Fields(name + " ")[0], IsAdmin: p.IsPlatformAdmin() && h.d.JobsUI != nil, JobsURL: JobsPrefix + "/"}
 	for _, b := range p.Bindings {
 		m.Roles = append(m.Roles, views.RoleBadge{Role: b.Role, Environments: b.Environments, Source: sourceLabel(b.Source)})
 	}

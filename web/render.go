@@ -32,7 +32,7 @@ func navFor(p *authz.Principal, jobs bool) []views.NavItem {
 	items := []views.NavItem{{Key: "dashboard", Label: "Dashboard", Href: "/"}}
 	items = append(items, views.NavItem{Key: "permissions", Label: "My permissions", Href: "/me/permissions"})
 	if jobs && p.IsPlatformAdmin() {
-		items = append(items, views.NavItem{Key: "jobs", Label: "Jobs", Href: JobsPrefix, External: true})
+		items = append(items, views.NavItem{Key: "jobs", Label: "Jobs", Href: JobsPrefix + "/", External: true})
 	}
 	return items
 }

@@ -68,20 +68,24 @@ func New(d *Deps) *echo.Echo {
 		e.Any(d.DevIssuerPath+"/*", issuer)
 	}
 
-	// Pages: session + CSRF for everyone, then sign-in required.
-	pages := e.Group("", h.loadSession, h.csrf)
-	pages.GET("/login", h.loginPage)
-	pages.POST("/login", h.loginLocal)
-	pages.GET("/auth/oidc/start", h.oidcStart)
-	pages.GET(OIDCCallbackPath, h.oidcCallback)
+	// Pages: session + CSRF for everyone; the app's pages also need a signed-in user.
+	// Middleware is attached per route (not to a "" group) so unknown paths stay 404s.
+	page := []echo.MiddlewareFunc{h.loadSession, h.csrf}
+	signedIn := []echo.MiddlewareFunc{h.loadSession, h.csrf, h.requireUser}
+	e.GET("/login", h.loginPage, page...)
+	e.POST("/login", h.loginLocal, page...)
+	e.GET("/auth/oidc/start", h.oidcStart, page...)
+	e.GET(OIDCCallbackPath, h.oidcCallback, page...)
 
-	app := pages.Group("", h.requireUser)
-	app.POST("/logout", h.logout)
-	app.GET("/account/password", h.passwordPage)
-	app.POST("/account/password", h.changePassword)
-	app.GET("/", h.dashboard)
-	app.GET("/me/permissions", h.permissionsPage)
-	app.GET("/api/v1/me/permissions", h.permissionsJSON)
+	e.POST("/logout", h.logout, signedIn...)
+	e.GET("/account/password", h.passwordPage, signedIn...)
+	e.POST("/account/password", h.changePassword, signedIn...)
+	e.GET("/", h.dashboard, signedIn...)
+	e.GET("/me/permissions", h.permissionsPage, signedIn...)
+	e.GET("/api/v1/me/permissions", h.permissionsJSON, signedIn...)
+
+	// Unknown paths render the 404 page in the visitor's own frame (navigation when signed in).
+	e.RouteNotFound("/*", func(echo.Context) error { return echo.ErrNotFound }, h.loadSession, h.optionalUser)
 
 	if d.JobsUI != nil {
 		jobs := echo.WrapHandler(d.JobsUI)

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/base64"
 	_ "embed"
 	"strings"
 	"unicode"
@@ -25,10 +27,11 @@ var blocklist = func() map[string]bool {
 }()
 
 // Password length limits (NIST SP 800-63B): at least 8, and long passphrases must work.
-// bcrypt only reads 72 bytes, so longer inputs are refused rather than silently truncated.
+// Passwords are pre-hashed with SHA-256 before bcrypt, so bcrypt's 72-byte input limit
+// never truncates a long (or multi-byte Unicode) passphrase.
 const (
 	MinPasswordLength = 8
-	MaxPasswordBytes  = 72
+	MaxPasswordLength = 256
 )
 
 // PasswordPolicy checks new passwords. Mode "nist" has no composition rules; "legacy"
@@ -47,8 +50,8 @@ func (p PasswordPolicy) Validate(username, password, confirm string) []string {
 	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
 		problems = append(problems, "Use at least 8 characters (15 or more is better).")
 	}
-	if len(password) > MaxPasswordBytes {
-		problems = append(problems, "Use at most 72 bytes (about 64 characters; fewer with non-Latin letters).")
+	if utf8.RuneCountInString(password) > MaxPasswordLength {
+		problems = append(problems, "Use at most 256 characters.")
 	}
 	for _, r := range password {
 		if !unicode.IsPrint(r) && r != ' ' {
@@ -74,14 +77,20 @@ func (p PasswordPolicy) Validate(username, password, confirm string) []string {
 	return problems
 }
 
-// HashPassword returns a bcrypt hash.
+// prehash turns any password into 44 bytes for bcrypt.
+func prehash(password string) []byte {
+	sum := sha256.Sum256([]byte(password))
+	return []byte(base64.StdEncoding.EncodeToString(sum[:]))
+}
+
+// HashPassword returns a bcrypt hash of the pre-hashed password.
 func HashPassword(password string) (string, error) {
-	b, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	b, err := bcrypt.GenerateFromPassword(prehash(password), bcrypt.DefaultCost)
 	return string(b), err
 }
 
 // dummyHash is compared against when the user does not exist, so timing does not reveal it.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password"), bcrypt.DefaultCost)
+var dummyHash, _ = bcrypt.GenerateFromPassword(prehash("not-a-real-password"), bcrypt.DefaultCost)
 
 // CheckPassword reports whether password matches hash (an empty hash never matches).
 func CheckPassword(hash, password string) bool {
@@ -89,5 +98,5 @@ func CheckPassword(hash, password string) bool {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return false
 	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	return bcrypt.CompareHashAndPassword([]byte(hash), prehash(password)) == nil
 }

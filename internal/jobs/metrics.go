@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+var jobStates = []string{"available", "cancelled", "completed", "discarded", "pending", "retryable", "running", "scheduled"}
+
 // QueueCollector exports River job counts by queue and state at scrape time.
 type QueueCollector struct {
 	pool *pgxpool.Pool
@@ -32,6 +34,12 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	defer rows.Close()
+	// Every state of the default queue is reported, zero included, so dashboards and
+	// alerts see a series before the first job of that state exists.
+	counts := map[[2]string]int64{}
+	for _, s := range jobStates {
+		counts[[2]string{"default", s}] = 0
+	}
 	for rows.Next() {
 		var queue, state string
 		var n int64
@@ -39,6 +47,9 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.NewInvalidMetric(c.desc, err)
 			return
 		}
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), queue, state)
+		counts[[2]string{queue, state}] = n
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), k[0], k[1])
 	}
 }

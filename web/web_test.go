@@ -1,0 +1,261 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/session"
+	"kv-shepherd.io/shepherd/internal/apptest"
+)
+
+func TestAnonymousIsSentToSignIn(t *testing.T) {
+	env := apptest.Start(t)
+	c := env.Client(t)
+	status, _, resp := env.Get(t, c, "/me/permissions")
+	if status != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2Fme%2Fpermissions" {
+		t.Fatalf("got %d %s", status, resp.Header.Get("Location"))
+	}
+	status, body, _ := env.Get(t, c, "/login")
+	if status != http.StatusOK || !strings.Contains(body, "Sign in to Shepherd") || !strings.Contains(body, "first-run-hint") {
+		t.Fatalf("login page: %d", status)
+	}
+}
+
+func TestUnknownRouteIsAPageOrFragment(t *testing.T) {
+	env := apptest.Start(t)
+	c := env.Client(t)
+	status, body, _ := env.Get(t, c, "/no/such/page")
+	if status != http.StatusNotFound || !strings.Contains(body, "Page not found") || !strings.Contains(body, "<html") {
+		t.Fatalf("404 page: %d %.300s", status, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, env.URL+"/no/such/page", nil)
+	req.Header.Set("HX-Request", "true")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("HX-Retarget") != "#flash-area" {
+		t.Fatalf("htmx 404: %d retarget=%q", resp.StatusCode, resp.Header.Get("HX-Retarget"))
+	}
+}
+
+func TestPostWithoutCSRFTokenIsRefused(t *testing.T) {
+	env := apptest.Start(t)
+	c := env.Client(t)
+	env.Get(t, c, "/login") // gets a session with a token
+	status, body, _ := env.PostForm(t, c, "/login", url.Values{"username": {"admin"}, "password": {"admin"}})
+	if status != http.StatusForbidden || !strings.Contains(body, "did not come from Shepherd") {
+		t.Fatalf("got %d", status)
+	}
+	status, _, _ = env.PostForm(t, c, "/login", url.Values{"csrf_token": {"forged"}, "username": {"admin"}, "password": {"admin"}})
+	if status != http.StatusForbidden {
+		t.Fatalf("forged token: got %d", status)
+	}
+	if !strings.Contains(env.Logs.String(), "CSRF check failed") {
+		t.Fatal("CSRF failure not logged")
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	env := apptest.Start(t)
+	_, _, resp := env.Get(t, env.Client(t), "/login")
+	csp := resp.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP lacks %q: %s", want, csp)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") {
+		t.Error("CSP allows inline code on portal pages")
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") == "" {
+		t.Error("nosniff or referrer policy missing")
+	}
+	if resp.Header.Get("Strict-Transport-Security") != "" {
+		t.Error("HSTS must only be sent over TLS")
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "shepherd_session" && (!c.HttpOnly || c.SameSite != http.SameSiteLaxMode) {
+			t.Errorf("session cookie flags: %+v", c)
+		}
+	}
+}
+
+func TestTamperedSessionCookieIsIgnored(t *testing.T) {
+	env := apptest.Start(t)
+	c := env.Client(t)
+	env.LoginOIDC(t, c, "demo-alice")
+	if status, _, _ := env.Get(t, c, "/"); status != http.StatusOK {
+		t.Fatalf("signed in: %d", status)
+	}
+	u, _ := url.Parse(env.URL)
+	cookies := c.Jar.Cookies(u)
+	for _, ck := range cookies {
+		if ck.Name == "shepherd_session" {
+			ck.Value = ck.Value[:len(ck.Value)-4] + "AAAA"
+		}
+	}
+	c.Jar.SetCookies(u, cookies)
+	status, _, resp := env.Get(t, c, "/")
+	if status != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Fatalf("tampered cookie: %d %s", status, resp.Header.Get("Location"))
+	}
+	if !strings.Contains(env.Logs.String(), "tampered or foreign session cookie") {
+		t.Fatal("tampering not logged")
+	}
+}
+
+func TestIdleAndRevokedSessionsEnd(t *testing.T) {
+	env := apptest.Start(t)
+	ctx := context.Background()
+	c := env.Client(t)
+	env.LoginOIDC(t, c, "demo-bob")
+	if _, err := env.App.Store.Ent.Session.Update().Where(session.UserIDNotNil()).
+		SetLastSeenAt(time.Now().Add(-31 * time.Minute)).Save(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status, _, resp := env.Get(t, c, "/")
+	if status != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Fatalf("idle session still valid: %d", status)
+	}
+	_, body, _ := env.Get(t, c, "/login")
+	if !strings.Contains(body, "Your session has ended") {
+		t.Fatal("no message about the ended session")
+	}
+
+	c2 := env.Client(t)
+	env.LoginOIDC(t, c2, "demo-bob")
+	u, err := env.App.Store.Ent.User.Query().Where().All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, usr := range u {
+		if usr.Username == "bob" {
+			if _, err := env.App.Sessions.RevokeUser(ctx, usr.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if status, _, _ := env.Get(t, c2, "/"); status != http.StatusSeeOther {
+		t.Fatalf("revoked session still valid: %d", status)
+	}
+}
+
+func TestDemoUsersSeeNavigationForTheirRole(t *testing.T) {
+	env := apptest.Start(t)
+	cases := []struct {
+		sub, name string
+		jobs      bool
+		perm      string
+		envs      []string
+	}{
+		{"demo-alice", "Alice", false, "vm:create", []string{"test"}},
+		{"demo-bob", "Bob", false, "approval:approve", []string{"prod", "test"}},
+		{"demo-dana", "Dana", false, "rbac:manage", []string{"prod", "test"}},
+		{"demo-carol", "Carol", true, "platform:admin", []string{"prod", "test"}},
+		{"demo-victor", "Victor", false, "vm:read", []string{"test"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.sub, func(t *testing.T) {
+			c := env.Client(t)
+			if next := env.LoginOIDC(t, c, tc.sub); next != "/" {
+				t.Fatalf("landed on %q", next)
+			}
+			status, body, _ := env.Get(t, c, "/")
+			if status != http.StatusOK || !strings.Contains(body, "Welcome, "+tc.name) {
+				t.Fatalf("dashboard: %d", status)
+			}
+			if got := strings.Contains(body, `data-nav="jobs"`); got != tc.jobs {
+				t.Errorf("jobs link shown=%v, want %v", got, tc.jobs)
+			}
+			status, _, _ = env.Get(t, c, "/admin/jobs/")
+			if tc.jobs && status != http.StatusOK || !tc.jobs && status != http.StatusForbidden {
+				t.Errorf("job UI answered %d", status)
+			}
+			_, js, _ := env.Get(t, c, "/api/v1/me/permissions")
+			var out struct {
+				Permissions []struct {
+					ID           string   `json:"id"`
+					Environments []string `json:"environments"`
+				} `json:"permissions"`
+			}
+			if err := json.Unmarshal([]byte(js), &out); err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, p := range out.Permissions {
+				if p.ID == tc.perm {
+					found = strings.Join(p.Environments, ",") == strings.Join(tc.envs, ",")
+				}
+				if tc.sub == "demo-victor" && p.ID == "vm:create" {
+					t.Error("unmapped user must not get vm:create")
+				}
+			}
+			if !found {
+				t.Errorf("%s lacks %s in %v: %s", tc.sub, tc.perm, tc.envs, js)
+			}
+		})
+	}
+}
+
+func TestLogoutNeedsPostAndCSRF(t *testing.T) {
+	env := apptest.Start(t)
+	c := env.Client(t)
+	env.LoginOIDC(t, c, "demo-alice")
+	// A link or image pointing at /logout must not sign anyone out.
+	if status, _, _ := env.Get(t, c, "/logout"); status != http.StatusMethodNotAllowed && status != http.StatusNotFound {
+		t.Fatalf("GET /logout: %d", status)
+	}
+	if status, _, _ := env.Get(t, c, "/"); status != http.StatusOK {
+		t.Fatal("GET /logout signed the user out")
+	}
+	if status, _, _ := env.PostForm(t, c, "/logout", url.Values{}); status != http.StatusForbidden {
+		t.Fatalf("logout without CSRF: %d", status)
+	}
+	_, page, _ := env.Get(t, c, "/")
+	status, _, resp := env.PostForm(t, c, "/logout", url.Values{"csrf_token": {apptest.CSRF(t, page)}})
+	if status != http.StatusSeeOther || resp.Header.Get("Location") != "/login?signed_out=1" {
+		t.Fatalf("logout: %d", status)
+	}
+	if status, _, _ := env.Get(t, c, "/"); status != http.StatusSeeOther {
+		t.Fatal("still signed in after logout")
+	}
+	n, err := env.App.Store.Ent.AuditLog.Query().Where(auditlog.Action("user.logout"), auditlog.ActorName("alice")).Count(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("logout audit rows: %d %v", n, err)
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	env := apptest.Start(t)
+	c := env.Client(t)
+	if status, _, _ := env.Get(t, c, "/health/live"); status != http.StatusOK {
+		t.Fatal("live")
+	}
+	if status, body, _ := env.Get(t, c, "/health/ready"); status != http.StatusOK || !strings.Contains(body, `"ok"`) {
+		t.Fatal("ready")
+	}
+	env.Get(t, c, "/login")
+	_, body, _ := env.Get(t, c, "/metrics")
+	for _, want := range []string{`shepherd_http_request_duration_seconds_bucket{method="GET",route="/login"`, "shepherd_river_jobs{"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestReadyFailsWhenDatabaseIsGone(t *testing.T) {
+	env := apptest.Start(t)
+	env.App.Pool.Close()
+	status, body, _ := env.Get(t, env.Client(t), "/health/ready")
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "database unreachable") {
+		t.Fatalf("got %d %s", status, body)
+	}
+}
