@@ -90,7 +90,7 @@ func loadFile(c *Config, path string) error {
 		return &FieldError{Key: "SHEPHERD_CONFIG", Message: fmt.Sprintf("cannot read config file: %v", err)}
 	}
 	defer f.Close()
-	raw := map[string]string{}
+	raw := map[string]any{}
 	dec := yaml.NewDecoder(f)
 	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
 		return &FieldError{Key: "SHEPHERD_CONFIG", Message: fmt.Sprintf("%s is not a flat YAML map of settings: %v", path, err)}
@@ -101,7 +101,7 @@ func loadFile(c *Config, path string) error {
 		if !ok {
 			return &FieldError{Key: k, Message: fmt.Sprintf("unknown setting in %s", path)}
 		}
-		if err := setValue(fv.value, v); err != nil {
+		if err := setValue(fv.value, fmt.Sprint(v)); err != nil {
 			return &FieldError{Key: k, Message: err.Error()}
 		}
 	}

@@ -29,7 +29,7 @@ func TestDefaults(t *testing.T) {
 func TestEnvOverridesFileOverridesDefaults(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "shepherd.yaml")
-	if err := os.WriteFile(path, []byte("log_level: debug\naddr: 0.0.0.0:9000\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("log_level: debug\naddr: 0.0.0.0:9000\nlocal_login: false\ndb_max_conns: 12\nsession_idle_timeout: 45m\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := Load(env(map[string]string{"SHEPHERD_CONFIG": path, "SHEPHERD_ADDR": "127.0.0.1:7000"}))
@@ -41,6 +41,9 @@ func TestEnvOverridesFileOverridesDefaults(t *testing.T) {
 	}
 	if c.Addr != "127.0.0.1:7000" {
 		t.Errorf("env did not override file: %q", c.Addr)
+	}
+	if c.LocalLogin || c.DBMaxConns != 12 || c.SessionIdleTimeout != 45*time.Minute {
+		t.Errorf("typed YAML values not applied: %+v", c)
 	}
 }
 
