@@ -259,3 +259,17 @@ func TestReadyFailsWhenDatabaseIsGone(t *testing.T) {
 		t.Fatalf("got %d %s", status, body)
 	}
 }
+
+func TestDevIssuerIsNotMountedOutsideDevMode(t *testing.T) {
+	env := apptest.Start(t, apptest.Production)
+	c := env.Client(t)
+	for _, path := range []string{"/dev/oidc/.well-known/openid-configuration", "/dev/oidc/authorize", "/auth/oidc/start"} {
+		if status, _, _ := env.Get(t, c, path); status != http.StatusNotFound {
+			t.Errorf("%s: got %d, want 404", path, status)
+		}
+	}
+	_, body, _ := env.Get(t, c, "/login")
+	if strings.Contains(body, "sso-login") || !strings.Contains(body, `name="password"`) {
+		t.Fatal("login page must offer only the local form without an IdP")
+	}
+}

@@ -49,6 +49,9 @@ func (l *LogBuffer) String() string {
 	return l.buf.String()
 }
 
+// Production turns dev mode off: no development issuer, no demo data.
+func Production(c *config.Config) { c.DevMode = false }
+
 // Start runs the portal until the test ends. mutate may adjust the configuration.
 func Start(t testing.TB, mutate ...func(*config.Config)) *Env {
 	t.Helper()

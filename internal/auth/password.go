@@ -3,8 +3,8 @@ package auth
 import (
 	"bufio"
 	"crypto/sha256"
-	"encoding/base64"
 	_ "embed"
+	"encoding/base64"
 	"strings"
 	"unicode"
 	"unicode/utf8"

@@ -93,7 +93,7 @@ func location(t *testing.T, ctx context.Context) string {
 
 func count(t *testing.T, ctx context.Context, sel string) int {
 	t.Helper()
-	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('` + sel + `').length`))
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+sel+`').length`))
 	if err != nil {
 		t.Fatal(err)
 	}
