@@ -66,8 +66,8 @@ test-go: assets
 # Short fuzzing of the input parsers (longer runs: FUZZTIME=5m make test-fuzz).
 FUZZTIME ?= 10s
 test-fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzSafeNext$$' -fuzztime $(FUZZTIME) ./web
-	$(GO) test -run '^$$' -fuzz '^FuzzPasswordPolicy$$' -fuzztime $(FUZZTIME) ./internal/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzLocalPath$$' -fuzztime $(FUZZTIME) ./internal/redirect
+	$(GO) test -run '^$$' -fuzz '^FuzzPasswordPolicy$$' -fuzztime $(FUZZTIME) ./internal/auth/password
 
 docker:
 	docker build -t shepherd:dev .

@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/gorilla/sessions"
@@ -13,6 +12,7 @@ import (
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/authz"
+	nextpath "kv-shepherd.io/shepherd/internal/redirect"
 	"kv-shepherd.io/shepherd/views"
 )
 
@@ -132,16 +132,7 @@ func popFlashes(c echo.Context) []views.Flash {
 }
 
 // safeNext accepts only local paths, so ?next= cannot send people to another site.
-func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/"
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Host != "" || u.Scheme != "" {
-		return "/"
-	}
-	return next
-}
+func safeNext(next string) string { return nextpath.LocalPath(next) }
 
 // redirect answers a full redirect, or HX-Redirect for htmx requests.
 func redirect(c echo.Context, to string) error {

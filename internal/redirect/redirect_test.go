@@ -1,4 +1,4 @@
-package web
+package redirect
 
 import (
 	"net/url"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestSafeNext(t *testing.T) {
+func TestLocalPath(t *testing.T) {
 	cases := map[string]string{
 		"":                     "/",
 		"/me/permissions":      "/me/permissions",
@@ -18,25 +18,25 @@ func TestSafeNext(t *testing.T) {
 		"relative/path":        "/",
 	}
 	for in, want := range cases {
-		if got := safeNext(in); got != want {
-			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		if got := LocalPath(in); got != want {
+			t.Errorf("LocalPath(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
 
-// FuzzSafeNext: whatever comes in, the redirect target stays on this site.
-func FuzzSafeNext(f *testing.F) {
+// FuzzLocalPath: whatever comes in, the redirect target stays on this site.
+func FuzzLocalPath(f *testing.F) {
 	for _, s := range []string{"/", "//x", "/\\x", "https://x", "/a/../b", "/%2F%2Fx", "\t//x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out := safeNext(in)
+		out := LocalPath(in)
 		if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || strings.HasPrefix(out, "/\\") {
-			t.Fatalf("safeNext(%q) = %q leaves the site", in, out)
+			t.Fatalf("LocalPath(%q) = %q leaves the site", in, out)
 		}
 		u, err := url.Parse(out)
 		if err != nil || u.Host != "" || u.Scheme != "" {
-			t.Fatalf("safeNext(%q) = %q parses with a host", in, out)
+			t.Fatalf("LocalPath(%q) = %q parses with a host", in, out)
 		}
 	})
 }
