@@ -6,13 +6,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/ent/user"
-	"kv-shepherd.io/shepherd/internal/auth"
+	"kv-shepherd.io/shepherd/internal/auth/password"
 	"kv-shepherd.io/shepherd/views"
 )
 
 func (h *handlers) passwordModel(c echo.Context) views.Password {
 	u := reqState(c).user
-	return views.Password{Forced: u.ForcePasswordChange, External: u.AuthType != user.AuthTypeLocal, MinLength: auth.MinPasswordLength}
+	return views.Password{Forced: u.ForcePasswordChange, External: u.AuthType != user.AuthTypeLocal, MinLength: password.MinLength}
 }
 
 func (h *handlers) passwordPage(c echo.Context) error {

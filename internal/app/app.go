@@ -22,6 +22,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"kv-shepherd.io/shepherd/internal/auth"
+	"kv-shepherd.io/shepherd/internal/auth/password"
 	"kv-shepherd.io/shepherd/internal/config"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/devoidc"
@@ -85,7 +86,7 @@ func (a *App) wire(ctx context.Context) error {
 		return err
 	}
 	a.Sessions = auth.NewSessionStore(a.Store.Ent, keys.Session, cfg.SecureCookies(), cfg.SessionIdleTimeout, cfg.SessionMaxAge)
-	authSvc := &auth.Service{Store: a.Store, Policy: auth.PasswordPolicy{Mode: cfg.PasswordPolicy}, Logger: logger}
+	authSvc := &auth.Service{Store: a.Store, Policy: password.Policy{Mode: cfg.PasswordPolicy}, Logger: logger}
 
 	deps := &web.Deps{Config: cfg, Logger: logger, Store: a.Store, Pool: a.Pool, Sessions: a.Sessions, Auth: authSvc,
 		Registry: prometheus.NewRegistry()}

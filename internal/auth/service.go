@@ -18,6 +18,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/auth/password"
 	"kv-shepherd.io/shepherd/internal/db"
 )
 
@@ -31,7 +32,7 @@ var ErrInvalidCredentials = errors.New("invalid username or password")
 // Service holds the sign-in use cases. Each owns its transaction and audits the outcome.
 type Service struct {
 	Store  *db.Store
-	Policy PasswordPolicy
+	Policy password.Policy
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -44,7 +45,7 @@ func (s *Service) now() time.Time {
 }
 
 // LoginLocal checks a local account's password.
-func (s *Service) LoginLocal(ctx context.Context, username, password string) (*ent.User, error) {
+func (s *Service) LoginLocal(ctx context.Context, username, secret string) (*ent.User, error) {
 	username = strings.TrimSpace(username)
 	u, err := s.Store.Ent.User.Query().Where(user.Username(username), user.AuthTypeEQ(user.AuthTypeLocal)).Only(ctx)
 	if err != nil && !ent.IsNotFound(err) {
@@ -54,7 +55,7 @@ func (s *Service) LoginLocal(ctx context.Context, username, password string) (*e
 	if u != nil {
 		hash = u.PasswordHash
 	}
-	ok := CheckPassword(hash, password)
+	ok := password.Check(hash, secret)
 	if !ok || u == nil || u.Disabled {
 		reason := "bad_password"
 		switch {
@@ -93,6 +94,7 @@ func (s *Service) LoginFailed(ctx context.Context, method, username, reason stri
 // the current groups, in one transaction. Manual and seeded bindings are kept.
 func (s *Service) LoginOIDC(ctx context.Context, id Identity, issuer string) (*ent.User, error) {
 	var out *ent.User
+	refusedName := id.Username
 	err := s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		u, err := tx.Ent.User.Query().Where(user.ExternalID(id.Subject)).ForUpdate().Only(ctx)
 		switch {
@@ -110,6 +112,7 @@ func (s *Service) LoginOIDC(ctx context.Context, id Identity, issuer string) (*e
 			return err
 		default:
 			if u.Disabled {
+				refusedName = u.Username
 				return ErrInvalidCredentials
 			}
 			u, err = u.Update().SetEmail(id.Email).SetDisplayName(id.Name).SetLastLoginAt(s.now()).Save(ctx)
@@ -127,7 +130,7 @@ func (s *Service) LoginOIDC(ctx context.Context, id Identity, issuer string) (*e
 			Details: map[string]any{"method": "oidc", "idp": issuer, "groups": id.Groups, "roles": mapped}})
 	})
 	if errors.Is(err, ErrInvalidCredentials) {
-		s.LoginFailed(ctx, "oidc", id.Username, "account_disabled")
+		s.LoginFailed(ctx, "oidc", refusedName, "account_disabled")
 	}
 	return out, err
 }
@@ -215,17 +218,17 @@ func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, current,
 	}
 	forced := u.ForcePasswordChange
 	if !forced {
-		if !CheckPassword(u.PasswordHash, current) {
+		if !password.Check(u.PasswordHash, current) {
 			return []string{"The current password is not correct."}, nil
 		}
 	}
 	if problems := s.Policy.Validate(u.Username, next, confirm); len(problems) > 0 {
 		return problems, nil
 	}
-	if CheckPassword(u.PasswordHash, next) {
+	if password.Check(u.PasswordHash, next) {
 		return []string{"Choose a password different from the current one."}, nil
 	}
-	hash, err := HashPassword(next)
+	hash, err := password.Hash(next)
 	if err != nil {
 		return nil, err
 	}

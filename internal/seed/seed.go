@@ -14,7 +14,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/ent/user"
-	"kv-shepherd.io/shepherd/internal/auth"
+	"kv-shepherd.io/shepherd/internal/auth/password"
 	a "kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/db"
 )
@@ -80,11 +80,13 @@ func Base(ctx context.Context, store *db.Store) error {
 				return fmt.Errorf("seed role %s: %w", r.Name, err)
 			}
 		}
-		exists, err := tx.Ent.User.Query().Where(user.Username(AdminUsername)).Exist(ctx)
+		// The bootstrap admin is created only while no local account exists at all: an
+		// operator who renamed or replaced it must not get a fresh admin/admin back.
+		exists, err := tx.Ent.User.Query().Where(user.AuthTypeEQ(user.AuthTypeLocal)).Exist(ctx)
 		if err != nil || exists {
 			return err
 		}
-		hash, err := auth.HashPassword("admin")
+		hash, err := password.Hash("admin")
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,5 @@
-package auth
+// Package password holds the password policy (NIST SP 800-63B) and hashing.
+package password
 
 import (
 	"bufio"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
 )
 
 //go:embed blocklist.txt
@@ -30,16 +32,16 @@ var blocklist = func() map[string]bool {
 // Passwords are pre-hashed with SHA-256 before bcrypt, so bcrypt's 72-byte input limit
 // never truncates a long (or multi-byte Unicode) passphrase.
 const (
-	MinPasswordLength = 8
-	MaxPasswordLength = 256
+	MinLength = 8
+	MaxLength = 256
 )
 
-// PasswordPolicy checks new passwords. Mode "nist" has no composition rules; "legacy"
+// Policy checks new passwords. Mode "nist" has no composition rules; "legacy"
 // additionally asks for upper case, lower case and a digit.
-type PasswordPolicy struct{ Mode string }
+type Policy struct{ Mode string }
 
 // Validate returns user-facing problems with the new password; none means acceptable.
-func (p PasswordPolicy) Validate(username, password, confirm string) []string {
+func (p Policy) Validate(username, password, confirm string) []string {
 	var problems []string
 	if password != confirm {
 		problems = append(problems, "The two passwords do not match.")
@@ -47,20 +49,22 @@ func (p PasswordPolicy) Validate(username, password, confirm string) []string {
 	if !utf8.ValidString(password) {
 		return append(problems, "The password contains invalid characters.")
 	}
-	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
+	if n := utf8.RuneCountInString(password); n < MinLength {
 		problems = append(problems, "Use at least 8 characters (15 or more is better).")
 	}
-	if utf8.RuneCountInString(password) > MaxPasswordLength {
+	if utf8.RuneCountInString(password) > MaxLength {
 		problems = append(problems, "Use at most 256 characters.")
 	}
 	for _, r := range password {
-		if !unicode.IsPrint(r) && r != ' ' {
+		// Only control characters are refused: joiners, non-breaking spaces and every
+		// script are fine (NIST: all printing characters and spaces).
+		if unicode.IsControl(r) {
 			problems = append(problems, "Use printable characters only.")
 			break
 		}
 	}
 	lower := strings.ToLower(password)
-	if blocklist[lower] || (username != "" && strings.Contains(lower, strings.ToLower(username)) && len(username) >= 3) {
+	if blocklist[lower] || (utf8.RuneCountInString(username) >= 3 && strings.Contains(lower, strings.ToLower(username))) {
 		problems = append(problems, "This password is too common or easy to guess; choose another.")
 	}
 	if p.Mode == "legacy" {
@@ -77,14 +81,15 @@ func (p PasswordPolicy) Validate(username, password, confirm string) []string {
 	return problems
 }
 
-// prehash turns any password into 44 bytes for bcrypt.
+// prehash turns any password into 44 bytes for bcrypt. NFC normalisation first, so the
+// same passphrase typed on different keyboards (composed or decomposed accents) matches.
 func prehash(password string) []byte {
-	sum := sha256.Sum256([]byte(password))
+	sum := sha256.Sum256([]byte(norm.NFC.String(password)))
 	return []byte(base64.StdEncoding.EncodeToString(sum[:]))
 }
 
-// HashPassword returns a bcrypt hash of the pre-hashed password.
-func HashPassword(password string) (string, error) {
+// Hash returns a bcrypt hash of the pre-hashed password.
+func Hash(password string) (string, error) {
 	b, err := bcrypt.GenerateFromPassword(prehash(password), bcrypt.DefaultCost)
 	return string(b), err
 }
@@ -92,8 +97,8 @@ func HashPassword(password string) (string, error) {
 // dummyHash is compared against when the user does not exist, so timing does not reveal it.
 var dummyHash, _ = bcrypt.GenerateFromPassword(prehash("not-a-real-password"), bcrypt.DefaultCost)
 
-// CheckPassword reports whether password matches hash (an empty hash never matches).
-func CheckPassword(hash, password string) bool {
+// Check reports whether password matches hash (an empty hash never matches).
+func Check(hash, password string) bool {
 	if hash == "" {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return false
