@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/web/page"
 )
 
 // errorHandler renders every error as a page, or as a fragment for htmx requests that is
@@ -25,7 +26,7 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 			msg = s
 		}
 	}
-	info := views.ErrorInfo{Status: status, RequestID: requestID(c), ShowHome: true}
+	info := views.ErrorInfo{Status: status, RequestID: page.RequestID(c), ShowHome: true}
 	switch status {
 	case http.StatusNotFound:
 		info.Title, info.Message = "Page not found", "There is nothing here, or you do not have access to it."
@@ -63,8 +64,8 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 	if c.Request().Header.Get("HX-Request") == "true" {
 		c.Response().Header().Set("HX-Retarget", "#flash-area")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")
-		_ = h.render(c, status, views.ErrorFragment(info))
+		_ = page.Render(c, status, views.ErrorFragment(info))
 		return
 	}
-	_ = h.render(c, status, views.ErrorPage(h.layout(c, info.Title, ""), info))
+	_ = page.Render(c, status, views.ErrorPage(h.kit.Layout(c, info.Title, ""), info))
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -12,13 +11,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/web/page"
 )
 
 func (h *handlers) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
-				h.d.Logger.Error("handler panicked", "request_id", requestID(c), "path", c.Request().URL.Path,
+				h.d.Logger.Error("handler panicked", "request_id", page.RequestID(c), "path", c.Request().URL.Path,
 					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				err = echo.NewHTTPError(http.StatusInternalServerError)
 			}
@@ -31,7 +31,7 @@ func (h *handlers) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		req := c.Request()
-		ctx := audit.WithRequest(req.Context(), audit.Request{IP: clientIP(c), UserAgent: req.UserAgent(), RequestID: requestID(c)})
+		ctx := audit.WithRequest(req.Context(), audit.Request{IP: page.ClientIP(c), UserAgent: req.UserAgent(), RequestID: page.RequestID(c)})
 		c.SetRequest(req.WithContext(ctx))
 		err := next(c)
 		if err != nil {
@@ -47,21 +47,11 @@ func (h *handlers) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if strings.HasPrefix(req.URL.Path, "/static/") || strings.HasPrefix(req.URL.Path, "/health/") {
 			level = slog.LevelDebug
 		}
-		h.d.Logger.Log(req.Context(), level, "request", "request_id", requestID(c), "method", req.Method,
+		h.d.Logger.Log(req.Context(), level, "request", "request_id", page.RequestID(c), "method", req.Method,
 			"path", req.URL.Path, "route", c.Path(), "status", status, "duration_ms", time.Since(start).Milliseconds(),
-			"ip", clientIP(c), "user", currentUsername(c))
+			"ip", page.ClientIP(c), "user", page.Username(c))
 		return nil
 	}
-}
-
-func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
-
-func clientIP(c echo.Context) string {
-	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
-	if err != nil {
-		return c.Request().RemoteAddr
-	}
-	return host
 }
 
 // securityHeaders sets a CSP without inline script, no framing, no sniffing, a strict
@@ -101,20 +91,16 @@ func (h *handlers) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // unsafe requests must come from our origin, as the browser reports it.
 func (h *handlers) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if isSafeMethod(c.Request().Method) {
+		if page.IsSafeMethod(c.Request().Method) {
 			return next(c)
 		}
 		r := c.Request()
 		origin := r.Header.Get("Origin")
 		site := r.Header.Get("Sec-Fetch-Site")
 		if origin != h.d.Config.BaseURL && site != "same-origin" {
-			h.d.Logger.Warn("cross-origin request refused", "request_id", requestID(c), "path", r.URL.Path, "origin", origin)
+			h.d.Logger.Warn("cross-origin request refused", "request_id", page.RequestID(c), "path", r.URL.Path, "origin", origin)
 			return echo.NewHTTPError(http.StatusForbidden, "This request did not come from Shepherd's own pages.")
 		}
 		return next(c)
 	}
-}
-
-func isSafeMethod(m string) bool {
-	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }

@@ -14,9 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kv-shepherd.io/shepherd/internal/auth"
+	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/config"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/static"
+	"kv-shepherd.io/shepherd/web/home"
+	"kv-shepherd.io/shepherd/web/page"
+	"kv-shepherd.io/shepherd/web/signin"
 )
 
 // Deps are everything the handlers use, built by the composition root.
@@ -37,10 +41,10 @@ type Deps struct {
 }
 
 // JobsPrefix is where the River UI is mounted.
-const JobsPrefix = "/admin/jobs"
+const JobsPrefix = page.JobsPrefix
 
 // OIDCCallbackPath is the redirect URI registered at the IdP.
-const OIDCCallbackPath = "/api/v1/auth/oidc/callback"
+const OIDCCallbackPath = signin.OIDCCallbackPath
 
 // New builds the Echo instance with every route.
 func New(d *Deps) *echo.Echo {
@@ -68,35 +72,29 @@ func New(d *Deps) *echo.Echo {
 		e.Any(d.DevIssuerPath+"/*", issuer)
 	}
 
-	// Pages: session + CSRF for everyone; the app's pages also need a signed-in user.
-	// Middleware is attached per route (not to a "" group) so unknown paths stay 404s.
-	page := []echo.MiddlewareFunc{h.loadSession, h.csrf}
-	signedIn := []echo.MiddlewareFunc{h.loadSession, h.csrf, h.requireUser}
-	e.GET("/login", h.loginPage, page...)
-	e.POST("/login", h.loginLocal, page...)
-	e.GET("/auth/oidc/start", h.oidcStart, page...)
-	e.GET(OIDCCallbackPath, h.oidcCallback, page...)
-
-	e.POST("/logout", h.logout, signedIn...)
-	e.GET("/account/password", h.passwordPage, signedIn...)
-	e.POST("/account/password", h.changePassword, signedIn...)
-	e.GET("/", h.dashboard, signedIn...)
-	e.GET("/me/permissions", h.permissionsPage, signedIn...)
-	e.GET("/api/v1/me/permissions", h.permissionsJSON, signedIn...)
+	kit := &page.Kit{Config: d.Config, Logger: d.Logger, Store: d.Store, Sessions: d.Sessions, JobsEnabled: d.JobsUI != nil}
+	h.kit = kit
+	r := &page.Router{E: e, Kit: kit}
+	(&signin.Handler{Kit: kit, Auth: d.Auth, OIDC: d.OIDC}).Register(r)
+	(&home.Handler{Kit: kit}).Register(r)
 
 	// Unknown paths render the 404 page in the visitor's own frame (navigation when signed in).
-	e.RouteNotFound("/*", func(echo.Context) error { return echo.ErrNotFound }, h.loadSession, h.optionalUser)
+	e.RouteNotFound("/*", func(echo.Context) error { return echo.ErrNotFound }, kit.LoadSession, kit.OptionalUser)
 
 	if d.JobsUI != nil {
 		jobs := echo.WrapHandler(d.JobsUI)
-		admin := e.Group(JobsPrefix, h.loadSession, h.sameOrigin, h.requireUser, h.requirePlatformAdmin)
+		admin := e.Group(JobsPrefix, kit.LoadSession, h.sameOrigin, kit.RequireUser,
+			page.RequirePermission(authz.PlatformAdmin, "The job queue is for platform administrators."))
 		admin.Any("", jobs)
 		admin.Any("/*", jobs)
 	}
 	return e
 }
 
-type handlers struct{ d *Deps }
+type handlers struct {
+	d   *Deps
+	kit *page.Kit
+}
 
 // issuerOrigin is added to form-action so a sign-in redirect to the IdP is not blocked.
 func issuerOrigin(issuer string) string {

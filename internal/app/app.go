@@ -32,6 +32,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/secrets"
 	"kv-shepherd.io/shepherd/internal/seed"
 	"kv-shepherd.io/shepherd/web"
+	"kv-shepherd.io/shepherd/web/signin"
 )
 
 // DevIssuerPath is where the development OIDC provider lives in dev mode.
@@ -140,7 +141,7 @@ func (a *App) mountDevIssuer(deps *web.Deps) error {
 		Issuer:       cfg.BaseURL + DevIssuerPath,
 		Clients:      []devoidc.Client{{ID: "shepherd-dev", Secret: secret, RedirectURIs: []string{cfg.BaseURL + web.OIDCCallbackPath}}},
 		Users:        users,
-		RenderPicker: web.DevPickerRenderer(true),
+		RenderPicker: signin.DevPickerRenderer(true),
 	})
 	if err != nil {
 		return err

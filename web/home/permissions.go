@@ -1,4 +1,4 @@
-package web
+package home
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/web/page"
 )
 
 var memberGrants = map[authz.MemberRole]string{
@@ -17,10 +18,10 @@ var memberGrants = map[authz.MemberRole]string{
 	authz.Viewer: "view only",
 }
 
-func (h *handlers) permissionsModel(c echo.Context) (views.Permissions, error) {
-	st := reqState(c)
-	p := st.principal
-	m := views.Permissions{Username: st.user.Username, IsAdmin: p.IsPlatformAdmin()}
+func (h *Handler) permissionsModel(c echo.Context) (views.Permissions, error) {
+	st := page.StateOf(c)
+	p := st.Principal
+	m := views.Permissions{Username: st.User.Username, IsAdmin: p.IsPlatformAdmin()}
 	for _, b := range p.Bindings {
 		scope := "Global"
 		if b.ScopeType == "system" {
@@ -31,7 +32,7 @@ func (h *handlers) permissionsModel(c echo.Context) (views.Permissions, error) {
 	for _, ms := range p.Memberships {
 		m.Memberships = append(m.Memberships, views.MembershipRow{System: ms.SystemName, Role: string(ms.Role), Grants: memberGrants[ms.Role]})
 	}
-	perms, err := h.d.Store.Ent.Permission.Query().All(c.Request().Context())
+	perms, err := h.Kit.Store.Ent.Permission.Query().All(c.Request().Context())
 	if err != nil {
 		return m, err
 	}
@@ -44,16 +45,16 @@ func (h *handlers) permissionsModel(c echo.Context) (views.Permissions, error) {
 	return m, nil
 }
 
-func (h *handlers) permissionsPage(c echo.Context) error {
+func (h *Handler) permissionsPage(c echo.Context) error {
 	m, err := h.permissionsModel(c)
 	if err != nil {
 		return err
 	}
-	return h.renderOK(c, views.PermissionsPage(h.layout(c, "My permissions", "permissions"), m))
+	return page.OK(c, views.PermissionsPage(h.Kit.Layout(c, "My permissions", "permissions"), m))
 }
 
 // permissionsJSON is GET /api/v1/me/permissions for scripts and API clients.
-func (h *handlers) permissionsJSON(c echo.Context) error {
+func (h *Handler) permissionsJSON(c echo.Context) error {
 	m, err := h.permissionsModel(c)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package web
+package home
 
 import (
 	"strings"
@@ -7,16 +7,17 @@ import (
 
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/web/page"
 )
 
-func (h *handlers) dashboard(c echo.Context) error {
-	st := reqState(c)
-	p := st.principal
-	name := st.user.DisplayName
+func (h *Handler) dashboard(c echo.Context) error {
+	st := page.StateOf(c)
+	p := st.Principal
+	name := st.User.DisplayName
 	if name == "" {
-		name = st.user.Username
+		name = st.User.Username
 	}
-	m := views.Dashboard{FirstName: strings.Fields(name + " ")[0], IsAdmin: p.IsPlatformAdmin() && h.d.JobsUI != nil, JobsURL: JobsPrefix + "/"}
+	m := views.Dashboard{FirstName: strings.Fields(name + " ")[0], IsAdmin: p.IsPlatformAdmin() && h.Kit.JobsEnabled, JobsURL: page.JobsPrefix + "/"}
 	for _, b := range p.Bindings {
 		m.Roles = append(m.Roles, views.RoleBadge{Role: b.Role, Environments: b.Environments, Source: sourceLabel(b.Source)})
 	}
@@ -24,7 +25,7 @@ func (h *handlers) dashboard(c echo.Context) error {
 		m.Systems = append(m.Systems, views.SystemSummary{Name: ms.SystemName, Role: string(ms.Role)})
 	}
 	m.Capabilities = capabilities(p)
-	return h.renderOK(c, views.DashboardPage(h.layout(c, "Dashboard", "dashboard"), m))
+	return page.OK(c, views.DashboardPage(h.Kit.Layout(c, "Dashboard", "dashboard"), m))
 }
 
 // capabilities turns permissions into sentences a person understands.

@@ -1,4 +1,4 @@
-package web
+package signin
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 
 	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/web/page"
 )
 
 const (
@@ -22,23 +23,23 @@ func urlQuery(s string) string { return url.QueryEscape(s) }
 
 // oidcStart keeps state, nonce and the PKCE verifier in the server-side session and sends
 // the browser to the IdP.
-func (h *handlers) oidcStart(c echo.Context) error {
-	if h.d.OIDC == nil {
+func (h *Handler) oidcStart(c echo.Context) error {
+	if h.OIDC == nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	target, p, err := h.d.OIDC.Start(c.Request().Context())
+	target, p, err := h.OIDC.Start(c.Request().Context())
 	if err != nil {
-		h.d.Logger.Error("OIDC provider unreachable", "request_id", requestID(c), "err", err)
+		h.Kit.Logger.Error("OIDC provider unreachable", "request_id", page.RequestID(c), "err", err)
 		m := h.loginModel(c)
 		m.Error = "The identity provider cannot be reached right now. Try again in a moment."
-		return h.render(c, http.StatusBadGateway, views.LoginPage(h.withBareLayout(c, "Sign in"), m))
+		return page.Render(c, http.StatusBadGateway, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
 	}
-	s := reqState(c).session
+	s := page.StateOf(c).Session
 	s.Values[keyOIDCState] = p.State
 	s.Values[keyOIDCNonce] = p.Nonce
 	s.Values[keyOIDCVerifier] = p.Verifier
-	s.Values[keyOIDCNext] = safeNext(c.QueryParam("next"))
-	if err := h.saveSession(c); err != nil {
+	s.Values[keyOIDCNext] = page.SafeNext(c.QueryParam("next"))
+	if err := page.SaveSession(c); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusFound, target)
@@ -46,40 +47,40 @@ func (h *handlers) oidcStart(c echo.Context) error {
 
 // oidcCallback completes the sign-in. The pending values are removed from the session
 // before anything else, so a replayed callback finds nothing to match.
-func (h *handlers) oidcCallback(c echo.Context) error {
-	if h.d.OIDC == nil {
+func (h *Handler) oidcCallback(c echo.Context) error {
+	if h.OIDC == nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	s := reqState(c).session
+	s := page.StateOf(c).Session
 	str := func(k string) string { v, _ := s.Values[k].(string); return v }
 	pending := auth.Pending{State: str(keyOIDCState), Nonce: str(keyOIDCNonce), Verifier: str(keyOIDCVerifier)}
-	next := safeNext(str(keyOIDCNext))
+	next := page.SafeNext(str(keyOIDCNext))
 	for _, k := range []string{keyOIDCState, keyOIDCNonce, keyOIDCVerifier, keyOIDCNext} {
 		delete(s.Values, k)
 	}
-	if err := h.saveSession(c); err != nil {
+	if err := page.SaveSession(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	q := c.Request().URL.Query()
-	id, err := h.d.OIDC.Finish(ctx, pending, q.Get("state"), q.Get("code"), q.Get("error"))
+	id, err := h.OIDC.Finish(ctx, pending, q.Get("state"), q.Get("code"), q.Get("error"))
 	if err != nil {
 		var le *auth.LoginError
 		reason := "internal_error"
 		if errors.As(err, &le) {
 			reason = le.Reason
 		}
-		h.d.Auth.LoginFailed(ctx, "oidc", "", reason)
-		h.d.Logger.Warn("OIDC sign-in failed", "request_id", requestID(c), "reason", reason, "err", err)
+		h.Auth.LoginFailed(ctx, "oidc", "", reason)
+		h.Kit.Logger.Warn("OIDC sign-in failed", "request_id", page.RequestID(c), "reason", reason, "err", err)
 		m := h.loginModel(c)
 		m.Error = loginFailureMessage(reason)
-		return h.render(c, http.StatusUnauthorized, views.LoginPage(h.withBareLayout(c, "Sign in"), m))
+		return page.Render(c, http.StatusUnauthorized, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
 	}
-	u, err := h.d.Auth.LoginOIDC(ctx, id, h.d.Config.OIDCIssuer)
+	u, err := h.Auth.LoginOIDC(ctx, id, h.Kit.Config.OIDCIssuer)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		m := h.loginModel(c)
 		m.Error = "Your account is disabled. Contact a platform administrator."
-		return h.render(c, http.StatusForbidden, views.LoginPage(h.withBareLayout(c, "Sign in"), m))
+		return page.Render(c, http.StatusForbidden, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
 	}
 	if err != nil {
 		return err

@@ -1,0 +1,74 @@
+package page
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/views"
+)
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// Layout builds the page frame for the current user; flashes are consumed here.
+func (k *Kit) Layout(c echo.Context, title, active string) views.Layout {
+	st := StateOf(c)
+	l := views.Layout{Title: title, Active: active, CSRF: st.CSRF, Flashes: popFlashes(c), DevMode: k.Config.DevMode}
+	if st.User != nil {
+		name := DisplayName(st.User.DisplayName, st.User.Username)
+		l.User = &views.User{Username: st.User.Username, DisplayName: name, Initials: Initials(name), Forced: st.User.ForcePasswordChange}
+		l.BareNav = st.User.ForcePasswordChange
+		l.Nav = NavFor(st.Principal, k.JobsEnabled)
+	}
+	return l
+}
+
+// BareLayout is the frame without navigation (sign-in pages).
+func (k *Kit) BareLayout(c echo.Context, title string) views.Layout {
+	l := k.Layout(c, title, "")
+	l.BareNav = true
+	return l
+}
+
+// DisplayName prefers the person's name over the account name.
+func DisplayName(display, username string) string {
+	if display != "" {
+		return display
+	}
+	return username
+}
+
+// Initials are shown in the avatar.
+func Initials(name string) string {
+	var out []rune
+	for _, f := range strings.Fields(name) {
+		for _, r := range f {
+			out = append(out, r)
+			break
+		}
+		if len(out) == 2 {
+			break
+		}
+	}
+	return strings.ToUpper(string(out))
+}
+
+// Render writes a component with status, saving the session first (flashes consumed).
+func Render(c echo.Context, status int, comp templ.Component) error {
+	if err := SaveSession(c); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(status)
+	return comp.Render(c.Request().Context(), c.Response())
+}
+
+// OK renders with 200.
+func OK(c echo.Context, comp templ.Component) error { return Render(c, http.StatusOK, comp) }
+
+// IsHTMX reports an htmx request.
+func IsHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }

@@ -1,0 +1,204 @@
+package page
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/internal/auth"
+	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/internal/redirect"
+	"kv-shepherd.io/shepherd/views"
+)
+
+// LoadSession attaches the server-side session, issuing a CSRF token when it has none.
+// A cookie with a bad signature is logged as tampering and replaced by a fresh session.
+func (k *Kit) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sess, err := k.Sessions.Get(c.Request(), SessionCookie)
+		if errors.Is(err, auth.ErrInvalidCookie) {
+			k.Logger.Warn("tampered or foreign session cookie ignored", "request_id", RequestID(c), "ip", ClientIP(c))
+		} else if err != nil {
+			return err
+		}
+		st := &State{Session: sess}
+		c.Set(stateKey, st)
+		dirty := false
+		if expired, _ := sess.Values[auth.KeyExpired].(bool); expired {
+			delete(sess.Values, auth.KeyExpired)
+			sess.AddFlash("info|Your session has ended. Please sign in again.")
+			dirty = true
+		}
+		tok, _ := sess.Values[auth.KeyCSRF].(string)
+		if tok == "" {
+			tok = auth.RandomToken(32)
+			sess.Values[auth.KeyCSRF] = tok
+			dirty = true
+		}
+		st.CSRF = tok
+		if dirty || k.Sessions.NeedsTouch(sess) {
+			if err := SaveSession(c); err != nil {
+				return err
+			}
+		}
+		return next(c)
+	}
+}
+
+// SaveSession writes the session (call before writing the response).
+func SaveSession(c echo.Context) error {
+	st := StateOf(c)
+	if st.Session == nil {
+		return nil
+	}
+	return st.Session.Save(c.Request(), c.Response())
+}
+
+// CSRFMessage is shown when the token check fails.
+const CSRFMessage = "This form has expired or did not come from Shepherd. Reload the page and try again."
+
+// CheckCSRF checks the session's token on every unsafe method, from the X-CSRF-Token
+// header (htmx sends it from hx-headers) or the csrf_token form field.
+func (k *Kit) CheckCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if IsSafeMethod(c.Request().Method) {
+			return next(c)
+		}
+		want := StateOf(c).CSRF
+		got := c.Request().Header.Get("X-CSRF-Token")
+		if got == "" {
+			got = c.FormValue("csrf_token")
+		}
+		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+			k.Logger.Warn("CSRF check failed", "request_id", RequestID(c), "path", c.Request().URL.Path,
+				"ip", ClientIP(c), "token_sent", got != "")
+			return echo.NewHTTPError(http.StatusForbidden, CSRFMessage)
+		}
+		return next(c)
+	}
+}
+
+// RequireUser loads the signed-in user and their permissions once per request. Anonymous
+// visitors go to the sign-in page; a user who must change their password can reach
+// nothing else (but may sign out).
+func (k *Kit) RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := k.loadUser(c); err != nil {
+			return err
+		}
+		st := StateOf(c)
+		if st.User == nil {
+			return Redirect(c, "/login?next="+urlQueryEscape(c.Request().URL.RequestURI()))
+		}
+		if st.User.ForcePasswordChange {
+			if p := c.Path(); p != "/account/password" && p != "/logout" {
+				return Redirect(c, "/account/password")
+			}
+		}
+		return next(c)
+	}
+}
+
+// OptionalUser loads the user when there is one, for pages anyone may see.
+func (k *Kit) OptionalUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := k.loadUser(c); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+func (k *Kit) loadUser(c echo.Context) error {
+	st := StateOf(c)
+	if st.Session == nil {
+		return nil
+	}
+	raw, _ := st.Session.Values[auth.KeyUserID].(string)
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	ctx := c.Request().Context()
+	u, err := k.Store.Ent.User.Get(ctx, id)
+	if err != nil || u.Disabled {
+		return nil
+	}
+	p, err := authz.Load(ctx, k.Store.Ent, u.ID, u.Username)
+	if err != nil {
+		return err
+	}
+	st.User, st.Principal = u, p
+	return nil
+}
+
+// RequirePermission refuses users without perm (in any environment) with 403.
+func RequirePermission(perm, message string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !Principal(c).Has(perm) {
+				return echo.NewHTTPError(http.StatusForbidden, message)
+			}
+			return next(c)
+		}
+	}
+}
+
+// Flash queues a message for the next page.
+func Flash(c echo.Context, kind, msg string) {
+	if s := StateOf(c).Session; s != nil {
+		s.AddFlash(kind + "|" + msg)
+	}
+}
+
+func popFlashes(c echo.Context) []views.Flash {
+	s := StateOf(c).Session
+	if s == nil {
+		return nil
+	}
+	var out []views.Flash
+	for _, f := range s.Flashes() {
+		str, _ := f.(string)
+		kind, msg, ok := strings.Cut(str, "|")
+		if !ok {
+			kind, msg = "info", str
+		}
+		out = append(out, views.Flash{Kind: kind, Message: msg})
+	}
+	return out
+}
+
+// SafeNext accepts only local paths, so ?next= cannot send people to another site.
+func SafeNext(next string) string { return redirect.LocalPath(next) }
+
+// Redirect answers 303, or HX-Redirect for htmx requests. It saves the session first,
+// so flashes queued by the handler survive.
+func Redirect(c echo.Context, to string) error {
+	if err := SaveSession(c); err != nil {
+		return err
+	}
+	if c.Request().Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Redirect", to)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// IsSafeMethod reports methods that must not change state.
+func IsSafeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// ClientIP is the peer address (Shepherd does not trust forwarding headers by default).
+func ClientIP(c echo.Context) string {
+	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+	if err != nil {
+		return c.Request().RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,110 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/user"
+	"kv-shepherd.io/shepherd/internal/auth"
+	"kv-shepherd.io/shepherd/internal/seed"
+	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/web/page"
+)
+
+func (h *Handler) loginModel(c echo.Context) views.Login {
+	m := views.Login{
+		LocalEnabled: h.Kit.Config.LocalLogin,
+		OIDCEnabled:  h.OIDC != nil,
+		OIDCName:     h.Kit.Config.OIDCProviderName,
+		OIDCStartURL: "/auth/oidc/start?next=" + urlQuery(page.SafeNext(c.QueryParam("next"))),
+		FormAction:   "/login?next=" + urlQuery(page.SafeNext(c.QueryParam("next"))),
+		DevMode:      h.Kit.Config.DevMode,
+	}
+	if c.QueryParam("signed_out") == "1" {
+		m.Notice = "You have signed out."
+	}
+	if m.LocalEnabled {
+		m.FirstRunHint = h.adminStillDefault(c.Request().Context())
+	}
+	return m
+}
+
+// adminStillDefault tells the sign-in page to show the first-run hint.
+func (h *Handler) adminStillDefault(ctx context.Context) bool {
+	ok, err := h.Kit.Store.Ent.User.Query().Where(user.Username(seed.AdminUsername), user.ForcePasswordChange(true)).Exist(ctx)
+	return err == nil && ok
+}
+
+func (h *Handler) loginPage(c echo.Context) error {
+	if page.StateOf(c).Session.Values[auth.KeyUserID] != nil {
+		return c.Redirect(http.StatusSeeOther, page.SafeNext(c.QueryParam("next")))
+	}
+	return page.OK(c, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), h.loginModel(c)))
+}
+
+func (h *Handler) withBareLayout(c echo.Context, title string) views.Layout {
+	l := h.Kit.Layout(c, title, "")
+	l.BareNav = true
+	return l
+}
+
+func (h *Handler) loginLocal(c echo.Context) error {
+	if !h.Kit.Config.LocalLogin {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	username := c.FormValue("username")
+	password := c.FormValue("password")
+	m := h.loginModel(c)
+	m.Username = username
+	if username == "" || password == "" {
+		m.Error = "Enter your username and password."
+		return page.Render(c, http.StatusUnprocessableEntity, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
+	}
+	u, err := h.Auth.LoginLocal(c.Request().Context(), username, password)
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		m.Error = "The username or password is not correct."
+		return page.Render(c, http.StatusUnauthorized, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
+	}
+	if err != nil {
+		return err
+	}
+	return h.startSession(c, u, page.SafeNext(c.QueryParam("next")))
+}
+
+// startSession rotates the session id (no fixation), binds it to the user and a fresh
+// CSRF token, then redirects.
+func (h *Handler) startSession(c echo.Context, u *ent.User, next string) error {
+	st := page.StateOf(c)
+	if err := h.Kit.Sessions.Rotate(c.Request().Context(), st.Session); err != nil {
+		return err
+	}
+	for k := range st.Session.Values {
+		delete(st.Session.Values, k)
+	}
+	st.Session.Values[auth.KeyUserID] = u.ID.String()
+	st.CSRF = auth.RandomToken(32)
+	st.Session.Values[auth.KeyCSRF] = st.CSRF
+	if u.ForcePasswordChange {
+		next = "/account/password"
+	}
+	if err := page.SaveSession(c); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+func (h *Handler) logout(c echo.Context) error {
+	st := page.StateOf(c)
+	if err := h.Auth.Logout(c.Request().Context(), st.User); err != nil {
+		return err
+	}
+	st.Session.Options.MaxAge = -1
+	if err := page.SaveSession(c); err != nil {
+		return err
+	}
+	return page.Redirect(c, "/login?signed_out=1")
+}
