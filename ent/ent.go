@@ -12,16 +12,25 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
+	"kv-shepherd.io/shepherd/ent/instancesize"
+	"kv-shepherd.io/shepherd/ent/namespace"
+	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/permission"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
+	"kv-shepherd.io/shepherd/ent/service"
 	"kv-shepherd.io/shepherd/ent/session"
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/systemsecret"
+	"kv-shepherd.io/shepherd/ent/template"
 	"kv-shepherd.io/shepherd/ent/user"
+	"kv-shepherd.io/shepherd/ent/vm"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -82,16 +91,25 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			approvalticket.Table:  approvalticket.ValidColumn,
 			auditlog.Table:        auditlog.ValidColumn,
+			cluster.Table:         cluster.ValidColumn,
+			domainevent.Table:     domainevent.ValidColumn,
 			idpgroupmapping.Table: idpgroupmapping.ValidColumn,
+			instancesize.Table:    instancesize.ValidColumn,
+			namespace.Table:       namespace.ValidColumn,
+			notification.Table:    notification.ValidColumn,
 			permission.Table:      permission.ValidColumn,
 			role.Table:            role.ValidColumn,
 			rolebinding.Table:     rolebinding.ValidColumn,
+			service.Table:         service.ValidColumn,
 			session.Table:         session.ValidColumn,
 			system.Table:          system.ValidColumn,
 			systemmember.Table:    systemmember.ValidColumn,
 			systemsecret.Table:    systemsecret.ValidColumn,
+			template.Table:        template.ValidColumn,
 			user.Table:            user.ValidColumn,
+			vm.Table:              vm.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

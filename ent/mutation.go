@@ -12,17 +12,27 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
+	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
+	"kv-shepherd.io/shepherd/ent/instancesize"
+	"kv-shepherd.io/shepherd/ent/namespace"
+	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/permission"
 	"kv-shepherd.io/shepherd/ent/predicate"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
+	"kv-shepherd.io/shepherd/ent/schema"
+	"kv-shepherd.io/shepherd/ent/service"
 	"kv-shepherd.io/shepherd/ent/session"
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/systemsecret"
+	"kv-shepherd.io/shepherd/ent/template"
 	"kv-shepherd.io/shepherd/ent/user"
+	"kv-shepherd.io/shepherd/ent/vm"
 )
 
 const (
@@ -34,17 +44,2442 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
+	TypeApprovalTicket  = "ApprovalTicket"
 	TypeAuditLog        = "AuditLog"
+	TypeCluster         = "Cluster"
+	TypeDomainEvent     = "DomainEvent"
 	TypeIdPGroupMapping = "IdPGroupMapping"
+	TypeInstanceSize    = "InstanceSize"
+	TypeNamespace       = "Namespace"
+	TypeNotification    = "Notification"
 	TypePermission      = "Permission"
 	TypeRole            = "Role"
 	TypeRoleBinding     = "RoleBinding"
+	TypeService         = "Service"
 	TypeSession         = "Session"
 	TypeSystem          = "System"
 	TypeSystemMember    = "SystemMember"
 	TypeSystemSecret    = "SystemSecret"
+	TypeTemplate        = "Template"
 	TypeUser            = "User"
+	TypeVM              = "VM"
 )
+
+// ApprovalTicketMutation represents an operation that mutates the ApprovalTicket nodes in the graph.
+type ApprovalTicketMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *uuid.UUID
+	created_at             *time.Time
+	updated_at             *time.Time
+	_type                  *approvalticket.Type
+	status                 *approvalticket.Status
+	event_id               *uuid.UUID
+	requester_id           *uuid.UUID
+	requester_name         *string
+	reason                 *string
+	system_id              *uuid.UUID
+	service_id             *uuid.UUID
+	namespace_id           *uuid.UUID
+	namespace_name         *string
+	environment            *approvalticket.Environment
+	target_name            *string
+	instance_size_id       *uuid.UUID
+	template_id            *uuid.UUID
+	request_params         *map[string]interface{}
+	vm_id                  *uuid.UUID
+	approver_id            *uuid.UUID
+	approver_name          *string
+	decided_at             *time.Time
+	decision_reason        *string
+	selected_cluster_id    *uuid.UUID
+	selected_template_id   *uuid.UUID
+	selected_storage_class *string
+	modified_spec          *map[string]interface{}
+	modification_reason    *string
+	template_snapshot      *map[string]interface{}
+	instance_size_snapshot *map[string]interface{}
+	final_cpu_request      *string
+	final_cpu_limit        *string
+	final_mem_request      *string
+	final_mem_limit        *string
+	final_disk_gb          *int
+	addfinal_disk_gb       *int
+	error_message          *string
+	clearedFields          map[string]struct{}
+	done                   bool
+	oldValue               func(context.Context) (*ApprovalTicket, error)
+	predicates             []predicate.ApprovalTicket
+}
+
+var _ ent.Mutation = (*ApprovalTicketMutation)(nil)
+
+// approvalticketOption allows management of the mutation configuration using functional options.
+type approvalticketOption func(*ApprovalTicketMutation)
+
+// newApprovalTicketMutation creates new mutation for the ApprovalTicket entity.
+func newApprovalTicketMutation(c config, op Op, opts ...approvalticketOption) *ApprovalTicketMutation {
+	m := &ApprovalTicketMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeApprovalTicket,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withApprovalTicketID sets the ID field of the mutation.
+func withApprovalTicketID(id uuid.UUID) approvalticketOption {
+	return func(m *ApprovalTicketMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ApprovalTicket
+		)
+		m.oldValue = func(ctx context.Context) (*ApprovalTicket, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ApprovalTicket.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withApprovalTicket sets the old ApprovalTicket of the mutation.
+func withApprovalTicket(node *ApprovalTicket) approvalticketOption {
+	return func(m *ApprovalTicketMutation) {
+		m.oldValue = func(context.Context) (*ApprovalTicket, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ApprovalTicketMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ApprovalTicketMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ApprovalTicket entities.
+func (m *ApprovalTicketMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ApprovalTicketMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ApprovalTicketMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ApprovalTicket.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ApprovalTicketMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ApprovalTicketMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ApprovalTicketMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ApprovalTicketMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ApprovalTicketMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ApprovalTicketMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetType sets the "type" field.
+func (m *ApprovalTicketMutation) SetType(a approvalticket.Type) {
+	m._type = &a
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *ApprovalTicketMutation) GetType() (r approvalticket.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldType(ctx context.Context) (v approvalticket.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *ApprovalTicketMutation) ResetType() {
+	m._type = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ApprovalTicketMutation) SetStatus(a approvalticket.Status) {
+	m.status = &a
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ApprovalTicketMutation) Status() (r approvalticket.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldStatus(ctx context.Context) (v approvalticket.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ApprovalTicketMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetEventID sets the "event_id" field.
+func (m *ApprovalTicketMutation) SetEventID(u uuid.UUID) {
+	m.event_id = &u
+}
+
+// EventID returns the value of the "event_id" field in the mutation.
+func (m *ApprovalTicketMutation) EventID() (r uuid.UUID, exists bool) {
+	v := m.event_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventID returns the old "event_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldEventID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventID: %w", err)
+	}
+	return oldValue.EventID, nil
+}
+
+// ResetEventID resets all changes to the "event_id" field.
+func (m *ApprovalTicketMutation) ResetEventID() {
+	m.event_id = nil
+}
+
+// SetRequesterID sets the "requester_id" field.
+func (m *ApprovalTicketMutation) SetRequesterID(u uuid.UUID) {
+	m.requester_id = &u
+}
+
+// RequesterID returns the value of the "requester_id" field in the mutation.
+func (m *ApprovalTicketMutation) RequesterID() (r uuid.UUID, exists bool) {
+	v := m.requester_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequesterID returns the old "requester_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldRequesterID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequesterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequesterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequesterID: %w", err)
+	}
+	return oldValue.RequesterID, nil
+}
+
+// ResetRequesterID resets all changes to the "requester_id" field.
+func (m *ApprovalTicketMutation) ResetRequesterID() {
+	m.requester_id = nil
+}
+
+// SetRequesterName sets the "requester_name" field.
+func (m *ApprovalTicketMutation) SetRequesterName(s string) {
+	m.requester_name = &s
+}
+
+// RequesterName returns the value of the "requester_name" field in the mutation.
+func (m *ApprovalTicketMutation) RequesterName() (r string, exists bool) {
+	v := m.requester_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequesterName returns the old "requester_name" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldRequesterName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequesterName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequesterName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequesterName: %w", err)
+	}
+	return oldValue.RequesterName, nil
+}
+
+// ResetRequesterName resets all changes to the "requester_name" field.
+func (m *ApprovalTicketMutation) ResetRequesterName() {
+	m.requester_name = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *ApprovalTicketMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *ApprovalTicketMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *ApprovalTicketMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetSystemID sets the "system_id" field.
+func (m *ApprovalTicketMutation) SetSystemID(u uuid.UUID) {
+	m.system_id = &u
+}
+
+// SystemID returns the value of the "system_id" field in the mutation.
+func (m *ApprovalTicketMutation) SystemID() (r uuid.UUID, exists bool) {
+	v := m.system_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSystemID returns the old "system_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldSystemID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSystemID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSystemID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSystemID: %w", err)
+	}
+	return oldValue.SystemID, nil
+}
+
+// ResetSystemID resets all changes to the "system_id" field.
+func (m *ApprovalTicketMutation) ResetSystemID() {
+	m.system_id = nil
+}
+
+// SetServiceID sets the "service_id" field.
+func (m *ApprovalTicketMutation) SetServiceID(u uuid.UUID) {
+	m.service_id = &u
+}
+
+// ServiceID returns the value of the "service_id" field in the mutation.
+func (m *ApprovalTicketMutation) ServiceID() (r uuid.UUID, exists bool) {
+	v := m.service_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceID returns the old "service_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldServiceID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceID: %w", err)
+	}
+	return oldValue.ServiceID, nil
+}
+
+// ResetServiceID resets all changes to the "service_id" field.
+func (m *ApprovalTicketMutation) ResetServiceID() {
+	m.service_id = nil
+}
+
+// SetNamespaceID sets the "namespace_id" field.
+func (m *ApprovalTicketMutation) SetNamespaceID(u uuid.UUID) {
+	m.namespace_id = &u
+}
+
+// NamespaceID returns the value of the "namespace_id" field in the mutation.
+func (m *ApprovalTicketMutation) NamespaceID() (r uuid.UUID, exists bool) {
+	v := m.namespace_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNamespaceID returns the old "namespace_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldNamespaceID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNamespaceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNamespaceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNamespaceID: %w", err)
+	}
+	return oldValue.NamespaceID, nil
+}
+
+// ResetNamespaceID resets all changes to the "namespace_id" field.
+func (m *ApprovalTicketMutation) ResetNamespaceID() {
+	m.namespace_id = nil
+}
+
+// SetNamespaceName sets the "namespace_name" field.
+func (m *ApprovalTicketMutation) SetNamespaceName(s string) {
+	m.namespace_name = &s
+}
+
+// NamespaceName returns the value of the "namespace_name" field in the mutation.
+func (m *ApprovalTicketMutation) NamespaceName() (r string, exists bool) {
+	v := m.namespace_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNamespaceName returns the old "namespace_name" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldNamespaceName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNamespaceName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNamespaceName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNamespaceName: %w", err)
+	}
+	return oldValue.NamespaceName, nil
+}
+
+// ResetNamespaceName resets all changes to the "namespace_name" field.
+func (m *ApprovalTicketMutation) ResetNamespaceName() {
+	m.namespace_name = nil
+}
+
+// SetEnvironment sets the "environment" field.
+func (m *ApprovalTicketMutation) SetEnvironment(a approvalticket.Environment) {
+	m.environment = &a
+}
+
+// Environment returns the value of the "environment" field in the mutation.
+func (m *ApprovalTicketMutation) Environment() (r approvalticket.Environment, exists bool) {
+	v := m.environment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnvironment returns the old "environment" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldEnvironment(ctx context.Context) (v approvalticket.Environment, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnvironment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnvironment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnvironment: %w", err)
+	}
+	return oldValue.Environment, nil
+}
+
+// ResetEnvironment resets all changes to the "environment" field.
+func (m *ApprovalTicketMutation) ResetEnvironment() {
+	m.environment = nil
+}
+
+// SetTargetName sets the "target_name" field.
+func (m *ApprovalTicketMutation) SetTargetName(s string) {
+	m.target_name = &s
+}
+
+// TargetName returns the value of the "target_name" field in the mutation.
+func (m *ApprovalTicketMutation) TargetName() (r string, exists bool) {
+	v := m.target_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTargetName returns the old "target_name" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldTargetName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTargetName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTargetName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTargetName: %w", err)
+	}
+	return oldValue.TargetName, nil
+}
+
+// ResetTargetName resets all changes to the "target_name" field.
+func (m *ApprovalTicketMutation) ResetTargetName() {
+	m.target_name = nil
+}
+
+// SetInstanceSizeID sets the "instance_size_id" field.
+func (m *ApprovalTicketMutation) SetInstanceSizeID(u uuid.UUID) {
+	m.instance_size_id = &u
+}
+
+// InstanceSizeID returns the value of the "instance_size_id" field in the mutation.
+func (m *ApprovalTicketMutation) InstanceSizeID() (r uuid.UUID, exists bool) {
+	v := m.instance_size_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceSizeID returns the old "instance_size_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldInstanceSizeID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceSizeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceSizeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceSizeID: %w", err)
+	}
+	return oldValue.InstanceSizeID, nil
+}
+
+// ClearInstanceSizeID clears the value of the "instance_size_id" field.
+func (m *ApprovalTicketMutation) ClearInstanceSizeID() {
+	m.instance_size_id = nil
+	m.clearedFields[approvalticket.FieldInstanceSizeID] = struct{}{}
+}
+
+// InstanceSizeIDCleared returns if the "instance_size_id" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) InstanceSizeIDCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldInstanceSizeID]
+	return ok
+}
+
+// ResetInstanceSizeID resets all changes to the "instance_size_id" field.
+func (m *ApprovalTicketMutation) ResetInstanceSizeID() {
+	m.instance_size_id = nil
+	delete(m.clearedFields, approvalticket.FieldInstanceSizeID)
+}
+
+// SetTemplateID sets the "template_id" field.
+func (m *ApprovalTicketMutation) SetTemplateID(u uuid.UUID) {
+	m.template_id = &u
+}
+
+// TemplateID returns the value of the "template_id" field in the mutation.
+func (m *ApprovalTicketMutation) TemplateID() (r uuid.UUID, exists bool) {
+	v := m.template_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTemplateID returns the old "template_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldTemplateID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTemplateID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTemplateID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTemplateID: %w", err)
+	}
+	return oldValue.TemplateID, nil
+}
+
+// ClearTemplateID clears the value of the "template_id" field.
+func (m *ApprovalTicketMutation) ClearTemplateID() {
+	m.template_id = nil
+	m.clearedFields[approvalticket.FieldTemplateID] = struct{}{}
+}
+
+// TemplateIDCleared returns if the "template_id" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) TemplateIDCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldTemplateID]
+	return ok
+}
+
+// ResetTemplateID resets all changes to the "template_id" field.
+func (m *ApprovalTicketMutation) ResetTemplateID() {
+	m.template_id = nil
+	delete(m.clearedFields, approvalticket.FieldTemplateID)
+}
+
+// SetRequestParams sets the "request_params" field.
+func (m *ApprovalTicketMutation) SetRequestParams(value map[string]interface{}) {
+	m.request_params = &value
+}
+
+// RequestParams returns the value of the "request_params" field in the mutation.
+func (m *ApprovalTicketMutation) RequestParams() (r map[string]interface{}, exists bool) {
+	v := m.request_params
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestParams returns the old "request_params" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldRequestParams(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestParams is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestParams requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestParams: %w", err)
+	}
+	return oldValue.RequestParams, nil
+}
+
+// ClearRequestParams clears the value of the "request_params" field.
+func (m *ApprovalTicketMutation) ClearRequestParams() {
+	m.request_params = nil
+	m.clearedFields[approvalticket.FieldRequestParams] = struct{}{}
+}
+
+// RequestParamsCleared returns if the "request_params" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) RequestParamsCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldRequestParams]
+	return ok
+}
+
+// ResetRequestParams resets all changes to the "request_params" field.
+func (m *ApprovalTicketMutation) ResetRequestParams() {
+	m.request_params = nil
+	delete(m.clearedFields, approvalticket.FieldRequestParams)
+}
+
+// SetVMID sets the "vm_id" field.
+func (m *ApprovalTicketMutation) SetVMID(u uuid.UUID) {
+	m.vm_id = &u
+}
+
+// VMID returns the value of the "vm_id" field in the mutation.
+func (m *ApprovalTicketMutation) VMID() (r uuid.UUID, exists bool) {
+	v := m.vm_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVMID returns the old "vm_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldVMID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVMID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVMID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVMID: %w", err)
+	}
+	return oldValue.VMID, nil
+}
+
+// ClearVMID clears the value of the "vm_id" field.
+func (m *ApprovalTicketMutation) ClearVMID() {
+	m.vm_id = nil
+	m.clearedFields[approvalticket.FieldVMID] = struct{}{}
+}
+
+// VMIDCleared returns if the "vm_id" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) VMIDCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldVMID]
+	return ok
+}
+
+// ResetVMID resets all changes to the "vm_id" field.
+func (m *ApprovalTicketMutation) ResetVMID() {
+	m.vm_id = nil
+	delete(m.clearedFields, approvalticket.FieldVMID)
+}
+
+// SetApproverID sets the "approver_id" field.
+func (m *ApprovalTicketMutation) SetApproverID(u uuid.UUID) {
+	m.approver_id = &u
+}
+
+// ApproverID returns the value of the "approver_id" field in the mutation.
+func (m *ApprovalTicketMutation) ApproverID() (r uuid.UUID, exists bool) {
+	v := m.approver_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApproverID returns the old "approver_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldApproverID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApproverID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApproverID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApproverID: %w", err)
+	}
+	return oldValue.ApproverID, nil
+}
+
+// ClearApproverID clears the value of the "approver_id" field.
+func (m *ApprovalTicketMutation) ClearApproverID() {
+	m.approver_id = nil
+	m.clearedFields[approvalticket.FieldApproverID] = struct{}{}
+}
+
+// ApproverIDCleared returns if the "approver_id" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) ApproverIDCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldApproverID]
+	return ok
+}
+
+// ResetApproverID resets all changes to the "approver_id" field.
+func (m *ApprovalTicketMutation) ResetApproverID() {
+	m.approver_id = nil
+	delete(m.clearedFields, approvalticket.FieldApproverID)
+}
+
+// SetApproverName sets the "approver_name" field.
+func (m *ApprovalTicketMutation) SetApproverName(s string) {
+	m.approver_name = &s
+}
+
+// ApproverName returns the value of the "approver_name" field in the mutation.
+func (m *ApprovalTicketMutation) ApproverName() (r string, exists bool) {
+	v := m.approver_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApproverName returns the old "approver_name" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldApproverName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApproverName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApproverName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApproverName: %w", err)
+	}
+	return oldValue.ApproverName, nil
+}
+
+// ResetApproverName resets all changes to the "approver_name" field.
+func (m *ApprovalTicketMutation) ResetApproverName() {
+	m.approver_name = nil
+}
+
+// SetDecidedAt sets the "decided_at" field.
+func (m *ApprovalTicketMutation) SetDecidedAt(t time.Time) {
+	m.decided_at = &t
+}
+
+// DecidedAt returns the value of the "decided_at" field in the mutation.
+func (m *ApprovalTicketMutation) DecidedAt() (r time.Time, exists bool) {
+	v := m.decided_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecidedAt returns the old "decided_at" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldDecidedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecidedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecidedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecidedAt: %w", err)
+	}
+	return oldValue.DecidedAt, nil
+}
+
+// ClearDecidedAt clears the value of the "decided_at" field.
+func (m *ApprovalTicketMutation) ClearDecidedAt() {
+	m.decided_at = nil
+	m.clearedFields[approvalticket.FieldDecidedAt] = struct{}{}
+}
+
+// DecidedAtCleared returns if the "decided_at" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) DecidedAtCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldDecidedAt]
+	return ok
+}
+
+// ResetDecidedAt resets all changes to the "decided_at" field.
+func (m *ApprovalTicketMutation) ResetDecidedAt() {
+	m.decided_at = nil
+	delete(m.clearedFields, approvalticket.FieldDecidedAt)
+}
+
+// SetDecisionReason sets the "decision_reason" field.
+func (m *ApprovalTicketMutation) SetDecisionReason(s string) {
+	m.decision_reason = &s
+}
+
+// DecisionReason returns the value of the "decision_reason" field in the mutation.
+func (m *ApprovalTicketMutation) DecisionReason() (r string, exists bool) {
+	v := m.decision_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecisionReason returns the old "decision_reason" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldDecisionReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecisionReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecisionReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecisionReason: %w", err)
+	}
+	return oldValue.DecisionReason, nil
+}
+
+// ResetDecisionReason resets all changes to the "decision_reason" field.
+func (m *ApprovalTicketMutation) ResetDecisionReason() {
+	m.decision_reason = nil
+}
+
+// SetSelectedClusterID sets the "selected_cluster_id" field.
+func (m *ApprovalTicketMutation) SetSelectedClusterID(u uuid.UUID) {
+	m.selected_cluster_id = &u
+}
+
+// SelectedClusterID returns the value of the "selected_cluster_id" field in the mutation.
+func (m *ApprovalTicketMutation) SelectedClusterID() (r uuid.UUID, exists bool) {
+	v := m.selected_cluster_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSelectedClusterID returns the old "selected_cluster_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldSelectedClusterID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSelectedClusterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSelectedClusterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSelectedClusterID: %w", err)
+	}
+	return oldValue.SelectedClusterID, nil
+}
+
+// ClearSelectedClusterID clears the value of the "selected_cluster_id" field.
+func (m *ApprovalTicketMutation) ClearSelectedClusterID() {
+	m.selected_cluster_id = nil
+	m.clearedFields[approvalticket.FieldSelectedClusterID] = struct{}{}
+}
+
+// SelectedClusterIDCleared returns if the "selected_cluster_id" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) SelectedClusterIDCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldSelectedClusterID]
+	return ok
+}
+
+// ResetSelectedClusterID resets all changes to the "selected_cluster_id" field.
+func (m *ApprovalTicketMutation) ResetSelectedClusterID() {
+	m.selected_cluster_id = nil
+	delete(m.clearedFields, approvalticket.FieldSelectedClusterID)
+}
+
+// SetSelectedTemplateID sets the "selected_template_id" field.
+func (m *ApprovalTicketMutation) SetSelectedTemplateID(u uuid.UUID) {
+	m.selected_template_id = &u
+}
+
+// SelectedTemplateID returns the value of the "selected_template_id" field in the mutation.
+func (m *ApprovalTicketMutation) SelectedTemplateID() (r uuid.UUID, exists bool) {
+	v := m.selected_template_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSelectedTemplateID returns the old "selected_template_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldSelectedTemplateID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSelectedTemplateID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSelectedTemplateID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSelectedTemplateID: %w", err)
+	}
+	return oldValue.SelectedTemplateID, nil
+}
+
+// ClearSelectedTemplateID clears the value of the "selected_template_id" field.
+func (m *ApprovalTicketMutation) ClearSelectedTemplateID() {
+	m.selected_template_id = nil
+	m.clearedFields[approvalticket.FieldSelectedTemplateID] = struct{}{}
+}
+
+// SelectedTemplateIDCleared returns if the "selected_template_id" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) SelectedTemplateIDCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldSelectedTemplateID]
+	return ok
+}
+
+// ResetSelectedTemplateID resets all changes to the "selected_template_id" field.
+func (m *ApprovalTicketMutation) ResetSelectedTemplateID() {
+	m.selected_template_id = nil
+	delete(m.clearedFields, approvalticket.FieldSelectedTemplateID)
+}
+
+// SetSelectedStorageClass sets the "selected_storage_class" field.
+func (m *ApprovalTicketMutation) SetSelectedStorageClass(s string) {
+	m.selected_storage_class = &s
+}
+
+// SelectedStorageClass returns the value of the "selected_storage_class" field in the mutation.
+func (m *ApprovalTicketMutation) SelectedStorageClass() (r string, exists bool) {
+	v := m.selected_storage_class
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSelectedStorageClass returns the old "selected_storage_class" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldSelectedStorageClass(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSelectedStorageClass is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSelectedStorageClass requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSelectedStorageClass: %w", err)
+	}
+	return oldValue.SelectedStorageClass, nil
+}
+
+// ResetSelectedStorageClass resets all changes to the "selected_storage_class" field.
+func (m *ApprovalTicketMutation) ResetSelectedStorageClass() {
+	m.selected_storage_class = nil
+}
+
+// SetModifiedSpec sets the "modified_spec" field.
+func (m *ApprovalTicketMutation) SetModifiedSpec(value map[string]interface{}) {
+	m.modified_spec = &value
+}
+
+// ModifiedSpec returns the value of the "modified_spec" field in the mutation.
+func (m *ApprovalTicketMutation) ModifiedSpec() (r map[string]interface{}, exists bool) {
+	v := m.modified_spec
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModifiedSpec returns the old "modified_spec" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldModifiedSpec(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModifiedSpec is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModifiedSpec requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModifiedSpec: %w", err)
+	}
+	return oldValue.ModifiedSpec, nil
+}
+
+// ClearModifiedSpec clears the value of the "modified_spec" field.
+func (m *ApprovalTicketMutation) ClearModifiedSpec() {
+	m.modified_spec = nil
+	m.clearedFields[approvalticket.FieldModifiedSpec] = struct{}{}
+}
+
+// ModifiedSpecCleared returns if the "modified_spec" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) ModifiedSpecCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldModifiedSpec]
+	return ok
+}
+
+// ResetModifiedSpec resets all changes to the "modified_spec" field.
+func (m *ApprovalTicketMutation) ResetModifiedSpec() {
+	m.modified_spec = nil
+	delete(m.clearedFields, approvalticket.FieldModifiedSpec)
+}
+
+// SetModificationReason sets the "modification_reason" field.
+func (m *ApprovalTicketMutation) SetModificationReason(s string) {
+	m.modification_reason = &s
+}
+
+// ModificationReason returns the value of the "modification_reason" field in the mutation.
+func (m *ApprovalTicketMutation) ModificationReason() (r string, exists bool) {
+	v := m.modification_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModificationReason returns the old "modification_reason" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldModificationReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModificationReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModificationReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModificationReason: %w", err)
+	}
+	return oldValue.ModificationReason, nil
+}
+
+// ResetModificationReason resets all changes to the "modification_reason" field.
+func (m *ApprovalTicketMutation) ResetModificationReason() {
+	m.modification_reason = nil
+}
+
+// SetTemplateSnapshot sets the "template_snapshot" field.
+func (m *ApprovalTicketMutation) SetTemplateSnapshot(value map[string]interface{}) {
+	m.template_snapshot = &value
+}
+
+// TemplateSnapshot returns the value of the "template_snapshot" field in the mutation.
+func (m *ApprovalTicketMutation) TemplateSnapshot() (r map[string]interface{}, exists bool) {
+	v := m.template_snapshot
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTemplateSnapshot returns the old "template_snapshot" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldTemplateSnapshot(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTemplateSnapshot is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTemplateSnapshot requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTemplateSnapshot: %w", err)
+	}
+	return oldValue.TemplateSnapshot, nil
+}
+
+// ClearTemplateSnapshot clears the value of the "template_snapshot" field.
+func (m *ApprovalTicketMutation) ClearTemplateSnapshot() {
+	m.template_snapshot = nil
+	m.clearedFields[approvalticket.FieldTemplateSnapshot] = struct{}{}
+}
+
+// TemplateSnapshotCleared returns if the "template_snapshot" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) TemplateSnapshotCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldTemplateSnapshot]
+	return ok
+}
+
+// ResetTemplateSnapshot resets all changes to the "template_snapshot" field.
+func (m *ApprovalTicketMutation) ResetTemplateSnapshot() {
+	m.template_snapshot = nil
+	delete(m.clearedFields, approvalticket.FieldTemplateSnapshot)
+}
+
+// SetInstanceSizeSnapshot sets the "instance_size_snapshot" field.
+func (m *ApprovalTicketMutation) SetInstanceSizeSnapshot(value map[string]interface{}) {
+	m.instance_size_snapshot = &value
+}
+
+// InstanceSizeSnapshot returns the value of the "instance_size_snapshot" field in the mutation.
+func (m *ApprovalTicketMutation) InstanceSizeSnapshot() (r map[string]interface{}, exists bool) {
+	v := m.instance_size_snapshot
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceSizeSnapshot returns the old "instance_size_snapshot" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldInstanceSizeSnapshot(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceSizeSnapshot is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceSizeSnapshot requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceSizeSnapshot: %w", err)
+	}
+	return oldValue.InstanceSizeSnapshot, nil
+}
+
+// ClearInstanceSizeSnapshot clears the value of the "instance_size_snapshot" field.
+func (m *ApprovalTicketMutation) ClearInstanceSizeSnapshot() {
+	m.instance_size_snapshot = nil
+	m.clearedFields[approvalticket.FieldInstanceSizeSnapshot] = struct{}{}
+}
+
+// InstanceSizeSnapshotCleared returns if the "instance_size_snapshot" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) InstanceSizeSnapshotCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldInstanceSizeSnapshot]
+	return ok
+}
+
+// ResetInstanceSizeSnapshot resets all changes to the "instance_size_snapshot" field.
+func (m *ApprovalTicketMutation) ResetInstanceSizeSnapshot() {
+	m.instance_size_snapshot = nil
+	delete(m.clearedFields, approvalticket.FieldInstanceSizeSnapshot)
+}
+
+// SetFinalCPURequest sets the "final_cpu_request" field.
+func (m *ApprovalTicketMutation) SetFinalCPURequest(s string) {
+	m.final_cpu_request = &s
+}
+
+// FinalCPURequest returns the value of the "final_cpu_request" field in the mutation.
+func (m *ApprovalTicketMutation) FinalCPURequest() (r string, exists bool) {
+	v := m.final_cpu_request
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinalCPURequest returns the old "final_cpu_request" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldFinalCPURequest(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinalCPURequest is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinalCPURequest requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinalCPURequest: %w", err)
+	}
+	return oldValue.FinalCPURequest, nil
+}
+
+// ResetFinalCPURequest resets all changes to the "final_cpu_request" field.
+func (m *ApprovalTicketMutation) ResetFinalCPURequest() {
+	m.final_cpu_request = nil
+}
+
+// SetFinalCPULimit sets the "final_cpu_limit" field.
+func (m *ApprovalTicketMutation) SetFinalCPULimit(s string) {
+	m.final_cpu_limit = &s
+}
+
+// FinalCPULimit returns the value of the "final_cpu_limit" field in the mutation.
+func (m *ApprovalTicketMutation) FinalCPULimit() (r string, exists bool) {
+	v := m.final_cpu_limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinalCPULimit returns the old "final_cpu_limit" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldFinalCPULimit(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinalCPULimit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinalCPULimit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinalCPULimit: %w", err)
+	}
+	return oldValue.FinalCPULimit, nil
+}
+
+// ResetFinalCPULimit resets all changes to the "final_cpu_limit" field.
+func (m *ApprovalTicketMutation) ResetFinalCPULimit() {
+	m.final_cpu_limit = nil
+}
+
+// SetFinalMemRequest sets the "final_mem_request" field.
+func (m *ApprovalTicketMutation) SetFinalMemRequest(s string) {
+	m.final_mem_request = &s
+}
+
+// FinalMemRequest returns the value of the "final_mem_request" field in the mutation.
+func (m *ApprovalTicketMutation) FinalMemRequest() (r string, exists bool) {
+	v := m.final_mem_request
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinalMemRequest returns the old "final_mem_request" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldFinalMemRequest(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinalMemRequest is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinalMemRequest requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinalMemRequest: %w", err)
+	}
+	return oldValue.FinalMemRequest, nil
+}
+
+// ResetFinalMemRequest resets all changes to the "final_mem_request" field.
+func (m *ApprovalTicketMutation) ResetFinalMemRequest() {
+	m.final_mem_request = nil
+}
+
+// SetFinalMemLimit sets the "final_mem_limit" field.
+func (m *ApprovalTicketMutation) SetFinalMemLimit(s string) {
+	m.final_mem_limit = &s
+}
+
+// FinalMemLimit returns the value of the "final_mem_limit" field in the mutation.
+func (m *ApprovalTicketMutation) FinalMemLimit() (r string, exists bool) {
+	v := m.final_mem_limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinalMemLimit returns the old "final_mem_limit" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldFinalMemLimit(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinalMemLimit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinalMemLimit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinalMemLimit: %w", err)
+	}
+	return oldValue.FinalMemLimit, nil
+}
+
+// ResetFinalMemLimit resets all changes to the "final_mem_limit" field.
+func (m *ApprovalTicketMutation) ResetFinalMemLimit() {
+	m.final_mem_limit = nil
+}
+
+// SetFinalDiskGB sets the "final_disk_gb" field.
+func (m *ApprovalTicketMutation) SetFinalDiskGB(i int) {
+	m.final_disk_gb = &i
+	m.addfinal_disk_gb = nil
+}
+
+// FinalDiskGB returns the value of the "final_disk_gb" field in the mutation.
+func (m *ApprovalTicketMutation) FinalDiskGB() (r int, exists bool) {
+	v := m.final_disk_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinalDiskGB returns the old "final_disk_gb" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldFinalDiskGB(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinalDiskGB is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinalDiskGB requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinalDiskGB: %w", err)
+	}
+	return oldValue.FinalDiskGB, nil
+}
+
+// AddFinalDiskGB adds i to the "final_disk_gb" field.
+func (m *ApprovalTicketMutation) AddFinalDiskGB(i int) {
+	if m.addfinal_disk_gb != nil {
+		*m.addfinal_disk_gb += i
+	} else {
+		m.addfinal_disk_gb = &i
+	}
+}
+
+// AddedFinalDiskGB returns the value that was added to the "final_disk_gb" field in this mutation.
+func (m *ApprovalTicketMutation) AddedFinalDiskGB() (r int, exists bool) {
+	v := m.addfinal_disk_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFinalDiskGB resets all changes to the "final_disk_gb" field.
+func (m *ApprovalTicketMutation) ResetFinalDiskGB() {
+	m.final_disk_gb = nil
+	m.addfinal_disk_gb = nil
+}
+
+// SetErrorMessage sets the "error_message" field.
+func (m *ApprovalTicketMutation) SetErrorMessage(s string) {
+	m.error_message = &s
+}
+
+// ErrorMessage returns the value of the "error_message" field in the mutation.
+func (m *ApprovalTicketMutation) ErrorMessage() (r string, exists bool) {
+	v := m.error_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrorMessage returns the old "error_message" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldErrorMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrorMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrorMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrorMessage: %w", err)
+	}
+	return oldValue.ErrorMessage, nil
+}
+
+// ResetErrorMessage resets all changes to the "error_message" field.
+func (m *ApprovalTicketMutation) ResetErrorMessage() {
+	m.error_message = nil
+}
+
+// Where appends a list predicates to the ApprovalTicketMutation builder.
+func (m *ApprovalTicketMutation) Where(ps ...predicate.ApprovalTicket) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ApprovalTicketMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ApprovalTicketMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ApprovalTicket, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ApprovalTicketMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ApprovalTicketMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ApprovalTicket).
+func (m *ApprovalTicketMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ApprovalTicketMutation) Fields() []string {
+	fields := make([]string, 0, 35)
+	if m.created_at != nil {
+		fields = append(fields, approvalticket.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, approvalticket.FieldUpdatedAt)
+	}
+	if m._type != nil {
+		fields = append(fields, approvalticket.FieldType)
+	}
+	if m.status != nil {
+		fields = append(fields, approvalticket.FieldStatus)
+	}
+	if m.event_id != nil {
+		fields = append(fields, approvalticket.FieldEventID)
+	}
+	if m.requester_id != nil {
+		fields = append(fields, approvalticket.FieldRequesterID)
+	}
+	if m.requester_name != nil {
+		fields = append(fields, approvalticket.FieldRequesterName)
+	}
+	if m.reason != nil {
+		fields = append(fields, approvalticket.FieldReason)
+	}
+	if m.system_id != nil {
+		fields = append(fields, approvalticket.FieldSystemID)
+	}
+	if m.service_id != nil {
+		fields = append(fields, approvalticket.FieldServiceID)
+	}
+	if m.namespace_id != nil {
+		fields = append(fields, approvalticket.FieldNamespaceID)
+	}
+	if m.namespace_name != nil {
+		fields = append(fields, approvalticket.FieldNamespaceName)
+	}
+	if m.environment != nil {
+		fields = append(fields, approvalticket.FieldEnvironment)
+	}
+	if m.target_name != nil {
+		fields = append(fields, approvalticket.FieldTargetName)
+	}
+	if m.instance_size_id != nil {
+		fields = append(fields, approvalticket.FieldInstanceSizeID)
+	}
+	if m.template_id != nil {
+		fields = append(fields, approvalticket.FieldTemplateID)
+	}
+	if m.request_params != nil {
+		fields = append(fields, approvalticket.FieldRequestParams)
+	}
+	if m.vm_id != nil {
+		fields = append(fields, approvalticket.FieldVMID)
+	}
+	if m.approver_id != nil {
+		fields = append(fields, approvalticket.FieldApproverID)
+	}
+	if m.approver_name != nil {
+		fields = append(fields, approvalticket.FieldApproverName)
+	}
+	if m.decided_at != nil {
+		fields = append(fields, approvalticket.FieldDecidedAt)
+	}
+	if m.decision_reason != nil {
+		fields = append(fields, approvalticket.FieldDecisionReason)
+	}
+	if m.selected_cluster_id != nil {
+		fields = append(fields, approvalticket.FieldSelectedClusterID)
+	}
+	if m.selected_template_id != nil {
+		fields = append(fields, approvalticket.FieldSelectedTemplateID)
+	}
+	if m.selected_storage_class != nil {
+		fields = append(fields, approvalticket.FieldSelectedStorageClass)
+	}
+	if m.modified_spec != nil {
+		fields = append(fields, approvalticket.FieldModifiedSpec)
+	}
+	if m.modification_reason != nil {
+		fields = append(fields, approvalticket.FieldModificationReason)
+	}
+	if m.template_snapshot != nil {
+		fields = append(fields, approvalticket.FieldTemplateSnapshot)
+	}
+	if m.instance_size_snapshot != nil {
+		fields = append(fields, approvalticket.FieldInstanceSizeSnapshot)
+	}
+	if m.final_cpu_request != nil {
+		fields = append(fields, approvalticket.FieldFinalCPURequest)
+	}
+	if m.final_cpu_limit != nil {
+		fields = append(fields, approvalticket.FieldFinalCPULimit)
+	}
+	if m.final_mem_request != nil {
+		fields = append(fields, approvalticket.FieldFinalMemRequest)
+	}
+	if m.final_mem_limit != nil {
+		fields = append(fields, approvalticket.FieldFinalMemLimit)
+	}
+	if m.final_disk_gb != nil {
+		fields = append(fields, approvalticket.FieldFinalDiskGB)
+	}
+	if m.error_message != nil {
+		fields = append(fields, approvalticket.FieldErrorMessage)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ApprovalTicketMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case approvalticket.FieldCreatedAt:
+		return m.CreatedAt()
+	case approvalticket.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case approvalticket.FieldType:
+		return m.GetType()
+	case approvalticket.FieldStatus:
+		return m.Status()
+	case approvalticket.FieldEventID:
+		return m.EventID()
+	case approvalticket.FieldRequesterID:
+		return m.RequesterID()
+	case approvalticket.FieldRequesterName:
+		return m.RequesterName()
+	case approvalticket.FieldReason:
+		return m.Reason()
+	case approvalticket.FieldSystemID:
+		return m.SystemID()
+	case approvalticket.FieldServiceID:
+		return m.ServiceID()
+	case approvalticket.FieldNamespaceID:
+		return m.NamespaceID()
+	case approvalticket.FieldNamespaceName:
+		return m.NamespaceName()
+	case approvalticket.FieldEnvironment:
+		return m.Environment()
+	case approvalticket.FieldTargetName:
+		return m.TargetName()
+	case approvalticket.FieldInstanceSizeID:
+		return m.InstanceSizeID()
+	case approvalticket.FieldTemplateID:
+		return m.TemplateID()
+	case approvalticket.FieldRequestParams:
+		return m.RequestParams()
+	case approvalticket.FieldVMID:
+		return m.VMID()
+	case approvalticket.FieldApproverID:
+		return m.ApproverID()
+	case approvalticket.FieldApproverName:
+		return m.ApproverName()
+	case approvalticket.FieldDecidedAt:
+		return m.DecidedAt()
+	case approvalticket.FieldDecisionReason:
+		return m.DecisionReason()
+	case approvalticket.FieldSelectedClusterID:
+		return m.SelectedClusterID()
+	case approvalticket.FieldSelectedTemplateID:
+		return m.SelectedTemplateID()
+	case approvalticket.FieldSelectedStorageClass:
+		return m.SelectedStorageClass()
+	case approvalticket.FieldModifiedSpec:
+		return m.ModifiedSpec()
+	case approvalticket.FieldModificationReason:
+		return m.ModificationReason()
+	case approvalticket.FieldTemplateSnapshot:
+		return m.TemplateSnapshot()
+	case approvalticket.FieldInstanceSizeSnapshot:
+		return m.InstanceSizeSnapshot()
+	case approvalticket.FieldFinalCPURequest:
+		return m.FinalCPURequest()
+	case approvalticket.FieldFinalCPULimit:
+		return m.FinalCPULimit()
+	case approvalticket.FieldFinalMemRequest:
+		return m.FinalMemRequest()
+	case approvalticket.FieldFinalMemLimit:
+		return m.FinalMemLimit()
+	case approvalticket.FieldFinalDiskGB:
+		return m.FinalDiskGB()
+	case approvalticket.FieldErrorMessage:
+		return m.ErrorMessage()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ApprovalTicketMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case approvalticket.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case approvalticket.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case approvalticket.FieldType:
+		return m.OldType(ctx)
+	case approvalticket.FieldStatus:
+		return m.OldStatus(ctx)
+	case approvalticket.FieldEventID:
+		return m.OldEventID(ctx)
+	case approvalticket.FieldRequesterID:
+		return m.OldRequesterID(ctx)
+	case approvalticket.FieldRequesterName:
+		return m.OldRequesterName(ctx)
+	case approvalticket.FieldReason:
+		return m.OldReason(ctx)
+	case approvalticket.FieldSystemID:
+		return m.OldSystemID(ctx)
+	case approvalticket.FieldServiceID:
+		return m.OldServiceID(ctx)
+	case approvalticket.FieldNamespaceID:
+		return m.OldNamespaceID(ctx)
+	case approvalticket.FieldNamespaceName:
+		return m.OldNamespaceName(ctx)
+	case approvalticket.FieldEnvironment:
+		return m.OldEnvironment(ctx)
+	case approvalticket.FieldTargetName:
+		return m.OldTargetName(ctx)
+	case approvalticket.FieldInstanceSizeID:
+		return m.OldInstanceSizeID(ctx)
+	case approvalticket.FieldTemplateID:
+		return m.OldTemplateID(ctx)
+	case approvalticket.FieldRequestParams:
+		return m.OldRequestParams(ctx)
+	case approvalticket.FieldVMID:
+		return m.OldVMID(ctx)
+	case approvalticket.FieldApproverID:
+		return m.OldApproverID(ctx)
+	case approvalticket.FieldApproverName:
+		return m.OldApproverName(ctx)
+	case approvalticket.FieldDecidedAt:
+		return m.OldDecidedAt(ctx)
+	case approvalticket.FieldDecisionReason:
+		return m.OldDecisionReason(ctx)
+	case approvalticket.FieldSelectedClusterID:
+		return m.OldSelectedClusterID(ctx)
+	case approvalticket.FieldSelectedTemplateID:
+		return m.OldSelectedTemplateID(ctx)
+	case approvalticket.FieldSelectedStorageClass:
+		return m.OldSelectedStorageClass(ctx)
+	case approvalticket.FieldModifiedSpec:
+		return m.OldModifiedSpec(ctx)
+	case approvalticket.FieldModificationReason:
+		return m.OldModificationReason(ctx)
+	case approvalticket.FieldTemplateSnapshot:
+		return m.OldTemplateSnapshot(ctx)
+	case approvalticket.FieldInstanceSizeSnapshot:
+		return m.OldInstanceSizeSnapshot(ctx)
+	case approvalticket.FieldFinalCPURequest:
+		return m.OldFinalCPURequest(ctx)
+	case approvalticket.FieldFinalCPULimit:
+		return m.OldFinalCPULimit(ctx)
+	case approvalticket.FieldFinalMemRequest:
+		return m.OldFinalMemRequest(ctx)
+	case approvalticket.FieldFinalMemLimit:
+		return m.OldFinalMemLimit(ctx)
+	case approvalticket.FieldFinalDiskGB:
+		return m.OldFinalDiskGB(ctx)
+	case approvalticket.FieldErrorMessage:
+		return m.OldErrorMessage(ctx)
+	}
+	return nil, fmt.Errorf("unknown ApprovalTicket field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ApprovalTicketMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case approvalticket.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case approvalticket.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case approvalticket.FieldType:
+		v, ok := value.(approvalticket.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case approvalticket.FieldStatus:
+		v, ok := value.(approvalticket.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case approvalticket.FieldEventID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventID(v)
+		return nil
+	case approvalticket.FieldRequesterID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequesterID(v)
+		return nil
+	case approvalticket.FieldRequesterName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequesterName(v)
+		return nil
+	case approvalticket.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case approvalticket.FieldSystemID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSystemID(v)
+		return nil
+	case approvalticket.FieldServiceID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceID(v)
+		return nil
+	case approvalticket.FieldNamespaceID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNamespaceID(v)
+		return nil
+	case approvalticket.FieldNamespaceName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNamespaceName(v)
+		return nil
+	case approvalticket.FieldEnvironment:
+		v, ok := value.(approvalticket.Environment)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnvironment(v)
+		return nil
+	case approvalticket.FieldTargetName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTargetName(v)
+		return nil
+	case approvalticket.FieldInstanceSizeID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceSizeID(v)
+		return nil
+	case approvalticket.FieldTemplateID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTemplateID(v)
+		return nil
+	case approvalticket.FieldRequestParams:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestParams(v)
+		return nil
+	case approvalticket.FieldVMID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVMID(v)
+		return nil
+	case approvalticket.FieldApproverID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApproverID(v)
+		return nil
+	case approvalticket.FieldApproverName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApproverName(v)
+		return nil
+	case approvalticket.FieldDecidedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecidedAt(v)
+		return nil
+	case approvalticket.FieldDecisionReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecisionReason(v)
+		return nil
+	case approvalticket.FieldSelectedClusterID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSelectedClusterID(v)
+		return nil
+	case approvalticket.FieldSelectedTemplateID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSelectedTemplateID(v)
+		return nil
+	case approvalticket.FieldSelectedStorageClass:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSelectedStorageClass(v)
+		return nil
+	case approvalticket.FieldModifiedSpec:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModifiedSpec(v)
+		return nil
+	case approvalticket.FieldModificationReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModificationReason(v)
+		return nil
+	case approvalticket.FieldTemplateSnapshot:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTemplateSnapshot(v)
+		return nil
+	case approvalticket.FieldInstanceSizeSnapshot:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceSizeSnapshot(v)
+		return nil
+	case approvalticket.FieldFinalCPURequest:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinalCPURequest(v)
+		return nil
+	case approvalticket.FieldFinalCPULimit:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinalCPULimit(v)
+		return nil
+	case approvalticket.FieldFinalMemRequest:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinalMemRequest(v)
+		return nil
+	case approvalticket.FieldFinalMemLimit:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinalMemLimit(v)
+		return nil
+	case approvalticket.FieldFinalDiskGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinalDiskGB(v)
+		return nil
+	case approvalticket.FieldErrorMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrorMessage(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ApprovalTicket field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ApprovalTicketMutation) AddedFields() []string {
+	var fields []string
+	if m.addfinal_disk_gb != nil {
+		fields = append(fields, approvalticket.FieldFinalDiskGB)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ApprovalTicketMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case approvalticket.FieldFinalDiskGB:
+		return m.AddedFinalDiskGB()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ApprovalTicketMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case approvalticket.FieldFinalDiskGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFinalDiskGB(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ApprovalTicket numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ApprovalTicketMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(approvalticket.FieldInstanceSizeID) {
+		fields = append(fields, approvalticket.FieldInstanceSizeID)
+	}
+	if m.FieldCleared(approvalticket.FieldTemplateID) {
+		fields = append(fields, approvalticket.FieldTemplateID)
+	}
+	if m.FieldCleared(approvalticket.FieldRequestParams) {
+		fields = append(fields, approvalticket.FieldRequestParams)
+	}
+	if m.FieldCleared(approvalticket.FieldVMID) {
+		fields = append(fields, approvalticket.FieldVMID)
+	}
+	if m.FieldCleared(approvalticket.FieldApproverID) {
+		fields = append(fields, approvalticket.FieldApproverID)
+	}
+	if m.FieldCleared(approvalticket.FieldDecidedAt) {
+		fields = append(fields, approvalticket.FieldDecidedAt)
+	}
+	if m.FieldCleared(approvalticket.FieldSelectedClusterID) {
+		fields = append(fields, approvalticket.FieldSelectedClusterID)
+	}
+	if m.FieldCleared(approvalticket.FieldSelectedTemplateID) {
+		fields = append(fields, approvalticket.FieldSelectedTemplateID)
+	}
+	if m.FieldCleared(approvalticket.FieldModifiedSpec) {
+		fields = append(fields, approvalticket.FieldModifiedSpec)
+	}
+	if m.FieldCleared(approvalticket.FieldTemplateSnapshot) {
+		fields = append(fields, approvalticket.FieldTemplateSnapshot)
+	}
+	if m.FieldCleared(approvalticket.FieldInstanceSizeSnapshot) {
+		fields = append(fields, approvalticket.FieldInstanceSizeSnapshot)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ApprovalTicketMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ApprovalTicketMutation) ClearField(name string) error {
+	switch name {
+	case approvalticket.FieldInstanceSizeID:
+		m.ClearInstanceSizeID()
+		return nil
+	case approvalticket.FieldTemplateID:
+		m.ClearTemplateID()
+		return nil
+	case approvalticket.FieldRequestParams:
+		m.ClearRequestParams()
+		return nil
+	case approvalticket.FieldVMID:
+		m.ClearVMID()
+		return nil
+	case approvalticket.FieldApproverID:
+		m.ClearApproverID()
+		return nil
+	case approvalticket.FieldDecidedAt:
+		m.ClearDecidedAt()
+		return nil
+	case approvalticket.FieldSelectedClusterID:
+		m.ClearSelectedClusterID()
+		return nil
+	case approvalticket.FieldSelectedTemplateID:
+		m.ClearSelectedTemplateID()
+		return nil
+	case approvalticket.FieldModifiedSpec:
+		m.ClearModifiedSpec()
+		return nil
+	case approvalticket.FieldTemplateSnapshot:
+		m.ClearTemplateSnapshot()
+		return nil
+	case approvalticket.FieldInstanceSizeSnapshot:
+		m.ClearInstanceSizeSnapshot()
+		return nil
+	}
+	return fmt.Errorf("unknown ApprovalTicket nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ApprovalTicketMutation) ResetField(name string) error {
+	switch name {
+	case approvalticket.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case approvalticket.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case approvalticket.FieldType:
+		m.ResetType()
+		return nil
+	case approvalticket.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case approvalticket.FieldEventID:
+		m.ResetEventID()
+		return nil
+	case approvalticket.FieldRequesterID:
+		m.ResetRequesterID()
+		return nil
+	case approvalticket.FieldRequesterName:
+		m.ResetRequesterName()
+		return nil
+	case approvalticket.FieldReason:
+		m.ResetReason()
+		return nil
+	case approvalticket.FieldSystemID:
+		m.ResetSystemID()
+		return nil
+	case approvalticket.FieldServiceID:
+		m.ResetServiceID()
+		return nil
+	case approvalticket.FieldNamespaceID:
+		m.ResetNamespaceID()
+		return nil
+	case approvalticket.FieldNamespaceName:
+		m.ResetNamespaceName()
+		return nil
+	case approvalticket.FieldEnvironment:
+		m.ResetEnvironment()
+		return nil
+	case approvalticket.FieldTargetName:
+		m.ResetTargetName()
+		return nil
+	case approvalticket.FieldInstanceSizeID:
+		m.ResetInstanceSizeID()
+		return nil
+	case approvalticket.FieldTemplateID:
+		m.ResetTemplateID()
+		return nil
+	case approvalticket.FieldRequestParams:
+		m.ResetRequestParams()
+		return nil
+	case approvalticket.FieldVMID:
+		m.ResetVMID()
+		return nil
+	case approvalticket.FieldApproverID:
+		m.ResetApproverID()
+		return nil
+	case approvalticket.FieldApproverName:
+		m.ResetApproverName()
+		return nil
+	case approvalticket.FieldDecidedAt:
+		m.ResetDecidedAt()
+		return nil
+	case approvalticket.FieldDecisionReason:
+		m.ResetDecisionReason()
+		return nil
+	case approvalticket.FieldSelectedClusterID:
+		m.ResetSelectedClusterID()
+		return nil
+	case approvalticket.FieldSelectedTemplateID:
+		m.ResetSelectedTemplateID()
+		return nil
+	case approvalticket.FieldSelectedStorageClass:
+		m.ResetSelectedStorageClass()
+		return nil
+	case approvalticket.FieldModifiedSpec:
+		m.ResetModifiedSpec()
+		return nil
+	case approvalticket.FieldModificationReason:
+		m.ResetModificationReason()
+		return nil
+	case approvalticket.FieldTemplateSnapshot:
+		m.ResetTemplateSnapshot()
+		return nil
+	case approvalticket.FieldInstanceSizeSnapshot:
+		m.ResetInstanceSizeSnapshot()
+		return nil
+	case approvalticket.FieldFinalCPURequest:
+		m.ResetFinalCPURequest()
+		return nil
+	case approvalticket.FieldFinalCPULimit:
+		m.ResetFinalCPULimit()
+		return nil
+	case approvalticket.FieldFinalMemRequest:
+		m.ResetFinalMemRequest()
+		return nil
+	case approvalticket.FieldFinalMemLimit:
+		m.ResetFinalMemLimit()
+		return nil
+	case approvalticket.FieldFinalDiskGB:
+		m.ResetFinalDiskGB()
+		return nil
+	case approvalticket.FieldErrorMessage:
+		m.ResetErrorMessage()
+		return nil
+	}
+	return fmt.Errorf("unknown ApprovalTicket field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ApprovalTicketMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ApprovalTicketMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ApprovalTicketMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ApprovalTicketMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ApprovalTicketMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ApprovalTicketMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ApprovalTicketMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ApprovalTicket unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ApprovalTicketMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ApprovalTicket edge %s", name)
+}
 
 // AuditLogMutation represents an operation that mutates the AuditLog nodes in the graph.
 type AuditLogMutation struct {
@@ -1121,6 +3556,2221 @@ func (m *AuditLogMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown AuditLog edge %s", name)
 }
 
+// ClusterMutation represents an operation that mutates the Cluster nodes in the graph.
+type ClusterMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *uuid.UUID
+	created_at            *time.Time
+	updated_at            *time.Time
+	name                  *string
+	environment           *cluster.Environment
+	provider              *cluster.Provider
+	status                *cluster.Status
+	status_message        *string
+	enabled               *bool
+	scheduling_weight     *int
+	addscheduling_weight  *int
+	api_server_url        *string
+	kubeconfig_sealed     *string
+	kubevirt_version      *string
+	gpu_devices           *[]string
+	appendgpu_devices     []string
+	hugepages             *[]string
+	appendhugepages       []string
+	dedicated_cpu         *bool
+	storage_classes       *[]string
+	appendstorage_classes []string
+	default_storage_class *string
+	last_checked_at       *time.Time
+	clearedFields         map[string]struct{}
+	done                  bool
+	oldValue              func(context.Context) (*Cluster, error)
+	predicates            []predicate.Cluster
+}
+
+var _ ent.Mutation = (*ClusterMutation)(nil)
+
+// clusterOption allows management of the mutation configuration using functional options.
+type clusterOption func(*ClusterMutation)
+
+// newClusterMutation creates new mutation for the Cluster entity.
+func newClusterMutation(c config, op Op, opts ...clusterOption) *ClusterMutation {
+	m := &ClusterMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCluster,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withClusterID sets the ID field of the mutation.
+func withClusterID(id uuid.UUID) clusterOption {
+	return func(m *ClusterMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Cluster
+		)
+		m.oldValue = func(ctx context.Context) (*Cluster, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Cluster.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCluster sets the old Cluster of the mutation.
+func withCluster(node *Cluster) clusterOption {
+	return func(m *ClusterMutation) {
+		m.oldValue = func(context.Context) (*Cluster, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ClusterMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ClusterMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Cluster entities.
+func (m *ClusterMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ClusterMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ClusterMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Cluster.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ClusterMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ClusterMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ClusterMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ClusterMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ClusterMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ClusterMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *ClusterMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ClusterMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ClusterMutation) ResetName() {
+	m.name = nil
+}
+
+// SetEnvironment sets the "environment" field.
+func (m *ClusterMutation) SetEnvironment(c cluster.Environment) {
+	m.environment = &c
+}
+
+// Environment returns the value of the "environment" field in the mutation.
+func (m *ClusterMutation) Environment() (r cluster.Environment, exists bool) {
+	v := m.environment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnvironment returns the old "environment" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldEnvironment(ctx context.Context) (v cluster.Environment, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnvironment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnvironment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnvironment: %w", err)
+	}
+	return oldValue.Environment, nil
+}
+
+// ResetEnvironment resets all changes to the "environment" field.
+func (m *ClusterMutation) ResetEnvironment() {
+	m.environment = nil
+}
+
+// SetProvider sets the "provider" field.
+func (m *ClusterMutation) SetProvider(c cluster.Provider) {
+	m.provider = &c
+}
+
+// Provider returns the value of the "provider" field in the mutation.
+func (m *ClusterMutation) Provider() (r cluster.Provider, exists bool) {
+	v := m.provider
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProvider returns the old "provider" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldProvider(ctx context.Context) (v cluster.Provider, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProvider is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProvider requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProvider: %w", err)
+	}
+	return oldValue.Provider, nil
+}
+
+// ResetProvider resets all changes to the "provider" field.
+func (m *ClusterMutation) ResetProvider() {
+	m.provider = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ClusterMutation) SetStatus(c cluster.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ClusterMutation) Status() (r cluster.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldStatus(ctx context.Context) (v cluster.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ClusterMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetStatusMessage sets the "status_message" field.
+func (m *ClusterMutation) SetStatusMessage(s string) {
+	m.status_message = &s
+}
+
+// StatusMessage returns the value of the "status_message" field in the mutation.
+func (m *ClusterMutation) StatusMessage() (r string, exists bool) {
+	v := m.status_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatusMessage returns the old "status_message" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldStatusMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatusMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatusMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatusMessage: %w", err)
+	}
+	return oldValue.StatusMessage, nil
+}
+
+// ResetStatusMessage resets all changes to the "status_message" field.
+func (m *ClusterMutation) ResetStatusMessage() {
+	m.status_message = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *ClusterMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *ClusterMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *ClusterMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetSchedulingWeight sets the "scheduling_weight" field.
+func (m *ClusterMutation) SetSchedulingWeight(i int) {
+	m.scheduling_weight = &i
+	m.addscheduling_weight = nil
+}
+
+// SchedulingWeight returns the value of the "scheduling_weight" field in the mutation.
+func (m *ClusterMutation) SchedulingWeight() (r int, exists bool) {
+	v := m.scheduling_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSchedulingWeight returns the old "scheduling_weight" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldSchedulingWeight(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSchedulingWeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSchedulingWeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSchedulingWeight: %w", err)
+	}
+	return oldValue.SchedulingWeight, nil
+}
+
+// AddSchedulingWeight adds i to the "scheduling_weight" field.
+func (m *ClusterMutation) AddSchedulingWeight(i int) {
+	if m.addscheduling_weight != nil {
+		*m.addscheduling_weight += i
+	} else {
+		m.addscheduling_weight = &i
+	}
+}
+
+// AddedSchedulingWeight returns the value that was added to the "scheduling_weight" field in this mutation.
+func (m *ClusterMutation) AddedSchedulingWeight() (r int, exists bool) {
+	v := m.addscheduling_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSchedulingWeight resets all changes to the "scheduling_weight" field.
+func (m *ClusterMutation) ResetSchedulingWeight() {
+	m.scheduling_weight = nil
+	m.addscheduling_weight = nil
+}
+
+// SetAPIServerURL sets the "api_server_url" field.
+func (m *ClusterMutation) SetAPIServerURL(s string) {
+	m.api_server_url = &s
+}
+
+// APIServerURL returns the value of the "api_server_url" field in the mutation.
+func (m *ClusterMutation) APIServerURL() (r string, exists bool) {
+	v := m.api_server_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAPIServerURL returns the old "api_server_url" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldAPIServerURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAPIServerURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAPIServerURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAPIServerURL: %w", err)
+	}
+	return oldValue.APIServerURL, nil
+}
+
+// ResetAPIServerURL resets all changes to the "api_server_url" field.
+func (m *ClusterMutation) ResetAPIServerURL() {
+	m.api_server_url = nil
+}
+
+// SetKubeconfigSealed sets the "kubeconfig_sealed" field.
+func (m *ClusterMutation) SetKubeconfigSealed(s string) {
+	m.kubeconfig_sealed = &s
+}
+
+// KubeconfigSealed returns the value of the "kubeconfig_sealed" field in the mutation.
+func (m *ClusterMutation) KubeconfigSealed() (r string, exists bool) {
+	v := m.kubeconfig_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKubeconfigSealed returns the old "kubeconfig_sealed" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldKubeconfigSealed(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKubeconfigSealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKubeconfigSealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKubeconfigSealed: %w", err)
+	}
+	return oldValue.KubeconfigSealed, nil
+}
+
+// ClearKubeconfigSealed clears the value of the "kubeconfig_sealed" field.
+func (m *ClusterMutation) ClearKubeconfigSealed() {
+	m.kubeconfig_sealed = nil
+	m.clearedFields[cluster.FieldKubeconfigSealed] = struct{}{}
+}
+
+// KubeconfigSealedCleared returns if the "kubeconfig_sealed" field was cleared in this mutation.
+func (m *ClusterMutation) KubeconfigSealedCleared() bool {
+	_, ok := m.clearedFields[cluster.FieldKubeconfigSealed]
+	return ok
+}
+
+// ResetKubeconfigSealed resets all changes to the "kubeconfig_sealed" field.
+func (m *ClusterMutation) ResetKubeconfigSealed() {
+	m.kubeconfig_sealed = nil
+	delete(m.clearedFields, cluster.FieldKubeconfigSealed)
+}
+
+// SetKubevirtVersion sets the "kubevirt_version" field.
+func (m *ClusterMutation) SetKubevirtVersion(s string) {
+	m.kubevirt_version = &s
+}
+
+// KubevirtVersion returns the value of the "kubevirt_version" field in the mutation.
+func (m *ClusterMutation) KubevirtVersion() (r string, exists bool) {
+	v := m.kubevirt_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKubevirtVersion returns the old "kubevirt_version" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldKubevirtVersion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKubevirtVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKubevirtVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKubevirtVersion: %w", err)
+	}
+	return oldValue.KubevirtVersion, nil
+}
+
+// ResetKubevirtVersion resets all changes to the "kubevirt_version" field.
+func (m *ClusterMutation) ResetKubevirtVersion() {
+	m.kubevirt_version = nil
+}
+
+// SetGpuDevices sets the "gpu_devices" field.
+func (m *ClusterMutation) SetGpuDevices(s []string) {
+	m.gpu_devices = &s
+	m.appendgpu_devices = nil
+}
+
+// GpuDevices returns the value of the "gpu_devices" field in the mutation.
+func (m *ClusterMutation) GpuDevices() (r []string, exists bool) {
+	v := m.gpu_devices
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGpuDevices returns the old "gpu_devices" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldGpuDevices(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGpuDevices is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGpuDevices requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGpuDevices: %w", err)
+	}
+	return oldValue.GpuDevices, nil
+}
+
+// AppendGpuDevices adds s to the "gpu_devices" field.
+func (m *ClusterMutation) AppendGpuDevices(s []string) {
+	m.appendgpu_devices = append(m.appendgpu_devices, s...)
+}
+
+// AppendedGpuDevices returns the list of values that were appended to the "gpu_devices" field in this mutation.
+func (m *ClusterMutation) AppendedGpuDevices() ([]string, bool) {
+	if len(m.appendgpu_devices) == 0 {
+		return nil, false
+	}
+	return m.appendgpu_devices, true
+}
+
+// ResetGpuDevices resets all changes to the "gpu_devices" field.
+func (m *ClusterMutation) ResetGpuDevices() {
+	m.gpu_devices = nil
+	m.appendgpu_devices = nil
+}
+
+// SetHugepages sets the "hugepages" field.
+func (m *ClusterMutation) SetHugepages(s []string) {
+	m.hugepages = &s
+	m.appendhugepages = nil
+}
+
+// Hugepages returns the value of the "hugepages" field in the mutation.
+func (m *ClusterMutation) Hugepages() (r []string, exists bool) {
+	v := m.hugepages
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHugepages returns the old "hugepages" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldHugepages(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHugepages is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHugepages requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHugepages: %w", err)
+	}
+	return oldValue.Hugepages, nil
+}
+
+// AppendHugepages adds s to the "hugepages" field.
+func (m *ClusterMutation) AppendHugepages(s []string) {
+	m.appendhugepages = append(m.appendhugepages, s...)
+}
+
+// AppendedHugepages returns the list of values that were appended to the "hugepages" field in this mutation.
+func (m *ClusterMutation) AppendedHugepages() ([]string, bool) {
+	if len(m.appendhugepages) == 0 {
+		return nil, false
+	}
+	return m.appendhugepages, true
+}
+
+// ResetHugepages resets all changes to the "hugepages" field.
+func (m *ClusterMutation) ResetHugepages() {
+	m.hugepages = nil
+	m.appendhugepages = nil
+}
+
+// SetDedicatedCPU sets the "dedicated_cpu" field.
+func (m *ClusterMutation) SetDedicatedCPU(b bool) {
+	m.dedicated_cpu = &b
+}
+
+// DedicatedCPU returns the value of the "dedicated_cpu" field in the mutation.
+func (m *ClusterMutation) DedicatedCPU() (r bool, exists bool) {
+	v := m.dedicated_cpu
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDedicatedCPU returns the old "dedicated_cpu" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldDedicatedCPU(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDedicatedCPU is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDedicatedCPU requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDedicatedCPU: %w", err)
+	}
+	return oldValue.DedicatedCPU, nil
+}
+
+// ResetDedicatedCPU resets all changes to the "dedicated_cpu" field.
+func (m *ClusterMutation) ResetDedicatedCPU() {
+	m.dedicated_cpu = nil
+}
+
+// SetStorageClasses sets the "storage_classes" field.
+func (m *ClusterMutation) SetStorageClasses(s []string) {
+	m.storage_classes = &s
+	m.appendstorage_classes = nil
+}
+
+// StorageClasses returns the value of the "storage_classes" field in the mutation.
+func (m *ClusterMutation) StorageClasses() (r []string, exists bool) {
+	v := m.storage_classes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStorageClasses returns the old "storage_classes" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldStorageClasses(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStorageClasses is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStorageClasses requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStorageClasses: %w", err)
+	}
+	return oldValue.StorageClasses, nil
+}
+
+// AppendStorageClasses adds s to the "storage_classes" field.
+func (m *ClusterMutation) AppendStorageClasses(s []string) {
+	m.appendstorage_classes = append(m.appendstorage_classes, s...)
+}
+
+// AppendedStorageClasses returns the list of values that were appended to the "storage_classes" field in this mutation.
+func (m *ClusterMutation) AppendedStorageClasses() ([]string, bool) {
+	if len(m.appendstorage_classes) == 0 {
+		return nil, false
+	}
+	return m.appendstorage_classes, true
+}
+
+// ResetStorageClasses resets all changes to the "storage_classes" field.
+func (m *ClusterMutation) ResetStorageClasses() {
+	m.storage_classes = nil
+	m.appendstorage_classes = nil
+}
+
+// SetDefaultStorageClass sets the "default_storage_class" field.
+func (m *ClusterMutation) SetDefaultStorageClass(s string) {
+	m.default_storage_class = &s
+}
+
+// DefaultStorageClass returns the value of the "default_storage_class" field in the mutation.
+func (m *ClusterMutation) DefaultStorageClass() (r string, exists bool) {
+	v := m.default_storage_class
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDefaultStorageClass returns the old "default_storage_class" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldDefaultStorageClass(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDefaultStorageClass is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDefaultStorageClass requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDefaultStorageClass: %w", err)
+	}
+	return oldValue.DefaultStorageClass, nil
+}
+
+// ResetDefaultStorageClass resets all changes to the "default_storage_class" field.
+func (m *ClusterMutation) ResetDefaultStorageClass() {
+	m.default_storage_class = nil
+}
+
+// SetLastCheckedAt sets the "last_checked_at" field.
+func (m *ClusterMutation) SetLastCheckedAt(t time.Time) {
+	m.last_checked_at = &t
+}
+
+// LastCheckedAt returns the value of the "last_checked_at" field in the mutation.
+func (m *ClusterMutation) LastCheckedAt() (r time.Time, exists bool) {
+	v := m.last_checked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastCheckedAt returns the old "last_checked_at" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldLastCheckedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastCheckedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastCheckedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastCheckedAt: %w", err)
+	}
+	return oldValue.LastCheckedAt, nil
+}
+
+// ClearLastCheckedAt clears the value of the "last_checked_at" field.
+func (m *ClusterMutation) ClearLastCheckedAt() {
+	m.last_checked_at = nil
+	m.clearedFields[cluster.FieldLastCheckedAt] = struct{}{}
+}
+
+// LastCheckedAtCleared returns if the "last_checked_at" field was cleared in this mutation.
+func (m *ClusterMutation) LastCheckedAtCleared() bool {
+	_, ok := m.clearedFields[cluster.FieldLastCheckedAt]
+	return ok
+}
+
+// ResetLastCheckedAt resets all changes to the "last_checked_at" field.
+func (m *ClusterMutation) ResetLastCheckedAt() {
+	m.last_checked_at = nil
+	delete(m.clearedFields, cluster.FieldLastCheckedAt)
+}
+
+// Where appends a list predicates to the ClusterMutation builder.
+func (m *ClusterMutation) Where(ps ...predicate.Cluster) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ClusterMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ClusterMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Cluster, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ClusterMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ClusterMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Cluster).
+func (m *ClusterMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ClusterMutation) Fields() []string {
+	fields := make([]string, 0, 18)
+	if m.created_at != nil {
+		fields = append(fields, cluster.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, cluster.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, cluster.FieldName)
+	}
+	if m.environment != nil {
+		fields = append(fields, cluster.FieldEnvironment)
+	}
+	if m.provider != nil {
+		fields = append(fields, cluster.FieldProvider)
+	}
+	if m.status != nil {
+		fields = append(fields, cluster.FieldStatus)
+	}
+	if m.status_message != nil {
+		fields = append(fields, cluster.FieldStatusMessage)
+	}
+	if m.enabled != nil {
+		fields = append(fields, cluster.FieldEnabled)
+	}
+	if m.scheduling_weight != nil {
+		fields = append(fields, cluster.FieldSchedulingWeight)
+	}
+	if m.api_server_url != nil {
+		fields = append(fields, cluster.FieldAPIServerURL)
+	}
+	if m.kubeconfig_sealed != nil {
+		fields = append(fields, cluster.FieldKubeconfigSealed)
+	}
+	if m.kubevirt_version != nil {
+		fields = append(fields, cluster.FieldKubevirtVersion)
+	}
+	if m.gpu_devices != nil {
+		fields = append(fields, cluster.FieldGpuDevices)
+	}
+	if m.hugepages != nil {
+		fields = append(fields, cluster.FieldHugepages)
+	}
+	if m.dedicated_cpu != nil {
+		fields = append(fields, cluster.FieldDedicatedCPU)
+	}
+	if m.storage_classes != nil {
+		fields = append(fields, cluster.FieldStorageClasses)
+	}
+	if m.default_storage_class != nil {
+		fields = append(fields, cluster.FieldDefaultStorageClass)
+	}
+	if m.last_checked_at != nil {
+		fields = append(fields, cluster.FieldLastCheckedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ClusterMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case cluster.FieldCreatedAt:
+		return m.CreatedAt()
+	case cluster.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case cluster.FieldName:
+		return m.Name()
+	case cluster.FieldEnvironment:
+		return m.Environment()
+	case cluster.FieldProvider:
+		return m.Provider()
+	case cluster.FieldStatus:
+		return m.Status()
+	case cluster.FieldStatusMessage:
+		return m.StatusMessage()
+	case cluster.FieldEnabled:
+		return m.Enabled()
+	case cluster.FieldSchedulingWeight:
+		return m.SchedulingWeight()
+	case cluster.FieldAPIServerURL:
+		return m.APIServerURL()
+	case cluster.FieldKubeconfigSealed:
+		return m.KubeconfigSealed()
+	case cluster.FieldKubevirtVersion:
+		return m.KubevirtVersion()
+	case cluster.FieldGpuDevices:
+		return m.GpuDevices()
+	case cluster.FieldHugepages:
+		return m.Hugepages()
+	case cluster.FieldDedicatedCPU:
+		return m.DedicatedCPU()
+	case cluster.FieldStorageClasses:
+		return m.StorageClasses()
+	case cluster.FieldDefaultStorageClass:
+		return m.DefaultStorageClass()
+	case cluster.FieldLastCheckedAt:
+		return m.LastCheckedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ClusterMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case cluster.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case cluster.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case cluster.FieldName:
+		return m.OldName(ctx)
+	case cluster.FieldEnvironment:
+		return m.OldEnvironment(ctx)
+	case cluster.FieldProvider:
+		return m.OldProvider(ctx)
+	case cluster.FieldStatus:
+		return m.OldStatus(ctx)
+	case cluster.FieldStatusMessage:
+		return m.OldStatusMessage(ctx)
+	case cluster.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case cluster.FieldSchedulingWeight:
+		return m.OldSchedulingWeight(ctx)
+	case cluster.FieldAPIServerURL:
+		return m.OldAPIServerURL(ctx)
+	case cluster.FieldKubeconfigSealed:
+		return m.OldKubeconfigSealed(ctx)
+	case cluster.FieldKubevirtVersion:
+		return m.OldKubevirtVersion(ctx)
+	case cluster.FieldGpuDevices:
+		return m.OldGpuDevices(ctx)
+	case cluster.FieldHugepages:
+		return m.OldHugepages(ctx)
+	case cluster.FieldDedicatedCPU:
+		return m.OldDedicatedCPU(ctx)
+	case cluster.FieldStorageClasses:
+		return m.OldStorageClasses(ctx)
+	case cluster.FieldDefaultStorageClass:
+		return m.OldDefaultStorageClass(ctx)
+	case cluster.FieldLastCheckedAt:
+		return m.OldLastCheckedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Cluster field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClusterMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case cluster.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case cluster.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case cluster.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case cluster.FieldEnvironment:
+		v, ok := value.(cluster.Environment)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnvironment(v)
+		return nil
+	case cluster.FieldProvider:
+		v, ok := value.(cluster.Provider)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProvider(v)
+		return nil
+	case cluster.FieldStatus:
+		v, ok := value.(cluster.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case cluster.FieldStatusMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatusMessage(v)
+		return nil
+	case cluster.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case cluster.FieldSchedulingWeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSchedulingWeight(v)
+		return nil
+	case cluster.FieldAPIServerURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAPIServerURL(v)
+		return nil
+	case cluster.FieldKubeconfigSealed:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKubeconfigSealed(v)
+		return nil
+	case cluster.FieldKubevirtVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKubevirtVersion(v)
+		return nil
+	case cluster.FieldGpuDevices:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGpuDevices(v)
+		return nil
+	case cluster.FieldHugepages:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHugepages(v)
+		return nil
+	case cluster.FieldDedicatedCPU:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDedicatedCPU(v)
+		return nil
+	case cluster.FieldStorageClasses:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStorageClasses(v)
+		return nil
+	case cluster.FieldDefaultStorageClass:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDefaultStorageClass(v)
+		return nil
+	case cluster.FieldLastCheckedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastCheckedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Cluster field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ClusterMutation) AddedFields() []string {
+	var fields []string
+	if m.addscheduling_weight != nil {
+		fields = append(fields, cluster.FieldSchedulingWeight)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ClusterMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case cluster.FieldSchedulingWeight:
+		return m.AddedSchedulingWeight()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClusterMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case cluster.FieldSchedulingWeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSchedulingWeight(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Cluster numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ClusterMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(cluster.FieldKubeconfigSealed) {
+		fields = append(fields, cluster.FieldKubeconfigSealed)
+	}
+	if m.FieldCleared(cluster.FieldLastCheckedAt) {
+		fields = append(fields, cluster.FieldLastCheckedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ClusterMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ClusterMutation) ClearField(name string) error {
+	switch name {
+	case cluster.FieldKubeconfigSealed:
+		m.ClearKubeconfigSealed()
+		return nil
+	case cluster.FieldLastCheckedAt:
+		m.ClearLastCheckedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Cluster nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ClusterMutation) ResetField(name string) error {
+	switch name {
+	case cluster.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case cluster.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case cluster.FieldName:
+		m.ResetName()
+		return nil
+	case cluster.FieldEnvironment:
+		m.ResetEnvironment()
+		return nil
+	case cluster.FieldProvider:
+		m.ResetProvider()
+		return nil
+	case cluster.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case cluster.FieldStatusMessage:
+		m.ResetStatusMessage()
+		return nil
+	case cluster.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case cluster.FieldSchedulingWeight:
+		m.ResetSchedulingWeight()
+		return nil
+	case cluster.FieldAPIServerURL:
+		m.ResetAPIServerURL()
+		return nil
+	case cluster.FieldKubeconfigSealed:
+		m.ResetKubeconfigSealed()
+		return nil
+	case cluster.FieldKubevirtVersion:
+		m.ResetKubevirtVersion()
+		return nil
+	case cluster.FieldGpuDevices:
+		m.ResetGpuDevices()
+		return nil
+	case cluster.FieldHugepages:
+		m.ResetHugepages()
+		return nil
+	case cluster.FieldDedicatedCPU:
+		m.ResetDedicatedCPU()
+		return nil
+	case cluster.FieldStorageClasses:
+		m.ResetStorageClasses()
+		return nil
+	case cluster.FieldDefaultStorageClass:
+		m.ResetDefaultStorageClass()
+		return nil
+	case cluster.FieldLastCheckedAt:
+		m.ResetLastCheckedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Cluster field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ClusterMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ClusterMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ClusterMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ClusterMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ClusterMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ClusterMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ClusterMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Cluster unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ClusterMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Cluster edge %s", name)
+}
+
+// DomainEventMutation represents an operation that mutates the DomainEvent nodes in the graph.
+type DomainEventMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *uuid.UUID
+	created_at     *time.Time
+	updated_at     *time.Time
+	event_type     *string
+	aggregate_type *string
+	aggregate_id   *string
+	payload        *map[string]interface{}
+	status         *domainevent.Status
+	requested_by   *uuid.UUID
+	error_message  *string
+	processed_at   *time.Time
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*DomainEvent, error)
+	predicates     []predicate.DomainEvent
+}
+
+var _ ent.Mutation = (*DomainEventMutation)(nil)
+
+// domaineventOption allows management of the mutation configuration using functional options.
+type domaineventOption func(*DomainEventMutation)
+
+// newDomainEventMutation creates new mutation for the DomainEvent entity.
+func newDomainEventMutation(c config, op Op, opts ...domaineventOption) *DomainEventMutation {
+	m := &DomainEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDomainEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDomainEventID sets the ID field of the mutation.
+func withDomainEventID(id uuid.UUID) domaineventOption {
+	return func(m *DomainEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DomainEvent
+		)
+		m.oldValue = func(ctx context.Context) (*DomainEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DomainEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDomainEvent sets the old DomainEvent of the mutation.
+func withDomainEvent(node *DomainEvent) domaineventOption {
+	return func(m *DomainEventMutation) {
+		m.oldValue = func(context.Context) (*DomainEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DomainEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DomainEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DomainEvent entities.
+func (m *DomainEventMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DomainEventMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DomainEventMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DomainEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DomainEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DomainEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DomainEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DomainEventMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DomainEventMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DomainEventMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetEventType sets the "event_type" field.
+func (m *DomainEventMutation) SetEventType(s string) {
+	m.event_type = &s
+}
+
+// EventType returns the value of the "event_type" field in the mutation.
+func (m *DomainEventMutation) EventType() (r string, exists bool) {
+	v := m.event_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventType returns the old "event_type" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldEventType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventType: %w", err)
+	}
+	return oldValue.EventType, nil
+}
+
+// ResetEventType resets all changes to the "event_type" field.
+func (m *DomainEventMutation) ResetEventType() {
+	m.event_type = nil
+}
+
+// SetAggregateType sets the "aggregate_type" field.
+func (m *DomainEventMutation) SetAggregateType(s string) {
+	m.aggregate_type = &s
+}
+
+// AggregateType returns the value of the "aggregate_type" field in the mutation.
+func (m *DomainEventMutation) AggregateType() (r string, exists bool) {
+	v := m.aggregate_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAggregateType returns the old "aggregate_type" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldAggregateType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAggregateType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAggregateType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAggregateType: %w", err)
+	}
+	return oldValue.AggregateType, nil
+}
+
+// ResetAggregateType resets all changes to the "aggregate_type" field.
+func (m *DomainEventMutation) ResetAggregateType() {
+	m.aggregate_type = nil
+}
+
+// SetAggregateID sets the "aggregate_id" field.
+func (m *DomainEventMutation) SetAggregateID(s string) {
+	m.aggregate_id = &s
+}
+
+// AggregateID returns the value of the "aggregate_id" field in the mutation.
+func (m *DomainEventMutation) AggregateID() (r string, exists bool) {
+	v := m.aggregate_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAggregateID returns the old "aggregate_id" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldAggregateID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAggregateID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAggregateID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAggregateID: %w", err)
+	}
+	return oldValue.AggregateID, nil
+}
+
+// ResetAggregateID resets all changes to the "aggregate_id" field.
+func (m *DomainEventMutation) ResetAggregateID() {
+	m.aggregate_id = nil
+}
+
+// SetPayload sets the "payload" field.
+func (m *DomainEventMutation) SetPayload(value map[string]interface{}) {
+	m.payload = &value
+}
+
+// Payload returns the value of the "payload" field in the mutation.
+func (m *DomainEventMutation) Payload() (r map[string]interface{}, exists bool) {
+	v := m.payload
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayload returns the old "payload" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldPayload(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayload is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayload requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayload: %w", err)
+	}
+	return oldValue.Payload, nil
+}
+
+// ResetPayload resets all changes to the "payload" field.
+func (m *DomainEventMutation) ResetPayload() {
+	m.payload = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *DomainEventMutation) SetStatus(d domainevent.Status) {
+	m.status = &d
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *DomainEventMutation) Status() (r domainevent.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldStatus(ctx context.Context) (v domainevent.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *DomainEventMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetRequestedBy sets the "requested_by" field.
+func (m *DomainEventMutation) SetRequestedBy(u uuid.UUID) {
+	m.requested_by = &u
+}
+
+// RequestedBy returns the value of the "requested_by" field in the mutation.
+func (m *DomainEventMutation) RequestedBy() (r uuid.UUID, exists bool) {
+	v := m.requested_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestedBy returns the old "requested_by" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldRequestedBy(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestedBy: %w", err)
+	}
+	return oldValue.RequestedBy, nil
+}
+
+// ResetRequestedBy resets all changes to the "requested_by" field.
+func (m *DomainEventMutation) ResetRequestedBy() {
+	m.requested_by = nil
+}
+
+// SetErrorMessage sets the "error_message" field.
+func (m *DomainEventMutation) SetErrorMessage(s string) {
+	m.error_message = &s
+}
+
+// ErrorMessage returns the value of the "error_message" field in the mutation.
+func (m *DomainEventMutation) ErrorMessage() (r string, exists bool) {
+	v := m.error_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrorMessage returns the old "error_message" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldErrorMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrorMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrorMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrorMessage: %w", err)
+	}
+	return oldValue.ErrorMessage, nil
+}
+
+// ResetErrorMessage resets all changes to the "error_message" field.
+func (m *DomainEventMutation) ResetErrorMessage() {
+	m.error_message = nil
+}
+
+// SetProcessedAt sets the "processed_at" field.
+func (m *DomainEventMutation) SetProcessedAt(t time.Time) {
+	m.processed_at = &t
+}
+
+// ProcessedAt returns the value of the "processed_at" field in the mutation.
+func (m *DomainEventMutation) ProcessedAt() (r time.Time, exists bool) {
+	v := m.processed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProcessedAt returns the old "processed_at" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldProcessedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProcessedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProcessedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProcessedAt: %w", err)
+	}
+	return oldValue.ProcessedAt, nil
+}
+
+// ClearProcessedAt clears the value of the "processed_at" field.
+func (m *DomainEventMutation) ClearProcessedAt() {
+	m.processed_at = nil
+	m.clearedFields[domainevent.FieldProcessedAt] = struct{}{}
+}
+
+// ProcessedAtCleared returns if the "processed_at" field was cleared in this mutation.
+func (m *DomainEventMutation) ProcessedAtCleared() bool {
+	_, ok := m.clearedFields[domainevent.FieldProcessedAt]
+	return ok
+}
+
+// ResetProcessedAt resets all changes to the "processed_at" field.
+func (m *DomainEventMutation) ResetProcessedAt() {
+	m.processed_at = nil
+	delete(m.clearedFields, domainevent.FieldProcessedAt)
+}
+
+// Where appends a list predicates to the DomainEventMutation builder.
+func (m *DomainEventMutation) Where(ps ...predicate.DomainEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DomainEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DomainEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DomainEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DomainEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DomainEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DomainEvent).
+func (m *DomainEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DomainEventMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, domainevent.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, domainevent.FieldUpdatedAt)
+	}
+	if m.event_type != nil {
+		fields = append(fields, domainevent.FieldEventType)
+	}
+	if m.aggregate_type != nil {
+		fields = append(fields, domainevent.FieldAggregateType)
+	}
+	if m.aggregate_id != nil {
+		fields = append(fields, domainevent.FieldAggregateID)
+	}
+	if m.payload != nil {
+		fields = append(fields, domainevent.FieldPayload)
+	}
+	if m.status != nil {
+		fields = append(fields, domainevent.FieldStatus)
+	}
+	if m.requested_by != nil {
+		fields = append(fields, domainevent.FieldRequestedBy)
+	}
+	if m.error_message != nil {
+		fields = append(fields, domainevent.FieldErrorMessage)
+	}
+	if m.processed_at != nil {
+		fields = append(fields, domainevent.FieldProcessedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DomainEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case domainevent.FieldCreatedAt:
+		return m.CreatedAt()
+	case domainevent.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case domainevent.FieldEventType:
+		return m.EventType()
+	case domainevent.FieldAggregateType:
+		return m.AggregateType()
+	case domainevent.FieldAggregateID:
+		return m.AggregateID()
+	case domainevent.FieldPayload:
+		return m.Payload()
+	case domainevent.FieldStatus:
+		return m.Status()
+	case domainevent.FieldRequestedBy:
+		return m.RequestedBy()
+	case domainevent.FieldErrorMessage:
+		return m.ErrorMessage()
+	case domainevent.FieldProcessedAt:
+		return m.ProcessedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DomainEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case domainevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case domainevent.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case domainevent.FieldEventType:
+		return m.OldEventType(ctx)
+	case domainevent.FieldAggregateType:
+		return m.OldAggregateType(ctx)
+	case domainevent.FieldAggregateID:
+		return m.OldAggregateID(ctx)
+	case domainevent.FieldPayload:
+		return m.OldPayload(ctx)
+	case domainevent.FieldStatus:
+		return m.OldStatus(ctx)
+	case domainevent.FieldRequestedBy:
+		return m.OldRequestedBy(ctx)
+	case domainevent.FieldErrorMessage:
+		return m.OldErrorMessage(ctx)
+	case domainevent.FieldProcessedAt:
+		return m.OldProcessedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown DomainEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DomainEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case domainevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case domainevent.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case domainevent.FieldEventType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventType(v)
+		return nil
+	case domainevent.FieldAggregateType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAggregateType(v)
+		return nil
+	case domainevent.FieldAggregateID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAggregateID(v)
+		return nil
+	case domainevent.FieldPayload:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayload(v)
+		return nil
+	case domainevent.FieldStatus:
+		v, ok := value.(domainevent.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case domainevent.FieldRequestedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestedBy(v)
+		return nil
+	case domainevent.FieldErrorMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrorMessage(v)
+		return nil
+	case domainevent.FieldProcessedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProcessedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DomainEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DomainEventMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DomainEventMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DomainEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DomainEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DomainEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(domainevent.FieldProcessedAt) {
+		fields = append(fields, domainevent.FieldProcessedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DomainEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DomainEventMutation) ClearField(name string) error {
+	switch name {
+	case domainevent.FieldProcessedAt:
+		m.ClearProcessedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DomainEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DomainEventMutation) ResetField(name string) error {
+	switch name {
+	case domainevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case domainevent.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case domainevent.FieldEventType:
+		m.ResetEventType()
+		return nil
+	case domainevent.FieldAggregateType:
+		m.ResetAggregateType()
+		return nil
+	case domainevent.FieldAggregateID:
+		m.ResetAggregateID()
+		return nil
+	case domainevent.FieldPayload:
+		m.ResetPayload()
+		return nil
+	case domainevent.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case domainevent.FieldRequestedBy:
+		m.ResetRequestedBy()
+		return nil
+	case domainevent.FieldErrorMessage:
+		m.ResetErrorMessage()
+		return nil
+	case domainevent.FieldProcessedAt:
+		m.ResetProcessedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DomainEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DomainEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DomainEventMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DomainEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DomainEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DomainEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DomainEventMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DomainEventMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DomainEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DomainEventMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DomainEvent edge %s", name)
+}
+
 // IdPGroupMappingMutation represents an operation that mutates the IdPGroupMapping nodes in the graph.
 type IdPGroupMappingMutation struct {
 	config
@@ -1629,6 +6279,3172 @@ func (m *IdPGroupMappingMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *IdPGroupMappingMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown IdPGroupMapping edge %s", name)
+}
+
+// InstanceSizeMutation represents an operation that mutates the InstanceSize nodes in the graph.
+type InstanceSizeMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *uuid.UUID
+	created_at            *time.Time
+	updated_at            *time.Time
+	name                  *string
+	display_name          *string
+	description           *string
+	cpu_cores             *int
+	addcpu_cores          *int
+	memory_mib            *int
+	addmemory_mib         *int
+	cpu_overcommit        *bool
+	cpu_request_millis    *int
+	addcpu_request_millis *int
+	mem_overcommit        *bool
+	mem_request_mib       *int
+	addmem_request_mib    *int
+	dedicated_cpu         *bool
+	hugepages_size        *string
+	gpu_devices           *[]schema.GPUDevice
+	appendgpu_devices     []schema.GPUDevice
+	requires_gpu          *bool
+	disk_default_gb       *int
+	adddisk_default_gb    *int
+	disk_min_gb           *int
+	adddisk_min_gb        *int
+	disk_max_gb           *int
+	adddisk_max_gb        *int
+	spec_overrides        *map[string]interface{}
+	enabled               *bool
+	sort_order            *int
+	addsort_order         *int
+	clearedFields         map[string]struct{}
+	done                  bool
+	oldValue              func(context.Context) (*InstanceSize, error)
+	predicates            []predicate.InstanceSize
+}
+
+var _ ent.Mutation = (*InstanceSizeMutation)(nil)
+
+// instancesizeOption allows management of the mutation configuration using functional options.
+type instancesizeOption func(*InstanceSizeMutation)
+
+// newInstanceSizeMutation creates new mutation for the InstanceSize entity.
+func newInstanceSizeMutation(c config, op Op, opts ...instancesizeOption) *InstanceSizeMutation {
+	m := &InstanceSizeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInstanceSize,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInstanceSizeID sets the ID field of the mutation.
+func withInstanceSizeID(id uuid.UUID) instancesizeOption {
+	return func(m *InstanceSizeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InstanceSize
+		)
+		m.oldValue = func(ctx context.Context) (*InstanceSize, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InstanceSize.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInstanceSize sets the old InstanceSize of the mutation.
+func withInstanceSize(node *InstanceSize) instancesizeOption {
+	return func(m *InstanceSizeMutation) {
+		m.oldValue = func(context.Context) (*InstanceSize, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InstanceSizeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InstanceSizeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InstanceSize entities.
+func (m *InstanceSizeMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InstanceSizeMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InstanceSizeMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InstanceSize.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *InstanceSizeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *InstanceSizeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *InstanceSizeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *InstanceSizeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *InstanceSizeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *InstanceSizeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *InstanceSizeMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *InstanceSizeMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *InstanceSizeMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDisplayName sets the "display_name" field.
+func (m *InstanceSizeMutation) SetDisplayName(s string) {
+	m.display_name = &s
+}
+
+// DisplayName returns the value of the "display_name" field in the mutation.
+func (m *InstanceSizeMutation) DisplayName() (r string, exists bool) {
+	v := m.display_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisplayName returns the old "display_name" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldDisplayName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisplayName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisplayName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisplayName: %w", err)
+	}
+	return oldValue.DisplayName, nil
+}
+
+// ResetDisplayName resets all changes to the "display_name" field.
+func (m *InstanceSizeMutation) ResetDisplayName() {
+	m.display_name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *InstanceSizeMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *InstanceSizeMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *InstanceSizeMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetCPUCores sets the "cpu_cores" field.
+func (m *InstanceSizeMutation) SetCPUCores(i int) {
+	m.cpu_cores = &i
+	m.addcpu_cores = nil
+}
+
+// CPUCores returns the value of the "cpu_cores" field in the mutation.
+func (m *InstanceSizeMutation) CPUCores() (r int, exists bool) {
+	v := m.cpu_cores
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCPUCores returns the old "cpu_cores" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldCPUCores(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCPUCores is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCPUCores requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCPUCores: %w", err)
+	}
+	return oldValue.CPUCores, nil
+}
+
+// AddCPUCores adds i to the "cpu_cores" field.
+func (m *InstanceSizeMutation) AddCPUCores(i int) {
+	if m.addcpu_cores != nil {
+		*m.addcpu_cores += i
+	} else {
+		m.addcpu_cores = &i
+	}
+}
+
+// AddedCPUCores returns the value that was added to the "cpu_cores" field in this mutation.
+func (m *InstanceSizeMutation) AddedCPUCores() (r int, exists bool) {
+	v := m.addcpu_cores
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCPUCores resets all changes to the "cpu_cores" field.
+func (m *InstanceSizeMutation) ResetCPUCores() {
+	m.cpu_cores = nil
+	m.addcpu_cores = nil
+}
+
+// SetMemoryMib sets the "memory_mib" field.
+func (m *InstanceSizeMutation) SetMemoryMib(i int) {
+	m.memory_mib = &i
+	m.addmemory_mib = nil
+}
+
+// MemoryMib returns the value of the "memory_mib" field in the mutation.
+func (m *InstanceSizeMutation) MemoryMib() (r int, exists bool) {
+	v := m.memory_mib
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemoryMib returns the old "memory_mib" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldMemoryMib(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemoryMib is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemoryMib requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemoryMib: %w", err)
+	}
+	return oldValue.MemoryMib, nil
+}
+
+// AddMemoryMib adds i to the "memory_mib" field.
+func (m *InstanceSizeMutation) AddMemoryMib(i int) {
+	if m.addmemory_mib != nil {
+		*m.addmemory_mib += i
+	} else {
+		m.addmemory_mib = &i
+	}
+}
+
+// AddedMemoryMib returns the value that was added to the "memory_mib" field in this mutation.
+func (m *InstanceSizeMutation) AddedMemoryMib() (r int, exists bool) {
+	v := m.addmemory_mib
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMemoryMib resets all changes to the "memory_mib" field.
+func (m *InstanceSizeMutation) ResetMemoryMib() {
+	m.memory_mib = nil
+	m.addmemory_mib = nil
+}
+
+// SetCPUOvercommit sets the "cpu_overcommit" field.
+func (m *InstanceSizeMutation) SetCPUOvercommit(b bool) {
+	m.cpu_overcommit = &b
+}
+
+// CPUOvercommit returns the value of the "cpu_overcommit" field in the mutation.
+func (m *InstanceSizeMutation) CPUOvercommit() (r bool, exists bool) {
+	v := m.cpu_overcommit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCPUOvercommit returns the old "cpu_overcommit" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldCPUOvercommit(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCPUOvercommit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCPUOvercommit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCPUOvercommit: %w", err)
+	}
+	return oldValue.CPUOvercommit, nil
+}
+
+// ResetCPUOvercommit resets all changes to the "cpu_overcommit" field.
+func (m *InstanceSizeMutation) ResetCPUOvercommit() {
+	m.cpu_overcommit = nil
+}
+
+// SetCPURequestMillis sets the "cpu_request_millis" field.
+func (m *InstanceSizeMutation) SetCPURequestMillis(i int) {
+	m.cpu_request_millis = &i
+	m.addcpu_request_millis = nil
+}
+
+// CPURequestMillis returns the value of the "cpu_request_millis" field in the mutation.
+func (m *InstanceSizeMutation) CPURequestMillis() (r int, exists bool) {
+	v := m.cpu_request_millis
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCPURequestMillis returns the old "cpu_request_millis" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldCPURequestMillis(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCPURequestMillis is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCPURequestMillis requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCPURequestMillis: %w", err)
+	}
+	return oldValue.CPURequestMillis, nil
+}
+
+// AddCPURequestMillis adds i to the "cpu_request_millis" field.
+func (m *InstanceSizeMutation) AddCPURequestMillis(i int) {
+	if m.addcpu_request_millis != nil {
+		*m.addcpu_request_millis += i
+	} else {
+		m.addcpu_request_millis = &i
+	}
+}
+
+// AddedCPURequestMillis returns the value that was added to the "cpu_request_millis" field in this mutation.
+func (m *InstanceSizeMutation) AddedCPURequestMillis() (r int, exists bool) {
+	v := m.addcpu_request_millis
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCPURequestMillis resets all changes to the "cpu_request_millis" field.
+func (m *InstanceSizeMutation) ResetCPURequestMillis() {
+	m.cpu_request_millis = nil
+	m.addcpu_request_millis = nil
+}
+
+// SetMemOvercommit sets the "mem_overcommit" field.
+func (m *InstanceSizeMutation) SetMemOvercommit(b bool) {
+	m.mem_overcommit = &b
+}
+
+// MemOvercommit returns the value of the "mem_overcommit" field in the mutation.
+func (m *InstanceSizeMutation) MemOvercommit() (r bool, exists bool) {
+	v := m.mem_overcommit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemOvercommit returns the old "mem_overcommit" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldMemOvercommit(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemOvercommit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemOvercommit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemOvercommit: %w", err)
+	}
+	return oldValue.MemOvercommit, nil
+}
+
+// ResetMemOvercommit resets all changes to the "mem_overcommit" field.
+func (m *InstanceSizeMutation) ResetMemOvercommit() {
+	m.mem_overcommit = nil
+}
+
+// SetMemRequestMib sets the "mem_request_mib" field.
+func (m *InstanceSizeMutation) SetMemRequestMib(i int) {
+	m.mem_request_mib = &i
+	m.addmem_request_mib = nil
+}
+
+// MemRequestMib returns the value of the "mem_request_mib" field in the mutation.
+func (m *InstanceSizeMutation) MemRequestMib() (r int, exists bool) {
+	v := m.mem_request_mib
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemRequestMib returns the old "mem_request_mib" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldMemRequestMib(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemRequestMib is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemRequestMib requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemRequestMib: %w", err)
+	}
+	return oldValue.MemRequestMib, nil
+}
+
+// AddMemRequestMib adds i to the "mem_request_mib" field.
+func (m *InstanceSizeMutation) AddMemRequestMib(i int) {
+	if m.addmem_request_mib != nil {
+		*m.addmem_request_mib += i
+	} else {
+		m.addmem_request_mib = &i
+	}
+}
+
+// AddedMemRequestMib returns the value that was added to the "mem_request_mib" field in this mutation.
+func (m *InstanceSizeMutation) AddedMemRequestMib() (r int, exists bool) {
+	v := m.addmem_request_mib
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMemRequestMib resets all changes to the "mem_request_mib" field.
+func (m *InstanceSizeMutation) ResetMemRequestMib() {
+	m.mem_request_mib = nil
+	m.addmem_request_mib = nil
+}
+
+// SetDedicatedCPU sets the "dedicated_cpu" field.
+func (m *InstanceSizeMutation) SetDedicatedCPU(b bool) {
+	m.dedicated_cpu = &b
+}
+
+// DedicatedCPU returns the value of the "dedicated_cpu" field in the mutation.
+func (m *InstanceSizeMutation) DedicatedCPU() (r bool, exists bool) {
+	v := m.dedicated_cpu
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDedicatedCPU returns the old "dedicated_cpu" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldDedicatedCPU(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDedicatedCPU is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDedicatedCPU requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDedicatedCPU: %w", err)
+	}
+	return oldValue.DedicatedCPU, nil
+}
+
+// ResetDedicatedCPU resets all changes to the "dedicated_cpu" field.
+func (m *InstanceSizeMutation) ResetDedicatedCPU() {
+	m.dedicated_cpu = nil
+}
+
+// SetHugepagesSize sets the "hugepages_size" field.
+func (m *InstanceSizeMutation) SetHugepagesSize(s string) {
+	m.hugepages_size = &s
+}
+
+// HugepagesSize returns the value of the "hugepages_size" field in the mutation.
+func (m *InstanceSizeMutation) HugepagesSize() (r string, exists bool) {
+	v := m.hugepages_size
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHugepagesSize returns the old "hugepages_size" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldHugepagesSize(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHugepagesSize is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHugepagesSize requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHugepagesSize: %w", err)
+	}
+	return oldValue.HugepagesSize, nil
+}
+
+// ResetHugepagesSize resets all changes to the "hugepages_size" field.
+func (m *InstanceSizeMutation) ResetHugepagesSize() {
+	m.hugepages_size = nil
+}
+
+// SetGpuDevices sets the "gpu_devices" field.
+func (m *InstanceSizeMutation) SetGpuDevices(sd []schema.GPUDevice) {
+	m.gpu_devices = &sd
+	m.appendgpu_devices = nil
+}
+
+// GpuDevices returns the value of the "gpu_devices" field in the mutation.
+func (m *InstanceSizeMutation) GpuDevices() (r []schema.GPUDevice, exists bool) {
+	v := m.gpu_devices
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGpuDevices returns the old "gpu_devices" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldGpuDevices(ctx context.Context) (v []schema.GPUDevice, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGpuDevices is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGpuDevices requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGpuDevices: %w", err)
+	}
+	return oldValue.GpuDevices, nil
+}
+
+// AppendGpuDevices adds sd to the "gpu_devices" field.
+func (m *InstanceSizeMutation) AppendGpuDevices(sd []schema.GPUDevice) {
+	m.appendgpu_devices = append(m.appendgpu_devices, sd...)
+}
+
+// AppendedGpuDevices returns the list of values that were appended to the "gpu_devices" field in this mutation.
+func (m *InstanceSizeMutation) AppendedGpuDevices() ([]schema.GPUDevice, bool) {
+	if len(m.appendgpu_devices) == 0 {
+		return nil, false
+	}
+	return m.appendgpu_devices, true
+}
+
+// ClearGpuDevices clears the value of the "gpu_devices" field.
+func (m *InstanceSizeMutation) ClearGpuDevices() {
+	m.gpu_devices = nil
+	m.appendgpu_devices = nil
+	m.clearedFields[instancesize.FieldGpuDevices] = struct{}{}
+}
+
+// GpuDevicesCleared returns if the "gpu_devices" field was cleared in this mutation.
+func (m *InstanceSizeMutation) GpuDevicesCleared() bool {
+	_, ok := m.clearedFields[instancesize.FieldGpuDevices]
+	return ok
+}
+
+// ResetGpuDevices resets all changes to the "gpu_devices" field.
+func (m *InstanceSizeMutation) ResetGpuDevices() {
+	m.gpu_devices = nil
+	m.appendgpu_devices = nil
+	delete(m.clearedFields, instancesize.FieldGpuDevices)
+}
+
+// SetRequiresGpu sets the "requires_gpu" field.
+func (m *InstanceSizeMutation) SetRequiresGpu(b bool) {
+	m.requires_gpu = &b
+}
+
+// RequiresGpu returns the value of the "requires_gpu" field in the mutation.
+func (m *InstanceSizeMutation) RequiresGpu() (r bool, exists bool) {
+	v := m.requires_gpu
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequiresGpu returns the old "requires_gpu" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldRequiresGpu(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequiresGpu is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequiresGpu requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequiresGpu: %w", err)
+	}
+	return oldValue.RequiresGpu, nil
+}
+
+// ResetRequiresGpu resets all changes to the "requires_gpu" field.
+func (m *InstanceSizeMutation) ResetRequiresGpu() {
+	m.requires_gpu = nil
+}
+
+// SetDiskDefaultGB sets the "disk_default_gb" field.
+func (m *InstanceSizeMutation) SetDiskDefaultGB(i int) {
+	m.disk_default_gb = &i
+	m.adddisk_default_gb = nil
+}
+
+// DiskDefaultGB returns the value of the "disk_default_gb" field in the mutation.
+func (m *InstanceSizeMutation) DiskDefaultGB() (r int, exists bool) {
+	v := m.disk_default_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDiskDefaultGB returns the old "disk_default_gb" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldDiskDefaultGB(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDiskDefaultGB is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDiskDefaultGB requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDiskDefaultGB: %w", err)
+	}
+	return oldValue.DiskDefaultGB, nil
+}
+
+// AddDiskDefaultGB adds i to the "disk_default_gb" field.
+func (m *InstanceSizeMutation) AddDiskDefaultGB(i int) {
+	if m.adddisk_default_gb != nil {
+		*m.adddisk_default_gb += i
+	} else {
+		m.adddisk_default_gb = &i
+	}
+}
+
+// AddedDiskDefaultGB returns the value that was added to the "disk_default_gb" field in this mutation.
+func (m *InstanceSizeMutation) AddedDiskDefaultGB() (r int, exists bool) {
+	v := m.adddisk_default_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDiskDefaultGB resets all changes to the "disk_default_gb" field.
+func (m *InstanceSizeMutation) ResetDiskDefaultGB() {
+	m.disk_default_gb = nil
+	m.adddisk_default_gb = nil
+}
+
+// SetDiskMinGB sets the "disk_min_gb" field.
+func (m *InstanceSizeMutation) SetDiskMinGB(i int) {
+	m.disk_min_gb = &i
+	m.adddisk_min_gb = nil
+}
+
+// DiskMinGB returns the value of the "disk_min_gb" field in the mutation.
+func (m *InstanceSizeMutation) DiskMinGB() (r int, exists bool) {
+	v := m.disk_min_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDiskMinGB returns the old "disk_min_gb" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldDiskMinGB(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDiskMinGB is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDiskMinGB requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDiskMinGB: %w", err)
+	}
+	return oldValue.DiskMinGB, nil
+}
+
+// AddDiskMinGB adds i to the "disk_min_gb" field.
+func (m *InstanceSizeMutation) AddDiskMinGB(i int) {
+	if m.adddisk_min_gb != nil {
+		*m.adddisk_min_gb += i
+	} else {
+		m.adddisk_min_gb = &i
+	}
+}
+
+// AddedDiskMinGB returns the value that was added to the "disk_min_gb" field in this mutation.
+func (m *InstanceSizeMutation) AddedDiskMinGB() (r int, exists bool) {
+	v := m.adddisk_min_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDiskMinGB resets all changes to the "disk_min_gb" field.
+func (m *InstanceSizeMutation) ResetDiskMinGB() {
+	m.disk_min_gb = nil
+	m.adddisk_min_gb = nil
+}
+
+// SetDiskMaxGB sets the "disk_max_gb" field.
+func (m *InstanceSizeMutation) SetDiskMaxGB(i int) {
+	m.disk_max_gb = &i
+	m.adddisk_max_gb = nil
+}
+
+// DiskMaxGB returns the value of the "disk_max_gb" field in the mutation.
+func (m *InstanceSizeMutation) DiskMaxGB() (r int, exists bool) {
+	v := m.disk_max_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDiskMaxGB returns the old "disk_max_gb" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldDiskMaxGB(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDiskMaxGB is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDiskMaxGB requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDiskMaxGB: %w", err)
+	}
+	return oldValue.DiskMaxGB, nil
+}
+
+// AddDiskMaxGB adds i to the "disk_max_gb" field.
+func (m *InstanceSizeMutation) AddDiskMaxGB(i int) {
+	if m.adddisk_max_gb != nil {
+		*m.adddisk_max_gb += i
+	} else {
+		m.adddisk_max_gb = &i
+	}
+}
+
+// AddedDiskMaxGB returns the value that was added to the "disk_max_gb" field in this mutation.
+func (m *InstanceSizeMutation) AddedDiskMaxGB() (r int, exists bool) {
+	v := m.adddisk_max_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDiskMaxGB resets all changes to the "disk_max_gb" field.
+func (m *InstanceSizeMutation) ResetDiskMaxGB() {
+	m.disk_max_gb = nil
+	m.adddisk_max_gb = nil
+}
+
+// SetSpecOverrides sets the "spec_overrides" field.
+func (m *InstanceSizeMutation) SetSpecOverrides(value map[string]interface{}) {
+	m.spec_overrides = &value
+}
+
+// SpecOverrides returns the value of the "spec_overrides" field in the mutation.
+func (m *InstanceSizeMutation) SpecOverrides() (r map[string]interface{}, exists bool) {
+	v := m.spec_overrides
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSpecOverrides returns the old "spec_overrides" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldSpecOverrides(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSpecOverrides is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSpecOverrides requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSpecOverrides: %w", err)
+	}
+	return oldValue.SpecOverrides, nil
+}
+
+// ClearSpecOverrides clears the value of the "spec_overrides" field.
+func (m *InstanceSizeMutation) ClearSpecOverrides() {
+	m.spec_overrides = nil
+	m.clearedFields[instancesize.FieldSpecOverrides] = struct{}{}
+}
+
+// SpecOverridesCleared returns if the "spec_overrides" field was cleared in this mutation.
+func (m *InstanceSizeMutation) SpecOverridesCleared() bool {
+	_, ok := m.clearedFields[instancesize.FieldSpecOverrides]
+	return ok
+}
+
+// ResetSpecOverrides resets all changes to the "spec_overrides" field.
+func (m *InstanceSizeMutation) ResetSpecOverrides() {
+	m.spec_overrides = nil
+	delete(m.clearedFields, instancesize.FieldSpecOverrides)
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *InstanceSizeMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *InstanceSizeMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *InstanceSizeMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetSortOrder sets the "sort_order" field.
+func (m *InstanceSizeMutation) SetSortOrder(i int) {
+	m.sort_order = &i
+	m.addsort_order = nil
+}
+
+// SortOrder returns the value of the "sort_order" field in the mutation.
+func (m *InstanceSizeMutation) SortOrder() (r int, exists bool) {
+	v := m.sort_order
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSortOrder returns the old "sort_order" field's value of the InstanceSize entity.
+// If the InstanceSize object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstanceSizeMutation) OldSortOrder(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSortOrder is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSortOrder requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSortOrder: %w", err)
+	}
+	return oldValue.SortOrder, nil
+}
+
+// AddSortOrder adds i to the "sort_order" field.
+func (m *InstanceSizeMutation) AddSortOrder(i int) {
+	if m.addsort_order != nil {
+		*m.addsort_order += i
+	} else {
+		m.addsort_order = &i
+	}
+}
+
+// AddedSortOrder returns the value that was added to the "sort_order" field in this mutation.
+func (m *InstanceSizeMutation) AddedSortOrder() (r int, exists bool) {
+	v := m.addsort_order
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSortOrder resets all changes to the "sort_order" field.
+func (m *InstanceSizeMutation) ResetSortOrder() {
+	m.sort_order = nil
+	m.addsort_order = nil
+}
+
+// Where appends a list predicates to the InstanceSizeMutation builder.
+func (m *InstanceSizeMutation) Where(ps ...predicate.InstanceSize) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InstanceSizeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InstanceSizeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InstanceSize, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InstanceSizeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InstanceSizeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InstanceSize).
+func (m *InstanceSizeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InstanceSizeMutation) Fields() []string {
+	fields := make([]string, 0, 21)
+	if m.created_at != nil {
+		fields = append(fields, instancesize.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, instancesize.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, instancesize.FieldName)
+	}
+	if m.display_name != nil {
+		fields = append(fields, instancesize.FieldDisplayName)
+	}
+	if m.description != nil {
+		fields = append(fields, instancesize.FieldDescription)
+	}
+	if m.cpu_cores != nil {
+		fields = append(fields, instancesize.FieldCPUCores)
+	}
+	if m.memory_mib != nil {
+		fields = append(fields, instancesize.FieldMemoryMib)
+	}
+	if m.cpu_overcommit != nil {
+		fields = append(fields, instancesize.FieldCPUOvercommit)
+	}
+	if m.cpu_request_millis != nil {
+		fields = append(fields, instancesize.FieldCPURequestMillis)
+	}
+	if m.mem_overcommit != nil {
+		fields = append(fields, instancesize.FieldMemOvercommit)
+	}
+	if m.mem_request_mib != nil {
+		fields = append(fields, instancesize.FieldMemRequestMib)
+	}
+	if m.dedicated_cpu != nil {
+		fields = append(fields, instancesize.FieldDedicatedCPU)
+	}
+	if m.hugepages_size != nil {
+		fields = append(fields, instancesize.FieldHugepagesSize)
+	}
+	if m.gpu_devices != nil {
+		fields = append(fields, instancesize.FieldGpuDevices)
+	}
+	if m.requires_gpu != nil {
+		fields = append(fields, instancesize.FieldRequiresGpu)
+	}
+	if m.disk_default_gb != nil {
+		fields = append(fields, instancesize.FieldDiskDefaultGB)
+	}
+	if m.disk_min_gb != nil {
+		fields = append(fields, instancesize.FieldDiskMinGB)
+	}
+	if m.disk_max_gb != nil {
+		fields = append(fields, instancesize.FieldDiskMaxGB)
+	}
+	if m.spec_overrides != nil {
+		fields = append(fields, instancesize.FieldSpecOverrides)
+	}
+	if m.enabled != nil {
+		fields = append(fields, instancesize.FieldEnabled)
+	}
+	if m.sort_order != nil {
+		fields = append(fields, instancesize.FieldSortOrder)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InstanceSizeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case instancesize.FieldCreatedAt:
+		return m.CreatedAt()
+	case instancesize.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case instancesize.FieldName:
+		return m.Name()
+	case instancesize.FieldDisplayName:
+		return m.DisplayName()
+	case instancesize.FieldDescription:
+		return m.Description()
+	case instancesize.FieldCPUCores:
+		return m.CPUCores()
+	case instancesize.FieldMemoryMib:
+		return m.MemoryMib()
+	case instancesize.FieldCPUOvercommit:
+		return m.CPUOvercommit()
+	case instancesize.FieldCPURequestMillis:
+		return m.CPURequestMillis()
+	case instancesize.FieldMemOvercommit:
+		return m.MemOvercommit()
+	case instancesize.FieldMemRequestMib:
+		return m.MemRequestMib()
+	case instancesize.FieldDedicatedCPU:
+		return m.DedicatedCPU()
+	case instancesize.FieldHugepagesSize:
+		return m.HugepagesSize()
+	case instancesize.FieldGpuDevices:
+		return m.GpuDevices()
+	case instancesize.FieldRequiresGpu:
+		return m.RequiresGpu()
+	case instancesize.FieldDiskDefaultGB:
+		return m.DiskDefaultGB()
+	case instancesize.FieldDiskMinGB:
+		return m.DiskMinGB()
+	case instancesize.FieldDiskMaxGB:
+		return m.DiskMaxGB()
+	case instancesize.FieldSpecOverrides:
+		return m.SpecOverrides()
+	case instancesize.FieldEnabled:
+		return m.Enabled()
+	case instancesize.FieldSortOrder:
+		return m.SortOrder()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InstanceSizeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case instancesize.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case instancesize.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case instancesize.FieldName:
+		return m.OldName(ctx)
+	case instancesize.FieldDisplayName:
+		return m.OldDisplayName(ctx)
+	case instancesize.FieldDescription:
+		return m.OldDescription(ctx)
+	case instancesize.FieldCPUCores:
+		return m.OldCPUCores(ctx)
+	case instancesize.FieldMemoryMib:
+		return m.OldMemoryMib(ctx)
+	case instancesize.FieldCPUOvercommit:
+		return m.OldCPUOvercommit(ctx)
+	case instancesize.FieldCPURequestMillis:
+		return m.OldCPURequestMillis(ctx)
+	case instancesize.FieldMemOvercommit:
+		return m.OldMemOvercommit(ctx)
+	case instancesize.FieldMemRequestMib:
+		return m.OldMemRequestMib(ctx)
+	case instancesize.FieldDedicatedCPU:
+		return m.OldDedicatedCPU(ctx)
+	case instancesize.FieldHugepagesSize:
+		return m.OldHugepagesSize(ctx)
+	case instancesize.FieldGpuDevices:
+		return m.OldGpuDevices(ctx)
+	case instancesize.FieldRequiresGpu:
+		return m.OldRequiresGpu(ctx)
+	case instancesize.FieldDiskDefaultGB:
+		return m.OldDiskDefaultGB(ctx)
+	case instancesize.FieldDiskMinGB:
+		return m.OldDiskMinGB(ctx)
+	case instancesize.FieldDiskMaxGB:
+		return m.OldDiskMaxGB(ctx)
+	case instancesize.FieldSpecOverrides:
+		return m.OldSpecOverrides(ctx)
+	case instancesize.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case instancesize.FieldSortOrder:
+		return m.OldSortOrder(ctx)
+	}
+	return nil, fmt.Errorf("unknown InstanceSize field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InstanceSizeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case instancesize.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case instancesize.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case instancesize.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case instancesize.FieldDisplayName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisplayName(v)
+		return nil
+	case instancesize.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case instancesize.FieldCPUCores:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCPUCores(v)
+		return nil
+	case instancesize.FieldMemoryMib:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemoryMib(v)
+		return nil
+	case instancesize.FieldCPUOvercommit:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCPUOvercommit(v)
+		return nil
+	case instancesize.FieldCPURequestMillis:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCPURequestMillis(v)
+		return nil
+	case instancesize.FieldMemOvercommit:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemOvercommit(v)
+		return nil
+	case instancesize.FieldMemRequestMib:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemRequestMib(v)
+		return nil
+	case instancesize.FieldDedicatedCPU:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDedicatedCPU(v)
+		return nil
+	case instancesize.FieldHugepagesSize:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHugepagesSize(v)
+		return nil
+	case instancesize.FieldGpuDevices:
+		v, ok := value.([]schema.GPUDevice)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGpuDevices(v)
+		return nil
+	case instancesize.FieldRequiresGpu:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequiresGpu(v)
+		return nil
+	case instancesize.FieldDiskDefaultGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDiskDefaultGB(v)
+		return nil
+	case instancesize.FieldDiskMinGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDiskMinGB(v)
+		return nil
+	case instancesize.FieldDiskMaxGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDiskMaxGB(v)
+		return nil
+	case instancesize.FieldSpecOverrides:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSpecOverrides(v)
+		return nil
+	case instancesize.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case instancesize.FieldSortOrder:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSortOrder(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InstanceSize field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InstanceSizeMutation) AddedFields() []string {
+	var fields []string
+	if m.addcpu_cores != nil {
+		fields = append(fields, instancesize.FieldCPUCores)
+	}
+	if m.addmemory_mib != nil {
+		fields = append(fields, instancesize.FieldMemoryMib)
+	}
+	if m.addcpu_request_millis != nil {
+		fields = append(fields, instancesize.FieldCPURequestMillis)
+	}
+	if m.addmem_request_mib != nil {
+		fields = append(fields, instancesize.FieldMemRequestMib)
+	}
+	if m.adddisk_default_gb != nil {
+		fields = append(fields, instancesize.FieldDiskDefaultGB)
+	}
+	if m.adddisk_min_gb != nil {
+		fields = append(fields, instancesize.FieldDiskMinGB)
+	}
+	if m.adddisk_max_gb != nil {
+		fields = append(fields, instancesize.FieldDiskMaxGB)
+	}
+	if m.addsort_order != nil {
+		fields = append(fields, instancesize.FieldSortOrder)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InstanceSizeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case instancesize.FieldCPUCores:
+		return m.AddedCPUCores()
+	case instancesize.FieldMemoryMib:
+		return m.AddedMemoryMib()
+	case instancesize.FieldCPURequestMillis:
+		return m.AddedCPURequestMillis()
+	case instancesize.FieldMemRequestMib:
+		return m.AddedMemRequestMib()
+	case instancesize.FieldDiskDefaultGB:
+		return m.AddedDiskDefaultGB()
+	case instancesize.FieldDiskMinGB:
+		return m.AddedDiskMinGB()
+	case instancesize.FieldDiskMaxGB:
+		return m.AddedDiskMaxGB()
+	case instancesize.FieldSortOrder:
+		return m.AddedSortOrder()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InstanceSizeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case instancesize.FieldCPUCores:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCPUCores(v)
+		return nil
+	case instancesize.FieldMemoryMib:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMemoryMib(v)
+		return nil
+	case instancesize.FieldCPURequestMillis:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCPURequestMillis(v)
+		return nil
+	case instancesize.FieldMemRequestMib:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMemRequestMib(v)
+		return nil
+	case instancesize.FieldDiskDefaultGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDiskDefaultGB(v)
+		return nil
+	case instancesize.FieldDiskMinGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDiskMinGB(v)
+		return nil
+	case instancesize.FieldDiskMaxGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDiskMaxGB(v)
+		return nil
+	case instancesize.FieldSortOrder:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSortOrder(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InstanceSize numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InstanceSizeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(instancesize.FieldGpuDevices) {
+		fields = append(fields, instancesize.FieldGpuDevices)
+	}
+	if m.FieldCleared(instancesize.FieldSpecOverrides) {
+		fields = append(fields, instancesize.FieldSpecOverrides)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InstanceSizeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InstanceSizeMutation) ClearField(name string) error {
+	switch name {
+	case instancesize.FieldGpuDevices:
+		m.ClearGpuDevices()
+		return nil
+	case instancesize.FieldSpecOverrides:
+		m.ClearSpecOverrides()
+		return nil
+	}
+	return fmt.Errorf("unknown InstanceSize nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InstanceSizeMutation) ResetField(name string) error {
+	switch name {
+	case instancesize.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case instancesize.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case instancesize.FieldName:
+		m.ResetName()
+		return nil
+	case instancesize.FieldDisplayName:
+		m.ResetDisplayName()
+		return nil
+	case instancesize.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case instancesize.FieldCPUCores:
+		m.ResetCPUCores()
+		return nil
+	case instancesize.FieldMemoryMib:
+		m.ResetMemoryMib()
+		return nil
+	case instancesize.FieldCPUOvercommit:
+		m.ResetCPUOvercommit()
+		return nil
+	case instancesize.FieldCPURequestMillis:
+		m.ResetCPURequestMillis()
+		return nil
+	case instancesize.FieldMemOvercommit:
+		m.ResetMemOvercommit()
+		return nil
+	case instancesize.FieldMemRequestMib:
+		m.ResetMemRequestMib()
+		return nil
+	case instancesize.FieldDedicatedCPU:
+		m.ResetDedicatedCPU()
+		return nil
+	case instancesize.FieldHugepagesSize:
+		m.ResetHugepagesSize()
+		return nil
+	case instancesize.FieldGpuDevices:
+		m.ResetGpuDevices()
+		return nil
+	case instancesize.FieldRequiresGpu:
+		m.ResetRequiresGpu()
+		return nil
+	case instancesize.FieldDiskDefaultGB:
+		m.ResetDiskDefaultGB()
+		return nil
+	case instancesize.FieldDiskMinGB:
+		m.ResetDiskMinGB()
+		return nil
+	case instancesize.FieldDiskMaxGB:
+		m.ResetDiskMaxGB()
+		return nil
+	case instancesize.FieldSpecOverrides:
+		m.ResetSpecOverrides()
+		return nil
+	case instancesize.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case instancesize.FieldSortOrder:
+		m.ResetSortOrder()
+		return nil
+	}
+	return fmt.Errorf("unknown InstanceSize field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InstanceSizeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InstanceSizeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InstanceSizeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InstanceSizeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InstanceSizeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InstanceSizeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InstanceSizeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown InstanceSize unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InstanceSizeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown InstanceSize edge %s", name)
+}
+
+// NamespaceMutation represents an operation that mutates the Namespace nodes in the graph.
+type NamespaceMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *uuid.UUID
+	created_at    *time.Time
+	updated_at    *time.Time
+	name          *string
+	environment   *namespace.Environment
+	description   *string
+	enabled       *bool
+	created_by    *uuid.UUID
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Namespace, error)
+	predicates    []predicate.Namespace
+}
+
+var _ ent.Mutation = (*NamespaceMutation)(nil)
+
+// namespaceOption allows management of the mutation configuration using functional options.
+type namespaceOption func(*NamespaceMutation)
+
+// newNamespaceMutation creates new mutation for the Namespace entity.
+func newNamespaceMutation(c config, op Op, opts ...namespaceOption) *NamespaceMutation {
+	m := &NamespaceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeNamespace,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withNamespaceID sets the ID field of the mutation.
+func withNamespaceID(id uuid.UUID) namespaceOption {
+	return func(m *NamespaceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Namespace
+		)
+		m.oldValue = func(ctx context.Context) (*Namespace, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Namespace.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withNamespace sets the old Namespace of the mutation.
+func withNamespace(node *Namespace) namespaceOption {
+	return func(m *NamespaceMutation) {
+		m.oldValue = func(context.Context) (*Namespace, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m NamespaceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m NamespaceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Namespace entities.
+func (m *NamespaceMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *NamespaceMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *NamespaceMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Namespace.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *NamespaceMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *NamespaceMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Namespace entity.
+// If the Namespace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NamespaceMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *NamespaceMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *NamespaceMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *NamespaceMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Namespace entity.
+// If the Namespace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NamespaceMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *NamespaceMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *NamespaceMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *NamespaceMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Namespace entity.
+// If the Namespace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NamespaceMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *NamespaceMutation) ResetName() {
+	m.name = nil
+}
+
+// SetEnvironment sets the "environment" field.
+func (m *NamespaceMutation) SetEnvironment(n namespace.Environment) {
+	m.environment = &n
+}
+
+// Environment returns the value of the "environment" field in the mutation.
+func (m *NamespaceMutation) Environment() (r namespace.Environment, exists bool) {
+	v := m.environment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnvironment returns the old "environment" field's value of the Namespace entity.
+// If the Namespace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NamespaceMutation) OldEnvironment(ctx context.Context) (v namespace.Environment, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnvironment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnvironment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnvironment: %w", err)
+	}
+	return oldValue.Environment, nil
+}
+
+// ResetEnvironment resets all changes to the "environment" field.
+func (m *NamespaceMutation) ResetEnvironment() {
+	m.environment = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *NamespaceMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *NamespaceMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Namespace entity.
+// If the Namespace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NamespaceMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *NamespaceMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *NamespaceMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *NamespaceMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the Namespace entity.
+// If the Namespace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NamespaceMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *NamespaceMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *NamespaceMutation) SetCreatedBy(u uuid.UUID) {
+	m.created_by = &u
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *NamespaceMutation) CreatedBy() (r uuid.UUID, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the Namespace entity.
+// If the Namespace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NamespaceMutation) OldCreatedBy(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (m *NamespaceMutation) ClearCreatedBy() {
+	m.created_by = nil
+	m.clearedFields[namespace.FieldCreatedBy] = struct{}{}
+}
+
+// CreatedByCleared returns if the "created_by" field was cleared in this mutation.
+func (m *NamespaceMutation) CreatedByCleared() bool {
+	_, ok := m.clearedFields[namespace.FieldCreatedBy]
+	return ok
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *NamespaceMutation) ResetCreatedBy() {
+	m.created_by = nil
+	delete(m.clearedFields, namespace.FieldCreatedBy)
+}
+
+// Where appends a list predicates to the NamespaceMutation builder.
+func (m *NamespaceMutation) Where(ps ...predicate.Namespace) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the NamespaceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *NamespaceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Namespace, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *NamespaceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *NamespaceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Namespace).
+func (m *NamespaceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *NamespaceMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, namespace.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, namespace.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, namespace.FieldName)
+	}
+	if m.environment != nil {
+		fields = append(fields, namespace.FieldEnvironment)
+	}
+	if m.description != nil {
+		fields = append(fields, namespace.FieldDescription)
+	}
+	if m.enabled != nil {
+		fields = append(fields, namespace.FieldEnabled)
+	}
+	if m.created_by != nil {
+		fields = append(fields, namespace.FieldCreatedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *NamespaceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case namespace.FieldCreatedAt:
+		return m.CreatedAt()
+	case namespace.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case namespace.FieldName:
+		return m.Name()
+	case namespace.FieldEnvironment:
+		return m.Environment()
+	case namespace.FieldDescription:
+		return m.Description()
+	case namespace.FieldEnabled:
+		return m.Enabled()
+	case namespace.FieldCreatedBy:
+		return m.CreatedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *NamespaceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case namespace.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case namespace.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case namespace.FieldName:
+		return m.OldName(ctx)
+	case namespace.FieldEnvironment:
+		return m.OldEnvironment(ctx)
+	case namespace.FieldDescription:
+		return m.OldDescription(ctx)
+	case namespace.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case namespace.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown Namespace field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *NamespaceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case namespace.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case namespace.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case namespace.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case namespace.FieldEnvironment:
+		v, ok := value.(namespace.Environment)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnvironment(v)
+		return nil
+	case namespace.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case namespace.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case namespace.FieldCreatedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Namespace field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *NamespaceMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *NamespaceMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *NamespaceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Namespace numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *NamespaceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(namespace.FieldCreatedBy) {
+		fields = append(fields, namespace.FieldCreatedBy)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *NamespaceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *NamespaceMutation) ClearField(name string) error {
+	switch name {
+	case namespace.FieldCreatedBy:
+		m.ClearCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Namespace nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *NamespaceMutation) ResetField(name string) error {
+	switch name {
+	case namespace.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case namespace.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case namespace.FieldName:
+		m.ResetName()
+		return nil
+	case namespace.FieldEnvironment:
+		m.ResetEnvironment()
+		return nil
+	case namespace.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case namespace.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case namespace.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Namespace field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *NamespaceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *NamespaceMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *NamespaceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *NamespaceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *NamespaceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *NamespaceMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *NamespaceMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Namespace unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *NamespaceMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Namespace edge %s", name)
+}
+
+// NotificationMutation represents an operation that mutates the Notification nodes in the graph.
+type NotificationMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *uuid.UUID
+	recipient_id  *uuid.UUID
+	_type         *notification.Type
+	title         *string
+	body          *string
+	link          *string
+	ticket_id     *uuid.UUID
+	read_at       *time.Time
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Notification, error)
+	predicates    []predicate.Notification
+}
+
+var _ ent.Mutation = (*NotificationMutation)(nil)
+
+// notificationOption allows management of the mutation configuration using functional options.
+type notificationOption func(*NotificationMutation)
+
+// newNotificationMutation creates new mutation for the Notification entity.
+func newNotificationMutation(c config, op Op, opts ...notificationOption) *NotificationMutation {
+	m := &NotificationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeNotification,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withNotificationID sets the ID field of the mutation.
+func withNotificationID(id uuid.UUID) notificationOption {
+	return func(m *NotificationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Notification
+		)
+		m.oldValue = func(ctx context.Context) (*Notification, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Notification.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withNotification sets the old Notification of the mutation.
+func withNotification(node *Notification) notificationOption {
+	return func(m *NotificationMutation) {
+		m.oldValue = func(context.Context) (*Notification, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m NotificationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m NotificationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Notification entities.
+func (m *NotificationMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *NotificationMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *NotificationMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Notification.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetRecipientID sets the "recipient_id" field.
+func (m *NotificationMutation) SetRecipientID(u uuid.UUID) {
+	m.recipient_id = &u
+}
+
+// RecipientID returns the value of the "recipient_id" field in the mutation.
+func (m *NotificationMutation) RecipientID() (r uuid.UUID, exists bool) {
+	v := m.recipient_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecipientID returns the old "recipient_id" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldRecipientID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecipientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecipientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecipientID: %w", err)
+	}
+	return oldValue.RecipientID, nil
+}
+
+// ResetRecipientID resets all changes to the "recipient_id" field.
+func (m *NotificationMutation) ResetRecipientID() {
+	m.recipient_id = nil
+}
+
+// SetType sets the "type" field.
+func (m *NotificationMutation) SetType(n notification.Type) {
+	m._type = &n
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *NotificationMutation) GetType() (r notification.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldType(ctx context.Context) (v notification.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *NotificationMutation) ResetType() {
+	m._type = nil
+}
+
+// SetTitle sets the "title" field.
+func (m *NotificationMutation) SetTitle(s string) {
+	m.title = &s
+}
+
+// Title returns the value of the "title" field in the mutation.
+func (m *NotificationMutation) Title() (r string, exists bool) {
+	v := m.title
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTitle returns the old "title" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldTitle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTitle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTitle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTitle: %w", err)
+	}
+	return oldValue.Title, nil
+}
+
+// ResetTitle resets all changes to the "title" field.
+func (m *NotificationMutation) ResetTitle() {
+	m.title = nil
+}
+
+// SetBody sets the "body" field.
+func (m *NotificationMutation) SetBody(s string) {
+	m.body = &s
+}
+
+// Body returns the value of the "body" field in the mutation.
+func (m *NotificationMutation) Body() (r string, exists bool) {
+	v := m.body
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBody returns the old "body" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldBody(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBody is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBody requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBody: %w", err)
+	}
+	return oldValue.Body, nil
+}
+
+// ResetBody resets all changes to the "body" field.
+func (m *NotificationMutation) ResetBody() {
+	m.body = nil
+}
+
+// SetLink sets the "link" field.
+func (m *NotificationMutation) SetLink(s string) {
+	m.link = &s
+}
+
+// Link returns the value of the "link" field in the mutation.
+func (m *NotificationMutation) Link() (r string, exists bool) {
+	v := m.link
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLink returns the old "link" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldLink(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLink is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLink requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLink: %w", err)
+	}
+	return oldValue.Link, nil
+}
+
+// ResetLink resets all changes to the "link" field.
+func (m *NotificationMutation) ResetLink() {
+	m.link = nil
+}
+
+// SetTicketID sets the "ticket_id" field.
+func (m *NotificationMutation) SetTicketID(u uuid.UUID) {
+	m.ticket_id = &u
+}
+
+// TicketID returns the value of the "ticket_id" field in the mutation.
+func (m *NotificationMutation) TicketID() (r uuid.UUID, exists bool) {
+	v := m.ticket_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTicketID returns the old "ticket_id" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldTicketID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTicketID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTicketID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTicketID: %w", err)
+	}
+	return oldValue.TicketID, nil
+}
+
+// ClearTicketID clears the value of the "ticket_id" field.
+func (m *NotificationMutation) ClearTicketID() {
+	m.ticket_id = nil
+	m.clearedFields[notification.FieldTicketID] = struct{}{}
+}
+
+// TicketIDCleared returns if the "ticket_id" field was cleared in this mutation.
+func (m *NotificationMutation) TicketIDCleared() bool {
+	_, ok := m.clearedFields[notification.FieldTicketID]
+	return ok
+}
+
+// ResetTicketID resets all changes to the "ticket_id" field.
+func (m *NotificationMutation) ResetTicketID() {
+	m.ticket_id = nil
+	delete(m.clearedFields, notification.FieldTicketID)
+}
+
+// SetReadAt sets the "read_at" field.
+func (m *NotificationMutation) SetReadAt(t time.Time) {
+	m.read_at = &t
+}
+
+// ReadAt returns the value of the "read_at" field in the mutation.
+func (m *NotificationMutation) ReadAt() (r time.Time, exists bool) {
+	v := m.read_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReadAt returns the old "read_at" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldReadAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReadAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReadAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReadAt: %w", err)
+	}
+	return oldValue.ReadAt, nil
+}
+
+// ClearReadAt clears the value of the "read_at" field.
+func (m *NotificationMutation) ClearReadAt() {
+	m.read_at = nil
+	m.clearedFields[notification.FieldReadAt] = struct{}{}
+}
+
+// ReadAtCleared returns if the "read_at" field was cleared in this mutation.
+func (m *NotificationMutation) ReadAtCleared() bool {
+	_, ok := m.clearedFields[notification.FieldReadAt]
+	return ok
+}
+
+// ResetReadAt resets all changes to the "read_at" field.
+func (m *NotificationMutation) ResetReadAt() {
+	m.read_at = nil
+	delete(m.clearedFields, notification.FieldReadAt)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *NotificationMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *NotificationMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *NotificationMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// Where appends a list predicates to the NotificationMutation builder.
+func (m *NotificationMutation) Where(ps ...predicate.Notification) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the NotificationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *NotificationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Notification, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *NotificationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *NotificationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Notification).
+func (m *NotificationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *NotificationMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.recipient_id != nil {
+		fields = append(fields, notification.FieldRecipientID)
+	}
+	if m._type != nil {
+		fields = append(fields, notification.FieldType)
+	}
+	if m.title != nil {
+		fields = append(fields, notification.FieldTitle)
+	}
+	if m.body != nil {
+		fields = append(fields, notification.FieldBody)
+	}
+	if m.link != nil {
+		fields = append(fields, notification.FieldLink)
+	}
+	if m.ticket_id != nil {
+		fields = append(fields, notification.FieldTicketID)
+	}
+	if m.read_at != nil {
+		fields = append(fields, notification.FieldReadAt)
+	}
+	if m.created_at != nil {
+		fields = append(fields, notification.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *NotificationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case notification.FieldRecipientID:
+		return m.RecipientID()
+	case notification.FieldType:
+		return m.GetType()
+	case notification.FieldTitle:
+		return m.Title()
+	case notification.FieldBody:
+		return m.Body()
+	case notification.FieldLink:
+		return m.Link()
+	case notification.FieldTicketID:
+		return m.TicketID()
+	case notification.FieldReadAt:
+		return m.ReadAt()
+	case notification.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *NotificationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case notification.FieldRecipientID:
+		return m.OldRecipientID(ctx)
+	case notification.FieldType:
+		return m.OldType(ctx)
+	case notification.FieldTitle:
+		return m.OldTitle(ctx)
+	case notification.FieldBody:
+		return m.OldBody(ctx)
+	case notification.FieldLink:
+		return m.OldLink(ctx)
+	case notification.FieldTicketID:
+		return m.OldTicketID(ctx)
+	case notification.FieldReadAt:
+		return m.OldReadAt(ctx)
+	case notification.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Notification field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *NotificationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case notification.FieldRecipientID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecipientID(v)
+		return nil
+	case notification.FieldType:
+		v, ok := value.(notification.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case notification.FieldTitle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTitle(v)
+		return nil
+	case notification.FieldBody:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBody(v)
+		return nil
+	case notification.FieldLink:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLink(v)
+		return nil
+	case notification.FieldTicketID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTicketID(v)
+		return nil
+	case notification.FieldReadAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReadAt(v)
+		return nil
+	case notification.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Notification field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *NotificationMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *NotificationMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *NotificationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Notification numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *NotificationMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(notification.FieldTicketID) {
+		fields = append(fields, notification.FieldTicketID)
+	}
+	if m.FieldCleared(notification.FieldReadAt) {
+		fields = append(fields, notification.FieldReadAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *NotificationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *NotificationMutation) ClearField(name string) error {
+	switch name {
+	case notification.FieldTicketID:
+		m.ClearTicketID()
+		return nil
+	case notification.FieldReadAt:
+		m.ClearReadAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Notification nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *NotificationMutation) ResetField(name string) error {
+	switch name {
+	case notification.FieldRecipientID:
+		m.ResetRecipientID()
+		return nil
+	case notification.FieldType:
+		m.ResetType()
+		return nil
+	case notification.FieldTitle:
+		m.ResetTitle()
+		return nil
+	case notification.FieldBody:
+		m.ResetBody()
+		return nil
+	case notification.FieldLink:
+		m.ResetLink()
+		return nil
+	case notification.FieldTicketID:
+		m.ResetTicketID()
+		return nil
+	case notification.FieldReadAt:
+		m.ResetReadAt()
+		return nil
+	case notification.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Notification field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *NotificationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *NotificationMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *NotificationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *NotificationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *NotificationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *NotificationMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *NotificationMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Notification unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *NotificationMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Notification edge %s", name)
 }
 
 // PermissionMutation represents an operation that mutates the Permission nodes in the graph.
@@ -3628,6 +11444,847 @@ func (m *RoleBindingMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown RoleBinding edge %s", name)
 }
 
+// ServiceMutation represents an operation that mutates the Service nodes in the graph.
+type ServiceMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *uuid.UUID
+	created_at             *time.Time
+	updated_at             *time.Time
+	name                   *string
+	description            *string
+	next_instance_index    *int
+	addnext_instance_index *int
+	created_by             *uuid.UUID
+	deleted_at             *time.Time
+	clearedFields          map[string]struct{}
+	system                 *uuid.UUID
+	clearedsystem          bool
+	done                   bool
+	oldValue               func(context.Context) (*Service, error)
+	predicates             []predicate.Service
+}
+
+var _ ent.Mutation = (*ServiceMutation)(nil)
+
+// serviceOption allows management of the mutation configuration using functional options.
+type serviceOption func(*ServiceMutation)
+
+// newServiceMutation creates new mutation for the Service entity.
+func newServiceMutation(c config, op Op, opts ...serviceOption) *ServiceMutation {
+	m := &ServiceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeService,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withServiceID sets the ID field of the mutation.
+func withServiceID(id uuid.UUID) serviceOption {
+	return func(m *ServiceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Service
+		)
+		m.oldValue = func(ctx context.Context) (*Service, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Service.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withService sets the old Service of the mutation.
+func withService(node *Service) serviceOption {
+	return func(m *ServiceMutation) {
+		m.oldValue = func(context.Context) (*Service, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ServiceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ServiceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Service entities.
+func (m *ServiceMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ServiceMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ServiceMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Service.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ServiceMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ServiceMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Service entity.
+// If the Service object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServiceMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ServiceMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ServiceMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ServiceMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Service entity.
+// If the Service object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServiceMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ServiceMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetSystemID sets the "system_id" field.
+func (m *ServiceMutation) SetSystemID(u uuid.UUID) {
+	m.system = &u
+}
+
+// SystemID returns the value of the "system_id" field in the mutation.
+func (m *ServiceMutation) SystemID() (r uuid.UUID, exists bool) {
+	v := m.system
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSystemID returns the old "system_id" field's value of the Service entity.
+// If the Service object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServiceMutation) OldSystemID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSystemID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSystemID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSystemID: %w", err)
+	}
+	return oldValue.SystemID, nil
+}
+
+// ResetSystemID resets all changes to the "system_id" field.
+func (m *ServiceMutation) ResetSystemID() {
+	m.system = nil
+}
+
+// SetName sets the "name" field.
+func (m *ServiceMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ServiceMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Service entity.
+// If the Service object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServiceMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ServiceMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *ServiceMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *ServiceMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Service entity.
+// If the Service object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServiceMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *ServiceMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetNextInstanceIndex sets the "next_instance_index" field.
+func (m *ServiceMutation) SetNextInstanceIndex(i int) {
+	m.next_instance_index = &i
+	m.addnext_instance_index = nil
+}
+
+// NextInstanceIndex returns the value of the "next_instance_index" field in the mutation.
+func (m *ServiceMutation) NextInstanceIndex() (r int, exists bool) {
+	v := m.next_instance_index
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextInstanceIndex returns the old "next_instance_index" field's value of the Service entity.
+// If the Service object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServiceMutation) OldNextInstanceIndex(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextInstanceIndex is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextInstanceIndex requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextInstanceIndex: %w", err)
+	}
+	return oldValue.NextInstanceIndex, nil
+}
+
+// AddNextInstanceIndex adds i to the "next_instance_index" field.
+func (m *ServiceMutation) AddNextInstanceIndex(i int) {
+	if m.addnext_instance_index != nil {
+		*m.addnext_instance_index += i
+	} else {
+		m.addnext_instance_index = &i
+	}
+}
+
+// AddedNextInstanceIndex returns the value that was added to the "next_instance_index" field in this mutation.
+func (m *ServiceMutation) AddedNextInstanceIndex() (r int, exists bool) {
+	v := m.addnext_instance_index
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNextInstanceIndex resets all changes to the "next_instance_index" field.
+func (m *ServiceMutation) ResetNextInstanceIndex() {
+	m.next_instance_index = nil
+	m.addnext_instance_index = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *ServiceMutation) SetCreatedBy(u uuid.UUID) {
+	m.created_by = &u
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *ServiceMutation) CreatedBy() (r uuid.UUID, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the Service entity.
+// If the Service object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServiceMutation) OldCreatedBy(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (m *ServiceMutation) ClearCreatedBy() {
+	m.created_by = nil
+	m.clearedFields[service.FieldCreatedBy] = struct{}{}
+}
+
+// CreatedByCleared returns if the "created_by" field was cleared in this mutation.
+func (m *ServiceMutation) CreatedByCleared() bool {
+	_, ok := m.clearedFields[service.FieldCreatedBy]
+	return ok
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *ServiceMutation) ResetCreatedBy() {
+	m.created_by = nil
+	delete(m.clearedFields, service.FieldCreatedBy)
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (m *ServiceMutation) SetDeletedAt(t time.Time) {
+	m.deleted_at = &t
+}
+
+// DeletedAt returns the value of the "deleted_at" field in the mutation.
+func (m *ServiceMutation) DeletedAt() (r time.Time, exists bool) {
+	v := m.deleted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedAt returns the old "deleted_at" field's value of the Service entity.
+// If the Service object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServiceMutation) OldDeletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedAt: %w", err)
+	}
+	return oldValue.DeletedAt, nil
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (m *ServiceMutation) ClearDeletedAt() {
+	m.deleted_at = nil
+	m.clearedFields[service.FieldDeletedAt] = struct{}{}
+}
+
+// DeletedAtCleared returns if the "deleted_at" field was cleared in this mutation.
+func (m *ServiceMutation) DeletedAtCleared() bool {
+	_, ok := m.clearedFields[service.FieldDeletedAt]
+	return ok
+}
+
+// ResetDeletedAt resets all changes to the "deleted_at" field.
+func (m *ServiceMutation) ResetDeletedAt() {
+	m.deleted_at = nil
+	delete(m.clearedFields, service.FieldDeletedAt)
+}
+
+// ClearSystem clears the "system" edge to the System entity.
+func (m *ServiceMutation) ClearSystem() {
+	m.clearedsystem = true
+	m.clearedFields[service.FieldSystemID] = struct{}{}
+}
+
+// SystemCleared reports if the "system" edge to the System entity was cleared.
+func (m *ServiceMutation) SystemCleared() bool {
+	return m.clearedsystem
+}
+
+// SystemIDs returns the "system" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// SystemID instead. It exists only for internal usage by the builders.
+func (m *ServiceMutation) SystemIDs() (ids []uuid.UUID) {
+	if id := m.system; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetSystem resets all changes to the "system" edge.
+func (m *ServiceMutation) ResetSystem() {
+	m.system = nil
+	m.clearedsystem = false
+}
+
+// Where appends a list predicates to the ServiceMutation builder.
+func (m *ServiceMutation) Where(ps ...predicate.Service) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ServiceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ServiceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Service, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ServiceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ServiceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Service).
+func (m *ServiceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ServiceMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, service.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, service.FieldUpdatedAt)
+	}
+	if m.system != nil {
+		fields = append(fields, service.FieldSystemID)
+	}
+	if m.name != nil {
+		fields = append(fields, service.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, service.FieldDescription)
+	}
+	if m.next_instance_index != nil {
+		fields = append(fields, service.FieldNextInstanceIndex)
+	}
+	if m.created_by != nil {
+		fields = append(fields, service.FieldCreatedBy)
+	}
+	if m.deleted_at != nil {
+		fields = append(fields, service.FieldDeletedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ServiceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case service.FieldCreatedAt:
+		return m.CreatedAt()
+	case service.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case service.FieldSystemID:
+		return m.SystemID()
+	case service.FieldName:
+		return m.Name()
+	case service.FieldDescription:
+		return m.Description()
+	case service.FieldNextInstanceIndex:
+		return m.NextInstanceIndex()
+	case service.FieldCreatedBy:
+		return m.CreatedBy()
+	case service.FieldDeletedAt:
+		return m.DeletedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ServiceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case service.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case service.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case service.FieldSystemID:
+		return m.OldSystemID(ctx)
+	case service.FieldName:
+		return m.OldName(ctx)
+	case service.FieldDescription:
+		return m.OldDescription(ctx)
+	case service.FieldNextInstanceIndex:
+		return m.OldNextInstanceIndex(ctx)
+	case service.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	case service.FieldDeletedAt:
+		return m.OldDeletedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Service field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ServiceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case service.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case service.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case service.FieldSystemID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSystemID(v)
+		return nil
+	case service.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case service.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case service.FieldNextInstanceIndex:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextInstanceIndex(v)
+		return nil
+	case service.FieldCreatedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	case service.FieldDeletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Service field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ServiceMutation) AddedFields() []string {
+	var fields []string
+	if m.addnext_instance_index != nil {
+		fields = append(fields, service.FieldNextInstanceIndex)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ServiceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case service.FieldNextInstanceIndex:
+		return m.AddedNextInstanceIndex()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ServiceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case service.FieldNextInstanceIndex:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNextInstanceIndex(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Service numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ServiceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(service.FieldCreatedBy) {
+		fields = append(fields, service.FieldCreatedBy)
+	}
+	if m.FieldCleared(service.FieldDeletedAt) {
+		fields = append(fields, service.FieldDeletedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ServiceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ServiceMutation) ClearField(name string) error {
+	switch name {
+	case service.FieldCreatedBy:
+		m.ClearCreatedBy()
+		return nil
+	case service.FieldDeletedAt:
+		m.ClearDeletedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Service nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ServiceMutation) ResetField(name string) error {
+	switch name {
+	case service.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case service.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case service.FieldSystemID:
+		m.ResetSystemID()
+		return nil
+	case service.FieldName:
+		m.ResetName()
+		return nil
+	case service.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case service.FieldNextInstanceIndex:
+		m.ResetNextInstanceIndex()
+		return nil
+	case service.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	case service.FieldDeletedAt:
+		m.ResetDeletedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Service field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ServiceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.system != nil {
+		edges = append(edges, service.EdgeSystem)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ServiceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case service.EdgeSystem:
+		if id := m.system; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ServiceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ServiceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ServiceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedsystem {
+		edges = append(edges, service.EdgeSystem)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ServiceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case service.EdgeSystem:
+		return m.clearedsystem
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ServiceMutation) ClearEdge(name string) error {
+	switch name {
+	case service.EdgeSystem:
+		m.ClearSystem()
+		return nil
+	}
+	return fmt.Errorf("unknown Service unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ServiceMutation) ResetEdge(name string) error {
+	switch name {
+	case service.EdgeSystem:
+		m.ResetSystem()
+		return nil
+	}
+	return fmt.Errorf("unknown Service edge %s", name)
+}
+
 // SessionMutation represents an operation that mutates the Session nodes in the graph.
 type SessionMutation struct {
 	config
@@ -4274,22 +12931,25 @@ func (m *SessionMutation) ResetEdge(name string) error {
 // SystemMutation represents an operation that mutates the System nodes in the graph.
 type SystemMutation struct {
 	config
-	op             Op
-	typ            string
-	id             *uuid.UUID
-	created_at     *time.Time
-	updated_at     *time.Time
-	name           *string
-	description    *string
-	created_by     *uuid.UUID
-	deleted_at     *time.Time
-	clearedFields  map[string]struct{}
-	members        map[uuid.UUID]struct{}
-	removedmembers map[uuid.UUID]struct{}
-	clearedmembers bool
-	done           bool
-	oldValue       func(context.Context) (*System, error)
-	predicates     []predicate.System
+	op              Op
+	typ             string
+	id              *uuid.UUID
+	created_at      *time.Time
+	updated_at      *time.Time
+	name            *string
+	description     *string
+	created_by      *uuid.UUID
+	deleted_at      *time.Time
+	clearedFields   map[string]struct{}
+	members         map[uuid.UUID]struct{}
+	removedmembers  map[uuid.UUID]struct{}
+	clearedmembers  bool
+	services        map[uuid.UUID]struct{}
+	removedservices map[uuid.UUID]struct{}
+	clearedservices bool
+	done            bool
+	oldValue        func(context.Context) (*System, error)
+	predicates      []predicate.System
 }
 
 var _ ent.Mutation = (*SystemMutation)(nil)
@@ -4692,6 +13352,60 @@ func (m *SystemMutation) ResetMembers() {
 	m.removedmembers = nil
 }
 
+// AddServiceIDs adds the "services" edge to the Service entity by ids.
+func (m *SystemMutation) AddServiceIDs(ids ...uuid.UUID) {
+	if m.services == nil {
+		m.services = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.services[ids[i]] = struct{}{}
+	}
+}
+
+// ClearServices clears the "services" edge to the Service entity.
+func (m *SystemMutation) ClearServices() {
+	m.clearedservices = true
+}
+
+// ServicesCleared reports if the "services" edge to the Service entity was cleared.
+func (m *SystemMutation) ServicesCleared() bool {
+	return m.clearedservices
+}
+
+// RemoveServiceIDs removes the "services" edge to the Service entity by IDs.
+func (m *SystemMutation) RemoveServiceIDs(ids ...uuid.UUID) {
+	if m.removedservices == nil {
+		m.removedservices = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.services, ids[i])
+		m.removedservices[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedServices returns the removed IDs of the "services" edge to the Service entity.
+func (m *SystemMutation) RemovedServicesIDs() (ids []uuid.UUID) {
+	for id := range m.removedservices {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ServicesIDs returns the "services" edge IDs in the mutation.
+func (m *SystemMutation) ServicesIDs() (ids []uuid.UUID) {
+	for id := range m.services {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetServices resets all changes to the "services" edge.
+func (m *SystemMutation) ResetServices() {
+	m.services = nil
+	m.clearedservices = false
+	m.removedservices = nil
+}
+
 // Where appends a list predicates to the SystemMutation builder.
 func (m *SystemMutation) Where(ps ...predicate.System) {
 	m.predicates = append(m.predicates, ps...)
@@ -4925,9 +13639,12 @@ func (m *SystemMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *SystemMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.members != nil {
 		edges = append(edges, system.EdgeMembers)
+	}
+	if m.services != nil {
+		edges = append(edges, system.EdgeServices)
 	}
 	return edges
 }
@@ -4942,15 +13659,24 @@ func (m *SystemMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case system.EdgeServices:
+		ids := make([]ent.Value, 0, len(m.services))
+		for id := range m.services {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *SystemMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.removedmembers != nil {
 		edges = append(edges, system.EdgeMembers)
+	}
+	if m.removedservices != nil {
+		edges = append(edges, system.EdgeServices)
 	}
 	return edges
 }
@@ -4965,15 +13691,24 @@ func (m *SystemMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case system.EdgeServices:
+		ids := make([]ent.Value, 0, len(m.removedservices))
+		for id := range m.removedservices {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *SystemMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearedmembers {
 		edges = append(edges, system.EdgeMembers)
+	}
+	if m.clearedservices {
+		edges = append(edges, system.EdgeServices)
 	}
 	return edges
 }
@@ -4984,6 +13719,8 @@ func (m *SystemMutation) EdgeCleared(name string) bool {
 	switch name {
 	case system.EdgeMembers:
 		return m.clearedmembers
+	case system.EdgeServices:
+		return m.clearedservices
 	}
 	return false
 }
@@ -5002,6 +13739,9 @@ func (m *SystemMutation) ResetEdge(name string) error {
 	switch name {
 	case system.EdgeMembers:
 		m.ResetMembers()
+		return nil
+	case system.EdgeServices:
+		m.ResetServices()
 		return nil
 	}
 	return fmt.Errorf("unknown System edge %s", name)
@@ -6117,6 +14857,1098 @@ func (m *SystemSecretMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown SystemSecret edge %s", name)
 }
 
+// TemplateMutation represents an operation that mutates the Template nodes in the graph.
+type TemplateMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *uuid.UUID
+	created_at    *time.Time
+	updated_at    *time.Time
+	name          *string
+	version       *int
+	addversion    *int
+	status        *template.Status
+	display_name  *string
+	description   *string
+	category      *string
+	source_type   *template.SourceType
+	image         *string
+	pvc_namespace *string
+	pvc_name      *string
+	cloud_init    *string
+	created_by    *uuid.UUID
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Template, error)
+	predicates    []predicate.Template
+}
+
+var _ ent.Mutation = (*TemplateMutation)(nil)
+
+// templateOption allows management of the mutation configuration using functional options.
+type templateOption func(*TemplateMutation)
+
+// newTemplateMutation creates new mutation for the Template entity.
+func newTemplateMutation(c config, op Op, opts ...templateOption) *TemplateMutation {
+	m := &TemplateMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTemplate,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTemplateID sets the ID field of the mutation.
+func withTemplateID(id uuid.UUID) templateOption {
+	return func(m *TemplateMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Template
+		)
+		m.oldValue = func(ctx context.Context) (*Template, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Template.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTemplate sets the old Template of the mutation.
+func withTemplate(node *Template) templateOption {
+	return func(m *TemplateMutation) {
+		m.oldValue = func(context.Context) (*Template, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TemplateMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TemplateMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Template entities.
+func (m *TemplateMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TemplateMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TemplateMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Template.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *TemplateMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *TemplateMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *TemplateMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *TemplateMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *TemplateMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *TemplateMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *TemplateMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *TemplateMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *TemplateMutation) ResetName() {
+	m.name = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *TemplateMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *TemplateMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *TemplateMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *TemplateMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *TemplateMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *TemplateMutation) SetStatus(t template.Status) {
+	m.status = &t
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *TemplateMutation) Status() (r template.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldStatus(ctx context.Context) (v template.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *TemplateMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetDisplayName sets the "display_name" field.
+func (m *TemplateMutation) SetDisplayName(s string) {
+	m.display_name = &s
+}
+
+// DisplayName returns the value of the "display_name" field in the mutation.
+func (m *TemplateMutation) DisplayName() (r string, exists bool) {
+	v := m.display_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisplayName returns the old "display_name" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldDisplayName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisplayName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisplayName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisplayName: %w", err)
+	}
+	return oldValue.DisplayName, nil
+}
+
+// ResetDisplayName resets all changes to the "display_name" field.
+func (m *TemplateMutation) ResetDisplayName() {
+	m.display_name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *TemplateMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *TemplateMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *TemplateMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *TemplateMutation) SetCategory(s string) {
+	m.category = &s
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *TemplateMutation) Category() (r string, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldCategory(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *TemplateMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetSourceType sets the "source_type" field.
+func (m *TemplateMutation) SetSourceType(tt template.SourceType) {
+	m.source_type = &tt
+}
+
+// SourceType returns the value of the "source_type" field in the mutation.
+func (m *TemplateMutation) SourceType() (r template.SourceType, exists bool) {
+	v := m.source_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceType returns the old "source_type" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldSourceType(ctx context.Context) (v template.SourceType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceType: %w", err)
+	}
+	return oldValue.SourceType, nil
+}
+
+// ResetSourceType resets all changes to the "source_type" field.
+func (m *TemplateMutation) ResetSourceType() {
+	m.source_type = nil
+}
+
+// SetImage sets the "image" field.
+func (m *TemplateMutation) SetImage(s string) {
+	m.image = &s
+}
+
+// Image returns the value of the "image" field in the mutation.
+func (m *TemplateMutation) Image() (r string, exists bool) {
+	v := m.image
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldImage returns the old "image" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldImage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldImage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldImage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldImage: %w", err)
+	}
+	return oldValue.Image, nil
+}
+
+// ResetImage resets all changes to the "image" field.
+func (m *TemplateMutation) ResetImage() {
+	m.image = nil
+}
+
+// SetPvcNamespace sets the "pvc_namespace" field.
+func (m *TemplateMutation) SetPvcNamespace(s string) {
+	m.pvc_namespace = &s
+}
+
+// PvcNamespace returns the value of the "pvc_namespace" field in the mutation.
+func (m *TemplateMutation) PvcNamespace() (r string, exists bool) {
+	v := m.pvc_namespace
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPvcNamespace returns the old "pvc_namespace" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldPvcNamespace(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPvcNamespace is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPvcNamespace requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPvcNamespace: %w", err)
+	}
+	return oldValue.PvcNamespace, nil
+}
+
+// ResetPvcNamespace resets all changes to the "pvc_namespace" field.
+func (m *TemplateMutation) ResetPvcNamespace() {
+	m.pvc_namespace = nil
+}
+
+// SetPvcName sets the "pvc_name" field.
+func (m *TemplateMutation) SetPvcName(s string) {
+	m.pvc_name = &s
+}
+
+// PvcName returns the value of the "pvc_name" field in the mutation.
+func (m *TemplateMutation) PvcName() (r string, exists bool) {
+	v := m.pvc_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPvcName returns the old "pvc_name" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldPvcName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPvcName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPvcName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPvcName: %w", err)
+	}
+	return oldValue.PvcName, nil
+}
+
+// ResetPvcName resets all changes to the "pvc_name" field.
+func (m *TemplateMutation) ResetPvcName() {
+	m.pvc_name = nil
+}
+
+// SetCloudInit sets the "cloud_init" field.
+func (m *TemplateMutation) SetCloudInit(s string) {
+	m.cloud_init = &s
+}
+
+// CloudInit returns the value of the "cloud_init" field in the mutation.
+func (m *TemplateMutation) CloudInit() (r string, exists bool) {
+	v := m.cloud_init
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCloudInit returns the old "cloud_init" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldCloudInit(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCloudInit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCloudInit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCloudInit: %w", err)
+	}
+	return oldValue.CloudInit, nil
+}
+
+// ResetCloudInit resets all changes to the "cloud_init" field.
+func (m *TemplateMutation) ResetCloudInit() {
+	m.cloud_init = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *TemplateMutation) SetCreatedBy(u uuid.UUID) {
+	m.created_by = &u
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *TemplateMutation) CreatedBy() (r uuid.UUID, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the Template entity.
+// If the Template object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TemplateMutation) OldCreatedBy(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (m *TemplateMutation) ClearCreatedBy() {
+	m.created_by = nil
+	m.clearedFields[template.FieldCreatedBy] = struct{}{}
+}
+
+// CreatedByCleared returns if the "created_by" field was cleared in this mutation.
+func (m *TemplateMutation) CreatedByCleared() bool {
+	_, ok := m.clearedFields[template.FieldCreatedBy]
+	return ok
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *TemplateMutation) ResetCreatedBy() {
+	m.created_by = nil
+	delete(m.clearedFields, template.FieldCreatedBy)
+}
+
+// Where appends a list predicates to the TemplateMutation builder.
+func (m *TemplateMutation) Where(ps ...predicate.Template) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TemplateMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TemplateMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Template, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TemplateMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TemplateMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Template).
+func (m *TemplateMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TemplateMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.created_at != nil {
+		fields = append(fields, template.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, template.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, template.FieldName)
+	}
+	if m.version != nil {
+		fields = append(fields, template.FieldVersion)
+	}
+	if m.status != nil {
+		fields = append(fields, template.FieldStatus)
+	}
+	if m.display_name != nil {
+		fields = append(fields, template.FieldDisplayName)
+	}
+	if m.description != nil {
+		fields = append(fields, template.FieldDescription)
+	}
+	if m.category != nil {
+		fields = append(fields, template.FieldCategory)
+	}
+	if m.source_type != nil {
+		fields = append(fields, template.FieldSourceType)
+	}
+	if m.image != nil {
+		fields = append(fields, template.FieldImage)
+	}
+	if m.pvc_namespace != nil {
+		fields = append(fields, template.FieldPvcNamespace)
+	}
+	if m.pvc_name != nil {
+		fields = append(fields, template.FieldPvcName)
+	}
+	if m.cloud_init != nil {
+		fields = append(fields, template.FieldCloudInit)
+	}
+	if m.created_by != nil {
+		fields = append(fields, template.FieldCreatedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TemplateMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case template.FieldCreatedAt:
+		return m.CreatedAt()
+	case template.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case template.FieldName:
+		return m.Name()
+	case template.FieldVersion:
+		return m.Version()
+	case template.FieldStatus:
+		return m.Status()
+	case template.FieldDisplayName:
+		return m.DisplayName()
+	case template.FieldDescription:
+		return m.Description()
+	case template.FieldCategory:
+		return m.Category()
+	case template.FieldSourceType:
+		return m.SourceType()
+	case template.FieldImage:
+		return m.Image()
+	case template.FieldPvcNamespace:
+		return m.PvcNamespace()
+	case template.FieldPvcName:
+		return m.PvcName()
+	case template.FieldCloudInit:
+		return m.CloudInit()
+	case template.FieldCreatedBy:
+		return m.CreatedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TemplateMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case template.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case template.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case template.FieldName:
+		return m.OldName(ctx)
+	case template.FieldVersion:
+		return m.OldVersion(ctx)
+	case template.FieldStatus:
+		return m.OldStatus(ctx)
+	case template.FieldDisplayName:
+		return m.OldDisplayName(ctx)
+	case template.FieldDescription:
+		return m.OldDescription(ctx)
+	case template.FieldCategory:
+		return m.OldCategory(ctx)
+	case template.FieldSourceType:
+		return m.OldSourceType(ctx)
+	case template.FieldImage:
+		return m.OldImage(ctx)
+	case template.FieldPvcNamespace:
+		return m.OldPvcNamespace(ctx)
+	case template.FieldPvcName:
+		return m.OldPvcName(ctx)
+	case template.FieldCloudInit:
+		return m.OldCloudInit(ctx)
+	case template.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown Template field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TemplateMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case template.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case template.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case template.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case template.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case template.FieldStatus:
+		v, ok := value.(template.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case template.FieldDisplayName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisplayName(v)
+		return nil
+	case template.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case template.FieldCategory:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case template.FieldSourceType:
+		v, ok := value.(template.SourceType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceType(v)
+		return nil
+	case template.FieldImage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetImage(v)
+		return nil
+	case template.FieldPvcNamespace:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPvcNamespace(v)
+		return nil
+	case template.FieldPvcName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPvcName(v)
+		return nil
+	case template.FieldCloudInit:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCloudInit(v)
+		return nil
+	case template.FieldCreatedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Template field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TemplateMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, template.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TemplateMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case template.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TemplateMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case template.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Template numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TemplateMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(template.FieldCreatedBy) {
+		fields = append(fields, template.FieldCreatedBy)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TemplateMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TemplateMutation) ClearField(name string) error {
+	switch name {
+	case template.FieldCreatedBy:
+		m.ClearCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Template nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TemplateMutation) ResetField(name string) error {
+	switch name {
+	case template.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case template.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case template.FieldName:
+		m.ResetName()
+		return nil
+	case template.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case template.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case template.FieldDisplayName:
+		m.ResetDisplayName()
+		return nil
+	case template.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case template.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case template.FieldSourceType:
+		m.ResetSourceType()
+		return nil
+	case template.FieldImage:
+		m.ResetImage()
+		return nil
+	case template.FieldPvcNamespace:
+		m.ResetPvcNamespace()
+		return nil
+	case template.FieldPvcName:
+		m.ResetPvcName()
+		return nil
+	case template.FieldCloudInit:
+		m.ResetCloudInit()
+		return nil
+	case template.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Template field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TemplateMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TemplateMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TemplateMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TemplateMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TemplateMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TemplateMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TemplateMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Template unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TemplateMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Template edge %s", name)
+}
+
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
@@ -7223,4 +17055,1735 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)
+}
+
+// VMMutation represents an operation that mutates the VM nodes in the graph.
+type VMMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *uuid.UUID
+	created_at         *time.Time
+	updated_at         *time.Time
+	name               *string
+	service_id         *uuid.UUID
+	system_id          *uuid.UUID
+	namespace_id       *uuid.UUID
+	namespace_name     *string
+	environment        *vm.Environment
+	cluster_id         *uuid.UUID
+	instance_index     *int
+	addinstance_index  *int
+	instance_size_id   *uuid.UUID
+	instance_size_name *string
+	template_id        *uuid.UUID
+	ticket_id          *uuid.UUID
+	status             *vm.Status
+	status_message     *string
+	cpu_cores          *int
+	addcpu_cores       *int
+	memory_mib         *int
+	addmemory_mib      *int
+	disk_gb            *int
+	adddisk_gb         *int
+	storage_class      *string
+	k8s_uid            *string
+	ip                 *string
+	created_by         *uuid.UUID
+	deleted_at         *time.Time
+	clearedFields      map[string]struct{}
+	done               bool
+	oldValue           func(context.Context) (*VM, error)
+	predicates         []predicate.VM
+}
+
+var _ ent.Mutation = (*VMMutation)(nil)
+
+// vmOption allows management of the mutation configuration using functional options.
+type vmOption func(*VMMutation)
+
+// newVMMutation creates new mutation for the VM entity.
+func newVMMutation(c config, op Op, opts ...vmOption) *VMMutation {
+	m := &VMMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeVM,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withVMID sets the ID field of the mutation.
+func withVMID(id uuid.UUID) vmOption {
+	return func(m *VMMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *VM
+		)
+		m.oldValue = func(ctx context.Context) (*VM, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().VM.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withVM sets the old VM of the mutation.
+func withVM(node *VM) vmOption {
+	return func(m *VMMutation) {
+		m.oldValue = func(context.Context) (*VM, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m VMMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m VMMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of VM entities.
+func (m *VMMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *VMMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *VMMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().VM.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *VMMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *VMMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *VMMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *VMMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *VMMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *VMMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *VMMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *VMMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *VMMutation) ResetName() {
+	m.name = nil
+}
+
+// SetServiceID sets the "service_id" field.
+func (m *VMMutation) SetServiceID(u uuid.UUID) {
+	m.service_id = &u
+}
+
+// ServiceID returns the value of the "service_id" field in the mutation.
+func (m *VMMutation) ServiceID() (r uuid.UUID, exists bool) {
+	v := m.service_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceID returns the old "service_id" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldServiceID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceID: %w", err)
+	}
+	return oldValue.ServiceID, nil
+}
+
+// ResetServiceID resets all changes to the "service_id" field.
+func (m *VMMutation) ResetServiceID() {
+	m.service_id = nil
+}
+
+// SetSystemID sets the "system_id" field.
+func (m *VMMutation) SetSystemID(u uuid.UUID) {
+	m.system_id = &u
+}
+
+// SystemID returns the value of the "system_id" field in the mutation.
+func (m *VMMutation) SystemID() (r uuid.UUID, exists bool) {
+	v := m.system_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSystemID returns the old "system_id" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldSystemID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSystemID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSystemID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSystemID: %w", err)
+	}
+	return oldValue.SystemID, nil
+}
+
+// ResetSystemID resets all changes to the "system_id" field.
+func (m *VMMutation) ResetSystemID() {
+	m.system_id = nil
+}
+
+// SetNamespaceID sets the "namespace_id" field.
+func (m *VMMutation) SetNamespaceID(u uuid.UUID) {
+	m.namespace_id = &u
+}
+
+// NamespaceID returns the value of the "namespace_id" field in the mutation.
+func (m *VMMutation) NamespaceID() (r uuid.UUID, exists bool) {
+	v := m.namespace_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNamespaceID returns the old "namespace_id" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldNamespaceID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNamespaceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNamespaceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNamespaceID: %w", err)
+	}
+	return oldValue.NamespaceID, nil
+}
+
+// ResetNamespaceID resets all changes to the "namespace_id" field.
+func (m *VMMutation) ResetNamespaceID() {
+	m.namespace_id = nil
+}
+
+// SetNamespaceName sets the "namespace_name" field.
+func (m *VMMutation) SetNamespaceName(s string) {
+	m.namespace_name = &s
+}
+
+// NamespaceName returns the value of the "namespace_name" field in the mutation.
+func (m *VMMutation) NamespaceName() (r string, exists bool) {
+	v := m.namespace_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNamespaceName returns the old "namespace_name" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldNamespaceName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNamespaceName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNamespaceName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNamespaceName: %w", err)
+	}
+	return oldValue.NamespaceName, nil
+}
+
+// ResetNamespaceName resets all changes to the "namespace_name" field.
+func (m *VMMutation) ResetNamespaceName() {
+	m.namespace_name = nil
+}
+
+// SetEnvironment sets the "environment" field.
+func (m *VMMutation) SetEnvironment(v vm.Environment) {
+	m.environment = &v
+}
+
+// Environment returns the value of the "environment" field in the mutation.
+func (m *VMMutation) Environment() (r vm.Environment, exists bool) {
+	v := m.environment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnvironment returns the old "environment" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldEnvironment(ctx context.Context) (v vm.Environment, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnvironment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnvironment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnvironment: %w", err)
+	}
+	return oldValue.Environment, nil
+}
+
+// ResetEnvironment resets all changes to the "environment" field.
+func (m *VMMutation) ResetEnvironment() {
+	m.environment = nil
+}
+
+// SetClusterID sets the "cluster_id" field.
+func (m *VMMutation) SetClusterID(u uuid.UUID) {
+	m.cluster_id = &u
+}
+
+// ClusterID returns the value of the "cluster_id" field in the mutation.
+func (m *VMMutation) ClusterID() (r uuid.UUID, exists bool) {
+	v := m.cluster_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClusterID returns the old "cluster_id" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldClusterID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClusterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClusterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClusterID: %w", err)
+	}
+	return oldValue.ClusterID, nil
+}
+
+// ResetClusterID resets all changes to the "cluster_id" field.
+func (m *VMMutation) ResetClusterID() {
+	m.cluster_id = nil
+}
+
+// SetInstanceIndex sets the "instance_index" field.
+func (m *VMMutation) SetInstanceIndex(i int) {
+	m.instance_index = &i
+	m.addinstance_index = nil
+}
+
+// InstanceIndex returns the value of the "instance_index" field in the mutation.
+func (m *VMMutation) InstanceIndex() (r int, exists bool) {
+	v := m.instance_index
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceIndex returns the old "instance_index" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldInstanceIndex(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceIndex is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceIndex requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceIndex: %w", err)
+	}
+	return oldValue.InstanceIndex, nil
+}
+
+// AddInstanceIndex adds i to the "instance_index" field.
+func (m *VMMutation) AddInstanceIndex(i int) {
+	if m.addinstance_index != nil {
+		*m.addinstance_index += i
+	} else {
+		m.addinstance_index = &i
+	}
+}
+
+// AddedInstanceIndex returns the value that was added to the "instance_index" field in this mutation.
+func (m *VMMutation) AddedInstanceIndex() (r int, exists bool) {
+	v := m.addinstance_index
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetInstanceIndex resets all changes to the "instance_index" field.
+func (m *VMMutation) ResetInstanceIndex() {
+	m.instance_index = nil
+	m.addinstance_index = nil
+}
+
+// SetInstanceSizeID sets the "instance_size_id" field.
+func (m *VMMutation) SetInstanceSizeID(u uuid.UUID) {
+	m.instance_size_id = &u
+}
+
+// InstanceSizeID returns the value of the "instance_size_id" field in the mutation.
+func (m *VMMutation) InstanceSizeID() (r uuid.UUID, exists bool) {
+	v := m.instance_size_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceSizeID returns the old "instance_size_id" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldInstanceSizeID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceSizeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceSizeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceSizeID: %w", err)
+	}
+	return oldValue.InstanceSizeID, nil
+}
+
+// ResetInstanceSizeID resets all changes to the "instance_size_id" field.
+func (m *VMMutation) ResetInstanceSizeID() {
+	m.instance_size_id = nil
+}
+
+// SetInstanceSizeName sets the "instance_size_name" field.
+func (m *VMMutation) SetInstanceSizeName(s string) {
+	m.instance_size_name = &s
+}
+
+// InstanceSizeName returns the value of the "instance_size_name" field in the mutation.
+func (m *VMMutation) InstanceSizeName() (r string, exists bool) {
+	v := m.instance_size_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceSizeName returns the old "instance_size_name" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldInstanceSizeName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceSizeName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceSizeName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceSizeName: %w", err)
+	}
+	return oldValue.InstanceSizeName, nil
+}
+
+// ResetInstanceSizeName resets all changes to the "instance_size_name" field.
+func (m *VMMutation) ResetInstanceSizeName() {
+	m.instance_size_name = nil
+}
+
+// SetTemplateID sets the "template_id" field.
+func (m *VMMutation) SetTemplateID(u uuid.UUID) {
+	m.template_id = &u
+}
+
+// TemplateID returns the value of the "template_id" field in the mutation.
+func (m *VMMutation) TemplateID() (r uuid.UUID, exists bool) {
+	v := m.template_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTemplateID returns the old "template_id" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldTemplateID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTemplateID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTemplateID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTemplateID: %w", err)
+	}
+	return oldValue.TemplateID, nil
+}
+
+// ResetTemplateID resets all changes to the "template_id" field.
+func (m *VMMutation) ResetTemplateID() {
+	m.template_id = nil
+}
+
+// SetTicketID sets the "ticket_id" field.
+func (m *VMMutation) SetTicketID(u uuid.UUID) {
+	m.ticket_id = &u
+}
+
+// TicketID returns the value of the "ticket_id" field in the mutation.
+func (m *VMMutation) TicketID() (r uuid.UUID, exists bool) {
+	v := m.ticket_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTicketID returns the old "ticket_id" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldTicketID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTicketID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTicketID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTicketID: %w", err)
+	}
+	return oldValue.TicketID, nil
+}
+
+// ResetTicketID resets all changes to the "ticket_id" field.
+func (m *VMMutation) ResetTicketID() {
+	m.ticket_id = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *VMMutation) SetStatus(v vm.Status) {
+	m.status = &v
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *VMMutation) Status() (r vm.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldStatus(ctx context.Context) (v vm.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *VMMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetStatusMessage sets the "status_message" field.
+func (m *VMMutation) SetStatusMessage(s string) {
+	m.status_message = &s
+}
+
+// StatusMessage returns the value of the "status_message" field in the mutation.
+func (m *VMMutation) StatusMessage() (r string, exists bool) {
+	v := m.status_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatusMessage returns the old "status_message" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldStatusMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatusMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatusMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatusMessage: %w", err)
+	}
+	return oldValue.StatusMessage, nil
+}
+
+// ResetStatusMessage resets all changes to the "status_message" field.
+func (m *VMMutation) ResetStatusMessage() {
+	m.status_message = nil
+}
+
+// SetCPUCores sets the "cpu_cores" field.
+func (m *VMMutation) SetCPUCores(i int) {
+	m.cpu_cores = &i
+	m.addcpu_cores = nil
+}
+
+// CPUCores returns the value of the "cpu_cores" field in the mutation.
+func (m *VMMutation) CPUCores() (r int, exists bool) {
+	v := m.cpu_cores
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCPUCores returns the old "cpu_cores" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldCPUCores(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCPUCores is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCPUCores requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCPUCores: %w", err)
+	}
+	return oldValue.CPUCores, nil
+}
+
+// AddCPUCores adds i to the "cpu_cores" field.
+func (m *VMMutation) AddCPUCores(i int) {
+	if m.addcpu_cores != nil {
+		*m.addcpu_cores += i
+	} else {
+		m.addcpu_cores = &i
+	}
+}
+
+// AddedCPUCores returns the value that was added to the "cpu_cores" field in this mutation.
+func (m *VMMutation) AddedCPUCores() (r int, exists bool) {
+	v := m.addcpu_cores
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCPUCores resets all changes to the "cpu_cores" field.
+func (m *VMMutation) ResetCPUCores() {
+	m.cpu_cores = nil
+	m.addcpu_cores = nil
+}
+
+// SetMemoryMib sets the "memory_mib" field.
+func (m *VMMutation) SetMemoryMib(i int) {
+	m.memory_mib = &i
+	m.addmemory_mib = nil
+}
+
+// MemoryMib returns the value of the "memory_mib" field in the mutation.
+func (m *VMMutation) MemoryMib() (r int, exists bool) {
+	v := m.memory_mib
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemoryMib returns the old "memory_mib" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldMemoryMib(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemoryMib is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemoryMib requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemoryMib: %w", err)
+	}
+	return oldValue.MemoryMib, nil
+}
+
+// AddMemoryMib adds i to the "memory_mib" field.
+func (m *VMMutation) AddMemoryMib(i int) {
+	if m.addmemory_mib != nil {
+		*m.addmemory_mib += i
+	} else {
+		m.addmemory_mib = &i
+	}
+}
+
+// AddedMemoryMib returns the value that was added to the "memory_mib" field in this mutation.
+func (m *VMMutation) AddedMemoryMib() (r int, exists bool) {
+	v := m.addmemory_mib
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMemoryMib resets all changes to the "memory_mib" field.
+func (m *VMMutation) ResetMemoryMib() {
+	m.memory_mib = nil
+	m.addmemory_mib = nil
+}
+
+// SetDiskGB sets the "disk_gb" field.
+func (m *VMMutation) SetDiskGB(i int) {
+	m.disk_gb = &i
+	m.adddisk_gb = nil
+}
+
+// DiskGB returns the value of the "disk_gb" field in the mutation.
+func (m *VMMutation) DiskGB() (r int, exists bool) {
+	v := m.disk_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDiskGB returns the old "disk_gb" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldDiskGB(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDiskGB is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDiskGB requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDiskGB: %w", err)
+	}
+	return oldValue.DiskGB, nil
+}
+
+// AddDiskGB adds i to the "disk_gb" field.
+func (m *VMMutation) AddDiskGB(i int) {
+	if m.adddisk_gb != nil {
+		*m.adddisk_gb += i
+	} else {
+		m.adddisk_gb = &i
+	}
+}
+
+// AddedDiskGB returns the value that was added to the "disk_gb" field in this mutation.
+func (m *VMMutation) AddedDiskGB() (r int, exists bool) {
+	v := m.adddisk_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDiskGB resets all changes to the "disk_gb" field.
+func (m *VMMutation) ResetDiskGB() {
+	m.disk_gb = nil
+	m.adddisk_gb = nil
+}
+
+// SetStorageClass sets the "storage_class" field.
+func (m *VMMutation) SetStorageClass(s string) {
+	m.storage_class = &s
+}
+
+// StorageClass returns the value of the "storage_class" field in the mutation.
+func (m *VMMutation) StorageClass() (r string, exists bool) {
+	v := m.storage_class
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStorageClass returns the old "storage_class" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldStorageClass(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStorageClass is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStorageClass requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStorageClass: %w", err)
+	}
+	return oldValue.StorageClass, nil
+}
+
+// ResetStorageClass resets all changes to the "storage_class" field.
+func (m *VMMutation) ResetStorageClass() {
+	m.storage_class = nil
+}
+
+// SetK8sUID sets the "k8s_uid" field.
+func (m *VMMutation) SetK8sUID(s string) {
+	m.k8s_uid = &s
+}
+
+// K8sUID returns the value of the "k8s_uid" field in the mutation.
+func (m *VMMutation) K8sUID() (r string, exists bool) {
+	v := m.k8s_uid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldK8sUID returns the old "k8s_uid" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldK8sUID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldK8sUID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldK8sUID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldK8sUID: %w", err)
+	}
+	return oldValue.K8sUID, nil
+}
+
+// ResetK8sUID resets all changes to the "k8s_uid" field.
+func (m *VMMutation) ResetK8sUID() {
+	m.k8s_uid = nil
+}
+
+// SetIP sets the "ip" field.
+func (m *VMMutation) SetIP(s string) {
+	m.ip = &s
+}
+
+// IP returns the value of the "ip" field in the mutation.
+func (m *VMMutation) IP() (r string, exists bool) {
+	v := m.ip
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIP returns the old "ip" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldIP(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIP is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIP requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIP: %w", err)
+	}
+	return oldValue.IP, nil
+}
+
+// ResetIP resets all changes to the "ip" field.
+func (m *VMMutation) ResetIP() {
+	m.ip = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *VMMutation) SetCreatedBy(u uuid.UUID) {
+	m.created_by = &u
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *VMMutation) CreatedBy() (r uuid.UUID, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldCreatedBy(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *VMMutation) ResetCreatedBy() {
+	m.created_by = nil
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (m *VMMutation) SetDeletedAt(t time.Time) {
+	m.deleted_at = &t
+}
+
+// DeletedAt returns the value of the "deleted_at" field in the mutation.
+func (m *VMMutation) DeletedAt() (r time.Time, exists bool) {
+	v := m.deleted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedAt returns the old "deleted_at" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldDeletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedAt: %w", err)
+	}
+	return oldValue.DeletedAt, nil
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (m *VMMutation) ClearDeletedAt() {
+	m.deleted_at = nil
+	m.clearedFields[vm.FieldDeletedAt] = struct{}{}
+}
+
+// DeletedAtCleared returns if the "deleted_at" field was cleared in this mutation.
+func (m *VMMutation) DeletedAtCleared() bool {
+	_, ok := m.clearedFields[vm.FieldDeletedAt]
+	return ok
+}
+
+// ResetDeletedAt resets all changes to the "deleted_at" field.
+func (m *VMMutation) ResetDeletedAt() {
+	m.deleted_at = nil
+	delete(m.clearedFields, vm.FieldDeletedAt)
+}
+
+// Where appends a list predicates to the VMMutation builder.
+func (m *VMMutation) Where(ps ...predicate.VM) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the VMMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *VMMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.VM, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *VMMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *VMMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (VM).
+func (m *VMMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *VMMutation) Fields() []string {
+	fields := make([]string, 0, 24)
+	if m.created_at != nil {
+		fields = append(fields, vm.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, vm.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, vm.FieldName)
+	}
+	if m.service_id != nil {
+		fields = append(fields, vm.FieldServiceID)
+	}
+	if m.system_id != nil {
+		fields = append(fields, vm.FieldSystemID)
+	}
+	if m.namespace_id != nil {
+		fields = append(fields, vm.FieldNamespaceID)
+	}
+	if m.namespace_name != nil {
+		fields = append(fields, vm.FieldNamespaceName)
+	}
+	if m.environment != nil {
+		fields = append(fields, vm.FieldEnvironment)
+	}
+	if m.cluster_id != nil {
+		fields = append(fields, vm.FieldClusterID)
+	}
+	if m.instance_index != nil {
+		fields = append(fields, vm.FieldInstanceIndex)
+	}
+	if m.instance_size_id != nil {
+		fields = append(fields, vm.FieldInstanceSizeID)
+	}
+	if m.instance_size_name != nil {
+		fields = append(fields, vm.FieldInstanceSizeName)
+	}
+	if m.template_id != nil {
+		fields = append(fields, vm.FieldTemplateID)
+	}
+	if m.ticket_id != nil {
+		fields = append(fields, vm.FieldTicketID)
+	}
+	if m.status != nil {
+		fields = append(fields, vm.FieldStatus)
+	}
+	if m.status_message != nil {
+		fields = append(fields, vm.FieldStatusMessage)
+	}
+	if m.cpu_cores != nil {
+		fields = append(fields, vm.FieldCPUCores)
+	}
+	if m.memory_mib != nil {
+		fields = append(fields, vm.FieldMemoryMib)
+	}
+	if m.disk_gb != nil {
+		fields = append(fields, vm.FieldDiskGB)
+	}
+	if m.storage_class != nil {
+		fields = append(fields, vm.FieldStorageClass)
+	}
+	if m.k8s_uid != nil {
+		fields = append(fields, vm.FieldK8sUID)
+	}
+	if m.ip != nil {
+		fields = append(fields, vm.FieldIP)
+	}
+	if m.created_by != nil {
+		fields = append(fields, vm.FieldCreatedBy)
+	}
+	if m.deleted_at != nil {
+		fields = append(fields, vm.FieldDeletedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *VMMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case vm.FieldCreatedAt:
+		return m.CreatedAt()
+	case vm.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case vm.FieldName:
+		return m.Name()
+	case vm.FieldServiceID:
+		return m.ServiceID()
+	case vm.FieldSystemID:
+		return m.SystemID()
+	case vm.FieldNamespaceID:
+		return m.NamespaceID()
+	case vm.FieldNamespaceName:
+		return m.NamespaceName()
+	case vm.FieldEnvironment:
+		return m.Environment()
+	case vm.FieldClusterID:
+		return m.ClusterID()
+	case vm.FieldInstanceIndex:
+		return m.InstanceIndex()
+	case vm.FieldInstanceSizeID:
+		return m.InstanceSizeID()
+	case vm.FieldInstanceSizeName:
+		return m.InstanceSizeName()
+	case vm.FieldTemplateID:
+		return m.TemplateID()
+	case vm.FieldTicketID:
+		return m.TicketID()
+	case vm.FieldStatus:
+		return m.Status()
+	case vm.FieldStatusMessage:
+		return m.StatusMessage()
+	case vm.FieldCPUCores:
+		return m.CPUCores()
+	case vm.FieldMemoryMib:
+		return m.MemoryMib()
+	case vm.FieldDiskGB:
+		return m.DiskGB()
+	case vm.FieldStorageClass:
+		return m.StorageClass()
+	case vm.FieldK8sUID:
+		return m.K8sUID()
+	case vm.FieldIP:
+		return m.IP()
+	case vm.FieldCreatedBy:
+		return m.CreatedBy()
+	case vm.FieldDeletedAt:
+		return m.DeletedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *VMMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case vm.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case vm.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case vm.FieldName:
+		return m.OldName(ctx)
+	case vm.FieldServiceID:
+		return m.OldServiceID(ctx)
+	case vm.FieldSystemID:
+		return m.OldSystemID(ctx)
+	case vm.FieldNamespaceID:
+		return m.OldNamespaceID(ctx)
+	case vm.FieldNamespaceName:
+		return m.OldNamespaceName(ctx)
+	case vm.FieldEnvironment:
+		return m.OldEnvironment(ctx)
+	case vm.FieldClusterID:
+		return m.OldClusterID(ctx)
+	case vm.FieldInstanceIndex:
+		return m.OldInstanceIndex(ctx)
+	case vm.FieldInstanceSizeID:
+		return m.OldInstanceSizeID(ctx)
+	case vm.FieldInstanceSizeName:
+		return m.OldInstanceSizeName(ctx)
+	case vm.FieldTemplateID:
+		return m.OldTemplateID(ctx)
+	case vm.FieldTicketID:
+		return m.OldTicketID(ctx)
+	case vm.FieldStatus:
+		return m.OldStatus(ctx)
+	case vm.FieldStatusMessage:
+		return m.OldStatusMessage(ctx)
+	case vm.FieldCPUCores:
+		return m.OldCPUCores(ctx)
+	case vm.FieldMemoryMib:
+		return m.OldMemoryMib(ctx)
+	case vm.FieldDiskGB:
+		return m.OldDiskGB(ctx)
+	case vm.FieldStorageClass:
+		return m.OldStorageClass(ctx)
+	case vm.FieldK8sUID:
+		return m.OldK8sUID(ctx)
+	case vm.FieldIP:
+		return m.OldIP(ctx)
+	case vm.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	case vm.FieldDeletedAt:
+		return m.OldDeletedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown VM field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *VMMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case vm.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case vm.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case vm.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case vm.FieldServiceID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceID(v)
+		return nil
+	case vm.FieldSystemID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSystemID(v)
+		return nil
+	case vm.FieldNamespaceID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNamespaceID(v)
+		return nil
+	case vm.FieldNamespaceName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNamespaceName(v)
+		return nil
+	case vm.FieldEnvironment:
+		v, ok := value.(vm.Environment)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnvironment(v)
+		return nil
+	case vm.FieldClusterID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClusterID(v)
+		return nil
+	case vm.FieldInstanceIndex:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceIndex(v)
+		return nil
+	case vm.FieldInstanceSizeID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceSizeID(v)
+		return nil
+	case vm.FieldInstanceSizeName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceSizeName(v)
+		return nil
+	case vm.FieldTemplateID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTemplateID(v)
+		return nil
+	case vm.FieldTicketID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTicketID(v)
+		return nil
+	case vm.FieldStatus:
+		v, ok := value.(vm.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case vm.FieldStatusMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatusMessage(v)
+		return nil
+	case vm.FieldCPUCores:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCPUCores(v)
+		return nil
+	case vm.FieldMemoryMib:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemoryMib(v)
+		return nil
+	case vm.FieldDiskGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDiskGB(v)
+		return nil
+	case vm.FieldStorageClass:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStorageClass(v)
+		return nil
+	case vm.FieldK8sUID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetK8sUID(v)
+		return nil
+	case vm.FieldIP:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIP(v)
+		return nil
+	case vm.FieldCreatedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	case vm.FieldDeletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown VM field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *VMMutation) AddedFields() []string {
+	var fields []string
+	if m.addinstance_index != nil {
+		fields = append(fields, vm.FieldInstanceIndex)
+	}
+	if m.addcpu_cores != nil {
+		fields = append(fields, vm.FieldCPUCores)
+	}
+	if m.addmemory_mib != nil {
+		fields = append(fields, vm.FieldMemoryMib)
+	}
+	if m.adddisk_gb != nil {
+		fields = append(fields, vm.FieldDiskGB)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *VMMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case vm.FieldInstanceIndex:
+		return m.AddedInstanceIndex()
+	case vm.FieldCPUCores:
+		return m.AddedCPUCores()
+	case vm.FieldMemoryMib:
+		return m.AddedMemoryMib()
+	case vm.FieldDiskGB:
+		return m.AddedDiskGB()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *VMMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case vm.FieldInstanceIndex:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddInstanceIndex(v)
+		return nil
+	case vm.FieldCPUCores:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCPUCores(v)
+		return nil
+	case vm.FieldMemoryMib:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMemoryMib(v)
+		return nil
+	case vm.FieldDiskGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDiskGB(v)
+		return nil
+	}
+	return fmt.Errorf("unknown VM numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *VMMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(vm.FieldDeletedAt) {
+		fields = append(fields, vm.FieldDeletedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *VMMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *VMMutation) ClearField(name string) error {
+	switch name {
+	case vm.FieldDeletedAt:
+		m.ClearDeletedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown VM nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *VMMutation) ResetField(name string) error {
+	switch name {
+	case vm.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case vm.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case vm.FieldName:
+		m.ResetName()
+		return nil
+	case vm.FieldServiceID:
+		m.ResetServiceID()
+		return nil
+	case vm.FieldSystemID:
+		m.ResetSystemID()
+		return nil
+	case vm.FieldNamespaceID:
+		m.ResetNamespaceID()
+		return nil
+	case vm.FieldNamespaceName:
+		m.ResetNamespaceName()
+		return nil
+	case vm.FieldEnvironment:
+		m.ResetEnvironment()
+		return nil
+	case vm.FieldClusterID:
+		m.ResetClusterID()
+		return nil
+	case vm.FieldInstanceIndex:
+		m.ResetInstanceIndex()
+		return nil
+	case vm.FieldInstanceSizeID:
+		m.ResetInstanceSizeID()
+		return nil
+	case vm.FieldInstanceSizeName:
+		m.ResetInstanceSizeName()
+		return nil
+	case vm.FieldTemplateID:
+		m.ResetTemplateID()
+		return nil
+	case vm.FieldTicketID:
+		m.ResetTicketID()
+		return nil
+	case vm.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case vm.FieldStatusMessage:
+		m.ResetStatusMessage()
+		return nil
+	case vm.FieldCPUCores:
+		m.ResetCPUCores()
+		return nil
+	case vm.FieldMemoryMib:
+		m.ResetMemoryMib()
+		return nil
+	case vm.FieldDiskGB:
+		m.ResetDiskGB()
+		return nil
+	case vm.FieldStorageClass:
+		m.ResetStorageClass()
+		return nil
+	case vm.FieldK8sUID:
+		m.ResetK8sUID()
+		return nil
+	case vm.FieldIP:
+		m.ResetIP()
+		return nil
+	case vm.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	case vm.FieldDeletedAt:
+		m.ResetDeletedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown VM field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *VMMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *VMMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *VMMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *VMMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *VMMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *VMMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *VMMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown VM unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *VMMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown VM edge %s", name)
 }

@@ -6,23 +6,101 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
+	"kv-shepherd.io/shepherd/ent/instancesize"
+	"kv-shepherd.io/shepherd/ent/namespace"
+	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/permission"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/ent/schema"
+	"kv-shepherd.io/shepherd/ent/service"
 	"kv-shepherd.io/shepherd/ent/session"
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/systemsecret"
+	"kv-shepherd.io/shepherd/ent/template"
 	"kv-shepherd.io/shepherd/ent/user"
+	"kv-shepherd.io/shepherd/ent/vm"
 )
 
 // The init function reads all schema descriptors with runtime code
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	approvalticketMixin := schema.ApprovalTicket{}.Mixin()
+	approvalticketMixinFields0 := approvalticketMixin[0].Fields()
+	_ = approvalticketMixinFields0
+	approvalticketMixinFields1 := approvalticketMixin[1].Fields()
+	_ = approvalticketMixinFields1
+	approvalticketFields := schema.ApprovalTicket{}.Fields()
+	_ = approvalticketFields
+	// approvalticketDescCreatedAt is the schema descriptor for created_at field.
+	approvalticketDescCreatedAt := approvalticketMixinFields1[0].Descriptor()
+	// approvalticket.DefaultCreatedAt holds the default value on creation for the created_at field.
+	approvalticket.DefaultCreatedAt = approvalticketDescCreatedAt.Default.(func() time.Time)
+	// approvalticketDescUpdatedAt is the schema descriptor for updated_at field.
+	approvalticketDescUpdatedAt := approvalticketMixinFields1[1].Descriptor()
+	// approvalticket.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	approvalticket.DefaultUpdatedAt = approvalticketDescUpdatedAt.Default.(func() time.Time)
+	// approvalticket.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	approvalticket.UpdateDefaultUpdatedAt = approvalticketDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// approvalticketDescRequesterName is the schema descriptor for requester_name field.
+	approvalticketDescRequesterName := approvalticketFields[4].Descriptor()
+	// approvalticket.DefaultRequesterName holds the default value on creation for the requester_name field.
+	approvalticket.DefaultRequesterName = approvalticketDescRequesterName.Default.(string)
+	// approvalticketDescTargetName is the schema descriptor for target_name field.
+	approvalticketDescTargetName := approvalticketFields[11].Descriptor()
+	// approvalticket.DefaultTargetName holds the default value on creation for the target_name field.
+	approvalticket.DefaultTargetName = approvalticketDescTargetName.Default.(string)
+	// approvalticketDescApproverName is the schema descriptor for approver_name field.
+	approvalticketDescApproverName := approvalticketFields[17].Descriptor()
+	// approvalticket.DefaultApproverName holds the default value on creation for the approver_name field.
+	approvalticket.DefaultApproverName = approvalticketDescApproverName.Default.(string)
+	// approvalticketDescDecisionReason is the schema descriptor for decision_reason field.
+	approvalticketDescDecisionReason := approvalticketFields[19].Descriptor()
+	// approvalticket.DefaultDecisionReason holds the default value on creation for the decision_reason field.
+	approvalticket.DefaultDecisionReason = approvalticketDescDecisionReason.Default.(string)
+	// approvalticketDescSelectedStorageClass is the schema descriptor for selected_storage_class field.
+	approvalticketDescSelectedStorageClass := approvalticketFields[22].Descriptor()
+	// approvalticket.DefaultSelectedStorageClass holds the default value on creation for the selected_storage_class field.
+	approvalticket.DefaultSelectedStorageClass = approvalticketDescSelectedStorageClass.Default.(string)
+	// approvalticketDescModificationReason is the schema descriptor for modification_reason field.
+	approvalticketDescModificationReason := approvalticketFields[24].Descriptor()
+	// approvalticket.DefaultModificationReason holds the default value on creation for the modification_reason field.
+	approvalticket.DefaultModificationReason = approvalticketDescModificationReason.Default.(string)
+	// approvalticketDescFinalCPURequest is the schema descriptor for final_cpu_request field.
+	approvalticketDescFinalCPURequest := approvalticketFields[27].Descriptor()
+	// approvalticket.DefaultFinalCPURequest holds the default value on creation for the final_cpu_request field.
+	approvalticket.DefaultFinalCPURequest = approvalticketDescFinalCPURequest.Default.(string)
+	// approvalticketDescFinalCPULimit is the schema descriptor for final_cpu_limit field.
+	approvalticketDescFinalCPULimit := approvalticketFields[28].Descriptor()
+	// approvalticket.DefaultFinalCPULimit holds the default value on creation for the final_cpu_limit field.
+	approvalticket.DefaultFinalCPULimit = approvalticketDescFinalCPULimit.Default.(string)
+	// approvalticketDescFinalMemRequest is the schema descriptor for final_mem_request field.
+	approvalticketDescFinalMemRequest := approvalticketFields[29].Descriptor()
+	// approvalticket.DefaultFinalMemRequest holds the default value on creation for the final_mem_request field.
+	approvalticket.DefaultFinalMemRequest = approvalticketDescFinalMemRequest.Default.(string)
+	// approvalticketDescFinalMemLimit is the schema descriptor for final_mem_limit field.
+	approvalticketDescFinalMemLimit := approvalticketFields[30].Descriptor()
+	// approvalticket.DefaultFinalMemLimit holds the default value on creation for the final_mem_limit field.
+	approvalticket.DefaultFinalMemLimit = approvalticketDescFinalMemLimit.Default.(string)
+	// approvalticketDescFinalDiskGB is the schema descriptor for final_disk_gb field.
+	approvalticketDescFinalDiskGB := approvalticketFields[31].Descriptor()
+	// approvalticket.DefaultFinalDiskGB holds the default value on creation for the final_disk_gb field.
+	approvalticket.DefaultFinalDiskGB = approvalticketDescFinalDiskGB.Default.(int)
+	// approvalticketDescErrorMessage is the schema descriptor for error_message field.
+	approvalticketDescErrorMessage := approvalticketFields[32].Descriptor()
+	// approvalticket.DefaultErrorMessage holds the default value on creation for the error_message field.
+	approvalticket.DefaultErrorMessage = approvalticketDescErrorMessage.Default.(string)
+	// approvalticketDescID is the schema descriptor for id field.
+	approvalticketDescID := approvalticketMixinFields0[0].Descriptor()
+	// approvalticket.DefaultID holds the default value on creation for the id field.
+	approvalticket.DefaultID = approvalticketDescID.Default.(func() uuid.UUID)
 	auditlogFields := schema.AuditLog{}.Fields()
 	_ = auditlogFields
 	// auditlogDescAction is the schema descriptor for action field.
@@ -91,6 +169,152 @@ func init() {
 	auditlogDescID := auditlogFields[0].Descriptor()
 	// auditlog.DefaultID holds the default value on creation for the id field.
 	auditlog.DefaultID = auditlogDescID.Default.(func() uuid.UUID)
+	clusterMixin := schema.Cluster{}.Mixin()
+	clusterMixinFields0 := clusterMixin[0].Fields()
+	_ = clusterMixinFields0
+	clusterMixinFields1 := clusterMixin[1].Fields()
+	_ = clusterMixinFields1
+	clusterFields := schema.Cluster{}.Fields()
+	_ = clusterFields
+	// clusterDescCreatedAt is the schema descriptor for created_at field.
+	clusterDescCreatedAt := clusterMixinFields1[0].Descriptor()
+	// cluster.DefaultCreatedAt holds the default value on creation for the created_at field.
+	cluster.DefaultCreatedAt = clusterDescCreatedAt.Default.(func() time.Time)
+	// clusterDescUpdatedAt is the schema descriptor for updated_at field.
+	clusterDescUpdatedAt := clusterMixinFields1[1].Descriptor()
+	// cluster.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	cluster.DefaultUpdatedAt = clusterDescUpdatedAt.Default.(func() time.Time)
+	// cluster.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	cluster.UpdateDefaultUpdatedAt = clusterDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// clusterDescName is the schema descriptor for name field.
+	clusterDescName := clusterFields[0].Descriptor()
+	// cluster.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	cluster.NameValidator = func() func(string) error {
+		validators := clusterDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// clusterDescStatusMessage is the schema descriptor for status_message field.
+	clusterDescStatusMessage := clusterFields[4].Descriptor()
+	// cluster.DefaultStatusMessage holds the default value on creation for the status_message field.
+	cluster.DefaultStatusMessage = clusterDescStatusMessage.Default.(string)
+	// clusterDescEnabled is the schema descriptor for enabled field.
+	clusterDescEnabled := clusterFields[5].Descriptor()
+	// cluster.DefaultEnabled holds the default value on creation for the enabled field.
+	cluster.DefaultEnabled = clusterDescEnabled.Default.(bool)
+	// clusterDescSchedulingWeight is the schema descriptor for scheduling_weight field.
+	clusterDescSchedulingWeight := clusterFields[6].Descriptor()
+	// cluster.DefaultSchedulingWeight holds the default value on creation for the scheduling_weight field.
+	cluster.DefaultSchedulingWeight = clusterDescSchedulingWeight.Default.(int)
+	// cluster.SchedulingWeightValidator is a validator for the "scheduling_weight" field. It is called by the builders before save.
+	cluster.SchedulingWeightValidator = clusterDescSchedulingWeight.Validators[0].(func(int) error)
+	// clusterDescAPIServerURL is the schema descriptor for api_server_url field.
+	clusterDescAPIServerURL := clusterFields[7].Descriptor()
+	// cluster.DefaultAPIServerURL holds the default value on creation for the api_server_url field.
+	cluster.DefaultAPIServerURL = clusterDescAPIServerURL.Default.(string)
+	// clusterDescKubevirtVersion is the schema descriptor for kubevirt_version field.
+	clusterDescKubevirtVersion := clusterFields[9].Descriptor()
+	// cluster.DefaultKubevirtVersion holds the default value on creation for the kubevirt_version field.
+	cluster.DefaultKubevirtVersion = clusterDescKubevirtVersion.Default.(string)
+	// clusterDescGpuDevices is the schema descriptor for gpu_devices field.
+	clusterDescGpuDevices := clusterFields[10].Descriptor()
+	// cluster.DefaultGpuDevices holds the default value on creation for the gpu_devices field.
+	cluster.DefaultGpuDevices = clusterDescGpuDevices.Default.([]string)
+	// clusterDescHugepages is the schema descriptor for hugepages field.
+	clusterDescHugepages := clusterFields[11].Descriptor()
+	// cluster.DefaultHugepages holds the default value on creation for the hugepages field.
+	cluster.DefaultHugepages = clusterDescHugepages.Default.([]string)
+	// clusterDescDedicatedCPU is the schema descriptor for dedicated_cpu field.
+	clusterDescDedicatedCPU := clusterFields[12].Descriptor()
+	// cluster.DefaultDedicatedCPU holds the default value on creation for the dedicated_cpu field.
+	cluster.DefaultDedicatedCPU = clusterDescDedicatedCPU.Default.(bool)
+	// clusterDescStorageClasses is the schema descriptor for storage_classes field.
+	clusterDescStorageClasses := clusterFields[13].Descriptor()
+	// cluster.DefaultStorageClasses holds the default value on creation for the storage_classes field.
+	cluster.DefaultStorageClasses = clusterDescStorageClasses.Default.([]string)
+	// clusterDescDefaultStorageClass is the schema descriptor for default_storage_class field.
+	clusterDescDefaultStorageClass := clusterFields[14].Descriptor()
+	// cluster.DefaultDefaultStorageClass holds the default value on creation for the default_storage_class field.
+	cluster.DefaultDefaultStorageClass = clusterDescDefaultStorageClass.Default.(string)
+	// clusterDescID is the schema descriptor for id field.
+	clusterDescID := clusterMixinFields0[0].Descriptor()
+	// cluster.DefaultID holds the default value on creation for the id field.
+	cluster.DefaultID = clusterDescID.Default.(func() uuid.UUID)
+	domaineventMixin := schema.DomainEvent{}.Mixin()
+	domaineventMixinFields0 := domaineventMixin[0].Fields()
+	_ = domaineventMixinFields0
+	domaineventMixinFields1 := domaineventMixin[1].Fields()
+	_ = domaineventMixinFields1
+	domaineventFields := schema.DomainEvent{}.Fields()
+	_ = domaineventFields
+	// domaineventDescCreatedAt is the schema descriptor for created_at field.
+	domaineventDescCreatedAt := domaineventMixinFields1[0].Descriptor()
+	// domainevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	domainevent.DefaultCreatedAt = domaineventDescCreatedAt.Default.(func() time.Time)
+	// domaineventDescUpdatedAt is the schema descriptor for updated_at field.
+	domaineventDescUpdatedAt := domaineventMixinFields1[1].Descriptor()
+	// domainevent.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	domainevent.DefaultUpdatedAt = domaineventDescUpdatedAt.Default.(func() time.Time)
+	// domainevent.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	domainevent.UpdateDefaultUpdatedAt = domaineventDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// domaineventDescEventType is the schema descriptor for event_type field.
+	domaineventDescEventType := domaineventFields[0].Descriptor()
+	// domainevent.EventTypeValidator is a validator for the "event_type" field. It is called by the builders before save.
+	domainevent.EventTypeValidator = func() func(string) error {
+		validators := domaineventDescEventType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(event_type string) error {
+			for _, fn := range fns {
+				if err := fn(event_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// domaineventDescAggregateType is the schema descriptor for aggregate_type field.
+	domaineventDescAggregateType := domaineventFields[1].Descriptor()
+	// domainevent.AggregateTypeValidator is a validator for the "aggregate_type" field. It is called by the builders before save.
+	domainevent.AggregateTypeValidator = func() func(string) error {
+		validators := domaineventDescAggregateType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(aggregate_type string) error {
+			for _, fn := range fns {
+				if err := fn(aggregate_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// domaineventDescAggregateID is the schema descriptor for aggregate_id field.
+	domaineventDescAggregateID := domaineventFields[2].Descriptor()
+	// domainevent.DefaultAggregateID holds the default value on creation for the aggregate_id field.
+	domainevent.DefaultAggregateID = domaineventDescAggregateID.Default.(string)
+	// domaineventDescErrorMessage is the schema descriptor for error_message field.
+	domaineventDescErrorMessage := domaineventFields[6].Descriptor()
+	// domainevent.DefaultErrorMessage holds the default value on creation for the error_message field.
+	domainevent.DefaultErrorMessage = domaineventDescErrorMessage.Default.(string)
+	// domaineventDescID is the schema descriptor for id field.
+	domaineventDescID := domaineventMixinFields0[0].Descriptor()
+	// domainevent.DefaultID holds the default value on creation for the id field.
+	domainevent.DefaultID = domaineventDescID.Default.(func() uuid.UUID)
 	idpgroupmappingFields := schema.IdPGroupMapping{}.Fields()
 	_ = idpgroupmappingFields
 	// idpgroupmappingDescGroupName is the schema descriptor for group_name field.
@@ -123,6 +347,188 @@ func init() {
 	idpgroupmappingDescID := idpgroupmappingFields[0].Descriptor()
 	// idpgroupmapping.DefaultID holds the default value on creation for the id field.
 	idpgroupmapping.DefaultID = idpgroupmappingDescID.Default.(func() uuid.UUID)
+	instancesizeMixin := schema.InstanceSize{}.Mixin()
+	instancesizeMixinFields0 := instancesizeMixin[0].Fields()
+	_ = instancesizeMixinFields0
+	instancesizeMixinFields1 := instancesizeMixin[1].Fields()
+	_ = instancesizeMixinFields1
+	instancesizeFields := schema.InstanceSize{}.Fields()
+	_ = instancesizeFields
+	// instancesizeDescCreatedAt is the schema descriptor for created_at field.
+	instancesizeDescCreatedAt := instancesizeMixinFields1[0].Descriptor()
+	// instancesize.DefaultCreatedAt holds the default value on creation for the created_at field.
+	instancesize.DefaultCreatedAt = instancesizeDescCreatedAt.Default.(func() time.Time)
+	// instancesizeDescUpdatedAt is the schema descriptor for updated_at field.
+	instancesizeDescUpdatedAt := instancesizeMixinFields1[1].Descriptor()
+	// instancesize.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	instancesize.DefaultUpdatedAt = instancesizeDescUpdatedAt.Default.(func() time.Time)
+	// instancesize.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	instancesize.UpdateDefaultUpdatedAt = instancesizeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// instancesizeDescName is the schema descriptor for name field.
+	instancesizeDescName := instancesizeFields[0].Descriptor()
+	// instancesize.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	instancesize.NameValidator = func() func(string) error {
+		validators := instancesizeDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// instancesizeDescDisplayName is the schema descriptor for display_name field.
+	instancesizeDescDisplayName := instancesizeFields[1].Descriptor()
+	// instancesize.DefaultDisplayName holds the default value on creation for the display_name field.
+	instancesize.DefaultDisplayName = instancesizeDescDisplayName.Default.(string)
+	// instancesizeDescDescription is the schema descriptor for description field.
+	instancesizeDescDescription := instancesizeFields[2].Descriptor()
+	// instancesize.DefaultDescription holds the default value on creation for the description field.
+	instancesize.DefaultDescription = instancesizeDescDescription.Default.(string)
+	// instancesizeDescCPUCores is the schema descriptor for cpu_cores field.
+	instancesizeDescCPUCores := instancesizeFields[3].Descriptor()
+	// instancesize.CPUCoresValidator is a validator for the "cpu_cores" field. It is called by the builders before save.
+	instancesize.CPUCoresValidator = instancesizeDescCPUCores.Validators[0].(func(int) error)
+	// instancesizeDescMemoryMib is the schema descriptor for memory_mib field.
+	instancesizeDescMemoryMib := instancesizeFields[4].Descriptor()
+	// instancesize.MemoryMibValidator is a validator for the "memory_mib" field. It is called by the builders before save.
+	instancesize.MemoryMibValidator = instancesizeDescMemoryMib.Validators[0].(func(int) error)
+	// instancesizeDescCPUOvercommit is the schema descriptor for cpu_overcommit field.
+	instancesizeDescCPUOvercommit := instancesizeFields[5].Descriptor()
+	// instancesize.DefaultCPUOvercommit holds the default value on creation for the cpu_overcommit field.
+	instancesize.DefaultCPUOvercommit = instancesizeDescCPUOvercommit.Default.(bool)
+	// instancesizeDescCPURequestMillis is the schema descriptor for cpu_request_millis field.
+	instancesizeDescCPURequestMillis := instancesizeFields[6].Descriptor()
+	// instancesize.DefaultCPURequestMillis holds the default value on creation for the cpu_request_millis field.
+	instancesize.DefaultCPURequestMillis = instancesizeDescCPURequestMillis.Default.(int)
+	// instancesize.CPURequestMillisValidator is a validator for the "cpu_request_millis" field. It is called by the builders before save.
+	instancesize.CPURequestMillisValidator = instancesizeDescCPURequestMillis.Validators[0].(func(int) error)
+	// instancesizeDescMemOvercommit is the schema descriptor for mem_overcommit field.
+	instancesizeDescMemOvercommit := instancesizeFields[7].Descriptor()
+	// instancesize.DefaultMemOvercommit holds the default value on creation for the mem_overcommit field.
+	instancesize.DefaultMemOvercommit = instancesizeDescMemOvercommit.Default.(bool)
+	// instancesizeDescMemRequestMib is the schema descriptor for mem_request_mib field.
+	instancesizeDescMemRequestMib := instancesizeFields[8].Descriptor()
+	// instancesize.DefaultMemRequestMib holds the default value on creation for the mem_request_mib field.
+	instancesize.DefaultMemRequestMib = instancesizeDescMemRequestMib.Default.(int)
+	// instancesize.MemRequestMibValidator is a validator for the "mem_request_mib" field. It is called by the builders before save.
+	instancesize.MemRequestMibValidator = instancesizeDescMemRequestMib.Validators[0].(func(int) error)
+	// instancesizeDescDedicatedCPU is the schema descriptor for dedicated_cpu field.
+	instancesizeDescDedicatedCPU := instancesizeFields[9].Descriptor()
+	// instancesize.DefaultDedicatedCPU holds the default value on creation for the dedicated_cpu field.
+	instancesize.DefaultDedicatedCPU = instancesizeDescDedicatedCPU.Default.(bool)
+	// instancesizeDescHugepagesSize is the schema descriptor for hugepages_size field.
+	instancesizeDescHugepagesSize := instancesizeFields[10].Descriptor()
+	// instancesize.DefaultHugepagesSize holds the default value on creation for the hugepages_size field.
+	instancesize.DefaultHugepagesSize = instancesizeDescHugepagesSize.Default.(string)
+	// instancesizeDescRequiresGpu is the schema descriptor for requires_gpu field.
+	instancesizeDescRequiresGpu := instancesizeFields[12].Descriptor()
+	// instancesize.DefaultRequiresGpu holds the default value on creation for the requires_gpu field.
+	instancesize.DefaultRequiresGpu = instancesizeDescRequiresGpu.Default.(bool)
+	// instancesizeDescDiskDefaultGB is the schema descriptor for disk_default_gb field.
+	instancesizeDescDiskDefaultGB := instancesizeFields[13].Descriptor()
+	// instancesize.DefaultDiskDefaultGB holds the default value on creation for the disk_default_gb field.
+	instancesize.DefaultDiskDefaultGB = instancesizeDescDiskDefaultGB.Default.(int)
+	// instancesize.DiskDefaultGBValidator is a validator for the "disk_default_gb" field. It is called by the builders before save.
+	instancesize.DiskDefaultGBValidator = instancesizeDescDiskDefaultGB.Validators[0].(func(int) error)
+	// instancesizeDescDiskMinGB is the schema descriptor for disk_min_gb field.
+	instancesizeDescDiskMinGB := instancesizeFields[14].Descriptor()
+	// instancesize.DefaultDiskMinGB holds the default value on creation for the disk_min_gb field.
+	instancesize.DefaultDiskMinGB = instancesizeDescDiskMinGB.Default.(int)
+	// instancesize.DiskMinGBValidator is a validator for the "disk_min_gb" field. It is called by the builders before save.
+	instancesize.DiskMinGBValidator = instancesizeDescDiskMinGB.Validators[0].(func(int) error)
+	// instancesizeDescDiskMaxGB is the schema descriptor for disk_max_gb field.
+	instancesizeDescDiskMaxGB := instancesizeFields[15].Descriptor()
+	// instancesize.DefaultDiskMaxGB holds the default value on creation for the disk_max_gb field.
+	instancesize.DefaultDiskMaxGB = instancesizeDescDiskMaxGB.Default.(int)
+	// instancesize.DiskMaxGBValidator is a validator for the "disk_max_gb" field. It is called by the builders before save.
+	instancesize.DiskMaxGBValidator = instancesizeDescDiskMaxGB.Validators[0].(func(int) error)
+	// instancesizeDescEnabled is the schema descriptor for enabled field.
+	instancesizeDescEnabled := instancesizeFields[17].Descriptor()
+	// instancesize.DefaultEnabled holds the default value on creation for the enabled field.
+	instancesize.DefaultEnabled = instancesizeDescEnabled.Default.(bool)
+	// instancesizeDescSortOrder is the schema descriptor for sort_order field.
+	instancesizeDescSortOrder := instancesizeFields[18].Descriptor()
+	// instancesize.DefaultSortOrder holds the default value on creation for the sort_order field.
+	instancesize.DefaultSortOrder = instancesizeDescSortOrder.Default.(int)
+	// instancesizeDescID is the schema descriptor for id field.
+	instancesizeDescID := instancesizeMixinFields0[0].Descriptor()
+	// instancesize.DefaultID holds the default value on creation for the id field.
+	instancesize.DefaultID = instancesizeDescID.Default.(func() uuid.UUID)
+	namespaceMixin := schema.Namespace{}.Mixin()
+	namespaceMixinFields0 := namespaceMixin[0].Fields()
+	_ = namespaceMixinFields0
+	namespaceMixinFields1 := namespaceMixin[1].Fields()
+	_ = namespaceMixinFields1
+	namespaceFields := schema.Namespace{}.Fields()
+	_ = namespaceFields
+	// namespaceDescCreatedAt is the schema descriptor for created_at field.
+	namespaceDescCreatedAt := namespaceMixinFields1[0].Descriptor()
+	// namespace.DefaultCreatedAt holds the default value on creation for the created_at field.
+	namespace.DefaultCreatedAt = namespaceDescCreatedAt.Default.(func() time.Time)
+	// namespaceDescUpdatedAt is the schema descriptor for updated_at field.
+	namespaceDescUpdatedAt := namespaceMixinFields1[1].Descriptor()
+	// namespace.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	namespace.DefaultUpdatedAt = namespaceDescUpdatedAt.Default.(func() time.Time)
+	// namespace.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	namespace.UpdateDefaultUpdatedAt = namespaceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// namespaceDescName is the schema descriptor for name field.
+	namespaceDescName := namespaceFields[0].Descriptor()
+	// namespace.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	namespace.NameValidator = func() func(string) error {
+		validators := namespaceDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// namespaceDescDescription is the schema descriptor for description field.
+	namespaceDescDescription := namespaceFields[2].Descriptor()
+	// namespace.DefaultDescription holds the default value on creation for the description field.
+	namespace.DefaultDescription = namespaceDescDescription.Default.(string)
+	// namespaceDescEnabled is the schema descriptor for enabled field.
+	namespaceDescEnabled := namespaceFields[3].Descriptor()
+	// namespace.DefaultEnabled holds the default value on creation for the enabled field.
+	namespace.DefaultEnabled = namespaceDescEnabled.Default.(bool)
+	// namespaceDescID is the schema descriptor for id field.
+	namespaceDescID := namespaceMixinFields0[0].Descriptor()
+	// namespace.DefaultID holds the default value on creation for the id field.
+	namespace.DefaultID = namespaceDescID.Default.(func() uuid.UUID)
+	notificationFields := schema.Notification{}.Fields()
+	_ = notificationFields
+	// notificationDescTitle is the schema descriptor for title field.
+	notificationDescTitle := notificationFields[3].Descriptor()
+	// notification.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	notification.TitleValidator = notificationDescTitle.Validators[0].(func(string) error)
+	// notificationDescBody is the schema descriptor for body field.
+	notificationDescBody := notificationFields[4].Descriptor()
+	// notification.DefaultBody holds the default value on creation for the body field.
+	notification.DefaultBody = notificationDescBody.Default.(string)
+	// notificationDescLink is the schema descriptor for link field.
+	notificationDescLink := notificationFields[5].Descriptor()
+	// notification.DefaultLink holds the default value on creation for the link field.
+	notification.DefaultLink = notificationDescLink.Default.(string)
+	// notificationDescCreatedAt is the schema descriptor for created_at field.
+	notificationDescCreatedAt := notificationFields[8].Descriptor()
+	// notification.DefaultCreatedAt holds the default value on creation for the created_at field.
+	notification.DefaultCreatedAt = notificationDescCreatedAt.Default.(func() time.Time)
+	// notificationDescID is the schema descriptor for id field.
+	notificationDescID := notificationFields[0].Descriptor()
+	// notification.DefaultID holds the default value on creation for the id field.
+	notification.DefaultID = notificationDescID.Default.(func() uuid.UUID)
 	permissionFields := schema.Permission{}.Fields()
 	_ = permissionFields
 	// permissionDescDescription is the schema descriptor for description field.
@@ -212,6 +618,55 @@ func init() {
 	rolebindingDescID := rolebindingFields[0].Descriptor()
 	// rolebinding.DefaultID holds the default value on creation for the id field.
 	rolebinding.DefaultID = rolebindingDescID.Default.(func() uuid.UUID)
+	serviceMixin := schema.Service{}.Mixin()
+	serviceMixinFields0 := serviceMixin[0].Fields()
+	_ = serviceMixinFields0
+	serviceMixinFields1 := serviceMixin[1].Fields()
+	_ = serviceMixinFields1
+	serviceFields := schema.Service{}.Fields()
+	_ = serviceFields
+	// serviceDescCreatedAt is the schema descriptor for created_at field.
+	serviceDescCreatedAt := serviceMixinFields1[0].Descriptor()
+	// service.DefaultCreatedAt holds the default value on creation for the created_at field.
+	service.DefaultCreatedAt = serviceDescCreatedAt.Default.(func() time.Time)
+	// serviceDescUpdatedAt is the schema descriptor for updated_at field.
+	serviceDescUpdatedAt := serviceMixinFields1[1].Descriptor()
+	// service.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	service.DefaultUpdatedAt = serviceDescUpdatedAt.Default.(func() time.Time)
+	// service.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	service.UpdateDefaultUpdatedAt = serviceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// serviceDescName is the schema descriptor for name field.
+	serviceDescName := serviceFields[1].Descriptor()
+	// service.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	service.NameValidator = func() func(string) error {
+		validators := serviceDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// serviceDescDescription is the schema descriptor for description field.
+	serviceDescDescription := serviceFields[2].Descriptor()
+	// service.DefaultDescription holds the default value on creation for the description field.
+	service.DefaultDescription = serviceDescDescription.Default.(string)
+	// serviceDescNextInstanceIndex is the schema descriptor for next_instance_index field.
+	serviceDescNextInstanceIndex := serviceFields[3].Descriptor()
+	// service.DefaultNextInstanceIndex holds the default value on creation for the next_instance_index field.
+	service.DefaultNextInstanceIndex = serviceDescNextInstanceIndex.Default.(int)
+	// service.NextInstanceIndexValidator is a validator for the "next_instance_index" field. It is called by the builders before save.
+	service.NextInstanceIndexValidator = serviceDescNextInstanceIndex.Validators[0].(func(int) error)
+	// serviceDescID is the schema descriptor for id field.
+	serviceDescID := serviceMixinFields0[0].Descriptor()
+	// service.DefaultID holds the default value on creation for the id field.
+	service.DefaultID = serviceDescID.Default.(func() uuid.UUID)
 	sessionFields := schema.Session{}.Fields()
 	_ = sessionFields
 	// sessionDescData is the schema descriptor for data field.
@@ -321,6 +776,77 @@ func init() {
 			return nil
 		}
 	}()
+	templateMixin := schema.Template{}.Mixin()
+	templateMixinFields0 := templateMixin[0].Fields()
+	_ = templateMixinFields0
+	templateMixinFields1 := templateMixin[1].Fields()
+	_ = templateMixinFields1
+	templateFields := schema.Template{}.Fields()
+	_ = templateFields
+	// templateDescCreatedAt is the schema descriptor for created_at field.
+	templateDescCreatedAt := templateMixinFields1[0].Descriptor()
+	// template.DefaultCreatedAt holds the default value on creation for the created_at field.
+	template.DefaultCreatedAt = templateDescCreatedAt.Default.(func() time.Time)
+	// templateDescUpdatedAt is the schema descriptor for updated_at field.
+	templateDescUpdatedAt := templateMixinFields1[1].Descriptor()
+	// template.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	template.DefaultUpdatedAt = templateDescUpdatedAt.Default.(func() time.Time)
+	// template.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	template.UpdateDefaultUpdatedAt = templateDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// templateDescName is the schema descriptor for name field.
+	templateDescName := templateFields[0].Descriptor()
+	// template.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	template.NameValidator = func() func(string) error {
+		validators := templateDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// templateDescVersion is the schema descriptor for version field.
+	templateDescVersion := templateFields[1].Descriptor()
+	// template.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	template.VersionValidator = templateDescVersion.Validators[0].(func(int) error)
+	// templateDescDisplayName is the schema descriptor for display_name field.
+	templateDescDisplayName := templateFields[3].Descriptor()
+	// template.DefaultDisplayName holds the default value on creation for the display_name field.
+	template.DefaultDisplayName = templateDescDisplayName.Default.(string)
+	// templateDescDescription is the schema descriptor for description field.
+	templateDescDescription := templateFields[4].Descriptor()
+	// template.DefaultDescription holds the default value on creation for the description field.
+	template.DefaultDescription = templateDescDescription.Default.(string)
+	// templateDescCategory is the schema descriptor for category field.
+	templateDescCategory := templateFields[5].Descriptor()
+	// template.DefaultCategory holds the default value on creation for the category field.
+	template.DefaultCategory = templateDescCategory.Default.(string)
+	// templateDescImage is the schema descriptor for image field.
+	templateDescImage := templateFields[7].Descriptor()
+	// template.DefaultImage holds the default value on creation for the image field.
+	template.DefaultImage = templateDescImage.Default.(string)
+	// templateDescPvcNamespace is the schema descriptor for pvc_namespace field.
+	templateDescPvcNamespace := templateFields[8].Descriptor()
+	// template.DefaultPvcNamespace holds the default value on creation for the pvc_namespace field.
+	template.DefaultPvcNamespace = templateDescPvcNamespace.Default.(string)
+	// templateDescPvcName is the schema descriptor for pvc_name field.
+	templateDescPvcName := templateFields[9].Descriptor()
+	// template.DefaultPvcName holds the default value on creation for the pvc_name field.
+	template.DefaultPvcName = templateDescPvcName.Default.(string)
+	// templateDescCloudInit is the schema descriptor for cloud_init field.
+	templateDescCloudInit := templateFields[10].Descriptor()
+	// template.DefaultCloudInit holds the default value on creation for the cloud_init field.
+	template.DefaultCloudInit = templateDescCloudInit.Default.(string)
+	// templateDescID is the schema descriptor for id field.
+	templateDescID := templateMixinFields0[0].Descriptor()
+	// template.DefaultID holds the default value on creation for the id field.
+	template.DefaultID = templateDescID.Default.(func() uuid.UUID)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
@@ -384,4 +910,75 @@ func init() {
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.
 	user.DefaultID = userDescID.Default.(func() uuid.UUID)
+	vmMixin := schema.VM{}.Mixin()
+	vmMixinFields0 := vmMixin[0].Fields()
+	_ = vmMixinFields0
+	vmMixinFields1 := vmMixin[1].Fields()
+	_ = vmMixinFields1
+	vmFields := schema.VM{}.Fields()
+	_ = vmFields
+	// vmDescCreatedAt is the schema descriptor for created_at field.
+	vmDescCreatedAt := vmMixinFields1[0].Descriptor()
+	// vm.DefaultCreatedAt holds the default value on creation for the created_at field.
+	vm.DefaultCreatedAt = vmDescCreatedAt.Default.(func() time.Time)
+	// vmDescUpdatedAt is the schema descriptor for updated_at field.
+	vmDescUpdatedAt := vmMixinFields1[1].Descriptor()
+	// vm.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	vm.DefaultUpdatedAt = vmDescUpdatedAt.Default.(func() time.Time)
+	// vm.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	vm.UpdateDefaultUpdatedAt = vmDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// vmDescName is the schema descriptor for name field.
+	vmDescName := vmFields[0].Descriptor()
+	// vm.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	vm.NameValidator = func() func(string) error {
+		validators := vmDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// vmDescInstanceSizeName is the schema descriptor for instance_size_name field.
+	vmDescInstanceSizeName := vmFields[9].Descriptor()
+	// vm.DefaultInstanceSizeName holds the default value on creation for the instance_size_name field.
+	vm.DefaultInstanceSizeName = vmDescInstanceSizeName.Default.(string)
+	// vmDescStatusMessage is the schema descriptor for status_message field.
+	vmDescStatusMessage := vmFields[13].Descriptor()
+	// vm.DefaultStatusMessage holds the default value on creation for the status_message field.
+	vm.DefaultStatusMessage = vmDescStatusMessage.Default.(string)
+	// vmDescCPUCores is the schema descriptor for cpu_cores field.
+	vmDescCPUCores := vmFields[14].Descriptor()
+	// vm.DefaultCPUCores holds the default value on creation for the cpu_cores field.
+	vm.DefaultCPUCores = vmDescCPUCores.Default.(int)
+	// vmDescMemoryMib is the schema descriptor for memory_mib field.
+	vmDescMemoryMib := vmFields[15].Descriptor()
+	// vm.DefaultMemoryMib holds the default value on creation for the memory_mib field.
+	vm.DefaultMemoryMib = vmDescMemoryMib.Default.(int)
+	// vmDescDiskGB is the schema descriptor for disk_gb field.
+	vmDescDiskGB := vmFields[16].Descriptor()
+	// vm.DefaultDiskGB holds the default value on creation for the disk_gb field.
+	vm.DefaultDiskGB = vmDescDiskGB.Default.(int)
+	// vmDescStorageClass is the schema descriptor for storage_class field.
+	vmDescStorageClass := vmFields[17].Descriptor()
+	// vm.DefaultStorageClass holds the default value on creation for the storage_class field.
+	vm.DefaultStorageClass = vmDescStorageClass.Default.(string)
+	// vmDescK8sUID is the schema descriptor for k8s_uid field.
+	vmDescK8sUID := vmFields[18].Descriptor()
+	// vm.DefaultK8sUID holds the default value on creation for the k8s_uid field.
+	vm.DefaultK8sUID = vmDescK8sUID.Default.(string)
+	// vmDescIP is the schema descriptor for ip field.
+	vmDescIP := vmFields[19].Descriptor()
+	// vm.DefaultIP holds the default value on creation for the ip field.
+	vm.DefaultIP = vmDescIP.Default.(string)
+	// vmDescID is the schema descriptor for id field.
+	vmDescID := vmMixinFields0[0].Descriptor()
+	// vm.DefaultID holds the default value on creation for the id field.
+	vm.DefaultID = vmDescID.Default.(func() uuid.UUID)
 }

@@ -40,9 +40,11 @@ type System struct {
 type SystemEdges struct {
 	// Members holds the value of the members edge.
 	Members []*SystemMember `json:"members,omitempty"`
+	// Services holds the value of the services edge.
+	Services []*Service `json:"services,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 }
 
 // MembersOrErr returns the Members value or an error if the edge
@@ -52,6 +54,15 @@ func (e SystemEdges) MembersOrErr() ([]*SystemMember, error) {
 		return e.Members, nil
 	}
 	return nil, &NotLoadedError{edge: "members"}
+}
+
+// ServicesOrErr returns the Services value or an error if the edge
+// was not loaded in eager-loading.
+func (e SystemEdges) ServicesOrErr() ([]*Service, error) {
+	if e.loadedTypes[1] {
+		return e.Services, nil
+	}
+	return nil, &NotLoadedError{edge: "services"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -142,6 +153,11 @@ func (_m *System) Value(name string) (ent.Value, error) {
 // QueryMembers queries the "members" edge of the System entity.
 func (_m *System) QueryMembers() *SystemMemberQuery {
 	return NewSystemClient(_m.config).QueryMembers(_m)
+}
+
+// QueryServices queries the "services" edge of the System entity.
+func (_m *System) QueryServices() *ServiceQuery {
+	return NewSystemClient(_m.config).QueryServices(_m)
 }
 
 // Update returns a builder for updating this System.

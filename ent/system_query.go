@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/predicate"
+	"kv-shepherd.io/shepherd/ent/service"
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/ent/systemmember"
 )
@@ -22,12 +23,13 @@ import (
 // SystemQuery is the builder for querying System entities.
 type SystemQuery struct {
 	config
-	ctx         *QueryContext
-	order       []system.OrderOption
-	inters      []Interceptor
-	predicates  []predicate.System
-	withMembers *SystemMemberQuery
-	modifiers   []func(*sql.Selector)
+	ctx          *QueryContext
+	order        []system.OrderOption
+	inters       []Interceptor
+	predicates   []predicate.System
+	withMembers  *SystemMemberQuery
+	withServices *ServiceQuery
+	modifiers    []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -79,6 +81,28 @@ func (_q *SystemQuery) QueryMembers() *SystemMemberQuery {
 			sqlgraph.From(system.Table, system.FieldID, selector),
 			sqlgraph.To(systemmember.Table, systemmember.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, system.MembersTable, system.MembersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryServices chains the current query on the "services" edge.
+func (_q *SystemQuery) QueryServices() *ServiceQuery {
+	query := (&ServiceClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(system.Table, system.FieldID, selector),
+			sqlgraph.To(service.Table, service.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, system.ServicesTable, system.ServicesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -273,12 +297,13 @@ func (_q *SystemQuery) Clone() *SystemQuery {
 		return nil
 	}
 	return &SystemQuery{
-		config:      _q.config,
-		ctx:         _q.ctx.Clone(),
-		order:       append([]system.OrderOption{}, _q.order...),
-		inters:      append([]Interceptor{}, _q.inters...),
-		predicates:  append([]predicate.System{}, _q.predicates...),
-		withMembers: _q.withMembers.Clone(),
+		config:       _q.config,
+		ctx:          _q.ctx.Clone(),
+		order:        append([]system.OrderOption{}, _q.order...),
+		inters:       append([]Interceptor{}, _q.inters...),
+		predicates:   append([]predicate.System{}, _q.predicates...),
+		withMembers:  _q.withMembers.Clone(),
+		withServices: _q.withServices.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -293,6 +318,17 @@ func (_q *SystemQuery) WithMembers(opts ...func(*SystemMemberQuery)) *SystemQuer
 		opt(query)
 	}
 	_q.withMembers = query
+	return _q
+}
+
+// WithServices tells the query-builder to eager-load the nodes that are connected to
+// the "services" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *SystemQuery) WithServices(opts ...func(*ServiceQuery)) *SystemQuery {
+	query := (&ServiceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withServices = query
 	return _q
 }
 
@@ -374,8 +410,9 @@ func (_q *SystemQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Syste
 	var (
 		nodes       = []*System{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withMembers != nil,
+			_q.withServices != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -406,6 +443,13 @@ func (_q *SystemQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Syste
 			return nil, err
 		}
 	}
+	if query := _q.withServices; query != nil {
+		if err := _q.loadServices(ctx, query, nodes,
+			func(n *System) { n.Edges.Services = []*Service{} },
+			func(n *System, e *Service) { n.Edges.Services = append(n.Edges.Services, e) }); err != nil {
+			return nil, err
+		}
+	}
 	return nodes, nil
 }
 
@@ -424,6 +468,36 @@ func (_q *SystemQuery) loadMembers(ctx context.Context, query *SystemMemberQuery
 	}
 	query.Where(predicate.SystemMember(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(system.MembersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.SystemID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "system_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *SystemQuery) loadServices(ctx context.Context, query *ServiceQuery, nodes []*System, init func(*System), assign func(*System, *Service)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*System)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(service.FieldSystemID)
+	}
+	query.Where(predicate.Service(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(system.ServicesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

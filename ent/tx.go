@@ -14,16 +14,30 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// ApprovalTicket is the client for interacting with the ApprovalTicket builders.
+	ApprovalTicket *ApprovalTicketClient
 	// AuditLog is the client for interacting with the AuditLog builders.
 	AuditLog *AuditLogClient
+	// Cluster is the client for interacting with the Cluster builders.
+	Cluster *ClusterClient
+	// DomainEvent is the client for interacting with the DomainEvent builders.
+	DomainEvent *DomainEventClient
 	// IdPGroupMapping is the client for interacting with the IdPGroupMapping builders.
 	IdPGroupMapping *IdPGroupMappingClient
+	// InstanceSize is the client for interacting with the InstanceSize builders.
+	InstanceSize *InstanceSizeClient
+	// Namespace is the client for interacting with the Namespace builders.
+	Namespace *NamespaceClient
+	// Notification is the client for interacting with the Notification builders.
+	Notification *NotificationClient
 	// Permission is the client for interacting with the Permission builders.
 	Permission *PermissionClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// RoleBinding is the client for interacting with the RoleBinding builders.
 	RoleBinding *RoleBindingClient
+	// Service is the client for interacting with the Service builders.
+	Service *ServiceClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// System is the client for interacting with the System builders.
@@ -32,8 +46,12 @@ type Tx struct {
 	SystemMember *SystemMemberClient
 	// SystemSecret is the client for interacting with the SystemSecret builders.
 	SystemSecret *SystemSecretClient
+	// Template is the client for interacting with the Template builders.
+	Template *TemplateClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// VM is the client for interacting with the VM builders.
+	VM *VMClient
 
 	// lazily loaded.
 	client     *Client
@@ -165,16 +183,25 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.ApprovalTicket = NewApprovalTicketClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
+	tx.Cluster = NewClusterClient(tx.config)
+	tx.DomainEvent = NewDomainEventClient(tx.config)
 	tx.IdPGroupMapping = NewIdPGroupMappingClient(tx.config)
+	tx.InstanceSize = NewInstanceSizeClient(tx.config)
+	tx.Namespace = NewNamespaceClient(tx.config)
+	tx.Notification = NewNotificationClient(tx.config)
 	tx.Permission = NewPermissionClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.RoleBinding = NewRoleBindingClient(tx.config)
+	tx.Service = NewServiceClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.System = NewSystemClient(tx.config)
 	tx.SystemMember = NewSystemMemberClient(tx.config)
 	tx.SystemSecret = NewSystemSecretClient(tx.config)
+	tx.Template = NewTemplateClient(tx.config)
 	tx.User = NewUserClient(tx.config)
+	tx.VM = NewVMClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.
@@ -184,7 +211,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: AuditLog.QueryXXX(), the query will be executed
+// applies a query, for example: ApprovalTicket.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -27,7 +28,7 @@ func migrateDiff(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, name
 		return fmt.Errorf("migration name %q: use lower-case letters, digits and underscores", name)
 	}
 	scratch := "shepherd_diff_" + auth.RandomToken(6)
-	scratch = regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(scratch, "x")
+	scratch = strings.ToLower(regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(scratch, "x"))
 	if _, err := pool.Exec(ctx, "CREATE DATABASE "+scratch); err != nil {
 		return fmt.Errorf("create scratch database: %w", err)
 	}

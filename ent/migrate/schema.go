@@ -9,6 +9,76 @@ import (
 )
 
 var (
+	// ApprovalTicketsColumns holds the columns for the "approval_tickets" table.
+	ApprovalTicketsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"VM_CREATE", "VM_DELETE", "VM_START", "VM_STOP", "VM_RESTART", "VNC_ACCESS"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING_APPROVAL", "APPROVED", "EXECUTING", "SUCCESS", "FAILED", "REJECTED", "CANCELLED"}, Default: "PENDING_APPROVAL"},
+		{Name: "event_id", Type: field.TypeUUID},
+		{Name: "requester_id", Type: field.TypeUUID},
+		{Name: "requester_name", Type: field.TypeString, Default: ""},
+		{Name: "reason", Type: field.TypeString, Size: 2147483647},
+		{Name: "system_id", Type: field.TypeUUID},
+		{Name: "service_id", Type: field.TypeUUID},
+		{Name: "namespace_id", Type: field.TypeUUID},
+		{Name: "namespace_name", Type: field.TypeString},
+		{Name: "environment", Type: field.TypeEnum, Enums: []string{"test", "prod"}},
+		{Name: "target_name", Type: field.TypeString, Default: ""},
+		{Name: "instance_size_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "template_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "request_params", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "vm_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "approver_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "approver_name", Type: field.TypeString, Default: ""},
+		{Name: "decided_at", Type: field.TypeTime, Nullable: true},
+		{Name: "decision_reason", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "selected_cluster_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "selected_template_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "selected_storage_class", Type: field.TypeString, Default: ""},
+		{Name: "modified_spec", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "modification_reason", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "template_snapshot", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "instance_size_snapshot", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "final_cpu_request", Type: field.TypeString, Default: ""},
+		{Name: "final_cpu_limit", Type: field.TypeString, Default: ""},
+		{Name: "final_mem_request", Type: field.TypeString, Default: ""},
+		{Name: "final_mem_limit", Type: field.TypeString, Default: ""},
+		{Name: "final_disk_gb", Type: field.TypeInt, Default: 0},
+		{Name: "error_message", Type: field.TypeString, Size: 2147483647, Default: ""},
+	}
+	// ApprovalTicketsTable holds the schema information for the "approval_tickets" table.
+	ApprovalTicketsTable = &schema.Table{
+		Name:       "approval_tickets",
+		Columns:    ApprovalTicketsColumns,
+		PrimaryKey: []*schema.Column{ApprovalTicketsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "approvalticket_status_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{ApprovalTicketsColumns[4], ApprovalTicketsColumns[1]},
+			},
+			{
+				Name:    "approvalticket_requester_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{ApprovalTicketsColumns[6], ApprovalTicketsColumns[1]},
+			},
+			{
+				Name:    "approvalticket_system_id",
+				Unique:  false,
+				Columns: []*schema.Column{ApprovalTicketsColumns[9]},
+			},
+			{
+				Name:    "approvalticket_one_pending_per_vm_op",
+				Unique:  true,
+				Columns: []*schema.Column{ApprovalTicketsColumns[18], ApprovalTicketsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'PENDING_APPROVAL' AND vm_id IS NOT NULL",
+				},
+			},
+		},
+	}
 	// AuditLogsColumns holds the columns for the "audit_logs" table.
 	AuditLogsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -55,6 +125,66 @@ var (
 			},
 		},
 	}
+	// ClustersColumns holds the columns for the "clusters" table.
+	ClustersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 63},
+		{Name: "environment", Type: field.TypeEnum, Enums: []string{"test", "prod"}},
+		{Name: "provider", Type: field.TypeEnum, Enums: []string{"sim", "kubevirt"}, Default: "kubevirt"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"UNKNOWN", "HEALTHY", "UNHEALTHY", "UNREACHABLE"}, Default: "UNKNOWN"},
+		{Name: "status_message", Type: field.TypeString, Default: ""},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "scheduling_weight", Type: field.TypeInt, Default: 100},
+		{Name: "api_server_url", Type: field.TypeString, Default: ""},
+		{Name: "kubeconfig_sealed", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "kubevirt_version", Type: field.TypeString, Default: ""},
+		{Name: "gpu_devices", Type: field.TypeJSON},
+		{Name: "hugepages", Type: field.TypeJSON},
+		{Name: "dedicated_cpu", Type: field.TypeBool, Default: false},
+		{Name: "storage_classes", Type: field.TypeJSON},
+		{Name: "default_storage_class", Type: field.TypeString, Default: ""},
+		{Name: "last_checked_at", Type: field.TypeTime, Nullable: true},
+	}
+	// ClustersTable holds the schema information for the "clusters" table.
+	ClustersTable = &schema.Table{
+		Name:       "clusters",
+		Columns:    ClustersColumns,
+		PrimaryKey: []*schema.Column{ClustersColumns[0]},
+	}
+	// DomainEventsColumns holds the columns for the "domain_events" table.
+	DomainEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "event_type", Type: field.TypeString, Size: 64},
+		{Name: "aggregate_type", Type: field.TypeString, Size: 32},
+		{Name: "aggregate_id", Type: field.TypeString, Default: ""},
+		{Name: "payload", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"}, Default: "PENDING"},
+		{Name: "requested_by", Type: field.TypeUUID},
+		{Name: "error_message", Type: field.TypeString, Default: ""},
+		{Name: "processed_at", Type: field.TypeTime, Nullable: true},
+	}
+	// DomainEventsTable holds the schema information for the "domain_events" table.
+	DomainEventsTable = &schema.Table{
+		Name:       "domain_events",
+		Columns:    DomainEventsColumns,
+		PrimaryKey: []*schema.Column{DomainEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "domainevent_aggregate_type_aggregate_id",
+				Unique:  false,
+				Columns: []*schema.Column{DomainEventsColumns[4], DomainEventsColumns[5]},
+			},
+			{
+				Name:    "domainevent_requested_by_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{DomainEventsColumns[8], DomainEventsColumns[1]},
+			},
+		},
+	}
 	// IdpGroupMappingsColumns holds the columns for the "idp_group_mappings" table.
 	IdpGroupMappingsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -73,6 +203,104 @@ var (
 				Name:    "idpgroupmapping_group_name_role_id",
 				Unique:  true,
 				Columns: []*schema.Column{IdpGroupMappingsColumns[1], IdpGroupMappingsColumns[2]},
+			},
+		},
+	}
+	// InstanceSizesColumns holds the columns for the "instance_sizes" table.
+	InstanceSizesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 63},
+		{Name: "display_name", Type: field.TypeString, Default: ""},
+		{Name: "description", Type: field.TypeString, Default: ""},
+		{Name: "cpu_cores", Type: field.TypeInt},
+		{Name: "memory_mib", Type: field.TypeInt},
+		{Name: "cpu_overcommit", Type: field.TypeBool, Default: false},
+		{Name: "cpu_request_millis", Type: field.TypeInt, Default: 0},
+		{Name: "mem_overcommit", Type: field.TypeBool, Default: false},
+		{Name: "mem_request_mib", Type: field.TypeInt, Default: 0},
+		{Name: "dedicated_cpu", Type: field.TypeBool, Default: false},
+		{Name: "hugepages_size", Type: field.TypeString, Default: ""},
+		{Name: "gpu_devices", Type: field.TypeJSON, Nullable: true},
+		{Name: "requires_gpu", Type: field.TypeBool, Default: false},
+		{Name: "disk_default_gb", Type: field.TypeInt, Default: 100},
+		{Name: "disk_min_gb", Type: field.TypeInt, Default: 50},
+		{Name: "disk_max_gb", Type: field.TypeInt, Default: 500},
+		{Name: "spec_overrides", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "sort_order", Type: field.TypeInt, Default: 0},
+	}
+	// InstanceSizesTable holds the schema information for the "instance_sizes" table.
+	InstanceSizesTable = &schema.Table{
+		Name:       "instance_sizes",
+		Columns:    InstanceSizesColumns,
+		PrimaryKey: []*schema.Column{InstanceSizesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "instancesize_cpu_cores_memory_mib",
+				Unique:  false,
+				Columns: []*schema.Column{InstanceSizesColumns[6], InstanceSizesColumns[7]},
+			},
+			{
+				Name:    "instancesize_requires_gpu",
+				Unique:  false,
+				Columns: []*schema.Column{InstanceSizesColumns[15]},
+			},
+			{
+				Name:    "instancesize_dedicated_cpu",
+				Unique:  false,
+				Columns: []*schema.Column{InstanceSizesColumns[12]},
+			},
+		},
+	}
+	// NamespacesColumns holds the columns for the "namespaces" table.
+	NamespacesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 15},
+		{Name: "environment", Type: field.TypeEnum, Enums: []string{"test", "prod"}},
+		{Name: "description", Type: field.TypeString, Default: ""},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "created_by", Type: field.TypeUUID, Nullable: true},
+	}
+	// NamespacesTable holds the schema information for the "namespaces" table.
+	NamespacesTable = &schema.Table{
+		Name:       "namespaces",
+		Columns:    NamespacesColumns,
+		PrimaryKey: []*schema.Column{NamespacesColumns[0]},
+	}
+	// NotificationsColumns holds the columns for the "notifications" table.
+	NotificationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "recipient_id", Type: field.TypeUUID},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"APPROVAL_REQUIRED", "REQUEST_APPROVED", "REQUEST_REJECTED", "REQUEST_CANCELLED", "VM_CREATED", "VM_DELETED", "VM_FAILED", "APPROVAL_OVERDUE"}},
+		{Name: "title", Type: field.TypeString},
+		{Name: "body", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "link", Type: field.TypeString, Default: ""},
+		{Name: "ticket_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "read_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// NotificationsTable holds the schema information for the "notifications" table.
+	NotificationsTable = &schema.Table{
+		Name:       "notifications",
+		Columns:    NotificationsColumns,
+		PrimaryKey: []*schema.Column{NotificationsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "notification_recipient_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[1], NotificationsColumns[8]},
+			},
+			{
+				Name:    "notification_unread",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[1]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "read_at IS NULL",
+				},
 			},
 		},
 	}
@@ -138,6 +366,42 @@ var (
 				Name:    "rolebinding_user_id_role_id_scope_type_scope_id",
 				Unique:  true,
 				Columns: []*schema.Column{RoleBindingsColumns[8], RoleBindingsColumns[7], RoleBindingsColumns[1], RoleBindingsColumns[2]},
+			},
+		},
+	}
+	// ServicesColumns holds the columns for the "services" table.
+	ServicesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 15},
+		{Name: "description", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "next_instance_index", Type: field.TypeInt, Default: 1},
+		{Name: "created_by", Type: field.TypeUUID, Nullable: true},
+		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "system_id", Type: field.TypeUUID},
+	}
+	// ServicesTable holds the schema information for the "services" table.
+	ServicesTable = &schema.Table{
+		Name:       "services",
+		Columns:    ServicesColumns,
+		PrimaryKey: []*schema.Column{ServicesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "services_systems_services",
+				Columns:    []*schema.Column{ServicesColumns[8]},
+				RefColumns: []*schema.Column{SystemsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "service_system_id_name",
+				Unique:  true,
+				Columns: []*schema.Column{ServicesColumns[8], ServicesColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "deleted_at IS NULL",
+				},
 			},
 		},
 	}
@@ -249,6 +513,45 @@ var (
 		Columns:    SystemSecretsColumns,
 		PrimaryKey: []*schema.Column{SystemSecretsColumns[0]},
 	}
+	// TemplatesColumns holds the columns for the "templates" table.
+	TemplatesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 63},
+		{Name: "version", Type: field.TypeInt},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "active", "deprecated", "archived"}, Default: "draft"},
+		{Name: "display_name", Type: field.TypeString, Default: ""},
+		{Name: "description", Type: field.TypeString, Default: ""},
+		{Name: "category", Type: field.TypeString, Default: ""},
+		{Name: "source_type", Type: field.TypeEnum, Enums: []string{"containerdisk", "pvc"}, Default: "containerdisk"},
+		{Name: "image", Type: field.TypeString, Default: ""},
+		{Name: "pvc_namespace", Type: field.TypeString, Default: ""},
+		{Name: "pvc_name", Type: field.TypeString, Default: ""},
+		{Name: "cloud_init", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "created_by", Type: field.TypeUUID, Nullable: true},
+	}
+	// TemplatesTable holds the schema information for the "templates" table.
+	TemplatesTable = &schema.Table{
+		Name:       "templates",
+		Columns:    TemplatesColumns,
+		PrimaryKey: []*schema.Column{TemplatesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "template_name_version",
+				Unique:  true,
+				Columns: []*schema.Column{TemplatesColumns[3], TemplatesColumns[4]},
+			},
+			{
+				Name:    "template_one_active_per_name",
+				Unique:  true,
+				Columns: []*schema.Column{TemplatesColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'active'",
+				},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -269,6 +572,70 @@ var (
 		Name:       "users",
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
+	}
+	// VmsColumns holds the columns for the "vms" table.
+	VmsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 63},
+		{Name: "service_id", Type: field.TypeUUID},
+		{Name: "system_id", Type: field.TypeUUID},
+		{Name: "namespace_id", Type: field.TypeUUID},
+		{Name: "namespace_name", Type: field.TypeString},
+		{Name: "environment", Type: field.TypeEnum, Enums: []string{"test", "prod"}},
+		{Name: "cluster_id", Type: field.TypeUUID},
+		{Name: "instance_index", Type: field.TypeInt},
+		{Name: "instance_size_id", Type: field.TypeUUID},
+		{Name: "instance_size_name", Type: field.TypeString, Default: ""},
+		{Name: "template_id", Type: field.TypeUUID},
+		{Name: "ticket_id", Type: field.TypeUUID},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"CREATING", "STARTING", "RUNNING", "STOPPING", "STOPPED", "RESTARTING", "DELETING", "DELETED", "FAILED", "UNKNOWN"}, Default: "CREATING"},
+		{Name: "status_message", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "cpu_cores", Type: field.TypeInt, Default: 0},
+		{Name: "memory_mib", Type: field.TypeInt, Default: 0},
+		{Name: "disk_gb", Type: field.TypeInt, Default: 0},
+		{Name: "storage_class", Type: field.TypeString, Default: ""},
+		{Name: "k8s_uid", Type: field.TypeString, Default: ""},
+		{Name: "ip", Type: field.TypeString, Default: ""},
+		{Name: "created_by", Type: field.TypeUUID},
+		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
+	}
+	// VmsTable holds the schema information for the "vms" table.
+	VmsTable = &schema.Table{
+		Name:       "vms",
+		Columns:    VmsColumns,
+		PrimaryKey: []*schema.Column{VmsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "vm_cluster_id_namespace_name_name",
+				Unique:  true,
+				Columns: []*schema.Column{VmsColumns[9], VmsColumns[7], VmsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "deleted_at IS NULL",
+				},
+			},
+			{
+				Name:    "vm_system_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{VmsColumns[5], VmsColumns[1]},
+			},
+			{
+				Name:    "vm_service_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{VmsColumns[4], VmsColumns[1]},
+			},
+			{
+				Name:    "vm_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{VmsColumns[1]},
+			},
+			{
+				Name:    "vm_status",
+				Unique:  false,
+				Columns: []*schema.Column{VmsColumns[15]},
+			},
+		},
 	}
 	// RolePermissionsColumns holds the columns for the "role_permissions" table.
 	RolePermissionsColumns = []*schema.Column{
@@ -297,16 +664,25 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		ApprovalTicketsTable,
 		AuditLogsTable,
+		ClustersTable,
+		DomainEventsTable,
 		IdpGroupMappingsTable,
+		InstanceSizesTable,
+		NamespacesTable,
+		NotificationsTable,
 		PermissionsTable,
 		RolesTable,
 		RoleBindingsTable,
+		ServicesTable,
 		SessionsTable,
 		SystemsTable,
 		SystemMembersTable,
 		SystemSecretsTable,
+		TemplatesTable,
 		UsersTable,
+		VmsTable,
 		RolePermissionsTable,
 	}
 )
@@ -317,6 +693,7 @@ func init() {
 	}
 	RoleBindingsTable.ForeignKeys[0].RefTable = RolesTable
 	RoleBindingsTable.ForeignKeys[1].RefTable = UsersTable
+	ServicesTable.ForeignKeys[0].RefTable = SystemsTable
 	SystemMembersTable.ForeignKeys[0].RefTable = SystemsTable
 	SystemMembersTable.ForeignKeys[1].RefTable = UsersTable
 	RolePermissionsTable.ForeignKeys[0].RefTable = RolesTable

@@ -6,11 +6,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// ApprovalTicket is the predicate function for approvalticket builders.
+type ApprovalTicket func(*sql.Selector)
+
 // AuditLog is the predicate function for auditlog builders.
 type AuditLog func(*sql.Selector)
 
+// Cluster is the predicate function for cluster builders.
+type Cluster func(*sql.Selector)
+
+// DomainEvent is the predicate function for domainevent builders.
+type DomainEvent func(*sql.Selector)
+
 // IdPGroupMapping is the predicate function for idpgroupmapping builders.
 type IdPGroupMapping func(*sql.Selector)
+
+// InstanceSize is the predicate function for instancesize builders.
+type InstanceSize func(*sql.Selector)
+
+// Namespace is the predicate function for namespace builders.
+type Namespace func(*sql.Selector)
+
+// Notification is the predicate function for notification builders.
+type Notification func(*sql.Selector)
 
 // Permission is the predicate function for permission builders.
 type Permission func(*sql.Selector)
@@ -20,6 +38,9 @@ type Role func(*sql.Selector)
 
 // RoleBinding is the predicate function for rolebinding builders.
 type RoleBinding func(*sql.Selector)
+
+// Service is the predicate function for service builders.
+type Service func(*sql.Selector)
 
 // Session is the predicate function for session builders.
 type Session func(*sql.Selector)
@@ -33,5 +54,11 @@ type SystemMember func(*sql.Selector)
 // SystemSecret is the predicate function for systemsecret builders.
 type SystemSecret func(*sql.Selector)
 
+// Template is the predicate function for template builders.
+type Template func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
+
+// VM is the predicate function for vm builders.
+type VM func(*sql.Selector)

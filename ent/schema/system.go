@@ -26,7 +26,7 @@ func (System) Fields() []ent.Field {
 }
 
 func (System) Edges() []ent.Edge {
-	return []ent.Edge{edge.To("members", SystemMember.Type)}
+	return []ent.Edge{edge.To("members", SystemMember.Type), edge.To("services", Service.Type)}
 }
 
 func (System) Indexes() []ent.Index {

@@ -419,6 +419,29 @@ func HasMembersWith(preds ...predicate.SystemMember) predicate.System {
 	})
 }
 
+// HasServices applies the HasEdge predicate on the "services" edge.
+func HasServices() predicate.System {
+	return predicate.System(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ServicesTable, ServicesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasServicesWith applies the HasEdge predicate on the "services" edge with a given conditions (other predicates).
+func HasServicesWith(preds ...predicate.Service) predicate.System {
+	return predicate.System(func(s *sql.Selector) {
+		step := newServicesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.System) predicate.System {
 	return predicate.System(sql.AndPredicates(predicates...))

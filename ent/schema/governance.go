@@ -1,0 +1,157 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"github.com/google/uuid"
+)
+
+// DomainEvent is the claim check of a requested change: its payload is frozen at insert
+// ("what you see is what you sign"); only its status moves. Jobs carry its id only.
+type DomainEvent struct{ ent.Schema }
+
+func (DomainEvent) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+func (DomainEvent) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("event_type").NotEmpty().MaxLen(64).Immutable(),
+		field.String("aggregate_type").NotEmpty().MaxLen(32).Immutable(),
+		field.String("aggregate_id").Default("").Immutable(),
+		field.JSON("payload", map[string]any{}).Immutable().SchemaType(jsonb),
+		field.Enum("status").Values("PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED").Default("PENDING"),
+		field.UUID("requested_by", uuid.UUID{}).Immutable(),
+		field.String("error_message").Default(""),
+		field.Time("processed_at").Optional().Nillable(),
+	}
+}
+
+func (DomainEvent) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("aggregate_type", "aggregate_id"), index.Fields("requested_by", "created_at")}
+}
+
+// ApprovalTicket is a request awaiting (or past) a decision.
+type ApprovalTicket struct{ ent.Schema }
+
+func (ApprovalTicket) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+func (ApprovalTicket) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("type").Values("VM_CREATE", "VM_DELETE", "VM_START", "VM_STOP", "VM_RESTART", "VNC_ACCESS").Immutable(),
+		field.Enum("status").Values("PENDING_APPROVAL", "APPROVED", "EXECUTING", "SUCCESS", "FAILED", "REJECTED", "CANCELLED").
+			Default("PENDING_APPROVAL"),
+		field.UUID("event_id", uuid.UUID{}).Immutable(),
+		field.UUID("requester_id", uuid.UUID{}).Immutable(),
+		field.String("requester_name").Default("").Immutable(),
+		field.Text("reason").Immutable(),
+		// Request context. System, service and namespace are fixed at submission.
+		field.UUID("system_id", uuid.UUID{}).Immutable(),
+		field.UUID("service_id", uuid.UUID{}).Immutable(),
+		field.UUID("namespace_id", uuid.UUID{}).Immutable(),
+		field.String("namespace_name").Immutable(),
+		field.Enum("environment").Values("test", "prod").Immutable(),
+		field.String("target_name").Default("").Comment("system/service or the VM name, for lists"),
+		field.UUID("instance_size_id", uuid.UUID{}).Optional().Nillable().Immutable(),
+		field.UUID("template_id", uuid.UUID{}).Optional().Nillable().Immutable(),
+		field.JSON("request_params", map[string]any{}).Optional().Immutable().SchemaType(jsonb),
+		field.UUID("vm_id", uuid.UUID{}).Optional().Nillable(),
+		// Decision.
+		field.UUID("approver_id", uuid.UUID{}).Optional().Nillable(),
+		field.String("approver_name").Default(""),
+		field.Time("decided_at").Optional().Nillable(),
+		field.Text("decision_reason").Default(""),
+		field.UUID("selected_cluster_id", uuid.UUID{}).Optional().Nillable(),
+		field.UUID("selected_template_id", uuid.UUID{}).Optional().Nillable(),
+		field.String("selected_storage_class").Default(""),
+		field.JSON("modified_spec", map[string]any{}).Optional().SchemaType(jsonb),
+		field.Text("modification_reason").Default(""),
+		field.JSON("template_snapshot", map[string]any{}).Optional().SchemaType(jsonb),
+		field.JSON("instance_size_snapshot", map[string]any{}).Optional().SchemaType(jsonb),
+		field.String("final_cpu_request").Default(""),
+		field.String("final_cpu_limit").Default(""),
+		field.String("final_mem_request").Default(""),
+		field.String("final_mem_limit").Default(""),
+		field.Int("final_disk_gb").Default(0),
+		field.Text("error_message").Default(""),
+	}
+}
+
+func (ApprovalTicket) Indexes() []ent.Index {
+	return []ent.Index{
+		// The inbox: pending tickets, oldest first.
+		index.Fields("status", "created_at"),
+		index.Fields("requester_id", "created_at"),
+		index.Fields("system_id"),
+		// At most one pending operation of a kind per existing VM.
+		index.Fields("vm_id", "type").Unique().Annotations(entsql.IndexWhere("status = 'PENDING_APPROVAL' AND vm_id IS NOT NULL")).
+			StorageKey("approvalticket_one_pending_per_vm_op"),
+	}
+}
+
+// VM is a virtual machine Shepherd governs. Rows are tombstoned (DELETED), never removed.
+type VM struct{ ent.Schema }
+
+func (VM) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+func (VM) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").NotEmpty().MaxLen(63).Immutable(),
+		field.UUID("service_id", uuid.UUID{}).Immutable(),
+		field.UUID("system_id", uuid.UUID{}).Immutable().Comment("denormalised from the service for visibility filters"),
+		field.UUID("namespace_id", uuid.UUID{}).Immutable(),
+		field.String("namespace_name").Immutable(),
+		field.Enum("environment").Values("test", "prod").Immutable(),
+		field.UUID("cluster_id", uuid.UUID{}).Immutable(),
+		field.Int("instance_index").Immutable(),
+		field.UUID("instance_size_id", uuid.UUID{}).Immutable(),
+		field.String("instance_size_name").Default(""),
+		field.UUID("template_id", uuid.UUID{}).Immutable(),
+		field.UUID("ticket_id", uuid.UUID{}).Immutable(),
+		field.Enum("status").Values("CREATING", "STARTING", "RUNNING", "STOPPING", "STOPPED", "RESTARTING", "DELETING",
+			"DELETED", "FAILED", "UNKNOWN").Default("CREATING"),
+		field.Text("status_message").Default(""),
+		field.Int("cpu_cores").Default(0),
+		field.Int("memory_mib").Default(0),
+		field.Int("disk_gb").Default(0),
+		field.String("storage_class").Default(""),
+		field.String("k8s_uid").Default(""),
+		field.String("ip").Default(""),
+		field.UUID("created_by", uuid.UUID{}).Immutable(),
+		field.Time("deleted_at").Optional().Nillable(),
+	}
+}
+
+func (VM) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("cluster_id", "namespace_name", "name").Unique().Annotations(entsql.IndexWhere("deleted_at IS NULL")),
+		index.Fields("system_id", "created_at"),
+		index.Fields("service_id", "created_at"),
+		index.Fields("created_at"),
+		index.Fields("status"),
+	}
+}
+
+// Notification is an in-app inbox message for one user.
+type Notification struct{ ent.Schema }
+
+func (Notification) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("id", uuid.UUID{}).Default(uuid.New).Immutable(),
+		field.UUID("recipient_id", uuid.UUID{}).Immutable(),
+		field.Enum("type").Values("APPROVAL_REQUIRED", "REQUEST_APPROVED", "REQUEST_REJECTED", "REQUEST_CANCELLED",
+			"VM_CREATED", "VM_DELETED", "VM_FAILED", "APPROVAL_OVERDUE").Immutable(),
+		field.String("title").NotEmpty().Immutable(),
+		field.Text("body").Default("").Immutable(),
+		field.String("link").Default("").Immutable(),
+		field.UUID("ticket_id", uuid.UUID{}).Optional().Nillable().Immutable(),
+		field.Time("read_at").Optional().Nillable(),
+		field.Time("created_at").Default(time.Now).Immutable(),
+	}
+}
+
+func (Notification) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("recipient_id", "created_at"), index.Fields("recipient_id").Annotations(entsql.IndexWhere("read_at IS NULL")).StorageKey("notification_unread")}
+}
