@@ -7,7 +7,7 @@ TEST_PG_DIR ?= .data/test-pg
 TEST_PG_PORT ?= 5439
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: run build assets generate check-generated vet check-goroutines test test-go test-fuzz clean docker help
+.PHONY: run build assets generate check-generated vet check-goroutines test test-go test-fuzz bench clean docker help
 
 help:
 	@echo "make run    - embedded default: private PostgreSQL, demo data, dev sign-in on http://127.0.0.1:8080"
@@ -70,6 +70,12 @@ test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPasswordPolicy$$' -fuzztime $(FUZZTIME) ./internal/auth/password
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckName$$' -fuzztime $(FUZZTIME) ./internal/domain
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/markdown
+
+# Page benchmarks against a filled database (10,000 VMs, 2,000 pending tickets).
+bench: assets
+	$(GO) build -o $(BIN) ./cmd/shepherd
+	./$(BIN) pg-exec --dir $(TEST_PG_DIR) --port $(TEST_PG_PORT) -- \
+		$(GO) test -run '^$$' -bench . -benchtime 200x -count 1 ./internal/loadtest/
 
 docker:
 	docker build -t shepherd:dev .

@@ -120,3 +120,6 @@ func fieldType(f Field) string {
 	}
 	return f.Type
 }
+
+// Itoa formats an int for templates.
+func Itoa(n int) string { return strconv.Itoa(n) }

@@ -15,6 +15,7 @@ type Layout struct {
 	Flashes []Flash
 	DevMode bool
 	BareNav bool // sign-in and forced-password pages show no navigation
+	Unread  int  // unread notifications, drawn on the bell in the header
 }
 
 // User is the signed-in person as the header shows them.

@@ -15,12 +15,22 @@ import (
 
 	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/config"
 	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/governance"
+	systemsuc "kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/static"
+	"kv-shepherd.io/shepherd/web/admin"
+	"kv-shepherd.io/shepherd/web/approvals"
+	"kv-shepherd.io/shepherd/web/auditlog"
 	"kv-shepherd.io/shepherd/web/home"
+	"kv-shepherd.io/shepherd/web/notifications"
 	"kv-shepherd.io/shepherd/web/page"
+	"kv-shepherd.io/shepherd/web/requests"
 	"kv-shepherd.io/shepherd/web/signin"
+	"kv-shepherd.io/shepherd/web/systems"
+	"kv-shepherd.io/shepherd/web/vms"
 )
 
 // Deps are everything the handlers use, built by the composition root.
@@ -38,6 +48,11 @@ type Deps struct {
 	JobsUI        http.Handler // River UI, platform admins only
 	Ready         func(ctx context.Context) error
 	Registry      *prometheus.Registry
+	// Catalog runs the admin catalogues (namespaces, clusters, sizes, templates).
+	Catalog    *catalog.Service
+	Governance *governance.Service
+	// Systems runs the System/Service/member use cases.
+	Systems *systemsuc.Manager
 }
 
 // JobsPrefix is where the River UI is mounted.
@@ -77,6 +92,14 @@ func New(d *Deps) *echo.Echo {
 	r := &page.Router{E: e, Kit: kit}
 	(&signin.Handler{Kit: kit, Auth: d.Auth, OIDC: d.OIDC}).Register(r)
 	(&home.Handler{Kit: kit}).Register(r)
+	(&admin.Handler{Kit: kit, Catalog: d.Catalog}).Register(r)
+	(&systems.Handler{Kit: kit, Systems: d.Systems}).Register(r)
+	(&notifications.Handler{Kit: kit}).Register(r)
+	(&auditlog.Handler{Kit: kit}).Register(r)
+	reqs := &requests.Handler{Kit: kit, Gov: d.Governance}
+	reqs.Register(r)
+	(&approvals.Handler{Kit: kit, Gov: d.Governance, Requests: reqs}).Register(r)
+	(&vms.Handler{Kit: kit, Gov: d.Governance}).Register(r)
 
 	// Unknown paths render the 404 page in the visitor's own frame (navigation when signed in).
 	e.RouteNotFound("/*", func(echo.Context) error { return echo.ErrNotFound }, kit.LoadSession, kit.OptionalUser)

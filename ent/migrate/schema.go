@@ -74,7 +74,7 @@ var (
 				Unique:  true,
 				Columns: []*schema.Column{ApprovalTicketsColumns[18], ApprovalTicketsColumns[3]},
 				Annotation: &entsql.IndexAnnotation{
-					Where: "status = 'PENDING_APPROVAL' AND vm_id IS NOT NULL",
+					Where: "((status)::text = 'PENDING_APPROVAL'::text) AND (vm_id IS NOT NULL)",
 				},
 			},
 		},
@@ -547,7 +547,7 @@ var (
 				Unique:  true,
 				Columns: []*schema.Column{TemplatesColumns[3]},
 				Annotation: &entsql.IndexAnnotation{
-					Where: "status = 'active'",
+					Where: "(status)::text = 'active'::text",
 				},
 			},
 		},

@@ -122,6 +122,6 @@ func (Template) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("name", "version").Unique(),
 		// Only one active version per name.
-		index.Fields("name").Unique().Annotations(entsql.IndexWhere("status = 'active'")).StorageKey("template_one_active_per_name"),
+		index.Fields("name").Unique().Annotations(entsql.IndexWhere("(status)::text = 'active'::text")).StorageKey("template_one_active_per_name"),
 	}
 }

@@ -85,8 +85,9 @@ func (ApprovalTicket) Indexes() []ent.Index {
 		index.Fields("status", "created_at"),
 		index.Fields("requester_id", "created_at"),
 		index.Fields("system_id"),
-		// At most one pending operation of a kind per existing VM.
-		index.Fields("vm_id", "type").Unique().Annotations(entsql.IndexWhere("status = 'PENDING_APPROVAL' AND vm_id IS NOT NULL")).
+		// At most one pending operation of a kind per existing VM. The condition is written
+		// the way PostgreSQL prints it back, so the schema-drift check compares equal.
+		index.Fields("vm_id", "type").Unique().Annotations(entsql.IndexWhere("((status)::text = 'PENDING_APPROVAL'::text) AND (vm_id IS NOT NULL)")).
 			StorageKey("approvalticket_one_pending_per_vm_op"),
 	}
 }

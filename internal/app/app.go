@@ -18,19 +18,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"riverqueue.com/riverui"
 
 	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/auth/password"
+	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/config"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/devoidc"
+	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/jobs"
 	"kv-shepherd.io/shepherd/internal/jobs/sessioncleanup"
 	"kv-shepherd.io/shepherd/internal/runner"
 	"kv-shepherd.io/shepherd/internal/secrets"
 	"kv-shepherd.io/shepherd/internal/seed"
+	"kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/web"
 	"kv-shepherd.io/shepherd/web/signin"
 )
@@ -91,6 +95,7 @@ func (a *App) wire(ctx context.Context) error {
 
 	deps := &web.Deps{Config: cfg, Logger: logger, Store: a.Store, Pool: a.Pool, Sessions: a.Sessions, Auth: authSvc,
 		Registry: prometheus.NewRegistry()}
+	deps.Systems = &systems.Manager{Store: a.Store}
 	if cfg.DevMode && cfg.OIDCIssuer == "" {
 		if err := a.mountDevIssuer(deps); err != nil {
 			return err
@@ -121,6 +126,14 @@ func (a *App) wire(ctx context.Context) error {
 		return fmt.Errorf("river ui: %w", err)
 	}
 	deps.JobsUI = a.jobsUI
+	// Jobs are inserted inside use-case transactions through River's database/sql
+	// driver, on the same *sql.DB as Ent; the workers above run on pgx.
+	inserter, err := river.NewClient(riverdatabasesql.New(a.Store.SQL), &river.Config{Logger: logger.With("component", "river-insert")})
+	if err != nil {
+		return fmt.Errorf("river insert client: %w", err)
+	}
+	deps.Governance = &governance.Service{Store: a.Store, Jobs: inserter, Logger: logger}
+	deps.Catalog = catalog.NewService(a.Store)
 	deps.Ready = a.ready
 	deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		jobs.NewQueueCollector(a.Pool))

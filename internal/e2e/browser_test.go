@@ -244,3 +244,27 @@ func TestAdminWithDefaultPasswordMustChangeItFirst(t *testing.T) {
 		t.Fatalf("admin navigation lacks the job UI: %d", n)
 	}
 }
+
+// waitCount polls until sel matches want elements (htmx swaps land asynchronously).
+func waitCount(t *testing.T, ctx context.Context, sel string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := count(t, ctx, sel)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d elements, want %d", sel, n, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// settle waits until htmx has no request in flight and the swap has landed.
+func settle(t *testing.T, ctx context.Context) {
+	t.Helper()
+	time.Sleep(100 * time.Millisecond)
+	waitCount(t, ctx, ".htmx-request", 0)
+	time.Sleep(100 * time.Millisecond)
+}

@@ -57,7 +57,7 @@ var DemoUsers = []DemoUser{
 // Demo seeds the demo organisation. Users are created as OIDC accounts (their roles come
 // from group mappings at each sign-in); rows that exist are left alone.
 func Demo(ctx context.Context, store *db.Store) error {
-	return store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+	err := store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		c := tx.Ent
 		for _, g := range DemoGroups {
 			r, err := c.Role.Query().Where(role.Name(g.Role)).Only(ctx)
@@ -103,4 +103,9 @@ func Demo(ctx context.Context, store *db.Store) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// The catalogue is kept in demo_catalog.go; none of its rows depend on the users above.
+	return DemoCatalog(ctx, store)
 }

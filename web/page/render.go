@@ -6,8 +6,10 @@ import (
 	"strings"
 
 	"github.com/a-h/templ"
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"kv-shepherd.io/shepherd/internal/notify"
 	"kv-shepherd.io/shepherd/views"
 )
 
@@ -22,8 +24,21 @@ func (k *Kit) Layout(c echo.Context, title, active string) views.Layout {
 		l.User = &views.User{Username: st.User.Username, DisplayName: name, Initials: Initials(name), Forced: st.User.ForcePasswordChange}
 		l.BareNav = st.User.ForcePasswordChange
 		l.Nav = NavFor(st.Principal, k.JobsEnabled)
+		if !l.BareNav {
+			l.Unread = k.unreadCount(c, st.User.ID)
+		}
 	}
 	return l
+}
+
+// unreadCount feeds the bell. A failure costs the number, not the page.
+func (k *Kit) unreadCount(c echo.Context, userID uuid.UUID) int {
+	n, err := notify.UnreadCount(c.Request().Context(), k.Store.Ent, userID)
+	if err != nil {
+		k.Logger.Warn("unread notification count failed", "request_id", RequestID(c), "err", err)
+		return 0
+	}
+	return n
 }
 
 // BareLayout is the frame without navigation (sign-in pages).

@@ -1,0 +1,123 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/google/uuid"
+
+	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/notification"
+)
+
+// Page sizes of the inbox (spec/flows.md §6.3).
+const (
+	DefaultPerPage = 20
+	MaxPerPage     = 100
+)
+
+// ErrNotFound means the notification does not exist or belongs to someone else; the two
+// are indistinguishable on purpose, so ids of other people's items reveal nothing.
+var ErrNotFound = errors.New("notification not found")
+
+// InboxQuery selects one page of a user's inbox.
+type InboxQuery struct {
+	Recipient  uuid.UUID
+	UnreadOnly bool
+	Page       int // 1-based; clamped to the last page
+	PerPage    int // clamped to 1..MaxPerPage, DefaultPerPage when 0
+}
+
+// Inbox is one page of notifications, unread first, then newest first.
+type Inbox struct {
+	Items   []*ent.Notification
+	Total   int // matching the query (all or unread)
+	Unread  int // unread in the whole inbox, for the tab label
+	Page    int
+	PerPage int
+}
+
+// List returns one page of the recipient's inbox. Both filters are served by the
+// (recipient_id, created_at) index or, for unread only, the partial unread index.
+func List(ctx context.Context, client *ent.Client, q InboxQuery) (Inbox, error) {
+	out := Inbox{PerPage: ClampPerPage(q.PerPage), Page: max(q.Page, 1)}
+	unread, err := UnreadCount(ctx, client, q.Recipient)
+	if err != nil {
+		return out, err
+	}
+	out.Unread = unread
+	base := client.Notification.Query().Where(notification.RecipientID(q.Recipient))
+	if q.UnreadOnly {
+		base = base.Where(notification.ReadAtIsNil())
+		out.Total = unread
+	} else if out.Total, err = base.Clone().Count(ctx); err != nil {
+		return out, err
+	}
+	if last := max((out.Total+out.PerPage-1)/out.PerPage, 1); out.Page > last {
+		out.Page = last
+	}
+	out.Items, err = base.
+		Order(func(s *entsql.Selector) { s.OrderExpr(entsql.Expr(s.C(notification.FieldReadAt) + " IS NOT NULL")) },
+			ent.Desc(notification.FieldCreatedAt), ent.Desc(notification.FieldID)).
+		Offset((out.Page - 1) * out.PerPage).Limit(out.PerPage).
+		All(ctx)
+	return out, err
+}
+
+// ClampPerPage applies the default and the maximum page size.
+func ClampPerPage(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultPerPage
+	case n > MaxPerPage:
+		return MaxPerPage
+	}
+	return n
+}
+
+// UnreadCount is the number on the bell: one COUNT(*) on the partial unread index.
+func UnreadCount(ctx context.Context, client *ent.Client, recipient uuid.UUID) (int, error) {
+	rows, err := client.QueryContext(ctx,
+		`SELECT count(*) FROM notifications WHERE recipient_id = $1 AND read_at IS NULL`, recipient)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	return n, rows.Err()
+}
+
+// Get returns one of the recipient's notifications, or ErrNotFound.
+func Get(ctx context.Context, client *ent.Client, recipient, id uuid.UUID) (*ent.Notification, error) {
+	n, err := client.Notification.Query().Where(notification.ID(id), notification.RecipientID(recipient)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	return n, err
+}
+
+// MarkRead marks one of the recipient's notifications read and returns it. Marking an
+// item that is already read keeps its first read time.
+func MarkRead(ctx context.Context, client *ent.Client, recipient, id uuid.UUID, now time.Time) (*ent.Notification, error) {
+	_, err := client.Notification.Update().
+		Where(notification.ID(id), notification.RecipientID(recipient), notification.ReadAtIsNil()).
+		SetReadAt(now).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return Get(ctx, client, recipient, id)
+}
+
+// MarkAllRead marks every unread notification of the recipient read and returns how many.
+func MarkAllRead(ctx context.Context, client *ent.Client, recipient uuid.UUID, now time.Time) (int, error) {
+	return client.Notification.Update().
+		Where(notification.RecipientID(recipient), notification.ReadAtIsNil()).
+		SetReadAt(now).Save(ctx)
+}

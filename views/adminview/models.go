@@ -1,0 +1,193 @@
+// Package adminview renders the admin catalogues: namespaces, clusters, instance sizes
+// and templates. Components take the view models below, never database rows.
+package adminview
+
+import (
+	"strconv"
+
+	"kv-shepherd.io/shepherd/views"
+)
+
+// Nav is the admin area's tab bar; only catalogues the user may manage appear.
+type Nav struct {
+	Tabs   []Tab
+	Active string
+	CSRF   string // for the small action forms (enable, disable, publish, ...)
+}
+
+// Tab is one catalogue link.
+type Tab struct{ Key, Label, Href string }
+
+// Home is the admin overview.
+type Home struct{ Cards []Card }
+
+// Card summarises one catalogue on the overview.
+type Card struct {
+	Key, Title, Href, Description string
+	Count                         int
+	Detail                        string // e.g. "2 enabled"
+}
+
+// Errors are field problems keyed by form field name.
+type Errors map[string]string
+
+// NamespaceList is the namespaces page.
+type NamespaceList struct {
+	Rows        []NamespaceRow
+	Environment string // current filter, "" for all
+	Pager       views.Pager
+	ReturnTo    string // this page with its filters, for the action forms
+}
+
+// NamespaceRow is one namespace in the list.
+type NamespaceRow struct {
+	ID, Name, Environment, Description string
+	Enabled                            bool
+	Created, CreatedAgo                string
+}
+
+// NamespaceForm is the create and edit form (only the description is editable).
+type NamespaceForm struct {
+	ID                             string // empty when creating
+	Name, Environment, Description string
+	Enabled                        bool
+	Errors                         Errors
+	Message                        string // a problem that belongs to no field
+}
+
+// ClusterList is the clusters page.
+type ClusterList struct{ Rows []ClusterRow }
+
+// ClusterRow is one cluster in the list.
+type ClusterRow struct {
+	ID, Name, Environment, Provider, Status, StatusMessage string
+	Weight                                                 int
+	StorageClasses                                         []string
+	DefaultStorageClass                                    string
+	Capabilities                                           []string
+	Enabled                                                bool
+	LastCheck, LastCheckTitle                              string
+}
+
+// ClusterForm is the register and edit form; lists are comma-separated text.
+type ClusterForm struct {
+	ID                                  string
+	Name, Environment, Provider         string
+	Weight                              string
+	StorageClasses, DefaultStorageClass string
+	GPUDevices                          string
+	Hugepages                           []string
+	DedicatedCPU                        bool
+	Errors                              Errors
+	Message                             string
+}
+
+// SizeList is the instance sizes page.
+type SizeList struct{ Rows []SizeRow }
+
+// SizeRow is one size in the list.
+type SizeRow struct {
+	ID, Name, DisplayName string
+	CPU, Memory           string
+	CPURequest, CPULimit  string
+	MemRequest, MemLimit  string
+	Overcommit            bool
+	GPU, Hugepages        string
+	DedicatedCPU          bool
+	Disk                  string
+	Enabled               bool
+}
+
+// SizeForm is the create and edit form of a size, values as typed.
+type SizeForm struct {
+	ID                             string
+	Name, DisplayName, Description string
+	CPUCores, MemoryGiB            string
+	CPUOvercommit                  bool
+	CPURequest                     string
+	MemOvercommit                  bool
+	MemRequestGiB                  string
+	DedicatedCPU                   bool
+	Hugepages                      string
+	GPUs                           []GPURow
+	DiskDefault, DiskMin, DiskMax  string
+	Enabled                        bool
+	SortOrder                      string
+	Errors                         Errors
+	Message                        string
+}
+
+// GPURow is one GPU device row of the size form.
+type GPURow struct{ Name, DeviceName string }
+
+// TemplateList is the templates page, one group per name.
+type TemplateList struct {
+	Groups       []TemplateGroup
+	ShowArchived bool
+}
+
+// TemplateGroup is a template name with its versions, newest first.
+type TemplateGroup struct {
+	Name, DisplayName, Category, Source string
+	LatestID                            string
+	Versions                            []VersionChip
+}
+
+// VersionChip links to one version and shows its status.
+type VersionChip struct {
+	ID      string
+	Version int
+	Status  string
+	Current bool
+}
+
+// TemplateForm is the create and edit form of a template version.
+type TemplateForm struct {
+	ID                          string
+	Name, DisplayName, Category string
+	Description                 string
+	SourceType, Image           string
+	PVCNamespace, PVCName       string
+	CloudInit                   string
+	Errors                      Errors
+	Warnings                    []string
+	Message                     string
+}
+
+// TemplateDetail is one version: an edit form for drafts, read-only otherwise.
+type TemplateDetail struct {
+	ID, Name, Status          string
+	Version                   int
+	Form                      TemplateForm
+	Versions                  []VersionChip
+	Created, CreatedTitle     string
+	Editable                  bool
+	CanPublish, CanDeprecate  bool
+	CanArchive, CanNewVersion bool
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func field(name, label, value string, errs Errors) views.Field {
+	return views.Field{Name: name, Label: label, Value: value, Error: errs[name]}
+}
+
+func envOptions(selected string, withAll bool) []views.Option {
+	var out []views.Option
+	if withAll {
+		out = append(out, views.Option{Value: "", Label: "All environments", Selected: selected == ""})
+	} else {
+		out = append(out, views.Option{Value: "", Label: "Choose…", Selected: selected == "", Disabled: true})
+	}
+	for _, e := range []string{"test", "prod"} {
+		out = append(out, views.Option{Value: e, Label: e, Selected: selected == e})
+	}
+	return out
+}
+
+func enabledLabel(enabled bool) string {
+	if enabled {
+		return "enabled"
+	}
+	return "disabled"
+}

@@ -1,0 +1,53 @@
+// Package approvalsview renders the approver inbox and the approval page.
+package approvalsview
+
+import (
+	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/views/requestsview"
+)
+
+// Inbox is the approver's queue.
+type Inbox struct {
+	Rows       []requestsview.Row
+	Pager      views.Pager
+	Types      []views.Option
+	Envs       []views.Option
+	Requesters []views.Option
+	Ages       []views.Option
+}
+
+// Decision is the approval form and the effective spec it would produce.
+type Decision struct {
+	TicketID       string
+	Clusters       []views.Option
+	StorageClasses []views.Option
+	Versions       []views.Option
+	DiskGB         string
+	DiskMin        int
+	DiskMax        int
+	Override       bool
+	CPURequest     string
+	MemRequest     string
+	CPULimit       string
+	MemLimit       string
+	Overcommit     bool
+	Warnings       []string
+	Errors         map[string]string
+	FormError      string
+	Blocked        bool
+	Preview        []Fact
+	Namespace      string
+	ServiceID      string
+	Reason         string
+}
+
+// Fact is one line of the effective-spec preview.
+type Fact struct{ Label, Value string }
+
+// Page is the approval page: the request and the decision panel.
+type Page struct {
+	Request  requestsview.Detail
+	Decision Decision
+	CanAct   bool
+	Decided  bool
+}

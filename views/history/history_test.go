@@ -1,0 +1,35 @@
+package history
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSummary(t *testing.T) {
+	cases := []struct {
+		action  string
+		details map[string]any
+		want    string
+	}{
+		{"role.assign", map[string]any{"user": "bob", "role": "admin", "scope": "system:shop"}, "bob as admin"},
+		{"role.update", map[string]any{"user": "alice", "old_role": "member", "new_role": "viewer"}, "alice: member → viewer"},
+		{"system.transfer_ownership", map[string]any{"from": []any{"dana"}, "to": "alice"}, "dana → alice"},
+		{"system.update", map[string]any{"field": "description", "old": "a\nb", "new": "c"}, "description: “a b” → “c”"},
+		{"system.create", map[string]any{"name": "shop", "token": "[REDACTED]", "n": float64(3)}, "n: 3 · name: shop"},
+	}
+	for _, c := range cases {
+		if got := Summary(c.action, c.details); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.action, got, c.want)
+		}
+	}
+	long := Summary("x", map[string]any{"description": strings.Repeat("é", 100)})
+	if n := len([]rune(long)); n > len("description: ")+61 {
+		t.Errorf("long value not shortened: %d runes", n)
+	}
+}
+
+func TestLabel(t *testing.T) {
+	if Label("system.create") != "System created" || Label("cluster.credential_rotate") != "Cluster credential rotate" {
+		t.Fatal(Label("cluster.credential_rotate"))
+	}
+}

@@ -1,0 +1,69 @@
+// Package requestsview renders the VM request form, "My requests" and request pages.
+package requestsview
+
+import (
+	"kv-shepherd.io/shepherd/views"
+)
+
+// Form is the VM request form with its choices, the user's input and errors.
+type Form struct {
+	Services   []views.Option
+	Namespaces []views.Option
+	Templates  []views.Option
+	Sizes      []views.Option
+	Size       *SizeCard
+	DiskGB     string
+	Reason     string
+	Errors     map[string]string
+	FormError  string
+	NoServices bool
+}
+
+// SizeCard describes the chosen size next to the form.
+type SizeCard struct {
+	Name, Label, CPU, Memory string
+	GPU                      string // device names, "" when none
+	Dedicated                bool
+	Hugepages                string
+	DiskMin, DiskMax, DiskDef int
+}
+
+// Row is one ticket in a list.
+type Row struct {
+	ID, ShortID, Type, Target, Namespace, Env, Status, Requester, Age, Created, Updated string
+	AgeClass                                                                                 string
+	Size                                                                                     string
+}
+
+// List is "My requests".
+type List struct {
+	Rows   []Row
+	Pager  views.Pager
+	Status string
+	Type   string
+}
+
+// Step is one entry of a request's timeline.
+type Step struct {
+	Title, Detail, When string
+	State                string // done, current, failed, pending
+}
+
+// Detail is one request's page.
+type Detail struct {
+	Row
+	Reason         string
+	DiskGB         int
+	Template       string
+	DecisionReason string
+	Approver       string
+	VMName         string
+	VMID           string
+	Cluster        string
+	StorageClass   string
+	Final          string
+	Steps          []Step
+	CanCancel      bool
+	CanDecide      bool
+	ErrorMessage   string
+}

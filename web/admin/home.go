@@ -1,0 +1,41 @@
+package admin
+
+import (
+	"fmt"
+
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/views/adminview"
+	"kv-shepherd.io/shepherd/web/page"
+)
+
+func (h *Handler) home(c echo.Context) error {
+	counts, err := h.Catalog.CountAll(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	p := page.Principal(c)
+	var m adminview.Home
+	if p.IsPlatformAdmin() {
+		m.Cards = append(m.Cards, adminview.Card{Key: "namespaces", Title: "Namespaces", Href: "/admin/namespaces",
+			Count: counts.Namespaces, Detail: fmt.Sprintf("%d enabled", counts.NamespacesEnabled),
+			Description: "Logical namespaces per environment; they prefix VM names."})
+	}
+	if p.Has(authz.ClusterManage) {
+		m.Cards = append(m.Cards, adminview.Card{Key: "clusters", Title: "Clusters", Href: "/admin/clusters",
+			Count: counts.Clusters, Detail: fmt.Sprintf("%d healthy and enabled", counts.ClustersHealthy),
+			Description: "Where approved VMs run, with their storage classes and capabilities."})
+	}
+	if p.IsPlatformAdmin() {
+		m.Cards = append(m.Cards, adminview.Card{Key: "sizes", Title: "Instance sizes", Href: "/admin/sizes",
+			Count: counts.Sizes, Detail: fmt.Sprintf("%d enabled", counts.SizesEnabled),
+			Description: "CPU, memory, GPU and disk shapes users pick from."})
+	}
+	if p.Has(authz.TemplateManage) {
+		m.Cards = append(m.Cards, adminview.Card{Key: "templates", Title: "Templates", Href: "/admin/templates",
+			Count: counts.TemplateNames, Detail: fmt.Sprintf("%d active", counts.ActiveVersions),
+			Description: "OS images with cloud-init, versioned from draft to archived."})
+	}
+	return page.OK(c, adminview.HomePage(h.Kit.Layout(c, "Administration", "admin"), h.nav(c, "home"), m))
+}

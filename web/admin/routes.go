@@ -1,0 +1,180 @@
+// Package admin is the platform administration area: the catalogues of namespaces,
+// clusters, instance sizes and templates that requests and approvals choose from.
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/internal/catalog"
+	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/views/adminview"
+	"kv-shepherd.io/shepherd/web/page"
+)
+
+// Handler serves the admin pages.
+type Handler struct {
+	Kit     *page.Kit
+	Catalog *catalog.Service
+}
+
+// Register adds the area's routes. Every route checks its permission here, and the use
+// cases check it again.
+func (h *Handler) Register(r *page.Router) {
+	admin := page.RequirePermission(authz.PlatformAdmin, "Namespaces and instance sizes are managed by platform administrators.")
+	clusters := page.RequirePermission(authz.ClusterManage, "Managing clusters needs the cluster:manage permission.")
+	templates := page.RequirePermission(authz.TemplateManage, "Managing templates needs the template:manage permission.")
+
+	r.App(http.MethodGet, "/admin", h.home, requireAnyCatalogue)
+
+	r.App(http.MethodGet, "/admin/namespaces", h.namespaces, admin)
+	r.App(http.MethodGet, "/admin/namespaces/new", h.newNamespace, admin)
+	r.App(http.MethodPost, "/admin/namespaces", h.createNamespace, admin)
+	r.App(http.MethodGet, "/admin/namespaces/:id/edit", h.editNamespace, admin)
+	r.App(http.MethodPost, "/admin/namespaces/:id", h.updateNamespace, admin)
+	r.App(http.MethodPost, "/admin/namespaces/:id/enable", h.toggleNamespace(true), admin)
+	r.App(http.MethodPost, "/admin/namespaces/:id/disable", h.toggleNamespace(false), admin)
+
+	r.App(http.MethodGet, "/admin/clusters", h.clusters, clusters)
+	r.App(http.MethodGet, "/admin/clusters/new", h.newCluster, clusters)
+	r.App(http.MethodPost, "/admin/clusters", h.registerCluster, clusters)
+	r.App(http.MethodGet, "/admin/clusters/:id/edit", h.editCluster, clusters)
+	r.App(http.MethodPost, "/admin/clusters/:id", h.updateCluster, clusters)
+	r.App(http.MethodPost, "/admin/clusters/:id/enable", h.toggleCluster(true), clusters)
+	r.App(http.MethodPost, "/admin/clusters/:id/disable", h.toggleCluster(false), clusters)
+
+	r.App(http.MethodGet, "/admin/sizes", h.sizes, admin)
+	r.App(http.MethodGet, "/admin/sizes/new", h.newSize, admin)
+	r.App(http.MethodPost, "/admin/sizes", h.createSize, admin)
+	r.App(http.MethodGet, "/admin/sizes/:id/edit", h.editSize, admin)
+	r.App(http.MethodPost, "/admin/sizes/:id", h.updateSize, admin)
+	r.App(http.MethodPost, "/admin/sizes/:id/enable", h.toggleSize(true), admin)
+	r.App(http.MethodPost, "/admin/sizes/:id/disable", h.toggleSize(false), admin)
+
+	r.App(http.MethodGet, "/admin/templates", h.templates, templates)
+	r.App(http.MethodGet, "/admin/templates/new", h.newTemplate, templates)
+	r.App(http.MethodPost, "/admin/templates", h.createTemplate, templates)
+	r.App(http.MethodGet, "/admin/templates/:id", h.templateDetail, templates)
+	r.App(http.MethodPost, "/admin/templates/:id", h.updateTemplate, templates)
+	r.App(http.MethodPost, "/admin/templates/:id/publish", h.publish, templates)
+	r.App(http.MethodPost, "/admin/templates/:id/deprecate", h.templateAction(deprecate), templates)
+	r.App(http.MethodPost, "/admin/templates/:id/archive", h.templateAction(archive), templates)
+	r.App(http.MethodPost, "/admin/templates/:id/new-version", h.newVersion, templates)
+}
+
+// requireAnyCatalogue lets in whoever manages at least one catalogue.
+func requireAnyCatalogue(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := page.Principal(c)
+		if !p.IsPlatformAdmin() && !p.Has(authz.ClusterManage) && !p.Has(authz.TemplateManage) {
+			return echo.NewHTTPError(http.StatusForbidden, "The admin area is for administrators of the platform catalogues.")
+		}
+		return next(c)
+	}
+}
+
+// nav builds the tab bar from the user's permissions.
+func (h *Handler) nav(c echo.Context, active string) adminview.Nav {
+	p := page.Principal(c)
+	n := adminview.Nav{Active: active, CSRF: page.StateOf(c).CSRF}
+	n.Tabs = append(n.Tabs, adminview.Tab{Key: "home", Label: "Overview", Href: "/admin"})
+	if p.IsPlatformAdmin() {
+		n.Tabs = append(n.Tabs, adminview.Tab{Key: "namespaces", Label: "Namespaces", Href: "/admin/namespaces"})
+	}
+	if p.Has(authz.ClusterManage) {
+		n.Tabs = append(n.Tabs, adminview.Tab{Key: "clusters", Label: "Clusters", Href: "/admin/clusters"})
+	}
+	if p.IsPlatformAdmin() {
+		n.Tabs = append(n.Tabs, adminview.Tab{Key: "sizes", Label: "Instance sizes", Href: "/admin/sizes"})
+	}
+	if p.Has(authz.TemplateManage) {
+		n.Tabs = append(n.Tabs, adminview.Tab{Key: "templates", Label: "Templates", Href: "/admin/templates"})
+	}
+	return n
+}
+
+func actor(c echo.Context) catalog.Actor {
+	u := page.User(c)
+	return catalog.Actor{ID: u.ID, Name: u.Username, Principal: page.Principal(c)}
+}
+
+// pathID parses :id; anything malformed is simply not found.
+func pathID(c echo.Context) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return uuid.Nil, echo.NewHTTPError(http.StatusNotFound)
+	}
+	return id, nil
+}
+
+// formProblem sorts a refused use case for a form: field errors and rule refusals are
+// shown on the form (ok), refusals of access and unknown ids become error pages, and
+// anything else is a real failure.
+func formProblem(err error) (errs adminview.Errors, message string, ok bool, fatal error) {
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		return adminview.Errors(ve.Fields), "", true, nil
+	}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		if e := httpError(de); e != nil {
+			return nil, "", false, e
+		}
+		return nil, de.Message, true, nil
+	}
+	return nil, "", false, err
+}
+
+// httpError maps access refusals to 403 and unknown entries to 404; other domain
+// errors are nil here (the caller shows them).
+func httpError(de *domain.Error) error {
+	switch de.Code {
+	case domain.CodeForbidden:
+		return echo.NewHTTPError(http.StatusForbidden, de.Message)
+	case domain.CodeNotFound:
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	return nil
+}
+
+// loadError turns a failed load into 404 when the entry does not exist.
+func loadError(err error) error {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		if e := httpError(de); e != nil {
+			return e
+		}
+	}
+	return err
+}
+
+// actionDone finishes a one-button POST: PRG with a flash, the refusal as an error
+// flash when a rule says no.
+func actionDone(c echo.Context, err error, success, back string) error {
+	if err != nil {
+		var de *domain.Error
+		if !errors.As(err, &de) {
+			return err
+		}
+		if e := httpError(de); e != nil {
+			return e
+		}
+		page.Flash(c, "error", de.Message)
+		return page.Redirect(c, back)
+	}
+	page.Flash(c, "success", success)
+	return page.Redirect(c, back)
+}
+
+// returnTo keeps the list's filters after an action, accepting only local admin paths.
+func returnTo(c echo.Context, fallback string) string {
+	if r := page.SafeNext(c.FormValue("return")); strings.HasPrefix(r, "/admin/") {
+		return r
+	}
+	return fallback
+}

@@ -1,0 +1,66 @@
+package approvals
+
+import (
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/views/approvalsview"
+	"kv-shepherd.io/shepherd/views/requestsview"
+	"kv-shepherd.io/shepherd/web/page"
+)
+
+var ticketTypes = []string{"VM_CREATE", "VM_DELETE", "VM_START", "VM_STOP", "VM_RESTART", "VNC_ACCESS"}
+
+func (h *Handler) inbox(c echo.Context) error {
+	ctx := c.Request().Context()
+	q := c.QueryParams()
+	pg, _ := strconv.Atoi(q.Get("page"))
+	per, _ := strconv.Atoi(q.Get("per_page"))
+	age, _ := strconv.Atoi(q.Get("age"))
+	f := governance.InboxFilter{Type: oneOf(q.Get("type"), ticketTypes), Environment: oneOf(q.Get("environment"), []string{"test", "prod"}),
+		Requester: q.Get("requester"), MinAgeDays: age, Page: pg, PerPage: per}
+	rows, total, err := h.Gov.Inbox(ctx, page.Principal(c), f)
+	if err != nil {
+		return err
+	}
+	p, pp := governance.Page(pg, per)
+	m := approvalsview.Inbox{Pager: views.Pager{Page: p, PerPage: pp, Total: total, BaseURL: "/approvals", Query: q}}
+	for _, t := range rows {
+		days := h.Gov.AgeDays(t)
+		m.Rows = append(m.Rows, requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,
+			Namespace: t.NamespaceName, Env: string(t.Environment), Status: string(t.Status), Requester: t.RequesterName,
+			Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt), AgeClass: governance.AgeClass(days)})
+	}
+	m.Types = options("Any type", ticketTypes, f.Type)
+	m.Envs = options("Any environment", page.Principal(c).Environments(authz.ApprovalView), f.Environment)
+	names, err := h.Gov.Requesters(ctx)
+	if err != nil {
+		return err
+	}
+	m.Requesters = options("Anyone", names, f.Requester)
+	m.Ages = []views.Option{{Value: "", Label: "Any age", Selected: age == 0}, {Value: "4", Label: "4 days or more", Selected: age == 4},
+		{Value: "8", Label: "More than 7 days", Selected: age == 8}}
+	return page.OK(c, approvalsview.InboxPage(h.Kit.Layout(c, "Approvals", "approvals"), m))
+}
+
+func options(any string, values []string, cur string) []views.Option {
+	out := []views.Option{{Value: "", Label: any, Selected: cur == ""}}
+	for _, v := range values {
+		out = append(out, views.Option{Value: v, Label: v, Selected: v == cur})
+	}
+	return out
+}
+
+// oneOf keeps known filter values and drops anything else.
+func oneOf(v string, allowed []string) string {
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,131 @@
+package requests
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/internal/catalog"
+	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/views/requestsview"
+	"kv-shepherd.io/shepherd/web/page"
+)
+
+func (h *Handler) detail(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	t, err := h.Gov.TicketFor(ctx, who(c), id)
+	if err != nil {
+		return notFoundOr(err)
+	}
+	d, err := h.DetailModel(c, t)
+	if err != nil {
+		return err
+	}
+	return page.OK(c, requestsview.DetailPage(h.Kit.Layout(c, "Request "+d.ShortID, "requests"), d))
+}
+
+// DetailModel turns a ticket into its page: facts, decision, and a timeline of steps.
+func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsview.Detail, error) {
+	ctx := c.Request().Context()
+	client := h.Kit.Store.Ent
+	u, p := page.User(c), page.Principal(c)
+	d := requestsview.Detail{Row: h.row(t), Reason: t.Reason, DecisionReason: t.DecisionReason, Approver: t.ApproverName,
+		ErrorMessage: t.ErrorMessage}
+	if v, ok := t.RequestParams["disk_gb"].(float64); ok {
+		d.DiskGB = int(v)
+	}
+	if t.FinalDiskGB > 0 {
+		d.DiskGB = t.FinalDiskGB
+	}
+	if t.InstanceSizeID != nil {
+		if s, err := client.InstanceSize.Get(ctx, *t.InstanceSizeID); err == nil {
+			d.Size = catalog.SizeLabel(s)
+		}
+	}
+	tplID := t.TemplateID
+	if t.SelectedTemplateID != nil {
+		tplID = t.SelectedTemplateID
+	}
+	if tplID != nil {
+		if tp, err := client.Template.Get(ctx, *tplID); err == nil {
+			d.Template = fmt.Sprintf("%s v%d", tp.Name, tp.Version)
+		}
+	}
+	if t.VMID != nil {
+		if v, err := client.VM.Get(ctx, *t.VMID); err == nil {
+			d.VMName, d.VMID, d.StorageClass = v.Name, v.ID.String(), v.StorageClass
+			if cl, err := client.Cluster.Get(ctx, v.ClusterID); err == nil {
+				d.Cluster = cl.Name
+			}
+		}
+		d.Final = fmt.Sprintf("CPU %s (request %s), memory %s (request %s), disk %d GB", t.FinalCPULimit, t.FinalCPURequest, t.FinalMemLimit, t.FinalMemRequest, t.FinalDiskGB)
+	}
+	pending := t.Status == approvalticket.StatusPENDING_APPROVAL
+	d.CanCancel = pending && (t.RequesterID == u.ID || p.Check(authz.VMCreate, authz.Update, t.SystemID, string(t.Environment)) == authz.Allow)
+	d.CanDecide = pending && t.RequesterID != u.ID && p.HasIn(authz.ApprovalApprove, string(t.Environment))
+	d.Steps = steps(t)
+	return d, nil
+}
+
+// steps is the request's progress as a person reads it.
+func steps(t *ent.ApprovalTicket) []requestsview.Step {
+	out := []requestsview.Step{{Title: "Submitted", Detail: "by " + t.RequesterName, When: views.Timestamp(t.CreatedAt), State: "done"}}
+	when := ""
+	if t.DecidedAt != nil {
+		when = views.Timestamp(*t.DecidedAt)
+	}
+	switch t.Status {
+	case approvalticket.StatusPENDING_APPROVAL:
+		out = append(out, requestsview.Step{Title: "Waiting for approval", State: "current"},
+			requestsview.Step{Title: "VM created on a cluster", State: "pending"})
+	case approvalticket.StatusREJECTED:
+		out = append(out, requestsview.Step{Title: "Rejected", Detail: t.DecisionReason, When: when, State: "failed"})
+	case approvalticket.StatusCANCELLED:
+		out = append(out, requestsview.Step{Title: "Cancelled", Detail: t.DecisionReason, When: when, State: "failed"})
+	default:
+		out = append(out, requestsview.Step{Title: "Approved", Detail: "by " + t.ApproverName, When: when, State: "done"})
+		switch t.Status {
+		case approvalticket.StatusAPPROVED:
+			out = append(out, requestsview.Step{Title: "Queued for provisioning", State: "current"})
+		case approvalticket.StatusEXECUTING:
+			out = append(out, requestsview.Step{Title: "Provisioning on the cluster", State: "current"})
+		case approvalticket.StatusSUCCESS:
+			out = append(out, requestsview.Step{Title: "VM created", State: "done"})
+		case approvalticket.StatusFAILED:
+			out = append(out, requestsview.Step{Title: "Provisioning failed", Detail: t.ErrorMessage, State: "failed"})
+		}
+	}
+	return out
+}
+
+func (h *Handler) cancel(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	err = h.Gov.Cancel(c.Request().Context(), who(c), id, c.FormValue("reason"))
+	var de *domain.Error
+	switch {
+	case err == nil:
+		page.Flash(c, "success", "The request was cancelled.")
+	case errors.As(err, &de) && de.Code == domain.CodeNotFound:
+		return echo.NewHTTPError(http.StatusNotFound)
+	case errors.As(err, &de) && de.Code == domain.CodeForbidden:
+		return echo.NewHTTPError(http.StatusForbidden, de.Message)
+	case errors.As(err, &de):
+		page.Flash(c, "error", de.Message)
+	default:
+		return err
+	}
+	return page.Redirect(c, "/requests/"+id.String())
+}

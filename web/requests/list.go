@@ -1,0 +1,47 @@
+package requests
+
+import (
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/views/requestsview"
+	"kv-shepherd.io/shepherd/web/page"
+)
+
+func (h *Handler) list(c echo.Context) error {
+	page_, _ := strconv.Atoi(c.QueryParam("page"))
+	per, _ := strconv.Atoi(c.QueryParam("per_page"))
+	f := governance.RequestFilter{Status: validStatus(c.QueryParam("status")), Type: "", Page: page_, PerPage: per}
+	rows, total, err := h.Gov.MyRequests(c.Request().Context(), page.User(c).ID, f)
+	if err != nil {
+		return err
+	}
+	p, pp := governance.Page(page_, per)
+	m := requestsview.List{Status: f.Status, Pager: views.Pager{Page: p, PerPage: pp, Total: total, BaseURL: "/requests", Query: c.QueryParams()}}
+	for _, t := range rows {
+		m.Rows = append(m.Rows, h.row(t))
+	}
+	return page.OK(c, requestsview.ListPage(h.Kit.Layout(c, "My requests", "requests"), m))
+}
+
+func (h *Handler) row(t *ent.ApprovalTicket) requestsview.Row {
+	days := h.Gov.AgeDays(t)
+	return requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,
+		Namespace: t.NamespaceName, Env: string(t.Environment), Status: string(t.Status), Requester: t.RequesterName,
+		Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt), Updated: views.Ago(t.UpdatedAt),
+		AgeClass: governance.AgeClass(days)}
+}
+
+var statuses = map[string]bool{"PENDING_APPROVAL": true, "APPROVED": true, "EXECUTING": true, "SUCCESS": true, "FAILED": true, "REJECTED": true, "CANCELLED": true}
+
+// validStatus ignores unknown filter values instead of failing the page.
+func validStatus(s string) string {
+	if statuses[s] {
+		return s
+	}
+	return ""
+}

@@ -1,0 +1,116 @@
+// Package vms is the VM area: the list of VMs the user may see.
+package vms
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/service"
+	"kv-shepherd.io/shepherd/ent/system"
+	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/views"
+	"kv-shepherd.io/shepherd/views/vmsview"
+	"kv-shepherd.io/shepherd/web/page"
+)
+
+// Handler serves the VM pages.
+type Handler struct {
+	Kit *page.Kit
+	Gov *governance.Service
+}
+
+// Register adds the area's routes.
+func (h *Handler) Register(r *page.Router) {
+	r.App(http.MethodGet, "/vms", h.list, page.RequirePermission(authz.VMRead, "Seeing VMs needs the vm:read permission."))
+}
+
+var vmStatuses = []string{"CREATING", "STARTING", "RUNNING", "STOPPING", "STOPPED", "RESTARTING", "DELETING", "FAILED", "UNKNOWN"}
+
+func (h *Handler) list(c echo.Context) error {
+	ctx := c.Request().Context()
+	q := c.QueryParams()
+	pg, _ := strconv.Atoi(q.Get("page"))
+	per, _ := strconv.Atoi(q.Get("per_page"))
+	p := page.Principal(c)
+	f := governance.VMFilter{Environment: keep(q.Get("environment"), []string{"test", "prod"}), Status: keep(q.Get("status"), vmStatuses),
+		Namespace: q.Get("namespace"), Page: pg, PerPage: per}
+	f.SystemID, _ = uuid.Parse(q.Get("system"))
+	f.ServiceID, _ = uuid.Parse(q.Get("service"))
+	rows, total, err := h.Gov.VMs(ctx, p, f)
+	if err != nil {
+		return err
+	}
+	names, err := h.names(ctx, rows)
+	if err != nil {
+		return err
+	}
+	n, pp := governance.Page(pg, per)
+	m := vmsview.List{Pager: views.Pager{Page: n, PerPage: pp, Total: total, BaseURL: "/vms", Query: q}, CanRequest: p.Has(authz.VMCreate)}
+	for _, v := range rows {
+		m.Rows = append(m.Rows, vmsview.Row{ID: v.ID.String(), Name: v.Name, System: names[v.SystemID], Service: names[v.ServiceID],
+			Namespace: v.NamespaceName, Env: string(v.Environment), Status: string(v.Status), Size: v.InstanceSizeName,
+			Cluster: names[v.ClusterID], Created: views.Timestamp(v.CreatedAt), Age: views.Ago(v.CreatedAt)})
+	}
+	m.Envs = opts("Any environment", p.Environments(authz.VMRead), f.Environment)
+	m.Statuses = opts("Any status", vmStatuses, f.Status)
+	return page.OK(c, vmsview.ListPage(h.Kit.Layout(c, "Virtual machines", "vms"), m))
+}
+
+// names resolves the System, Service and cluster names of one page of VMs in three queries.
+func (h *Handler) names(ctx context.Context, rows []*ent.VM) (map[uuid.UUID]string, error) {
+	out := map[uuid.UUID]string{}
+	var sys, svc, cl []uuid.UUID
+	for _, v := range rows {
+		sys, svc, cl = append(sys, v.SystemID), append(svc, v.ServiceID), append(cl, v.ClusterID)
+	}
+	if len(rows) == 0 {
+		return out, nil
+	}
+	client := h.Kit.Store.Ent
+	systems, err := client.System.Query().Where(system.IDIn(sys...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range systems {
+		out[s.ID] = s.Name
+	}
+	services, err := client.Service.Query().Where(service.IDIn(svc...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range services {
+		out[s.ID] = s.Name
+	}
+	clusters, err := client.Cluster.Query().Where(cluster.IDIn(cl...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range clusters {
+		out[s.ID] = s.Name
+	}
+	return out, nil
+}
+
+func opts(any string, values []string, cur string) []views.Option {
+	out := []views.Option{{Value: "", Label: any, Selected: cur == ""}}
+	for _, v := range values {
+		out = append(out, views.Option{Value: v, Label: v, Selected: v == cur})
+	}
+	return out
+}
+
+func keep(v string, allowed []string) string {
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	return ""
+}
