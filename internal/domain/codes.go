@@ -61,4 +61,6 @@ func (f FieldErrors) Err() error {
 // ValidationError is a form with field errors.
 type ValidationError struct{ Fields FieldErrors }
 
-func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %d field(s) invalid", CodeInvalidInput, len(e.Fields)) }
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("%s: %d field(s) invalid", CodeInvalidInput, len(e.Fields))
+}

@@ -83,7 +83,9 @@ func (s *Service) Inbox(ctx context.Context, p *authz.Principal, f InboxFilter) 
 }
 
 // AgeDays is how long a ticket has waited, in whole days.
-func (s *Service) AgeDays(t *ent.ApprovalTicket) int { return int(s.now().Sub(t.CreatedAt).Hours() / 24) }
+func (s *Service) AgeDays(t *ent.ApprovalTicket) int {
+	return int(s.now().Sub(t.CreatedAt).Hours() / 24)
+}
 
 // AgeClass colours inbox rows: 0–3 days normal, 4–7 yellow, more red (spec/flows.md §6.5).
 func AgeClass(days int) string {

@@ -21,18 +21,18 @@ type Form struct {
 
 // SizeCard describes the chosen size next to the form.
 type SizeCard struct {
-	Name, Label, CPU, Memory string
-	GPU                      string // device names, "" when none
-	Dedicated                bool
-	Hugepages                string
+	Name, Label, CPU, Memory  string
+	GPU                       string // device names, "" when none
+	Dedicated                 bool
+	Hugepages                 string
 	DiskMin, DiskMax, DiskDef int
 }
 
 // Row is one ticket in a list.
 type Row struct {
 	ID, ShortID, Type, Target, Namespace, Env, Status, Requester, Age, Created, Updated string
-	AgeClass                                                                                 string
-	Size                                                                                     string
+	AgeClass                                                                            string
+	Size                                                                                string
 }
 
 // List is "My requests".
@@ -46,7 +46,7 @@ type List struct {
 // Step is one entry of a request's timeline.
 type Step struct {
 	Title, Detail, When string
-	State                string // done, current, failed, pending
+	State               string // done, current, failed, pending
 }
 
 // Detail is one request's page.
