@@ -212,6 +212,11 @@ func (h *Handler) refusedWith(c echo.Context, t *ent.ApprovalTicket, in governan
 	if merr != nil {
 		return merr
 	}
+	if !m.CanAct {
+		// Decided meanwhile (or never decidable by this user): say so on the request page.
+		page.Flash(c, "warning", "This request can no longer be decided here; nothing was changed.")
+		return page.Redirect(c, "/requests/"+t.ID.String())
+	}
 	if ve != nil {
 		for k, v := range ve.Fields {
 			m.Decision.Errors[k] = v

@@ -1,0 +1,248 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+
+	"kv-shepherd.io/shepherd/ent/role"
+	"kv-shepherd.io/shepherd/ent/system"
+	"kv-shepherd.io/shepherd/ent/systemmember"
+	"kv-shepherd.io/shepherd/ent/user"
+	"kv-shepherd.io/shepherd/internal/apptest"
+	"kv-shepherd.io/shepherd/internal/auth/password"
+	"kv-shepherd.io/shepherd/internal/governance"
+)
+
+// Roles of the matrix: demo users plus olga, an operator who belongs to another System.
+const (
+	viewer   = "viewer"   // victor: Viewer (test), viewer of shop
+	member   = "member"   // alice: Operator (test), member of shop
+	approver = "approver" // bob: Approver (test, prod), no membership
+	sysAdmin = "sysadmin" // dana: SystemAdmin, owner of shop and payments
+	admin    = "admin"    // carol: PlatformAdmin
+	other    = "other"    // olga: Operator (test), member of payments only
+)
+
+var allRoles = []string{viewer, member, approver, sysAdmin, admin, other}
+
+func roles(rs ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, r := range rs {
+		m[r] = true
+	}
+	return m
+}
+
+var everyone = roles(allRoles...)
+
+// matrix: for every route, the roles that pass authorization. Everyone else must get 403
+// or 404; anonymous visitors are sent to sign in. A route missing here fails the test, so
+// each new route states who may use it.
+var matrix = map[string]map[string]bool{
+	"GET /":                                  everyone,
+	"GET /me/permissions":                    everyone,
+	"GET /api/v1/me/permissions":             everyone,
+	"GET /notifications":                     everyone,
+	"POST /notifications/read-all":           everyone,
+	"POST /notifications/:id/read":           roles(member), // alice's notification: only hers
+	"GET /systems":                           roles(viewer, member, approver, sysAdmin, admin, other),
+	"GET /systems/new":                       roles(sysAdmin, admin),
+	"POST /systems/new":                      roles(sysAdmin, admin),
+	"GET /systems/check-name":                roles(sysAdmin, admin),
+	"GET /systems/:id":                       roles(viewer, member, sysAdmin, admin),
+	"GET /systems/:id/edit":                  roles(sysAdmin, admin),
+	"POST /systems/:id/edit":                 roles(sysAdmin, admin),
+	"POST /systems/:id/delete":               roles(sysAdmin, admin),
+	"GET /systems/:id/members":               roles(sysAdmin, admin),
+	"GET /systems/:id/members/search":        roles(sysAdmin, admin),
+	"POST /systems/:id/members":              roles(sysAdmin, admin),
+	"POST /systems/:id/members/:user/role":   roles(sysAdmin, admin),
+	"POST /systems/:id/members/:user/remove": roles(sysAdmin, admin),
+	"POST /systems/:id/transfer":             roles(sysAdmin, admin),
+	"GET /services/new":                      roles(sysAdmin, admin),
+	"POST /services/new":                     roles(sysAdmin, admin),
+	"GET /services/check-name":               roles(sysAdmin, admin),
+	"GET /services/:id":                      roles(viewer, member, sysAdmin, admin),
+	"GET /services/:id/edit":                 roles(sysAdmin, admin),
+	"POST /services/:id/edit":                roles(sysAdmin, admin),
+	"POST /services/:id/delete":              roles(sysAdmin, admin),
+	"POST /markdown/preview":                 everyone,
+	"GET /vms":                               everyone,
+	"GET /requests":                          everyone,
+	"GET /requests/new":                      roles(member, sysAdmin, admin, other),
+	"POST /requests/new":                     roles(member, sysAdmin, admin, other),
+	"GET /requests/size-card":                roles(member, sysAdmin, admin, other),
+	"GET /requests/:id":                      roles(viewer, member, approver, sysAdmin, admin),
+	"POST /requests/:id/cancel":              roles(member, sysAdmin, admin),
+	"GET /approvals":                         roles(approver, admin),
+	"GET /approvals/:id":                     roles(approver, admin),
+	"POST /approvals/:id/preview":            roles(approver, admin),
+	"POST /approvals/:id/approve":            roles(approver, admin),
+	"POST /approvals/:id/reject":             roles(approver, admin),
+	"GET /admin":                             roles(admin),
+	"GET /admin/audit":                       roles(admin),
+	"GET /admin/audit/export":                roles(admin),
+}
+
+func init() {
+	for _, k := range []string{"namespaces", "clusters", "sizes", "templates"} {
+		for _, r := range []string{"GET /admin/%s", "GET /admin/%s/new", "POST /admin/%s", "GET /admin/%s/:id/edit", "POST /admin/%s/:id",
+			"POST /admin/%s/:id/enable", "POST /admin/%s/:id/disable", "GET /admin/%s/:id", "POST /admin/%s/:id/publish",
+			"POST /admin/%s/:id/deprecate", "POST /admin/%s/:id/archive", "POST /admin/%s/:id/new-version"} {
+			matrix[strings.Replace(r, "%s", k, 1)] = roles(admin)
+		}
+	}
+}
+
+// outsideMatrix are routes with their own tests (sign-in, health, dev issuer, job UI).
+func outsideMatrix(method, path string) bool {
+	for _, p := range []string{"/static", "/health", "/metrics", "/dev/oidc", "/admin/jobs", "/login", "/auth/", "/api/v1/auth/", "/logout", "/account/password", "/notifications/badge"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return path == "/*" || method == "echo_route_not_found"
+}
+
+func TestAuthorizationMatrix(t *testing.T) {
+	env := apptest.Start(t)
+	ctx := context.Background()
+	c := env.App.Store.Ent
+	shop := c.System.Query().Where(system.Name("shop")).OnlyX(ctx)
+	payments := c.System.Query().Where(system.Name("payments")).OnlyX(ctx)
+	svc := c.Service.Create().SetSystemID(shop.ID).SetName("web").SaveX(ctx)
+	alice := c.User.Query().Where(user.Username("alice")).OnlyX(ctx)
+	victor := c.User.Query().Where(user.Username("victor")).OnlyX(ctx)
+
+	// olga signs in locally: an operator in another System.
+	hash, _ := password.Hash("olga-has-a-long-password")
+	olga := c.User.Create().SetUsername("olga").SetPasswordHash(hash).SaveX(ctx)
+	op := c.Role.Query().Where(role.Name("Operator")).OnlyX(ctx)
+	c.RoleBinding.Create().SetUserID(olga.ID).SetRoleID(op.ID).SetAllowedEnvironments([]string{"test"}).SaveX(ctx)
+	c.SystemMember.Create().SetSystemID(payments.ID).SetUserID(olga.ID).SetRole("member").SaveX(ctx)
+
+	clients := map[string]*http.Client{}
+	for r, sub := range map[string]string{viewer: "demo-victor", member: "demo-alice", approver: "demo-bob", sysAdmin: "demo-dana", admin: "demo-carol"} {
+		clients[r] = env.Client(t)
+		env.LoginOIDC(t, clients[r], sub)
+	}
+	clients[other] = env.Client(t)
+	if status, _ := env.LoginLocal(t, clients[other], "olga", "olga-has-a-long-password"); status != http.StatusSeeOther {
+		t.Fatalf("olga: %d", status)
+	}
+
+	// A pending request of alice's for the ticket routes, and one of her notifications.
+	ns := c.Namespace.Query().FirstX(ctx)
+	size := c.InstanceSize.Query().FirstX(ctx)
+	ticket := newTicket(t, env, svc.ID, ns.ID, size.ID)
+	aliceNoteID := c.Notification.Create().SetRecipientID(alice.ID).SetType("REQUEST_APPROVED").SetTitle("yours").SaveX(ctx).ID.String()
+	params := map[string]string{}
+	params["/admin/namespaces/:id"] = c.Namespace.Query().FirstX(ctx).ID.String()
+	params["/admin/clusters/:id"] = c.Cluster.Query().FirstX(ctx).ID.String()
+	params["/admin/sizes/:id"] = c.InstanceSize.Query().FirstX(ctx).ID.String()
+	params["/admin/templates/:id"] = c.Template.Query().FirstX(ctx).ID.String()
+	params["/systems/:id"] = shop.ID.String()
+	params["/services/:id"] = svc.ID.String()
+	params["/requests/:id"] = ticket
+	params["/approvals/:id"] = ticket
+	params["/notifications/:id"] = aliceNoteID
+	concrete := func(path string) string {
+		for prefix, id := range params {
+			if strings.HasPrefix(path, prefix) {
+				path = strings.Replace(path, ":id", id, 1)
+			}
+		}
+		return strings.Replace(path, ":user", victor.ID.String(), 1)
+	}
+
+	var routes []string
+	for _, r := range env.App.Echo.Routes() {
+		if outsideMatrix(r.Method, r.Path) {
+			continue
+		}
+		routes = append(routes, r.Method+" "+r.Path)
+	}
+	sort.Strings(routes)
+	anon := env.Client(t)
+	for _, route := range routes {
+		allowed, ok := matrix[route]
+		if !ok {
+			t.Errorf("%s: no authorization expectation; add it to the matrix", route)
+			continue
+		}
+		method, path, _ := strings.Cut(route, " ")
+		target := concrete(path)
+		// Anonymous visitors are sent to sign in; their unsafe requests already fail the
+		// CSRF check (they have no session token).
+		status, _, resp := send(t, env, anon, method, target)
+		toLogin := status == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), "/login")
+		if !toLogin && !(method != http.MethodGet && status == http.StatusForbidden) {
+			t.Errorf("%s anonymous: %d %s", route, status, resp.Header.Get("Location"))
+		}
+		for _, r := range allRoles {
+			// Member changes act on victor; put him back so each role meets the same state.
+			c.SystemMember.Delete().Where(systemmember.SystemID(shop.ID), systemmember.UserID(victor.ID)).ExecX(ctx)
+			c.SystemMember.Create().SetSystemID(shop.ID).SetUserID(victor.ID).SetRole("viewer").ExecX(ctx)
+			status, _, resp := send(t, env, clients[r], method, target)
+			denied := status == http.StatusForbidden || status == http.StatusNotFound ||
+				(status == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), "/login"))
+			if allowed[r] && denied {
+				t.Errorf("%s as %s: refused with %d, want allowed", route, r, status)
+			}
+			if !allowed[r] && !denied {
+				t.Errorf("%s as %s: got %d, want 403/404", route, r, status)
+			}
+			if status >= 500 {
+				t.Errorf("%s as %s: server error %d", route, r, status)
+			}
+		}
+	}
+}
+
+// send issues one request; unsafe methods carry the session's CSRF token and no other
+// input, so allowed routes answer with a validation error or a redirect, never a 403.
+func send(t *testing.T, env *apptest.Env, c *http.Client, method, path string) (int, string, *http.Response) {
+	t.Helper()
+	if method == http.MethodGet {
+		return env.Get(t, c, path)
+	}
+	_, page, _ := env.Get(t, c, "/me/permissions")
+	form := url.Values{}
+	if strings.Contains(page, "csrf_token") {
+		form.Set("csrf_token", apptest.CSRF(t, page))
+	}
+	return env.PostForm(t, c, path, form)
+}
+
+func newTicket(t *testing.T, env *apptest.Env, svc, ns, size interface{ String() string }) string {
+	t.Helper()
+	ctx := context.Background()
+	c := env.App.Store.Ent
+	u := c.User.Query().Where(user.Username("alice")).OnlyX(ctx)
+	gov := &governance.Service{Store: env.App.Store}
+	who, err := governanceRequester(ctx, env, u.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := c.Template.Query().Where().AllX(ctx)
+	for _, tp := range tpl {
+		if tp.Status == "active" {
+			in := governance.RequestInput{Reason: "matrix", DiskGB: 100}
+			in.ServiceID = uuidOf(svc)
+			in.NamespaceID = uuidOf(ns)
+			in.SizeID = uuidOf(size)
+			in.TemplateID = tp.ID
+			tk, err := gov.Submit(ctx, who, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tk.ID.String()
+		}
+	}
+	t.Fatal("no active template")
+	return ""
+}
