@@ -6,6 +6,7 @@ import (
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/role"
+	"kv-shepherd.io/shepherd/ent/service"
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/user"
@@ -35,6 +36,13 @@ var DemoGroups = []struct {
 var DemoSystems = []struct{ Name, Description string }{
 	{"shop", "The **web shop**: storefront, cart and checkout services."},
 	{"payments", "Payment processing and reconciliation. Handle with care: production traffic."},
+}
+
+// DemoServices give each demo System something to request VMs for.
+var DemoServices = []struct{ System, Name, Description string }{
+	{"shop", "storefront", "Public web front end of the shop."},
+	{"shop", "cart", "Shopping cart and session storage."},
+	{"payments", "gateway", "Card payment gateway adapters."},
 }
 
 // DemoUsers cover each persona of the product.
@@ -98,6 +106,21 @@ func Demo(ctx context.Context, store *db.Store) error {
 					SetRole(systemmember.Role(r)).OnConflictColumns(systemmember.FieldSystemID, systemmember.FieldUserID).
 					DoNothing().Exec(ctx)); err != nil {
 					return err
+				}
+			}
+			for _, dsvc := range DemoServices {
+				if dsvc.System != ds.Name {
+					continue
+				}
+				exists, err := c.Service.Query().Where(service.SystemID(s.ID), service.Name(dsvc.Name), service.DeletedAtIsNil()).Exist(ctx)
+				if err != nil {
+					return err
+				}
+				if !exists {
+					if err := c.Service.Create().SetSystemID(s.ID).SetName(dsvc.Name).SetDescription(dsvc.Description).
+						SetCreatedBy(users["dana"].ID).Exec(ctx); err != nil {
+						return err
+					}
 				}
 			}
 		}
