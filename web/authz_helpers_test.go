@@ -2,10 +2,12 @@ package web_test
 
 import (
 	"context"
+	"testing"
 
 	"github.com/google/uuid"
 
 	"kv-shepherd.io/shepherd/ent/user"
+	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/governance"
@@ -21,3 +23,16 @@ func governanceRequester(ctx context.Context, env *apptest.Env, username string)
 }
 
 func uuidOf(v interface{ String() string }) uuid.UUID { return uuid.MustParse(v.String()) }
+
+// newVM writes a VM row of the service (as an approval would) and returns its id.
+func newVM(t testing.TB, env *apptest.Env, svc, ns, size uuid.UUID) string {
+	ctx := context.Background()
+	c := env.App.Store.Ent
+	s := c.Service.GetX(ctx, svc)
+	n := c.Namespace.GetX(ctx, ns)
+	v := c.VM.Create().SetName("dev-shop-web-99").SetServiceID(svc).SetSystemID(s.SystemID).SetNamespaceID(ns).
+		SetNamespaceName(n.Name).SetEnvironment(vm.Environment(n.Environment)).SetClusterID(c.Cluster.Query().FirstIDX(ctx)).
+		SetInstanceIndex(99).SetInstanceSizeID(size).SetTemplateID(c.Template.Query().FirstIDX(ctx)).SetTicketID(uuid.New()).
+		SetCreatedBy(s.ID).SaveX(ctx)
+	return v.ID.String()
+}

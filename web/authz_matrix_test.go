@@ -72,6 +72,7 @@ var matrix = map[string]map[string]bool{
 	"POST /services/:id/delete":              roles(sysAdmin, admin),
 	"POST /markdown/preview":                 everyone,
 	"GET /vms":                               everyone,
+	"GET /vms/:id":                           roles(viewer, member, sysAdmin, admin),
 	"GET /requests":                          everyone,
 	"GET /requests/new":                      roles(member, sysAdmin, admin, other),
 	"POST /requests/new":                     roles(member, sysAdmin, admin, other),
@@ -148,6 +149,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	params["/systems/:id"] = shop.ID.String()
 	params["/services/:id"] = svc.ID.String()
 	params["/requests/:id"] = ticket
+	params["/vms/:id"] = newVM(t, env, svc.ID, ns.ID, size.ID)
 	params["/approvals/:id"] = ticket
 	params["/notifications/:id"] = aliceNoteID
 	concrete := func(path string) string {

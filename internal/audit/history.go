@@ -42,3 +42,29 @@ func ListForResource(ctx context.Context, client *ent.Client, resourceType, reso
 	}
 	return rows, total, nil
 }
+
+// ListForVM is a VM's history: rows about the VM itself and about the tickets (requests,
+// approvals) that concern it, newest first.
+func ListForVM(ctx context.Context, client *ent.Client, vmID string, ticketIDs []string, page, perPage int) ([]*ent.AuditLog, int, error) {
+	if perPage <= 0 {
+		perPage = HistoryPerPage
+	}
+	if perPage > HistoryMaxPerPage {
+		perPage = HistoryMaxPerPage
+	}
+	if page < 1 {
+		page = 1
+	}
+	where := auditlog.And(auditlog.ResourceType("vm"), auditlog.ResourceID(vmID))
+	if len(ticketIDs) > 0 {
+		where = auditlog.Or(where, auditlog.And(auditlog.ResourceType("ticket"), auditlog.ResourceIDIn(ticketIDs...)))
+	}
+	q := client.AuditLog.Query().Where(where)
+	total, err := q.Clone().Count(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("count audit rows: %w", err)
+	}
+	rows, err := q.Order(auditlog.ByCreatedAt(entsql.OrderDesc()), auditlog.ByID(entsql.OrderDesc())).
+		Offset((page - 1) * perPage).Limit(perPage).All(ctx)
+	return rows, total, err
+}

@@ -120,6 +120,17 @@ func TestRequestApproveFlow(t *testing.T) {
 	if !strings.Contains(vms, `data-vm="dev-shop-web-01"`) || !strings.Contains(vms, `data-status="CREATING"`) {
 		t.Fatal("VM list lacks the new VM")
 	}
+	vmLink := regexp.MustCompile(`href="(/vms/[0-9a-f-]{36})"`).FindStringSubmatch(vms)
+	if vmLink == nil {
+		t.Fatal("no link to the VM page")
+	}
+	_, hist, _ := w.env.Get(t, w.alice, vmLink[1]+"?tab=history")
+	if !strings.Contains(hist, `data-action="vm.request"`) || !strings.Contains(hist, `data-action="approval.approve"`) {
+		t.Fatal("VM history lacks the request and the approval")
+	}
+	if status, _, _ := w.env.Get(t, w.bob, vmLink[1]); status != http.StatusNotFound {
+		t.Fatalf("approver outside the System opened the VM page: %d", status)
+	}
 	// A second decision on the same ticket explains itself instead of failing.
 	status, _, resp = w.decide(t, w.bob, id, "approve", url.Values{})
 	if status != http.StatusSeeOther {

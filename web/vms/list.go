@@ -28,7 +28,9 @@ type Handler struct {
 
 // Register adds the area's routes.
 func (h *Handler) Register(r *page.Router) {
-	r.App(http.MethodGet, "/vms", h.list, page.RequirePermission(authz.VMRead, "Seeing VMs needs the vm:read permission."))
+	need := page.RequirePermission(authz.VMRead, "Seeing VMs needs the vm:read permission.")
+	r.App(http.MethodGet, "/vms", h.list, need)
+	r.App(http.MethodGet, "/vms/:id", h.detail, need)
 }
 
 var vmStatuses = []string{"CREATING", "STARTING", "RUNNING", "STOPPING", "STOPPED", "RESTARTING", "DELETING", "FAILED", "UNKNOWN"}
