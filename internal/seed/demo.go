@@ -36,25 +36,25 @@ var DemoGroups = []struct {
 var DemoSystems = []struct{ Name, Description string }{
 	{"shop", "The **web shop**: storefront, cart and checkout services."},
 	{"payments", "Payment processing and reconciliation. Handle with care: production traffic."},
+	{"intranet", "Internal tools: the **wiki** and the build farm."},
 }
 
 // DemoServices give each demo System something to request VMs for.
 var DemoServices = []struct{ System, Name, Description string }{
-	{"shop", "storefront", "Public web front end of the shop."},
-	{"shop", "cart", "Shopping cart and session storage."},
-	{"payments", "gateway", "Card payment gateway adapters."},
+	{"intranet", "wiki", "The company wiki."},
+	{"intranet", "builds", "CI build agents."},
 }
 
 // DemoUsers cover each persona of the product.
 var DemoUsers = []DemoUser{
 	{Sub: "demo-alice", Username: "alice", Name: "Alice Developer", Email: "alice@example.com",
-		Groups: []string{"shepherd-developers"}, Description: "Requester: Operator in test, member of System shop",
-		Systems: map[string]string{"shop": "member"}},
+		Groups: []string{"shepherd-developers"}, Description: "Requester: Operator in test, member of Systems shop and intranet",
+		Systems: map[string]string{"shop": "member", "intranet": "member"}},
 	{Sub: "demo-bob", Username: "bob", Name: "Bob Approver", Email: "bob@example.com",
 		Groups: []string{"shepherd-approvers"}, Description: "Approver for test and prod"},
 	{Sub: "demo-dana", Username: "dana", Name: "Dana Lead", Email: "dana@example.com",
-		Groups: []string{"shepherd-system-admins"}, Description: "System admin, owner of shop and payments",
-		Systems: map[string]string{"shop": "owner", "payments": "owner"}},
+		Groups: []string{"shepherd-system-admins"}, Description: "System admin, owner of shop, payments and intranet",
+		Systems: map[string]string{"shop": "owner", "payments": "owner", "intranet": "owner"}},
 	{Sub: "demo-carol", Username: "carol", Name: "Carol Platform", Email: "carol@example.com",
 		Groups: []string{"shepherd-platform-admins"}, Description: "Platform admin: everything, everywhere"},
 	{Sub: "demo-victor", Username: "victor", Name: "Victor Viewer", Email: "victor@example.com",

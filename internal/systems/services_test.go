@@ -52,7 +52,8 @@ func TestCreateServiceRules(t *testing.T) {
 	f.bind("alice", "SystemAdmin", "test")
 	alice := f.actor("alice")
 	choices, err := f.m.CreatableSystems(ctx, alice.Principal)
-	if err != nil || len(choices) != 1 || choices[0].Name != "shop" {
+	// alice is a member of the demo Systems intranet and shop, not of payments.
+	if err != nil || len(choices) != 2 || choices[0].Name != "intranet" || choices[1].Name != "shop" {
 		t.Fatalf("choices %+v %v", choices, err)
 	}
 	before := f.store.Ent.Service.Query().CountX(ctx)

@@ -40,7 +40,7 @@ func ListPage(l views.Layout, m List) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"page-actions\"><h1>My requests</h1><a href=\"/requests/new\" role=\"button\" data-testid=\"new-request\">Request a VM</a></div><form method=\"get\" action=\"/requests\" class=\"filters card\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"page-actions\"><h1>My requests</h1><a href=\"/requests/new\" role=\"button\" data-testid=\"new-request\">Request a VM</a></div><form method=\"get\" action=\"/requests\" class=\"filters card\"><div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -48,7 +48,7 @@ func ListPage(l views.Layout, m List) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<button type=\"submit\" class=\"secondary\">Filter</button></form>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</div><div><button type=\"submit\" class=\"secondary\">Filter</button></div></form>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
