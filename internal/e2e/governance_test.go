@@ -104,6 +104,8 @@ func TestRequestApproveRejectCancelInTheBrowser(t *testing.T) {
 	signOut(t, ctx)
 
 	signIn(t, ctx, env, "bob")
+	// The approver was notified of the new request: the bell shows it.
+	waitCount(t, ctx, `#notification-bell[data-unread="1"]`, 1)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(env.URL+"/approvals"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-ticket="`+ticketID+`"]`)),

@@ -6,6 +6,7 @@ import (
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/role"
+	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/ent/service"
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/ent/systemmember"
@@ -88,6 +89,9 @@ func Demo(ctx context.Context, store *db.Store) error {
 				return err
 			}
 			users[du.Username] = u
+			if err := demoBindings(ctx, c, u, du); err != nil {
+				return err
+			}
 		}
 		for _, ds := range DemoSystems {
 			s, err := c.System.Query().Where(system.Name(ds.Name), system.DeletedAtIsNil()).Only(ctx)
@@ -131,4 +135,35 @@ func Demo(ctx context.Context, store *db.Store) error {
 	}
 	// The catalogue is kept in demo_catalog.go; none of its rows depend on the users above.
 	return DemoCatalog(ctx, store)
+}
+
+// demoBindings gives a demo user the role bindings their IdP groups map to, as if they had
+// signed in once, so approvers are notified of requests before their first sign-in. They
+// are idp_mapping bindings: the next sign-in rebuilds them from the groups anyway.
+func demoBindings(ctx context.Context, c *ent.Client, u *ent.User, du DemoUser) error {
+	has, err := c.RoleBinding.Query().Where(rolebinding.UserID(u.ID)).Exist(ctx)
+	if err != nil || has {
+		return err
+	}
+	type grant struct {
+		role string
+		envs []string
+	}
+	var grants []grant
+	for _, g := range DemoGroups {
+		for _, ug := range du.Groups {
+			if ug == g.Group {
+				grants = append(grants, grant{g.Role, g.Envs})
+			}
+		}
+	}
+	if len(grants) == 0 {
+		grants = []grant{{"Viewer", []string{"test"}}}
+	}
+	for _, g := range grants {
+		if err := bind(ctx, c, u, g.role, g.envs, rolebinding.SourceIdpMapping); err != nil {
+			return err
+		}
+	}
+	return nil
 }
