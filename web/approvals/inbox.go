@@ -21,7 +21,7 @@ func (h *Handler) inbox(c echo.Context) error {
 	pg, _ := strconv.Atoi(q.Get("page"))
 	per, _ := strconv.Atoi(q.Get("per_page"))
 	age, _ := strconv.Atoi(q.Get("age"))
-	f := governance.InboxFilter{Type: oneOf(q.Get("type"), ticketTypes), Environment: oneOf(q.Get("environment"), []string{"test", "prod"}),
+	f := governance.InboxFilter{Type: page.OneOf(q.Get("type"), ticketTypes), Environment: page.OneOf(q.Get("environment"), []string{"test", "prod"}),
 		Requester: q.Get("requester"), MinAgeDays: age, Page: pg, PerPage: per}
 	rows, total, err := h.Gov.Inbox(ctx, page.Principal(c), f)
 	if err != nil {
@@ -35,32 +35,14 @@ func (h *Handler) inbox(c echo.Context) error {
 			Namespace: t.NamespaceName, Env: string(t.Environment), Status: string(t.Status), Requester: t.RequesterName,
 			Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt), AgeClass: governance.AgeClass(days)})
 	}
-	m.Types = options("Any type", ticketTypes, f.Type)
-	m.Envs = options("Any environment", page.Principal(c).Environments(authz.ApprovalView), f.Environment)
+	m.Types = page.FilterOptions("Any type", ticketTypes, f.Type)
+	m.Envs = page.FilterOptions("Any environment", page.Principal(c).Environments(authz.ApprovalView), f.Environment)
 	names, err := h.Gov.Requesters(ctx)
 	if err != nil {
 		return err
 	}
-	m.Requesters = options("Anyone", names, f.Requester)
+	m.Requesters = page.FilterOptions("Anyone", names, f.Requester)
 	m.Ages = []views.Option{{Value: "", Label: "Any age", Selected: age == 0}, {Value: "4", Label: "4 days or more", Selected: age == 4},
 		{Value: "8", Label: "More than 7 days", Selected: age == 8}}
 	return page.OK(c, approvalsview.InboxPage(h.Kit.Layout(c, "Approvals", "approvals"), m))
-}
-
-func options(any string, values []string, cur string) []views.Option {
-	out := []views.Option{{Value: "", Label: any, Selected: cur == ""}}
-	for _, v := range values {
-		out = append(out, views.Option{Value: v, Label: v, Selected: v == cur})
-	}
-	return out
-}
-
-// oneOf keeps known filter values and drops anything else.
-func oneOf(v string, allowed []string) string {
-	for _, a := range allowed {
-		if v == a {
-			return v
-		}
-	}
-	return ""
 }

@@ -41,7 +41,7 @@ func (h *Handler) list(c echo.Context) error {
 	pg, _ := strconv.Atoi(q.Get("page"))
 	per, _ := strconv.Atoi(q.Get("per_page"))
 	p := page.Principal(c)
-	f := governance.VMFilter{Environment: keep(q.Get("environment"), []string{"test", "prod"}), Status: keep(q.Get("status"), vmStatuses),
+	f := governance.VMFilter{Environment: page.OneOf(q.Get("environment"), []string{"test", "prod"}), Status: page.OneOf(q.Get("status"), vmStatuses),
 		Namespace: q.Get("namespace"), Page: pg, PerPage: per}
 	f.SystemID, _ = uuid.Parse(q.Get("system"))
 	f.ServiceID, _ = uuid.Parse(q.Get("service"))
@@ -60,8 +60,8 @@ func (h *Handler) list(c echo.Context) error {
 			Namespace: v.NamespaceName, Env: string(v.Environment), Status: string(v.Status), Size: v.InstanceSizeName,
 			Cluster: names[v.ClusterID], Created: views.Timestamp(v.CreatedAt), Age: views.Ago(v.CreatedAt)})
 	}
-	m.Envs = opts("Any environment", p.Environments(authz.VMRead), f.Environment)
-	m.Statuses = opts("Any status", vmStatuses, f.Status)
+	m.Envs = page.FilterOptions("Any environment", p.Environments(authz.VMRead), f.Environment)
+	m.Statuses = page.FilterOptions("Any status", vmStatuses, f.Status)
 	return page.OK(c, vmsview.ListPage(h.Kit.Layout(c, "Virtual machines", "vms"), m))
 }
 
@@ -98,21 +98,4 @@ func (h *Handler) names(ctx context.Context, rows []*ent.VM) (map[uuid.UUID]stri
 		out[s.ID] = s.Name
 	}
 	return out, nil
-}
-
-func opts(any string, values []string, cur string) []views.Option {
-	out := []views.Option{{Value: "", Label: any, Selected: cur == ""}}
-	for _, v := range values {
-		out = append(out, views.Option{Value: v, Label: v, Selected: v == cur})
-	}
-	return out
-}
-
-func keep(v string, allowed []string) string {
-	for _, a := range allowed {
-		if v == a {
-			return v
-		}
-	}
-	return ""
 }
