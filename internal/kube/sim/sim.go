@@ -1,0 +1,332 @@
+// Package sim is an in-process simulated KubeVirt cluster implementing
+// kube.Provider. It backs the embedded default deployment, scale benchmarks
+// and tests; ../conformance keeps it honest against the real provider.
+//
+// No goroutines are started by this package's own code: delayed state
+// transitions use time.AfterFunc and watch cancellation uses
+// context.AfterFunc, so there is nothing to leak or join.
+package sim
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"kv-shepherd.io/shepherd/internal/kube"
+)
+
+// Options configure a simulated cluster. The zero value is a healthy cluster
+// whose transitions complete synchronously.
+type Options struct {
+	// StepDelay is how long each intermediate phase lasts (Starting,
+	// Stopping). Zero applies every step synchronously inside the call.
+	StepDelay time.Duration
+	// Capabilities is reported verbatim by Capabilities().
+	Capabilities kube.Capabilities
+	// Nodes VMs are scheduled onto, round robin. Default: sim-node-1..3.
+	Nodes []string
+	// WatchBuffer is the per-watch event buffer. Default 1024.
+	WatchBuffer int
+}
+
+// Operation names accepted by FailNext; they match the Provider methods.
+const (
+	OpEnsureNamespace = "EnsureNamespace"
+	OpApplyVM         = "ApplyVM"
+	OpStartVM         = "StartVM"
+	OpStopVM          = "StopVM"
+	OpRestartVM       = "RestartVM"
+	OpDeleteVM        = "DeleteVM"
+	OpGetVM           = "GetVM"
+	OpListVMs         = "ListVMs"
+	OpWatch           = "Watch"
+	OpCapabilities    = "Capabilities"
+	OpHealth          = "Health"
+)
+
+// Cluster is the simulated cluster. All state is guarded by mu.
+type Cluster struct {
+	opts Options
+
+	mu         sync.Mutex
+	namespaces map[string]map[string]string // name -> labels
+	vms        map[kube.VMRef]*vm
+	watchers   map[*watcher]struct{}
+	failNext   map[string]error
+	slow       time.Duration
+	unhealthy  bool
+	nextIP     int
+	nextNode   int
+}
+
+type vm struct {
+	spec     kube.VMSpec
+	status   kube.VMStatus
+	plan     []kube.Phase // phases still to pass through, in order
+	epoch    int          // bumped on every replan; stale timers compare it
+	timer    *time.Timer
+	deleting bool // removed when plan drains
+}
+
+type watcher struct {
+	ch   chan kube.Event
+	stop func() bool // unregisters the context.AfterFunc
+}
+
+var (
+	_ kube.Provider = (*Cluster)(nil)
+	_ kube.Faults   = (*Cluster)(nil)
+)
+
+// New returns an empty, healthy simulated cluster.
+func New(opts Options) *Cluster {
+	if len(opts.Nodes) == 0 {
+		opts.Nodes = []string{"sim-node-1", "sim-node-2", "sim-node-3"}
+	}
+	if opts.WatchBuffer <= 0 {
+		opts.WatchBuffer = 1024
+	}
+	if opts.Capabilities.KubeVirtVersion == "" {
+		opts.Capabilities.KubeVirtVersion = "v1.9.0-sim"
+	}
+	return &Cluster{
+		opts:       opts,
+		namespaces: map[string]map[string]string{},
+		vms:        map[kube.VMRef]*vm{},
+		watchers:   map[*watcher]struct{}{},
+		failNext:   map[string]error{},
+	}
+}
+
+// EnsureNamespace implements kube.Provider.
+func (c *Cluster) EnsureNamespace(ctx context.Context, name string, labels map[string]string) (bool, error) {
+	if err := c.enter(ctx, OpEnsureNamespace); err != nil {
+		return false, err
+	}
+	defer c.mu.Unlock()
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		return false, kube.NewPermanent(kube.CodeNamespaceNameInvalid,
+			fmt.Sprintf("namespace %q: %s", name, strings.Join(errs, "; ")))
+	}
+	if _, ok := c.namespaces[name]; ok {
+		return false, nil
+	}
+	c.namespaces[name] = maps.Clone(labels)
+	return true, nil
+}
+
+// ApplyVM implements kube.Provider with server-side-apply semantics: the
+// spec replaces what Shepherd owns; an identical spec changes nothing and
+// emits no event.
+func (c *Cluster) ApplyVM(ctx context.Context, spec kube.VMSpec) (kube.VMStatus, error) {
+	if err := kube.ValidateSpec(spec); err != nil {
+		return kube.VMStatus{}, err
+	}
+	if err := c.enter(ctx, OpApplyVM); err != nil {
+		return kube.VMStatus{}, err
+	}
+	defer c.mu.Unlock()
+	if _, ok := c.namespaces[spec.Ref.Namespace]; !ok {
+		return kube.VMStatus{}, &kube.Error{Kind: kube.NotFound, Code: kube.CodeResourceNotFound,
+			Message: fmt.Sprintf("namespaces %q not found", spec.Ref.Namespace)}
+	}
+	spec = cloneSpec(spec)
+	v, ok := c.vms[spec.Ref]
+	if !ok || v.deleting {
+		if ok { // re-created while terminating: the old object is gone first
+			c.removeLocked(v)
+		}
+		v = &vm{spec: spec, status: kube.VMStatus{
+			Ref: spec.Ref, UID: uuid.NewString(), Phase: kube.PhaseStopped, Exists: true,
+		}}
+		c.vms[spec.Ref] = v
+		if spec.Running {
+			v.status.Phase = kube.PhasePending
+		}
+		c.emitLocked(kube.EventAdded, v)
+		if spec.Running {
+			c.replanLocked(v, kube.PhaseStarting, kube.PhaseRunning)
+		}
+		return v.status, nil
+	}
+	if reflect.DeepEqual(v.spec, spec) {
+		return v.status, nil
+	}
+	wasRunning := v.spec.Running
+	v.spec = spec
+	switch {
+	case spec.Running && !wasRunning:
+		c.startLocked(v)
+	case !spec.Running && wasRunning:
+		c.stopLocked(v)
+	default:
+		c.emitLocked(kube.EventModified, v) // spec-only change: new generation
+	}
+	return v.status, nil
+}
+
+// StartVM implements kube.Provider. Starting a running VM is a no-op so a
+// retried worker job does not fail on its own earlier success.
+func (c *Cluster) StartVM(ctx context.Context, ref kube.VMRef) error {
+	v, err := c.lookup(ctx, OpStartVM, ref)
+	if err != nil {
+		return err
+	}
+	defer c.mu.Unlock()
+	if v.deleting {
+		return errTerminating(ref)
+	}
+	v.spec.Running = true
+	if v.status.Phase != kube.PhaseRunning && v.status.Phase != kube.PhaseStarting {
+		c.startLocked(v)
+	}
+	return nil
+}
+
+// StopVM implements kube.Provider; stopping a stopped VM is a no-op.
+func (c *Cluster) StopVM(ctx context.Context, ref kube.VMRef) error {
+	v, err := c.lookup(ctx, OpStopVM, ref)
+	if err != nil {
+		return err
+	}
+	defer c.mu.Unlock()
+	if v.deleting {
+		return errTerminating(ref)
+	}
+	v.spec.Running = false
+	if v.status.Phase != kube.PhaseStopped && v.status.Phase != kube.PhaseStopping {
+		c.stopLocked(v)
+	}
+	return nil
+}
+
+// RestartVM implements kube.Provider. Like KubeVirt, restarting a VM that is
+// not running is refused; that is permanent, retrying will not help.
+func (c *Cluster) RestartVM(ctx context.Context, ref kube.VMRef) error {
+	v, err := c.lookup(ctx, OpRestartVM, ref)
+	if err != nil {
+		return err
+	}
+	defer c.mu.Unlock()
+	if v.deleting {
+		return errTerminating(ref)
+	}
+	if !v.spec.Running || v.status.Phase == kube.PhaseStopped {
+		return kube.NewPermanent(kube.CodeConflict, "virtual machine "+ref.String()+" is not running")
+	}
+	v.status.Phase, v.status.Ready = kube.PhaseStopping, false
+	c.emitLocked(kube.EventModified, v)
+	c.replanLocked(v, kube.PhaseStarting, kube.PhaseRunning)
+	return nil
+}
+
+// DeleteVM implements kube.Provider. A running VM passes through Stopping
+// before it disappears, as its VMI is torn down; deleting a VM that is
+// already terminating is accepted, like a repeated Kubernetes DELETE.
+func (c *Cluster) DeleteVM(ctx context.Context, ref kube.VMRef) error {
+	v, err := c.lookup(ctx, OpDeleteVM, ref)
+	if err != nil {
+		return err
+	}
+	defer c.mu.Unlock()
+	if v.deleting {
+		return nil
+	}
+	v.deleting = true
+	if v.status.Phase == kube.PhaseStopped {
+		c.removeLocked(v)
+		return nil
+	}
+	v.status.Phase, v.status.Ready = kube.PhaseStopping, false
+	c.emitLocked(kube.EventModified, v)
+	c.replanLocked(v) // empty plan: next step removes it
+	return nil
+}
+
+// GetVM implements kube.Provider.
+func (c *Cluster) GetVM(ctx context.Context, ref kube.VMRef) (kube.VMStatus, error) {
+	v, err := c.lookup(ctx, OpGetVM, ref)
+	if err != nil {
+		return kube.VMStatus{}, err
+	}
+	defer c.mu.Unlock()
+	return v.status, nil
+}
+
+// ListVMs implements kube.Provider, sorted by namespace then name.
+func (c *Cluster) ListVMs(ctx context.Context, namespace string) ([]kube.VMStatus, error) {
+	if err := c.enter(ctx, OpListVMs); err != nil {
+		return nil, err
+	}
+	defer c.mu.Unlock()
+	out := make([]kube.VMStatus, 0, len(c.vms))
+	for ref, v := range c.vms {
+		if namespace == "" || ref.Namespace == namespace {
+			out = append(out, v.status)
+		}
+	}
+	slices.SortFunc(out, func(a, b kube.VMStatus) int { return strings.Compare(a.Ref.String(), b.Ref.String()) })
+	return out, nil
+}
+
+// Capabilities implements kube.Provider.
+func (c *Cluster) Capabilities(ctx context.Context) (kube.Capabilities, error) {
+	if err := c.enter(ctx, OpCapabilities); err != nil {
+		return kube.Capabilities{}, err
+	}
+	defer c.mu.Unlock()
+	caps := c.opts.Capabilities
+	caps.GPUDevices = slices.Clone(caps.GPUDevices)
+	caps.Hugepages = slices.Clone(caps.Hugepages)
+	caps.StorageClasses = slices.Clone(caps.StorageClasses)
+	return caps, nil
+}
+
+// Health implements kube.Provider.
+func (c *Cluster) Health(ctx context.Context) error {
+	if err := c.enter(ctx, OpHealth); err != nil {
+		return err
+	}
+	defer c.mu.Unlock()
+	if c.unhealthy {
+		return kube.NewRetryable(kube.CodeClusterUnhealthy, "simulated cluster is unhealthy")
+	}
+	return nil
+}
+
+// lookup is enter plus a VM lookup; on success c.mu is held.
+func (c *Cluster) lookup(ctx context.Context, op string, ref kube.VMRef) (*vm, error) {
+	if err := kube.ValidateRef(ref); err != nil {
+		return nil, err
+	}
+	if err := c.enter(ctx, op); err != nil {
+		return nil, err
+	}
+	v, ok := c.vms[ref]
+	if !ok {
+		c.mu.Unlock()
+		return nil, kube.NewVMNotFound(ref)
+	}
+	return v, nil
+}
+
+// errTerminating mirrors KubeVirt refusing power operations on a VM that is
+// being deleted; retrying cannot succeed.
+func errTerminating(ref kube.VMRef) error {
+	return kube.NewPermanent(kube.CodeConflict, "virtual machine "+ref.String()+" is being deleted")
+}
+
+func cloneSpec(s kube.VMSpec) kube.VMSpec {
+	s.Labels = maps.Clone(s.Labels)
+	s.Annotations = maps.Clone(s.Annotations)
+	s.GPUs = slices.Clone(s.GPUs)
+	return s
+}
