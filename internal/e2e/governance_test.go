@@ -67,7 +67,17 @@ func requestVM(t *testing.T, ctx context.Context, env *apptest.Env, service, siz
 		selectByText(`#f-template_id`, "Ubuntu"),
 		selectByText(`#f-size_id`, size+" ("),
 		chromedp.WaitVisible(chromedp.CSS(`#size-card dl`)),
-		chromedp.SendKeys(chromedp.CSS(`#f-disk_gb`), "80"),
+	)
+	if err != nil {
+		t.Fatalf("fill request: %v", err)
+	}
+	settle(t, ctx)
+	// Choosing a size filled in its default disk size.
+	if v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#f-disk_gb').value`)); err != nil || v != "100" {
+		t.Fatalf("disk default after choosing the size: %q %v", v, err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#f-disk_gb`), "80"),
 		chromedp.SendKeys(chromedp.CSS(`#f-reason`), reason),
 	)
 	if err != nil {

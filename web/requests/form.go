@@ -125,7 +125,12 @@ func (h *Handler) sizeCard(c echo.Context) error {
 	if err != nil || !s.Enabled {
 		return page.OK(c, requestsview.SizeCardView(nil))
 	}
-	return page.OK(c, requestsview.SizeCardView(card(s)))
+	// Keep the user's disk size when it fits the new size; otherwise offer the default.
+	disk := c.QueryParam("disk_gb")
+	if n, err := strconv.Atoi(disk); err != nil || n < s.DiskMinGB || n > s.DiskMaxGB {
+		disk = strconv.Itoa(s.DiskDefaultGB)
+	}
+	return page.OK(c, requestsview.SizeCardResponse(card(s), disk))
 }
 
 func (h *Handler) submit(c echo.Context) error {
