@@ -54,6 +54,8 @@ func (f *fixture) bind(username, roleName string, envs ...string) {
 	c := f.store.Ent
 	u := c.User.Query().Where(user.Username(username)).OnlyX(ctx)
 	r := c.Role.Query().Where(role.Name(roleName)).OnlyX(ctx)
+	// The demo seed already gives demo users their group bindings; replace them.
+	c.RoleBinding.Delete().Where(rolebinding.UserID(u.ID), rolebinding.RoleID(r.ID)).ExecX(ctx)
 	c.RoleBinding.Create().SetUserID(u.ID).SetRoleID(r.ID).SetAllowedEnvironments(envs).SetSource(rolebinding.SourceManual).ExecX(ctx)
 }
 
