@@ -635,6 +635,14 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{VmsColumns[15]},
 			},
+			{
+				Name:    "vm_live_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{VmsColumns[1], VmsColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(status)::text <> 'DELETED'::text",
+				},
+			},
 		},
 	}
 	// RolePermissionsColumns holds the columns for the "role_permissions" table.

@@ -132,6 +132,9 @@ func (VM) Indexes() []ent.Index {
 		index.Fields("service_id", "created_at"),
 		index.Fields("created_at"),
 		index.Fields("status"),
+		// Covers the platform-wide VM list (live VMs, newest first) so deep pages are an
+		// index-only scan. The condition is written the way PostgreSQL prints it back.
+		index.Fields("created_at", "id").Annotations(entsql.IndexWhere("(status)::text <> 'DELETED'::text")).StorageKey("vm_live_created_at"),
 	}
 }
 

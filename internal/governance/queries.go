@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"kv-shepherd.io/shepherd/ent"
@@ -157,7 +158,7 @@ type VMFilter struct {
 // VMs lists the VMs the user may see, newest first: all for platform admins, otherwise
 // those of their Systems in environments where they hold vm:read.
 func (s *Service) VMs(ctx context.Context, p *authz.Principal, f VMFilter) ([]*ent.VM, int, error) {
-	q := s.Store.Ent.VM.Query().Where(vm.StatusNEQ(vm.StatusDELETED))
+	q := s.Store.Ent.VM.Query().Where(liveVM)
 	if !p.IsPlatformAdmin() {
 		var systems []uuid.UUID
 		for _, m := range p.Memberships {
@@ -192,7 +193,13 @@ func (s *Service) VMs(ctx context.Context, p *authz.Principal, f VMFilter) ([]*e
 		return nil, 0, err
 	}
 	page, per := Page(f.Page, f.PerPage)
-	rows, err := q.Order(ent.Desc(vm.FieldCreatedAt)).Offset((page - 1) * per).Limit(per).All(ctx)
+	// Page through ids first (an index-only scan, cheap even at deep offsets), then load
+	// only the rows shown.
+	ids, err := q.Order(ent.Desc(vm.FieldCreatedAt), ent.Desc(vm.FieldID)).Offset((page - 1) * per).Limit(per).IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return nil, total, err
+	}
+	rows, err := s.Store.Ent.VM.Query().Where(vm.IDIn(ids...)).Order(ent.Desc(vm.FieldCreatedAt), ent.Desc(vm.FieldID)).All(ctx)
 	return rows, total, err
 }
 
@@ -209,3 +216,9 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// liveVM excludes tombstones with a literal condition (not a bind parameter), so cached
+// generic plans can still use the partial index vm_live_created_at.
+var liveVM = predicate.VM(func(s *entsql.Selector) {
+	s.Where(entsql.ExprP(s.C(vm.FieldStatus) + " <> 'DELETED'"))
+})
