@@ -22,8 +22,6 @@ func governanceRequester(ctx context.Context, env *apptest.Env, username string)
 	return governance.Requester{User: u, Principal: p}, err
 }
 
-func uuidOf(v interface{ String() string }) uuid.UUID { return uuid.MustParse(v.String()) }
-
 // newVM writes a VM row of the service (as an approval would) and returns its id.
 func newVM(t testing.TB, env *apptest.Env, svc, ns, size uuid.UUID) string {
 	ctx := context.Background()

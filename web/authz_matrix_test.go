@@ -8,9 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/ent/systemmember"
+	"kv-shepherd.io/shepherd/ent/template"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/internal/apptest"
 	"kv-shepherd.io/shepherd/internal/auth/password"
@@ -220,31 +223,19 @@ func send(t *testing.T, env *apptest.Env, c *http.Client, method, path string) (
 	return env.PostForm(t, c, path, form)
 }
 
-func newTicket(t *testing.T, env *apptest.Env, svc, ns, size interface{ String() string }) string {
+// newTicket has alice request a VM of the service (her pending ticket for the routes).
+func newTicket(t *testing.T, env *apptest.Env, svc, ns, size uuid.UUID) string {
 	t.Helper()
 	ctx := context.Background()
-	c := env.App.Store.Ent
-	u := c.User.Query().Where(user.Username("alice")).OnlyX(ctx)
-	gov := &governance.Service{Store: env.App.Store}
-	who, err := governanceRequester(ctx, env, u.Username)
+	who, err := governanceRequester(ctx, env, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpl := c.Template.Query().Where().AllX(ctx)
-	for _, tp := range tpl {
-		if tp.Status == "active" {
-			in := governance.RequestInput{Reason: "matrix", DiskGB: 100}
-			in.ServiceID = uuidOf(svc)
-			in.NamespaceID = uuidOf(ns)
-			in.SizeID = uuidOf(size)
-			in.TemplateID = tp.ID
-			tk, err := gov.Submit(ctx, who, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return tk.ID.String()
-		}
+	tpl := env.App.Store.Ent.Template.Query().Where(template.StatusEQ(template.StatusActive)).FirstX(ctx)
+	tk, err := (&governance.Service{Store: env.App.Store}).Submit(ctx, who, governance.RequestInput{
+		ServiceID: svc, NamespaceID: ns, SizeID: size, TemplateID: tpl.ID, DiskGB: 100, Reason: "matrix"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no active template")
-	return ""
+	return tk.ID.String()
 }

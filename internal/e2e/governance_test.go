@@ -201,6 +201,18 @@ func TestRequestApproveRejectCancelInTheBrowser(t *testing.T) {
 		t.Fatalf("rejection reason shown: %q", got)
 	}
 	screenshot(t, ctx, "15-rejected")
+	// The requester (a member of the System) opens the VM and its history.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(env.URL+"/vms"),
+		chromedp.Click(chromedp.CSS(`[data-vm="`+vmName+`"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="vm-title"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="tab-history"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-action="approval.approve"]`)),
+	)
+	if err != nil {
+		t.Fatalf("VM page history: %v", err)
+	}
+	screenshot(t, ctx, "14b-vm-history")
 	statuses := map[string]approvalticket.Status{}
 	for _, tk := range db.ApprovalTicket.Query().AllX(bg) {
 		statuses["/requests/"+tk.ID.String()] = tk.Status

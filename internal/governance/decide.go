@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -24,12 +25,18 @@ import (
 // ErrNotFound is answered for tickets the user may not see (404, never 403).
 var ErrNotFound = domain.Errf(domain.CodeNotFound, "", "There is no such request.")
 
-// DecisionTicket loads a ticket an approver may decide, checking their rights.
-func (s *Service) DecisionTicket(ctx context.Context, who Requester, id uuid.UUID) (*ent.ApprovalTicket, error) {
+// ticket loads a ticket; a missing one is ErrNotFound.
+func (s *Service) ticket(ctx context.Context, id uuid.UUID) (*ent.ApprovalTicket, error) {
 	t, err := s.Store.Ent.ApprovalTicket.Get(ctx, id)
 	if ent.IsNotFound(err) {
 		return nil, ErrNotFound
 	}
+	return t, err
+}
+
+// DecisionTicket loads a ticket an approver may decide, checking their rights.
+func (s *Service) DecisionTicket(ctx context.Context, who Requester, id uuid.UUID) (*ent.ApprovalTicket, error) {
+	t, err := s.ticket(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -249,11 +256,11 @@ func templateSnapshot(t *ent.Template) map[string]any {
 		"image": t.Image, "pvc_namespace": t.PvcNamespace, "pvc_name": t.PvcName, "cloud_init": t.CloudInit}
 }
 
-func sizeSnapshot(p *Plan, now interface{ String() string }) map[string]any {
+func sizeSnapshot(p *Plan, now time.Time) map[string]any {
 	s := p.Size
 	return map[string]any{"id": s.ID.String(), "name": s.Name, "display_name": s.DisplayName, "cpu_cores": s.CPUCores,
 		"memory_mib": s.MemoryMib, "dedicated_cpu": s.DedicatedCPU, "hugepages_size": s.HugepagesSize,
 		"gpu_devices": s.GpuDevices, "requires_gpu": s.RequiresGpu, "spec_overrides": s.SpecOverrides,
 		"final_cpu_request": p.CPURequest, "final_cpu_limit": p.CPULimit, "final_mem_request": p.MemRequest,
-		"final_mem_limit": p.MemLimit, "snapshot_at": now.String()}
+		"final_mem_limit": p.MemLimit, "snapshot_at": now.UTC().Format(time.RFC3339)}
 }

@@ -129,10 +129,7 @@ func (s *Service) MyRequests(ctx context.Context, userID uuid.UUID, f RequestFil
 // TicketFor returns a ticket the user may see: the requester, approvers of its
 // environment, and members of its System who may read VMs there.
 func (s *Service) TicketFor(ctx context.Context, who Requester, id uuid.UUID) (*ent.ApprovalTicket, error) {
-	t, err := s.Store.Ent.ApprovalTicket.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, ErrNotFound
-	}
+	t, err := s.ticket(ctx, id)
 	if err != nil {
 		return nil, err
 	}

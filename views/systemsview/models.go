@@ -178,12 +178,6 @@ func invalid(err string) templ.Attributes {
 	return templ.Attributes{}
 }
 
-func current(b bool) string {
-	if b {
-		return "page"
-	}
-	return "false"
-}
 
 // nameCheckFor is the help line of a name field as first rendered: the counter, and the
 // server's error after a refused submit.

@@ -269,7 +269,7 @@ func ServiceDetail(l views.Layout, m ServicePage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = Tabs(m.URL, m.History).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = history.Tabs(m.URL, m.History).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

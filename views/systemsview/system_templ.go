@@ -226,7 +226,7 @@ func SystemDetail(l views.Layout, m SystemPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = Tabs(m.URL, m.History).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = history.Tabs(m.URL, m.History).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

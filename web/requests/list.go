@@ -13,14 +13,14 @@ import (
 )
 
 func (h *Handler) list(c echo.Context) error {
-	page_, _ := strconv.Atoi(c.QueryParam("page"))
+	pg, _ := strconv.Atoi(c.QueryParam("page"))
 	per, _ := strconv.Atoi(c.QueryParam("per_page"))
-	f := governance.RequestFilter{Status: validStatus(c.QueryParam("status")), Type: "", Page: page_, PerPage: per}
+	f := governance.RequestFilter{Status: validStatus(c.QueryParam("status")), Type: "", Page: pg, PerPage: per}
 	rows, total, err := h.Gov.MyRequests(c.Request().Context(), page.User(c).ID, f)
 	if err != nil {
 		return err
 	}
-	p, pp := governance.Page(page_, per)
+	p, pp := governance.Page(pg, per)
 	m := requestsview.List{Status: f.Status, Pager: views.Pager{Page: p, PerPage: pp, Total: total, BaseURL: "/requests", Query: c.QueryParams()}}
 	for _, t := range rows {
 		m.Rows = append(m.Rows, h.row(t))
