@@ -178,7 +178,6 @@ func invalid(err string) templ.Attributes {
 	return templ.Attributes{}
 }
 
-
 // nameCheckFor is the help line of a name field as first rendered: the counter, and the
 // server's error after a refused submit.
 func nameCheckFor(field, value, err string) NameCheck {
