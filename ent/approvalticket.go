@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/schema"
 )
 
 // ApprovalTicket is the model entity for the ApprovalTicket schema.
@@ -89,6 +90,10 @@ type ApprovalTicket struct {
 	FinalDiskGB int `json:"final_disk_gb,omitempty"`
 	// ErrorMessage holds the value of the "error_message" field.
 	ErrorMessage string `json:"error_message,omitempty"`
+	// Steps holds the value of the "steps" field.
+	Steps []schema.ExecStep `json:"steps,omitempty"`
+	// when the worker finished (SUCCESS or FAILED)
+	ExecutedAt   *time.Time `json:"executed_at,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -99,13 +104,13 @@ func (*ApprovalTicket) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case approvalticket.FieldInstanceSizeID, approvalticket.FieldTemplateID, approvalticket.FieldVMID, approvalticket.FieldApproverID, approvalticket.FieldSelectedClusterID, approvalticket.FieldSelectedTemplateID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
-		case approvalticket.FieldRequestParams, approvalticket.FieldModifiedSpec, approvalticket.FieldTemplateSnapshot, approvalticket.FieldInstanceSizeSnapshot:
+		case approvalticket.FieldRequestParams, approvalticket.FieldModifiedSpec, approvalticket.FieldTemplateSnapshot, approvalticket.FieldInstanceSizeSnapshot, approvalticket.FieldSteps:
 			values[i] = new([]byte)
 		case approvalticket.FieldFinalDiskGB:
 			values[i] = new(sql.NullInt64)
 		case approvalticket.FieldType, approvalticket.FieldStatus, approvalticket.FieldRequesterName, approvalticket.FieldReason, approvalticket.FieldNamespaceName, approvalticket.FieldEnvironment, approvalticket.FieldTargetName, approvalticket.FieldApproverName, approvalticket.FieldDecisionReason, approvalticket.FieldSelectedStorageClass, approvalticket.FieldModificationReason, approvalticket.FieldFinalCPURequest, approvalticket.FieldFinalCPULimit, approvalticket.FieldFinalMemRequest, approvalticket.FieldFinalMemLimit, approvalticket.FieldErrorMessage:
 			values[i] = new(sql.NullString)
-		case approvalticket.FieldCreatedAt, approvalticket.FieldUpdatedAt, approvalticket.FieldDecidedAt:
+		case approvalticket.FieldCreatedAt, approvalticket.FieldUpdatedAt, approvalticket.FieldDecidedAt, approvalticket.FieldExecutedAt:
 			values[i] = new(sql.NullTime)
 		case approvalticket.FieldID, approvalticket.FieldEventID, approvalticket.FieldRequesterID, approvalticket.FieldSystemID, approvalticket.FieldServiceID, approvalticket.FieldNamespaceID:
 			values[i] = new(uuid.UUID)
@@ -355,6 +360,21 @@ func (_m *ApprovalTicket) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ErrorMessage = value.String
 			}
+		case approvalticket.FieldSteps:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field steps", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Steps); err != nil {
+					return fmt.Errorf("unmarshal field steps: %w", err)
+				}
+			}
+		case approvalticket.FieldExecutedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field executed_at", values[i])
+			} else if value.Valid {
+				_m.ExecutedAt = new(time.Time)
+				*_m.ExecutedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -509,6 +529,14 @@ func (_m *ApprovalTicket) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("error_message=")
 	builder.WriteString(_m.ErrorMessage)
+	builder.WriteString(", ")
+	builder.WriteString("steps=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Steps))
+	builder.WriteString(", ")
+	if v := _m.ExecutedAt; v != nil {
+		builder.WriteString("executed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/schema"
 )
 
 // ApprovalTicketCreate is the builder for creating a ApprovalTicket entity.
@@ -410,6 +411,26 @@ func (_c *ApprovalTicketCreate) SetNillableErrorMessage(v *string) *ApprovalTick
 	return _c
 }
 
+// SetSteps sets the "steps" field.
+func (_c *ApprovalTicketCreate) SetSteps(v []schema.ExecStep) *ApprovalTicketCreate {
+	_c.mutation.SetSteps(v)
+	return _c
+}
+
+// SetExecutedAt sets the "executed_at" field.
+func (_c *ApprovalTicketCreate) SetExecutedAt(v time.Time) *ApprovalTicketCreate {
+	_c.mutation.SetExecutedAt(v)
+	return _c
+}
+
+// SetNillableExecutedAt sets the "executed_at" field if the given value is not nil.
+func (_c *ApprovalTicketCreate) SetNillableExecutedAt(v *time.Time) *ApprovalTicketCreate {
+	if v != nil {
+		_c.SetExecutedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ApprovalTicketCreate) SetID(v uuid.UUID) *ApprovalTicketCreate {
 	_c.mutation.SetID(v)
@@ -790,6 +811,14 @@ func (_c *ApprovalTicketCreate) createSpec() (*ApprovalTicket, *sqlgraph.CreateS
 		_spec.SetField(approvalticket.FieldErrorMessage, field.TypeString, value)
 		_node.ErrorMessage = value
 	}
+	if value, ok := _c.mutation.Steps(); ok {
+		_spec.SetField(approvalticket.FieldSteps, field.TypeJSON, value)
+		_node.Steps = value
+	}
+	if value, ok := _c.mutation.ExecutedAt(); ok {
+		_spec.SetField(approvalticket.FieldExecutedAt, field.TypeTime, value)
+		_node.ExecutedAt = &value
+	}
 	return _node, _spec
 }
 
@@ -1145,6 +1174,42 @@ func (u *ApprovalTicketUpsert) SetErrorMessage(v string) *ApprovalTicketUpsert {
 // UpdateErrorMessage sets the "error_message" field to the value that was provided on create.
 func (u *ApprovalTicketUpsert) UpdateErrorMessage() *ApprovalTicketUpsert {
 	u.SetExcluded(approvalticket.FieldErrorMessage)
+	return u
+}
+
+// SetSteps sets the "steps" field.
+func (u *ApprovalTicketUpsert) SetSteps(v []schema.ExecStep) *ApprovalTicketUpsert {
+	u.Set(approvalticket.FieldSteps, v)
+	return u
+}
+
+// UpdateSteps sets the "steps" field to the value that was provided on create.
+func (u *ApprovalTicketUpsert) UpdateSteps() *ApprovalTicketUpsert {
+	u.SetExcluded(approvalticket.FieldSteps)
+	return u
+}
+
+// ClearSteps clears the value of the "steps" field.
+func (u *ApprovalTicketUpsert) ClearSteps() *ApprovalTicketUpsert {
+	u.SetNull(approvalticket.FieldSteps)
+	return u
+}
+
+// SetExecutedAt sets the "executed_at" field.
+func (u *ApprovalTicketUpsert) SetExecutedAt(v time.Time) *ApprovalTicketUpsert {
+	u.Set(approvalticket.FieldExecutedAt, v)
+	return u
+}
+
+// UpdateExecutedAt sets the "executed_at" field to the value that was provided on create.
+func (u *ApprovalTicketUpsert) UpdateExecutedAt() *ApprovalTicketUpsert {
+	u.SetExcluded(approvalticket.FieldExecutedAt)
+	return u
+}
+
+// ClearExecutedAt clears the value of the "executed_at" field.
+func (u *ApprovalTicketUpsert) ClearExecutedAt() *ApprovalTicketUpsert {
+	u.SetNull(approvalticket.FieldExecutedAt)
 	return u
 }
 
@@ -1592,6 +1657,48 @@ func (u *ApprovalTicketUpsertOne) SetErrorMessage(v string) *ApprovalTicketUpser
 func (u *ApprovalTicketUpsertOne) UpdateErrorMessage() *ApprovalTicketUpsertOne {
 	return u.Update(func(s *ApprovalTicketUpsert) {
 		s.UpdateErrorMessage()
+	})
+}
+
+// SetSteps sets the "steps" field.
+func (u *ApprovalTicketUpsertOne) SetSteps(v []schema.ExecStep) *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetSteps(v)
+	})
+}
+
+// UpdateSteps sets the "steps" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertOne) UpdateSteps() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateSteps()
+	})
+}
+
+// ClearSteps clears the value of the "steps" field.
+func (u *ApprovalTicketUpsertOne) ClearSteps() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.ClearSteps()
+	})
+}
+
+// SetExecutedAt sets the "executed_at" field.
+func (u *ApprovalTicketUpsertOne) SetExecutedAt(v time.Time) *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetExecutedAt(v)
+	})
+}
+
+// UpdateExecutedAt sets the "executed_at" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertOne) UpdateExecutedAt() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateExecutedAt()
+	})
+}
+
+// ClearExecutedAt clears the value of the "executed_at" field.
+func (u *ApprovalTicketUpsertOne) ClearExecutedAt() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.ClearExecutedAt()
 	})
 }
 
@@ -2206,6 +2313,48 @@ func (u *ApprovalTicketUpsertBulk) SetErrorMessage(v string) *ApprovalTicketUpse
 func (u *ApprovalTicketUpsertBulk) UpdateErrorMessage() *ApprovalTicketUpsertBulk {
 	return u.Update(func(s *ApprovalTicketUpsert) {
 		s.UpdateErrorMessage()
+	})
+}
+
+// SetSteps sets the "steps" field.
+func (u *ApprovalTicketUpsertBulk) SetSteps(v []schema.ExecStep) *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetSteps(v)
+	})
+}
+
+// UpdateSteps sets the "steps" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertBulk) UpdateSteps() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateSteps()
+	})
+}
+
+// ClearSteps clears the value of the "steps" field.
+func (u *ApprovalTicketUpsertBulk) ClearSteps() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.ClearSteps()
+	})
+}
+
+// SetExecutedAt sets the "executed_at" field.
+func (u *ApprovalTicketUpsertBulk) SetExecutedAt(v time.Time) *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetExecutedAt(v)
+	})
+}
+
+// UpdateExecutedAt sets the "executed_at" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertBulk) UpdateExecutedAt() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateExecutedAt()
+	})
+}
+
+// ClearExecutedAt clears the value of the "executed_at" field.
+func (u *ApprovalTicketUpsertBulk) ClearExecutedAt() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.ClearExecutedAt()
 	})
 }
 

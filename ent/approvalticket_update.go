@@ -10,10 +10,12 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/predicate"
+	"kv-shepherd.io/shepherd/ent/schema"
 )
 
 // ApprovalTicketUpdate is the builder for updating ApprovalTicket entities.
@@ -346,6 +348,44 @@ func (_u *ApprovalTicketUpdate) SetNillableErrorMessage(v *string) *ApprovalTick
 	return _u
 }
 
+// SetSteps sets the "steps" field.
+func (_u *ApprovalTicketUpdate) SetSteps(v []schema.ExecStep) *ApprovalTicketUpdate {
+	_u.mutation.SetSteps(v)
+	return _u
+}
+
+// AppendSteps appends value to the "steps" field.
+func (_u *ApprovalTicketUpdate) AppendSteps(v []schema.ExecStep) *ApprovalTicketUpdate {
+	_u.mutation.AppendSteps(v)
+	return _u
+}
+
+// ClearSteps clears the value of the "steps" field.
+func (_u *ApprovalTicketUpdate) ClearSteps() *ApprovalTicketUpdate {
+	_u.mutation.ClearSteps()
+	return _u
+}
+
+// SetExecutedAt sets the "executed_at" field.
+func (_u *ApprovalTicketUpdate) SetExecutedAt(v time.Time) *ApprovalTicketUpdate {
+	_u.mutation.SetExecutedAt(v)
+	return _u
+}
+
+// SetNillableExecutedAt sets the "executed_at" field if the given value is not nil.
+func (_u *ApprovalTicketUpdate) SetNillableExecutedAt(v *time.Time) *ApprovalTicketUpdate {
+	if v != nil {
+		_u.SetExecutedAt(*v)
+	}
+	return _u
+}
+
+// ClearExecutedAt clears the value of the "executed_at" field.
+func (_u *ApprovalTicketUpdate) ClearExecutedAt() *ApprovalTicketUpdate {
+	_u.mutation.ClearExecutedAt()
+	return _u
+}
+
 // Mutation returns the ApprovalTicketMutation object of the builder.
 func (_u *ApprovalTicketUpdate) Mutation() *ApprovalTicketMutation {
 	return _u.mutation
@@ -507,6 +547,23 @@ func (_u *ApprovalTicketUpdate) sqlSave(ctx context.Context) (_node int, err err
 	}
 	if value, ok := _u.mutation.ErrorMessage(); ok {
 		_spec.SetField(approvalticket.FieldErrorMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Steps(); ok {
+		_spec.SetField(approvalticket.FieldSteps, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSteps(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, approvalticket.FieldSteps, value)
+		})
+	}
+	if _u.mutation.StepsCleared() {
+		_spec.ClearField(approvalticket.FieldSteps, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ExecutedAt(); ok {
+		_spec.SetField(approvalticket.FieldExecutedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ExecutedAtCleared() {
+		_spec.ClearField(approvalticket.FieldExecutedAt, field.TypeTime)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -845,6 +902,44 @@ func (_u *ApprovalTicketUpdateOne) SetNillableErrorMessage(v *string) *ApprovalT
 	return _u
 }
 
+// SetSteps sets the "steps" field.
+func (_u *ApprovalTicketUpdateOne) SetSteps(v []schema.ExecStep) *ApprovalTicketUpdateOne {
+	_u.mutation.SetSteps(v)
+	return _u
+}
+
+// AppendSteps appends value to the "steps" field.
+func (_u *ApprovalTicketUpdateOne) AppendSteps(v []schema.ExecStep) *ApprovalTicketUpdateOne {
+	_u.mutation.AppendSteps(v)
+	return _u
+}
+
+// ClearSteps clears the value of the "steps" field.
+func (_u *ApprovalTicketUpdateOne) ClearSteps() *ApprovalTicketUpdateOne {
+	_u.mutation.ClearSteps()
+	return _u
+}
+
+// SetExecutedAt sets the "executed_at" field.
+func (_u *ApprovalTicketUpdateOne) SetExecutedAt(v time.Time) *ApprovalTicketUpdateOne {
+	_u.mutation.SetExecutedAt(v)
+	return _u
+}
+
+// SetNillableExecutedAt sets the "executed_at" field if the given value is not nil.
+func (_u *ApprovalTicketUpdateOne) SetNillableExecutedAt(v *time.Time) *ApprovalTicketUpdateOne {
+	if v != nil {
+		_u.SetExecutedAt(*v)
+	}
+	return _u
+}
+
+// ClearExecutedAt clears the value of the "executed_at" field.
+func (_u *ApprovalTicketUpdateOne) ClearExecutedAt() *ApprovalTicketUpdateOne {
+	_u.mutation.ClearExecutedAt()
+	return _u
+}
+
 // Mutation returns the ApprovalTicketMutation object of the builder.
 func (_u *ApprovalTicketUpdateOne) Mutation() *ApprovalTicketMutation {
 	return _u.mutation
@@ -1036,6 +1131,23 @@ func (_u *ApprovalTicketUpdateOne) sqlSave(ctx context.Context) (_node *Approval
 	}
 	if value, ok := _u.mutation.ErrorMessage(); ok {
 		_spec.SetField(approvalticket.FieldErrorMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Steps(); ok {
+		_spec.SetField(approvalticket.FieldSteps, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSteps(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, approvalticket.FieldSteps, value)
+		})
+	}
+	if _u.mutation.StepsCleared() {
+		_spec.ClearField(approvalticket.FieldSteps, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ExecutedAt(); ok {
+		_spec.SetField(approvalticket.FieldExecutedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ExecutedAtCleared() {
+		_spec.ClearField(approvalticket.FieldExecutedAt, field.TypeTime)
 	}
 	_node = &ApprovalTicket{config: _u.config}
 	_spec.Assign = _node.assignValues

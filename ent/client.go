@@ -24,6 +24,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/instancesize"
 	"kv-shepherd.io/shepherd/ent/namespace"
 	"kv-shepherd.io/shepherd/ent/notification"
+	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/permission"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
@@ -60,6 +61,8 @@ type Client struct {
 	Namespace *NamespaceClient
 	// Notification is the client for interacting with the Notification builders.
 	Notification *NotificationClient
+	// PendingAdoption is the client for interacting with the PendingAdoption builders.
+	PendingAdoption *PendingAdoptionClient
 	// Permission is the client for interacting with the Permission builders.
 	Permission *PermissionClient
 	// Role is the client for interacting with the Role builders.
@@ -101,6 +104,7 @@ func (c *Client) init() {
 	c.InstanceSize = NewInstanceSizeClient(c.config)
 	c.Namespace = NewNamespaceClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
+	c.PendingAdoption = NewPendingAdoptionClient(c.config)
 	c.Permission = NewPermissionClient(c.config)
 	c.Role = NewRoleClient(c.config)
 	c.RoleBinding = NewRoleBindingClient(c.config)
@@ -212,6 +216,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		InstanceSize:    NewInstanceSizeClient(cfg),
 		Namespace:       NewNamespaceClient(cfg),
 		Notification:    NewNotificationClient(cfg),
+		PendingAdoption: NewPendingAdoptionClient(cfg),
 		Permission:      NewPermissionClient(cfg),
 		Role:            NewRoleClient(cfg),
 		RoleBinding:     NewRoleBindingClient(cfg),
@@ -250,6 +255,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		InstanceSize:    NewInstanceSizeClient(cfg),
 		Namespace:       NewNamespaceClient(cfg),
 		Notification:    NewNotificationClient(cfg),
+		PendingAdoption: NewPendingAdoptionClient(cfg),
 		Permission:      NewPermissionClient(cfg),
 		Role:            NewRoleClient(cfg),
 		RoleBinding:     NewRoleBindingClient(cfg),
@@ -291,9 +297,9 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.ApprovalTicket, c.AuditLog, c.Cluster, c.DomainEvent, c.IdPGroupMapping,
-		c.InstanceSize, c.Namespace, c.Notification, c.Permission, c.Role,
-		c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret,
-		c.Template, c.User, c.VM,
+		c.InstanceSize, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
+		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
+		c.SystemSecret, c.Template, c.User, c.VM,
 	} {
 		n.Use(hooks...)
 	}
@@ -304,9 +310,9 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.ApprovalTicket, c.AuditLog, c.Cluster, c.DomainEvent, c.IdPGroupMapping,
-		c.InstanceSize, c.Namespace, c.Notification, c.Permission, c.Role,
-		c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret,
-		c.Template, c.User, c.VM,
+		c.InstanceSize, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
+		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
+		c.SystemSecret, c.Template, c.User, c.VM,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -331,6 +337,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Namespace.mutate(ctx, m)
 	case *NotificationMutation:
 		return c.Notification.mutate(ctx, m)
+	case *PendingAdoptionMutation:
+		return c.PendingAdoption.mutate(ctx, m)
 	case *PermissionMutation:
 		return c.Permission.mutate(ctx, m)
 	case *RoleMutation:
@@ -1419,6 +1427,139 @@ func (c *NotificationClient) mutate(ctx context.Context, m *NotificationMutation
 		return (&NotificationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Notification mutation op: %q", m.Op())
+	}
+}
+
+// PendingAdoptionClient is a client for the PendingAdoption schema.
+type PendingAdoptionClient struct {
+	config
+}
+
+// NewPendingAdoptionClient returns a client for the PendingAdoption from the given config.
+func NewPendingAdoptionClient(c config) *PendingAdoptionClient {
+	return &PendingAdoptionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `pendingadoption.Hooks(f(g(h())))`.
+func (c *PendingAdoptionClient) Use(hooks ...Hook) {
+	c.hooks.PendingAdoption = append(c.hooks.PendingAdoption, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `pendingadoption.Intercept(f(g(h())))`.
+func (c *PendingAdoptionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PendingAdoption = append(c.inters.PendingAdoption, interceptors...)
+}
+
+// Create returns a builder for creating a PendingAdoption entity.
+func (c *PendingAdoptionClient) Create() *PendingAdoptionCreate {
+	mutation := newPendingAdoptionMutation(c.config, OpCreate)
+	return &PendingAdoptionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PendingAdoption entities.
+func (c *PendingAdoptionClient) CreateBulk(builders ...*PendingAdoptionCreate) *PendingAdoptionCreateBulk {
+	return &PendingAdoptionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PendingAdoptionClient) MapCreateBulk(slice any, setFunc func(*PendingAdoptionCreate, int)) *PendingAdoptionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PendingAdoptionCreateBulk{err: fmt.Errorf("calling to PendingAdoptionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PendingAdoptionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PendingAdoptionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PendingAdoption.
+func (c *PendingAdoptionClient) Update() *PendingAdoptionUpdate {
+	mutation := newPendingAdoptionMutation(c.config, OpUpdate)
+	return &PendingAdoptionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PendingAdoptionClient) UpdateOne(_m *PendingAdoption) *PendingAdoptionUpdateOne {
+	mutation := newPendingAdoptionMutation(c.config, OpUpdateOne, withPendingAdoption(_m))
+	return &PendingAdoptionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PendingAdoptionClient) UpdateOneID(id uuid.UUID) *PendingAdoptionUpdateOne {
+	mutation := newPendingAdoptionMutation(c.config, OpUpdateOne, withPendingAdoptionID(id))
+	return &PendingAdoptionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PendingAdoption.
+func (c *PendingAdoptionClient) Delete() *PendingAdoptionDelete {
+	mutation := newPendingAdoptionMutation(c.config, OpDelete)
+	return &PendingAdoptionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PendingAdoptionClient) DeleteOne(_m *PendingAdoption) *PendingAdoptionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PendingAdoptionClient) DeleteOneID(id uuid.UUID) *PendingAdoptionDeleteOne {
+	builder := c.Delete().Where(pendingadoption.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PendingAdoptionDeleteOne{builder}
+}
+
+// Query returns a query builder for PendingAdoption.
+func (c *PendingAdoptionClient) Query() *PendingAdoptionQuery {
+	return &PendingAdoptionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePendingAdoption},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PendingAdoption entity by its id.
+func (c *PendingAdoptionClient) Get(ctx context.Context, id uuid.UUID) (*PendingAdoption, error) {
+	return c.Query().Where(pendingadoption.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PendingAdoptionClient) GetX(ctx context.Context, id uuid.UUID) *PendingAdoption {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *PendingAdoptionClient) Hooks() []Hook {
+	return c.hooks.PendingAdoption
+}
+
+// Interceptors returns the client interceptors.
+func (c *PendingAdoptionClient) Interceptors() []Interceptor {
+	return c.inters.PendingAdoption
+}
+
+func (c *PendingAdoptionClient) mutate(ctx context.Context, m *PendingAdoptionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PendingAdoptionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PendingAdoptionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PendingAdoptionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PendingAdoptionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PendingAdoption mutation op: %q", m.Op())
 	}
 }
 
@@ -3081,13 +3222,15 @@ func (c *VMClient) mutate(ctx context.Context, m *VMMutation) (Value, error) {
 type (
 	hooks struct {
 		ApprovalTicket, AuditLog, Cluster, DomainEvent, IdPGroupMapping, InstanceSize,
-		Namespace, Notification, Permission, Role, RoleBinding, Service, Session,
-		System, SystemMember, SystemSecret, Template, User, VM []ent.Hook
+		Namespace, Notification, PendingAdoption, Permission, Role, RoleBinding,
+		Service, Session, System, SystemMember, SystemSecret, Template, User,
+		VM []ent.Hook
 	}
 	inters struct {
 		ApprovalTicket, AuditLog, Cluster, DomainEvent, IdPGroupMapping, InstanceSize,
-		Namespace, Notification, Permission, Role, RoleBinding, Service, Session,
-		System, SystemMember, SystemSecret, Template, User, VM []ent.Interceptor
+		Namespace, Notification, PendingAdoption, Permission, Role, RoleBinding,
+		Service, Session, System, SystemMember, SystemSecret, Template, User,
+		VM []ent.Interceptor
 	}
 )
 

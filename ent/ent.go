@@ -20,6 +20,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/instancesize"
 	"kv-shepherd.io/shepherd/ent/namespace"
 	"kv-shepherd.io/shepherd/ent/notification"
+	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/permission"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
@@ -99,6 +100,7 @@ func checkColumn(t, c string) error {
 			instancesize.Table:    instancesize.ValidColumn,
 			namespace.Table:       namespace.ValidColumn,
 			notification.Table:    notification.ValidColumn,
+			pendingadoption.Table: pendingadoption.ValidColumn,
 			permission.Table:      permission.ValidColumn,
 			role.Table:            role.ValidColumn,
 			rolebinding.Table:     rolebinding.ValidColumn,

@@ -20,6 +20,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/instancesize"
 	"kv-shepherd.io/shepherd/ent/namespace"
 	"kv-shepherd.io/shepherd/ent/notification"
+	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/permission"
 	"kv-shepherd.io/shepherd/ent/predicate"
 	"kv-shepherd.io/shepherd/ent/role"
@@ -52,6 +53,7 @@ const (
 	TypeInstanceSize    = "InstanceSize"
 	TypeNamespace       = "Namespace"
 	TypeNotification    = "Notification"
+	TypePendingAdoption = "PendingAdoption"
 	TypePermission      = "Permission"
 	TypeRole            = "Role"
 	TypeRoleBinding     = "RoleBinding"
@@ -107,6 +109,9 @@ type ApprovalTicketMutation struct {
 	final_disk_gb          *int
 	addfinal_disk_gb       *int
 	error_message          *string
+	steps                  *[]schema.ExecStep
+	appendsteps            []schema.ExecStep
+	executed_at            *time.Time
 	clearedFields          map[string]struct{}
 	done                   bool
 	oldValue               func(context.Context) (*ApprovalTicket, error)
@@ -1640,6 +1645,120 @@ func (m *ApprovalTicketMutation) ResetErrorMessage() {
 	m.error_message = nil
 }
 
+// SetSteps sets the "steps" field.
+func (m *ApprovalTicketMutation) SetSteps(ss []schema.ExecStep) {
+	m.steps = &ss
+	m.appendsteps = nil
+}
+
+// Steps returns the value of the "steps" field in the mutation.
+func (m *ApprovalTicketMutation) Steps() (r []schema.ExecStep, exists bool) {
+	v := m.steps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSteps returns the old "steps" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldSteps(ctx context.Context) (v []schema.ExecStep, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSteps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSteps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSteps: %w", err)
+	}
+	return oldValue.Steps, nil
+}
+
+// AppendSteps adds ss to the "steps" field.
+func (m *ApprovalTicketMutation) AppendSteps(ss []schema.ExecStep) {
+	m.appendsteps = append(m.appendsteps, ss...)
+}
+
+// AppendedSteps returns the list of values that were appended to the "steps" field in this mutation.
+func (m *ApprovalTicketMutation) AppendedSteps() ([]schema.ExecStep, bool) {
+	if len(m.appendsteps) == 0 {
+		return nil, false
+	}
+	return m.appendsteps, true
+}
+
+// ClearSteps clears the value of the "steps" field.
+func (m *ApprovalTicketMutation) ClearSteps() {
+	m.steps = nil
+	m.appendsteps = nil
+	m.clearedFields[approvalticket.FieldSteps] = struct{}{}
+}
+
+// StepsCleared returns if the "steps" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) StepsCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldSteps]
+	return ok
+}
+
+// ResetSteps resets all changes to the "steps" field.
+func (m *ApprovalTicketMutation) ResetSteps() {
+	m.steps = nil
+	m.appendsteps = nil
+	delete(m.clearedFields, approvalticket.FieldSteps)
+}
+
+// SetExecutedAt sets the "executed_at" field.
+func (m *ApprovalTicketMutation) SetExecutedAt(t time.Time) {
+	m.executed_at = &t
+}
+
+// ExecutedAt returns the value of the "executed_at" field in the mutation.
+func (m *ApprovalTicketMutation) ExecutedAt() (r time.Time, exists bool) {
+	v := m.executed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExecutedAt returns the old "executed_at" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldExecutedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExecutedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExecutedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExecutedAt: %w", err)
+	}
+	return oldValue.ExecutedAt, nil
+}
+
+// ClearExecutedAt clears the value of the "executed_at" field.
+func (m *ApprovalTicketMutation) ClearExecutedAt() {
+	m.executed_at = nil
+	m.clearedFields[approvalticket.FieldExecutedAt] = struct{}{}
+}
+
+// ExecutedAtCleared returns if the "executed_at" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) ExecutedAtCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldExecutedAt]
+	return ok
+}
+
+// ResetExecutedAt resets all changes to the "executed_at" field.
+func (m *ApprovalTicketMutation) ResetExecutedAt() {
+	m.executed_at = nil
+	delete(m.clearedFields, approvalticket.FieldExecutedAt)
+}
+
 // Where appends a list predicates to the ApprovalTicketMutation builder.
 func (m *ApprovalTicketMutation) Where(ps ...predicate.ApprovalTicket) {
 	m.predicates = append(m.predicates, ps...)
@@ -1674,7 +1793,7 @@ func (m *ApprovalTicketMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ApprovalTicketMutation) Fields() []string {
-	fields := make([]string, 0, 35)
+	fields := make([]string, 0, 37)
 	if m.created_at != nil {
 		fields = append(fields, approvalticket.FieldCreatedAt)
 	}
@@ -1780,6 +1899,12 @@ func (m *ApprovalTicketMutation) Fields() []string {
 	if m.error_message != nil {
 		fields = append(fields, approvalticket.FieldErrorMessage)
 	}
+	if m.steps != nil {
+		fields = append(fields, approvalticket.FieldSteps)
+	}
+	if m.executed_at != nil {
+		fields = append(fields, approvalticket.FieldExecutedAt)
+	}
 	return fields
 }
 
@@ -1858,6 +1983,10 @@ func (m *ApprovalTicketMutation) Field(name string) (ent.Value, bool) {
 		return m.FinalDiskGB()
 	case approvalticket.FieldErrorMessage:
 		return m.ErrorMessage()
+	case approvalticket.FieldSteps:
+		return m.Steps()
+	case approvalticket.FieldExecutedAt:
+		return m.ExecutedAt()
 	}
 	return nil, false
 }
@@ -1937,6 +2066,10 @@ func (m *ApprovalTicketMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldFinalDiskGB(ctx)
 	case approvalticket.FieldErrorMessage:
 		return m.OldErrorMessage(ctx)
+	case approvalticket.FieldSteps:
+		return m.OldSteps(ctx)
+	case approvalticket.FieldExecutedAt:
+		return m.OldExecutedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown ApprovalTicket field %s", name)
 }
@@ -2191,6 +2324,20 @@ func (m *ApprovalTicketMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetErrorMessage(v)
 		return nil
+	case approvalticket.FieldSteps:
+		v, ok := value.([]schema.ExecStep)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSteps(v)
+		return nil
+	case approvalticket.FieldExecutedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExecutedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ApprovalTicket field %s", name)
 }
@@ -2269,6 +2416,12 @@ func (m *ApprovalTicketMutation) ClearedFields() []string {
 	if m.FieldCleared(approvalticket.FieldInstanceSizeSnapshot) {
 		fields = append(fields, approvalticket.FieldInstanceSizeSnapshot)
 	}
+	if m.FieldCleared(approvalticket.FieldSteps) {
+		fields = append(fields, approvalticket.FieldSteps)
+	}
+	if m.FieldCleared(approvalticket.FieldExecutedAt) {
+		fields = append(fields, approvalticket.FieldExecutedAt)
+	}
 	return fields
 }
 
@@ -2315,6 +2468,12 @@ func (m *ApprovalTicketMutation) ClearField(name string) error {
 		return nil
 	case approvalticket.FieldInstanceSizeSnapshot:
 		m.ClearInstanceSizeSnapshot()
+		return nil
+	case approvalticket.FieldSteps:
+		m.ClearSteps()
+		return nil
+	case approvalticket.FieldExecutedAt:
+		m.ClearExecutedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown ApprovalTicket nullable field %s", name)
@@ -2428,6 +2587,12 @@ func (m *ApprovalTicketMutation) ResetField(name string) error {
 		return nil
 	case approvalticket.FieldErrorMessage:
 		m.ResetErrorMessage()
+		return nil
+	case approvalticket.FieldSteps:
+		m.ResetSteps()
+		return nil
+	case approvalticket.FieldExecutedAt:
+		m.ResetExecutedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown ApprovalTicket field %s", name)
@@ -9445,6 +9610,986 @@ func (m *NotificationMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *NotificationMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Notification edge %s", name)
+}
+
+// PendingAdoptionMutation represents an operation that mutates the PendingAdoption nodes in the graph.
+type PendingAdoptionMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *uuid.UUID
+	created_at     *time.Time
+	updated_at     *time.Time
+	cluster_id     *uuid.UUID
+	cluster_name   *string
+	namespace      *string
+	name           *string
+	k8s_uid        *string
+	system_label   *string
+	service_label  *string
+	instance_label *string
+	adoptable      *bool
+	status         *pendingadoption.Status
+	last_seen_at   *time.Time
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*PendingAdoption, error)
+	predicates     []predicate.PendingAdoption
+}
+
+var _ ent.Mutation = (*PendingAdoptionMutation)(nil)
+
+// pendingadoptionOption allows management of the mutation configuration using functional options.
+type pendingadoptionOption func(*PendingAdoptionMutation)
+
+// newPendingAdoptionMutation creates new mutation for the PendingAdoption entity.
+func newPendingAdoptionMutation(c config, op Op, opts ...pendingadoptionOption) *PendingAdoptionMutation {
+	m := &PendingAdoptionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePendingAdoption,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPendingAdoptionID sets the ID field of the mutation.
+func withPendingAdoptionID(id uuid.UUID) pendingadoptionOption {
+	return func(m *PendingAdoptionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PendingAdoption
+		)
+		m.oldValue = func(ctx context.Context) (*PendingAdoption, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PendingAdoption.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPendingAdoption sets the old PendingAdoption of the mutation.
+func withPendingAdoption(node *PendingAdoption) pendingadoptionOption {
+	return func(m *PendingAdoptionMutation) {
+		m.oldValue = func(context.Context) (*PendingAdoption, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PendingAdoptionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PendingAdoptionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PendingAdoption entities.
+func (m *PendingAdoptionMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PendingAdoptionMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PendingAdoptionMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PendingAdoption.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PendingAdoptionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PendingAdoptionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PendingAdoptionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PendingAdoptionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PendingAdoptionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PendingAdoptionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetClusterID sets the "cluster_id" field.
+func (m *PendingAdoptionMutation) SetClusterID(u uuid.UUID) {
+	m.cluster_id = &u
+}
+
+// ClusterID returns the value of the "cluster_id" field in the mutation.
+func (m *PendingAdoptionMutation) ClusterID() (r uuid.UUID, exists bool) {
+	v := m.cluster_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClusterID returns the old "cluster_id" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldClusterID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClusterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClusterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClusterID: %w", err)
+	}
+	return oldValue.ClusterID, nil
+}
+
+// ResetClusterID resets all changes to the "cluster_id" field.
+func (m *PendingAdoptionMutation) ResetClusterID() {
+	m.cluster_id = nil
+}
+
+// SetClusterName sets the "cluster_name" field.
+func (m *PendingAdoptionMutation) SetClusterName(s string) {
+	m.cluster_name = &s
+}
+
+// ClusterName returns the value of the "cluster_name" field in the mutation.
+func (m *PendingAdoptionMutation) ClusterName() (r string, exists bool) {
+	v := m.cluster_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClusterName returns the old "cluster_name" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldClusterName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClusterName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClusterName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClusterName: %w", err)
+	}
+	return oldValue.ClusterName, nil
+}
+
+// ResetClusterName resets all changes to the "cluster_name" field.
+func (m *PendingAdoptionMutation) ResetClusterName() {
+	m.cluster_name = nil
+}
+
+// SetNamespace sets the "namespace" field.
+func (m *PendingAdoptionMutation) SetNamespace(s string) {
+	m.namespace = &s
+}
+
+// Namespace returns the value of the "namespace" field in the mutation.
+func (m *PendingAdoptionMutation) Namespace() (r string, exists bool) {
+	v := m.namespace
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNamespace returns the old "namespace" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldNamespace(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNamespace is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNamespace requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNamespace: %w", err)
+	}
+	return oldValue.Namespace, nil
+}
+
+// ResetNamespace resets all changes to the "namespace" field.
+func (m *PendingAdoptionMutation) ResetNamespace() {
+	m.namespace = nil
+}
+
+// SetName sets the "name" field.
+func (m *PendingAdoptionMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *PendingAdoptionMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *PendingAdoptionMutation) ResetName() {
+	m.name = nil
+}
+
+// SetK8sUID sets the "k8s_uid" field.
+func (m *PendingAdoptionMutation) SetK8sUID(s string) {
+	m.k8s_uid = &s
+}
+
+// K8sUID returns the value of the "k8s_uid" field in the mutation.
+func (m *PendingAdoptionMutation) K8sUID() (r string, exists bool) {
+	v := m.k8s_uid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldK8sUID returns the old "k8s_uid" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldK8sUID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldK8sUID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldK8sUID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldK8sUID: %w", err)
+	}
+	return oldValue.K8sUID, nil
+}
+
+// ResetK8sUID resets all changes to the "k8s_uid" field.
+func (m *PendingAdoptionMutation) ResetK8sUID() {
+	m.k8s_uid = nil
+}
+
+// SetSystemLabel sets the "system_label" field.
+func (m *PendingAdoptionMutation) SetSystemLabel(s string) {
+	m.system_label = &s
+}
+
+// SystemLabel returns the value of the "system_label" field in the mutation.
+func (m *PendingAdoptionMutation) SystemLabel() (r string, exists bool) {
+	v := m.system_label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSystemLabel returns the old "system_label" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldSystemLabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSystemLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSystemLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSystemLabel: %w", err)
+	}
+	return oldValue.SystemLabel, nil
+}
+
+// ResetSystemLabel resets all changes to the "system_label" field.
+func (m *PendingAdoptionMutation) ResetSystemLabel() {
+	m.system_label = nil
+}
+
+// SetServiceLabel sets the "service_label" field.
+func (m *PendingAdoptionMutation) SetServiceLabel(s string) {
+	m.service_label = &s
+}
+
+// ServiceLabel returns the value of the "service_label" field in the mutation.
+func (m *PendingAdoptionMutation) ServiceLabel() (r string, exists bool) {
+	v := m.service_label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceLabel returns the old "service_label" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldServiceLabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceLabel: %w", err)
+	}
+	return oldValue.ServiceLabel, nil
+}
+
+// ResetServiceLabel resets all changes to the "service_label" field.
+func (m *PendingAdoptionMutation) ResetServiceLabel() {
+	m.service_label = nil
+}
+
+// SetInstanceLabel sets the "instance_label" field.
+func (m *PendingAdoptionMutation) SetInstanceLabel(s string) {
+	m.instance_label = &s
+}
+
+// InstanceLabel returns the value of the "instance_label" field in the mutation.
+func (m *PendingAdoptionMutation) InstanceLabel() (r string, exists bool) {
+	v := m.instance_label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceLabel returns the old "instance_label" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldInstanceLabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceLabel: %w", err)
+	}
+	return oldValue.InstanceLabel, nil
+}
+
+// ResetInstanceLabel resets all changes to the "instance_label" field.
+func (m *PendingAdoptionMutation) ResetInstanceLabel() {
+	m.instance_label = nil
+}
+
+// SetAdoptable sets the "adoptable" field.
+func (m *PendingAdoptionMutation) SetAdoptable(b bool) {
+	m.adoptable = &b
+}
+
+// Adoptable returns the value of the "adoptable" field in the mutation.
+func (m *PendingAdoptionMutation) Adoptable() (r bool, exists bool) {
+	v := m.adoptable
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdoptable returns the old "adoptable" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldAdoptable(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdoptable is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdoptable requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdoptable: %w", err)
+	}
+	return oldValue.Adoptable, nil
+}
+
+// ResetAdoptable resets all changes to the "adoptable" field.
+func (m *PendingAdoptionMutation) ResetAdoptable() {
+	m.adoptable = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *PendingAdoptionMutation) SetStatus(pe pendingadoption.Status) {
+	m.status = &pe
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *PendingAdoptionMutation) Status() (r pendingadoption.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldStatus(ctx context.Context) (v pendingadoption.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *PendingAdoptionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetLastSeenAt sets the "last_seen_at" field.
+func (m *PendingAdoptionMutation) SetLastSeenAt(t time.Time) {
+	m.last_seen_at = &t
+}
+
+// LastSeenAt returns the value of the "last_seen_at" field in the mutation.
+func (m *PendingAdoptionMutation) LastSeenAt() (r time.Time, exists bool) {
+	v := m.last_seen_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSeenAt returns the old "last_seen_at" field's value of the PendingAdoption entity.
+// If the PendingAdoption object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PendingAdoptionMutation) OldLastSeenAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSeenAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSeenAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSeenAt: %w", err)
+	}
+	return oldValue.LastSeenAt, nil
+}
+
+// ResetLastSeenAt resets all changes to the "last_seen_at" field.
+func (m *PendingAdoptionMutation) ResetLastSeenAt() {
+	m.last_seen_at = nil
+}
+
+// Where appends a list predicates to the PendingAdoptionMutation builder.
+func (m *PendingAdoptionMutation) Where(ps ...predicate.PendingAdoption) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PendingAdoptionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PendingAdoptionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PendingAdoption, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PendingAdoptionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PendingAdoptionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PendingAdoption).
+func (m *PendingAdoptionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PendingAdoptionMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.created_at != nil {
+		fields = append(fields, pendingadoption.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, pendingadoption.FieldUpdatedAt)
+	}
+	if m.cluster_id != nil {
+		fields = append(fields, pendingadoption.FieldClusterID)
+	}
+	if m.cluster_name != nil {
+		fields = append(fields, pendingadoption.FieldClusterName)
+	}
+	if m.namespace != nil {
+		fields = append(fields, pendingadoption.FieldNamespace)
+	}
+	if m.name != nil {
+		fields = append(fields, pendingadoption.FieldName)
+	}
+	if m.k8s_uid != nil {
+		fields = append(fields, pendingadoption.FieldK8sUID)
+	}
+	if m.system_label != nil {
+		fields = append(fields, pendingadoption.FieldSystemLabel)
+	}
+	if m.service_label != nil {
+		fields = append(fields, pendingadoption.FieldServiceLabel)
+	}
+	if m.instance_label != nil {
+		fields = append(fields, pendingadoption.FieldInstanceLabel)
+	}
+	if m.adoptable != nil {
+		fields = append(fields, pendingadoption.FieldAdoptable)
+	}
+	if m.status != nil {
+		fields = append(fields, pendingadoption.FieldStatus)
+	}
+	if m.last_seen_at != nil {
+		fields = append(fields, pendingadoption.FieldLastSeenAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PendingAdoptionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case pendingadoption.FieldCreatedAt:
+		return m.CreatedAt()
+	case pendingadoption.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case pendingadoption.FieldClusterID:
+		return m.ClusterID()
+	case pendingadoption.FieldClusterName:
+		return m.ClusterName()
+	case pendingadoption.FieldNamespace:
+		return m.Namespace()
+	case pendingadoption.FieldName:
+		return m.Name()
+	case pendingadoption.FieldK8sUID:
+		return m.K8sUID()
+	case pendingadoption.FieldSystemLabel:
+		return m.SystemLabel()
+	case pendingadoption.FieldServiceLabel:
+		return m.ServiceLabel()
+	case pendingadoption.FieldInstanceLabel:
+		return m.InstanceLabel()
+	case pendingadoption.FieldAdoptable:
+		return m.Adoptable()
+	case pendingadoption.FieldStatus:
+		return m.Status()
+	case pendingadoption.FieldLastSeenAt:
+		return m.LastSeenAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PendingAdoptionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case pendingadoption.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case pendingadoption.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case pendingadoption.FieldClusterID:
+		return m.OldClusterID(ctx)
+	case pendingadoption.FieldClusterName:
+		return m.OldClusterName(ctx)
+	case pendingadoption.FieldNamespace:
+		return m.OldNamespace(ctx)
+	case pendingadoption.FieldName:
+		return m.OldName(ctx)
+	case pendingadoption.FieldK8sUID:
+		return m.OldK8sUID(ctx)
+	case pendingadoption.FieldSystemLabel:
+		return m.OldSystemLabel(ctx)
+	case pendingadoption.FieldServiceLabel:
+		return m.OldServiceLabel(ctx)
+	case pendingadoption.FieldInstanceLabel:
+		return m.OldInstanceLabel(ctx)
+	case pendingadoption.FieldAdoptable:
+		return m.OldAdoptable(ctx)
+	case pendingadoption.FieldStatus:
+		return m.OldStatus(ctx)
+	case pendingadoption.FieldLastSeenAt:
+		return m.OldLastSeenAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown PendingAdoption field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PendingAdoptionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case pendingadoption.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case pendingadoption.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case pendingadoption.FieldClusterID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClusterID(v)
+		return nil
+	case pendingadoption.FieldClusterName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClusterName(v)
+		return nil
+	case pendingadoption.FieldNamespace:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNamespace(v)
+		return nil
+	case pendingadoption.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case pendingadoption.FieldK8sUID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetK8sUID(v)
+		return nil
+	case pendingadoption.FieldSystemLabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSystemLabel(v)
+		return nil
+	case pendingadoption.FieldServiceLabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceLabel(v)
+		return nil
+	case pendingadoption.FieldInstanceLabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceLabel(v)
+		return nil
+	case pendingadoption.FieldAdoptable:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdoptable(v)
+		return nil
+	case pendingadoption.FieldStatus:
+		v, ok := value.(pendingadoption.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case pendingadoption.FieldLastSeenAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSeenAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PendingAdoption field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PendingAdoptionMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PendingAdoptionMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PendingAdoptionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown PendingAdoption numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PendingAdoptionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PendingAdoptionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PendingAdoptionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown PendingAdoption nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PendingAdoptionMutation) ResetField(name string) error {
+	switch name {
+	case pendingadoption.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case pendingadoption.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case pendingadoption.FieldClusterID:
+		m.ResetClusterID()
+		return nil
+	case pendingadoption.FieldClusterName:
+		m.ResetClusterName()
+		return nil
+	case pendingadoption.FieldNamespace:
+		m.ResetNamespace()
+		return nil
+	case pendingadoption.FieldName:
+		m.ResetName()
+		return nil
+	case pendingadoption.FieldK8sUID:
+		m.ResetK8sUID()
+		return nil
+	case pendingadoption.FieldSystemLabel:
+		m.ResetSystemLabel()
+		return nil
+	case pendingadoption.FieldServiceLabel:
+		m.ResetServiceLabel()
+		return nil
+	case pendingadoption.FieldInstanceLabel:
+		m.ResetInstanceLabel()
+		return nil
+	case pendingadoption.FieldAdoptable:
+		m.ResetAdoptable()
+		return nil
+	case pendingadoption.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case pendingadoption.FieldLastSeenAt:
+		m.ResetLastSeenAt()
+		return nil
+	}
+	return fmt.Errorf("unknown PendingAdoption field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PendingAdoptionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PendingAdoptionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PendingAdoptionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PendingAdoptionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PendingAdoptionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PendingAdoptionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PendingAdoptionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown PendingAdoption unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PendingAdoptionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown PendingAdoption edge %s", name)
 }
 
 // PermissionMutation represents an operation that mutates the Permission nodes in the graph.
@@ -17089,6 +18234,9 @@ type VMMutation struct {
 	storage_class      *string
 	k8s_uid            *string
 	ip                 *string
+	node               *string
+	k8s_exists         *bool
+	synced_at          *time.Time
 	created_by         *uuid.UUID
 	deleted_at         *time.Time
 	clearedFields      map[string]struct{}
@@ -18073,6 +19221,127 @@ func (m *VMMutation) ResetIP() {
 	m.ip = nil
 }
 
+// SetNode sets the "node" field.
+func (m *VMMutation) SetNode(s string) {
+	m.node = &s
+}
+
+// Node returns the value of the "node" field in the mutation.
+func (m *VMMutation) Node() (r string, exists bool) {
+	v := m.node
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNode returns the old "node" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldNode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNode: %w", err)
+	}
+	return oldValue.Node, nil
+}
+
+// ResetNode resets all changes to the "node" field.
+func (m *VMMutation) ResetNode() {
+	m.node = nil
+}
+
+// SetK8sExists sets the "k8s_exists" field.
+func (m *VMMutation) SetK8sExists(b bool) {
+	m.k8s_exists = &b
+}
+
+// K8sExists returns the value of the "k8s_exists" field in the mutation.
+func (m *VMMutation) K8sExists() (r bool, exists bool) {
+	v := m.k8s_exists
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldK8sExists returns the old "k8s_exists" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldK8sExists(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldK8sExists is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldK8sExists requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldK8sExists: %w", err)
+	}
+	return oldValue.K8sExists, nil
+}
+
+// ResetK8sExists resets all changes to the "k8s_exists" field.
+func (m *VMMutation) ResetK8sExists() {
+	m.k8s_exists = nil
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (m *VMMutation) SetSyncedAt(t time.Time) {
+	m.synced_at = &t
+}
+
+// SyncedAt returns the value of the "synced_at" field in the mutation.
+func (m *VMMutation) SyncedAt() (r time.Time, exists bool) {
+	v := m.synced_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncedAt returns the old "synced_at" field's value of the VM entity.
+// If the VM object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VMMutation) OldSyncedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncedAt: %w", err)
+	}
+	return oldValue.SyncedAt, nil
+}
+
+// ClearSyncedAt clears the value of the "synced_at" field.
+func (m *VMMutation) ClearSyncedAt() {
+	m.synced_at = nil
+	m.clearedFields[vm.FieldSyncedAt] = struct{}{}
+}
+
+// SyncedAtCleared returns if the "synced_at" field was cleared in this mutation.
+func (m *VMMutation) SyncedAtCleared() bool {
+	_, ok := m.clearedFields[vm.FieldSyncedAt]
+	return ok
+}
+
+// ResetSyncedAt resets all changes to the "synced_at" field.
+func (m *VMMutation) ResetSyncedAt() {
+	m.synced_at = nil
+	delete(m.clearedFields, vm.FieldSyncedAt)
+}
+
 // SetCreatedBy sets the "created_by" field.
 func (m *VMMutation) SetCreatedBy(u uuid.UUID) {
 	m.created_by = &u
@@ -18192,7 +19461,7 @@ func (m *VMMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *VMMutation) Fields() []string {
-	fields := make([]string, 0, 24)
+	fields := make([]string, 0, 27)
 	if m.created_at != nil {
 		fields = append(fields, vm.FieldCreatedAt)
 	}
@@ -18259,6 +19528,15 @@ func (m *VMMutation) Fields() []string {
 	if m.ip != nil {
 		fields = append(fields, vm.FieldIP)
 	}
+	if m.node != nil {
+		fields = append(fields, vm.FieldNode)
+	}
+	if m.k8s_exists != nil {
+		fields = append(fields, vm.FieldK8sExists)
+	}
+	if m.synced_at != nil {
+		fields = append(fields, vm.FieldSyncedAt)
+	}
 	if m.created_by != nil {
 		fields = append(fields, vm.FieldCreatedBy)
 	}
@@ -18317,6 +19595,12 @@ func (m *VMMutation) Field(name string) (ent.Value, bool) {
 		return m.K8sUID()
 	case vm.FieldIP:
 		return m.IP()
+	case vm.FieldNode:
+		return m.Node()
+	case vm.FieldK8sExists:
+		return m.K8sExists()
+	case vm.FieldSyncedAt:
+		return m.SyncedAt()
 	case vm.FieldCreatedBy:
 		return m.CreatedBy()
 	case vm.FieldDeletedAt:
@@ -18374,6 +19658,12 @@ func (m *VMMutation) OldField(ctx context.Context, name string) (ent.Value, erro
 		return m.OldK8sUID(ctx)
 	case vm.FieldIP:
 		return m.OldIP(ctx)
+	case vm.FieldNode:
+		return m.OldNode(ctx)
+	case vm.FieldK8sExists:
+		return m.OldK8sExists(ctx)
+	case vm.FieldSyncedAt:
+		return m.OldSyncedAt(ctx)
 	case vm.FieldCreatedBy:
 		return m.OldCreatedBy(ctx)
 	case vm.FieldDeletedAt:
@@ -18541,6 +19831,27 @@ func (m *VMMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetIP(v)
 		return nil
+	case vm.FieldNode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNode(v)
+		return nil
+	case vm.FieldK8sExists:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetK8sExists(v)
+		return nil
+	case vm.FieldSyncedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncedAt(v)
+		return nil
 	case vm.FieldCreatedBy:
 		v, ok := value.(uuid.UUID)
 		if !ok {
@@ -18636,6 +19947,9 @@ func (m *VMMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *VMMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(vm.FieldSyncedAt) {
+		fields = append(fields, vm.FieldSyncedAt)
+	}
 	if m.FieldCleared(vm.FieldDeletedAt) {
 		fields = append(fields, vm.FieldDeletedAt)
 	}
@@ -18653,6 +19967,9 @@ func (m *VMMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *VMMutation) ClearField(name string) error {
 	switch name {
+	case vm.FieldSyncedAt:
+		m.ClearSyncedAt()
+		return nil
 	case vm.FieldDeletedAt:
 		m.ClearDeletedAt()
 		return nil
@@ -18729,6 +20046,15 @@ func (m *VMMutation) ResetField(name string) error {
 		return nil
 	case vm.FieldIP:
 		m.ResetIP()
+		return nil
+	case vm.FieldNode:
+		m.ResetNode()
+		return nil
+	case vm.FieldK8sExists:
+		m.ResetK8sExists()
+		return nil
+	case vm.FieldSyncedAt:
+		m.ResetSyncedAt()
 		return nil
 	case vm.FieldCreatedBy:
 		m.ResetCreatedBy()

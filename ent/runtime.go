@@ -14,6 +14,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/instancesize"
 	"kv-shepherd.io/shepherd/ent/namespace"
 	"kv-shepherd.io/shepherd/ent/notification"
+	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/permission"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
@@ -529,6 +530,47 @@ func init() {
 	notificationDescID := notificationFields[0].Descriptor()
 	// notification.DefaultID holds the default value on creation for the id field.
 	notification.DefaultID = notificationDescID.Default.(func() uuid.UUID)
+	pendingadoptionMixin := schema.PendingAdoption{}.Mixin()
+	pendingadoptionMixinFields0 := pendingadoptionMixin[0].Fields()
+	_ = pendingadoptionMixinFields0
+	pendingadoptionMixinFields1 := pendingadoptionMixin[1].Fields()
+	_ = pendingadoptionMixinFields1
+	pendingadoptionFields := schema.PendingAdoption{}.Fields()
+	_ = pendingadoptionFields
+	// pendingadoptionDescCreatedAt is the schema descriptor for created_at field.
+	pendingadoptionDescCreatedAt := pendingadoptionMixinFields1[0].Descriptor()
+	// pendingadoption.DefaultCreatedAt holds the default value on creation for the created_at field.
+	pendingadoption.DefaultCreatedAt = pendingadoptionDescCreatedAt.Default.(func() time.Time)
+	// pendingadoptionDescUpdatedAt is the schema descriptor for updated_at field.
+	pendingadoptionDescUpdatedAt := pendingadoptionMixinFields1[1].Descriptor()
+	// pendingadoption.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	pendingadoption.DefaultUpdatedAt = pendingadoptionDescUpdatedAt.Default.(func() time.Time)
+	// pendingadoption.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	pendingadoption.UpdateDefaultUpdatedAt = pendingadoptionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// pendingadoptionDescK8sUID is the schema descriptor for k8s_uid field.
+	pendingadoptionDescK8sUID := pendingadoptionFields[4].Descriptor()
+	// pendingadoption.DefaultK8sUID holds the default value on creation for the k8s_uid field.
+	pendingadoption.DefaultK8sUID = pendingadoptionDescK8sUID.Default.(string)
+	// pendingadoptionDescSystemLabel is the schema descriptor for system_label field.
+	pendingadoptionDescSystemLabel := pendingadoptionFields[5].Descriptor()
+	// pendingadoption.DefaultSystemLabel holds the default value on creation for the system_label field.
+	pendingadoption.DefaultSystemLabel = pendingadoptionDescSystemLabel.Default.(string)
+	// pendingadoptionDescServiceLabel is the schema descriptor for service_label field.
+	pendingadoptionDescServiceLabel := pendingadoptionFields[6].Descriptor()
+	// pendingadoption.DefaultServiceLabel holds the default value on creation for the service_label field.
+	pendingadoption.DefaultServiceLabel = pendingadoptionDescServiceLabel.Default.(string)
+	// pendingadoptionDescInstanceLabel is the schema descriptor for instance_label field.
+	pendingadoptionDescInstanceLabel := pendingadoptionFields[7].Descriptor()
+	// pendingadoption.DefaultInstanceLabel holds the default value on creation for the instance_label field.
+	pendingadoption.DefaultInstanceLabel = pendingadoptionDescInstanceLabel.Default.(string)
+	// pendingadoptionDescAdoptable is the schema descriptor for adoptable field.
+	pendingadoptionDescAdoptable := pendingadoptionFields[8].Descriptor()
+	// pendingadoption.DefaultAdoptable holds the default value on creation for the adoptable field.
+	pendingadoption.DefaultAdoptable = pendingadoptionDescAdoptable.Default.(bool)
+	// pendingadoptionDescID is the schema descriptor for id field.
+	pendingadoptionDescID := pendingadoptionMixinFields0[0].Descriptor()
+	// pendingadoption.DefaultID holds the default value on creation for the id field.
+	pendingadoption.DefaultID = pendingadoptionDescID.Default.(func() uuid.UUID)
 	permissionFields := schema.Permission{}.Fields()
 	_ = permissionFields
 	// permissionDescDescription is the schema descriptor for description field.
@@ -977,6 +1019,14 @@ func init() {
 	vmDescIP := vmFields[19].Descriptor()
 	// vm.DefaultIP holds the default value on creation for the ip field.
 	vm.DefaultIP = vmDescIP.Default.(string)
+	// vmDescNode is the schema descriptor for node field.
+	vmDescNode := vmFields[20].Descriptor()
+	// vm.DefaultNode holds the default value on creation for the node field.
+	vm.DefaultNode = vmDescNode.Default.(string)
+	// vmDescK8sExists is the schema descriptor for k8s_exists field.
+	vmDescK8sExists := vmFields[21].Descriptor()
+	// vm.DefaultK8sExists holds the default value on creation for the k8s_exists field.
+	vm.DefaultK8sExists = vmDescK8sExists.Default.(bool)
 	// vmDescID is the schema descriptor for id field.
 	vmDescID := vmMixinFields0[0].Descriptor()
 	// vm.DefaultID holds the default value on creation for the id field.

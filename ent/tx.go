@@ -30,6 +30,8 @@ type Tx struct {
 	Namespace *NamespaceClient
 	// Notification is the client for interacting with the Notification builders.
 	Notification *NotificationClient
+	// PendingAdoption is the client for interacting with the PendingAdoption builders.
+	PendingAdoption *PendingAdoptionClient
 	// Permission is the client for interacting with the Permission builders.
 	Permission *PermissionClient
 	// Role is the client for interacting with the Role builders.
@@ -191,6 +193,7 @@ func (tx *Tx) init() {
 	tx.InstanceSize = NewInstanceSizeClient(tx.config)
 	tx.Namespace = NewNamespaceClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
+	tx.PendingAdoption = NewPendingAdoptionClient(tx.config)
 	tx.Permission = NewPermissionClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.RoleBinding = NewRoleBindingClient(tx.config)

@@ -62,6 +62,12 @@ type VM struct {
 	K8sUID string `json:"k8s_uid,omitempty"`
 	// IP holds the value of the "ip" field.
 	IP string `json:"ip,omitempty"`
+	// Node holds the value of the "node" field.
+	Node string `json:"node,omitempty"`
+	// K8sExists holds the value of the "k8s_exists" field.
+	K8sExists bool `json:"k8s_exists,omitempty"`
+	// SyncedAt holds the value of the "synced_at" field.
+	SyncedAt *time.Time `json:"synced_at,omitempty"`
 	// CreatedBy holds the value of the "created_by" field.
 	CreatedBy uuid.UUID `json:"created_by,omitempty"`
 	// DeletedAt holds the value of the "deleted_at" field.
@@ -74,11 +80,13 @@ func (*VM) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case vm.FieldK8sExists:
+			values[i] = new(sql.NullBool)
 		case vm.FieldInstanceIndex, vm.FieldCPUCores, vm.FieldMemoryMib, vm.FieldDiskGB:
 			values[i] = new(sql.NullInt64)
-		case vm.FieldName, vm.FieldNamespaceName, vm.FieldEnvironment, vm.FieldInstanceSizeName, vm.FieldStatus, vm.FieldStatusMessage, vm.FieldStorageClass, vm.FieldK8sUID, vm.FieldIP:
+		case vm.FieldName, vm.FieldNamespaceName, vm.FieldEnvironment, vm.FieldInstanceSizeName, vm.FieldStatus, vm.FieldStatusMessage, vm.FieldStorageClass, vm.FieldK8sUID, vm.FieldIP, vm.FieldNode:
 			values[i] = new(sql.NullString)
-		case vm.FieldCreatedAt, vm.FieldUpdatedAt, vm.FieldDeletedAt:
+		case vm.FieldCreatedAt, vm.FieldUpdatedAt, vm.FieldSyncedAt, vm.FieldDeletedAt:
 			values[i] = new(sql.NullTime)
 		case vm.FieldID, vm.FieldServiceID, vm.FieldSystemID, vm.FieldNamespaceID, vm.FieldClusterID, vm.FieldInstanceSizeID, vm.FieldTemplateID, vm.FieldTicketID, vm.FieldCreatedBy:
 			values[i] = new(uuid.UUID)
@@ -235,6 +243,25 @@ func (_m *VM) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.IP = value.String
 			}
+		case vm.FieldNode:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field node", values[i])
+			} else if value.Valid {
+				_m.Node = value.String
+			}
+		case vm.FieldK8sExists:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field k8s_exists", values[i])
+			} else if value.Valid {
+				_m.K8sExists = value.Bool
+			}
+		case vm.FieldSyncedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field synced_at", values[i])
+			} else if value.Valid {
+				_m.SyncedAt = new(time.Time)
+				*_m.SyncedAt = value.Time
+			}
 		case vm.FieldCreatedBy:
 			if value, ok := values[i].(*uuid.UUID); !ok {
 				return fmt.Errorf("unexpected type %T for field created_by", values[i])
@@ -349,6 +376,17 @@ func (_m *VM) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("ip=")
 	builder.WriteString(_m.IP)
+	builder.WriteString(", ")
+	builder.WriteString("node=")
+	builder.WriteString(_m.Node)
+	builder.WriteString(", ")
+	builder.WriteString("k8s_exists=")
+	builder.WriteString(fmt.Sprintf("%v", _m.K8sExists))
+	builder.WriteString(", ")
+	if v := _m.SyncedAt; v != nil {
+		builder.WriteString("synced_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("created_by=")
 	builder.WriteString(fmt.Sprintf("%v", _m.CreatedBy))

@@ -244,6 +244,48 @@ func (_c *VMCreate) SetNillableIP(v *string) *VMCreate {
 	return _c
 }
 
+// SetNode sets the "node" field.
+func (_c *VMCreate) SetNode(v string) *VMCreate {
+	_c.mutation.SetNode(v)
+	return _c
+}
+
+// SetNillableNode sets the "node" field if the given value is not nil.
+func (_c *VMCreate) SetNillableNode(v *string) *VMCreate {
+	if v != nil {
+		_c.SetNode(*v)
+	}
+	return _c
+}
+
+// SetK8sExists sets the "k8s_exists" field.
+func (_c *VMCreate) SetK8sExists(v bool) *VMCreate {
+	_c.mutation.SetK8sExists(v)
+	return _c
+}
+
+// SetNillableK8sExists sets the "k8s_exists" field if the given value is not nil.
+func (_c *VMCreate) SetNillableK8sExists(v *bool) *VMCreate {
+	if v != nil {
+		_c.SetK8sExists(*v)
+	}
+	return _c
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (_c *VMCreate) SetSyncedAt(v time.Time) *VMCreate {
+	_c.mutation.SetSyncedAt(v)
+	return _c
+}
+
+// SetNillableSyncedAt sets the "synced_at" field if the given value is not nil.
+func (_c *VMCreate) SetNillableSyncedAt(v *time.Time) *VMCreate {
+	if v != nil {
+		_c.SetSyncedAt(*v)
+	}
+	return _c
+}
+
 // SetCreatedBy sets the "created_by" field.
 func (_c *VMCreate) SetCreatedBy(v uuid.UUID) *VMCreate {
 	_c.mutation.SetCreatedBy(v)
@@ -357,6 +399,14 @@ func (_c *VMCreate) defaults() {
 		v := vm.DefaultIP
 		_c.mutation.SetIP(v)
 	}
+	if _, ok := _c.mutation.Node(); !ok {
+		v := vm.DefaultNode
+		_c.mutation.SetNode(v)
+	}
+	if _, ok := _c.mutation.K8sExists(); !ok {
+		v := vm.DefaultK8sExists
+		_c.mutation.SetK8sExists(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := vm.DefaultID()
 		_c.mutation.SetID(v)
@@ -445,6 +495,12 @@ func (_c *VMCreate) check() error {
 	}
 	if _, ok := _c.mutation.IP(); !ok {
 		return &ValidationError{Name: "ip", err: errors.New(`ent: missing required field "VM.ip"`)}
+	}
+	if _, ok := _c.mutation.Node(); !ok {
+		return &ValidationError{Name: "node", err: errors.New(`ent: missing required field "VM.node"`)}
+	}
+	if _, ok := _c.mutation.K8sExists(); !ok {
+		return &ValidationError{Name: "k8s_exists", err: errors.New(`ent: missing required field "VM.k8s_exists"`)}
 	}
 	if _, ok := _c.mutation.CreatedBy(); !ok {
 		return &ValidationError{Name: "created_by", err: errors.New(`ent: missing required field "VM.created_by"`)}
@@ -572,6 +628,18 @@ func (_c *VMCreate) createSpec() (*VM, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.IP(); ok {
 		_spec.SetField(vm.FieldIP, field.TypeString, value)
 		_node.IP = value
+	}
+	if value, ok := _c.mutation.Node(); ok {
+		_spec.SetField(vm.FieldNode, field.TypeString, value)
+		_node.Node = value
+	}
+	if value, ok := _c.mutation.K8sExists(); ok {
+		_spec.SetField(vm.FieldK8sExists, field.TypeBool, value)
+		_node.K8sExists = value
+	}
+	if value, ok := _c.mutation.SyncedAt(); ok {
+		_spec.SetField(vm.FieldSyncedAt, field.TypeTime, value)
+		_node.SyncedAt = &value
 	}
 	if value, ok := _c.mutation.CreatedBy(); ok {
 		_spec.SetField(vm.FieldCreatedBy, field.TypeUUID, value)
@@ -768,6 +836,48 @@ func (u *VMUpsert) SetIP(v string) *VMUpsert {
 // UpdateIP sets the "ip" field to the value that was provided on create.
 func (u *VMUpsert) UpdateIP() *VMUpsert {
 	u.SetExcluded(vm.FieldIP)
+	return u
+}
+
+// SetNode sets the "node" field.
+func (u *VMUpsert) SetNode(v string) *VMUpsert {
+	u.Set(vm.FieldNode, v)
+	return u
+}
+
+// UpdateNode sets the "node" field to the value that was provided on create.
+func (u *VMUpsert) UpdateNode() *VMUpsert {
+	u.SetExcluded(vm.FieldNode)
+	return u
+}
+
+// SetK8sExists sets the "k8s_exists" field.
+func (u *VMUpsert) SetK8sExists(v bool) *VMUpsert {
+	u.Set(vm.FieldK8sExists, v)
+	return u
+}
+
+// UpdateK8sExists sets the "k8s_exists" field to the value that was provided on create.
+func (u *VMUpsert) UpdateK8sExists() *VMUpsert {
+	u.SetExcluded(vm.FieldK8sExists)
+	return u
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (u *VMUpsert) SetSyncedAt(v time.Time) *VMUpsert {
+	u.Set(vm.FieldSyncedAt, v)
+	return u
+}
+
+// UpdateSyncedAt sets the "synced_at" field to the value that was provided on create.
+func (u *VMUpsert) UpdateSyncedAt() *VMUpsert {
+	u.SetExcluded(vm.FieldSyncedAt)
+	return u
+}
+
+// ClearSyncedAt clears the value of the "synced_at" field.
+func (u *VMUpsert) ClearSyncedAt() *VMUpsert {
+	u.SetNull(vm.FieldSyncedAt)
 	return u
 }
 
@@ -1034,6 +1144,55 @@ func (u *VMUpsertOne) SetIP(v string) *VMUpsertOne {
 func (u *VMUpsertOne) UpdateIP() *VMUpsertOne {
 	return u.Update(func(s *VMUpsert) {
 		s.UpdateIP()
+	})
+}
+
+// SetNode sets the "node" field.
+func (u *VMUpsertOne) SetNode(v string) *VMUpsertOne {
+	return u.Update(func(s *VMUpsert) {
+		s.SetNode(v)
+	})
+}
+
+// UpdateNode sets the "node" field to the value that was provided on create.
+func (u *VMUpsertOne) UpdateNode() *VMUpsertOne {
+	return u.Update(func(s *VMUpsert) {
+		s.UpdateNode()
+	})
+}
+
+// SetK8sExists sets the "k8s_exists" field.
+func (u *VMUpsertOne) SetK8sExists(v bool) *VMUpsertOne {
+	return u.Update(func(s *VMUpsert) {
+		s.SetK8sExists(v)
+	})
+}
+
+// UpdateK8sExists sets the "k8s_exists" field to the value that was provided on create.
+func (u *VMUpsertOne) UpdateK8sExists() *VMUpsertOne {
+	return u.Update(func(s *VMUpsert) {
+		s.UpdateK8sExists()
+	})
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (u *VMUpsertOne) SetSyncedAt(v time.Time) *VMUpsertOne {
+	return u.Update(func(s *VMUpsert) {
+		s.SetSyncedAt(v)
+	})
+}
+
+// UpdateSyncedAt sets the "synced_at" field to the value that was provided on create.
+func (u *VMUpsertOne) UpdateSyncedAt() *VMUpsertOne {
+	return u.Update(func(s *VMUpsert) {
+		s.UpdateSyncedAt()
+	})
+}
+
+// ClearSyncedAt clears the value of the "synced_at" field.
+func (u *VMUpsertOne) ClearSyncedAt() *VMUpsertOne {
+	return u.Update(func(s *VMUpsert) {
+		s.ClearSyncedAt()
 	})
 }
 
@@ -1470,6 +1629,55 @@ func (u *VMUpsertBulk) SetIP(v string) *VMUpsertBulk {
 func (u *VMUpsertBulk) UpdateIP() *VMUpsertBulk {
 	return u.Update(func(s *VMUpsert) {
 		s.UpdateIP()
+	})
+}
+
+// SetNode sets the "node" field.
+func (u *VMUpsertBulk) SetNode(v string) *VMUpsertBulk {
+	return u.Update(func(s *VMUpsert) {
+		s.SetNode(v)
+	})
+}
+
+// UpdateNode sets the "node" field to the value that was provided on create.
+func (u *VMUpsertBulk) UpdateNode() *VMUpsertBulk {
+	return u.Update(func(s *VMUpsert) {
+		s.UpdateNode()
+	})
+}
+
+// SetK8sExists sets the "k8s_exists" field.
+func (u *VMUpsertBulk) SetK8sExists(v bool) *VMUpsertBulk {
+	return u.Update(func(s *VMUpsert) {
+		s.SetK8sExists(v)
+	})
+}
+
+// UpdateK8sExists sets the "k8s_exists" field to the value that was provided on create.
+func (u *VMUpsertBulk) UpdateK8sExists() *VMUpsertBulk {
+	return u.Update(func(s *VMUpsert) {
+		s.UpdateK8sExists()
+	})
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (u *VMUpsertBulk) SetSyncedAt(v time.Time) *VMUpsertBulk {
+	return u.Update(func(s *VMUpsert) {
+		s.SetSyncedAt(v)
+	})
+}
+
+// UpdateSyncedAt sets the "synced_at" field to the value that was provided on create.
+func (u *VMUpsertBulk) UpdateSyncedAt() *VMUpsertBulk {
+	return u.Update(func(s *VMUpsert) {
+		s.UpdateSyncedAt()
+	})
+}
+
+// ClearSyncedAt clears the value of the "synced_at" field.
+func (u *VMUpsertBulk) ClearSyncedAt() *VMUpsertBulk {
+	return u.Update(func(s *VMUpsert) {
+		s.ClearSyncedAt()
 	})
 }
 

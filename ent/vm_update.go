@@ -181,6 +181,54 @@ func (_u *VMUpdate) SetNillableIP(v *string) *VMUpdate {
 	return _u
 }
 
+// SetNode sets the "node" field.
+func (_u *VMUpdate) SetNode(v string) *VMUpdate {
+	_u.mutation.SetNode(v)
+	return _u
+}
+
+// SetNillableNode sets the "node" field if the given value is not nil.
+func (_u *VMUpdate) SetNillableNode(v *string) *VMUpdate {
+	if v != nil {
+		_u.SetNode(*v)
+	}
+	return _u
+}
+
+// SetK8sExists sets the "k8s_exists" field.
+func (_u *VMUpdate) SetK8sExists(v bool) *VMUpdate {
+	_u.mutation.SetK8sExists(v)
+	return _u
+}
+
+// SetNillableK8sExists sets the "k8s_exists" field if the given value is not nil.
+func (_u *VMUpdate) SetNillableK8sExists(v *bool) *VMUpdate {
+	if v != nil {
+		_u.SetK8sExists(*v)
+	}
+	return _u
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (_u *VMUpdate) SetSyncedAt(v time.Time) *VMUpdate {
+	_u.mutation.SetSyncedAt(v)
+	return _u
+}
+
+// SetNillableSyncedAt sets the "synced_at" field if the given value is not nil.
+func (_u *VMUpdate) SetNillableSyncedAt(v *time.Time) *VMUpdate {
+	if v != nil {
+		_u.SetSyncedAt(*v)
+	}
+	return _u
+}
+
+// ClearSyncedAt clears the value of the "synced_at" field.
+func (_u *VMUpdate) ClearSyncedAt() *VMUpdate {
+	_u.mutation.ClearSyncedAt()
+	return _u
+}
+
 // SetDeletedAt sets the "deleted_at" field.
 func (_u *VMUpdate) SetDeletedAt(v time.Time) *VMUpdate {
 	_u.mutation.SetDeletedAt(v)
@@ -302,6 +350,18 @@ func (_u *VMUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.IP(); ok {
 		_spec.SetField(vm.FieldIP, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Node(); ok {
+		_spec.SetField(vm.FieldNode, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.K8sExists(); ok {
+		_spec.SetField(vm.FieldK8sExists, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.SyncedAt(); ok {
+		_spec.SetField(vm.FieldSyncedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SyncedAtCleared() {
+		_spec.ClearField(vm.FieldSyncedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.DeletedAt(); ok {
 		_spec.SetField(vm.FieldDeletedAt, field.TypeTime, value)
@@ -482,6 +542,54 @@ func (_u *VMUpdateOne) SetNillableIP(v *string) *VMUpdateOne {
 	return _u
 }
 
+// SetNode sets the "node" field.
+func (_u *VMUpdateOne) SetNode(v string) *VMUpdateOne {
+	_u.mutation.SetNode(v)
+	return _u
+}
+
+// SetNillableNode sets the "node" field if the given value is not nil.
+func (_u *VMUpdateOne) SetNillableNode(v *string) *VMUpdateOne {
+	if v != nil {
+		_u.SetNode(*v)
+	}
+	return _u
+}
+
+// SetK8sExists sets the "k8s_exists" field.
+func (_u *VMUpdateOne) SetK8sExists(v bool) *VMUpdateOne {
+	_u.mutation.SetK8sExists(v)
+	return _u
+}
+
+// SetNillableK8sExists sets the "k8s_exists" field if the given value is not nil.
+func (_u *VMUpdateOne) SetNillableK8sExists(v *bool) *VMUpdateOne {
+	if v != nil {
+		_u.SetK8sExists(*v)
+	}
+	return _u
+}
+
+// SetSyncedAt sets the "synced_at" field.
+func (_u *VMUpdateOne) SetSyncedAt(v time.Time) *VMUpdateOne {
+	_u.mutation.SetSyncedAt(v)
+	return _u
+}
+
+// SetNillableSyncedAt sets the "synced_at" field if the given value is not nil.
+func (_u *VMUpdateOne) SetNillableSyncedAt(v *time.Time) *VMUpdateOne {
+	if v != nil {
+		_u.SetSyncedAt(*v)
+	}
+	return _u
+}
+
+// ClearSyncedAt clears the value of the "synced_at" field.
+func (_u *VMUpdateOne) ClearSyncedAt() *VMUpdateOne {
+	_u.mutation.ClearSyncedAt()
+	return _u
+}
+
 // SetDeletedAt sets the "deleted_at" field.
 func (_u *VMUpdateOne) SetDeletedAt(v time.Time) *VMUpdateOne {
 	_u.mutation.SetDeletedAt(v)
@@ -633,6 +741,18 @@ func (_u *VMUpdateOne) sqlSave(ctx context.Context) (_node *VM, err error) {
 	}
 	if value, ok := _u.mutation.IP(); ok {
 		_spec.SetField(vm.FieldIP, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Node(); ok {
+		_spec.SetField(vm.FieldNode, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.K8sExists(); ok {
+		_spec.SetField(vm.FieldK8sExists, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.SyncedAt(); ok {
+		_spec.SetField(vm.FieldSyncedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SyncedAtCleared() {
+		_spec.ClearField(vm.FieldSyncedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.DeletedAt(); ok {
 		_spec.SetField(vm.FieldDeletedAt, field.TypeTime, value)

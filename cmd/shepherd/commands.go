@@ -49,6 +49,9 @@ func dev(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		cfg.DatabaseURL = inst.DSN("shepherd")
 		log.Info("private PostgreSQL ready", "dir", filepath.Join(cfg.DataDir, "pg"), "port", inst.Port())
 	}
+	if cfg.SimStateDir == "" {
+		cfg.SimStateDir = filepath.Join(cfg.DataDir, "sim")
+	}
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err

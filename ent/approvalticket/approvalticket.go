@@ -85,6 +85,10 @@ const (
 	FieldFinalDiskGB = "final_disk_gb"
 	// FieldErrorMessage holds the string denoting the error_message field in the database.
 	FieldErrorMessage = "error_message"
+	// FieldSteps holds the string denoting the steps field in the database.
+	FieldSteps = "steps"
+	// FieldExecutedAt holds the string denoting the executed_at field in the database.
+	FieldExecutedAt = "executed_at"
 	// Table holds the table name of the approvalticket in the database.
 	Table = "approval_tickets"
 )
@@ -127,6 +131,8 @@ var Columns = []string{
 	FieldFinalMemLimit,
 	FieldFinalDiskGB,
 	FieldErrorMessage,
+	FieldSteps,
+	FieldExecutedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -416,4 +422,9 @@ func ByFinalDiskGB(opts ...sql.OrderTermOption) OrderOption {
 // ByErrorMessage orders the results by the error_message field.
 func ByErrorMessage(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldErrorMessage, opts...).ToFunc()
+}
+
+// ByExecutedAt orders the results by the executed_at field.
+func ByExecutedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExecutedAt, opts...).ToFunc()
 }

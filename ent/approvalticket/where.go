@@ -195,6 +195,11 @@ func ErrorMessage(v string) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldEQ(FieldErrorMessage, v))
 }
 
+// ExecutedAt applies equality check predicate on the "executed_at" field. It's identical to ExecutedAtEQ.
+func ExecutedAt(v time.Time) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldExecutedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldEQ(FieldCreatedAt, v))
@@ -1808,6 +1813,66 @@ func ErrorMessageEqualFold(v string) predicate.ApprovalTicket {
 // ErrorMessageContainsFold applies the ContainsFold predicate on the "error_message" field.
 func ErrorMessageContainsFold(v string) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldContainsFold(FieldErrorMessage, v))
+}
+
+// StepsIsNil applies the IsNil predicate on the "steps" field.
+func StepsIsNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIsNull(FieldSteps))
+}
+
+// StepsNotNil applies the NotNil predicate on the "steps" field.
+func StepsNotNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotNull(FieldSteps))
+}
+
+// ExecutedAtEQ applies the EQ predicate on the "executed_at" field.
+func ExecutedAtEQ(v time.Time) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldExecutedAt, v))
+}
+
+// ExecutedAtNEQ applies the NEQ predicate on the "executed_at" field.
+func ExecutedAtNEQ(v time.Time) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNEQ(FieldExecutedAt, v))
+}
+
+// ExecutedAtIn applies the In predicate on the "executed_at" field.
+func ExecutedAtIn(vs ...time.Time) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIn(FieldExecutedAt, vs...))
+}
+
+// ExecutedAtNotIn applies the NotIn predicate on the "executed_at" field.
+func ExecutedAtNotIn(vs ...time.Time) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotIn(FieldExecutedAt, vs...))
+}
+
+// ExecutedAtGT applies the GT predicate on the "executed_at" field.
+func ExecutedAtGT(v time.Time) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGT(FieldExecutedAt, v))
+}
+
+// ExecutedAtGTE applies the GTE predicate on the "executed_at" field.
+func ExecutedAtGTE(v time.Time) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGTE(FieldExecutedAt, v))
+}
+
+// ExecutedAtLT applies the LT predicate on the "executed_at" field.
+func ExecutedAtLT(v time.Time) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLT(FieldExecutedAt, v))
+}
+
+// ExecutedAtLTE applies the LTE predicate on the "executed_at" field.
+func ExecutedAtLTE(v time.Time) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLTE(FieldExecutedAt, v))
+}
+
+// ExecutedAtIsNil applies the IsNil predicate on the "executed_at" field.
+func ExecutedAtIsNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIsNull(FieldExecutedAt))
+}
+
+// ExecutedAtNotNil applies the NotNil predicate on the "executed_at" field.
+func ExecutedAtNotNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotNull(FieldExecutedAt))
 }
 
 // And groups predicates with the AND operator between them.

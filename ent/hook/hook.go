@@ -105,6 +105,18 @@ func (f NotificationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.NotificationMutation", m)
 }
 
+// The PendingAdoptionFunc type is an adapter to allow the use of ordinary
+// function as PendingAdoption mutator.
+type PendingAdoptionFunc func(context.Context, *ent.PendingAdoptionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PendingAdoptionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PendingAdoptionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PendingAdoptionMutation", m)
+}
+
 // The PermissionFunc type is an adapter to allow the use of ordinary
 // function as Permission mutator.
 type PermissionFunc func(context.Context, *ent.PermissionMutation) (ent.Value, error)

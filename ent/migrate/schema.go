@@ -47,6 +47,8 @@ var (
 		{Name: "final_mem_limit", Type: field.TypeString, Default: ""},
 		{Name: "final_disk_gb", Type: field.TypeInt, Default: 0},
 		{Name: "error_message", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "steps", Type: field.TypeJSON, Nullable: true},
+		{Name: "executed_at", Type: field.TypeTime, Nullable: true},
 	}
 	// ApprovalTicketsTable holds the schema information for the "approval_tickets" table.
 	ApprovalTicketsTable = &schema.Table{
@@ -75,6 +77,14 @@ var (
 				Columns: []*schema.Column{ApprovalTicketsColumns[18], ApprovalTicketsColumns[3]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'PENDING_APPROVAL'::text) AND (vm_id IS NOT NULL)",
+				},
+			},
+			{
+				Name:    "approvalticket_one_inflight_per_vm",
+				Unique:  true,
+				Columns: []*schema.Column{ApprovalTicketsColumns[18]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(((status)::text = 'APPROVED'::text) OR ((status)::text = 'EXECUTING'::text)) AND (vm_id IS NOT NULL)",
 				},
 			},
 		},
@@ -275,7 +285,7 @@ var (
 	NotificationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "recipient_id", Type: field.TypeUUID},
-		{Name: "type", Type: field.TypeEnum, Enums: []string{"APPROVAL_REQUIRED", "REQUEST_APPROVED", "REQUEST_REJECTED", "REQUEST_CANCELLED", "VM_CREATED", "VM_DELETED", "VM_FAILED", "APPROVAL_OVERDUE"}},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"APPROVAL_REQUIRED", "REQUEST_APPROVED", "REQUEST_REJECTED", "REQUEST_CANCELLED", "VM_CREATED", "VM_DELETED", "VM_FAILED", "APPROVAL_OVERDUE", "VM_OPERATION_DONE", "VM_OPERATION_FAILED"}},
 		{Name: "title", Type: field.TypeString},
 		{Name: "body", Type: field.TypeString, Size: 2147483647, Default: ""},
 		{Name: "link", Type: field.TypeString, Default: ""},
@@ -301,6 +311,41 @@ var (
 				Annotation: &entsql.IndexAnnotation{
 					Where: "read_at IS NULL",
 				},
+			},
+		},
+	}
+	// PendingAdoptionsColumns holds the columns for the "pending_adoptions" table.
+	PendingAdoptionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "cluster_id", Type: field.TypeUUID},
+		{Name: "cluster_name", Type: field.TypeString},
+		{Name: "namespace", Type: field.TypeString},
+		{Name: "name", Type: field.TypeString},
+		{Name: "k8s_uid", Type: field.TypeString, Default: ""},
+		{Name: "system_label", Type: field.TypeString, Default: ""},
+		{Name: "service_label", Type: field.TypeString, Default: ""},
+		{Name: "instance_label", Type: field.TypeString, Default: ""},
+		{Name: "adoptable", Type: field.TypeBool, Default: false},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "ADOPTED", "IGNORED"}, Default: "PENDING"},
+		{Name: "last_seen_at", Type: field.TypeTime},
+	}
+	// PendingAdoptionsTable holds the schema information for the "pending_adoptions" table.
+	PendingAdoptionsTable = &schema.Table{
+		Name:       "pending_adoptions",
+		Columns:    PendingAdoptionsColumns,
+		PrimaryKey: []*schema.Column{PendingAdoptionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "pendingadoption_cluster_id_namespace_name",
+				Unique:  true,
+				Columns: []*schema.Column{PendingAdoptionsColumns[3], PendingAdoptionsColumns[5], PendingAdoptionsColumns[6]},
+			},
+			{
+				Name:    "pendingadoption_status",
+				Unique:  false,
+				Columns: []*schema.Column{PendingAdoptionsColumns[12]},
 			},
 		},
 	}
@@ -598,6 +643,9 @@ var (
 		{Name: "storage_class", Type: field.TypeString, Default: ""},
 		{Name: "k8s_uid", Type: field.TypeString, Default: ""},
 		{Name: "ip", Type: field.TypeString, Default: ""},
+		{Name: "node", Type: field.TypeString, Default: ""},
+		{Name: "k8s_exists", Type: field.TypeBool, Default: true},
+		{Name: "synced_at", Type: field.TypeTime, Nullable: true},
 		{Name: "created_by", Type: field.TypeUUID},
 		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
 	}
@@ -680,6 +728,7 @@ var (
 		InstanceSizesTable,
 		NamespacesTable,
 		NotificationsTable,
+		PendingAdoptionsTable,
 		PermissionsTable,
 		RolesTable,
 		RoleBindingsTable,

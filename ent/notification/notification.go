@@ -76,14 +76,16 @@ type Type string
 
 // Type values.
 const (
-	TypeAPPROVAL_REQUIRED Type = "APPROVAL_REQUIRED"
-	TypeREQUEST_APPROVED  Type = "REQUEST_APPROVED"
-	TypeREQUEST_REJECTED  Type = "REQUEST_REJECTED"
-	TypeREQUEST_CANCELLED Type = "REQUEST_CANCELLED"
-	TypeVM_CREATED        Type = "VM_CREATED"
-	TypeVM_DELETED        Type = "VM_DELETED"
-	TypeVM_FAILED         Type = "VM_FAILED"
-	TypeAPPROVAL_OVERDUE  Type = "APPROVAL_OVERDUE"
+	TypeAPPROVAL_REQUIRED   Type = "APPROVAL_REQUIRED"
+	TypeREQUEST_APPROVED    Type = "REQUEST_APPROVED"
+	TypeREQUEST_REJECTED    Type = "REQUEST_REJECTED"
+	TypeREQUEST_CANCELLED   Type = "REQUEST_CANCELLED"
+	TypeVM_CREATED          Type = "VM_CREATED"
+	TypeVM_DELETED          Type = "VM_DELETED"
+	TypeVM_FAILED           Type = "VM_FAILED"
+	TypeAPPROVAL_OVERDUE    Type = "APPROVAL_OVERDUE"
+	TypeVM_OPERATION_DONE   Type = "VM_OPERATION_DONE"
+	TypeVM_OPERATION_FAILED Type = "VM_OPERATION_FAILED"
 )
 
 func (_type Type) String() string {
@@ -93,7 +95,7 @@ func (_type Type) String() string {
 // TypeValidator is a validator for the "type" field enum values. It is called by the builders before save.
 func TypeValidator(_type Type) error {
 	switch _type {
-	case TypeAPPROVAL_REQUIRED, TypeREQUEST_APPROVED, TypeREQUEST_REJECTED, TypeREQUEST_CANCELLED, TypeVM_CREATED, TypeVM_DELETED, TypeVM_FAILED, TypeAPPROVAL_OVERDUE:
+	case TypeAPPROVAL_REQUIRED, TypeREQUEST_APPROVED, TypeREQUEST_REJECTED, TypeREQUEST_CANCELLED, TypeVM_CREATED, TypeVM_DELETED, TypeVM_FAILED, TypeAPPROVAL_OVERDUE, TypeVM_OPERATION_DONE, TypeVM_OPERATION_FAILED:
 		return nil
 	default:
 		return fmt.Errorf("notification: invalid enum value for type field: %q", _type)

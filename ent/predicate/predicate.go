@@ -30,6 +30,9 @@ type Namespace func(*sql.Selector)
 // Notification is the predicate function for notification builders.
 type Notification func(*sql.Selector)
 
+// PendingAdoption is the predicate function for pendingadoption builders.
+type PendingAdoption func(*sql.Selector)
+
 // Permission is the predicate function for permission builders.
 type Permission func(*sql.Selector)
 

@@ -76,7 +76,19 @@ func (ApprovalTicket) Fields() []ent.Field {
 		field.String("final_mem_limit").Default(""),
 		field.Int("final_disk_gb").Default(0),
 		field.Text("error_message").Default(""),
+		// Execution progress, written by the worker step by step (queued, namespace
+		// ready, applied, running) so the portal can show where a request is.
+		field.JSON("steps", []ExecStep{}).Optional(),
+		field.Time("executed_at").Optional().Nillable().Comment("when the worker finished (SUCCESS or FAILED)"),
 	}
+}
+
+// ExecStep is one step of a ticket's execution as the portal shows it.
+type ExecStep struct {
+	Name    string    `json:"name"`
+	State   string    `json:"state"` // running | done | failed
+	At      time.Time `json:"at"`
+	Message string    `json:"message,omitempty"`
 }
 
 func (ApprovalTicket) Indexes() []ent.Index {
@@ -89,6 +101,10 @@ func (ApprovalTicket) Indexes() []ent.Index {
 		// the way PostgreSQL prints it back, so the schema-drift check compares equal.
 		index.Fields("vm_id", "type").Unique().Annotations(entsql.IndexWhere("((status)::text = 'PENDING_APPROVAL'::text) AND (vm_id IS NOT NULL)")).
 			StorageKey("approvalticket_one_pending_per_vm_op"),
+		// At most one operation in flight per VM (create, power or delete), whatever the
+		// environment: auto-approved test operations skip PENDING_APPROVAL entirely.
+		index.Fields("vm_id").Unique().Annotations(entsql.IndexWhere("(((status)::text = 'APPROVED'::text) OR ((status)::text = 'EXECUTING'::text)) AND (vm_id IS NOT NULL)")).
+			StorageKey("approvalticket_one_inflight_per_vm"),
 	}
 }
 
@@ -120,6 +136,10 @@ func (VM) Fields() []ent.Field {
 		field.String("storage_class").Default(""),
 		field.String("k8s_uid").Default(""),
 		field.String("ip").Default(""),
+		field.String("node").Default(""),
+		// Observed side, kept by status sync: false when the cluster object is gone.
+		field.Bool("k8s_exists").Default(true),
+		field.Time("synced_at").Optional().Nillable(),
 		field.UUID("created_by", uuid.UUID{}).Immutable(),
 		field.Time("deleted_at").Optional().Nillable(),
 	}
@@ -146,7 +166,8 @@ func (Notification) Fields() []ent.Field {
 		field.UUID("id", uuid.UUID{}).Default(uuid.New).Immutable(),
 		field.UUID("recipient_id", uuid.UUID{}).Immutable(),
 		field.Enum("type").Values("APPROVAL_REQUIRED", "REQUEST_APPROVED", "REQUEST_REJECTED", "REQUEST_CANCELLED",
-			"VM_CREATED", "VM_DELETED", "VM_FAILED", "APPROVAL_OVERDUE").Immutable(),
+			"VM_CREATED", "VM_DELETED", "VM_FAILED", "APPROVAL_OVERDUE",
+			"VM_OPERATION_DONE", "VM_OPERATION_FAILED").Immutable(),
 		field.String("title").NotEmpty().Immutable(),
 		field.Text("body").Default("").Immutable(),
 		field.String("link").Default("").Immutable(),
@@ -158,4 +179,30 @@ func (Notification) Fields() []ent.Field {
 
 func (Notification) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("recipient_id", "created_at"), index.Fields("recipient_id").Annotations(entsql.IndexWhere("read_at IS NULL")).StorageKey("notification_unread")}
+}
+
+// PendingAdoption is a VM found on a cluster with Shepherd's labels but no row in
+// Shepherd (spec/domain §7.7): the reconciler records it; an admin adopts or ignores it.
+type PendingAdoption struct{ ent.Schema }
+
+func (PendingAdoption) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+func (PendingAdoption) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("cluster_id", uuid.UUID{}).Immutable(),
+		field.String("cluster_name").Immutable(),
+		field.String("namespace").Immutable(),
+		field.String("name").Immutable(),
+		field.String("k8s_uid").Default(""),
+		field.String("system_label").Default(""),
+		field.String("service_label").Default(""),
+		field.String("instance_label").Default(""),
+		field.Bool("adoptable").Default(false).Comment("the service label names an existing Service"),
+		field.Enum("status").Values("PENDING", "ADOPTED", "IGNORED").Default("PENDING"),
+		field.Time("last_seen_at"),
+	}
+}
+
+func (PendingAdoption) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("cluster_id", "namespace", "name").Unique(), index.Fields("status")}
 }

@@ -59,6 +59,12 @@ const (
 	FieldK8sUID = "k8s_uid"
 	// FieldIP holds the string denoting the ip field in the database.
 	FieldIP = "ip"
+	// FieldNode holds the string denoting the node field in the database.
+	FieldNode = "node"
+	// FieldK8sExists holds the string denoting the k8s_exists field in the database.
+	FieldK8sExists = "k8s_exists"
+	// FieldSyncedAt holds the string denoting the synced_at field in the database.
+	FieldSyncedAt = "synced_at"
 	// FieldCreatedBy holds the string denoting the created_by field in the database.
 	FieldCreatedBy = "created_by"
 	// FieldDeletedAt holds the string denoting the deleted_at field in the database.
@@ -92,6 +98,9 @@ var Columns = []string{
 	FieldStorageClass,
 	FieldK8sUID,
 	FieldIP,
+	FieldNode,
+	FieldK8sExists,
+	FieldSyncedAt,
 	FieldCreatedBy,
 	FieldDeletedAt,
 }
@@ -131,6 +140,10 @@ var (
 	DefaultK8sUID string
 	// DefaultIP holds the default value on creation for the "ip" field.
 	DefaultIP string
+	// DefaultNode holds the default value on creation for the "node" field.
+	DefaultNode string
+	// DefaultK8sExists holds the default value on creation for the "k8s_exists" field.
+	DefaultK8sExists bool
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -308,6 +321,21 @@ func ByK8sUID(opts ...sql.OrderTermOption) OrderOption {
 // ByIP orders the results by the ip field.
 func ByIP(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldIP, opts...).ToFunc()
+}
+
+// ByNode orders the results by the node field.
+func ByNode(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNode, opts...).ToFunc()
+}
+
+// ByK8sExists orders the results by the k8s_exists field.
+func ByK8sExists(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldK8sExists, opts...).ToFunc()
+}
+
+// BySyncedAt orders the results by the synced_at field.
+func BySyncedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSyncedAt, opts...).ToFunc()
 }
 
 // ByCreatedBy orders the results by the created_by field.

@@ -155,6 +155,21 @@ func IP(v string) predicate.VM {
 	return predicate.VM(sql.FieldEQ(FieldIP, v))
 }
 
+// Node applies equality check predicate on the "node" field. It's identical to NodeEQ.
+func Node(v string) predicate.VM {
+	return predicate.VM(sql.FieldEQ(FieldNode, v))
+}
+
+// K8sExists applies equality check predicate on the "k8s_exists" field. It's identical to K8sExistsEQ.
+func K8sExists(v bool) predicate.VM {
+	return predicate.VM(sql.FieldEQ(FieldK8sExists, v))
+}
+
+// SyncedAt applies equality check predicate on the "synced_at" field. It's identical to SyncedAtEQ.
+func SyncedAt(v time.Time) predicate.VM {
+	return predicate.VM(sql.FieldEQ(FieldSyncedAt, v))
+}
+
 // CreatedBy applies equality check predicate on the "created_by" field. It's identical to CreatedByEQ.
 func CreatedBy(v uuid.UUID) predicate.VM {
 	return predicate.VM(sql.FieldEQ(FieldCreatedBy, v))
@@ -1178,6 +1193,131 @@ func IPEqualFold(v string) predicate.VM {
 // IPContainsFold applies the ContainsFold predicate on the "ip" field.
 func IPContainsFold(v string) predicate.VM {
 	return predicate.VM(sql.FieldContainsFold(FieldIP, v))
+}
+
+// NodeEQ applies the EQ predicate on the "node" field.
+func NodeEQ(v string) predicate.VM {
+	return predicate.VM(sql.FieldEQ(FieldNode, v))
+}
+
+// NodeNEQ applies the NEQ predicate on the "node" field.
+func NodeNEQ(v string) predicate.VM {
+	return predicate.VM(sql.FieldNEQ(FieldNode, v))
+}
+
+// NodeIn applies the In predicate on the "node" field.
+func NodeIn(vs ...string) predicate.VM {
+	return predicate.VM(sql.FieldIn(FieldNode, vs...))
+}
+
+// NodeNotIn applies the NotIn predicate on the "node" field.
+func NodeNotIn(vs ...string) predicate.VM {
+	return predicate.VM(sql.FieldNotIn(FieldNode, vs...))
+}
+
+// NodeGT applies the GT predicate on the "node" field.
+func NodeGT(v string) predicate.VM {
+	return predicate.VM(sql.FieldGT(FieldNode, v))
+}
+
+// NodeGTE applies the GTE predicate on the "node" field.
+func NodeGTE(v string) predicate.VM {
+	return predicate.VM(sql.FieldGTE(FieldNode, v))
+}
+
+// NodeLT applies the LT predicate on the "node" field.
+func NodeLT(v string) predicate.VM {
+	return predicate.VM(sql.FieldLT(FieldNode, v))
+}
+
+// NodeLTE applies the LTE predicate on the "node" field.
+func NodeLTE(v string) predicate.VM {
+	return predicate.VM(sql.FieldLTE(FieldNode, v))
+}
+
+// NodeContains applies the Contains predicate on the "node" field.
+func NodeContains(v string) predicate.VM {
+	return predicate.VM(sql.FieldContains(FieldNode, v))
+}
+
+// NodeHasPrefix applies the HasPrefix predicate on the "node" field.
+func NodeHasPrefix(v string) predicate.VM {
+	return predicate.VM(sql.FieldHasPrefix(FieldNode, v))
+}
+
+// NodeHasSuffix applies the HasSuffix predicate on the "node" field.
+func NodeHasSuffix(v string) predicate.VM {
+	return predicate.VM(sql.FieldHasSuffix(FieldNode, v))
+}
+
+// NodeEqualFold applies the EqualFold predicate on the "node" field.
+func NodeEqualFold(v string) predicate.VM {
+	return predicate.VM(sql.FieldEqualFold(FieldNode, v))
+}
+
+// NodeContainsFold applies the ContainsFold predicate on the "node" field.
+func NodeContainsFold(v string) predicate.VM {
+	return predicate.VM(sql.FieldContainsFold(FieldNode, v))
+}
+
+// K8sExistsEQ applies the EQ predicate on the "k8s_exists" field.
+func K8sExistsEQ(v bool) predicate.VM {
+	return predicate.VM(sql.FieldEQ(FieldK8sExists, v))
+}
+
+// K8sExistsNEQ applies the NEQ predicate on the "k8s_exists" field.
+func K8sExistsNEQ(v bool) predicate.VM {
+	return predicate.VM(sql.FieldNEQ(FieldK8sExists, v))
+}
+
+// SyncedAtEQ applies the EQ predicate on the "synced_at" field.
+func SyncedAtEQ(v time.Time) predicate.VM {
+	return predicate.VM(sql.FieldEQ(FieldSyncedAt, v))
+}
+
+// SyncedAtNEQ applies the NEQ predicate on the "synced_at" field.
+func SyncedAtNEQ(v time.Time) predicate.VM {
+	return predicate.VM(sql.FieldNEQ(FieldSyncedAt, v))
+}
+
+// SyncedAtIn applies the In predicate on the "synced_at" field.
+func SyncedAtIn(vs ...time.Time) predicate.VM {
+	return predicate.VM(sql.FieldIn(FieldSyncedAt, vs...))
+}
+
+// SyncedAtNotIn applies the NotIn predicate on the "synced_at" field.
+func SyncedAtNotIn(vs ...time.Time) predicate.VM {
+	return predicate.VM(sql.FieldNotIn(FieldSyncedAt, vs...))
+}
+
+// SyncedAtGT applies the GT predicate on the "synced_at" field.
+func SyncedAtGT(v time.Time) predicate.VM {
+	return predicate.VM(sql.FieldGT(FieldSyncedAt, v))
+}
+
+// SyncedAtGTE applies the GTE predicate on the "synced_at" field.
+func SyncedAtGTE(v time.Time) predicate.VM {
+	return predicate.VM(sql.FieldGTE(FieldSyncedAt, v))
+}
+
+// SyncedAtLT applies the LT predicate on the "synced_at" field.
+func SyncedAtLT(v time.Time) predicate.VM {
+	return predicate.VM(sql.FieldLT(FieldSyncedAt, v))
+}
+
+// SyncedAtLTE applies the LTE predicate on the "synced_at" field.
+func SyncedAtLTE(v time.Time) predicate.VM {
+	return predicate.VM(sql.FieldLTE(FieldSyncedAt, v))
+}
+
+// SyncedAtIsNil applies the IsNil predicate on the "synced_at" field.
+func SyncedAtIsNil() predicate.VM {
+	return predicate.VM(sql.FieldIsNull(FieldSyncedAt))
+}
+
+// SyncedAtNotNil applies the NotNil predicate on the "synced_at" field.
+func SyncedAtNotNil() predicate.VM {
+	return predicate.VM(sql.FieldNotNull(FieldSyncedAt))
 }
 
 // CreatedByEQ applies the EQ predicate on the "created_by" field.

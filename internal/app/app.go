@@ -25,12 +25,17 @@ import (
 	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/auth/password"
 	"kv-shepherd.io/shepherd/internal/catalog"
+	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/config"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/devoidc"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/jobs"
 	"kv-shepherd.io/shepherd/internal/jobs/sessioncleanup"
+	"kv-shepherd.io/shepherd/internal/jobs/vmcreate"
+	"kv-shepherd.io/shepherd/internal/jobs/vmdelete"
+	"kv-shepherd.io/shepherd/internal/jobs/vmpower"
+	"kv-shepherd.io/shepherd/internal/provisioning"
 	"kv-shepherd.io/shepherd/internal/runner"
 	"kv-shepherd.io/shepherd/internal/secrets"
 	"kv-shepherd.io/shepherd/internal/seed"
@@ -52,6 +57,8 @@ type App struct {
 	Echo      *echo.Echo
 	DevIssuer *devoidc.Issuer
 	Sessions  *auth.SessionStore
+	Clusters  *clusters.Registry
+	Executor  *provisioning.Executor
 	jobsUI    *riverui.Handler
 }
 
@@ -106,13 +113,31 @@ func (a *App) wire(ctx context.Context) error {
 			RedirectURL: cfg.BaseURL + web.OIDCCallbackPath, Scopes: strings.Fields(cfg.OIDCScopes), GroupsClaim: cfg.OIDCGroupsClaim})
 	}
 
+	a.Clusters = clusters.New(a.Store, clusters.Options{Concurrency: cfg.ClusterConcurrency, SimStepDelay: cfg.SimStepDelay,
+		SimStateDir: cfg.SimStateDir, Logger: logger.With("component", "clusters")})
+	a.Executor = &provisioning.Executor{Store: a.Store, Clusters: a.Clusters, Logger: logger.With("component", "provisioning"),
+		CallTimeout: cfg.K8sTimeout, ReadyTimeout: cfg.VMReadyTimeout}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &sessioncleanup.Worker{Sessions: a.Sessions, Logger: logger})
+	river.AddWorker(workers, &vmcreate.Worker{Exec: a.Executor, JobTimeout: cfg.JobTimeout()})
+	river.AddWorker(workers, &vmpower.Worker{Exec: a.Executor, JobTimeout: cfg.JobTimeout()})
+	river.AddWorker(workers, &vmdelete.Worker{Exec: a.Executor, JobTimeout: cfg.JobTimeout()})
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
-		Logger:                      logger.With("component", "river"),
-		Queues:                      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.RiverMaxWorkers}},
+		Logger: logger.With("component", "river"),
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: cfg.RiverMaxWorkers},
+			vmcreate.Queue:     {MaxWorkers: cfg.ProvisioningWorkers},
+			vmpower.Queue:      {MaxWorkers: cfg.PowerWorkers},
+		},
 		Workers:                     workers,
 		CompletedJobRetentionPeriod: 24 * time.Hour,
+		// New jobs arrive by LISTEN/NOTIFY when the approval commits; a short cooldown
+		// lets a burst of approvals start within milliseconds instead of the next poll.
+		FetchCooldown:        20 * time.Millisecond,
+		FetchPollInterval:    cfg.JobPollInterval,
+		RetryPolicy:          jobs.RetryPolicy{Base: cfg.JobRetryBase, Max: 10 * time.Minute},
+		JobTimeout:           cfg.JobTimeout(),
+		RescueStuckJobsAfter: cfg.RescueAfter(),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return sessioncleanup.Args{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true})},
@@ -229,5 +254,6 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		a.Logger.Warn("river did not stop cleanly", "err", e)
 	}
 	run.Wait()
+	a.Clusters.Close()
 	return err
 }

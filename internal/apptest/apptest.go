@@ -70,7 +70,19 @@ func Start(t testing.TB, mutate ...func(*config.Config)) *Env {
 		case "SHEPHERD_DEV_MODE":
 			return "true"
 		case "SHEPHERD_DB_MAX_CONNS":
-			return "8"
+			return "12"
+		case "SHEPHERD_SIM_STEP_DELAY": // long enough to see Starting, short enough for tests
+			return "200ms"
+		case "SHEPHERD_JOB_RETRY_BASE":
+			return "100ms"
+		case "SHEPHERD_JOB_POLL_INTERVAL":
+			return "100ms"
+		case "SHEPHERD_K8S_OPERATION_TIMEOUT":
+			return "10s"
+		case "SHEPHERD_VM_READY_TIMEOUT":
+			return "20s"
+		case "SHEPHERD_PROVISIONING_WORKERS", "SHEPHERD_POWER_WORKERS":
+			return "2"
 		case "SHEPHERD_RIVER_MAX_WORKERS":
 			return "2"
 		}

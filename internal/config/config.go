@@ -48,6 +48,19 @@ type Config struct {
 	DBMaxConns      int `env:"SHEPHERD_DB_MAX_CONNS" yaml:"db_max_conns" doc:"Pool size shared by web requests and workers." default:"30"`
 	RiverMaxWorkers int `env:"SHEPHERD_RIVER_MAX_WORKERS" yaml:"river_max_workers" doc:"Concurrent River jobs per instance." default:"10"`
 
+	ProvisioningWorkers int           `env:"SHEPHERD_PROVISIONING_WORKERS" yaml:"provisioning_workers" doc:"Concurrent create/delete jobs per instance (River queue provisioning)." default:"10"`
+	PowerWorkers        int           `env:"SHEPHERD_POWER_WORKERS" yaml:"power_workers" doc:"Concurrent start/stop/restart jobs per instance (River queue power)." default:"5"`
+	ClusterConcurrency  int           `env:"SHEPHERD_K8S_CLUSTER_CONCURRENCY" yaml:"k8s_cluster_concurrency" doc:"Concurrent operations per cluster per instance." default:"20"`
+	K8sTimeout          time.Duration `env:"SHEPHERD_K8S_OPERATION_TIMEOUT" yaml:"k8s_operation_timeout" doc:"Timeout of each call to a cluster." default:"5m"`
+	VMReadyTimeout      time.Duration `env:"SHEPHERD_VM_READY_TIMEOUT" yaml:"vm_ready_timeout" doc:"How long a job waits for a VM to reach Running/Stopped before leaving it to status sync." default:"5m"`
+	JobRetryBase        time.Duration `env:"SHEPHERD_JOB_RETRY_BASE" yaml:"job_retry_base" doc:"First retry delay of a failed cluster job; doubles per attempt (with jitter) up to 10m." default:"5s"`
+	JobRescueAfter      time.Duration `env:"SHEPHERD_JOB_RESCUE_AFTER" yaml:"job_rescue_after" doc:"A job still 'running' this long (its process died) is retried. Must exceed the job timeout. 0 = job timeout + 1m."`
+	JobPollInterval     time.Duration `env:"SHEPHERD_JOB_POLL_INTERVAL" yaml:"job_poll_interval" doc:"Fallback poll for due jobs (new jobs arrive by LISTEN/NOTIFY)." default:"1s"`
+	ClusterCheckEvery   time.Duration `env:"SHEPHERD_CLUSTER_CHECK_INTERVAL" yaml:"cluster_check_interval" doc:"Health and capability check of every cluster." default:"60s"`
+	ReconcileEvery      time.Duration `env:"SHEPHERD_RECONCILE_INTERVAL" yaml:"reconcile_interval" doc:"Comparison of each cluster's VMs with Shepherd's (ghosts and orphans)." default:"10m"`
+	SimStepDelay        time.Duration `env:"SHEPHERD_SIM_STEP_DELAY" yaml:"sim_step_delay" doc:"Simulated clusters: how long a VM stays in each intermediate phase (Starting, Stopping)." default:"2s"`
+	SimStateDir         string        `env:"SHEPHERD_SIM_STATE_DIR" yaml:"sim_state_dir" doc:"Simulated clusters: directory keeping their VMs across restarts. Empty = in memory (dev: DATA_DIR/sim)."`
+
 	DataDir string `env:"SHEPHERD_DATA_DIR" yaml:"data_dir" doc:"dev only: where the private PostgreSQL keeps its data." default:".data"`
 	PGPort  int    `env:"SHEPHERD_PG_PORT" yaml:"pg_port" doc:"dev only: port of the private PostgreSQL." default:"5433"`
 
@@ -237,6 +250,25 @@ func (c *Config) Validate() error {
 	if c.DBMaxConns < 4 {
 		return &FieldError{Key: "SHEPHERD_DB_MAX_CONNS", Message: "must be at least 4 (web requests and workers share the pool)"}
 	}
+	for key, n := range map[string]int{"SHEPHERD_PROVISIONING_WORKERS": c.ProvisioningWorkers, "SHEPHERD_POWER_WORKERS": c.PowerWorkers,
+		"SHEPHERD_K8S_CLUSTER_CONCURRENCY": c.ClusterConcurrency} {
+		if n < 1 {
+			return &FieldError{Key: key, Message: "must be at least 1"}
+		}
+	}
+	for key, d := range map[string]time.Duration{"SHEPHERD_K8S_OPERATION_TIMEOUT": c.K8sTimeout, "SHEPHERD_VM_READY_TIMEOUT": c.VMReadyTimeout,
+		"SHEPHERD_JOB_RETRY_BASE": c.JobRetryBase, "SHEPHERD_JOB_POLL_INTERVAL": c.JobPollInterval,
+		"SHEPHERD_CLUSTER_CHECK_INTERVAL": c.ClusterCheckEvery, "SHEPHERD_RECONCILE_INTERVAL": c.ReconcileEvery} {
+		if d <= 0 {
+			return &FieldError{Key: key, Message: "must be a positive duration such as 30s or 5m"}
+		}
+	}
+	if c.SimStepDelay < 0 || c.JobRescueAfter < 0 {
+		return &FieldError{Key: "SHEPHERD_SIM_STEP_DELAY", Message: "durations must not be negative"}
+	}
+	if c.JobRescueAfter != 0 && c.JobRescueAfter <= c.JobTimeout() {
+		return &FieldError{Key: "SHEPHERD_JOB_RESCUE_AFTER", Message: fmt.Sprintf("must exceed the job timeout (%s = operation timeout + ready timeout)", c.JobTimeout())}
+	}
 	if c.RiverMaxWorkers < 1 || c.RiverMaxWorkers >= c.DBMaxConns {
 		return &FieldError{Key: "SHEPHERD_RIVER_MAX_WORKERS", Message: "must be at least 1 and below SHEPHERD_DB_MAX_CONNS"}
 	}
@@ -272,4 +304,15 @@ func Reference() []Setting {
 		out = append(out, Setting{Env: f.Tag.Get("env"), YAML: f.Tag.Get("yaml"), Default: f.Tag.Get("default"), Doc: f.Tag.Get("doc")})
 	}
 	return out
+}
+
+// JobTimeout bounds one cluster job: its cluster calls plus the wait for the VM to settle.
+func (c *Config) JobTimeout() time.Duration { return c.K8sTimeout + c.VMReadyTimeout }
+
+// RescueAfter is when River retries a job whose process died mid-run.
+func (c *Config) RescueAfter() time.Duration {
+	if c.JobRescueAfter > 0 {
+		return c.JobRescueAfter
+	}
+	return c.JobTimeout() + time.Minute
 }

@@ -22,6 +22,19 @@ const (
 	CodeDedicatedOvercommit  = "DEDICATED_CPU_REQUIRES_GUARANTEED_QOS"
 	CodeNotFound             = "NOT_FOUND"
 	CodeForbidden            = "FORBIDDEN"
+	CodeVMStateConflict      = "VM_STATE_CONFLICT"
+	CodeOperationInProgress  = "OPERATION_IN_PROGRESS"
+)
+
+// Domain event types (DESIGN §3.1: <OBJECT>_<VERB>_REQUESTED). The event's type tells
+// a worker which operation it executes.
+const (
+	EventVMCreateRequested  = "VM_CREATE_REQUESTED"
+	EventVMStartRequested   = "VM_START_REQUESTED"
+	EventVMStopRequested    = "VM_STOP_REQUESTED"
+	EventVMRestartRequested = "VM_RESTART_REQUESTED"
+	EventVMDeleteRequested  = "VM_DELETE_REQUESTED"
+	EventNamespaceCreated   = "NAMESPACE_CREATED"
 )
 
 // Error is a refused use case: a code, a message for the person, and optionally the

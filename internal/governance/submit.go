@@ -138,7 +138,7 @@ func (s *Service) Submit(ctx context.Context, who Requester, in RequestInput) (*
 			"instance_size_id": size.ID.String(), "instance_size": size.Name, "disk_gb": in.DiskGB,
 			"reason": reason, "requested_by": who.User.Username,
 		}
-		ev, err := tx.Ent.DomainEvent.Create().SetEventType("VM_CREATE_REQUESTED").SetAggregateType("vm").
+		ev, err := tx.Ent.DomainEvent.Create().SetEventType(domain.EventVMCreateRequested).SetAggregateType("vm").
 			SetPayload(payload).SetRequestedBy(who.User.ID).SetStatus(domainevent.StatusPENDING).Save(ctx)
 		if err != nil {
 			return err

@@ -82,6 +82,9 @@ type VMStatus struct {
 	Node    string
 	Message string
 	Exists  bool
+	// Labels of the VirtualMachine object; the reconciler reads Shepherd's
+	// kubevirt-shepherd.io/* labels from them to find orphans.
+	Labels map[string]string
 }
 
 // Capabilities is what a cluster can do, detected at health-check time.

@@ -41,6 +41,7 @@ func Run(t *testing.T, newProvider func(t *testing.T) kube.Provider) {
 		{"DeleteThenGone", testDelete},
 		{"ListAcrossNamespaces", testList},
 		{"WatchLifecycle", testWatch},
+		{"LabelsReported", testLabels},
 		{"ErrorClassification", testFaults},
 	}
 	for _, tc := range tests {

@@ -35,6 +35,12 @@ type Options struct {
 	Nodes []string
 	// WatchBuffer is the per-watch event buffer. Default 1024.
 	WatchBuffer int
+	// StateFile, when set, makes the cluster durable: its namespaces and VMs
+	// are loaded from this JSON file by Open and rewritten atomically before
+	// every mutating call returns, so a restarted process finds the VMs a
+	// killed one created, as it would on a real cluster. Empty keeps
+	// everything in memory. Only Open accepts it; New panics.
+	StateFile string
 }
 
 // Operation names accepted by FailNext; they match the Provider methods.
@@ -65,6 +71,10 @@ type Cluster struct {
 	unhealthy  bool
 	nextIP     int
 	nextNode   int
+	// dirty is set by every change not yet written to StateFile. A failed
+	// write leaves it set so the next call (typically the caller's retry)
+	// writes again instead of returning success for unsaved state.
+	dirty bool
 }
 
 type vm struct {
@@ -86,8 +96,17 @@ var (
 	_ kube.Faults   = (*Cluster)(nil)
 )
 
-// New returns an empty, healthy simulated cluster.
+// New returns an empty, healthy, in-memory simulated cluster. It panics if
+// opts.StateFile is set: loading a file can fail, so durable clusters are
+// built with Open, which returns the error.
 func New(opts Options) *Cluster {
+	if opts.StateFile != "" {
+		panic("sim.New: Options.StateFile is set; use sim.Open for a durable cluster")
+	}
+	return newCluster(opts)
+}
+
+func newCluster(opts Options) *Cluster {
 	if len(opts.Nodes) == 0 {
 		opts.Nodes = []string{"sim-node-1", "sim-node-2", "sim-node-3"}
 	}
@@ -117,9 +136,13 @@ func (c *Cluster) EnsureNamespace(ctx context.Context, name string, labels map[s
 			fmt.Sprintf("namespace %q: %s", name, strings.Join(errs, "; ")))
 	}
 	if _, ok := c.namespaces[name]; ok {
-		return false, nil
+		return false, c.commitLocked()
 	}
 	c.namespaces[name] = maps.Clone(labels)
+	c.dirty = true
+	if err := c.commitLocked(); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
@@ -138,7 +161,17 @@ func (c *Cluster) ApplyVM(ctx context.Context, spec kube.VMSpec) (kube.VMStatus,
 		return kube.VMStatus{}, &kube.Error{Kind: kube.NotFound, Code: kube.CodeResourceNotFound,
 			Message: fmt.Sprintf("namespaces %q not found", spec.Ref.Namespace)}
 	}
-	spec = cloneSpec(spec)
+	v := c.applyLocked(cloneSpec(spec))
+	if err := c.commitLocked(); err != nil {
+		return kube.VMStatus{}, err
+	}
+	return c.statusLocked(v), nil
+}
+
+// applyLocked creates or updates the VM for spec (already cloned). A new
+// running VM starts Pending and reaches Running one StepDelay per phase
+// later, like a VMI being scheduled and booted.
+func (c *Cluster) applyLocked(spec kube.VMSpec) *vm {
 	v, ok := c.vms[spec.Ref]
 	if !ok || v.deleting {
 		if ok { // re-created while terminating: the old object is gone first
@@ -155,10 +188,10 @@ func (c *Cluster) ApplyVM(ctx context.Context, spec kube.VMSpec) (kube.VMStatus,
 		if spec.Running {
 			c.replanLocked(v, kube.PhaseStarting, kube.PhaseRunning)
 		}
-		return v.status, nil
+		return v
 	}
 	if reflect.DeepEqual(v.spec, spec) {
-		return v.status, nil
+		return v
 	}
 	wasRunning := v.spec.Running
 	v.spec = spec
@@ -170,7 +203,7 @@ func (c *Cluster) ApplyVM(ctx context.Context, spec kube.VMSpec) (kube.VMStatus,
 	default:
 		c.emitLocked(kube.EventModified, v) // spec-only change: new generation
 	}
-	return v.status, nil
+	return v
 }
 
 // StartVM implements kube.Provider. Starting a running VM is a no-op so a
@@ -184,11 +217,11 @@ func (c *Cluster) StartVM(ctx context.Context, ref kube.VMRef) error {
 	if v.deleting {
 		return errTerminating(ref)
 	}
-	v.spec.Running = true
+	c.setRunningLocked(v, true)
 	if v.status.Phase != kube.PhaseRunning && v.status.Phase != kube.PhaseStarting {
 		c.startLocked(v)
 	}
-	return nil
+	return c.commitLocked()
 }
 
 // StopVM implements kube.Provider; stopping a stopped VM is a no-op.
@@ -201,11 +234,11 @@ func (c *Cluster) StopVM(ctx context.Context, ref kube.VMRef) error {
 	if v.deleting {
 		return errTerminating(ref)
 	}
-	v.spec.Running = false
+	c.setRunningLocked(v, false)
 	if v.status.Phase != kube.PhaseStopped && v.status.Phase != kube.PhaseStopping {
 		c.stopLocked(v)
 	}
-	return nil
+	return c.commitLocked()
 }
 
 // RestartVM implements kube.Provider. Like KubeVirt, restarting a VM that is
@@ -222,10 +255,10 @@ func (c *Cluster) RestartVM(ctx context.Context, ref kube.VMRef) error {
 	if !v.spec.Running || v.status.Phase == kube.PhaseStopped {
 		return kube.NewPermanent(kube.CodeConflict, "virtual machine "+ref.String()+" is not running")
 	}
-	v.status.Phase, v.status.Ready = kube.PhaseStopping, false
+	c.setPhaseLocked(v, kube.PhaseStopping)
 	c.emitLocked(kube.EventModified, v)
 	c.replanLocked(v, kube.PhaseStarting, kube.PhaseRunning)
-	return nil
+	return c.commitLocked()
 }
 
 // DeleteVM implements kube.Provider. A running VM passes through Stopping
@@ -238,17 +271,30 @@ func (c *Cluster) DeleteVM(ctx context.Context, ref kube.VMRef) error {
 	}
 	defer c.mu.Unlock()
 	if v.deleting {
-		return nil
+		return c.commitLocked()
 	}
 	v.deleting = true
 	if v.status.Phase == kube.PhaseStopped {
 		c.removeLocked(v)
-		return nil
+		return c.commitLocked()
 	}
-	v.status.Phase, v.status.Ready = kube.PhaseStopping, false
+	c.setPhaseLocked(v, kube.PhaseStopping)
+	v.status.Message = msgTerminating
 	c.emitLocked(kube.EventModified, v)
 	c.replanLocked(v) // empty plan: next step removes it
-	return nil
+	return c.commitLocked()
+}
+
+// msgTerminating is the status message of a VM whose deletion is under way,
+// like kubectl's "Terminating", so the portal can say why it is stopping.
+const msgTerminating = "Terminating"
+
+// setRunningLocked records the desired run strategy.
+func (c *Cluster) setRunningLocked(v *vm, running bool) {
+	if v.spec.Running != running {
+		v.spec.Running = running
+		c.dirty = true
+	}
 }
 
 // GetVM implements kube.Provider.
@@ -258,7 +304,7 @@ func (c *Cluster) GetVM(ctx context.Context, ref kube.VMRef) (kube.VMStatus, err
 		return kube.VMStatus{}, err
 	}
 	defer c.mu.Unlock()
-	return v.status, nil
+	return c.statusLocked(v), nil
 }
 
 // ListVMs implements kube.Provider, sorted by namespace then name.
@@ -270,7 +316,7 @@ func (c *Cluster) ListVMs(ctx context.Context, namespace string) ([]kube.VMStatu
 	out := make([]kube.VMStatus, 0, len(c.vms))
 	for ref, v := range c.vms {
 		if namespace == "" || ref.Namespace == namespace {
-			out = append(out, v.status)
+			out = append(out, c.statusLocked(v))
 		}
 	}
 	slices.SortFunc(out, func(a, b kube.VMStatus) int { return strings.Compare(a.Ref.String(), b.Ref.String()) })
@@ -322,6 +368,14 @@ func (c *Cluster) lookup(ctx context.Context, op string, ref kube.VMRef) (*vm, e
 // being deleted; retrying cannot succeed.
 func errTerminating(ref kube.VMRef) error {
 	return kube.NewPermanent(kube.CodeConflict, "virtual machine "+ref.String()+" is being deleted")
+}
+
+// statusLocked is v's status as callers see it: a copy carrying its own
+// copy of the labels, so no caller can alter the cluster or another caller.
+func (c *Cluster) statusLocked(v *vm) kube.VMStatus {
+	st := v.status
+	st.Labels = maps.Clone(v.spec.Labels)
+	return st
 }
 
 func cloneSpec(s kube.VMSpec) kube.VMSpec {

@@ -56,6 +56,9 @@ func (c *Cluster) scheduleLocked(v *vm) {
 		if c.stepLocked(v) {
 			c.scheduleLocked(v)
 		}
+		// Nobody to report a failed write to; dirty stays set and the next
+		// call writes again (and returns the error if it still fails).
+		_ = c.commitLocked()
 	})
 }
 
@@ -77,13 +80,17 @@ func (c *Cluster) stepLocked(v *vm) bool {
 
 // setPhaseLocked keeps the derived fields consistent with the phase the way
 // KubeVirt does: a node once scheduled, an IP and Ready only while running,
-// both gone once the VMI is torn down.
+// both gone once the VMI is torn down. Starting is a new VMI (also after a
+// restart), so the old address is dropped until it runs again.
 func (c *Cluster) setPhaseLocked(v *vm, p kube.Phase) {
 	v.status.Phase = p
 	v.status.Ready = p == kube.PhaseRunning
 	v.status.Message = ""
 	switch p {
 	case kube.PhaseStarting, kube.PhaseRunning:
+		if p == kube.PhaseStarting {
+			v.status.IP = ""
+		}
 		if v.status.Node == "" {
 			v.status.Node = c.opts.Nodes[c.nextNode%len(c.opts.Nodes)]
 			c.nextNode++
@@ -133,11 +140,13 @@ func (c *Cluster) Watch(ctx context.Context) (<-chan kube.Event, error) {
 	return w.ch, nil
 }
 
+// emitLocked announces a change of v to every watcher. Every change goes
+// through here, so it is also where the change is marked for saving.
 func (c *Cluster) emitLocked(typ string, v *vm) {
-	ev := kube.Event{Type: typ, Status: v.status}
+	c.dirty = true
 	for w := range c.watchers {
 		select {
-		case w.ch <- ev:
+		case w.ch <- kube.Event{Type: typ, Status: c.statusLocked(v)}:
 		default:
 			c.closeWatcherLocked(w)
 		}

@@ -1,0 +1,114 @@
+package faults
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/internal/apptest"
+	"kv-shepherd.io/shepherd/internal/config"
+	"kv-shepherd.io/shepherd/internal/pgembed"
+	"kv-shepherd.io/shepherd/internal/testorg"
+)
+
+// PostgreSQL restarts while workers are busy: the pool and River reconnect, and every
+// approved VM ends RUNNING; approvals made after the restart run too.
+func TestWorkersSurvivePostgresRestart(t *testing.T) {
+	ctx := context.Background()
+	// t.TempDir's parent is private to root; PostgreSQL runs as postgres when we are root.
+	root, err := os.MkdirTemp("", "shepherd-pgrestart-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	if err := os.Chmod(root, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	pgOpts := pgembed.Options{Dir: filepath.Join(root, "pg"), Port: freePort(t), Fast: true}
+	inst, err := pgembed.Start(ctx, pgOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = inst.Stop(stopCtx)
+	})
+	if err := inst.EnsureDatabase(ctx, "shepherd"); err != nil {
+		t.Fatal(err)
+	}
+	dsn := inst.DSN("shepherd")
+	env := apptest.Start(t, apptest.Production, func(c *config.Config) {
+		c.DatabaseURL = dsn
+		c.SimStepDelay = 400 * time.Millisecond
+	})
+	store, gov := open(t, dsn)
+	org := testorg.New(t, ctx, store.Ent, "sim-pg")
+
+	var events []uuid.UUID
+	for range 6 {
+		ev, _, err := org.Approved(ctx, store.Ent, gov)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	// Restart while jobs are in flight (each takes ~1 s of simulated boot).
+	time.Sleep(300 * time.Millisecond)
+	stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := inst.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if inst, err = pgembed.Start(ctx, pgOpts); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the approval use case to reach the database again", func() bool {
+		ev, _, err := org.Approved(ctx, store.Ent, gov)
+		if err == nil {
+			events = append(events, ev)
+		}
+		return err == nil
+	})
+	waitFor(t, 90*time.Second, "every job to finish", func() bool {
+		n, err := store.Ent.ApprovalTicket.Query().Where(approvalticket.StatusIn(approvalticket.StatusSUCCESS, approvalticket.StatusFAILED)).Count(ctx)
+		return err == nil && n == len(events)
+	})
+	for _, ev := range events {
+		tk := ticketOf(t, store, ev)
+		if tk.Status != approvalticket.StatusSUCCESS || vmRow(t, store, *tk.VMID).Status != vm.StatusRUNNING {
+			t.Errorf("ticket %s: %s %q, vm %s", tk.ID, tk.Status, tk.ErrorMessage, vmRow(t, store, *tk.VMID).Status)
+		}
+	}
+	resp, err := http.Get(env.URL + "/health/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("ready after the restart: %d", resp.StatusCode)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,206 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/domainevent"
+	"kv-shepherd.io/shepherd/ent/notification"
+	"kv-shepherd.io/shepherd/ent/schema"
+	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/kube"
+	"kv-shepherd.io/shepherd/internal/notify"
+)
+
+// Create provisions the VM of an approved VM_CREATE event: namespace just in time,
+// server-side apply, wait until it runs, then one transaction for the outcome.
+func (e *Executor) Create(ctx context.Context, eventID uuid.UUID, at Attempt) error {
+	w, done, err := e.load(ctx, eventID)
+	if done || err != nil {
+		return err
+	}
+	if err := e.begin(ctx, w); err != nil {
+		return err
+	}
+	prov, cl, err := e.Clusters.Provider(ctx, w.vm.ClusterID)
+	if err != nil {
+		return e.failed(ctx, w, at, domain.StepNamespace, err)
+	}
+	release, err := e.Clusters.Acquire(ctx, cl.ID)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	// 1. Namespace, just in time (flows §2.16.3).
+	e.step(ctx, w, domain.StepNamespace, domain.StepStateRunning, "on "+cl.Name)
+	var created bool
+	err = e.call(ctx, func(ctx context.Context) (err error) {
+		created, err = prov.EnsureNamespace(ctx, w.vm.NamespaceName, map[string]string{
+			NamespaceEnvKey: string(w.vm.Environment), NamespaceByKey: "shepherd",
+			NamespaceAtKey: e.now().UTC().Format("2006-01-02T15.04.05Z"),
+		})
+		return err
+	})
+	if nsErr := kube.ClassifyNamespace(err); nsErr != nil {
+		return e.failed(ctx, w, at, domain.StepNamespace, nsErr)
+	}
+	nsMsg := "already present on " + cl.Name
+	if created {
+		nsMsg = "created on " + cl.Name
+		e.recordNamespaceCreated(ctx, w, cl.Name)
+	}
+	e.step(ctx, w, domain.StepNamespace, domain.StepStateDone, nsMsg)
+
+	// 2. Render and apply. Apply is idempotent, so a rerun after a crash finds the
+	// same VM (same UID) instead of creating a second one.
+	spec := vmSpec(w.ticket, w.event, w.vm)
+	if err := kube.ValidateSpec(spec); err != nil {
+		return e.failed(ctx, w, at, domain.StepApplied, err)
+	}
+	var st kube.VMStatus
+	err = e.call(ctx, func(ctx context.Context) (err error) { st, err = prov.ApplyVM(ctx, spec); return err })
+	if err != nil {
+		return e.failed(ctx, w, at, domain.StepApplied, err)
+	}
+	e.step(ctx, w, domain.StepApplied, domain.StepStateDone, "uid "+st.UID)
+	if e.afterApply != nil {
+		if err := e.afterApply(); err != nil {
+			return err
+		}
+	}
+
+	// 3. Wait for it to run.
+	e.step(ctx, w, domain.StepRunning, domain.StepStateRunning, string(st.Phase))
+	st, reached, err := e.waitPhase(ctx, prov, spec.Ref, kube.PhaseRunning)
+	if err != nil {
+		return e.failed(ctx, w, at, domain.StepRunning, err)
+	}
+	return e.created(ctx, w, cl.Name, st, reached)
+}
+
+// created commits a successful create.
+func (e *Executor) created(ctx context.Context, w *work, clusterName string, st kube.VMStatus, reached bool) error {
+	now := e.now()
+	status, msg := vm.StatusRUNNING, ""
+	if reached {
+		w.steps = setStep(w.steps, schema.ExecStep{Name: domain.StepRunning, State: domain.StepStateDone, At: now, Message: st.IP})
+	} else {
+		status, msg = phaseStatus(st.Phase), fmt.Sprintf("not running after %s (%s); status sync keeps watching", e.readyTimeout(), st.Phase)
+		w.steps = setStep(w.steps, schema.ExecStep{Name: domain.StepRunning, State: domain.StepStateRunning, At: now, Message: msg})
+	}
+	t, v := w.ticket, w.vm
+	return e.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if err := tx.Ent.VM.UpdateOneID(v.ID).SetStatus(status).SetStatusMessage(msg).
+			SetK8sUID(st.UID).SetIP(st.IP).SetNode(st.Node).SetK8sExists(true).SetSyncedAt(now).Exec(ctx); err != nil {
+			return err
+		}
+		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusSUCCESS, ""); err != nil {
+			return err
+		}
+		if err := audit.Write(ctx, tx.Ent, audit.Entry{Action: "vm.create", ActorName: WorkerName,
+			ResourceType: "vm", ResourceID: v.ID.String(), ResourceName: v.Name, ParentType: "service", ParentID: v.ServiceID.String(),
+			Environment: string(v.Environment), Details: map[string]any{"cluster": clusterName, "namespace": v.NamespaceName,
+				"k8s_uid": st.UID, "ticket_id": t.ID.String(), "requested_by": t.RequesterName, "approved_by": t.ApproverName}}); err != nil {
+			return err
+		}
+		to, err := maintainers(ctx, tx.Ent, v.SystemID)
+		if err != nil {
+			return err
+		}
+		return notify.Send(ctx, tx.Ent, append(to, t.RequesterID), notify.Message{Type: notification.TypeVM_CREATED,
+			Title: "VM ready: " + v.Name, Body: fmt.Sprintf("%s is %s on %s (namespace %s).", v.Name, status, clusterName, v.NamespaceName),
+			Link: "/vms/" + v.ID.String(), TicketID: &t.ID})
+	})
+}
+
+// closeTicket ends the ticket and its event together.
+func (e *Executor) closeTicket(ctx context.Context, tx *db.Tx, w *work, status approvalticket.Status, errMsg string) error {
+	now := e.now()
+	err := tx.Ent.ApprovalTicket.UpdateOneID(w.ticket.ID).SetStatus(status).SetSteps(w.steps).
+		SetExecutedAt(now).SetErrorMessage(errMsg).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	evStatus := domainevent.StatusCOMPLETED
+	if status == approvalticket.StatusFAILED {
+		evStatus = domainevent.StatusFAILED
+	}
+	return tx.Ent.DomainEvent.UpdateOneID(w.event.ID).SetStatus(evStatus).SetErrorMessage(errMsg).SetProcessedAt(now).Exec(ctx)
+}
+
+// recordNamespaceCreated writes the NAMESPACE_CREATED event (spec §7.6). It is a record,
+// not a state change: losing it to a crash is acceptable, failing the VM for it is not.
+func (e *Executor) recordNamespaceCreated(ctx context.Context, w *work, cluster string) {
+	err := e.Store.Ent.DomainEvent.Create().SetEventType(domain.EventNamespaceCreated).SetAggregateType("namespace").
+		SetAggregateID(w.vm.NamespaceID.String()).SetStatus(domainevent.StatusCOMPLETED).SetProcessedAt(e.now()).
+		SetRequestedBy(w.ticket.RequesterID).
+		SetPayload(map[string]any{"namespace": w.vm.NamespaceName, "cluster": cluster, "ticket_id": w.ticket.ID.String()}).Exec(ctx)
+	if err != nil {
+		e.Logger.Warn("recording NAMESPACE_CREATED", "namespace", w.vm.NamespaceName, "cluster", cluster, "err", err)
+	}
+}
+
+func (e *Executor) readyTimeout() time.Duration {
+	if e.ReadyTimeout > 0 {
+		return e.ReadyTimeout
+	}
+	return 5 * time.Minute
+}
+
+// waitPhase polls the VM until it reaches target. reached is false when the ready
+// timeout passed first (not an error: slow boots happen); a Failed phase is permanent.
+func (e *Executor) waitPhase(ctx context.Context, prov kube.Provider, ref kube.VMRef, target kube.Phase) (kube.VMStatus, bool, error) {
+	deadline := time.Now().Add(e.readyTimeout())
+	interval := e.PollInterval
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	for {
+		var st kube.VMStatus
+		err := e.call(ctx, func(ctx context.Context) (err error) { st, err = prov.GetVM(ctx, ref); return err })
+		if err != nil {
+			return st, false, err
+		}
+		switch {
+		case st.Phase == target:
+			return st, true, nil
+		case st.Phase == kube.PhaseFailed:
+			return st, false, kube.NewPermanent(kube.CodeValidationFailed, "the VM failed on the cluster: "+st.Message)
+		case time.Now().After(deadline):
+			return st, false, nil
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return st, false, kube.Classify(ctx.Err())
+		case <-t.C:
+		}
+		interval = min(interval*2, 2*time.Second)
+	}
+}
+
+// phaseStatus maps an observed phase onto the VM status column.
+func phaseStatus(p kube.Phase) vm.Status {
+	switch p {
+	case kube.PhaseRunning:
+		return vm.StatusRUNNING
+	case kube.PhaseStopped:
+		return vm.StatusSTOPPED
+	case kube.PhaseStarting, kube.PhasePending:
+		return vm.StatusSTARTING
+	case kube.PhaseStopping:
+		return vm.StatusSTOPPING
+	case kube.PhaseFailed:
+		return vm.StatusFAILED
+	}
+	return vm.StatusUNKNOWN
+}

@@ -1,0 +1,116 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/notification"
+	"kv-shepherd.io/shepherd/ent/schema"
+	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/kube"
+	"kv-shepherd.io/shepherd/internal/notify"
+)
+
+// powerPlan is what one power operation does and waits for.
+type powerPlan struct {
+	transitional vm.Status
+	target       kube.Phase
+	doneStep     string
+	call         func(kube.Provider, context.Context, kube.VMRef) error
+}
+
+var powerPlans = map[approvalticket.Type]powerPlan{
+	approvalticket.TypeVM_START:   {vm.StatusSTARTING, kube.PhaseRunning, domain.StepRunning, kube.Provider.StartVM},
+	approvalticket.TypeVM_STOP:    {vm.StatusSTOPPING, kube.PhaseStopped, domain.StepStopped, kube.Provider.StopVM},
+	approvalticket.TypeVM_RESTART: {vm.StatusRESTARTING, kube.PhaseRunning, domain.StepRunning, kube.Provider.RestartVM},
+}
+
+// Power starts, stops or restarts the VM of an approved power event (flows §2.17)
+// through the cluster's subresources, then waits for the VM to settle.
+func (e *Executor) Power(ctx context.Context, eventID uuid.UUID, at Attempt) error {
+	w, done, err := e.load(ctx, eventID)
+	if done || err != nil {
+		return err
+	}
+	plan, ok := powerPlans[w.ticket.Type]
+	if !ok {
+		return &PermanentError{Err: fmt.Errorf("ticket %s: %s is not a power operation", w.ticket.ID, w.ticket.Type)}
+	}
+	if err := e.begin(ctx, w); err != nil {
+		return err
+	}
+	prov, cl, err := e.Clusters.Provider(ctx, w.vm.ClusterID)
+	if err != nil {
+		return e.failed(ctx, w, at, domain.StepRequested, err)
+	}
+	release, err := e.Clusters.Acquire(ctx, cl.ID)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	err = e.Store.Ent.VM.UpdateOneID(w.vm.ID).Where(vm.StatusNotIn(vm.StatusDELETING, vm.StatusDELETED, vm.StatusCREATING)).
+		SetStatus(plan.transitional).SetStatusMessage("").Exec(ctx)
+	if err != nil && !ent.IsNotFound(err) {
+		return err
+	}
+	ref := kube.VMRef{Namespace: w.vm.NamespaceName, Name: w.vm.Name}
+	e.step(ctx, w, domain.StepRequested, domain.StepStateRunning, "on "+cl.Name)
+	if err := e.call(ctx, func(ctx context.Context) error { return plan.call(prov, ctx, ref) }); err != nil {
+		return e.failed(ctx, w, at, domain.StepRequested, err)
+	}
+	e.step(ctx, w, domain.StepRequested, domain.StepStateDone, "on "+cl.Name)
+	e.step(ctx, w, plan.doneStep, domain.StepStateRunning, "")
+	st, reached, err := e.waitPhase(ctx, prov, ref, plan.target)
+	if err != nil {
+		return e.failed(ctx, w, at, plan.doneStep, err)
+	}
+	return e.powered(ctx, w, plan, st, reached)
+}
+
+// powered commits a finished power operation.
+func (e *Executor) powered(ctx context.Context, w *work, plan powerPlan, st kube.VMStatus, reached bool) error {
+	now, t, v := e.now(), w.ticket, w.vm
+	op := operation(t.Type)
+	msg, state := st.IP, domain.StepStateDone
+	if !reached {
+		msg, state = fmt.Sprintf("still %s after %s; status sync keeps watching", st.Phase, e.readyTimeout()), domain.StepStateRunning
+	}
+	w.steps = setStep(w.steps, schema.ExecStep{Name: plan.doneStep, State: state, At: now, Message: msg})
+	return e.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		err := tx.Ent.VM.UpdateOneID(v.ID).Where(vm.StatusNotIn(vm.StatusDELETING, vm.StatusDELETED)).
+			SetStatus(phaseStatus(st.Phase)).SetStatusMessage(map[bool]string{true: "", false: msg}[reached]).
+			SetIP(st.IP).SetNode(st.Node).SetK8sExists(true).SetSyncedAt(now).Exec(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return err
+		}
+		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusSUCCESS, ""); err != nil {
+			return err
+		}
+		details := map[string]any{"ticket_id": t.ID.String(), "requested_by": t.RequesterName, "approved_by": t.ApproverName,
+			"phase": string(st.Phase)}
+		if t.Type == approvalticket.TypeVM_STOP {
+			details["graceful"] = true
+		}
+		if err := audit.Write(ctx, tx.Ent, audit.Entry{Action: "vm." + op, ActorName: WorkerName,
+			ResourceType: "vm", ResourceID: v.ID.String(), ResourceName: v.Name, ParentType: "service", ParentID: v.ServiceID.String(),
+			Environment: string(v.Environment), Details: details}); err != nil {
+			return err
+		}
+		// Auto-approved test operations were watched live by whoever clicked; an
+		// approved one may have waited days, so its requester hears about it.
+		if t.ApproverID == nil {
+			return nil
+		}
+		return notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{Type: notification.TypeVM_OPERATION_DONE,
+			Title: fmt.Sprintf("%s: %s done", v.Name, op), Body: fmt.Sprintf("%s approved by %s; the VM is now %s.", op, t.ApproverName, phaseStatus(st.Phase)),
+			Link: "/vms/" + v.ID.String(), TicketID: &t.ID})
+	})
+}
