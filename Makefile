@@ -75,7 +75,8 @@ test-fuzz:
 bench: assets
 	$(GO) build -o $(BIN) ./cmd/shepherd
 	./$(BIN) pg-exec --dir $(TEST_PG_DIR) --port $(TEST_PG_PORT) -- \
-		$(GO) test -run '^$$' -bench . -benchtime 200x -count 1 ./internal/loadtest/
+		sh -c "$(GO) test -run '^$$' -bench Pages -benchtime 200x -count 1 ./internal/loadtest/ && \
+		$(GO) test -run '^$$' -bench Provisioning -benchtime 1x -count 1 -timeout 30m ./internal/loadtest/"
 
 docker:
 	docker build -t shepherd:dev .
