@@ -72,6 +72,11 @@ var (
 				Columns: []*schema.Column{ApprovalTicketsColumns[9]},
 			},
 			{
+				Name:    "approvalticket_vm_id_decided_at",
+				Unique:  false,
+				Columns: []*schema.Column{ApprovalTicketsColumns[18], ApprovalTicketsColumns[21]},
+			},
+			{
 				Name:    "approvalticket_one_pending_per_vm_op",
 				Unique:  true,
 				Columns: []*schema.Column{ApprovalTicketsColumns[18], ApprovalTicketsColumns[3]},

@@ -97,6 +97,8 @@ func (ApprovalTicket) Indexes() []ent.Index {
 		index.Fields("status", "created_at"),
 		index.Fields("requester_id", "created_at"),
 		index.Fields("system_id"),
+		// A VM's operations, latest decision first (VM page, its polling and history).
+		index.Fields("vm_id", "decided_at"),
 		// At most one pending operation of a kind per existing VM. The condition is written
 		// the way PostgreSQL prints it back, so the schema-drift check compares equal.
 		index.Fields("vm_id", "type").Unique().Annotations(entsql.IndexWhere("((status)::text = 'PENDING_APPROVAL'::text) AND (vm_id IS NOT NULL)")).

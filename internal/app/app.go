@@ -31,6 +31,8 @@ import (
 	"kv-shepherd.io/shepherd/internal/devoidc"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/jobs"
+	"kv-shepherd.io/shepherd/internal/jobs/clusterhealth"
+	"kv-shepherd.io/shepherd/internal/jobs/reconcile"
 	"kv-shepherd.io/shepherd/internal/jobs/sessioncleanup"
 	"kv-shepherd.io/shepherd/internal/jobs/vmcreate"
 	"kv-shepherd.io/shepherd/internal/jobs/vmdelete"
@@ -39,6 +41,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/runner"
 	"kv-shepherd.io/shepherd/internal/secrets"
 	"kv-shepherd.io/shepherd/internal/seed"
+	"kv-shepherd.io/shepherd/internal/statussync"
 	"kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/web"
 	"kv-shepherd.io/shepherd/web/signin"
@@ -49,17 +52,18 @@ const DevIssuerPath = "/dev/oidc"
 
 // App is a fully wired Shepherd process.
 type App struct {
-	Config    *config.Config
-	Logger    *slog.Logger
-	Pool      *pgxpool.Pool
-	Store     *db.Store
-	River     *river.Client[pgx.Tx]
-	Echo      *echo.Echo
-	DevIssuer *devoidc.Issuer
-	Sessions  *auth.SessionStore
-	Clusters  *clusters.Registry
-	Executor  *provisioning.Executor
-	jobsUI    *riverui.Handler
+	Config     *config.Config
+	Logger     *slog.Logger
+	Pool       *pgxpool.Pool
+	Store      *db.Store
+	River      *river.Client[pgx.Tx]
+	Echo       *echo.Echo
+	DevIssuer  *devoidc.Issuer
+	Sessions   *auth.SessionStore
+	Clusters   *clusters.Registry
+	Executor   *provisioning.Executor
+	StatusSync *statussync.Syncer
+	jobsUI     *riverui.Handler
 }
 
 // New connects to the database, migrates, seeds and wires everything; nothing runs yet.
@@ -122,6 +126,11 @@ func (a *App) wire(ctx context.Context) error {
 	river.AddWorker(workers, &vmcreate.Worker{Exec: a.Executor, JobTimeout: cfg.JobTimeout()})
 	river.AddWorker(workers, &vmpower.Worker{Exec: a.Executor, JobTimeout: cfg.JobTimeout()})
 	river.AddWorker(workers, &vmdelete.Worker{Exec: a.Executor, JobTimeout: cfg.JobTimeout()})
+	river.AddWorker(workers, &clusterhealth.Worker{Checker: &clusterhealth.Checker{Store: a.Store, Clusters: a.Clusters,
+		Logger: logger.With("component", "clusterhealth")}})
+	river.AddWorker(workers, &reconcile.Worker{Reconciler: &reconcile.Reconciler{Store: a.Store, Clusters: a.Clusters,
+		Logger: logger.With("component", "reconcile"), Timeout: cfg.K8sTimeout}})
+	a.StatusSync = statussync.New(a.Store, a.Clusters, logger, statussync.Options{CallTimeout: cfg.K8sTimeout})
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
 		Logger: logger.With("component", "river"),
 		Queues: map[string]river.QueueConfig{
@@ -140,7 +149,13 @@ func (a *App) wire(ctx context.Context) error {
 		RescueStuckJobsAfter: cfg.RescueAfter(),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return sessioncleanup.Args{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true})},
+			&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.ClusterCheckEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return clusterhealth.Args{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return reconcile.Args{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true})},
 	})
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
@@ -229,6 +244,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: a.Echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn)}
 	run := runner.New(ctx, a.Logger)
+	run.Go("status sync", a.StatusSync.Run)
 	serveErr := make(chan error, 1)
 	run.Go("http", func(context.Context) error {
 		err := srv.Serve(ln)

@@ -93,13 +93,17 @@ func (r *Registry) Sim(ctx context.Context, name string) *sim.Cluster {
 func (r *Registry) simFor(c *ent.Cluster) (*sim.Cluster, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s, ok := r.sims[c.Name]; ok {
-		return s, nil
-	}
-	opts := sim.Options{StepDelay: r.opts.SimStepDelay, Capabilities: kube.Capabilities{
+	// For a simulated cluster the record is the hardware: an admin's edit of its
+	// capabilities is what the next health check detects.
+	caps := kube.Capabilities{
 		KubeVirtVersion: c.KubevirtVersion, GPUDevices: c.GpuDevices, Hugepages: c.Hugepages,
 		StorageClasses: c.StorageClasses, DefaultStorageClass: c.DefaultStorageClass, DedicatedCPU: c.DedicatedCPU,
-	}}
+	}
+	if s, ok := r.sims[c.Name]; ok {
+		s.SetCapabilities(caps)
+		return s, nil
+	}
+	opts := sim.Options{StepDelay: r.opts.SimStepDelay, Capabilities: caps}
 	if r.opts.SimStateDir != "" {
 		if err := os.MkdirAll(r.opts.SimStateDir, 0o700); err != nil {
 			return nil, fmt.Errorf("simulated cluster state: %w", err)

@@ -75,8 +75,12 @@ func lockPending(ctx context.Context, tx *db.Tx, id uuid.UUID) (*ent.ApprovalTic
 		if t.ApproverName != "" {
 			by = " by " + t.ApproverName
 		}
-		return nil, domain.Errf(domain.CodeStaleTicket, "", "This request was already %s%s; nothing was changed.",
-			strings.ToLower(strings.ReplaceAll(string(t.Status), "_", " ")), by)
+		word := strings.ToLower(strings.ReplaceAll(string(t.Status), "_", " "))
+		switch t.Status {
+		case approvalticket.StatusEXECUTING, approvalticket.StatusSUCCESS, approvalticket.StatusFAILED:
+			word = "approved" // and carried out since; the approval is what the person raced
+		}
+		return nil, domain.Errf(domain.CodeStaleTicket, "", "This request was already %s%s; nothing was changed.", word, by)
 	}
 	return t, nil
 }

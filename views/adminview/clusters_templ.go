@@ -44,7 +44,7 @@ func ClustersPage(l views.Layout, n Nav, m ClusterList) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"page-actions page-head admin-head\"><hgroup><h1>Clusters</h1><p>Where approved VMs are placed: the approver picks among healthy clusters of the request's environment that offer what the size needs.</p></hgroup> <a href=\"/admin/clusters/new\" role=\"button\" data-testid=\"new-cluster\">Register cluster</a></div><p class=\"muted small\" data-testid=\"onboarding-note\">These are cluster records only: kubeconfig onboarding, live health checks and capability detection come in a later release.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"page-actions page-head admin-head\"><hgroup><h1>Clusters</h1><p>Where approved VMs are placed: the approver picks among healthy clusters of the request's environment that offer what the size needs.</p></hgroup> <a href=\"/admin/clusters/new\" role=\"button\" data-testid=\"new-cluster\">Register cluster</a></div><p class=\"muted small\" data-testid=\"onboarding-note\">Shepherd checks every enabled cluster once a minute: reachability and KubeVirt, then capabilities (GPU devices, hugepages, storage classes), shown here and under Cluster sync. Simulated clusters run inside Shepherd and report what their record says; kubeconfig onboarding of real KubeVirt clusters comes with the KubeVirt provider.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -351,7 +351,7 @@ func ClusterFormPage(l views.Layout, n Nav, f ClusterForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if f.ID == "" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<h1>Register cluster</h1><p>Record a cluster and what it offers. Simulated clusters are healthy at once; real ones stay UNKNOWN until health checks exist.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<h1>Register cluster</h1><p>Record a cluster and what it offers. Simulated clusters are healthy at once; real ones stay UNKNOWN until the health check reaches them (this build has no KubeVirt provider yet, so they become UNHEALTHY).</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

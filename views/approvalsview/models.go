@@ -39,6 +39,7 @@ type Decision struct {
 	Namespace      string
 	ServiceID      string
 	Reason         string
+	Comment        string // the approver's note on an operation approval
 }
 
 // Fact is one line of the effective-spec preview.
@@ -50,4 +51,13 @@ type Page struct {
 	Decision Decision
 	CanAct   bool
 	Decided  bool
+	// Operation is set for start, stop, restart and delete requests.
+	Operation *Operation
+}
+
+// Operation is what an approver needs to decide a request about an existing VM.
+type Operation struct {
+	Op, VMName, VMURL, Cluster, State, Resources string
+	// Warning says the VM's state no longer allows the operation.
+	Warning string
 }

@@ -2,6 +2,8 @@
 package requestsview
 
 import (
+	"github.com/a-h/templ"
+
 	"kv-shepherd.io/shepherd/views"
 )
 
@@ -47,6 +49,7 @@ type List struct {
 type Step struct {
 	Title, Detail, When string
 	State               string // done, current, failed, pending
+	Hint                string // what an admin can do about a failed step
 }
 
 // Detail is one request's page.
@@ -66,4 +69,26 @@ type Detail struct {
 	CanCancel      bool
 	CanDecide      bool
 	ErrorMessage   string
+	// Operation tickets (start, stop, restart, delete) concern an existing VM.
+	IsCreate bool
+	VMStatus string
+	// Poll keeps the status and timeline updating while the ticket is queued or executing.
+	Poll bool
+	// OOB also refreshes the header's status badge (fragment responses only).
+	OOB bool
+}
+
+func boolAttr(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+// pollAttrs make the timeline ask for itself every two seconds while work is in flight.
+func pollAttrs(d Detail) templ.Attributes {
+	if !d.Poll {
+		return templ.Attributes{}
+	}
+	return templ.Attributes{"hx-get": "/requests/" + d.ID + "/status", "hx-trigger": "every 2s", "hx-swap": "outerHTML"}
 }

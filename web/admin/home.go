@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/internal/jobs/reconcile"
 	"kv-shepherd.io/shepherd/views/adminview"
 	"kv-shepherd.io/shepherd/web/page"
 )
@@ -26,6 +27,13 @@ func (h *Handler) home(c echo.Context) error {
 		m.Cards = append(m.Cards, adminview.Card{Key: "clusters", Title: "Clusters", Href: "/admin/clusters",
 			Count: counts.Clusters, Detail: fmt.Sprintf("%d healthy and enabled", counts.ClustersHealthy),
 			Description: "Where approved VMs run, with their storage classes and capabilities."})
+		ghosts, orphans, err := reconcile.Counts(c.Request().Context(), h.Catalog.Store.Ent)
+		if err != nil {
+			return err
+		}
+		m.Cards = append(m.Cards, adminview.Card{Key: "reconcile", Title: "Cluster sync", Href: "/admin/reconcile",
+			Count: ghosts, Detail: syncDetail(ghosts, orphans),
+			Description: "Cluster health checks, VMs missing from their cluster and unknown VMs found on one."})
 	}
 	if p.IsPlatformAdmin() {
 		m.Cards = append(m.Cards, adminview.Card{Key: "sizes", Title: "Instance sizes", Href: "/admin/sizes",
@@ -38,4 +46,16 @@ func (h *Handler) home(c echo.Context) error {
 			Description: "OS images with cloud-init, versioned from draft to archived."})
 	}
 	return page.OK(c, adminview.HomePage(h.Kit.Layout(c, "Administration", "admin"), h.nav(c, "home"), m))
+}
+
+// syncDetail reads after the ghost count: "ghost VMs · 1 orphan".
+func syncDetail(ghosts, orphans int) string {
+	g, o := "ghost VMs", "orphans"
+	if ghosts == 1 {
+		g = "ghost VM"
+	}
+	if orphans == 1 {
+		o = "orphan"
+	}
+	return fmt.Sprintf("%s · %d %s", g, orphans, o)
 }

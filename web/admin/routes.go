@@ -47,6 +47,7 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodPost, "/admin/clusters/:id", h.updateCluster, clusters)
 	r.App(http.MethodPost, "/admin/clusters/:id/enable", h.toggleCluster(true), clusters)
 	r.App(http.MethodPost, "/admin/clusters/:id/disable", h.toggleCluster(false), clusters)
+	r.App(http.MethodGet, "/admin/reconcile", h.reconcile, clusters)
 
 	r.App(http.MethodGet, "/admin/sizes", h.sizes, admin)
 	r.App(http.MethodGet, "/admin/sizes/new", h.newSize, admin)
@@ -88,6 +89,7 @@ func (h *Handler) nav(c echo.Context, active string) adminview.Nav {
 	}
 	if p.Has(authz.ClusterManage) {
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "clusters", Label: "Clusters", Href: "/admin/clusters"})
+		n.Tabs = append(n.Tabs, adminview.Tab{Key: "reconcile", Label: "Cluster sync", Href: "/admin/reconcile"})
 	}
 	if p.IsPlatformAdmin() {
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "sizes", Label: "Instance sizes", Href: "/admin/sizes"})

@@ -60,7 +60,10 @@ func (h *Handler) pageModel(c echo.Context, t *ent.ApprovalTicket, in governance
 	}
 	m := approvalsview.Page{Request: d, Decided: t.Status != approvalticket.StatusPENDING_APPROVAL}
 	u, p := page.User(c), page.Principal(c)
-	m.CanAct = !m.Decided && t.RequesterID != u.ID && p.HasIn(authz.ApprovalApprove, string(t.Environment)) && t.Type == approvalticket.TypeVM_CREATE
+	m.CanAct = !m.Decided && t.RequesterID != u.ID && p.HasIn(authz.ApprovalApprove, string(t.Environment))
+	if t.Type != approvalticket.TypeVM_CREATE {
+		return h.operationModel(c, t, m)
+	}
 	if !m.CanAct {
 		return m, nil
 	}
@@ -149,7 +152,7 @@ func (h *Handler) preview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !m.CanAct {
+	if !m.CanAct || t.Type != approvalticket.TypeVM_CREATE {
 		return echo.NewHTTPError(http.StatusConflict, "This request can no longer be decided here.")
 	}
 	return page.OK(c, approvalsview.DecisionPanel(m.Decision))
@@ -159,6 +162,9 @@ func (h *Handler) approve(c echo.Context) error {
 	t, err := h.load(c)
 	if err != nil {
 		return err
+	}
+	if t.Type != approvalticket.TypeVM_CREATE {
+		return h.approveOperation(c, t)
 	}
 	in := input(c, t.ID)
 	v, err := h.Gov.Approve(c.Request().Context(), who(c), in)
@@ -181,16 +187,16 @@ func (h *Handler) reject(c echo.Context) error {
 		return page.Redirect(c, "/approvals")
 	}
 	in := governance.ApproveInput{TicketID: t.ID}
-	return h.refusedWith(c, t, in, err, reason)
+	return h.refusedWith(c, t, in, err, reason, "")
 }
 
 func (h *Handler) refused(c echo.Context, t *ent.ApprovalTicket, in governance.ApproveInput, err error) error {
-	return h.refusedWith(c, t, in, err, "")
+	return h.refusedWith(c, t, in, err, "", "")
 }
 
 // refusedWith re-renders the page with what went wrong; a stale ticket or a
 // permission problem is shown as a message, never a crash.
-func (h *Handler) refusedWith(c echo.Context, t *ent.ApprovalTicket, in governance.ApproveInput, err error, reason string) error {
+func (h *Handler) refusedWith(c echo.Context, t *ent.ApprovalTicket, in governance.ApproveInput, err error, reason, comment string) error {
 	var ve *domain.ValidationError
 	var de *domain.Error
 	switch {
@@ -225,5 +231,6 @@ func (h *Handler) refusedWith(c echo.Context, t *ent.ApprovalTicket, in governan
 		m.Decision.FormError = de.Message
 	}
 	m.Decision.Reason = reason
+	m.Decision.Comment = comment
 	return page.Render(c, http.StatusUnprocessableEntity, approvalsview.ApprovalPage(h.Kit.Layout(c, "Review request", "approvals"), m))
 }

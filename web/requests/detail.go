@@ -12,6 +12,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/requestsview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -70,14 +71,40 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 		}
 		d.Final = fmt.Sprintf("CPU %s (request %s), memory %s (request %s), disk %d GB", t.FinalCPULimit, t.FinalCPURequest, t.FinalMemLimit, t.FinalMemRequest, t.FinalDiskGB)
 	}
+	d.IsCreate = t.Type == approvalticket.TypeVM_CREATE
+	d.Poll = governance.InFlight(t)
 	pending := t.Status == approvalticket.StatusPENDING_APPROVAL
 	d.CanCancel = pending && (t.RequesterID == u.ID || p.Check(authz.VMCreate, authz.Update, t.SystemID, string(t.Environment)) == authz.Allow)
 	d.CanDecide = pending && t.RequesterID != u.ID && p.HasIn(authz.ApprovalApprove, string(t.Environment))
 	d.Steps = steps(t)
+	for i := range d.Steps {
+		if d.Steps[i].State == "failed" && t.Status == approvalticket.StatusFAILED {
+			d.Steps[i].Hint = governance.FailureHint(d.Steps[i].Detail, t.NamespaceName, d.Cluster)
+		}
+	}
 	return d, nil
 }
 
-// steps is the request's progress as a person reads it.
+// status is the timeline alone, polled by the request page while the ticket executes.
+func (h *Handler) status(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	t, err := h.Gov.TicketFor(c.Request().Context(), who(c), id)
+	if err != nil {
+		return notFoundOr(err)
+	}
+	d, err := h.DetailModel(c, t)
+	if err != nil {
+		return err
+	}
+	d.OOB = true
+	return page.OK(c, requestsview.Live(d))
+}
+
+// steps is the request's progress as a person reads it: submission, the decision, then
+// the execution steps the worker records (planned ones still to come are greyed).
 func steps(t *ent.ApprovalTicket) []requestsview.Step {
 	out := []requestsview.Step{{Title: "Submitted", Detail: "by " + t.RequesterName, When: views.Timestamp(t.CreatedAt), State: "done"}}
 	when := ""
@@ -86,26 +113,37 @@ func steps(t *ent.ApprovalTicket) []requestsview.Step {
 	}
 	switch t.Status {
 	case approvalticket.StatusPENDING_APPROVAL:
-		out = append(out, requestsview.Step{Title: "Waiting for approval", State: "current"},
-			requestsview.Step{Title: "VM created on a cluster", State: "pending"})
+		out = append(out, requestsview.Step{Title: "Waiting for approval", State: "current"})
+		for _, p := range governance.Progress(t) {
+			out = append(out, requestsview.Step{Title: p.Label, State: "pending"})
+		}
 	case approvalticket.StatusREJECTED:
 		out = append(out, requestsview.Step{Title: "Rejected", Detail: t.DecisionReason, When: when, State: "failed"})
 	case approvalticket.StatusCANCELLED:
 		out = append(out, requestsview.Step{Title: "Cancelled", Detail: t.DecisionReason, When: when, State: "failed"})
 	default:
-		out = append(out, requestsview.Step{Title: "Approved", Detail: "by " + t.ApproverName, When: when, State: "done"})
-		switch t.Status {
-		case approvalticket.StatusAPPROVED:
-			out = append(out, requestsview.Step{Title: "Queued for provisioning", State: "current"})
-		case approvalticket.StatusEXECUTING:
-			out = append(out, requestsview.Step{Title: "Provisioning on the cluster", State: "current"})
-		case approvalticket.StatusSUCCESS:
-			out = append(out, requestsview.Step{Title: "VM created", State: "done"})
-		case approvalticket.StatusFAILED:
-			out = append(out, requestsview.Step{Title: "Provisioning failed", Detail: t.ErrorMessage, State: "failed"})
+		approved := requestsview.Step{Title: "Approved", Detail: "by " + t.ApproverName, When: when, State: "done"}
+		if t.ApproverName == governance.AutoApprover {
+			approved.Title, approved.Detail = "Approved automatically", "test environment: no approval needed"
+		}
+		out = append(out, approved)
+		for _, p := range governance.Progress(t) {
+			s := requestsview.Step{Title: p.Label, Detail: p.Message, State: timelineState(p.State)}
+			if !p.At.IsZero() {
+				s.When = p.At.UTC().Format("2006-01-02 15:04:05 UTC")
+			}
+			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// timelineState maps progress states to the timeline's classes.
+func timelineState(s string) string {
+	if s == governance.ProgressRunning {
+		return "current"
+	}
+	return s
 }
 
 func (h *Handler) cancel(c echo.Context) error {

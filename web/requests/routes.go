@@ -28,6 +28,7 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodPost, "/requests/new", h.submit, need)
 	r.App(http.MethodGet, "/requests/size-card", h.sizeCard, need)
 	r.App(http.MethodGet, "/requests/:id", h.detail)
+	r.App(http.MethodGet, "/requests/:id/status", h.status)
 	r.App(http.MethodPost, "/requests/:id/cancel", h.cancel)
 }
 

@@ -2,16 +2,13 @@ package vms
 
 import (
 	"fmt"
-	"net/http"
 	"strconv"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/internal/audit"
-	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/history"
 	"kv-shepherd.io/shepherd/views/vmsview"
@@ -20,25 +17,23 @@ import (
 
 // detail is the VM page; VMs the user may not see answer 404.
 func (h *Handler) detail(c echo.Context) error {
-	ctx := c.Request().Context()
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		return echo.NewHTTPError(http.StatusNotFound)
-	}
-	client := h.Kit.Store.Ent
-	v, err := client.VM.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return echo.NewHTTPError(http.StatusNotFound)
-	}
+	v, err := h.visibleVM(c)
 	if err != nil {
 		return err
 	}
-	if page.Principal(c).Check(authz.VMRead, authz.View, v.SystemID, string(v.Environment)) != authz.Allow {
-		return echo.NewHTTPError(http.StatusNotFound)
+	d, err := h.detailModel(c, v)
+	if err != nil {
+		return err
 	}
+	return page.OK(c, vmsview.DetailPage(h.Kit.Layout(c, v.Name, "vms"), d))
+}
+
+func (h *Handler) detailModel(c echo.Context, v *ent.VM) (vmsview.Detail, error) {
+	ctx := c.Request().Context()
+	client := h.Kit.Store.Ent
 	names, err := h.names(ctx, []*ent.VM{v})
 	if err != nil {
-		return err
+		return vmsview.Detail{}, err
 	}
 	d := vmsview.Detail{Row: vmsview.Row{ID: v.ID.String(), Name: v.Name, System: names[v.SystemID], Service: names[v.ServiceID],
 		Namespace: v.NamespaceName, Env: string(v.Environment), Status: string(v.Status), Size: v.InstanceSizeName,
@@ -46,6 +41,9 @@ func (h *Handler) detail(c echo.Context) error {
 		ServiceURL: "/services/" + v.ServiceID.String(), SystemURL: "/systems/" + v.SystemID.String(),
 		TicketURL: "/requests/" + v.TicketID.String(), StorageClass: v.StorageClass, StatusMessage: v.StatusMessage,
 		Disk: fmt.Sprintf("%d GB", v.DiskGB), HistoryTab: c.QueryParam("tab") == "history"}
+	if d.Live, err = h.live(c, v, names[v.ClusterID]); err != nil {
+		return d, err
+	}
 	if t, err := client.ApprovalTicket.Get(ctx, v.TicketID); err == nil {
 		d.Resources = fmt.Sprintf("CPU %s (request %s), memory %s (request %s)", t.FinalCPULimit, t.FinalCPURequest, t.FinalMemLimit, t.FinalMemRequest)
 	}
@@ -55,7 +53,7 @@ func (h *Handler) detail(c echo.Context) error {
 	if d.HistoryTab {
 		tickets, err := client.ApprovalTicket.Query().Where(approvalticket.Or(approvalticket.ID(v.TicketID), approvalticket.VMID(v.ID))).IDs(ctx)
 		if err != nil {
-			return err
+			return d, err
 		}
 		var ids []string
 		for _, t := range tickets {
@@ -64,7 +62,7 @@ func (h *Handler) detail(c echo.Context) error {
 		pg, _ := strconv.Atoi(c.QueryParam("page"))
 		rows, total, err := audit.ListForVM(ctx, client, v.ID.String(), ids, pg, audit.HistoryPerPage)
 		if err != nil {
-			return err
+			return d, err
 		}
 		for _, r := range rows {
 			d.History = append(d.History, history.NewRow(r.CreatedAt, r.ActorName, r.Action, r.Details))
@@ -74,5 +72,5 @@ func (h *Handler) detail(c echo.Context) error {
 		}
 		d.Pager = views.Pager{Page: pg, PerPage: audit.HistoryPerPage, Total: total, BaseURL: "/vms/" + v.ID.String(), Query: c.QueryParams()}
 	}
-	return page.OK(c, vmsview.DetailPage(h.Kit.Layout(c, v.Name, "vms"), d))
+	return d, nil
 }

@@ -30,12 +30,33 @@ type Handler struct {
 func (h *Handler) Register(r *page.Router) {
 	need := page.RequirePermission(authz.VMRead, "Seeing VMs needs the vm:read permission.")
 	r.App(http.MethodGet, "/vms", h.list, need)
+	r.App(http.MethodGet, "/vms/rows", h.rows, need)
 	r.App(http.MethodGet, "/vms/:id", h.detail, need)
+	r.App(http.MethodGet, "/vms/:id/status", h.status, need)
+	r.App(http.MethodPost, "/vms/:id/power", h.power, need)
+	r.App(http.MethodPost, "/vms/:id/delete", h.remove, need)
 }
 
 var vmStatuses = []string{"CREATING", "STARTING", "RUNNING", "STOPPING", "STOPPED", "RESTARTING", "DELETING", "FAILED", "UNKNOWN"}
 
 func (h *Handler) list(c echo.Context) error {
+	m, err := h.listModel(c)
+	if err != nil {
+		return err
+	}
+	return page.OK(c, vmsview.ListPage(h.Kit.Layout(c, "Virtual machines", "vms"), m))
+}
+
+// rows is the list's table body alone, polled while a VM on the page is changing.
+func (h *Handler) rows(c echo.Context) error {
+	m, err := h.listModel(c)
+	if err != nil {
+		return err
+	}
+	return page.OK(c, vmsview.Rows(m))
+}
+
+func (h *Handler) listModel(c echo.Context) (vmsview.List, error) {
 	ctx := c.Request().Context()
 	q := c.QueryParams()
 	pg, _ := strconv.Atoi(q.Get("page"))
@@ -47,22 +68,32 @@ func (h *Handler) list(c echo.Context) error {
 	f.ServiceID, _ = uuid.Parse(q.Get("service"))
 	rows, total, err := h.Gov.VMs(ctx, p, f)
 	if err != nil {
-		return err
+		return vmsview.List{}, err
 	}
 	names, err := h.names(ctx, rows)
 	if err != nil {
-		return err
+		return vmsview.List{}, err
+	}
+	ids := make([]uuid.UUID, len(rows))
+	for i, v := range rows {
+		ids[i] = v.ID
+	}
+	busy, err := h.Gov.InFlightVMs(ctx, ids)
+	if err != nil {
+		return vmsview.List{}, err
 	}
 	n, pp := governance.Page(pg, per)
-	m := vmsview.List{Pager: views.Pager{Page: n, PerPage: pp, Total: total, BaseURL: "/vms", Query: q}, CanRequest: p.Has(authz.VMCreate)}
+	m := vmsview.List{Pager: views.Pager{Page: n, PerPage: pp, Total: total, BaseURL: "/vms", Query: q}, CanRequest: p.Has(authz.VMCreate),
+		RowsURL: "/vms/rows?" + q.Encode()}
 	for _, v := range rows {
 		m.Rows = append(m.Rows, vmsview.Row{ID: v.ID.String(), Name: v.Name, System: names[v.SystemID], Service: names[v.ServiceID],
 			Namespace: v.NamespaceName, Env: string(v.Environment), Status: string(v.Status), Size: v.InstanceSizeName,
 			Cluster: names[v.ClusterID], Created: views.Timestamp(v.CreatedAt), Age: views.Ago(v.CreatedAt)})
+		m.Poll = m.Poll || governance.Transitional(v.Status) || busy[v.ID]
 	}
 	m.Envs = page.FilterOptions("Any environment", p.Environments(authz.VMRead), f.Environment)
 	m.Statuses = page.FilterOptions("Any status", vmStatuses, f.Status)
-	return page.OK(c, vmsview.ListPage(h.Kit.Layout(c, "Virtual machines", "vms"), m))
+	return m, nil
 }
 
 // names resolves the System, Service and cluster names of one page of VMs in three queries.

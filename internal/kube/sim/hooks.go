@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"kv-shepherd.io/shepherd/internal/kube"
@@ -89,4 +90,18 @@ func (c *Cluster) enter(ctx context.Context, op string) error {
 		return kube.NewRetryable(kube.CodeClusterUnhealthy, "simulated cluster is unhealthy")
 	}
 	return nil
+}
+
+// SetCapabilities replaces what the simulated hardware offers. The registry calls it
+// with the cluster record, since for a simulated cluster the record is the hardware.
+func (c *Cluster) SetCapabilities(caps kube.Capabilities) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if caps.KubeVirtVersion == "" {
+		caps.KubeVirtVersion = c.opts.Capabilities.KubeVirtVersion
+	}
+	caps.GPUDevices = slices.Clone(caps.GPUDevices)
+	caps.Hugepages = slices.Clone(caps.Hugepages)
+	caps.StorageClasses = slices.Clone(caps.StorageClasses)
+	c.opts.Capabilities = caps
 }

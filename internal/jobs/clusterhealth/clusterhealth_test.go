@@ -1,0 +1,196 @@
+package clusterhealth_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/internal/catalog"
+	"kv-shepherd.io/shepherd/internal/clusters"
+	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/jobs/clusterhealth"
+	"kv-shepherd.io/shepherd/internal/kube"
+	"kv-shepherd.io/shepherd/internal/testdb"
+)
+
+type fixture struct {
+	store   *db.Store
+	reg     *clusters.Registry
+	checker *clusterhealth.Checker
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	store := db.NewStore(db.SQLDB(testdb.New(t)))
+	t.Cleanup(func() { _ = store.SQL.Close() })
+	reg := clusters.New(store, clusters.Options{})
+	t.Cleanup(reg.Close)
+	return &fixture{store: store, reg: reg, checker: &clusterhealth.Checker{Store: store, Clusters: reg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Timeout: 200 * time.Millisecond}}
+}
+
+// simCluster registers a simulated cluster whose hardware is what the sim will report.
+func (f *fixture) simCluster(t *testing.T, name string, mutate func(*ent.ClusterCreate)) *ent.Cluster {
+	create := f.store.Ent.Cluster.Create().SetName(name).SetEnvironment(cluster.EnvironmentTest).SetProvider(cluster.ProviderSim).
+		SetStatus(cluster.StatusHEALTHY)
+	if mutate != nil {
+		mutate(create)
+	}
+	c := create.SaveX(t.Context())
+	if f.reg.Sim(t.Context(), name) == nil {
+		t.Fatal("no sim")
+	}
+	return c
+}
+
+func (f *fixture) get(t *testing.T, c *ent.Cluster) *ent.Cluster {
+	return f.store.Ent.Cluster.GetX(t.Context(), c.ID)
+}
+
+func eligible(t *testing.T, f *fixture) []string {
+	cs, err := catalog.EligibleClusters(t.Context(), f.store.Ent, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+func TestUnhealthyClusterLeavesAndRejoinsPlacement(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	a := f.simCluster(t, "sim-a", nil)
+	f.simCluster(t, "sim-b", nil)
+	sa := f.reg.Sim(ctx, "sim-a")
+	work := func() {
+		t.Helper()
+		w := &clusterhealth.Worker{Checker: f.checker}
+		if err := w.Work(ctx, &river.Job[clusterhealth.Args]{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	work()
+	if got := eligible(t, f); !slices.Equal(got, []string{"sim-a", "sim-b"}) {
+		t.Fatalf("eligible: %v", got)
+	}
+	sa.SetHealthy(false)
+	work()
+	row := f.get(t, a)
+	if row.Status != cluster.StatusUNREACHABLE || !strings.Contains(row.StatusMessage, "CLUSTER_UNHEALTHY") || row.LastCheckedAt == nil {
+		t.Fatalf("after outage: %s %q", row.Status, row.StatusMessage)
+	}
+	if got := eligible(t, f); !slices.Equal(got, []string{"sim-b"}) {
+		t.Fatalf("eligible during outage: %v", got)
+	}
+	sa.SetHealthy(true)
+	work()
+	if row := f.get(t, a); row.Status != cluster.StatusHEALTHY || row.StatusMessage != "" {
+		t.Fatalf("after recovery: %s %q", row.Status, row.StatusMessage)
+	}
+	if got := eligible(t, f); !slices.Equal(got, []string{"sim-a", "sim-b"}) {
+		t.Fatalf("eligible after recovery: %v", got)
+	}
+}
+
+func TestCapabilitiesAreDetected(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	// The sim takes its hardware from the row when first seen...
+	c := f.simCluster(t, "sim-a", func(c *ent.ClusterCreate) {
+		c.SetStorageClasses([]string{"standard", "fast"}).SetDefaultStorageClass("standard").
+			SetGpuDevices([]string{"nvidia.com/GA102GL_A10"}).SetHugepages([]string{"2Mi"}).SetDedicatedCPU(true)
+	})
+	// ...then the row drifts from the cluster, and the admin prefers "fast".
+	f.store.Ent.Cluster.UpdateOneID(c.ID).SetGpuDevices([]string{}).SetHugepages([]string{"1Gi"}).SetDedicatedCPU(false).
+		SetStorageClasses([]string{"fast"}).SetDefaultStorageClass("fast").SetKubevirtVersion("").ExecX(ctx)
+
+	if _, err := f.checker.CheckAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	row := f.get(t, c)
+	if row.KubevirtVersion != "v1.9.0-sim" || !slices.Equal(row.GpuDevices, []string{"nvidia.com/GA102GL_A10"}) ||
+		!slices.Equal(row.Hugepages, []string{"2Mi"}) || !row.DedicatedCPU || !slices.Equal(row.StorageClasses, []string{"standard", "fast"}) {
+		t.Fatalf("capabilities: %+v", row)
+	}
+	if row.DefaultStorageClass != "fast" {
+		t.Fatalf("the admin's default is still offered and must stay: %q", row.DefaultStorageClass)
+	}
+	// A default the cluster no longer offers falls back to the cluster's.
+	f.store.Ent.Cluster.UpdateOneID(c.ID).SetDefaultStorageClass("gone").ExecX(ctx)
+	f.checker.CheckAll(ctx)
+	if row := f.get(t, c); row.DefaultStorageClass != "standard" {
+		t.Fatalf("fallback default: %q", row.DefaultStorageClass)
+	}
+}
+
+func TestFailuresAreClassified(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	slow := f.simCluster(t, "slow", nil)
+	f.reg.Sim(ctx, "slow").SetSlow(time.Second)
+	forbidden := f.simCluster(t, "forbidden", nil)
+	f.reg.Sim(ctx, "forbidden").FailNext("Health", kube.NewPermanent(kube.CodePermissionDenied, "serviceaccount cannot get nodes"))
+	capsFail := f.simCluster(t, "caps-fail", func(c *ent.ClusterCreate) { c.SetStorageClasses([]string{"standard"}).SetKubevirtVersion("v1.2.0") })
+	f.reg.Sim(ctx, "caps-fail").FailNext("Capabilities", kube.NewRetryable(kube.CodeInternal, "discovery failed"))
+	real := f.store.Ent.Cluster.Create().SetName("real").SetEnvironment("test").SetProvider("kubevirt").SetStatus("HEALTHY").SaveX(ctx)
+	off := f.simCluster(t, "off", nil)
+	f.store.Ent.Cluster.UpdateOneID(off.ID).SetEnabled(false).SetStatus(cluster.StatusUNKNOWN).ExecX(ctx)
+
+	results, err := f.checker.CheckAll(ctx)
+	if err != nil || len(results) != 4 {
+		t.Fatalf("results %+v, %v", results, err)
+	}
+	for _, tc := range []struct {
+		c      *ent.Cluster
+		status cluster.Status
+		msg    string
+	}{
+		{slow, cluster.StatusUNREACHABLE, "TIMEOUT"},
+		{forbidden, cluster.StatusUNHEALTHY, "serviceaccount cannot get nodes"},
+		{capsFail, cluster.StatusHEALTHY, "Capability detection failed"},
+		{real, cluster.StatusUNHEALTHY, "cannot reach yet"},
+	} {
+		row := f.get(t, tc.c)
+		if row.Status != tc.status || !strings.Contains(row.StatusMessage, tc.msg) {
+			t.Errorf("%s: %s %q, want %s with %q", row.Name, row.Status, row.StatusMessage, tc.status, tc.msg)
+		}
+	}
+	if row := f.get(t, capsFail); row.KubevirtVersion != "v1.2.0" || !slices.Equal(row.StorageClasses, []string{"standard"}) {
+		t.Errorf("capabilities kept when detection fails: %+v", row)
+	}
+	if row := f.get(t, off); row.Status != cluster.StatusUNKNOWN || row.LastCheckedAt != nil {
+		t.Errorf("a disabled cluster is not checked: %+v", row)
+	}
+}
+
+func TestHealthyCheckKeepsReconcileNote(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	note := clusterhealth.ReconcileNotePrefix + "6 of 8 VMs look deleted"
+	c := f.simCluster(t, "sim-a", func(c *ent.ClusterCreate) { c.SetStatusMessage(note) })
+	other := f.simCluster(t, "sim-b", func(c *ent.ClusterCreate) { c.SetStatusMessage("Cluster API unreachable: old") })
+	if _, err := f.checker.CheckAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get(t, c).StatusMessage; got != note {
+		t.Fatalf("note: %q", got)
+	}
+	if got := f.get(t, other).StatusMessage; got != "" {
+		t.Fatalf("stale health message kept: %q", got)
+	}
+}
