@@ -13,6 +13,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/schema"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/kube"
@@ -22,22 +23,12 @@ import (
 // Create provisions the VM of an approved VM_CREATE event: namespace just in time,
 // server-side apply, wait until it runs, then one transaction for the outcome.
 func (e *Executor) Create(ctx context.Context, eventID uuid.UUID, at Attempt) error {
-	w, done, err := e.load(ctx, eventID)
-	if done || err != nil {
+	r, err := e.start(ctx, eventID, at, domain.StepNamespace)
+	if r == nil {
 		return err
 	}
-	if err := e.begin(ctx, w); err != nil {
-		return err
-	}
-	prov, cl, err := e.Clusters.Provider(ctx, w.vm.ClusterID)
-	if err != nil {
-		return e.failed(ctx, w, at, domain.StepNamespace, err)
-	}
-	release, err := e.Clusters.Acquire(ctx, cl.ID)
-	if err != nil {
-		return err
-	}
-	defer release()
+	defer r.release()
+	w, prov, cl := r.work, r.prov, r.cluster
 
 	// 1. Namespace, just in time (flows §2.16.3).
 	e.step(ctx, w, domain.StepNamespace, domain.StepStateRunning, "on "+cl.Name)
@@ -93,7 +84,7 @@ func (e *Executor) created(ctx context.Context, w *work, clusterName string, st 
 	if reached {
 		w.steps = setStep(w.steps, schema.ExecStep{Name: domain.StepRunning, State: domain.StepStateDone, At: now, Message: st.IP})
 	} else {
-		status, msg = phaseStatus(st.Phase), fmt.Sprintf("not running after %s (%s); status sync keeps watching", e.readyTimeout(), st.Phase)
+		status, msg = clusters.VMStatus(st.Phase), fmt.Sprintf("not running after %s (%s); status sync keeps watching", e.readyTimeout(), st.Phase)
 		w.steps = setStep(w.steps, schema.ExecStep{Name: domain.StepRunning, State: domain.StepStateRunning, At: now, Message: msg})
 	}
 	t, v := w.ticket, w.vm
@@ -186,21 +177,4 @@ func (e *Executor) waitPhase(ctx context.Context, prov kube.Provider, ref kube.V
 		}
 		interval = min(interval*2, 2*time.Second)
 	}
-}
-
-// phaseStatus maps an observed phase onto the VM status column.
-func phaseStatus(p kube.Phase) vm.Status {
-	switch p {
-	case kube.PhaseRunning:
-		return vm.StatusRUNNING
-	case kube.PhaseStopped:
-		return vm.StatusSTOPPED
-	case kube.PhaseStarting, kube.PhasePending:
-		return vm.StatusSTARTING
-	case kube.PhaseStopping:
-		return vm.StatusSTOPPING
-	case kube.PhaseFailed:
-		return vm.StatusFAILED
-	}
-	return vm.StatusUNKNOWN
 }

@@ -21,22 +21,12 @@ import (
 // Delete removes the VM of an approved VM_DELETE event from its cluster and tombstones
 // its row (flows §2.19). A VM already missing on the cluster counts as deleted.
 func (e *Executor) Delete(ctx context.Context, eventID uuid.UUID, at Attempt) error {
-	w, done, err := e.load(ctx, eventID)
-	if done || err != nil {
+	r, err := e.start(ctx, eventID, at, domain.StepRequested)
+	if r == nil {
 		return err
 	}
-	if err := e.begin(ctx, w); err != nil {
-		return err
-	}
-	prov, cl, err := e.Clusters.Provider(ctx, w.vm.ClusterID)
-	if err != nil {
-		return e.failed(ctx, w, at, domain.StepRequested, err)
-	}
-	release, err := e.Clusters.Acquire(ctx, cl.ID)
-	if err != nil {
-		return err
-	}
-	defer release()
+	defer r.release()
+	w, prov, cl := r.work, r.prov, r.cluster
 
 	ref := kube.VMRef{Namespace: w.vm.NamespaceName, Name: w.vm.Name}
 	e.step(ctx, w, domain.StepRequested, domain.StepStateRunning, "on "+cl.Name)

@@ -115,6 +115,36 @@ func (e *Executor) load(ctx context.Context, eventID uuid.UUID) (w *work, done b
 	return &work{event: ev, ticket: t, vm: v, steps: t.Steps}, false, nil
 }
 
+// run is one execution holding a slot on its cluster.
+type run struct {
+	*work
+	prov    kube.Provider
+	cluster *ent.Cluster
+	release func()
+}
+
+// start loads the job's event, ticket and VM, marks the ticket EXECUTING and takes a
+// slot on the VM's cluster (waiting while the cluster is at its limit). A nil run with
+// a nil error means there is nothing left to do. The caller must call run.release.
+func (e *Executor) start(ctx context.Context, eventID uuid.UUID, at Attempt, firstStep string) (*run, error) {
+	w, done, err := e.load(ctx, eventID)
+	if done || err != nil {
+		return nil, err
+	}
+	if err := e.begin(ctx, w); err != nil {
+		return nil, err
+	}
+	prov, cl, err := e.Clusters.Provider(ctx, w.vm.ClusterID)
+	if err != nil {
+		return nil, e.failed(ctx, w, at, firstStep, err)
+	}
+	release, err := e.Clusters.Acquire(ctx, cl.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &run{work: w, prov: prov, cluster: cl, release: release}, nil
+}
+
 // begin marks the ticket EXECUTING and records the queue step as done (with the time
 // the job waited), unless a previous run already did.
 func (e *Executor) begin(ctx context.Context, w *work) error {

@@ -14,6 +14,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/schema"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/kube"
@@ -91,7 +92,7 @@ func (e *Executor) observe(ctx context.Context, w *work) (vm.Status, bool) {
 	case err != nil:
 		return vm.StatusUNKNOWN, w.vm.K8sExists
 	}
-	return phaseStatus(st.Phase), true
+	return clusters.VMStatus(st.Phase), true
 }
 
 // Hint tells an admin what to do about a failure code (flows §2.16.3).

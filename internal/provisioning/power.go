@@ -12,6 +12,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/schema"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/kube"
@@ -35,26 +36,17 @@ var powerPlans = map[approvalticket.Type]powerPlan{
 // Power starts, stops or restarts the VM of an approved power event (flows §2.17)
 // through the cluster's subresources, then waits for the VM to settle.
 func (e *Executor) Power(ctx context.Context, eventID uuid.UUID, at Attempt) error {
-	w, done, err := e.load(ctx, eventID)
-	if done || err != nil {
+	r, err := e.start(ctx, eventID, at, domain.StepRequested)
+	if r == nil {
 		return err
 	}
+	defer r.release()
+	w, prov, cl := r.work, r.prov, r.cluster
 	plan, ok := powerPlans[w.ticket.Type]
 	if !ok {
-		return &PermanentError{Err: fmt.Errorf("ticket %s: %s is not a power operation", w.ticket.ID, w.ticket.Type)}
+		return e.failed(ctx, w, at, domain.StepRequested,
+			kube.NewPermanent(kube.CodeValidationFailed, fmt.Sprintf("%s is not a power operation", w.ticket.Type)))
 	}
-	if err := e.begin(ctx, w); err != nil {
-		return err
-	}
-	prov, cl, err := e.Clusters.Provider(ctx, w.vm.ClusterID)
-	if err != nil {
-		return e.failed(ctx, w, at, domain.StepRequested, err)
-	}
-	release, err := e.Clusters.Acquire(ctx, cl.ID)
-	if err != nil {
-		return err
-	}
-	defer release()
 
 	err = e.Store.Ent.VM.UpdateOneID(w.vm.ID).Where(vm.StatusNotIn(vm.StatusDELETING, vm.StatusDELETED, vm.StatusCREATING)).
 		SetStatus(plan.transitional).SetStatusMessage("").Exec(ctx)
@@ -86,7 +78,7 @@ func (e *Executor) powered(ctx context.Context, w *work, plan powerPlan, st kube
 	w.steps = setStep(w.steps, schema.ExecStep{Name: plan.doneStep, State: state, At: now, Message: msg})
 	return e.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		err := tx.Ent.VM.UpdateOneID(v.ID).Where(vm.StatusNotIn(vm.StatusDELETING, vm.StatusDELETED)).
-			SetStatus(phaseStatus(st.Phase)).SetStatusMessage(map[bool]string{true: "", false: msg}[reached]).
+			SetStatus(clusters.VMStatus(st.Phase)).SetStatusMessage(map[bool]string{true: "", false: msg}[reached]).
 			SetIP(st.IP).SetNode(st.Node).SetK8sExists(true).SetSyncedAt(now).Exec(ctx)
 		if err != nil && !ent.IsNotFound(err) {
 			return err
@@ -110,7 +102,7 @@ func (e *Executor) powered(ctx context.Context, w *work, plan powerPlan, st kube
 			return nil
 		}
 		return notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{Type: notification.TypeVM_OPERATION_DONE,
-			Title: fmt.Sprintf("%s: %s done", v.Name, op), Body: fmt.Sprintf("%s approved by %s; the VM is now %s.", op, t.ApproverName, phaseStatus(st.Phase)),
+			Title: fmt.Sprintf("%s: %s done", v.Name, op), Body: fmt.Sprintf("%s approved by %s; the VM is now %s.", op, t.ApproverName, clusters.VMStatus(st.Phase)),
 			Link: "/vms/" + v.ID.String(), TicketID: &t.ID})
 	})
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/kube"
 )
 
@@ -30,23 +30,6 @@ const batchSize = 500
 
 // workerOwned is the SQL list of statuses status sync never writes.
 const workerOwned = `('CREATING', 'DELETING', 'DELETED')`
-
-// StatusOf maps an observed phase to the VM status Shepherd shows.
-func StatusOf(p kube.Phase) vm.Status {
-	switch p {
-	case kube.PhaseRunning:
-		return vm.StatusRUNNING
-	case kube.PhaseStopped:
-		return vm.StatusSTOPPED
-	case kube.PhaseStarting:
-		return vm.StatusSTARTING
-	case kube.PhaseStopping:
-		return vm.StatusSTOPPING
-	case kube.PhaseFailed:
-		return vm.StatusFAILED
-	}
-	return vm.StatusUNKNOWN
-}
 
 // MissingMessage is the status message of a VM whose cluster object is gone.
 func MissingMessage(clusterName string) string {
@@ -79,7 +62,7 @@ func Apply(ctx context.Context, db DB, clusterID uuid.UUID, statuses []kube.VMSt
 			cols[i] = make([]string, 0, len(batch))
 		}
 		for _, s := range batch {
-			for i, v := range []string{s.Ref.Namespace, s.Ref.Name, string(StatusOf(s.Phase)), s.Message, s.IP, s.Node, s.UID} {
+			for i, v := range []string{s.Ref.Namespace, s.Ref.Name, string(clusters.VMStatus(s.Phase)), s.Message, s.IP, s.Node, s.UID} {
 				cols[i] = append(cols[i], v)
 			}
 		}

@@ -128,13 +128,3 @@ func TestMarkMissingCircuitBreaker(t *testing.T) {
 		t.Fatalf("half: %+v", m)
 	}
 }
-
-func TestStatusOf(t *testing.T) {
-	for phase, want := range map[kube.Phase]vm.Status{kube.PhaseRunning: vm.StatusRUNNING, kube.PhaseStopped: vm.StatusSTOPPED,
-		kube.PhaseStarting: vm.StatusSTARTING, kube.PhaseStopping: vm.StatusSTOPPING, kube.PhaseFailed: vm.StatusFAILED,
-		kube.PhasePending: vm.StatusUNKNOWN, kube.PhaseUnknown: vm.StatusUNKNOWN, "": vm.StatusUNKNOWN} {
-		if got := statussync.StatusOf(phase); got != want {
-			t.Errorf("%q: %s, want %s", phase, got, want)
-		}
-	}
-}

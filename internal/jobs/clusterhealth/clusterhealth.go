@@ -18,7 +18,6 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/cluster"
-	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/runner"
@@ -38,10 +37,15 @@ func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts:
 // clearing it, so the admin still sees why reconciliation stopped.
 const ReconcileNotePrefix = "Reconciliation halted: "
 
+// Providers finds a cluster row's provider (clusters.Registry).
+type Providers interface {
+	For(*ent.Cluster) (kube.Provider, error)
+}
+
 // Checker checks clusters and records the outcome on their rows.
 type Checker struct {
 	Store    *db.Store
-	Clusters *clusters.Registry
+	Clusters Providers
 	Logger   *slog.Logger
 	// Timeout bounds each cluster call. Default 10s.
 	Timeout time.Duration

@@ -18,6 +18,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/jobs/clusterhealth"
 	"kv-shepherd.io/shepherd/internal/kube"
+	"kv-shepherd.io/shepherd/internal/kube/sim"
 	"kv-shepherd.io/shepherd/internal/testdb"
 )
 
@@ -105,20 +106,25 @@ func TestUnhealthyClusterLeavesAndRejoinsPlacement(t *testing.T) {
 	}
 }
 
+// drifted is a cluster whose hardware no longer matches its record (a real cluster
+// after a node change): the provider is a simulated cluster built with other capabilities.
+type drifted struct{ hw *sim.Cluster }
+
+func (d drifted) For(*ent.Cluster) (kube.Provider, error) { return d.hw, nil }
+
 func TestCapabilitiesAreDetected(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
-	// The sim takes its hardware from the row when first seen...
 	c := f.simCluster(t, "sim-a", func(c *ent.ClusterCreate) {
-		c.SetStorageClasses([]string{"standard", "fast"}).SetDefaultStorageClass("standard").
-			SetGpuDevices([]string{"nvidia.com/GA102GL_A10"}).SetHugepages([]string{"2Mi"}).SetDedicatedCPU(true)
+		c.SetGpuDevices([]string{}).SetHugepages([]string{"1Gi"}).SetStorageClasses([]string{"fast"}).SetDefaultStorageClass("fast")
 	})
-	// ...then the row drifts from the cluster, and the admin prefers "fast".
-	f.store.Ent.Cluster.UpdateOneID(c.ID).SetGpuDevices([]string{}).SetHugepages([]string{"1Gi"}).SetDedicatedCPU(false).
-		SetStorageClasses([]string{"fast"}).SetDefaultStorageClass("fast").SetKubevirtVersion("").ExecX(ctx)
-
-	if _, err := f.checker.CheckAll(ctx); err != nil {
+	hw := sim.New(sim.Options{Capabilities: kube.Capabilities{KubeVirtVersion: "v1.9.0-sim",
+		GPUDevices: []string{"nvidia.com/GA102GL_A10"}, Hugepages: []string{"2Mi"}, DedicatedCPU: true,
+		StorageClasses: []string{"standard", "fast"}, DefaultStorageClass: "standard"}})
+	t.Cleanup(hw.Close)
+	checker := &clusterhealth.Checker{Store: f.store, Clusters: drifted{hw}}
+	if _, err := checker.CheckAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	row := f.get(t, c)
@@ -131,9 +137,29 @@ func TestCapabilitiesAreDetected(t *testing.T) {
 	}
 	// A default the cluster no longer offers falls back to the cluster's.
 	f.store.Ent.Cluster.UpdateOneID(c.ID).SetDefaultStorageClass("gone").ExecX(ctx)
-	f.checker.CheckAll(ctx)
+	if _, err := checker.CheckAll(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if row := f.get(t, c); row.DefaultStorageClass != "standard" {
 		t.Fatalf("fallback default: %q", row.DefaultStorageClass)
+	}
+}
+
+// For a simulated cluster the record is the hardware: an admin's edit survives the
+// next check instead of being "detected" back to what the sim first saw.
+func TestSimulatedClusterReportsItsRecord(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	c := f.simCluster(t, "sim-b", func(c *ent.ClusterCreate) {
+		c.SetStorageClasses([]string{"standard"}).SetDefaultStorageClass("standard")
+	})
+	f.store.Ent.Cluster.UpdateOneID(c.ID).SetStorageClasses([]string{"standard", "nvme"}).SetGpuDevices([]string{"nvidia.com/L4"}).ExecX(ctx)
+	if _, err := f.checker.CheckAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if row := f.get(t, c); !slices.Equal(row.StorageClasses, []string{"standard", "nvme"}) || !slices.Equal(row.GpuDevices, []string{"nvidia.com/L4"}) {
+		t.Fatalf("the admin's edit was lost: %+v", row)
 	}
 }
 
