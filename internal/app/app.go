@@ -123,9 +123,9 @@ func (a *App) wire(ctx context.Context) error {
 		CallTimeout: cfg.K8sTimeout, ReadyTimeout: cfg.VMReadyTimeout}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &sessioncleanup.Worker{Sessions: a.Sessions, Logger: logger})
-	river.AddWorker(workers, &vmcreate.Worker{Exec: a.Executor, JobTimeout: cfg.JobTimeout()})
-	river.AddWorker(workers, &vmpower.Worker{Exec: a.Executor, JobTimeout: cfg.JobTimeout()})
-	river.AddWorker(workers, &vmdelete.Worker{Exec: a.Executor, JobTimeout: cfg.JobTimeout()})
+	river.AddWorker(workers, &jobs.EventWorker[vmcreate.Args]{Run: a.Executor.Create, JobTimeout: cfg.JobTimeout()})
+	river.AddWorker(workers, &jobs.EventWorker[vmpower.Args]{Run: a.Executor.Power, JobTimeout: cfg.JobTimeout()})
+	river.AddWorker(workers, &jobs.EventWorker[vmdelete.Args]{Run: a.Executor.Delete, JobTimeout: cfg.JobTimeout()})
 	river.AddWorker(workers, &clusterhealth.Worker{Checker: &clusterhealth.Checker{Store: a.Store, Clusters: a.Clusters,
 		Logger: logger.With("component", "clusterhealth")}})
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: &reconcile.Reconciler{Store: a.Store, Clusters: a.Clusters,

@@ -21,3 +21,6 @@ func (Args) Kind() string { return "vm_create" }
 
 // InsertOpts routes the job to the provisioning queue.
 func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Queue, MaxAttempts: 10} }
+
+// Event is the domain event the job executes.
+func (a Args) Event() uuid.UUID { return a.EventID }

@@ -21,3 +21,6 @@ func (Args) Kind() string { return "vm_delete" }
 func (Args) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: vmcreate.Queue, MaxAttempts: 10}
 }
+
+// Event is the domain event the job executes.
+func (a Args) Event() uuid.UUID { return a.EventID }

@@ -20,3 +20,6 @@ func (Args) Kind() string { return "vm_power" }
 
 // InsertOpts routes the job to the power queue.
 func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Queue, MaxAttempts: 8} }
+
+// Event is the domain event the job executes.
+func (a Args) Event() uuid.UUID { return a.EventID }
