@@ -13,7 +13,7 @@ import (
 
 type testArgs struct{ ID uuid.UUID }
 
-func (testArgs) Kind() string        { return "test_event" }
+func (testArgs) Kind() string       { return "test_event" }
 func (a testArgs) Event() uuid.UUID { return a.ID }
 
 func TestEventWorkerMapsOutcomes(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"kv-shepherd.io/shepherd/ent"
-	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/db"
@@ -18,37 +17,32 @@ import (
 	"kv-shepherd.io/shepherd/internal/kube/sim"
 	"kv-shepherd.io/shepherd/internal/runner"
 	"kv-shepherd.io/shepherd/internal/statussync"
-	"kv-shepherd.io/shepherd/internal/testdb"
+	"kv-shepherd.io/shepherd/internal/testorg"
 )
 
 const ns = "dev"
 
 // fixture is one database, a registry and one simulated cluster.
 type fixture struct {
-	t       *testing.T
-	store   *db.Store
-	reg     *clusters.Registry
-	cluster *ent.Cluster
-	sim     *sim.Cluster
+	t        *testing.T
+	store    *db.Store
+	reg      *clusters.Registry
+	cluster  *ent.Cluster
+	sim      *sim.Cluster
+	clusters *testorg.Clusters
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	store := db.NewStore(db.SQLDB(testdb.New(t)))
-	t.Cleanup(func() { _ = store.SQL.Close() })
-	f := &fixture{t: t, store: store, reg: clusters.New(store, clusters.Options{})}
-	t.Cleanup(f.reg.Close)
-	f.cluster = f.addCluster("sim-a")
-	f.sim = f.reg.Sim(t.Context(), "sim-a")
-	if _, err := f.sim.EnsureNamespace(t.Context(), ns, nil); err != nil {
-		t.Fatal(err)
-	}
+	cs := testorg.NewClusters(t)
+	f := &fixture{t: t, store: cs.Store, reg: cs.Registry, clusters: cs}
+	f.cluster, f.sim = cs.AddSim(t, "sim-a", nil, ns)
 	return f
 }
 
 func (f *fixture) addCluster(name string) *ent.Cluster {
-	return f.store.Ent.Cluster.Create().SetName(name).SetEnvironment(cluster.EnvironmentTest).
-		SetProvider(cluster.ProviderSim).SetStatus(cluster.StatusHEALTHY).SaveX(context.Background())
+	row, _ := f.clusters.AddSim(f.t, name, nil)
+	return row
 }
 
 // apply creates a VM on the simulated cluster (running or stopped) and returns its status.

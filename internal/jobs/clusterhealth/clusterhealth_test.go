@@ -19,10 +19,11 @@ import (
 	"kv-shepherd.io/shepherd/internal/jobs/clusterhealth"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/kube/sim"
-	"kv-shepherd.io/shepherd/internal/testdb"
+	"kv-shepherd.io/shepherd/internal/testorg"
 )
 
 type fixture struct {
+	*testorg.Clusters
 	store   *db.Store
 	reg     *clusters.Registry
 	checker *clusterhealth.Checker
@@ -30,26 +31,15 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	store := db.NewStore(db.SQLDB(testdb.New(t)))
-	t.Cleanup(func() { _ = store.SQL.Close() })
-	reg := clusters.New(store, clusters.Options{})
-	t.Cleanup(reg.Close)
-	return &fixture{store: store, reg: reg, checker: &clusterhealth.Checker{Store: store, Clusters: reg,
+	cs := testorg.NewClusters(t)
+	return &fixture{Clusters: cs, store: cs.Store, reg: cs.Registry, checker: &clusterhealth.Checker{Store: cs.Store, Clusters: cs.Registry,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Timeout: 200 * time.Millisecond}}
 }
 
-// simCluster registers a simulated cluster whose hardware is what the sim will report.
+// simCluster registers a simulated cluster whose hardware is what its record says.
 func (f *fixture) simCluster(t *testing.T, name string, mutate func(*ent.ClusterCreate)) *ent.Cluster {
-	create := f.store.Ent.Cluster.Create().SetName(name).SetEnvironment(cluster.EnvironmentTest).SetProvider(cluster.ProviderSim).
-		SetStatus(cluster.StatusHEALTHY)
-	if mutate != nil {
-		mutate(create)
-	}
-	c := create.SaveX(t.Context())
-	if f.reg.Sim(t.Context(), name) == nil {
-		t.Fatal("no sim")
-	}
-	return c
+	row, _ := f.AddSim(t, name, mutate)
+	return row
 }
 
 func (f *fixture) get(t *testing.T, c *ent.Cluster) *ent.Cluster {

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"kv-shepherd.io/shepherd/ent"
-	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/clusters"
@@ -19,7 +18,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/kube/sim"
 	"kv-shepherd.io/shepherd/internal/provisioning"
-	"kv-shepherd.io/shepherd/internal/testdb"
+	"kv-shepherd.io/shepherd/internal/testorg"
 )
 
 const ns = "dev"
@@ -35,18 +34,10 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	store := db.NewStore(db.SQLDB(testdb.New(t)))
-	t.Cleanup(func() { _ = store.SQL.Close() })
-	reg := clusters.New(store, clusters.Options{})
-	t.Cleanup(reg.Close)
-	f := &fixture{t: t, store: store, reg: reg, rec: &reconcile.Reconciler{Store: store, Clusters: reg,
+	cs := testorg.NewClusters(t)
+	f := &fixture{t: t, store: cs.Store, reg: cs.Registry, rec: &reconcile.Reconciler{Store: cs.Store, Clusters: cs.Registry,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Grace: time.Minute}}
-	f.cluster = store.Ent.Cluster.Create().SetName("sim-a").SetEnvironment(cluster.EnvironmentTest).
-		SetProvider(cluster.ProviderSim).SetStatus(cluster.StatusHEALTHY).SaveX(context.Background())
-	f.sim = reg.Sim(t.Context(), "sim-a")
-	if _, err := f.sim.EnsureNamespace(t.Context(), ns, nil); err != nil {
-		t.Fatal(err)
-	}
+	f.cluster, f.sim = cs.AddSim(t, "sim-a", nil, ns)
 	return f
 }
 
