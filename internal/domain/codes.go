@@ -77,3 +77,21 @@ type ValidationError struct{ Fields FieldErrors }
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%s: %d field(s) invalid", CodeInvalidInput, len(e.Fields))
 }
+
+// ConfirmTypedName checks the typed-name confirmation of a destructive action (flows
+// §2.19: System deletes and prod VM deletes): nil when typed is exactly expected, else
+// CONFIRMATION_REQUIRED or CONFIRMATION_NAME_MISMATCH on the confirm_name field, the
+// code quoted in the message so people can cite it.
+func ConfirmTypedName(what, expected, typed string) *Error {
+	switch {
+	case typed == "":
+		return Errf(CodeConfirmationRequired, "confirm_name", "Type the %s's name (%s) to confirm the deletion. (%s)",
+			what, expected, CodeConfirmationRequired)
+	case typed != expected:
+		e := Errf(CodeConfirmationMismatch, "confirm_name", "The name you typed does not match %q; type it exactly. (%s)",
+			expected, CodeConfirmationMismatch)
+		e.Params = map[string]any{"expected": expected, "provided": typed}
+		return e
+	}
+	return nil
+}

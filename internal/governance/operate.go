@@ -161,12 +161,7 @@ func (s *Service) RequestDelete(ctx context.Context, who Requester, vmID uuid.UU
 		return nil, OpDelete.stateConflict(v)
 	}
 	if v.Environment == vm.EnvironmentProd {
-		switch name := strings.TrimSpace(confirmName); {
-		case name == "":
-			return nil, domain.Errf(domain.CodeConfirmationRequired, "confirm_name", "Type the VM's name (%s) to confirm the deletion.", v.Name)
-		case name != v.Name:
-			e := domain.Errf(domain.CodeConfirmationMismatch, "confirm_name", "That is not this VM's name; type %s exactly.", v.Name)
-			e.Params = map[string]any{"expected": v.Name, "provided": name}
+		if e := domain.ConfirmTypedName("VM", v.Name, strings.TrimSpace(confirmName)); e != nil {
 			return nil, e
 		}
 	} else if !confirm {

@@ -65,14 +65,7 @@ func (m *Manager) DeleteSystem(ctx context.Context, a Actor, id uuid.UUID, confi
 		if err != nil {
 			return err
 		}
-		if confirmName == "" {
-			return coded(domain.CodeConfirmationRequired, "confirm_name",
-				withCode(domain.CodeConfirmationRequired, "Type the System's name to confirm the deletion."))
-		}
-		if confirmName != s.Name {
-			e := coded(domain.CodeConfirmationMismatch, "confirm_name",
-				withCode(domain.CodeConfirmationMismatch, fmt.Sprintf("The name you typed does not match %q.", s.Name)))
-			e.Params = map[string]any{"expected": s.Name, "provided": confirmName}
+		if e := domain.ConfirmTypedName("System", s.Name, confirmName); e != nil {
 			return e
 		}
 		n, err := tx.Ent.Service.Query().Where(service.SystemID(id), service.DeletedAtIsNil()).Count(ctx)

@@ -201,7 +201,7 @@ func TestDeleteAndProdOperationsNeedApproval(t *testing.T) {
 		t.Fatalf("prod stop without a reason: %d", status)
 	}
 	status, body, _ = w.post(t, w.dana, page, page+"/delete", url.Values{"confirm_name": {"prod-shop-web-99"}, "delete_reason": {"x"}})
-	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "not this VM") {
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "does not match") || !strings.Contains(body, "CONFIRMATION_NAME_MISMATCH") {
 		t.Fatalf("prod delete with a wrong name: %d", status)
 	}
 	if status, _, _ := w.post(t, w.dana, page, page+"/power", url.Values{"op": {"stop"}, "reason": {"maintenance"}}); status != http.StatusSeeOther {
