@@ -15,6 +15,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/predicate"
 	"kv-shepherd.io/shepherd/ent/user"
+	"kv-shepherd.io/shepherd/internal/db"
 )
 
 // Page sizes of the audit viewer and the export (spec/flows.md §6.3).
@@ -170,7 +171,7 @@ func cappedCount(ctx context.Context, client *ent.Client, pred func(*entsql.Sele
 	pred(inner)
 	inner.Limit(CountCap + 1)
 	query, args := b.Select(entsql.Count("*")).From(inner.As("capped")).Query()
-	n, err := scanInt(ctx, client, query, args...)
+	n, err := db.Count(ctx, client, query, args...)
 	if err != nil {
 		return 0, false, err
 	}
@@ -178,21 +179,6 @@ func cappedCount(ctx context.Context, client *ent.Client, pred func(*entsql.Sele
 		return CountCap, true, nil
 	}
 	return n, false, nil
-}
-
-func scanInt(ctx context.Context, client *ent.Client, query string, args ...any) (int, error) {
-	rows, err := client.QueryContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	n := 0
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return 0, err
-		}
-	}
-	return n, rows.Err()
 }
 
 // DistinctActions lists the action codes present in the log, sorted. It walks the

@@ -59,3 +59,20 @@ type txDriver struct{ entsql.Conn }
 func (d txDriver) Tx(context.Context) (dialect.Tx, error) { return dialect.NopTx(d), nil }
 func (txDriver) Close() error                             { return nil }
 func (txDriver) Dialect() string                          { return dialect.Postgres }
+
+// Count runs a query returning one integer (a COUNT(*)) through Ent's connection, for
+// counts Ent's builder cannot express (partial-index conditions, capped counts).
+func Count(ctx context.Context, client *ent.Client, query string, args ...any) (int, error) {
+	rows, err := client.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	return n, rows.Err()
+}

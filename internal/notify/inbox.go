@@ -10,6 +10,7 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/notification"
+	"kv-shepherd.io/shepherd/internal/db"
 )
 
 // Page sizes of the inbox (spec/flows.md §6.3).
@@ -79,19 +80,7 @@ func ClampPerPage(n int) int {
 
 // UnreadCount is the number on the bell: one COUNT(*) on the partial unread index.
 func UnreadCount(ctx context.Context, client *ent.Client, recipient uuid.UUID) (int, error) {
-	rows, err := client.QueryContext(ctx,
-		`SELECT count(*) FROM notifications WHERE recipient_id = $1 AND read_at IS NULL`, recipient)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	n := 0
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return 0, err
-		}
-	}
-	return n, rows.Err()
+	return db.Count(ctx, client, `SELECT count(*) FROM notifications WHERE recipient_id = $1 AND read_at IS NULL`, recipient)
 }
 
 // Get returns one of the recipient's notifications, or ErrNotFound.
