@@ -90,6 +90,8 @@ type ApprovalTicket struct {
 	FinalDiskGB int `json:"final_disk_gb,omitempty"`
 	// ErrorMessage holds the value of the "error_message" field.
 	ErrorMessage string `json:"error_message,omitempty"`
+	// ErrorCode holds the value of the "error_code" field.
+	ErrorCode string `json:"error_code,omitempty"`
 	// Steps holds the value of the "steps" field.
 	Steps []schema.ExecStep `json:"steps,omitempty"`
 	// when the worker finished (SUCCESS or FAILED)
@@ -108,7 +110,7 @@ func (*ApprovalTicket) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case approvalticket.FieldFinalDiskGB:
 			values[i] = new(sql.NullInt64)
-		case approvalticket.FieldType, approvalticket.FieldStatus, approvalticket.FieldRequesterName, approvalticket.FieldReason, approvalticket.FieldNamespaceName, approvalticket.FieldEnvironment, approvalticket.FieldTargetName, approvalticket.FieldApproverName, approvalticket.FieldDecisionReason, approvalticket.FieldSelectedStorageClass, approvalticket.FieldModificationReason, approvalticket.FieldFinalCPURequest, approvalticket.FieldFinalCPULimit, approvalticket.FieldFinalMemRequest, approvalticket.FieldFinalMemLimit, approvalticket.FieldErrorMessage:
+		case approvalticket.FieldType, approvalticket.FieldStatus, approvalticket.FieldRequesterName, approvalticket.FieldReason, approvalticket.FieldNamespaceName, approvalticket.FieldEnvironment, approvalticket.FieldTargetName, approvalticket.FieldApproverName, approvalticket.FieldDecisionReason, approvalticket.FieldSelectedStorageClass, approvalticket.FieldModificationReason, approvalticket.FieldFinalCPURequest, approvalticket.FieldFinalCPULimit, approvalticket.FieldFinalMemRequest, approvalticket.FieldFinalMemLimit, approvalticket.FieldErrorMessage, approvalticket.FieldErrorCode:
 			values[i] = new(sql.NullString)
 		case approvalticket.FieldCreatedAt, approvalticket.FieldUpdatedAt, approvalticket.FieldDecidedAt, approvalticket.FieldExecutedAt:
 			values[i] = new(sql.NullTime)
@@ -360,6 +362,12 @@ func (_m *ApprovalTicket) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ErrorMessage = value.String
 			}
+		case approvalticket.FieldErrorCode:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field error_code", values[i])
+			} else if value.Valid {
+				_m.ErrorCode = value.String
+			}
 		case approvalticket.FieldSteps:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field steps", values[i])
@@ -529,6 +537,9 @@ func (_m *ApprovalTicket) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("error_message=")
 	builder.WriteString(_m.ErrorMessage)
+	builder.WriteString(", ")
+	builder.WriteString("error_code=")
+	builder.WriteString(_m.ErrorCode)
 	builder.WriteString(", ")
 	builder.WriteString("steps=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Steps))

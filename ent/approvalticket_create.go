@@ -411,6 +411,20 @@ func (_c *ApprovalTicketCreate) SetNillableErrorMessage(v *string) *ApprovalTick
 	return _c
 }
 
+// SetErrorCode sets the "error_code" field.
+func (_c *ApprovalTicketCreate) SetErrorCode(v string) *ApprovalTicketCreate {
+	_c.mutation.SetErrorCode(v)
+	return _c
+}
+
+// SetNillableErrorCode sets the "error_code" field if the given value is not nil.
+func (_c *ApprovalTicketCreate) SetNillableErrorCode(v *string) *ApprovalTicketCreate {
+	if v != nil {
+		_c.SetErrorCode(*v)
+	}
+	return _c
+}
+
 // SetSteps sets the "steps" field.
 func (_c *ApprovalTicketCreate) SetSteps(v []schema.ExecStep) *ApprovalTicketCreate {
 	_c.mutation.SetSteps(v)
@@ -540,6 +554,10 @@ func (_c *ApprovalTicketCreate) defaults() {
 		v := approvalticket.DefaultErrorMessage
 		_c.mutation.SetErrorMessage(v)
 	}
+	if _, ok := _c.mutation.ErrorCode(); !ok {
+		v := approvalticket.DefaultErrorCode
+		_c.mutation.SetErrorCode(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := approvalticket.DefaultID()
 		_c.mutation.SetID(v)
@@ -634,6 +652,9 @@ func (_c *ApprovalTicketCreate) check() error {
 	}
 	if _, ok := _c.mutation.ErrorMessage(); !ok {
 		return &ValidationError{Name: "error_message", err: errors.New(`ent: missing required field "ApprovalTicket.error_message"`)}
+	}
+	if _, ok := _c.mutation.ErrorCode(); !ok {
+		return &ValidationError{Name: "error_code", err: errors.New(`ent: missing required field "ApprovalTicket.error_code"`)}
 	}
 	return nil
 }
@@ -810,6 +831,10 @@ func (_c *ApprovalTicketCreate) createSpec() (*ApprovalTicket, *sqlgraph.CreateS
 	if value, ok := _c.mutation.ErrorMessage(); ok {
 		_spec.SetField(approvalticket.FieldErrorMessage, field.TypeString, value)
 		_node.ErrorMessage = value
+	}
+	if value, ok := _c.mutation.ErrorCode(); ok {
+		_spec.SetField(approvalticket.FieldErrorCode, field.TypeString, value)
+		_node.ErrorCode = value
 	}
 	if value, ok := _c.mutation.Steps(); ok {
 		_spec.SetField(approvalticket.FieldSteps, field.TypeJSON, value)
@@ -1174,6 +1199,18 @@ func (u *ApprovalTicketUpsert) SetErrorMessage(v string) *ApprovalTicketUpsert {
 // UpdateErrorMessage sets the "error_message" field to the value that was provided on create.
 func (u *ApprovalTicketUpsert) UpdateErrorMessage() *ApprovalTicketUpsert {
 	u.SetExcluded(approvalticket.FieldErrorMessage)
+	return u
+}
+
+// SetErrorCode sets the "error_code" field.
+func (u *ApprovalTicketUpsert) SetErrorCode(v string) *ApprovalTicketUpsert {
+	u.Set(approvalticket.FieldErrorCode, v)
+	return u
+}
+
+// UpdateErrorCode sets the "error_code" field to the value that was provided on create.
+func (u *ApprovalTicketUpsert) UpdateErrorCode() *ApprovalTicketUpsert {
+	u.SetExcluded(approvalticket.FieldErrorCode)
 	return u
 }
 
@@ -1657,6 +1694,20 @@ func (u *ApprovalTicketUpsertOne) SetErrorMessage(v string) *ApprovalTicketUpser
 func (u *ApprovalTicketUpsertOne) UpdateErrorMessage() *ApprovalTicketUpsertOne {
 	return u.Update(func(s *ApprovalTicketUpsert) {
 		s.UpdateErrorMessage()
+	})
+}
+
+// SetErrorCode sets the "error_code" field.
+func (u *ApprovalTicketUpsertOne) SetErrorCode(v string) *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetErrorCode(v)
+	})
+}
+
+// UpdateErrorCode sets the "error_code" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertOne) UpdateErrorCode() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateErrorCode()
 	})
 }
 
@@ -2313,6 +2364,20 @@ func (u *ApprovalTicketUpsertBulk) SetErrorMessage(v string) *ApprovalTicketUpse
 func (u *ApprovalTicketUpsertBulk) UpdateErrorMessage() *ApprovalTicketUpsertBulk {
 	return u.Update(func(s *ApprovalTicketUpsert) {
 		s.UpdateErrorMessage()
+	})
+}
+
+// SetErrorCode sets the "error_code" field.
+func (u *ApprovalTicketUpsertBulk) SetErrorCode(v string) *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetErrorCode(v)
+	})
+}
+
+// UpdateErrorCode sets the "error_code" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertBulk) UpdateErrorCode() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateErrorCode()
 	})
 }
 

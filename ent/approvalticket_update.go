@@ -348,6 +348,20 @@ func (_u *ApprovalTicketUpdate) SetNillableErrorMessage(v *string) *ApprovalTick
 	return _u
 }
 
+// SetErrorCode sets the "error_code" field.
+func (_u *ApprovalTicketUpdate) SetErrorCode(v string) *ApprovalTicketUpdate {
+	_u.mutation.SetErrorCode(v)
+	return _u
+}
+
+// SetNillableErrorCode sets the "error_code" field if the given value is not nil.
+func (_u *ApprovalTicketUpdate) SetNillableErrorCode(v *string) *ApprovalTicketUpdate {
+	if v != nil {
+		_u.SetErrorCode(*v)
+	}
+	return _u
+}
+
 // SetSteps sets the "steps" field.
 func (_u *ApprovalTicketUpdate) SetSteps(v []schema.ExecStep) *ApprovalTicketUpdate {
 	_u.mutation.SetSteps(v)
@@ -547,6 +561,9 @@ func (_u *ApprovalTicketUpdate) sqlSave(ctx context.Context) (_node int, err err
 	}
 	if value, ok := _u.mutation.ErrorMessage(); ok {
 		_spec.SetField(approvalticket.FieldErrorMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ErrorCode(); ok {
+		_spec.SetField(approvalticket.FieldErrorCode, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Steps(); ok {
 		_spec.SetField(approvalticket.FieldSteps, field.TypeJSON, value)
@@ -902,6 +919,20 @@ func (_u *ApprovalTicketUpdateOne) SetNillableErrorMessage(v *string) *ApprovalT
 	return _u
 }
 
+// SetErrorCode sets the "error_code" field.
+func (_u *ApprovalTicketUpdateOne) SetErrorCode(v string) *ApprovalTicketUpdateOne {
+	_u.mutation.SetErrorCode(v)
+	return _u
+}
+
+// SetNillableErrorCode sets the "error_code" field if the given value is not nil.
+func (_u *ApprovalTicketUpdateOne) SetNillableErrorCode(v *string) *ApprovalTicketUpdateOne {
+	if v != nil {
+		_u.SetErrorCode(*v)
+	}
+	return _u
+}
+
 // SetSteps sets the "steps" field.
 func (_u *ApprovalTicketUpdateOne) SetSteps(v []schema.ExecStep) *ApprovalTicketUpdateOne {
 	_u.mutation.SetSteps(v)
@@ -1131,6 +1162,9 @@ func (_u *ApprovalTicketUpdateOne) sqlSave(ctx context.Context) (_node *Approval
 	}
 	if value, ok := _u.mutation.ErrorMessage(); ok {
 		_spec.SetField(approvalticket.FieldErrorMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ErrorCode(); ok {
+		_spec.SetField(approvalticket.FieldErrorCode, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Steps(); ok {
 		_spec.SetField(approvalticket.FieldSteps, field.TypeJSON, value)

@@ -109,6 +109,7 @@ type ApprovalTicketMutation struct {
 	final_disk_gb          *int
 	addfinal_disk_gb       *int
 	error_message          *string
+	error_code             *string
 	steps                  *[]schema.ExecStep
 	appendsteps            []schema.ExecStep
 	executed_at            *time.Time
@@ -1645,6 +1646,42 @@ func (m *ApprovalTicketMutation) ResetErrorMessage() {
 	m.error_message = nil
 }
 
+// SetErrorCode sets the "error_code" field.
+func (m *ApprovalTicketMutation) SetErrorCode(s string) {
+	m.error_code = &s
+}
+
+// ErrorCode returns the value of the "error_code" field in the mutation.
+func (m *ApprovalTicketMutation) ErrorCode() (r string, exists bool) {
+	v := m.error_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrorCode returns the old "error_code" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldErrorCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrorCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrorCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrorCode: %w", err)
+	}
+	return oldValue.ErrorCode, nil
+}
+
+// ResetErrorCode resets all changes to the "error_code" field.
+func (m *ApprovalTicketMutation) ResetErrorCode() {
+	m.error_code = nil
+}
+
 // SetSteps sets the "steps" field.
 func (m *ApprovalTicketMutation) SetSteps(ss []schema.ExecStep) {
 	m.steps = &ss
@@ -1793,7 +1830,7 @@ func (m *ApprovalTicketMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ApprovalTicketMutation) Fields() []string {
-	fields := make([]string, 0, 37)
+	fields := make([]string, 0, 38)
 	if m.created_at != nil {
 		fields = append(fields, approvalticket.FieldCreatedAt)
 	}
@@ -1899,6 +1936,9 @@ func (m *ApprovalTicketMutation) Fields() []string {
 	if m.error_message != nil {
 		fields = append(fields, approvalticket.FieldErrorMessage)
 	}
+	if m.error_code != nil {
+		fields = append(fields, approvalticket.FieldErrorCode)
+	}
 	if m.steps != nil {
 		fields = append(fields, approvalticket.FieldSteps)
 	}
@@ -1983,6 +2023,8 @@ func (m *ApprovalTicketMutation) Field(name string) (ent.Value, bool) {
 		return m.FinalDiskGB()
 	case approvalticket.FieldErrorMessage:
 		return m.ErrorMessage()
+	case approvalticket.FieldErrorCode:
+		return m.ErrorCode()
 	case approvalticket.FieldSteps:
 		return m.Steps()
 	case approvalticket.FieldExecutedAt:
@@ -2066,6 +2108,8 @@ func (m *ApprovalTicketMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldFinalDiskGB(ctx)
 	case approvalticket.FieldErrorMessage:
 		return m.OldErrorMessage(ctx)
+	case approvalticket.FieldErrorCode:
+		return m.OldErrorCode(ctx)
 	case approvalticket.FieldSteps:
 		return m.OldSteps(ctx)
 	case approvalticket.FieldExecutedAt:
@@ -2323,6 +2367,13 @@ func (m *ApprovalTicketMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetErrorMessage(v)
+		return nil
+	case approvalticket.FieldErrorCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrorCode(v)
 		return nil
 	case approvalticket.FieldSteps:
 		v, ok := value.([]schema.ExecStep)
@@ -2587,6 +2638,9 @@ func (m *ApprovalTicketMutation) ResetField(name string) error {
 		return nil
 	case approvalticket.FieldErrorMessage:
 		m.ResetErrorMessage()
+		return nil
+	case approvalticket.FieldErrorCode:
+		m.ResetErrorCode()
 		return nil
 	case approvalticket.FieldSteps:
 		m.ResetSteps()

@@ -98,6 +98,10 @@ func init() {
 	approvalticketDescErrorMessage := approvalticketFields[32].Descriptor()
 	// approvalticket.DefaultErrorMessage holds the default value on creation for the error_message field.
 	approvalticket.DefaultErrorMessage = approvalticketDescErrorMessage.Default.(string)
+	// approvalticketDescErrorCode is the schema descriptor for error_code field.
+	approvalticketDescErrorCode := approvalticketFields[33].Descriptor()
+	// approvalticket.DefaultErrorCode holds the default value on creation for the error_code field.
+	approvalticket.DefaultErrorCode = approvalticketDescErrorCode.Default.(string)
 	// approvalticketDescID is the schema descriptor for id field.
 	approvalticketDescID := approvalticketMixinFields0[0].Descriptor()
 	// approvalticket.DefaultID holds the default value on creation for the id field.

@@ -1,6 +1,6 @@
 -- Generated from ent/schema by `shepherd migrate diff`; review before committing.
 
-ALTER TABLE "approval_tickets" ADD COLUMN "steps" jsonb NULL, ADD COLUMN "executed_at" timestamptz NULL;
+ALTER TABLE "approval_tickets" ADD COLUMN "error_code" character varying NOT NULL DEFAULT '', ADD COLUMN "steps" jsonb NULL, ADD COLUMN "executed_at" timestamptz NULL;
 CREATE INDEX "approvalticket_vm_id_decided_at" ON "approval_tickets" ("vm_id", "decided_at");
 CREATE UNIQUE INDEX "approvalticket_one_inflight_per_vm" ON "approval_tickets" ("vm_id") WHERE (((status)::text = 'APPROVED'::text) OR ((status)::text = 'EXECUTING'::text)) AND (vm_id IS NOT NULL);
 ALTER TABLE "vms" ADD COLUMN "node" character varying NOT NULL DEFAULT '', ADD COLUMN "k8s_exists" boolean NOT NULL DEFAULT true, ADD COLUMN "synced_at" timestamptz NULL;

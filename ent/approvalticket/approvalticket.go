@@ -85,6 +85,8 @@ const (
 	FieldFinalDiskGB = "final_disk_gb"
 	// FieldErrorMessage holds the string denoting the error_message field in the database.
 	FieldErrorMessage = "error_message"
+	// FieldErrorCode holds the string denoting the error_code field in the database.
+	FieldErrorCode = "error_code"
 	// FieldSteps holds the string denoting the steps field in the database.
 	FieldSteps = "steps"
 	// FieldExecutedAt holds the string denoting the executed_at field in the database.
@@ -131,6 +133,7 @@ var Columns = []string{
 	FieldFinalMemLimit,
 	FieldFinalDiskGB,
 	FieldErrorMessage,
+	FieldErrorCode,
 	FieldSteps,
 	FieldExecutedAt,
 }
@@ -176,6 +179,8 @@ var (
 	DefaultFinalDiskGB int
 	// DefaultErrorMessage holds the default value on creation for the "error_message" field.
 	DefaultErrorMessage string
+	// DefaultErrorCode holds the default value on creation for the "error_code" field.
+	DefaultErrorCode string
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -422,6 +427,11 @@ func ByFinalDiskGB(opts ...sql.OrderTermOption) OrderOption {
 // ByErrorMessage orders the results by the error_message field.
 func ByErrorMessage(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldErrorMessage, opts...).ToFunc()
+}
+
+// ByErrorCode orders the results by the error_code field.
+func ByErrorCode(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldErrorCode, opts...).ToFunc()
 }
 
 // ByExecutedAt orders the results by the executed_at field.

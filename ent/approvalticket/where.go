@@ -195,6 +195,11 @@ func ErrorMessage(v string) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldEQ(FieldErrorMessage, v))
 }
 
+// ErrorCode applies equality check predicate on the "error_code" field. It's identical to ErrorCodeEQ.
+func ErrorCode(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldErrorCode, v))
+}
+
 // ExecutedAt applies equality check predicate on the "executed_at" field. It's identical to ExecutedAtEQ.
 func ExecutedAt(v time.Time) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldEQ(FieldExecutedAt, v))
@@ -1813,6 +1818,71 @@ func ErrorMessageEqualFold(v string) predicate.ApprovalTicket {
 // ErrorMessageContainsFold applies the ContainsFold predicate on the "error_message" field.
 func ErrorMessageContainsFold(v string) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldContainsFold(FieldErrorMessage, v))
+}
+
+// ErrorCodeEQ applies the EQ predicate on the "error_code" field.
+func ErrorCodeEQ(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldErrorCode, v))
+}
+
+// ErrorCodeNEQ applies the NEQ predicate on the "error_code" field.
+func ErrorCodeNEQ(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNEQ(FieldErrorCode, v))
+}
+
+// ErrorCodeIn applies the In predicate on the "error_code" field.
+func ErrorCodeIn(vs ...string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIn(FieldErrorCode, vs...))
+}
+
+// ErrorCodeNotIn applies the NotIn predicate on the "error_code" field.
+func ErrorCodeNotIn(vs ...string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotIn(FieldErrorCode, vs...))
+}
+
+// ErrorCodeGT applies the GT predicate on the "error_code" field.
+func ErrorCodeGT(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGT(FieldErrorCode, v))
+}
+
+// ErrorCodeGTE applies the GTE predicate on the "error_code" field.
+func ErrorCodeGTE(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGTE(FieldErrorCode, v))
+}
+
+// ErrorCodeLT applies the LT predicate on the "error_code" field.
+func ErrorCodeLT(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLT(FieldErrorCode, v))
+}
+
+// ErrorCodeLTE applies the LTE predicate on the "error_code" field.
+func ErrorCodeLTE(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLTE(FieldErrorCode, v))
+}
+
+// ErrorCodeContains applies the Contains predicate on the "error_code" field.
+func ErrorCodeContains(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldContains(FieldErrorCode, v))
+}
+
+// ErrorCodeHasPrefix applies the HasPrefix predicate on the "error_code" field.
+func ErrorCodeHasPrefix(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldHasPrefix(FieldErrorCode, v))
+}
+
+// ErrorCodeHasSuffix applies the HasSuffix predicate on the "error_code" field.
+func ErrorCodeHasSuffix(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldHasSuffix(FieldErrorCode, v))
+}
+
+// ErrorCodeEqualFold applies the EqualFold predicate on the "error_code" field.
+func ErrorCodeEqualFold(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEqualFold(FieldErrorCode, v))
+}
+
+// ErrorCodeContainsFold applies the ContainsFold predicate on the "error_code" field.
+func ErrorCodeContainsFold(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldContainsFold(FieldErrorCode, v))
 }
 
 // StepsIsNil applies the IsNil predicate on the "steps" field.

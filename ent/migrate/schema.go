@@ -47,6 +47,7 @@ var (
 		{Name: "final_mem_limit", Type: field.TypeString, Default: ""},
 		{Name: "final_disk_gb", Type: field.TypeInt, Default: 0},
 		{Name: "error_message", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "error_code", Type: field.TypeString, Default: ""},
 		{Name: "steps", Type: field.TypeJSON, Nullable: true},
 		{Name: "executed_at", Type: field.TypeTime, Nullable: true},
 	}

@@ -76,6 +76,9 @@ func (ApprovalTicket) Fields() []ent.Field {
 		field.String("final_mem_limit").Default(""),
 		field.Int("final_disk_gb").Default(0),
 		field.Text("error_message").Default(""),
+		// The failure's code (kube error codes such as NAMESPACE_PERMISSION_DENIED), so
+		// pages can say what an admin can do without parsing the message.
+		field.String("error_code").Default(""),
 		// Execution progress, written by the worker step by step (queued, namespace
 		// ready, applied, running) so the portal can show where a request is.
 		field.JSON("steps", []ExecStep{}).Optional(),

@@ -3,7 +3,6 @@ package governance
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
@@ -92,32 +91,6 @@ func Transitional(s vm.Status) bool {
 		return true
 	}
 	return false
-}
-
-// FailureHint tells an admin what they can do about a failed step, from the error code
-// the worker put in the message (flows §2.16.3).
-func FailureHint(message, namespace, cluster string) string {
-	has := func(code string) bool { return strings.Contains(message, code) }
-	switch {
-	case message == "":
-		return ""
-	case has("NAMESPACE_PERMISSION_DENIED"):
-		return "Shepherd may not create namespace " + namespace + " on " + cluster + ". An admin can pre-create it (kubectl create namespace " +
-			namespace + "), grant Shepherd's service account namespaces:create, or pick another cluster."
-	case has("NAMESPACE_QUOTA_EXCEEDED"), has("QUOTA_EXCEEDED"):
-		return "The cluster's quota is exhausted. An admin can raise the quota of namespace " + namespace + " or pick another cluster or a smaller size."
-	case has("NAMESPACE_CREATION_FAILED"):
-		return "Namespace " + namespace + " could not be created on " + cluster + ". An admin can pre-create it (kubectl create namespace " + namespace + ") and request again."
-	case has("CLUSTER_UNHEALTHY"), has("TIMEOUT"), has("CLUSTER_REBUILDING"):
-		return "Cluster " + cluster + " did not answer. An admin can check its health under Admin → Clusters; then request again."
-	case has("PERMISSION_DENIED"):
-		return "Shepherd's service account lacks a permission on " + cluster + ". An admin should check its RBAC."
-	case has("VALIDATION_FAILED"), has("NAMESPACE_NAME_INVALID"):
-		return "The cluster refused the VM definition. An admin should check the template and the size."
-	case has("VM_NOT_FOUND"), has("RESOURCE_NOT_FOUND"):
-		return "The VM no longer exists on the cluster; it may have been deleted outside Shepherd."
-	}
-	return "An admin can see the job and its errors under Admin → Jobs."
 }
 
 // VMOperations returns the VM's most recently decided operation that was carried out

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -86,5 +87,24 @@ func TestClassifyNamespace(t *testing.T) {
 				t.Fatalf("got %+v, want %s", got, tc.code)
 			}
 		})
+	}
+}
+
+func TestHintSaysWhatAnAdminCanDo(t *testing.T) {
+	for code, want := range map[string]string{
+		CodeNamespacePermissionDenied: "kubectl create namespace dev",
+		CodeNamespaceQuotaExceeded:    "raise the quota of namespace dev",
+		CodeClusterUnhealthy:          "Cluster sync",
+		CodeTimeout:                   "did not answer",
+		CodeVMNotFound:                "deleted outside Shepherd",
+		CodeValidationFailed:          "template and the size",
+		"SOMETHING_NEW":               "Admin → Jobs",
+	} {
+		if h := Hint(code, "dev", "sim-a"); !strings.Contains(h, want) {
+			t.Errorf("%s: %q lacks %q", code, h, want)
+		}
+	}
+	if Hint("", "dev", "sim-a") != "" {
+		t.Error("no failure, no hint")
 	}
 }

@@ -93,7 +93,7 @@ func (e *Executor) created(ctx context.Context, w *work, clusterName string, st 
 			SetK8sUID(st.UID).SetIP(st.IP).SetNode(st.Node).SetK8sExists(true).SetSyncedAt(now).Exec(ctx); err != nil {
 			return err
 		}
-		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusSUCCESS, ""); err != nil {
+		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusSUCCESS, "", ""); err != nil {
 			return err
 		}
 		if err := audit.Write(ctx, tx.Ent, audit.Entry{Action: "vm.create", ActorName: WorkerName,
@@ -113,10 +113,10 @@ func (e *Executor) created(ctx context.Context, w *work, clusterName string, st 
 }
 
 // closeTicket ends the ticket and its event together.
-func (e *Executor) closeTicket(ctx context.Context, tx *db.Tx, w *work, status approvalticket.Status, errMsg string) error {
+func (e *Executor) closeTicket(ctx context.Context, tx *db.Tx, w *work, status approvalticket.Status, errCode, errMsg string) error {
 	now := e.now()
 	err := tx.Ent.ApprovalTicket.UpdateOneID(w.ticket.ID).SetStatus(status).SetSteps(w.steps).
-		SetExecutedAt(now).SetErrorMessage(errMsg).Exec(ctx)
+		SetExecutedAt(now).SetErrorCode(errCode).SetErrorMessage(errMsg).Exec(ctx)
 	if err != nil {
 		return err
 	}

@@ -173,6 +173,11 @@ func TestCreateProviderErrorOnEachStep(t *testing.T) {
 			if tk.Status != approvalticket.StatusFAILED || got.Status != vm.StatusFAILED || f.event(ev).Status != domainevent.StatusFAILED {
 				t.Fatalf("ticket %s vm %s event %s", tk.Status, got.Status, f.event(ev).Status)
 			}
+			if want := map[string]string{"apply unavailable, last attempt": kube.CodeClusterUnhealthy}[tc.name]; want != "" && tk.ErrorCode != want {
+				t.Errorf("error code %q, want %q", tk.ErrorCode, want)
+			} else if want == "" && tk.ErrorCode != tc.wantInMsg {
+				t.Errorf("error code %q, want %q", tk.ErrorCode, tc.wantInMsg)
+			}
 			if !strings.Contains(tk.ErrorMessage, tc.wantInMsg) || !strings.Contains(got.StatusMessage, tc.wantInMsg) {
 				t.Errorf("error message %q / vm message %q, want %q", tk.ErrorMessage, got.StatusMessage, tc.wantInMsg)
 			}
@@ -180,7 +185,7 @@ func TestCreateProviderErrorOnEachStep(t *testing.T) {
 				t.Errorf("step %s: %q", tc.step, step)
 			}
 			// Requester and approver are told, with a hint.
-			n := f.count("SELECT count(*) FROM notifications WHERE type = 'VM_FAILED' AND recipient_id IN ($1,$2) AND body <> ''", f.Alice.ID, f.Bob.ID)
+			n := f.count("SELECT count(*) FROM notifications WHERE type = 'VM_FAILED' AND recipient_id IN ($1,$2) AND body LIKE '%An admin%'", f.Alice.ID, f.Bob.ID)
 			if n != 2 {
 				t.Errorf("VM_FAILED notifications: %d", n)
 			}

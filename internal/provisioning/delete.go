@@ -80,7 +80,7 @@ func (e *Executor) deleted(ctx context.Context, w *work, clusterName string) err
 			SetK8sExists(false).SetIP("").SetSyncedAt(now).Exec(ctx); err != nil {
 			return err
 		}
-		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusSUCCESS, ""); err != nil {
+		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusSUCCESS, "", ""); err != nil {
 			return err
 		}
 		if err := audit.Write(ctx, tx.Ent, audit.Entry{Action: "vm.delete", ActorName: WorkerName,

@@ -49,7 +49,7 @@ func (e *Executor) failed(ctx context.Context, w *work, at Attempt, step string,
 		if err := upd.Exec(ctx); err != nil && !ent.IsNotFound(err) {
 			return err
 		}
-		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusFAILED, msg); err != nil {
+		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusFAILED, code, msg); err != nil {
 			return err
 		}
 		if err := audit.Write(ctx, tx.Ent, audit.Entry{Action: "vm." + op + "_failed", ActorName: WorkerName,
@@ -67,7 +67,7 @@ func (e *Executor) failed(ctx context.Context, w *work, at Attempt, step string,
 			nt = notification.TypeVM_FAILED
 		}
 		return notify.Send(ctx, tx.Ent, to, notify.Message{Type: nt, Title: fmt.Sprintf("Failed to %s %s", op, v.Name),
-			Body: fmt.Sprintf("%s (step: %s). %s", msg, domain.StepLabel(step), Hint(code)),
+			Body: fmt.Sprintf("%s (step: %s). %s", msg, domain.StepLabel(step), kube.Hint(code, v.NamespaceName, e.clusterName(ctx, v.ClusterID))),
 			Link: "/vms/" + v.ID.String(), TicketID: &t.ID})
 	})
 	if err != nil {
@@ -75,6 +75,15 @@ func (e *Executor) failed(ctx context.Context, w *work, at Attempt, step string,
 	}
 	e.Logger.Warn("ticket failed", "ticket", t.ID, "vm", v.Name, "op", op, "step", step, "code", code, "err", msg)
 	return &PermanentError{Err: cause}
+}
+
+// clusterName names the VM's cluster in messages; the id stands in if the row is gone.
+func (e *Executor) clusterName(ctx context.Context, id uuid.UUID) string {
+	c, err := e.Store.Ent.Cluster.Get(ctx, id)
+	if err != nil {
+		return id.String()
+	}
+	return c.Name
 }
 
 // observe reads the VM's current phase for a failed operation's VM row.
@@ -93,25 +102,6 @@ func (e *Executor) observe(ctx context.Context, w *work) (vm.Status, bool) {
 		return vm.StatusUNKNOWN, w.vm.K8sExists
 	}
 	return clusters.VMStatus(st.Phase), true
-}
-
-// Hint tells an admin what to do about a failure code (flows §2.16.3).
-func Hint(code string) string {
-	switch code {
-	case kube.CodeNamespacePermissionDenied:
-		return "An admin can pre-create the namespace (kubectl create namespace …), grant Shepherd's service account namespaces:create, or approve again on another cluster."
-	case kube.CodeNamespaceQuotaExceeded, kube.CodeQuotaExceeded:
-		return "The cluster's quota is exhausted: an admin can raise the quota or approve again on another cluster or with a smaller size."
-	case kube.CodeClusterUnhealthy, kube.CodeTimeout:
-		return "The cluster did not answer: check its health on the admin Clusters page, then request again."
-	case kube.CodePermissionDenied:
-		return "Shepherd's service account lacks a permission on this cluster: an admin should check its RBAC."
-	case kube.CodeValidationFailed, kube.CodeNamespaceNameInvalid:
-		return "The cluster refused the VM definition: an admin should check the template and size."
-	case kube.CodeVMNotFound, kube.CodeResourceNotFound:
-		return "The VM no longer exists on the cluster; it may have been deleted outside Shepherd."
-	}
-	return "An admin can see the job and its errors under Admin → Jobs."
 }
 
 // operation is the verb of a ticket type: create, start, stop, restart, delete.

@@ -71,19 +71,20 @@ func (e *Executor) Power(ctx context.Context, eventID uuid.UUID, at Attempt) err
 func (e *Executor) powered(ctx context.Context, w *work, plan powerPlan, st kube.VMStatus, reached bool) error {
 	now, t, v := e.now(), w.ticket, w.vm
 	op := operation(t.Type)
-	msg, state := st.IP, domain.StepStateDone
+	stepMsg, state, vmMsg := st.IP, domain.StepStateDone, ""
 	if !reached {
-		msg, state = fmt.Sprintf("still %s after %s; status sync keeps watching", st.Phase, e.readyTimeout()), domain.StepStateRunning
+		vmMsg = fmt.Sprintf("still %s after %s; status sync keeps watching", st.Phase, e.readyTimeout())
+		stepMsg, state = vmMsg, domain.StepStateRunning
 	}
-	w.steps = setStep(w.steps, schema.ExecStep{Name: plan.doneStep, State: state, At: now, Message: msg})
+	w.steps = setStep(w.steps, schema.ExecStep{Name: plan.doneStep, State: state, At: now, Message: stepMsg})
 	return e.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		err := tx.Ent.VM.UpdateOneID(v.ID).Where(vm.StatusNotIn(vm.StatusDELETING, vm.StatusDELETED)).
-			SetStatus(clusters.VMStatus(st.Phase)).SetStatusMessage(map[bool]string{true: "", false: msg}[reached]).
+			SetStatus(clusters.VMStatus(st.Phase)).SetStatusMessage(vmMsg).
 			SetIP(st.IP).SetNode(st.Node).SetK8sExists(true).SetSyncedAt(now).Exec(ctx)
 		if err != nil && !ent.IsNotFound(err) {
 			return err
 		}
-		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusSUCCESS, ""); err != nil {
+		if err := e.closeTicket(ctx, tx, w, approvalticket.StatusSUCCESS, "", ""); err != nil {
 			return err
 		}
 		details := map[string]any{"ticket_id": t.ID.String(), "requested_by": t.RequesterName, "approved_by": t.ApproverName,

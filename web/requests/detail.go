@@ -13,6 +13,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/requestsview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -79,7 +80,7 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 	d.Steps = steps(t)
 	for i := range d.Steps {
 		if d.Steps[i].State == "failed" && t.Status == approvalticket.StatusFAILED {
-			d.Steps[i].Hint = governance.FailureHint(d.Steps[i].Detail, t.NamespaceName, d.Cluster)
+			d.Steps[i].Hint = kube.Hint(t.ErrorCode, t.NamespaceName, d.Cluster)
 		}
 	}
 	return d, nil

@@ -12,6 +12,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/vmsview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -143,7 +144,7 @@ func operation(t *ent.ApprovalTicket, v *ent.VM, cluster string) *vmsview.Operat
 		if t.ErrorMessage != "" {
 			o.ErrorMessage = t.ErrorMessage
 		}
-		o.Hint = governance.FailureHint(o.ErrorMessage, v.NamespaceName, cluster)
+		o.Hint = kube.Hint(t.ErrorCode, v.NamespaceName, cluster)
 	} else {
 		o.ErrorMessage = "" // a retried step's message stays in the timeline, not as an error
 	}
