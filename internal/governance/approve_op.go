@@ -50,7 +50,7 @@ func (s *Service) ApproveOperation(ctx context.Context, who Requester, ticketID 
 		if err != nil {
 			return err
 		}
-		if !o.Allows(v.Status) {
+		if !o.Allows(v) {
 			return o.stateConflict(v)
 		}
 		if running, err := tx.Ent.ApprovalTicket.Query().Where(approvalticket.VMID(v.ID), approvalticket.StatusIn(

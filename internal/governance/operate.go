@@ -77,14 +77,29 @@ func operationOf(t approvalticket.Type) (Operation, bool) {
 	return Operation{}, false
 }
 
-// Allows reports whether the operation may start from status.
-func (o Operation) Allows(status vm.Status) bool { return slices.Contains(o.From, status) }
+// Allows reports whether the operation may start from the VM's state. Power operations
+// also need the VM to exist on its cluster: a create that failed before the apply left
+// nothing to start, and a VM deleted behind Shepherd's back has nothing to stop.
+func (o Operation) Allows(v *ent.VM) bool {
+	if !slices.Contains(o.From, v.Status) {
+		return false
+	}
+	return o.Op == "delete" || (v.K8sUID != "" && v.K8sExists)
+}
 
 // NeedsApproval reports whether a person must approve the operation in env: deletion
 // always (DESIGN §3.6), power operations only in prod.
 func (o Operation) NeedsApproval(env string) bool { return o.Op == "delete" || env != authz.EnvTest }
 
 func (o Operation) stateConflict(v *ent.VM) error {
+	if slices.Contains(o.From, v.Status) { // the state allows it, the cluster object is not there
+		why := "it is missing there"
+		if v.K8sUID == "" {
+			why = "its creation failed before it was applied"
+		}
+		return domain.Errf(domain.CodeVMStateConflict, "", "%s cannot be %s: it does not exist on its cluster (%s). Delete it, and request a new VM if you still need one.",
+			v.Name, pastParticiple(o.Op), why)
+	}
 	return domain.Errf(domain.CodeVMStateConflict, "", "%s cannot be %s while it is %s (allowed from %s).",
 		v.Name, pastParticiple(o.Op), v.Status, joinStatuses(o.From))
 }
@@ -144,7 +159,7 @@ func (s *Service) RequestPower(ctx context.Context, who Requester, vmID uuid.UUI
 	if err := checkReason(reason, !auto, "Say why; an approver decides on it."); err != nil {
 		return nil, err
 	}
-	if !o.Allows(v.Status) {
+	if !o.Allows(v) {
 		return nil, o.stateConflict(v)
 	}
 	return s.requestOperation(ctx, who, v, o, reason, auto)
@@ -157,7 +172,7 @@ func (s *Service) RequestDelete(ctx context.Context, who Requester, vmID uuid.UU
 	if err != nil {
 		return nil, err
 	}
-	if !OpDelete.Allows(v.Status) {
+	if !OpDelete.Allows(v) {
 		return nil, OpDelete.stateConflict(v)
 	}
 	if v.Environment == vm.EnvironmentProd {
@@ -194,7 +209,7 @@ func (s *Service) requestOperation(ctx context.Context, who Requester, v *ent.VM
 		if err != nil {
 			return err
 		}
-		if !o.Allows(v.Status) {
+		if !o.Allows(v) {
 			return o.stateConflict(v)
 		}
 		if err := checkOpen(ctx, tx, v, o); err != nil {

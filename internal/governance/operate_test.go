@@ -33,10 +33,14 @@ func (f *fixture) vm(ns *ent.Namespace, status vm.Status) *ent.VM {
 		cl = f.prodClus
 	}
 	idx := f.count("vms") + 1
+	uid := uuid.NewString() // every VM past CREATING was applied to its cluster
+	if status == vm.StatusCREATING {
+		uid = ""
+	}
 	return must(f.store.Ent.VM.Create().SetName(ns.Name + "-shop-web-" + string(rune('a'+idx))).SetServiceID(f.svc.ID).SetSystemID(f.svc.SystemID).
 		SetNamespaceID(ns.ID).SetNamespaceName(ns.Name).SetEnvironment(vm.Environment(ns.Environment)).SetClusterID(cl.ID).
 		SetInstanceIndex(idx).SetInstanceSizeID(f.size.ID).SetTemplateID(f.tpl.ID).SetTicketID(uuid.New()).
-		SetStatus(status).SetCreatedBy(f.alice.ID).Save(f.ctx))
+		SetStatus(status).SetK8sUID(uid).SetCreatedBy(f.alice.ID).Save(f.ctx))
 }
 
 // jobs counts River jobs of kind in queue for an event.
@@ -361,5 +365,31 @@ func TestProgressMergesPlannedAndRecordedSteps(t *testing.T) {
 	busy, err := f.gov.InFlightVMs(f.ctx, []uuid.UUID{*tk.VMID, uuid.New()})
 	if err != nil || len(busy) != 1 || !busy[*tk.VMID] {
 		t.Fatalf("InFlightVMs: %v %v", busy, err)
+	}
+}
+
+// A VM whose create failed before the apply, or that vanished from its cluster, has
+// nothing to power: start is refused with the reason, deletion stays possible.
+func TestPowerNeedsTheVMOnItsCluster(t *testing.T) {
+	f := newFixture(t)
+	never := f.vm(f.dev, vm.StatusFAILED)
+	must(f.store.Ent.VM.UpdateOne(never).SetK8sUID("").Save(f.ctx))
+	ghost := f.vm(f.dev, vm.StatusSTOPPED)
+	must(f.store.Ent.VM.UpdateOne(ghost).SetK8sExists(false).Save(f.ctx))
+	for v, want := range map[*ent.VM]string{never: "its creation failed before it was applied", ghost: "it is missing there"} {
+		_, err := f.gov.RequestPower(f.ctx, f.who(f.alice), v.ID, "start", "")
+		var de *domain.Error
+		if !errors.As(err, &de) || de.Code != domain.CodeVMStateConflict || !strings.Contains(de.Message, want) {
+			t.Fatalf("start of %s: %v", v.Name, err)
+		}
+		if OpStart.Allows(must(f.store.Ent.VM.Get(f.ctx, v.ID))) {
+			t.Errorf("the page would offer Start for %s", v.Name)
+		}
+	}
+	if f.count("approval_tickets") != 0 {
+		t.Fatal("a refused request wrote a ticket")
+	}
+	if !OpDelete.Allows(must(f.store.Ent.VM.Get(f.ctx, never.ID))) {
+		t.Fatal("a failed VM must stay deletable")
 	}
 }

@@ -182,8 +182,7 @@ func ClassifyNamespace(err error) *Error {
 	case c.Code == CodeQuotaExceeded:
 		out.Code = CodeNamespaceQuotaExceeded
 	case c.Code == CodePermissionDenied:
-		out.Code = CodeNamespacePermissionDenied
-		out.Message = c.Message + " (hint: run `kubectl create namespace` yourself, grant the service account namespaces:create, or pick another cluster)"
+		out.Code = CodeNamespacePermissionDenied // Hint says what an admin can do
 	case c.Code == CodeValidationFailed:
 		out.Code = CodeNamespaceNameInvalid
 	case c.Kind == Retryable:

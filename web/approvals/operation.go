@@ -30,10 +30,10 @@ func (h *Handler) operationModel(c echo.Context, t *ent.ApprovalTicket, m approv
 			if cl, err := client.Cluster.Get(ctx, v.ClusterID); err == nil {
 				o.Cluster = cl.Name
 			}
-			if oper, ok := governance.PowerOp(op); ok && !oper.Allows(v.Status) {
+			if oper, ok := governance.PowerOp(op); ok && !oper.Allows(v) {
 				o.Warning = fmt.Sprintf("The VM is %s now, so the %s cannot run; reject the request or wait.", v.Status, op)
 			}
-			if op == "delete" && !governance.OpDelete.Allows(v.Status) {
+			if op == "delete" && !governance.OpDelete.Allows(v) {
 				o.Warning = fmt.Sprintf("The VM is %s now and cannot be deleted.", v.Status)
 			}
 		}

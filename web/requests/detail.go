@@ -81,6 +81,9 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 	for i := range d.Steps {
 		if d.Steps[i].State == "failed" && t.Status == approvalticket.StatusFAILED {
 			d.Steps[i].Hint = kube.Hint(t.ErrorCode, t.NamespaceName, d.Cluster)
+			if d.Steps[i].Detail == d.ErrorMessage {
+				d.ErrorMessage = "" // the failed step says it, with the hint; once is enough
+			}
 		}
 	}
 	return d, nil

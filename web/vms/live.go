@@ -74,6 +74,10 @@ func (h *Handler) live(c echo.Context, v *ent.VM, cluster string) (vmsview.Live,
 	}
 	if latest != nil {
 		m.Op = operation(latest, v, cluster)
+		// The operation box shows a failure with its hint; the status block need not repeat it.
+		if m.Op.ErrorMessage != "" && strings.HasSuffix(m.StatusMessage, m.Op.ErrorMessage) {
+			m.StatusMessage = ""
+		}
 	}
 	waiting := map[approvalticket.Type]bool{}
 	for _, t := range pending {
@@ -100,7 +104,7 @@ func actions(p *authz.Principal, v *ent.VM, busy bool, waiting map[approvalticke
 	}
 	if canOperate {
 		for _, o := range governance.PowerOps {
-			if !o.Allows(v.Status) || waiting[o.Ticket] {
+			if !o.Allows(v) || waiting[o.Ticket] {
 				continue
 			}
 			b := vmsview.PowerButton{Op: o.Op, Label: strings.ToUpper(o.Op[:1]) + o.Op[1:], Danger: o.Op != "start"}
@@ -111,7 +115,7 @@ func actions(p *authz.Principal, v *ent.VM, busy bool, waiting map[approvalticke
 			a.Power = append(a.Power, b)
 		}
 	}
-	if canDelete && governance.OpDelete.Allows(v.Status) {
+	if canDelete && governance.OpDelete.Allows(v) {
 		a.CanDelete, a.DeleteByName = true, v.Environment == vm.EnvironmentProd
 		if waiting[approvalticket.TypeVM_DELETE] {
 			a.DeleteBlocked = "Deletion has been requested and waits for an approver."
@@ -145,6 +149,11 @@ func operation(t *ent.ApprovalTicket, v *ent.VM, cluster string) *vmsview.Operat
 			o.ErrorMessage = t.ErrorMessage
 		}
 		o.Hint = kube.Hint(t.ErrorCode, v.NamespaceName, cluster)
+		for i := range o.Steps { // the error box below the timeline says it once
+			if o.Steps[i].State == governance.ProgressFailed && o.Steps[i].Message == o.ErrorMessage {
+				o.Steps[i].Message = ""
+			}
+		}
 	} else {
 		o.ErrorMessage = "" // a retried step's message stays in the timeline, not as an error
 	}
