@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -24,16 +23,7 @@ import (
 // approved VM ends RUNNING; approvals made after the restart run too.
 func TestWorkersSurvivePostgresRestart(t *testing.T) {
 	ctx := context.Background()
-	// t.TempDir's parent is private to root; PostgreSQL runs as postgres when we are root.
-	root, err := os.MkdirTemp("", "shepherd-pgrestart-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	if err := os.Chmod(root, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	pgOpts := pgembed.Options{Dir: filepath.Join(root, "pg"), Port: freePort(t), Fast: true}
+	pgOpts := pgembed.Options{Dir: filepath.Join(t.TempDir(), "pg"), Port: freePort(t), Fast: true}
 	inst, err := pgembed.Start(ctx, pgOpts)
 	if err != nil {
 		t.Fatal(err)

@@ -143,9 +143,13 @@ func postgresCredential() (*syscall.Credential, error) {
 	return cred, nil
 }
 
-// checkTraversable fails with a helpful message when the user in cred
-// cannot reach dir (every path component needs the search bit for it).
-func checkTraversable(dir string, cred *syscall.Credential) error {
+// ensureTraversable makes sure the user in cred can reach dir: every path component
+// needs the search bit for it. PostgreSQL refuses to run as root, so we run it as
+// postgres, and a checkout in a private directory (mktemp -d makes 0700 ones) would
+// otherwise stop `make test` and `make run`. When we own a blocking directory we add
+// only the others' search bit (o+x: passage, not listing) and say so; otherwise the
+// error says what to do.
+func ensureTraversable(dir string, cred *syscall.Credential, logger *slog.Logger) error {
 	for d := dir; ; d = filepath.Dir(d) {
 		st, err := os.Stat(d)
 		if err != nil {
@@ -158,8 +162,11 @@ func checkTraversable(dir string, cred *syscall.Credential) error {
 		mode := st.Mode().Perm()
 		inGroup := sys.Gid == cred.Gid || slices.Contains(cred.Groups, sys.Gid)
 		if !(mode&0o001 != 0 || sys.Uid == cred.Uid && mode&0o100 != 0 || inGroup && mode&0o010 != 0) {
-			return fmt.Errorf("pgembed: PostgreSQL runs as the postgres user, which cannot enter %s (mode %v, owner uid %d): "+
-				"run `chmod o+x %s` or choose a data directory elsewhere", d, mode, sys.Uid, d)
+			if int(sys.Uid) != os.Geteuid() || os.Chmod(d, mode|0o001) != nil {
+				return fmt.Errorf("pgembed: PostgreSQL runs as the postgres user, which cannot enter %s (mode %v, owner uid %d): "+
+					"run `chmod o+x %s` or choose a data directory elsewhere", d, mode, sys.Uid, d)
+			}
+			logger.Warn("let the postgres user pass through a private directory (added o+x, no listing)", "dir", d, "was", mode.String())
 		}
 		if d == filepath.Dir(d) {
 			return nil

@@ -206,7 +206,7 @@ func (i *Instance) prepareDir() error {
 	if i.cred == nil {
 		return nil
 	}
-	if err := checkTraversable(filepath.Dir(i.dir), i.cred); err != nil {
+	if err := ensureTraversable(filepath.Dir(i.dir), i.cred, i.logger); err != nil {
 		return err
 	}
 	return chownTree(i.dir, int(i.cred.Uid), int(i.cred.Gid))

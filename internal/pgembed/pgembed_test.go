@@ -16,17 +16,36 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// dataDir returns a fresh directory the postgres user can reach even when
-// the tests run as root (t.TempDir creates its directories with mode 0700).
+// dataDir returns a fresh data root inside t.TempDir, whose directories are private
+// (0700): as root, Start must let the postgres user through them by itself.
 func dataDir(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
+	return filepath.Join(t.TempDir(), "pg")
+}
+
+// A checkout in a private directory (mktemp -d) works as root: Start grants the
+// postgres user passage (o+x) through our own private directories, never listing.
+func TestStartInsidePrivateDirectories(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs PostgreSQL as another user")
+	}
+	dir := dataDir(t)
+	parents := []string{filepath.Dir(dir), filepath.Dir(filepath.Dir(dir))}
+	for _, d := range parents {
+		if err := os.Chmod(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return filepath.Join(dir, "pg")
+	start(t, Options{Dir: dir, Port: freePort(t), Fast: true, Logger: testLogger(t)})
+	for _, d := range parents {
+		st, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := st.Mode().Perm(); mode != 0o701 {
+			t.Errorf("%s: mode %v, want 0701 (search only for others)", d, mode)
+		}
+	}
 }
 
 func freePort(t *testing.T) int {
