@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -117,8 +118,28 @@ func (a *App) wire(ctx context.Context) error {
 			RedirectURL: cfg.BaseURL + web.OIDCCallbackPath, Scopes: strings.Fields(cfg.OIDCScopes), GroupsClaim: cfg.OIDCGroupsClaim})
 	}
 
-	a.Clusters = clusters.New(a.Store, clusters.Options{Concurrency: cfg.ClusterConcurrency, SimStepDelay: cfg.SimStepDelay,
-		SimStateDir: cfg.SimStateDir, Logger: logger.With("component", "clusters")})
+	box, err := secrets.NewBox(keys.Encryption)
+	if err != nil {
+		return fmt.Errorf("encryption key: %w", err)
+	}
+	if cfg.DevMode && cfg.DevKubeconfig != "" {
+		kubeconfig, err := os.ReadFile(cfg.DevKubeconfig)
+		if err != nil {
+			return fmt.Errorf("SHEPHERD_DEV_KUBECONFIG: %w", err)
+		}
+		if err := seed.DevKubeCluster(ctx, a.Store, box, kubeconfig); err != nil {
+			return err
+		}
+		logger.Info("test cluster registered", "cluster", seed.DevKubeClusterName, "kubeconfig", cfg.DevKubeconfig)
+	}
+	a.Clusters = clusters.New(a.Store, clusters.Options{
+		Concurrency:  cfg.ClusterConcurrency,
+		SimStepDelay: cfg.SimStepDelay,
+		SimStateDir:  cfg.SimStateDir,
+		Box:          box,
+		CallTimeout:  cfg.K8sTimeout,
+		Logger:       logger.With("component", "clusters"),
+	})
 	a.Executor = &provisioning.Executor{Store: a.Store, Clusters: a.Clusters, Logger: logger.With("component", "provisioning"),
 		CallTimeout: cfg.K8sTimeout, ReadyTimeout: cfg.VMReadyTimeout}
 	workers := river.NewWorkers()

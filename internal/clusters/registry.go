@@ -1,6 +1,8 @@
 // Package clusters turns cluster rows into live kube.Providers and throttles the work
-// each cluster receives. Simulated clusters ("sim") live in this process, one per
-// cluster row, with their hardware taken from the row the first time it is seen.
+// each cluster receives. Real clusters ("kubevirt") get a client built from their
+// sealed kubeconfig, cached until the credentials are rotated. Simulated clusters
+// ("sim") live in this process, one per cluster row, with their hardware taken from
+// the row the first time it is seen.
 package clusters
 
 import (
@@ -18,7 +20,9 @@ import (
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/kube"
+	"kv-shepherd.io/shepherd/internal/kube/kubevirt"
 	"kv-shepherd.io/shepherd/internal/kube/sim"
+	"kv-shepherd.io/shepherd/internal/secrets"
 )
 
 // Options configure the registry.
@@ -31,6 +35,10 @@ type Options struct {
 	// SimStateDir keeps simulated clusters on disk (one JSON file per cluster) so
 	// they survive restarts; empty keeps them in memory.
 	SimStateDir string
+	// Box opens the sealed kubeconfigs of real clusters.
+	Box *secrets.Box
+	// CallTimeout bounds each call to a real cluster (K8S_OPERATION_TIMEOUT).
+	CallTimeout time.Duration
 	Logger      *slog.Logger
 }
 
@@ -41,7 +49,15 @@ type Registry struct {
 
 	mu    sync.Mutex
 	sims  map[string]*sim.Cluster // by cluster name: names are unique and stable
+	reals map[uuid.UUID]realProvider
 	slots map[uuid.UUID]chan struct{}
+}
+
+// realProvider is a cached client and the sealed kubeconfig it was built from: a
+// rotation stores a new sealed value (fresh nonce), which retires the client.
+type realProvider struct {
+	sealed   string
+	provider *kubevirt.Provider
 }
 
 // New returns a registry over the clusters table.
@@ -52,7 +68,13 @@ func New(store *db.Store, opts Options) *Registry {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Registry{store: store, opts: opts, sims: map[string]*sim.Cluster{}, slots: map[uuid.UUID]chan struct{}{}}
+	return &Registry{
+		store: store,
+		opts:  opts,
+		sims:  map[string]*sim.Cluster{},
+		reals: map[uuid.UUID]realProvider{},
+		slots: map[uuid.UUID]chan struct{}{},
+	}
 }
 
 // Provider returns the provider of cluster id, loading its row.
@@ -70,6 +92,8 @@ func (r *Registry) For(c *ent.Cluster) (kube.Provider, error) {
 	switch c.Provider {
 	case cluster.ProviderSim:
 		return r.simFor(c)
+	case cluster.ProviderKubevirt:
+		return r.realFor(c)
 	default:
 		return nil, kube.NewPermanent(kube.CodeClusterUnhealthy,
 			fmt.Sprintf("cluster %s uses the %q provider, which this build of Shepherd cannot reach yet", c.Name, c.Provider))
@@ -119,6 +143,31 @@ func (r *Registry) simFor(c *ent.Cluster) (*sim.Cluster, error) {
 	s := sim.New(opts)
 	r.sims[c.Name] = s
 	return s, nil
+}
+
+func (r *Registry) realFor(c *ent.Cluster) (*kubevirt.Provider, error) {
+	if c.KubeconfigSealed == "" {
+		return nil, kube.NewPermanent(kube.CodeClusterUnhealthy, "cluster "+c.Name+" has no kubeconfig; upload one on its admin page")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rp, ok := r.reals[c.ID]; ok && rp.sealed == c.KubeconfigSealed {
+		return rp.provider, nil
+	}
+	if r.opts.Box == nil {
+		return nil, kube.NewPermanent(kube.CodeClusterUnhealthy, "no encryption key is configured to open cluster credentials")
+	}
+	kubeconfig, err := r.opts.Box.Open(c.KubeconfigSealed)
+	if err != nil {
+		return nil, kube.NewPermanent(kube.CodeClusterUnhealthy,
+			"the stored kubeconfig of cluster "+c.Name+" cannot be decrypted (was SHEPHERD_ENCRYPTION_KEY changed?)")
+	}
+	p, err := kubevirt.New(c.Name, kubeconfig, kubevirt.Options{Timeout: r.opts.CallTimeout, Logger: r.opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	r.reals[c.ID] = realProvider{sealed: c.KubeconfigSealed, provider: p}
+	return p, nil
 }
 
 // Acquire takes one of the cluster's operation slots, waiting while all are busy. The

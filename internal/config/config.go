@@ -63,6 +63,8 @@ type Config struct {
 
 	DataDir string `env:"SHEPHERD_DATA_DIR" yaml:"data_dir" doc:"dev only: where the private PostgreSQL keeps its data." default:".data"`
 	PGPort  int    `env:"SHEPHERD_PG_PORT" yaml:"pg_port" doc:"dev only: port of the private PostgreSQL." default:"5433"`
+	// DevKubeconfig is set by `make run-kube` (shepherd-testcluster exec) to the test cluster's admin kubeconfig.
+	DevKubeconfig string `env:"SHEPHERD_DEV_KUBECONFIG" yaml:"dev_kubeconfig" doc:"dev only: kubeconfig of a real test cluster to register as the KubeVirt cluster kube-test (make run-kube sets it)."`
 
 	// Decoded forms, filled by Validate.
 	EncryptionKeyBytes []byte `env:"-" yaml:"-"`

@@ -46,6 +46,8 @@ const (
 	CodeClusterUnhealthy          = "CLUSTER_UNHEALTHY"
 	CodeClusterRebuilding         = "CLUSTER_REBUILDING"
 	CodeVMNotFound                = "VM_NOT_FOUND"
+	CodeVMNotRunning              = "VM_NOT_RUNNING"
+	CodeConsoleInUse              = "CONSOLE_IN_USE"
 	CodeResourceNotFound          = "RESOURCE_NOT_FOUND"
 	CodeValidationFailed          = "VALIDATION_FAILED"
 	CodePermissionDenied          = "PERMISSION_DENIED"

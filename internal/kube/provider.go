@@ -10,6 +10,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"net"
 )
 
 // FieldManager is the server-side-apply field owner used for every object
@@ -89,12 +90,16 @@ type VMStatus struct {
 
 // Capabilities is what a cluster can do, detected at health-check time.
 type Capabilities struct {
+	KubernetesVersion   string // the API server's gitVersion, e.g. v1.37.2
 	KubeVirtVersion     string
 	GPUDevices          []string
 	Hugepages           []string
 	StorageClasses      []string
 	DefaultStorageClass string
 	DedicatedCPU        bool
+	// SRIOVNetworks are the SR-IOV resource names nodes advertise (from the
+	// SR-IOV device plugin); empty when the cluster has none.
+	SRIOVNetworks []string
 }
 
 // Event types delivered by Provider.Watch.
@@ -132,6 +137,20 @@ type Provider interface {
 	Watch(ctx context.Context) (<-chan Event, error)
 	Capabilities(ctx context.Context) (Capabilities, error)
 	Health(ctx context.Context) error
+	// OpenConsole opens the VM's VNC byte stream (RFB, as KubeVirt's vnc
+	// subresource serves it). A VM that is not running gives a Permanent
+	// CodeVMNotRunning error; a console someone else holds, with
+	// PreserveSession, a Permanent CodeConsoleInUse error. Closing the
+	// connection ends the session.
+	OpenConsole(ctx context.Context, ref VMRef, opts ConsoleOptions) (net.Conn, error)
+}
+
+// ConsoleOptions shape a console connection.
+type ConsoleOptions struct {
+	// PreserveSession keeps a session another viewer holds and refuses this one;
+	// false takes the console over, disconnecting the other viewer (KubeVirt's
+	// preserveSession query parameter).
+	PreserveSession bool
 }
 
 // Faults is implemented by test providers that can inject failures; the

@@ -43,6 +43,7 @@ func Run(t *testing.T, newProvider func(t *testing.T) kube.Provider) {
 		{"WatchLifecycle", testWatch},
 		{"LabelsReported", testLabels},
 		{"ErrorClassification", testFaults},
+		{"Console", testConsole},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

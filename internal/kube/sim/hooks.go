@@ -42,12 +42,13 @@ func (c *Cluster) DropWatches() {
 	}
 }
 
-// ConsoleAddr is where a VNC/RFB endpoint for the simulated VMs will listen.
-// Empty until the console lands (separate issue).
-func (c *Cluster) ConsoleAddr() string { return "" }
-
-// Close cancels pending transitions and closes all watches.
+// Close cancels pending transitions, closes all watches and ends the consoles.
 func (c *Cluster) Close() {
+	c.closeLocked()
+	c.run.Wait()
+}
+
+func (c *Cluster) closeLocked() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, v := range c.vms {
@@ -59,6 +60,10 @@ func (c *Cluster) Close() {
 	for w := range c.watchers {
 		c.closeWatcherLocked(w)
 	}
+	for _, v := range c.vms {
+		c.closeConsoleLocked(v)
+	}
+	c.stop()
 }
 
 // enter runs the shared prologue of every operation: injected latency,

@@ -145,9 +145,6 @@ func TestCapabilitiesFromOptions(t *testing.T) {
 	if again.StorageClasses[0] != "fast" {
 		t.Fatal("Capabilities returned an aliased slice")
 	}
-	if c.ConsoleAddr() != "" {
-		t.Fatal("console not implemented yet; ConsoleAddr must be empty")
-	}
 }
 
 func TestApplySpecChangeKeepsUIDAndEmitsModified(t *testing.T) {

@@ -2,14 +2,15 @@
 // kube.Provider. It backs the embedded default deployment, scale benchmarks
 // and tests; ../conformance keeps it honest against the real provider.
 //
-// No goroutines are started by this package's own code: delayed state
-// transitions use time.AfterFunc and watch cancellation uses
-// context.AfterFunc, so there is nothing to leak or join.
+// Delayed state transitions use time.AfterFunc and watch cancellation uses
+// context.AfterFunc; the only goroutines are open consoles' (one per viewer,
+// on the supervised runner), ended by Close.
 package sim
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"kv-shepherd.io/shepherd/internal/kube"
+	"kv-shepherd.io/shepherd/internal/runner"
 )
 
 // Options configure a simulated cluster. The zero value is a healthy cluster
@@ -41,6 +43,9 @@ type Options struct {
 	// killed one created, as it would on a real cluster. Empty keeps
 	// everything in memory. Only Open accepts it; New panics.
 	StateFile string
+	// ConsoleBootDelay is how long a VM's console takes to print its boot log
+	// before the login prompt. Zero = rfb.DefaultBootDelay; negative = instant.
+	ConsoleBootDelay time.Duration
 }
 
 // Operation names accepted by FailNext; they match the Provider methods.
@@ -61,6 +66,9 @@ const (
 // Cluster is the simulated cluster. All state is guarded by mu.
 type Cluster struct {
 	opts Options
+	// run supervises console connections; stop ends them (Close).
+	run  *runner.Runner
+	stop context.CancelFunc
 
 	mu         sync.Mutex
 	namespaces map[string]map[string]string // name -> labels
@@ -84,6 +92,7 @@ type vm struct {
 	epoch    int          // bumped on every replan; stale timers compare it
 	timer    *time.Timer
 	deleting bool // removed when plan drains
+	console  *console
 }
 
 type watcher struct {
@@ -116,8 +125,11 @@ func newCluster(opts Options) *Cluster {
 	if opts.Capabilities.KubeVirtVersion == "" {
 		opts.Capabilities.KubeVirtVersion = "v1.9.0-sim"
 	}
+	ctx, stop := context.WithCancel(context.Background())
 	return &Cluster{
 		opts:       opts,
+		run:        runner.New(ctx, slog.Default()),
+		stop:       stop,
 		namespaces: map[string]map[string]string{},
 		vms:        map[kube.VMRef]*vm{},
 		watchers:   map[*watcher]struct{}{},

@@ -83,6 +83,9 @@ func (c *Cluster) stepLocked(v *vm) bool {
 // both gone once the VMI is torn down. Starting is a new VMI (also after a
 // restart), so the old address is dropped until it runs again.
 func (c *Cluster) setPhaseLocked(v *vm, p kube.Phase) {
+	if p != kube.PhaseRunning {
+		c.closeConsoleLocked(v) // the VMI, and its VNC socket, is going away
+	}
 	v.status.Phase = p
 	v.status.Ready = p == kube.PhaseRunning
 	v.status.Message = ""
@@ -112,6 +115,7 @@ func (c *Cluster) removeLocked(v *vm) {
 	}
 	v.epoch++
 	v.plan = nil
+	c.closeConsoleLocked(v)
 	if c.vms[v.spec.Ref] == v {
 		delete(c.vms, v.spec.Ref)
 	}
