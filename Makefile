@@ -7,17 +7,36 @@ TEST_PG_DIR ?= .data/test-pg
 TEST_PG_PORT ?= 5439
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: run build assets generate check-generated vet check-goroutines test test-go test-fuzz bench clean docker help
+TESTCLUSTER := bin/shepherd-testcluster
+TESTCLUSTER_DIR ?= .data/testcluster
+
+.PHONY: run run-kube testenv build assets generate check-generated vet check-goroutines test test-go test-fuzz bench clean docker help
 
 help:
 	@echo "make run    - embedded default: private PostgreSQL, demo data, dev sign-in on http://127.0.0.1:8080"
 	@echo "make test   - everything CI runs"
+	@echo "make run-kube - the portal against a real Kubernetes API server (the test cluster) as well"
+	@echo "make testenv  - build or reuse the test cluster's kube-apiserver and kubectl"
 	@echo "make build  - bin/shepherd"
 	@echo "make generate - regenerate templ and Ent code"
 
 run: assets
 	$(GO) build -o $(BIN) ./cmd/shepherd
 	./$(BIN) dev
+
+# The test cluster: kube-apiserver and kubectl built from k8s.io/kubernetes in their own
+# module (tools/kubetest; cached under $$HOME/.cache/shepherd), Debian's etcd, KubeVirt's
+# CRDs and a stand-in virt-controller/virt-api (internal/testcluster). Test infrastructure only.
+testenv:
+	@command -v etcd >/dev/null || { echo "the test cluster needs etcd: apt-get install -y etcd-server"; exit 1; }
+	tools/kubetest/build.sh
+	$(GO) build -o $(TESTCLUSTER) ./cmd/shepherd-testcluster
+
+# The portal with the simulated clusters plus kube-test, a real API server whose
+# VirtualMachines kubectl can see (the command prints the kubeconfig and kubectl paths).
+run-kube: assets testenv
+	$(GO) build -o $(BIN) ./cmd/shepherd
+	./$(TESTCLUSTER) exec --dir .data/kube -- sh -c 'SHEPHERD_DEV_KUBECONFIG=$$SHEPHERD_TEST_KUBECONFIG exec ./$(BIN) dev'
 
 build: assets
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/shepherd
@@ -57,9 +76,11 @@ check-goroutines:
 test: check-generated vet check-goroutines test-go
 
 # One private PostgreSQL for the whole run; each test clones its own database from a migrated template.
-test-go: assets
+# ... and one test cluster (a real kube-apiserver) shared by every package that needs it.
+test-go: assets testenv
 	$(GO) build -o $(BIN) ./cmd/shepherd
-	SHEPHERD_REQUIRE_BROWSER=1 ./$(BIN) pg-exec --dir $(TEST_PG_DIR) --port $(TEST_PG_PORT) -- \
+	SHEPHERD_REQUIRE_BROWSER=1 SHEPHERD_REQUIRE_KUBE=1 ./$(BIN) pg-exec --dir $(TEST_PG_DIR) --port $(TEST_PG_PORT) -- \
+		./$(TESTCLUSTER) exec --dir $(TESTCLUSTER_DIR) -- \
 		$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory test-fuzz
 
