@@ -21,6 +21,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"k8s.io/klog/v2"
 	"riverqueue.com/riverui"
 
 	"kv-shepherd.io/shepherd/internal/auth"
@@ -86,6 +87,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 
 func (a *App) wire(ctx context.Context) error {
 	cfg, logger := a.Config, a.Logger
+	// client-go logs through klog (watch restarts, throttling); send it to our log.
+	klog.SetSlogLogger(logger.With("component", "client-go"))
 	if err := db.Migrate(ctx, a.Pool, logger); err != nil {
 		return err
 	}
@@ -194,7 +197,7 @@ func (a *App) wire(ctx context.Context) error {
 		return fmt.Errorf("river insert client: %w", err)
 	}
 	deps.Governance = &governance.Service{Store: a.Store, Jobs: inserter, Logger: logger}
-	deps.Catalog = catalog.NewService(a.Store)
+	deps.Catalog = catalog.NewService(a.Store, box)
 	deps.Ready = a.ready
 	deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		jobs.NewQueueCollector(a.Pool))

@@ -55,6 +55,10 @@ type VMSpec struct {
 	CloudInit    string // cloud-init NoCloud user data, "" = none
 
 	Running bool // run strategy: Always (true) vs Halted (false)
+
+	// Overrides are the instance size's spec_overrides: dotted JSON paths under
+	// spec.template.spec. set on the rendered VirtualMachine (see ApplyOverrides).
+	Overrides map[string]any
 }
 
 // Phase is Shepherd's coarse view of a VM's power state.

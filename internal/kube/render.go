@@ -46,14 +46,26 @@ func ValidateSpec(spec VMSpec) error {
 	if spec.Image == "" && spec.PVCName == "" && spec.DiskGB == 0 {
 		return NewPermanent(CodeValidationFailed, "a VM needs a containerdisk image, a source PVC or a disk size")
 	}
+	if _, err := ApplyOverrides(renderBase(spec), spec.Overrides); err != nil {
+		return err
+	}
 	return nil
 }
 
-// RenderVM builds the KubeVirt VirtualMachine that server-side apply sends.
-// It is pure so the real provider and the simulator render identically and
-// the rendered object can be unit-tested and shown in dry-run previews.
-// Invalid quantities are skipped; call ValidateSpec first.
+// RenderVM builds the KubeVirt VirtualMachine that server-side apply sends: the
+// request rendered (renderBase), then the instance size's overrides set on it. It is
+// pure so the real provider and the simulator render identically and the rendered
+// object can be unit-tested and shown in dry-run previews. Invalid quantities and
+// overrides are skipped; call ValidateSpec first.
 func RenderVM(spec VMSpec) *kubevirtv1.VirtualMachine {
+	base := renderBase(spec)
+	if vm, err := ApplyOverrides(base, spec.Overrides); err == nil {
+		return vm
+	}
+	return base
+}
+
+func renderBase(spec VMSpec) *kubevirtv1.VirtualMachine {
 	runStrategy := kubevirtv1.RunStrategyHalted
 	if spec.Running {
 		runStrategy = kubevirtv1.RunStrategyAlways

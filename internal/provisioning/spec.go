@@ -58,6 +58,9 @@ func vmSpec(t *ent.ApprovalTicket, ev *ent.DomainEvent, v *ent.VM) kube.VMSpec {
 		CloudInit:     str(tpl, "cloud_init"),
 		Running:       true,
 	}
+	if overrides, ok := size["spec_overrides"].(map[string]any); ok && len(overrides) > 0 {
+		spec.Overrides = overrides
+	}
 	if str(tpl, "source_type") == "pvc" {
 		spec.PVCNamespace, spec.PVCName = str(tpl, "pvc_namespace"), str(tpl, "pvc_name")
 	} else {

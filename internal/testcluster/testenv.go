@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"kubevirt.io/client-go/kubecli"
 )
 
@@ -204,4 +206,33 @@ func orDefault(binDir string) string {
 		return DefaultBinDir()
 	}
 	return binDir
+}
+
+// Secrets returns the credentials in the test cluster's kubeconfigs (tokens, client
+// keys, in raw and base64 form), for tests asserting that none of them reaches a
+// log, a page or an audit row.
+func (s *Shared) Secrets(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for _, path := range []string{s.KubeconfigPath, s.LimitedKubeconfigPath} {
+		if path == "" {
+			continue
+		}
+		cfg, err := clientcmd.LoadFromFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range cfg.AuthInfos {
+			if u.Token != "" {
+				out = append(out, u.Token)
+			}
+			if len(u.ClientKeyData) > 0 {
+				out = append(out, base64.StdEncoding.EncodeToString(u.ClientKeyData), string(u.ClientKeyData))
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("testcluster: the kubeconfigs carry no credentials to look for")
+	}
+	return out
 }

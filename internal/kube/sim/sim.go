@@ -394,5 +394,6 @@ func cloneSpec(s kube.VMSpec) kube.VMSpec {
 	s.Labels = maps.Clone(s.Labels)
 	s.Annotations = maps.Clone(s.Annotations)
 	s.GPUs = slices.Clone(s.GPUs)
+	s.Overrides = maps.Clone(s.Overrides)
 	return s
 }
