@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"kv-shepherd.io/shepherd/ent/cluster"
+	entvm "kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
 	"kv-shepherd.io/shepherd/internal/config"
 	"kv-shepherd.io/shepherd/internal/seed"
@@ -137,8 +138,13 @@ func TestVMOnRealKubeVirtInTheBrowser(t *testing.T) {
 	approveOperation(t, ctx, env, deleteID, "", "")
 	signOut(t, ctx)
 	signIn(t, ctx, env, "dana")
-	openVM(t, ctx, env, name)
+	row := db.VM.Query().Where(entvm.Name(name)).OnlyX(bg)
+	err = chromedp.Do(ctx, chromedp.Navigate(env.URL+"/vms/"+row.ID.String()), chromedp.WaitVisible(chromedp.CSS(`[data-testid="vm-live"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, ctx, vmStatus("DELETED"), 60*time.Second)
+	screenshot(t, ctx, "42-kube-vm-deleted")
 	if _, ok := getVM(t, shared, ns, name); ok {
 		t.Errorf("%s/%s still exists on the cluster after the approved deletion", ns, name)
 	}
