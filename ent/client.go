@@ -19,6 +19,10 @@ import (
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
+	"kv-shepherd.io/shepherd/ent/consolegrant"
+	"kv-shepherd.io/shepherd/ent/consolesession"
+	"kv-shepherd.io/shepherd/ent/consoleticket"
 	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/instancesize"
@@ -51,6 +55,14 @@ type Client struct {
 	AuditLog *AuditLogClient
 	// Cluster is the client for interacting with the Cluster builders.
 	Cluster *ClusterClient
+	// ClusterHealthCheck is the client for interacting with the ClusterHealthCheck builders.
+	ClusterHealthCheck *ClusterHealthCheckClient
+	// ConsoleGrant is the client for interacting with the ConsoleGrant builders.
+	ConsoleGrant *ConsoleGrantClient
+	// ConsoleSession is the client for interacting with the ConsoleSession builders.
+	ConsoleSession *ConsoleSessionClient
+	// ConsoleTicket is the client for interacting with the ConsoleTicket builders.
+	ConsoleTicket *ConsoleTicketClient
 	// DomainEvent is the client for interacting with the DomainEvent builders.
 	DomainEvent *DomainEventClient
 	// IdPGroupMapping is the client for interacting with the IdPGroupMapping builders.
@@ -99,6 +111,10 @@ func (c *Client) init() {
 	c.ApprovalTicket = NewApprovalTicketClient(c.config)
 	c.AuditLog = NewAuditLogClient(c.config)
 	c.Cluster = NewClusterClient(c.config)
+	c.ClusterHealthCheck = NewClusterHealthCheckClient(c.config)
+	c.ConsoleGrant = NewConsoleGrantClient(c.config)
+	c.ConsoleSession = NewConsoleSessionClient(c.config)
+	c.ConsoleTicket = NewConsoleTicketClient(c.config)
 	c.DomainEvent = NewDomainEventClient(c.config)
 	c.IdPGroupMapping = NewIdPGroupMappingClient(c.config)
 	c.InstanceSize = NewInstanceSizeClient(c.config)
@@ -206,28 +222,32 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		ApprovalTicket:  NewApprovalTicketClient(cfg),
-		AuditLog:        NewAuditLogClient(cfg),
-		Cluster:         NewClusterClient(cfg),
-		DomainEvent:     NewDomainEventClient(cfg),
-		IdPGroupMapping: NewIdPGroupMappingClient(cfg),
-		InstanceSize:    NewInstanceSizeClient(cfg),
-		Namespace:       NewNamespaceClient(cfg),
-		Notification:    NewNotificationClient(cfg),
-		PendingAdoption: NewPendingAdoptionClient(cfg),
-		Permission:      NewPermissionClient(cfg),
-		Role:            NewRoleClient(cfg),
-		RoleBinding:     NewRoleBindingClient(cfg),
-		Service:         NewServiceClient(cfg),
-		Session:         NewSessionClient(cfg),
-		System:          NewSystemClient(cfg),
-		SystemMember:    NewSystemMemberClient(cfg),
-		SystemSecret:    NewSystemSecretClient(cfg),
-		Template:        NewTemplateClient(cfg),
-		User:            NewUserClient(cfg),
-		VM:              NewVMClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		ApprovalTicket:     NewApprovalTicketClient(cfg),
+		AuditLog:           NewAuditLogClient(cfg),
+		Cluster:            NewClusterClient(cfg),
+		ClusterHealthCheck: NewClusterHealthCheckClient(cfg),
+		ConsoleGrant:       NewConsoleGrantClient(cfg),
+		ConsoleSession:     NewConsoleSessionClient(cfg),
+		ConsoleTicket:      NewConsoleTicketClient(cfg),
+		DomainEvent:        NewDomainEventClient(cfg),
+		IdPGroupMapping:    NewIdPGroupMappingClient(cfg),
+		InstanceSize:       NewInstanceSizeClient(cfg),
+		Namespace:          NewNamespaceClient(cfg),
+		Notification:       NewNotificationClient(cfg),
+		PendingAdoption:    NewPendingAdoptionClient(cfg),
+		Permission:         NewPermissionClient(cfg),
+		Role:               NewRoleClient(cfg),
+		RoleBinding:        NewRoleBindingClient(cfg),
+		Service:            NewServiceClient(cfg),
+		Session:            NewSessionClient(cfg),
+		System:             NewSystemClient(cfg),
+		SystemMember:       NewSystemMemberClient(cfg),
+		SystemSecret:       NewSystemSecretClient(cfg),
+		Template:           NewTemplateClient(cfg),
+		User:               NewUserClient(cfg),
+		VM:                 NewVMClient(cfg),
 	}, nil
 }
 
@@ -245,28 +265,32 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		ApprovalTicket:  NewApprovalTicketClient(cfg),
-		AuditLog:        NewAuditLogClient(cfg),
-		Cluster:         NewClusterClient(cfg),
-		DomainEvent:     NewDomainEventClient(cfg),
-		IdPGroupMapping: NewIdPGroupMappingClient(cfg),
-		InstanceSize:    NewInstanceSizeClient(cfg),
-		Namespace:       NewNamespaceClient(cfg),
-		Notification:    NewNotificationClient(cfg),
-		PendingAdoption: NewPendingAdoptionClient(cfg),
-		Permission:      NewPermissionClient(cfg),
-		Role:            NewRoleClient(cfg),
-		RoleBinding:     NewRoleBindingClient(cfg),
-		Service:         NewServiceClient(cfg),
-		Session:         NewSessionClient(cfg),
-		System:          NewSystemClient(cfg),
-		SystemMember:    NewSystemMemberClient(cfg),
-		SystemSecret:    NewSystemSecretClient(cfg),
-		Template:        NewTemplateClient(cfg),
-		User:            NewUserClient(cfg),
-		VM:              NewVMClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		ApprovalTicket:     NewApprovalTicketClient(cfg),
+		AuditLog:           NewAuditLogClient(cfg),
+		Cluster:            NewClusterClient(cfg),
+		ClusterHealthCheck: NewClusterHealthCheckClient(cfg),
+		ConsoleGrant:       NewConsoleGrantClient(cfg),
+		ConsoleSession:     NewConsoleSessionClient(cfg),
+		ConsoleTicket:      NewConsoleTicketClient(cfg),
+		DomainEvent:        NewDomainEventClient(cfg),
+		IdPGroupMapping:    NewIdPGroupMappingClient(cfg),
+		InstanceSize:       NewInstanceSizeClient(cfg),
+		Namespace:          NewNamespaceClient(cfg),
+		Notification:       NewNotificationClient(cfg),
+		PendingAdoption:    NewPendingAdoptionClient(cfg),
+		Permission:         NewPermissionClient(cfg),
+		Role:               NewRoleClient(cfg),
+		RoleBinding:        NewRoleBindingClient(cfg),
+		Service:            NewServiceClient(cfg),
+		Session:            NewSessionClient(cfg),
+		System:             NewSystemClient(cfg),
+		SystemMember:       NewSystemMemberClient(cfg),
+		SystemSecret:       NewSystemSecretClient(cfg),
+		Template:           NewTemplateClient(cfg),
+		User:               NewUserClient(cfg),
+		VM:                 NewVMClient(cfg),
 	}, nil
 }
 
@@ -296,7 +320,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.ApprovalTicket, c.AuditLog, c.Cluster, c.DomainEvent, c.IdPGroupMapping,
+		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck, c.ConsoleGrant,
+		c.ConsoleSession, c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping,
 		c.InstanceSize, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
 		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
 		c.SystemSecret, c.Template, c.User, c.VM,
@@ -309,7 +334,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.ApprovalTicket, c.AuditLog, c.Cluster, c.DomainEvent, c.IdPGroupMapping,
+		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck, c.ConsoleGrant,
+		c.ConsoleSession, c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping,
 		c.InstanceSize, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
 		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
 		c.SystemSecret, c.Template, c.User, c.VM,
@@ -327,6 +353,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuditLog.mutate(ctx, m)
 	case *ClusterMutation:
 		return c.Cluster.mutate(ctx, m)
+	case *ClusterHealthCheckMutation:
+		return c.ClusterHealthCheck.mutate(ctx, m)
+	case *ConsoleGrantMutation:
+		return c.ConsoleGrant.mutate(ctx, m)
+	case *ConsoleSessionMutation:
+		return c.ConsoleSession.mutate(ctx, m)
+	case *ConsoleTicketMutation:
+		return c.ConsoleTicket.mutate(ctx, m)
 	case *DomainEventMutation:
 		return c.DomainEvent.mutate(ctx, m)
 	case *IdPGroupMappingMutation:
@@ -762,6 +796,538 @@ func (c *ClusterClient) mutate(ctx context.Context, m *ClusterMutation) (Value, 
 		return (&ClusterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Cluster mutation op: %q", m.Op())
+	}
+}
+
+// ClusterHealthCheckClient is a client for the ClusterHealthCheck schema.
+type ClusterHealthCheckClient struct {
+	config
+}
+
+// NewClusterHealthCheckClient returns a client for the ClusterHealthCheck from the given config.
+func NewClusterHealthCheckClient(c config) *ClusterHealthCheckClient {
+	return &ClusterHealthCheckClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `clusterhealthcheck.Hooks(f(g(h())))`.
+func (c *ClusterHealthCheckClient) Use(hooks ...Hook) {
+	c.hooks.ClusterHealthCheck = append(c.hooks.ClusterHealthCheck, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `clusterhealthcheck.Intercept(f(g(h())))`.
+func (c *ClusterHealthCheckClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ClusterHealthCheck = append(c.inters.ClusterHealthCheck, interceptors...)
+}
+
+// Create returns a builder for creating a ClusterHealthCheck entity.
+func (c *ClusterHealthCheckClient) Create() *ClusterHealthCheckCreate {
+	mutation := newClusterHealthCheckMutation(c.config, OpCreate)
+	return &ClusterHealthCheckCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ClusterHealthCheck entities.
+func (c *ClusterHealthCheckClient) CreateBulk(builders ...*ClusterHealthCheckCreate) *ClusterHealthCheckCreateBulk {
+	return &ClusterHealthCheckCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ClusterHealthCheckClient) MapCreateBulk(slice any, setFunc func(*ClusterHealthCheckCreate, int)) *ClusterHealthCheckCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ClusterHealthCheckCreateBulk{err: fmt.Errorf("calling to ClusterHealthCheckClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ClusterHealthCheckCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ClusterHealthCheckCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ClusterHealthCheck.
+func (c *ClusterHealthCheckClient) Update() *ClusterHealthCheckUpdate {
+	mutation := newClusterHealthCheckMutation(c.config, OpUpdate)
+	return &ClusterHealthCheckUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ClusterHealthCheckClient) UpdateOne(_m *ClusterHealthCheck) *ClusterHealthCheckUpdateOne {
+	mutation := newClusterHealthCheckMutation(c.config, OpUpdateOne, withClusterHealthCheck(_m))
+	return &ClusterHealthCheckUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ClusterHealthCheckClient) UpdateOneID(id uuid.UUID) *ClusterHealthCheckUpdateOne {
+	mutation := newClusterHealthCheckMutation(c.config, OpUpdateOne, withClusterHealthCheckID(id))
+	return &ClusterHealthCheckUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ClusterHealthCheck.
+func (c *ClusterHealthCheckClient) Delete() *ClusterHealthCheckDelete {
+	mutation := newClusterHealthCheckMutation(c.config, OpDelete)
+	return &ClusterHealthCheckDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ClusterHealthCheckClient) DeleteOne(_m *ClusterHealthCheck) *ClusterHealthCheckDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ClusterHealthCheckClient) DeleteOneID(id uuid.UUID) *ClusterHealthCheckDeleteOne {
+	builder := c.Delete().Where(clusterhealthcheck.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ClusterHealthCheckDeleteOne{builder}
+}
+
+// Query returns a query builder for ClusterHealthCheck.
+func (c *ClusterHealthCheckClient) Query() *ClusterHealthCheckQuery {
+	return &ClusterHealthCheckQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeClusterHealthCheck},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ClusterHealthCheck entity by its id.
+func (c *ClusterHealthCheckClient) Get(ctx context.Context, id uuid.UUID) (*ClusterHealthCheck, error) {
+	return c.Query().Where(clusterhealthcheck.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ClusterHealthCheckClient) GetX(ctx context.Context, id uuid.UUID) *ClusterHealthCheck {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ClusterHealthCheckClient) Hooks() []Hook {
+	return c.hooks.ClusterHealthCheck
+}
+
+// Interceptors returns the client interceptors.
+func (c *ClusterHealthCheckClient) Interceptors() []Interceptor {
+	return c.inters.ClusterHealthCheck
+}
+
+func (c *ClusterHealthCheckClient) mutate(ctx context.Context, m *ClusterHealthCheckMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ClusterHealthCheckCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ClusterHealthCheckUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ClusterHealthCheckUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ClusterHealthCheckDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ClusterHealthCheck mutation op: %q", m.Op())
+	}
+}
+
+// ConsoleGrantClient is a client for the ConsoleGrant schema.
+type ConsoleGrantClient struct {
+	config
+}
+
+// NewConsoleGrantClient returns a client for the ConsoleGrant from the given config.
+func NewConsoleGrantClient(c config) *ConsoleGrantClient {
+	return &ConsoleGrantClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `consolegrant.Hooks(f(g(h())))`.
+func (c *ConsoleGrantClient) Use(hooks ...Hook) {
+	c.hooks.ConsoleGrant = append(c.hooks.ConsoleGrant, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `consolegrant.Intercept(f(g(h())))`.
+func (c *ConsoleGrantClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ConsoleGrant = append(c.inters.ConsoleGrant, interceptors...)
+}
+
+// Create returns a builder for creating a ConsoleGrant entity.
+func (c *ConsoleGrantClient) Create() *ConsoleGrantCreate {
+	mutation := newConsoleGrantMutation(c.config, OpCreate)
+	return &ConsoleGrantCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ConsoleGrant entities.
+func (c *ConsoleGrantClient) CreateBulk(builders ...*ConsoleGrantCreate) *ConsoleGrantCreateBulk {
+	return &ConsoleGrantCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ConsoleGrantClient) MapCreateBulk(slice any, setFunc func(*ConsoleGrantCreate, int)) *ConsoleGrantCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ConsoleGrantCreateBulk{err: fmt.Errorf("calling to ConsoleGrantClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ConsoleGrantCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ConsoleGrantCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ConsoleGrant.
+func (c *ConsoleGrantClient) Update() *ConsoleGrantUpdate {
+	mutation := newConsoleGrantMutation(c.config, OpUpdate)
+	return &ConsoleGrantUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ConsoleGrantClient) UpdateOne(_m *ConsoleGrant) *ConsoleGrantUpdateOne {
+	mutation := newConsoleGrantMutation(c.config, OpUpdateOne, withConsoleGrant(_m))
+	return &ConsoleGrantUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ConsoleGrantClient) UpdateOneID(id uuid.UUID) *ConsoleGrantUpdateOne {
+	mutation := newConsoleGrantMutation(c.config, OpUpdateOne, withConsoleGrantID(id))
+	return &ConsoleGrantUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ConsoleGrant.
+func (c *ConsoleGrantClient) Delete() *ConsoleGrantDelete {
+	mutation := newConsoleGrantMutation(c.config, OpDelete)
+	return &ConsoleGrantDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ConsoleGrantClient) DeleteOne(_m *ConsoleGrant) *ConsoleGrantDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ConsoleGrantClient) DeleteOneID(id uuid.UUID) *ConsoleGrantDeleteOne {
+	builder := c.Delete().Where(consolegrant.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ConsoleGrantDeleteOne{builder}
+}
+
+// Query returns a query builder for ConsoleGrant.
+func (c *ConsoleGrantClient) Query() *ConsoleGrantQuery {
+	return &ConsoleGrantQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeConsoleGrant},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ConsoleGrant entity by its id.
+func (c *ConsoleGrantClient) Get(ctx context.Context, id uuid.UUID) (*ConsoleGrant, error) {
+	return c.Query().Where(consolegrant.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ConsoleGrantClient) GetX(ctx context.Context, id uuid.UUID) *ConsoleGrant {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ConsoleGrantClient) Hooks() []Hook {
+	return c.hooks.ConsoleGrant
+}
+
+// Interceptors returns the client interceptors.
+func (c *ConsoleGrantClient) Interceptors() []Interceptor {
+	return c.inters.ConsoleGrant
+}
+
+func (c *ConsoleGrantClient) mutate(ctx context.Context, m *ConsoleGrantMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ConsoleGrantCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ConsoleGrantUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ConsoleGrantUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ConsoleGrantDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ConsoleGrant mutation op: %q", m.Op())
+	}
+}
+
+// ConsoleSessionClient is a client for the ConsoleSession schema.
+type ConsoleSessionClient struct {
+	config
+}
+
+// NewConsoleSessionClient returns a client for the ConsoleSession from the given config.
+func NewConsoleSessionClient(c config) *ConsoleSessionClient {
+	return &ConsoleSessionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `consolesession.Hooks(f(g(h())))`.
+func (c *ConsoleSessionClient) Use(hooks ...Hook) {
+	c.hooks.ConsoleSession = append(c.hooks.ConsoleSession, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `consolesession.Intercept(f(g(h())))`.
+func (c *ConsoleSessionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ConsoleSession = append(c.inters.ConsoleSession, interceptors...)
+}
+
+// Create returns a builder for creating a ConsoleSession entity.
+func (c *ConsoleSessionClient) Create() *ConsoleSessionCreate {
+	mutation := newConsoleSessionMutation(c.config, OpCreate)
+	return &ConsoleSessionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ConsoleSession entities.
+func (c *ConsoleSessionClient) CreateBulk(builders ...*ConsoleSessionCreate) *ConsoleSessionCreateBulk {
+	return &ConsoleSessionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ConsoleSessionClient) MapCreateBulk(slice any, setFunc func(*ConsoleSessionCreate, int)) *ConsoleSessionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ConsoleSessionCreateBulk{err: fmt.Errorf("calling to ConsoleSessionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ConsoleSessionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ConsoleSessionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ConsoleSession.
+func (c *ConsoleSessionClient) Update() *ConsoleSessionUpdate {
+	mutation := newConsoleSessionMutation(c.config, OpUpdate)
+	return &ConsoleSessionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ConsoleSessionClient) UpdateOne(_m *ConsoleSession) *ConsoleSessionUpdateOne {
+	mutation := newConsoleSessionMutation(c.config, OpUpdateOne, withConsoleSession(_m))
+	return &ConsoleSessionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ConsoleSessionClient) UpdateOneID(id uuid.UUID) *ConsoleSessionUpdateOne {
+	mutation := newConsoleSessionMutation(c.config, OpUpdateOne, withConsoleSessionID(id))
+	return &ConsoleSessionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ConsoleSession.
+func (c *ConsoleSessionClient) Delete() *ConsoleSessionDelete {
+	mutation := newConsoleSessionMutation(c.config, OpDelete)
+	return &ConsoleSessionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ConsoleSessionClient) DeleteOne(_m *ConsoleSession) *ConsoleSessionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ConsoleSessionClient) DeleteOneID(id uuid.UUID) *ConsoleSessionDeleteOne {
+	builder := c.Delete().Where(consolesession.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ConsoleSessionDeleteOne{builder}
+}
+
+// Query returns a query builder for ConsoleSession.
+func (c *ConsoleSessionClient) Query() *ConsoleSessionQuery {
+	return &ConsoleSessionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeConsoleSession},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ConsoleSession entity by its id.
+func (c *ConsoleSessionClient) Get(ctx context.Context, id uuid.UUID) (*ConsoleSession, error) {
+	return c.Query().Where(consolesession.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ConsoleSessionClient) GetX(ctx context.Context, id uuid.UUID) *ConsoleSession {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ConsoleSessionClient) Hooks() []Hook {
+	return c.hooks.ConsoleSession
+}
+
+// Interceptors returns the client interceptors.
+func (c *ConsoleSessionClient) Interceptors() []Interceptor {
+	return c.inters.ConsoleSession
+}
+
+func (c *ConsoleSessionClient) mutate(ctx context.Context, m *ConsoleSessionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ConsoleSessionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ConsoleSessionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ConsoleSessionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ConsoleSessionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ConsoleSession mutation op: %q", m.Op())
+	}
+}
+
+// ConsoleTicketClient is a client for the ConsoleTicket schema.
+type ConsoleTicketClient struct {
+	config
+}
+
+// NewConsoleTicketClient returns a client for the ConsoleTicket from the given config.
+func NewConsoleTicketClient(c config) *ConsoleTicketClient {
+	return &ConsoleTicketClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `consoleticket.Hooks(f(g(h())))`.
+func (c *ConsoleTicketClient) Use(hooks ...Hook) {
+	c.hooks.ConsoleTicket = append(c.hooks.ConsoleTicket, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `consoleticket.Intercept(f(g(h())))`.
+func (c *ConsoleTicketClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ConsoleTicket = append(c.inters.ConsoleTicket, interceptors...)
+}
+
+// Create returns a builder for creating a ConsoleTicket entity.
+func (c *ConsoleTicketClient) Create() *ConsoleTicketCreate {
+	mutation := newConsoleTicketMutation(c.config, OpCreate)
+	return &ConsoleTicketCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ConsoleTicket entities.
+func (c *ConsoleTicketClient) CreateBulk(builders ...*ConsoleTicketCreate) *ConsoleTicketCreateBulk {
+	return &ConsoleTicketCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ConsoleTicketClient) MapCreateBulk(slice any, setFunc func(*ConsoleTicketCreate, int)) *ConsoleTicketCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ConsoleTicketCreateBulk{err: fmt.Errorf("calling to ConsoleTicketClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ConsoleTicketCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ConsoleTicketCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ConsoleTicket.
+func (c *ConsoleTicketClient) Update() *ConsoleTicketUpdate {
+	mutation := newConsoleTicketMutation(c.config, OpUpdate)
+	return &ConsoleTicketUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ConsoleTicketClient) UpdateOne(_m *ConsoleTicket) *ConsoleTicketUpdateOne {
+	mutation := newConsoleTicketMutation(c.config, OpUpdateOne, withConsoleTicket(_m))
+	return &ConsoleTicketUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ConsoleTicketClient) UpdateOneID(id uuid.UUID) *ConsoleTicketUpdateOne {
+	mutation := newConsoleTicketMutation(c.config, OpUpdateOne, withConsoleTicketID(id))
+	return &ConsoleTicketUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ConsoleTicket.
+func (c *ConsoleTicketClient) Delete() *ConsoleTicketDelete {
+	mutation := newConsoleTicketMutation(c.config, OpDelete)
+	return &ConsoleTicketDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ConsoleTicketClient) DeleteOne(_m *ConsoleTicket) *ConsoleTicketDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ConsoleTicketClient) DeleteOneID(id uuid.UUID) *ConsoleTicketDeleteOne {
+	builder := c.Delete().Where(consoleticket.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ConsoleTicketDeleteOne{builder}
+}
+
+// Query returns a query builder for ConsoleTicket.
+func (c *ConsoleTicketClient) Query() *ConsoleTicketQuery {
+	return &ConsoleTicketQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeConsoleTicket},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ConsoleTicket entity by its id.
+func (c *ConsoleTicketClient) Get(ctx context.Context, id uuid.UUID) (*ConsoleTicket, error) {
+	return c.Query().Where(consoleticket.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ConsoleTicketClient) GetX(ctx context.Context, id uuid.UUID) *ConsoleTicket {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ConsoleTicketClient) Hooks() []Hook {
+	return c.hooks.ConsoleTicket
+}
+
+// Interceptors returns the client interceptors.
+func (c *ConsoleTicketClient) Interceptors() []Interceptor {
+	return c.inters.ConsoleTicket
+}
+
+func (c *ConsoleTicketClient) mutate(ctx context.Context, m *ConsoleTicketMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ConsoleTicketCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ConsoleTicketUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ConsoleTicketUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ConsoleTicketDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ConsoleTicket mutation op: %q", m.Op())
 	}
 }
 
@@ -3221,13 +3787,15 @@ func (c *VMClient) mutate(ctx context.Context, m *VMMutation) (Value, error) {
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ApprovalTicket, AuditLog, Cluster, DomainEvent, IdPGroupMapping, InstanceSize,
+		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ConsoleGrant,
+		ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping, InstanceSize,
 		Namespace, Notification, PendingAdoption, Permission, Role, RoleBinding,
 		Service, Session, System, SystemMember, SystemSecret, Template, User,
 		VM []ent.Hook
 	}
 	inters struct {
-		ApprovalTicket, AuditLog, Cluster, DomainEvent, IdPGroupMapping, InstanceSize,
+		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ConsoleGrant,
+		ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping, InstanceSize,
 		Namespace, Notification, PendingAdoption, Permission, Role, RoleBinding,
 		Service, Session, System, SystemMember, SystemSecret, Template, User,
 		VM []ent.Interceptor

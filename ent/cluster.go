@@ -41,6 +41,14 @@ type Cluster struct {
 	APIServerURL string `json:"api_server_url,omitempty"`
 	// KubeconfigSealed holds the value of the "kubeconfig_sealed" field.
 	KubeconfigSealed string `json:"-"`
+	// KubeconfigContext holds the value of the "kubeconfig_context" field.
+	KubeconfigContext string `json:"kubeconfig_context,omitempty"`
+	// AuthMethod holds the value of the "auth_method" field.
+	AuthMethod string `json:"auth_method,omitempty"`
+	// CredentialsRotatedAt holds the value of the "credentials_rotated_at" field.
+	CredentialsRotatedAt *time.Time `json:"credentials_rotated_at,omitempty"`
+	// KubernetesVersion holds the value of the "kubernetes_version" field.
+	KubernetesVersion string `json:"kubernetes_version,omitempty"`
 	// KubevirtVersion holds the value of the "kubevirt_version" field.
 	KubevirtVersion string `json:"kubevirt_version,omitempty"`
 	// GpuDevices holds the value of the "gpu_devices" field.
@@ -49,13 +57,17 @@ type Cluster struct {
 	Hugepages []string `json:"hugepages,omitempty"`
 	// DedicatedCPU holds the value of the "dedicated_cpu" field.
 	DedicatedCPU bool `json:"dedicated_cpu,omitempty"`
+	// SriovNetworks holds the value of the "sriov_networks" field.
+	SriovNetworks []string `json:"sriov_networks,omitempty"`
 	// StorageClasses holds the value of the "storage_classes" field.
 	StorageClasses []string `json:"storage_classes,omitempty"`
 	// DefaultStorageClass holds the value of the "default_storage_class" field.
 	DefaultStorageClass string `json:"default_storage_class,omitempty"`
 	// LastCheckedAt holds the value of the "last_checked_at" field.
 	LastCheckedAt *time.Time `json:"last_checked_at,omitempty"`
-	selectValues  sql.SelectValues
+	// DeletedAt holds the value of the "deleted_at" field.
+	DeletedAt    *time.Time `json:"deleted_at,omitempty"`
+	selectValues sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -63,15 +75,15 @@ func (*Cluster) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case cluster.FieldGpuDevices, cluster.FieldHugepages, cluster.FieldStorageClasses:
+		case cluster.FieldGpuDevices, cluster.FieldHugepages, cluster.FieldSriovNetworks, cluster.FieldStorageClasses:
 			values[i] = new([]byte)
 		case cluster.FieldEnabled, cluster.FieldDedicatedCPU:
 			values[i] = new(sql.NullBool)
 		case cluster.FieldSchedulingWeight:
 			values[i] = new(sql.NullInt64)
-		case cluster.FieldName, cluster.FieldEnvironment, cluster.FieldProvider, cluster.FieldStatus, cluster.FieldStatusMessage, cluster.FieldAPIServerURL, cluster.FieldKubeconfigSealed, cluster.FieldKubevirtVersion, cluster.FieldDefaultStorageClass:
+		case cluster.FieldName, cluster.FieldEnvironment, cluster.FieldProvider, cluster.FieldStatus, cluster.FieldStatusMessage, cluster.FieldAPIServerURL, cluster.FieldKubeconfigSealed, cluster.FieldKubeconfigContext, cluster.FieldAuthMethod, cluster.FieldKubernetesVersion, cluster.FieldKubevirtVersion, cluster.FieldDefaultStorageClass:
 			values[i] = new(sql.NullString)
-		case cluster.FieldCreatedAt, cluster.FieldUpdatedAt, cluster.FieldLastCheckedAt:
+		case cluster.FieldCreatedAt, cluster.FieldUpdatedAt, cluster.FieldCredentialsRotatedAt, cluster.FieldLastCheckedAt, cluster.FieldDeletedAt:
 			values[i] = new(sql.NullTime)
 		case cluster.FieldID:
 			values[i] = new(uuid.UUID)
@@ -162,6 +174,31 @@ func (_m *Cluster) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.KubeconfigSealed = value.String
 			}
+		case cluster.FieldKubeconfigContext:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field kubeconfig_context", values[i])
+			} else if value.Valid {
+				_m.KubeconfigContext = value.String
+			}
+		case cluster.FieldAuthMethod:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field auth_method", values[i])
+			} else if value.Valid {
+				_m.AuthMethod = value.String
+			}
+		case cluster.FieldCredentialsRotatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field credentials_rotated_at", values[i])
+			} else if value.Valid {
+				_m.CredentialsRotatedAt = new(time.Time)
+				*_m.CredentialsRotatedAt = value.Time
+			}
+		case cluster.FieldKubernetesVersion:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field kubernetes_version", values[i])
+			} else if value.Valid {
+				_m.KubernetesVersion = value.String
+			}
 		case cluster.FieldKubevirtVersion:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field kubevirt_version", values[i])
@@ -190,6 +227,14 @@ func (_m *Cluster) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.DedicatedCPU = value.Bool
 			}
+		case cluster.FieldSriovNetworks:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field sriov_networks", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.SriovNetworks); err != nil {
+					return fmt.Errorf("unmarshal field sriov_networks: %w", err)
+				}
+			}
 		case cluster.FieldStorageClasses:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field storage_classes", values[i])
@@ -210,6 +255,13 @@ func (_m *Cluster) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.LastCheckedAt = new(time.Time)
 				*_m.LastCheckedAt = value.Time
+			}
+		case cluster.FieldDeletedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field deleted_at", values[i])
+			} else if value.Valid {
+				_m.DeletedAt = new(time.Time)
+				*_m.DeletedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -279,6 +331,20 @@ func (_m *Cluster) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("kubeconfig_sealed=<sensitive>")
 	builder.WriteString(", ")
+	builder.WriteString("kubeconfig_context=")
+	builder.WriteString(_m.KubeconfigContext)
+	builder.WriteString(", ")
+	builder.WriteString("auth_method=")
+	builder.WriteString(_m.AuthMethod)
+	builder.WriteString(", ")
+	if v := _m.CredentialsRotatedAt; v != nil {
+		builder.WriteString("credentials_rotated_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("kubernetes_version=")
+	builder.WriteString(_m.KubernetesVersion)
+	builder.WriteString(", ")
 	builder.WriteString("kubevirt_version=")
 	builder.WriteString(_m.KubevirtVersion)
 	builder.WriteString(", ")
@@ -291,6 +357,9 @@ func (_m *Cluster) String() string {
 	builder.WriteString("dedicated_cpu=")
 	builder.WriteString(fmt.Sprintf("%v", _m.DedicatedCPU))
 	builder.WriteString(", ")
+	builder.WriteString("sriov_networks=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SriovNetworks))
+	builder.WriteString(", ")
 	builder.WriteString("storage_classes=")
 	builder.WriteString(fmt.Sprintf("%v", _m.StorageClasses))
 	builder.WriteString(", ")
@@ -299,6 +368,11 @@ func (_m *Cluster) String() string {
 	builder.WriteString(", ")
 	if v := _m.LastCheckedAt; v != nil {
 		builder.WriteString("last_checked_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.DeletedAt; v != nil {
+		builder.WriteString("deleted_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -162,6 +162,62 @@ func (_c *ClusterCreate) SetNillableKubeconfigSealed(v *string) *ClusterCreate {
 	return _c
 }
 
+// SetKubeconfigContext sets the "kubeconfig_context" field.
+func (_c *ClusterCreate) SetKubeconfigContext(v string) *ClusterCreate {
+	_c.mutation.SetKubeconfigContext(v)
+	return _c
+}
+
+// SetNillableKubeconfigContext sets the "kubeconfig_context" field if the given value is not nil.
+func (_c *ClusterCreate) SetNillableKubeconfigContext(v *string) *ClusterCreate {
+	if v != nil {
+		_c.SetKubeconfigContext(*v)
+	}
+	return _c
+}
+
+// SetAuthMethod sets the "auth_method" field.
+func (_c *ClusterCreate) SetAuthMethod(v string) *ClusterCreate {
+	_c.mutation.SetAuthMethod(v)
+	return _c
+}
+
+// SetNillableAuthMethod sets the "auth_method" field if the given value is not nil.
+func (_c *ClusterCreate) SetNillableAuthMethod(v *string) *ClusterCreate {
+	if v != nil {
+		_c.SetAuthMethod(*v)
+	}
+	return _c
+}
+
+// SetCredentialsRotatedAt sets the "credentials_rotated_at" field.
+func (_c *ClusterCreate) SetCredentialsRotatedAt(v time.Time) *ClusterCreate {
+	_c.mutation.SetCredentialsRotatedAt(v)
+	return _c
+}
+
+// SetNillableCredentialsRotatedAt sets the "credentials_rotated_at" field if the given value is not nil.
+func (_c *ClusterCreate) SetNillableCredentialsRotatedAt(v *time.Time) *ClusterCreate {
+	if v != nil {
+		_c.SetCredentialsRotatedAt(*v)
+	}
+	return _c
+}
+
+// SetKubernetesVersion sets the "kubernetes_version" field.
+func (_c *ClusterCreate) SetKubernetesVersion(v string) *ClusterCreate {
+	_c.mutation.SetKubernetesVersion(v)
+	return _c
+}
+
+// SetNillableKubernetesVersion sets the "kubernetes_version" field if the given value is not nil.
+func (_c *ClusterCreate) SetNillableKubernetesVersion(v *string) *ClusterCreate {
+	if v != nil {
+		_c.SetKubernetesVersion(*v)
+	}
+	return _c
+}
+
 // SetKubevirtVersion sets the "kubevirt_version" field.
 func (_c *ClusterCreate) SetKubevirtVersion(v string) *ClusterCreate {
 	_c.mutation.SetKubevirtVersion(v)
@@ -202,6 +258,12 @@ func (_c *ClusterCreate) SetNillableDedicatedCPU(v *bool) *ClusterCreate {
 	return _c
 }
 
+// SetSriovNetworks sets the "sriov_networks" field.
+func (_c *ClusterCreate) SetSriovNetworks(v []string) *ClusterCreate {
+	_c.mutation.SetSriovNetworks(v)
+	return _c
+}
+
 // SetStorageClasses sets the "storage_classes" field.
 func (_c *ClusterCreate) SetStorageClasses(v []string) *ClusterCreate {
 	_c.mutation.SetStorageClasses(v)
@@ -232,6 +294,20 @@ func (_c *ClusterCreate) SetLastCheckedAt(v time.Time) *ClusterCreate {
 func (_c *ClusterCreate) SetNillableLastCheckedAt(v *time.Time) *ClusterCreate {
 	if v != nil {
 		_c.SetLastCheckedAt(*v)
+	}
+	return _c
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (_c *ClusterCreate) SetDeletedAt(v time.Time) *ClusterCreate {
+	_c.mutation.SetDeletedAt(v)
+	return _c
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_c *ClusterCreate) SetNillableDeletedAt(v *time.Time) *ClusterCreate {
+	if v != nil {
+		_c.SetDeletedAt(*v)
 	}
 	return _c
 }
@@ -317,6 +393,18 @@ func (_c *ClusterCreate) defaults() {
 		v := cluster.DefaultAPIServerURL
 		_c.mutation.SetAPIServerURL(v)
 	}
+	if _, ok := _c.mutation.KubeconfigContext(); !ok {
+		v := cluster.DefaultKubeconfigContext
+		_c.mutation.SetKubeconfigContext(v)
+	}
+	if _, ok := _c.mutation.AuthMethod(); !ok {
+		v := cluster.DefaultAuthMethod
+		_c.mutation.SetAuthMethod(v)
+	}
+	if _, ok := _c.mutation.KubernetesVersion(); !ok {
+		v := cluster.DefaultKubernetesVersion
+		_c.mutation.SetKubernetesVersion(v)
+	}
 	if _, ok := _c.mutation.KubevirtVersion(); !ok {
 		v := cluster.DefaultKubevirtVersion
 		_c.mutation.SetKubevirtVersion(v)
@@ -332,6 +420,10 @@ func (_c *ClusterCreate) defaults() {
 	if _, ok := _c.mutation.DedicatedCPU(); !ok {
 		v := cluster.DefaultDedicatedCPU
 		_c.mutation.SetDedicatedCPU(v)
+	}
+	if _, ok := _c.mutation.SriovNetworks(); !ok {
+		v := cluster.DefaultSriovNetworks
+		_c.mutation.SetSriovNetworks(v)
 	}
 	if _, ok := _c.mutation.StorageClasses(); !ok {
 		v := cluster.DefaultStorageClasses
@@ -404,6 +496,15 @@ func (_c *ClusterCreate) check() error {
 	if _, ok := _c.mutation.APIServerURL(); !ok {
 		return &ValidationError{Name: "api_server_url", err: errors.New(`ent: missing required field "Cluster.api_server_url"`)}
 	}
+	if _, ok := _c.mutation.KubeconfigContext(); !ok {
+		return &ValidationError{Name: "kubeconfig_context", err: errors.New(`ent: missing required field "Cluster.kubeconfig_context"`)}
+	}
+	if _, ok := _c.mutation.AuthMethod(); !ok {
+		return &ValidationError{Name: "auth_method", err: errors.New(`ent: missing required field "Cluster.auth_method"`)}
+	}
+	if _, ok := _c.mutation.KubernetesVersion(); !ok {
+		return &ValidationError{Name: "kubernetes_version", err: errors.New(`ent: missing required field "Cluster.kubernetes_version"`)}
+	}
 	if _, ok := _c.mutation.KubevirtVersion(); !ok {
 		return &ValidationError{Name: "kubevirt_version", err: errors.New(`ent: missing required field "Cluster.kubevirt_version"`)}
 	}
@@ -415,6 +516,9 @@ func (_c *ClusterCreate) check() error {
 	}
 	if _, ok := _c.mutation.DedicatedCPU(); !ok {
 		return &ValidationError{Name: "dedicated_cpu", err: errors.New(`ent: missing required field "Cluster.dedicated_cpu"`)}
+	}
+	if _, ok := _c.mutation.SriovNetworks(); !ok {
+		return &ValidationError{Name: "sriov_networks", err: errors.New(`ent: missing required field "Cluster.sriov_networks"`)}
 	}
 	if _, ok := _c.mutation.StorageClasses(); !ok {
 		return &ValidationError{Name: "storage_classes", err: errors.New(`ent: missing required field "Cluster.storage_classes"`)}
@@ -502,6 +606,22 @@ func (_c *ClusterCreate) createSpec() (*Cluster, *sqlgraph.CreateSpec) {
 		_spec.SetField(cluster.FieldKubeconfigSealed, field.TypeString, value)
 		_node.KubeconfigSealed = value
 	}
+	if value, ok := _c.mutation.KubeconfigContext(); ok {
+		_spec.SetField(cluster.FieldKubeconfigContext, field.TypeString, value)
+		_node.KubeconfigContext = value
+	}
+	if value, ok := _c.mutation.AuthMethod(); ok {
+		_spec.SetField(cluster.FieldAuthMethod, field.TypeString, value)
+		_node.AuthMethod = value
+	}
+	if value, ok := _c.mutation.CredentialsRotatedAt(); ok {
+		_spec.SetField(cluster.FieldCredentialsRotatedAt, field.TypeTime, value)
+		_node.CredentialsRotatedAt = &value
+	}
+	if value, ok := _c.mutation.KubernetesVersion(); ok {
+		_spec.SetField(cluster.FieldKubernetesVersion, field.TypeString, value)
+		_node.KubernetesVersion = value
+	}
 	if value, ok := _c.mutation.KubevirtVersion(); ok {
 		_spec.SetField(cluster.FieldKubevirtVersion, field.TypeString, value)
 		_node.KubevirtVersion = value
@@ -518,6 +638,10 @@ func (_c *ClusterCreate) createSpec() (*Cluster, *sqlgraph.CreateSpec) {
 		_spec.SetField(cluster.FieldDedicatedCPU, field.TypeBool, value)
 		_node.DedicatedCPU = value
 	}
+	if value, ok := _c.mutation.SriovNetworks(); ok {
+		_spec.SetField(cluster.FieldSriovNetworks, field.TypeJSON, value)
+		_node.SriovNetworks = value
+	}
 	if value, ok := _c.mutation.StorageClasses(); ok {
 		_spec.SetField(cluster.FieldStorageClasses, field.TypeJSON, value)
 		_node.StorageClasses = value
@@ -529,6 +653,10 @@ func (_c *ClusterCreate) createSpec() (*Cluster, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastCheckedAt(); ok {
 		_spec.SetField(cluster.FieldLastCheckedAt, field.TypeTime, value)
 		_node.LastCheckedAt = &value
+	}
+	if value, ok := _c.mutation.DeletedAt(); ok {
+		_spec.SetField(cluster.FieldDeletedAt, field.TypeTime, value)
+		_node.DeletedAt = &value
 	}
 	return _node, _spec
 }
@@ -714,6 +842,60 @@ func (u *ClusterUpsert) ClearKubeconfigSealed() *ClusterUpsert {
 	return u
 }
 
+// SetKubeconfigContext sets the "kubeconfig_context" field.
+func (u *ClusterUpsert) SetKubeconfigContext(v string) *ClusterUpsert {
+	u.Set(cluster.FieldKubeconfigContext, v)
+	return u
+}
+
+// UpdateKubeconfigContext sets the "kubeconfig_context" field to the value that was provided on create.
+func (u *ClusterUpsert) UpdateKubeconfigContext() *ClusterUpsert {
+	u.SetExcluded(cluster.FieldKubeconfigContext)
+	return u
+}
+
+// SetAuthMethod sets the "auth_method" field.
+func (u *ClusterUpsert) SetAuthMethod(v string) *ClusterUpsert {
+	u.Set(cluster.FieldAuthMethod, v)
+	return u
+}
+
+// UpdateAuthMethod sets the "auth_method" field to the value that was provided on create.
+func (u *ClusterUpsert) UpdateAuthMethod() *ClusterUpsert {
+	u.SetExcluded(cluster.FieldAuthMethod)
+	return u
+}
+
+// SetCredentialsRotatedAt sets the "credentials_rotated_at" field.
+func (u *ClusterUpsert) SetCredentialsRotatedAt(v time.Time) *ClusterUpsert {
+	u.Set(cluster.FieldCredentialsRotatedAt, v)
+	return u
+}
+
+// UpdateCredentialsRotatedAt sets the "credentials_rotated_at" field to the value that was provided on create.
+func (u *ClusterUpsert) UpdateCredentialsRotatedAt() *ClusterUpsert {
+	u.SetExcluded(cluster.FieldCredentialsRotatedAt)
+	return u
+}
+
+// ClearCredentialsRotatedAt clears the value of the "credentials_rotated_at" field.
+func (u *ClusterUpsert) ClearCredentialsRotatedAt() *ClusterUpsert {
+	u.SetNull(cluster.FieldCredentialsRotatedAt)
+	return u
+}
+
+// SetKubernetesVersion sets the "kubernetes_version" field.
+func (u *ClusterUpsert) SetKubernetesVersion(v string) *ClusterUpsert {
+	u.Set(cluster.FieldKubernetesVersion, v)
+	return u
+}
+
+// UpdateKubernetesVersion sets the "kubernetes_version" field to the value that was provided on create.
+func (u *ClusterUpsert) UpdateKubernetesVersion() *ClusterUpsert {
+	u.SetExcluded(cluster.FieldKubernetesVersion)
+	return u
+}
+
 // SetKubevirtVersion sets the "kubevirt_version" field.
 func (u *ClusterUpsert) SetKubevirtVersion(v string) *ClusterUpsert {
 	u.Set(cluster.FieldKubevirtVersion, v)
@@ -762,6 +944,18 @@ func (u *ClusterUpsert) UpdateDedicatedCPU() *ClusterUpsert {
 	return u
 }
 
+// SetSriovNetworks sets the "sriov_networks" field.
+func (u *ClusterUpsert) SetSriovNetworks(v []string) *ClusterUpsert {
+	u.Set(cluster.FieldSriovNetworks, v)
+	return u
+}
+
+// UpdateSriovNetworks sets the "sriov_networks" field to the value that was provided on create.
+func (u *ClusterUpsert) UpdateSriovNetworks() *ClusterUpsert {
+	u.SetExcluded(cluster.FieldSriovNetworks)
+	return u
+}
+
 // SetStorageClasses sets the "storage_classes" field.
 func (u *ClusterUpsert) SetStorageClasses(v []string) *ClusterUpsert {
 	u.Set(cluster.FieldStorageClasses, v)
@@ -801,6 +995,24 @@ func (u *ClusterUpsert) UpdateLastCheckedAt() *ClusterUpsert {
 // ClearLastCheckedAt clears the value of the "last_checked_at" field.
 func (u *ClusterUpsert) ClearLastCheckedAt() *ClusterUpsert {
 	u.SetNull(cluster.FieldLastCheckedAt)
+	return u
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *ClusterUpsert) SetDeletedAt(v time.Time) *ClusterUpsert {
+	u.Set(cluster.FieldDeletedAt, v)
+	return u
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *ClusterUpsert) UpdateDeletedAt() *ClusterUpsert {
+	u.SetExcluded(cluster.FieldDeletedAt)
+	return u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *ClusterUpsert) ClearDeletedAt() *ClusterUpsert {
+	u.SetNull(cluster.FieldDeletedAt)
 	return u
 }
 
@@ -1009,6 +1221,69 @@ func (u *ClusterUpsertOne) ClearKubeconfigSealed() *ClusterUpsertOne {
 	})
 }
 
+// SetKubeconfigContext sets the "kubeconfig_context" field.
+func (u *ClusterUpsertOne) SetKubeconfigContext(v string) *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetKubeconfigContext(v)
+	})
+}
+
+// UpdateKubeconfigContext sets the "kubeconfig_context" field to the value that was provided on create.
+func (u *ClusterUpsertOne) UpdateKubeconfigContext() *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateKubeconfigContext()
+	})
+}
+
+// SetAuthMethod sets the "auth_method" field.
+func (u *ClusterUpsertOne) SetAuthMethod(v string) *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetAuthMethod(v)
+	})
+}
+
+// UpdateAuthMethod sets the "auth_method" field to the value that was provided on create.
+func (u *ClusterUpsertOne) UpdateAuthMethod() *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateAuthMethod()
+	})
+}
+
+// SetCredentialsRotatedAt sets the "credentials_rotated_at" field.
+func (u *ClusterUpsertOne) SetCredentialsRotatedAt(v time.Time) *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetCredentialsRotatedAt(v)
+	})
+}
+
+// UpdateCredentialsRotatedAt sets the "credentials_rotated_at" field to the value that was provided on create.
+func (u *ClusterUpsertOne) UpdateCredentialsRotatedAt() *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateCredentialsRotatedAt()
+	})
+}
+
+// ClearCredentialsRotatedAt clears the value of the "credentials_rotated_at" field.
+func (u *ClusterUpsertOne) ClearCredentialsRotatedAt() *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.ClearCredentialsRotatedAt()
+	})
+}
+
+// SetKubernetesVersion sets the "kubernetes_version" field.
+func (u *ClusterUpsertOne) SetKubernetesVersion(v string) *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetKubernetesVersion(v)
+	})
+}
+
+// UpdateKubernetesVersion sets the "kubernetes_version" field to the value that was provided on create.
+func (u *ClusterUpsertOne) UpdateKubernetesVersion() *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateKubernetesVersion()
+	})
+}
+
 // SetKubevirtVersion sets the "kubevirt_version" field.
 func (u *ClusterUpsertOne) SetKubevirtVersion(v string) *ClusterUpsertOne {
 	return u.Update(func(s *ClusterUpsert) {
@@ -1065,6 +1340,20 @@ func (u *ClusterUpsertOne) UpdateDedicatedCPU() *ClusterUpsertOne {
 	})
 }
 
+// SetSriovNetworks sets the "sriov_networks" field.
+func (u *ClusterUpsertOne) SetSriovNetworks(v []string) *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetSriovNetworks(v)
+	})
+}
+
+// UpdateSriovNetworks sets the "sriov_networks" field to the value that was provided on create.
+func (u *ClusterUpsertOne) UpdateSriovNetworks() *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateSriovNetworks()
+	})
+}
+
 // SetStorageClasses sets the "storage_classes" field.
 func (u *ClusterUpsertOne) SetStorageClasses(v []string) *ClusterUpsertOne {
 	return u.Update(func(s *ClusterUpsert) {
@@ -1111,6 +1400,27 @@ func (u *ClusterUpsertOne) UpdateLastCheckedAt() *ClusterUpsertOne {
 func (u *ClusterUpsertOne) ClearLastCheckedAt() *ClusterUpsertOne {
 	return u.Update(func(s *ClusterUpsert) {
 		s.ClearLastCheckedAt()
+	})
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *ClusterUpsertOne) SetDeletedAt(v time.Time) *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetDeletedAt(v)
+	})
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *ClusterUpsertOne) UpdateDeletedAt() *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateDeletedAt()
+	})
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *ClusterUpsertOne) ClearDeletedAt() *ClusterUpsertOne {
+	return u.Update(func(s *ClusterUpsert) {
+		s.ClearDeletedAt()
 	})
 }
 
@@ -1486,6 +1796,69 @@ func (u *ClusterUpsertBulk) ClearKubeconfigSealed() *ClusterUpsertBulk {
 	})
 }
 
+// SetKubeconfigContext sets the "kubeconfig_context" field.
+func (u *ClusterUpsertBulk) SetKubeconfigContext(v string) *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetKubeconfigContext(v)
+	})
+}
+
+// UpdateKubeconfigContext sets the "kubeconfig_context" field to the value that was provided on create.
+func (u *ClusterUpsertBulk) UpdateKubeconfigContext() *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateKubeconfigContext()
+	})
+}
+
+// SetAuthMethod sets the "auth_method" field.
+func (u *ClusterUpsertBulk) SetAuthMethod(v string) *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetAuthMethod(v)
+	})
+}
+
+// UpdateAuthMethod sets the "auth_method" field to the value that was provided on create.
+func (u *ClusterUpsertBulk) UpdateAuthMethod() *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateAuthMethod()
+	})
+}
+
+// SetCredentialsRotatedAt sets the "credentials_rotated_at" field.
+func (u *ClusterUpsertBulk) SetCredentialsRotatedAt(v time.Time) *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetCredentialsRotatedAt(v)
+	})
+}
+
+// UpdateCredentialsRotatedAt sets the "credentials_rotated_at" field to the value that was provided on create.
+func (u *ClusterUpsertBulk) UpdateCredentialsRotatedAt() *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateCredentialsRotatedAt()
+	})
+}
+
+// ClearCredentialsRotatedAt clears the value of the "credentials_rotated_at" field.
+func (u *ClusterUpsertBulk) ClearCredentialsRotatedAt() *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.ClearCredentialsRotatedAt()
+	})
+}
+
+// SetKubernetesVersion sets the "kubernetes_version" field.
+func (u *ClusterUpsertBulk) SetKubernetesVersion(v string) *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetKubernetesVersion(v)
+	})
+}
+
+// UpdateKubernetesVersion sets the "kubernetes_version" field to the value that was provided on create.
+func (u *ClusterUpsertBulk) UpdateKubernetesVersion() *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateKubernetesVersion()
+	})
+}
+
 // SetKubevirtVersion sets the "kubevirt_version" field.
 func (u *ClusterUpsertBulk) SetKubevirtVersion(v string) *ClusterUpsertBulk {
 	return u.Update(func(s *ClusterUpsert) {
@@ -1542,6 +1915,20 @@ func (u *ClusterUpsertBulk) UpdateDedicatedCPU() *ClusterUpsertBulk {
 	})
 }
 
+// SetSriovNetworks sets the "sriov_networks" field.
+func (u *ClusterUpsertBulk) SetSriovNetworks(v []string) *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetSriovNetworks(v)
+	})
+}
+
+// UpdateSriovNetworks sets the "sriov_networks" field to the value that was provided on create.
+func (u *ClusterUpsertBulk) UpdateSriovNetworks() *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateSriovNetworks()
+	})
+}
+
 // SetStorageClasses sets the "storage_classes" field.
 func (u *ClusterUpsertBulk) SetStorageClasses(v []string) *ClusterUpsertBulk {
 	return u.Update(func(s *ClusterUpsert) {
@@ -1588,6 +1975,27 @@ func (u *ClusterUpsertBulk) UpdateLastCheckedAt() *ClusterUpsertBulk {
 func (u *ClusterUpsertBulk) ClearLastCheckedAt() *ClusterUpsertBulk {
 	return u.Update(func(s *ClusterUpsert) {
 		s.ClearLastCheckedAt()
+	})
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *ClusterUpsertBulk) SetDeletedAt(v time.Time) *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.SetDeletedAt(v)
+	})
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *ClusterUpsertBulk) UpdateDeletedAt() *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.UpdateDeletedAt()
+	})
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *ClusterUpsertBulk) ClearDeletedAt() *ClusterUpsertBulk {
+	return u.Update(func(s *ClusterUpsert) {
+		s.ClearDeletedAt()
 	})
 }
 

@@ -174,6 +174,68 @@ func (_u *ClusterUpdate) ClearKubeconfigSealed() *ClusterUpdate {
 	return _u
 }
 
+// SetKubeconfigContext sets the "kubeconfig_context" field.
+func (_u *ClusterUpdate) SetKubeconfigContext(v string) *ClusterUpdate {
+	_u.mutation.SetKubeconfigContext(v)
+	return _u
+}
+
+// SetNillableKubeconfigContext sets the "kubeconfig_context" field if the given value is not nil.
+func (_u *ClusterUpdate) SetNillableKubeconfigContext(v *string) *ClusterUpdate {
+	if v != nil {
+		_u.SetKubeconfigContext(*v)
+	}
+	return _u
+}
+
+// SetAuthMethod sets the "auth_method" field.
+func (_u *ClusterUpdate) SetAuthMethod(v string) *ClusterUpdate {
+	_u.mutation.SetAuthMethod(v)
+	return _u
+}
+
+// SetNillableAuthMethod sets the "auth_method" field if the given value is not nil.
+func (_u *ClusterUpdate) SetNillableAuthMethod(v *string) *ClusterUpdate {
+	if v != nil {
+		_u.SetAuthMethod(*v)
+	}
+	return _u
+}
+
+// SetCredentialsRotatedAt sets the "credentials_rotated_at" field.
+func (_u *ClusterUpdate) SetCredentialsRotatedAt(v time.Time) *ClusterUpdate {
+	_u.mutation.SetCredentialsRotatedAt(v)
+	return _u
+}
+
+// SetNillableCredentialsRotatedAt sets the "credentials_rotated_at" field if the given value is not nil.
+func (_u *ClusterUpdate) SetNillableCredentialsRotatedAt(v *time.Time) *ClusterUpdate {
+	if v != nil {
+		_u.SetCredentialsRotatedAt(*v)
+	}
+	return _u
+}
+
+// ClearCredentialsRotatedAt clears the value of the "credentials_rotated_at" field.
+func (_u *ClusterUpdate) ClearCredentialsRotatedAt() *ClusterUpdate {
+	_u.mutation.ClearCredentialsRotatedAt()
+	return _u
+}
+
+// SetKubernetesVersion sets the "kubernetes_version" field.
+func (_u *ClusterUpdate) SetKubernetesVersion(v string) *ClusterUpdate {
+	_u.mutation.SetKubernetesVersion(v)
+	return _u
+}
+
+// SetNillableKubernetesVersion sets the "kubernetes_version" field if the given value is not nil.
+func (_u *ClusterUpdate) SetNillableKubernetesVersion(v *string) *ClusterUpdate {
+	if v != nil {
+		_u.SetKubernetesVersion(*v)
+	}
+	return _u
+}
+
 // SetKubevirtVersion sets the "kubevirt_version" field.
 func (_u *ClusterUpdate) SetKubevirtVersion(v string) *ClusterUpdate {
 	_u.mutation.SetKubevirtVersion(v)
@@ -226,6 +288,18 @@ func (_u *ClusterUpdate) SetNillableDedicatedCPU(v *bool) *ClusterUpdate {
 	return _u
 }
 
+// SetSriovNetworks sets the "sriov_networks" field.
+func (_u *ClusterUpdate) SetSriovNetworks(v []string) *ClusterUpdate {
+	_u.mutation.SetSriovNetworks(v)
+	return _u
+}
+
+// AppendSriovNetworks appends value to the "sriov_networks" field.
+func (_u *ClusterUpdate) AppendSriovNetworks(v []string) *ClusterUpdate {
+	_u.mutation.AppendSriovNetworks(v)
+	return _u
+}
+
 // SetStorageClasses sets the "storage_classes" field.
 func (_u *ClusterUpdate) SetStorageClasses(v []string) *ClusterUpdate {
 	_u.mutation.SetStorageClasses(v)
@@ -269,6 +343,26 @@ func (_u *ClusterUpdate) SetNillableLastCheckedAt(v *time.Time) *ClusterUpdate {
 // ClearLastCheckedAt clears the value of the "last_checked_at" field.
 func (_u *ClusterUpdate) ClearLastCheckedAt() *ClusterUpdate {
 	_u.mutation.ClearLastCheckedAt()
+	return _u
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (_u *ClusterUpdate) SetDeletedAt(v time.Time) *ClusterUpdate {
+	_u.mutation.SetDeletedAt(v)
+	return _u
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_u *ClusterUpdate) SetNillableDeletedAt(v *time.Time) *ClusterUpdate {
+	if v != nil {
+		_u.SetDeletedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (_u *ClusterUpdate) ClearDeletedAt() *ClusterUpdate {
+	_u.mutation.ClearDeletedAt()
 	return _u
 }
 
@@ -391,6 +485,21 @@ func (_u *ClusterUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.KubeconfigSealedCleared() {
 		_spec.ClearField(cluster.FieldKubeconfigSealed, field.TypeString)
 	}
+	if value, ok := _u.mutation.KubeconfigContext(); ok {
+		_spec.SetField(cluster.FieldKubeconfigContext, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.AuthMethod(); ok {
+		_spec.SetField(cluster.FieldAuthMethod, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CredentialsRotatedAt(); ok {
+		_spec.SetField(cluster.FieldCredentialsRotatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CredentialsRotatedAtCleared() {
+		_spec.ClearField(cluster.FieldCredentialsRotatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.KubernetesVersion(); ok {
+		_spec.SetField(cluster.FieldKubernetesVersion, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.KubevirtVersion(); ok {
 		_spec.SetField(cluster.FieldKubevirtVersion, field.TypeString, value)
 	}
@@ -413,6 +522,14 @@ func (_u *ClusterUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.DedicatedCPU(); ok {
 		_spec.SetField(cluster.FieldDedicatedCPU, field.TypeBool, value)
 	}
+	if value, ok := _u.mutation.SriovNetworks(); ok {
+		_spec.SetField(cluster.FieldSriovNetworks, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSriovNetworks(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, cluster.FieldSriovNetworks, value)
+		})
+	}
 	if value, ok := _u.mutation.StorageClasses(); ok {
 		_spec.SetField(cluster.FieldStorageClasses, field.TypeJSON, value)
 	}
@@ -429,6 +546,12 @@ func (_u *ClusterUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LastCheckedAtCleared() {
 		_spec.ClearField(cluster.FieldLastCheckedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DeletedAt(); ok {
+		_spec.SetField(cluster.FieldDeletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletedAtCleared() {
+		_spec.ClearField(cluster.FieldDeletedAt, field.TypeTime)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -595,6 +718,68 @@ func (_u *ClusterUpdateOne) ClearKubeconfigSealed() *ClusterUpdateOne {
 	return _u
 }
 
+// SetKubeconfigContext sets the "kubeconfig_context" field.
+func (_u *ClusterUpdateOne) SetKubeconfigContext(v string) *ClusterUpdateOne {
+	_u.mutation.SetKubeconfigContext(v)
+	return _u
+}
+
+// SetNillableKubeconfigContext sets the "kubeconfig_context" field if the given value is not nil.
+func (_u *ClusterUpdateOne) SetNillableKubeconfigContext(v *string) *ClusterUpdateOne {
+	if v != nil {
+		_u.SetKubeconfigContext(*v)
+	}
+	return _u
+}
+
+// SetAuthMethod sets the "auth_method" field.
+func (_u *ClusterUpdateOne) SetAuthMethod(v string) *ClusterUpdateOne {
+	_u.mutation.SetAuthMethod(v)
+	return _u
+}
+
+// SetNillableAuthMethod sets the "auth_method" field if the given value is not nil.
+func (_u *ClusterUpdateOne) SetNillableAuthMethod(v *string) *ClusterUpdateOne {
+	if v != nil {
+		_u.SetAuthMethod(*v)
+	}
+	return _u
+}
+
+// SetCredentialsRotatedAt sets the "credentials_rotated_at" field.
+func (_u *ClusterUpdateOne) SetCredentialsRotatedAt(v time.Time) *ClusterUpdateOne {
+	_u.mutation.SetCredentialsRotatedAt(v)
+	return _u
+}
+
+// SetNillableCredentialsRotatedAt sets the "credentials_rotated_at" field if the given value is not nil.
+func (_u *ClusterUpdateOne) SetNillableCredentialsRotatedAt(v *time.Time) *ClusterUpdateOne {
+	if v != nil {
+		_u.SetCredentialsRotatedAt(*v)
+	}
+	return _u
+}
+
+// ClearCredentialsRotatedAt clears the value of the "credentials_rotated_at" field.
+func (_u *ClusterUpdateOne) ClearCredentialsRotatedAt() *ClusterUpdateOne {
+	_u.mutation.ClearCredentialsRotatedAt()
+	return _u
+}
+
+// SetKubernetesVersion sets the "kubernetes_version" field.
+func (_u *ClusterUpdateOne) SetKubernetesVersion(v string) *ClusterUpdateOne {
+	_u.mutation.SetKubernetesVersion(v)
+	return _u
+}
+
+// SetNillableKubernetesVersion sets the "kubernetes_version" field if the given value is not nil.
+func (_u *ClusterUpdateOne) SetNillableKubernetesVersion(v *string) *ClusterUpdateOne {
+	if v != nil {
+		_u.SetKubernetesVersion(*v)
+	}
+	return _u
+}
+
 // SetKubevirtVersion sets the "kubevirt_version" field.
 func (_u *ClusterUpdateOne) SetKubevirtVersion(v string) *ClusterUpdateOne {
 	_u.mutation.SetKubevirtVersion(v)
@@ -647,6 +832,18 @@ func (_u *ClusterUpdateOne) SetNillableDedicatedCPU(v *bool) *ClusterUpdateOne {
 	return _u
 }
 
+// SetSriovNetworks sets the "sriov_networks" field.
+func (_u *ClusterUpdateOne) SetSriovNetworks(v []string) *ClusterUpdateOne {
+	_u.mutation.SetSriovNetworks(v)
+	return _u
+}
+
+// AppendSriovNetworks appends value to the "sriov_networks" field.
+func (_u *ClusterUpdateOne) AppendSriovNetworks(v []string) *ClusterUpdateOne {
+	_u.mutation.AppendSriovNetworks(v)
+	return _u
+}
+
 // SetStorageClasses sets the "storage_classes" field.
 func (_u *ClusterUpdateOne) SetStorageClasses(v []string) *ClusterUpdateOne {
 	_u.mutation.SetStorageClasses(v)
@@ -690,6 +887,26 @@ func (_u *ClusterUpdateOne) SetNillableLastCheckedAt(v *time.Time) *ClusterUpdat
 // ClearLastCheckedAt clears the value of the "last_checked_at" field.
 func (_u *ClusterUpdateOne) ClearLastCheckedAt() *ClusterUpdateOne {
 	_u.mutation.ClearLastCheckedAt()
+	return _u
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (_u *ClusterUpdateOne) SetDeletedAt(v time.Time) *ClusterUpdateOne {
+	_u.mutation.SetDeletedAt(v)
+	return _u
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_u *ClusterUpdateOne) SetNillableDeletedAt(v *time.Time) *ClusterUpdateOne {
+	if v != nil {
+		_u.SetDeletedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (_u *ClusterUpdateOne) ClearDeletedAt() *ClusterUpdateOne {
+	_u.mutation.ClearDeletedAt()
 	return _u
 }
 
@@ -842,6 +1059,21 @@ func (_u *ClusterUpdateOne) sqlSave(ctx context.Context) (_node *Cluster, err er
 	if _u.mutation.KubeconfigSealedCleared() {
 		_spec.ClearField(cluster.FieldKubeconfigSealed, field.TypeString)
 	}
+	if value, ok := _u.mutation.KubeconfigContext(); ok {
+		_spec.SetField(cluster.FieldKubeconfigContext, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.AuthMethod(); ok {
+		_spec.SetField(cluster.FieldAuthMethod, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CredentialsRotatedAt(); ok {
+		_spec.SetField(cluster.FieldCredentialsRotatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CredentialsRotatedAtCleared() {
+		_spec.ClearField(cluster.FieldCredentialsRotatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.KubernetesVersion(); ok {
+		_spec.SetField(cluster.FieldKubernetesVersion, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.KubevirtVersion(); ok {
 		_spec.SetField(cluster.FieldKubevirtVersion, field.TypeString, value)
 	}
@@ -864,6 +1096,14 @@ func (_u *ClusterUpdateOne) sqlSave(ctx context.Context) (_node *Cluster, err er
 	if value, ok := _u.mutation.DedicatedCPU(); ok {
 		_spec.SetField(cluster.FieldDedicatedCPU, field.TypeBool, value)
 	}
+	if value, ok := _u.mutation.SriovNetworks(); ok {
+		_spec.SetField(cluster.FieldSriovNetworks, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSriovNetworks(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, cluster.FieldSriovNetworks, value)
+		})
+	}
 	if value, ok := _u.mutation.StorageClasses(); ok {
 		_spec.SetField(cluster.FieldStorageClasses, field.TypeJSON, value)
 	}
@@ -880,6 +1120,12 @@ func (_u *ClusterUpdateOne) sqlSave(ctx context.Context) (_node *Cluster, err er
 	}
 	if _u.mutation.LastCheckedAtCleared() {
 		_spec.ClearField(cluster.FieldLastCheckedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DeletedAt(); ok {
+		_spec.SetField(cluster.FieldDeletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletedAtCleared() {
+		_spec.ClearField(cluster.FieldDeletedAt, field.TypeTime)
 	}
 	_node = &Cluster{config: _u.config}
 	_spec.Assign = _node.assignValues

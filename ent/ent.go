@@ -15,6 +15,10 @@ import (
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
+	"kv-shepherd.io/shepherd/ent/consolegrant"
+	"kv-shepherd.io/shepherd/ent/consolesession"
+	"kv-shepherd.io/shepherd/ent/consoleticket"
 	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/instancesize"
@@ -92,26 +96,30 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			approvalticket.Table:  approvalticket.ValidColumn,
-			auditlog.Table:        auditlog.ValidColumn,
-			cluster.Table:         cluster.ValidColumn,
-			domainevent.Table:     domainevent.ValidColumn,
-			idpgroupmapping.Table: idpgroupmapping.ValidColumn,
-			instancesize.Table:    instancesize.ValidColumn,
-			namespace.Table:       namespace.ValidColumn,
-			notification.Table:    notification.ValidColumn,
-			pendingadoption.Table: pendingadoption.ValidColumn,
-			permission.Table:      permission.ValidColumn,
-			role.Table:            role.ValidColumn,
-			rolebinding.Table:     rolebinding.ValidColumn,
-			service.Table:         service.ValidColumn,
-			session.Table:         session.ValidColumn,
-			system.Table:          system.ValidColumn,
-			systemmember.Table:    systemmember.ValidColumn,
-			systemsecret.Table:    systemsecret.ValidColumn,
-			template.Table:        template.ValidColumn,
-			user.Table:            user.ValidColumn,
-			vm.Table:              vm.ValidColumn,
+			approvalticket.Table:     approvalticket.ValidColumn,
+			auditlog.Table:           auditlog.ValidColumn,
+			cluster.Table:            cluster.ValidColumn,
+			clusterhealthcheck.Table: clusterhealthcheck.ValidColumn,
+			consolegrant.Table:       consolegrant.ValidColumn,
+			consolesession.Table:     consolesession.ValidColumn,
+			consoleticket.Table:      consoleticket.ValidColumn,
+			domainevent.Table:        domainevent.ValidColumn,
+			idpgroupmapping.Table:    idpgroupmapping.ValidColumn,
+			instancesize.Table:       instancesize.ValidColumn,
+			namespace.Table:          namespace.ValidColumn,
+			notification.Table:       notification.ValidColumn,
+			pendingadoption.Table:    pendingadoption.ValidColumn,
+			permission.Table:         permission.ValidColumn,
+			role.Table:               role.ValidColumn,
+			rolebinding.Table:        rolebinding.ValidColumn,
+			service.Table:            service.ValidColumn,
+			session.Table:            session.ValidColumn,
+			system.Table:             system.ValidColumn,
+			systemmember.Table:       systemmember.ValidColumn,
+			systemsecret.Table:       systemsecret.ValidColumn,
+			template.Table:           template.ValidColumn,
+			user.Table:               user.ValidColumn,
+			vm.Table:                 vm.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

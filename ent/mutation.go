@@ -15,6 +15,10 @@ import (
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
+	"kv-shepherd.io/shepherd/ent/consolegrant"
+	"kv-shepherd.io/shepherd/ent/consolesession"
+	"kv-shepherd.io/shepherd/ent/consoleticket"
 	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/instancesize"
@@ -45,26 +49,30 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeApprovalTicket  = "ApprovalTicket"
-	TypeAuditLog        = "AuditLog"
-	TypeCluster         = "Cluster"
-	TypeDomainEvent     = "DomainEvent"
-	TypeIdPGroupMapping = "IdPGroupMapping"
-	TypeInstanceSize    = "InstanceSize"
-	TypeNamespace       = "Namespace"
-	TypeNotification    = "Notification"
-	TypePendingAdoption = "PendingAdoption"
-	TypePermission      = "Permission"
-	TypeRole            = "Role"
-	TypeRoleBinding     = "RoleBinding"
-	TypeService         = "Service"
-	TypeSession         = "Session"
-	TypeSystem          = "System"
-	TypeSystemMember    = "SystemMember"
-	TypeSystemSecret    = "SystemSecret"
-	TypeTemplate        = "Template"
-	TypeUser            = "User"
-	TypeVM              = "VM"
+	TypeApprovalTicket     = "ApprovalTicket"
+	TypeAuditLog           = "AuditLog"
+	TypeCluster            = "Cluster"
+	TypeClusterHealthCheck = "ClusterHealthCheck"
+	TypeConsoleGrant       = "ConsoleGrant"
+	TypeConsoleSession     = "ConsoleSession"
+	TypeConsoleTicket      = "ConsoleTicket"
+	TypeDomainEvent        = "DomainEvent"
+	TypeIdPGroupMapping    = "IdPGroupMapping"
+	TypeInstanceSize       = "InstanceSize"
+	TypeNamespace          = "Namespace"
+	TypeNotification       = "Notification"
+	TypePendingAdoption    = "PendingAdoption"
+	TypePermission         = "Permission"
+	TypeRole               = "Role"
+	TypeRoleBinding        = "RoleBinding"
+	TypeService            = "Service"
+	TypeSession            = "Session"
+	TypeSystem             = "System"
+	TypeSystemMember       = "SystemMember"
+	TypeSystemSecret       = "SystemSecret"
+	TypeTemplate           = "Template"
+	TypeUser               = "User"
+	TypeVM                 = "VM"
 )
 
 // ApprovalTicketMutation represents an operation that mutates the ApprovalTicket nodes in the graph.
@@ -3778,35 +3786,42 @@ func (m *AuditLogMutation) ResetEdge(name string) error {
 // ClusterMutation represents an operation that mutates the Cluster nodes in the graph.
 type ClusterMutation struct {
 	config
-	op                    Op
-	typ                   string
-	id                    *uuid.UUID
-	created_at            *time.Time
-	updated_at            *time.Time
-	name                  *string
-	environment           *cluster.Environment
-	provider              *cluster.Provider
-	status                *cluster.Status
-	status_message        *string
-	enabled               *bool
-	scheduling_weight     *int
-	addscheduling_weight  *int
-	api_server_url        *string
-	kubeconfig_sealed     *string
-	kubevirt_version      *string
-	gpu_devices           *[]string
-	appendgpu_devices     []string
-	hugepages             *[]string
-	appendhugepages       []string
-	dedicated_cpu         *bool
-	storage_classes       *[]string
-	appendstorage_classes []string
-	default_storage_class *string
-	last_checked_at       *time.Time
-	clearedFields         map[string]struct{}
-	done                  bool
-	oldValue              func(context.Context) (*Cluster, error)
-	predicates            []predicate.Cluster
+	op                     Op
+	typ                    string
+	id                     *uuid.UUID
+	created_at             *time.Time
+	updated_at             *time.Time
+	name                   *string
+	environment            *cluster.Environment
+	provider               *cluster.Provider
+	status                 *cluster.Status
+	status_message         *string
+	enabled                *bool
+	scheduling_weight      *int
+	addscheduling_weight   *int
+	api_server_url         *string
+	kubeconfig_sealed      *string
+	kubeconfig_context     *string
+	auth_method            *string
+	credentials_rotated_at *time.Time
+	kubernetes_version     *string
+	kubevirt_version       *string
+	gpu_devices            *[]string
+	appendgpu_devices      []string
+	hugepages              *[]string
+	appendhugepages        []string
+	dedicated_cpu          *bool
+	sriov_networks         *[]string
+	appendsriov_networks   []string
+	storage_classes        *[]string
+	appendstorage_classes  []string
+	default_storage_class  *string
+	last_checked_at        *time.Time
+	deleted_at             *time.Time
+	clearedFields          map[string]struct{}
+	done                   bool
+	oldValue               func(context.Context) (*Cluster, error)
+	predicates             []predicate.Cluster
 }
 
 var _ ent.Mutation = (*ClusterMutation)(nil)
@@ -4342,6 +4357,163 @@ func (m *ClusterMutation) ResetKubeconfigSealed() {
 	delete(m.clearedFields, cluster.FieldKubeconfigSealed)
 }
 
+// SetKubeconfigContext sets the "kubeconfig_context" field.
+func (m *ClusterMutation) SetKubeconfigContext(s string) {
+	m.kubeconfig_context = &s
+}
+
+// KubeconfigContext returns the value of the "kubeconfig_context" field in the mutation.
+func (m *ClusterMutation) KubeconfigContext() (r string, exists bool) {
+	v := m.kubeconfig_context
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKubeconfigContext returns the old "kubeconfig_context" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldKubeconfigContext(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKubeconfigContext is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKubeconfigContext requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKubeconfigContext: %w", err)
+	}
+	return oldValue.KubeconfigContext, nil
+}
+
+// ResetKubeconfigContext resets all changes to the "kubeconfig_context" field.
+func (m *ClusterMutation) ResetKubeconfigContext() {
+	m.kubeconfig_context = nil
+}
+
+// SetAuthMethod sets the "auth_method" field.
+func (m *ClusterMutation) SetAuthMethod(s string) {
+	m.auth_method = &s
+}
+
+// AuthMethod returns the value of the "auth_method" field in the mutation.
+func (m *ClusterMutation) AuthMethod() (r string, exists bool) {
+	v := m.auth_method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthMethod returns the old "auth_method" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldAuthMethod(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthMethod: %w", err)
+	}
+	return oldValue.AuthMethod, nil
+}
+
+// ResetAuthMethod resets all changes to the "auth_method" field.
+func (m *ClusterMutation) ResetAuthMethod() {
+	m.auth_method = nil
+}
+
+// SetCredentialsRotatedAt sets the "credentials_rotated_at" field.
+func (m *ClusterMutation) SetCredentialsRotatedAt(t time.Time) {
+	m.credentials_rotated_at = &t
+}
+
+// CredentialsRotatedAt returns the value of the "credentials_rotated_at" field in the mutation.
+func (m *ClusterMutation) CredentialsRotatedAt() (r time.Time, exists bool) {
+	v := m.credentials_rotated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCredentialsRotatedAt returns the old "credentials_rotated_at" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldCredentialsRotatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCredentialsRotatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCredentialsRotatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCredentialsRotatedAt: %w", err)
+	}
+	return oldValue.CredentialsRotatedAt, nil
+}
+
+// ClearCredentialsRotatedAt clears the value of the "credentials_rotated_at" field.
+func (m *ClusterMutation) ClearCredentialsRotatedAt() {
+	m.credentials_rotated_at = nil
+	m.clearedFields[cluster.FieldCredentialsRotatedAt] = struct{}{}
+}
+
+// CredentialsRotatedAtCleared returns if the "credentials_rotated_at" field was cleared in this mutation.
+func (m *ClusterMutation) CredentialsRotatedAtCleared() bool {
+	_, ok := m.clearedFields[cluster.FieldCredentialsRotatedAt]
+	return ok
+}
+
+// ResetCredentialsRotatedAt resets all changes to the "credentials_rotated_at" field.
+func (m *ClusterMutation) ResetCredentialsRotatedAt() {
+	m.credentials_rotated_at = nil
+	delete(m.clearedFields, cluster.FieldCredentialsRotatedAt)
+}
+
+// SetKubernetesVersion sets the "kubernetes_version" field.
+func (m *ClusterMutation) SetKubernetesVersion(s string) {
+	m.kubernetes_version = &s
+}
+
+// KubernetesVersion returns the value of the "kubernetes_version" field in the mutation.
+func (m *ClusterMutation) KubernetesVersion() (r string, exists bool) {
+	v := m.kubernetes_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKubernetesVersion returns the old "kubernetes_version" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldKubernetesVersion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKubernetesVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKubernetesVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKubernetesVersion: %w", err)
+	}
+	return oldValue.KubernetesVersion, nil
+}
+
+// ResetKubernetesVersion resets all changes to the "kubernetes_version" field.
+func (m *ClusterMutation) ResetKubernetesVersion() {
+	m.kubernetes_version = nil
+}
+
 // SetKubevirtVersion sets the "kubevirt_version" field.
 func (m *ClusterMutation) SetKubevirtVersion(s string) {
 	m.kubevirt_version = &s
@@ -4516,6 +4688,57 @@ func (m *ClusterMutation) ResetDedicatedCPU() {
 	m.dedicated_cpu = nil
 }
 
+// SetSriovNetworks sets the "sriov_networks" field.
+func (m *ClusterMutation) SetSriovNetworks(s []string) {
+	m.sriov_networks = &s
+	m.appendsriov_networks = nil
+}
+
+// SriovNetworks returns the value of the "sriov_networks" field in the mutation.
+func (m *ClusterMutation) SriovNetworks() (r []string, exists bool) {
+	v := m.sriov_networks
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSriovNetworks returns the old "sriov_networks" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldSriovNetworks(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSriovNetworks is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSriovNetworks requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSriovNetworks: %w", err)
+	}
+	return oldValue.SriovNetworks, nil
+}
+
+// AppendSriovNetworks adds s to the "sriov_networks" field.
+func (m *ClusterMutation) AppendSriovNetworks(s []string) {
+	m.appendsriov_networks = append(m.appendsriov_networks, s...)
+}
+
+// AppendedSriovNetworks returns the list of values that were appended to the "sriov_networks" field in this mutation.
+func (m *ClusterMutation) AppendedSriovNetworks() ([]string, bool) {
+	if len(m.appendsriov_networks) == 0 {
+		return nil, false
+	}
+	return m.appendsriov_networks, true
+}
+
+// ResetSriovNetworks resets all changes to the "sriov_networks" field.
+func (m *ClusterMutation) ResetSriovNetworks() {
+	m.sriov_networks = nil
+	m.appendsriov_networks = nil
+}
+
 // SetStorageClasses sets the "storage_classes" field.
 func (m *ClusterMutation) SetStorageClasses(s []string) {
 	m.storage_classes = &s
@@ -4652,6 +4875,55 @@ func (m *ClusterMutation) ResetLastCheckedAt() {
 	delete(m.clearedFields, cluster.FieldLastCheckedAt)
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (m *ClusterMutation) SetDeletedAt(t time.Time) {
+	m.deleted_at = &t
+}
+
+// DeletedAt returns the value of the "deleted_at" field in the mutation.
+func (m *ClusterMutation) DeletedAt() (r time.Time, exists bool) {
+	v := m.deleted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedAt returns the old "deleted_at" field's value of the Cluster entity.
+// If the Cluster object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterMutation) OldDeletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedAt: %w", err)
+	}
+	return oldValue.DeletedAt, nil
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (m *ClusterMutation) ClearDeletedAt() {
+	m.deleted_at = nil
+	m.clearedFields[cluster.FieldDeletedAt] = struct{}{}
+}
+
+// DeletedAtCleared returns if the "deleted_at" field was cleared in this mutation.
+func (m *ClusterMutation) DeletedAtCleared() bool {
+	_, ok := m.clearedFields[cluster.FieldDeletedAt]
+	return ok
+}
+
+// ResetDeletedAt resets all changes to the "deleted_at" field.
+func (m *ClusterMutation) ResetDeletedAt() {
+	m.deleted_at = nil
+	delete(m.clearedFields, cluster.FieldDeletedAt)
+}
+
 // Where appends a list predicates to the ClusterMutation builder.
 func (m *ClusterMutation) Where(ps ...predicate.Cluster) {
 	m.predicates = append(m.predicates, ps...)
@@ -4686,7 +4958,7 @@ func (m *ClusterMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ClusterMutation) Fields() []string {
-	fields := make([]string, 0, 18)
+	fields := make([]string, 0, 24)
 	if m.created_at != nil {
 		fields = append(fields, cluster.FieldCreatedAt)
 	}
@@ -4720,6 +4992,18 @@ func (m *ClusterMutation) Fields() []string {
 	if m.kubeconfig_sealed != nil {
 		fields = append(fields, cluster.FieldKubeconfigSealed)
 	}
+	if m.kubeconfig_context != nil {
+		fields = append(fields, cluster.FieldKubeconfigContext)
+	}
+	if m.auth_method != nil {
+		fields = append(fields, cluster.FieldAuthMethod)
+	}
+	if m.credentials_rotated_at != nil {
+		fields = append(fields, cluster.FieldCredentialsRotatedAt)
+	}
+	if m.kubernetes_version != nil {
+		fields = append(fields, cluster.FieldKubernetesVersion)
+	}
 	if m.kubevirt_version != nil {
 		fields = append(fields, cluster.FieldKubevirtVersion)
 	}
@@ -4732,6 +5016,9 @@ func (m *ClusterMutation) Fields() []string {
 	if m.dedicated_cpu != nil {
 		fields = append(fields, cluster.FieldDedicatedCPU)
 	}
+	if m.sriov_networks != nil {
+		fields = append(fields, cluster.FieldSriovNetworks)
+	}
 	if m.storage_classes != nil {
 		fields = append(fields, cluster.FieldStorageClasses)
 	}
@@ -4740,6 +5027,9 @@ func (m *ClusterMutation) Fields() []string {
 	}
 	if m.last_checked_at != nil {
 		fields = append(fields, cluster.FieldLastCheckedAt)
+	}
+	if m.deleted_at != nil {
+		fields = append(fields, cluster.FieldDeletedAt)
 	}
 	return fields
 }
@@ -4771,6 +5061,14 @@ func (m *ClusterMutation) Field(name string) (ent.Value, bool) {
 		return m.APIServerURL()
 	case cluster.FieldKubeconfigSealed:
 		return m.KubeconfigSealed()
+	case cluster.FieldKubeconfigContext:
+		return m.KubeconfigContext()
+	case cluster.FieldAuthMethod:
+		return m.AuthMethod()
+	case cluster.FieldCredentialsRotatedAt:
+		return m.CredentialsRotatedAt()
+	case cluster.FieldKubernetesVersion:
+		return m.KubernetesVersion()
 	case cluster.FieldKubevirtVersion:
 		return m.KubevirtVersion()
 	case cluster.FieldGpuDevices:
@@ -4779,12 +5077,16 @@ func (m *ClusterMutation) Field(name string) (ent.Value, bool) {
 		return m.Hugepages()
 	case cluster.FieldDedicatedCPU:
 		return m.DedicatedCPU()
+	case cluster.FieldSriovNetworks:
+		return m.SriovNetworks()
 	case cluster.FieldStorageClasses:
 		return m.StorageClasses()
 	case cluster.FieldDefaultStorageClass:
 		return m.DefaultStorageClass()
 	case cluster.FieldLastCheckedAt:
 		return m.LastCheckedAt()
+	case cluster.FieldDeletedAt:
+		return m.DeletedAt()
 	}
 	return nil, false
 }
@@ -4816,6 +5118,14 @@ func (m *ClusterMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldAPIServerURL(ctx)
 	case cluster.FieldKubeconfigSealed:
 		return m.OldKubeconfigSealed(ctx)
+	case cluster.FieldKubeconfigContext:
+		return m.OldKubeconfigContext(ctx)
+	case cluster.FieldAuthMethod:
+		return m.OldAuthMethod(ctx)
+	case cluster.FieldCredentialsRotatedAt:
+		return m.OldCredentialsRotatedAt(ctx)
+	case cluster.FieldKubernetesVersion:
+		return m.OldKubernetesVersion(ctx)
 	case cluster.FieldKubevirtVersion:
 		return m.OldKubevirtVersion(ctx)
 	case cluster.FieldGpuDevices:
@@ -4824,12 +5134,16 @@ func (m *ClusterMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldHugepages(ctx)
 	case cluster.FieldDedicatedCPU:
 		return m.OldDedicatedCPU(ctx)
+	case cluster.FieldSriovNetworks:
+		return m.OldSriovNetworks(ctx)
 	case cluster.FieldStorageClasses:
 		return m.OldStorageClasses(ctx)
 	case cluster.FieldDefaultStorageClass:
 		return m.OldDefaultStorageClass(ctx)
 	case cluster.FieldLastCheckedAt:
 		return m.OldLastCheckedAt(ctx)
+	case cluster.FieldDeletedAt:
+		return m.OldDeletedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Cluster field %s", name)
 }
@@ -4916,6 +5230,34 @@ func (m *ClusterMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetKubeconfigSealed(v)
 		return nil
+	case cluster.FieldKubeconfigContext:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKubeconfigContext(v)
+		return nil
+	case cluster.FieldAuthMethod:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthMethod(v)
+		return nil
+	case cluster.FieldCredentialsRotatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCredentialsRotatedAt(v)
+		return nil
+	case cluster.FieldKubernetesVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKubernetesVersion(v)
+		return nil
 	case cluster.FieldKubevirtVersion:
 		v, ok := value.(string)
 		if !ok {
@@ -4944,6 +5286,13 @@ func (m *ClusterMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDedicatedCPU(v)
 		return nil
+	case cluster.FieldSriovNetworks:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSriovNetworks(v)
+		return nil
 	case cluster.FieldStorageClasses:
 		v, ok := value.([]string)
 		if !ok {
@@ -4964,6 +5313,13 @@ func (m *ClusterMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLastCheckedAt(v)
+		return nil
+	case cluster.FieldDeletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedAt(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Cluster field %s", name)
@@ -5013,8 +5369,14 @@ func (m *ClusterMutation) ClearedFields() []string {
 	if m.FieldCleared(cluster.FieldKubeconfigSealed) {
 		fields = append(fields, cluster.FieldKubeconfigSealed)
 	}
+	if m.FieldCleared(cluster.FieldCredentialsRotatedAt) {
+		fields = append(fields, cluster.FieldCredentialsRotatedAt)
+	}
 	if m.FieldCleared(cluster.FieldLastCheckedAt) {
 		fields = append(fields, cluster.FieldLastCheckedAt)
+	}
+	if m.FieldCleared(cluster.FieldDeletedAt) {
+		fields = append(fields, cluster.FieldDeletedAt)
 	}
 	return fields
 }
@@ -5033,8 +5395,14 @@ func (m *ClusterMutation) ClearField(name string) error {
 	case cluster.FieldKubeconfigSealed:
 		m.ClearKubeconfigSealed()
 		return nil
+	case cluster.FieldCredentialsRotatedAt:
+		m.ClearCredentialsRotatedAt()
+		return nil
 	case cluster.FieldLastCheckedAt:
 		m.ClearLastCheckedAt()
+		return nil
+	case cluster.FieldDeletedAt:
+		m.ClearDeletedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Cluster nullable field %s", name)
@@ -5077,6 +5445,18 @@ func (m *ClusterMutation) ResetField(name string) error {
 	case cluster.FieldKubeconfigSealed:
 		m.ResetKubeconfigSealed()
 		return nil
+	case cluster.FieldKubeconfigContext:
+		m.ResetKubeconfigContext()
+		return nil
+	case cluster.FieldAuthMethod:
+		m.ResetAuthMethod()
+		return nil
+	case cluster.FieldCredentialsRotatedAt:
+		m.ResetCredentialsRotatedAt()
+		return nil
+	case cluster.FieldKubernetesVersion:
+		m.ResetKubernetesVersion()
+		return nil
 	case cluster.FieldKubevirtVersion:
 		m.ResetKubevirtVersion()
 		return nil
@@ -5089,6 +5469,9 @@ func (m *ClusterMutation) ResetField(name string) error {
 	case cluster.FieldDedicatedCPU:
 		m.ResetDedicatedCPU()
 		return nil
+	case cluster.FieldSriovNetworks:
+		m.ResetSriovNetworks()
+		return nil
 	case cluster.FieldStorageClasses:
 		m.ResetStorageClasses()
 		return nil
@@ -5097,6 +5480,9 @@ func (m *ClusterMutation) ResetField(name string) error {
 		return nil
 	case cluster.FieldLastCheckedAt:
 		m.ResetLastCheckedAt()
+		return nil
+	case cluster.FieldDeletedAt:
+		m.ResetDeletedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Cluster field %s", name)
@@ -5148,6 +5534,3830 @@ func (m *ClusterMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *ClusterMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Cluster edge %s", name)
+}
+
+// ClusterHealthCheckMutation represents an operation that mutates the ClusterHealthCheck nodes in the graph.
+type ClusterHealthCheckMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *uuid.UUID
+	cluster_id         *uuid.UUID
+	checked_at         *time.Time
+	status             *clusterhealthcheck.Status
+	message            *string
+	kubernetes_version *string
+	kubevirt_version   *string
+	duration_ms        *int
+	addduration_ms     *int
+	clearedFields      map[string]struct{}
+	done               bool
+	oldValue           func(context.Context) (*ClusterHealthCheck, error)
+	predicates         []predicate.ClusterHealthCheck
+}
+
+var _ ent.Mutation = (*ClusterHealthCheckMutation)(nil)
+
+// clusterhealthcheckOption allows management of the mutation configuration using functional options.
+type clusterhealthcheckOption func(*ClusterHealthCheckMutation)
+
+// newClusterHealthCheckMutation creates new mutation for the ClusterHealthCheck entity.
+func newClusterHealthCheckMutation(c config, op Op, opts ...clusterhealthcheckOption) *ClusterHealthCheckMutation {
+	m := &ClusterHealthCheckMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeClusterHealthCheck,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withClusterHealthCheckID sets the ID field of the mutation.
+func withClusterHealthCheckID(id uuid.UUID) clusterhealthcheckOption {
+	return func(m *ClusterHealthCheckMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ClusterHealthCheck
+		)
+		m.oldValue = func(ctx context.Context) (*ClusterHealthCheck, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ClusterHealthCheck.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withClusterHealthCheck sets the old ClusterHealthCheck of the mutation.
+func withClusterHealthCheck(node *ClusterHealthCheck) clusterhealthcheckOption {
+	return func(m *ClusterHealthCheckMutation) {
+		m.oldValue = func(context.Context) (*ClusterHealthCheck, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ClusterHealthCheckMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ClusterHealthCheckMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ClusterHealthCheck entities.
+func (m *ClusterHealthCheckMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ClusterHealthCheckMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ClusterHealthCheckMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ClusterHealthCheck.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetClusterID sets the "cluster_id" field.
+func (m *ClusterHealthCheckMutation) SetClusterID(u uuid.UUID) {
+	m.cluster_id = &u
+}
+
+// ClusterID returns the value of the "cluster_id" field in the mutation.
+func (m *ClusterHealthCheckMutation) ClusterID() (r uuid.UUID, exists bool) {
+	v := m.cluster_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClusterID returns the old "cluster_id" field's value of the ClusterHealthCheck entity.
+// If the ClusterHealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterHealthCheckMutation) OldClusterID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClusterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClusterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClusterID: %w", err)
+	}
+	return oldValue.ClusterID, nil
+}
+
+// ResetClusterID resets all changes to the "cluster_id" field.
+func (m *ClusterHealthCheckMutation) ResetClusterID() {
+	m.cluster_id = nil
+}
+
+// SetCheckedAt sets the "checked_at" field.
+func (m *ClusterHealthCheckMutation) SetCheckedAt(t time.Time) {
+	m.checked_at = &t
+}
+
+// CheckedAt returns the value of the "checked_at" field in the mutation.
+func (m *ClusterHealthCheckMutation) CheckedAt() (r time.Time, exists bool) {
+	v := m.checked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCheckedAt returns the old "checked_at" field's value of the ClusterHealthCheck entity.
+// If the ClusterHealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterHealthCheckMutation) OldCheckedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCheckedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCheckedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCheckedAt: %w", err)
+	}
+	return oldValue.CheckedAt, nil
+}
+
+// ResetCheckedAt resets all changes to the "checked_at" field.
+func (m *ClusterHealthCheckMutation) ResetCheckedAt() {
+	m.checked_at = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ClusterHealthCheckMutation) SetStatus(c clusterhealthcheck.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ClusterHealthCheckMutation) Status() (r clusterhealthcheck.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ClusterHealthCheck entity.
+// If the ClusterHealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterHealthCheckMutation) OldStatus(ctx context.Context) (v clusterhealthcheck.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ClusterHealthCheckMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *ClusterHealthCheckMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *ClusterHealthCheckMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the ClusterHealthCheck entity.
+// If the ClusterHealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterHealthCheckMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *ClusterHealthCheckMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetKubernetesVersion sets the "kubernetes_version" field.
+func (m *ClusterHealthCheckMutation) SetKubernetesVersion(s string) {
+	m.kubernetes_version = &s
+}
+
+// KubernetesVersion returns the value of the "kubernetes_version" field in the mutation.
+func (m *ClusterHealthCheckMutation) KubernetesVersion() (r string, exists bool) {
+	v := m.kubernetes_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKubernetesVersion returns the old "kubernetes_version" field's value of the ClusterHealthCheck entity.
+// If the ClusterHealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterHealthCheckMutation) OldKubernetesVersion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKubernetesVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKubernetesVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKubernetesVersion: %w", err)
+	}
+	return oldValue.KubernetesVersion, nil
+}
+
+// ResetKubernetesVersion resets all changes to the "kubernetes_version" field.
+func (m *ClusterHealthCheckMutation) ResetKubernetesVersion() {
+	m.kubernetes_version = nil
+}
+
+// SetKubevirtVersion sets the "kubevirt_version" field.
+func (m *ClusterHealthCheckMutation) SetKubevirtVersion(s string) {
+	m.kubevirt_version = &s
+}
+
+// KubevirtVersion returns the value of the "kubevirt_version" field in the mutation.
+func (m *ClusterHealthCheckMutation) KubevirtVersion() (r string, exists bool) {
+	v := m.kubevirt_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKubevirtVersion returns the old "kubevirt_version" field's value of the ClusterHealthCheck entity.
+// If the ClusterHealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterHealthCheckMutation) OldKubevirtVersion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKubevirtVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKubevirtVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKubevirtVersion: %w", err)
+	}
+	return oldValue.KubevirtVersion, nil
+}
+
+// ResetKubevirtVersion resets all changes to the "kubevirt_version" field.
+func (m *ClusterHealthCheckMutation) ResetKubevirtVersion() {
+	m.kubevirt_version = nil
+}
+
+// SetDurationMs sets the "duration_ms" field.
+func (m *ClusterHealthCheckMutation) SetDurationMs(i int) {
+	m.duration_ms = &i
+	m.addduration_ms = nil
+}
+
+// DurationMs returns the value of the "duration_ms" field in the mutation.
+func (m *ClusterHealthCheckMutation) DurationMs() (r int, exists bool) {
+	v := m.duration_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDurationMs returns the old "duration_ms" field's value of the ClusterHealthCheck entity.
+// If the ClusterHealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterHealthCheckMutation) OldDurationMs(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDurationMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDurationMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDurationMs: %w", err)
+	}
+	return oldValue.DurationMs, nil
+}
+
+// AddDurationMs adds i to the "duration_ms" field.
+func (m *ClusterHealthCheckMutation) AddDurationMs(i int) {
+	if m.addduration_ms != nil {
+		*m.addduration_ms += i
+	} else {
+		m.addduration_ms = &i
+	}
+}
+
+// AddedDurationMs returns the value that was added to the "duration_ms" field in this mutation.
+func (m *ClusterHealthCheckMutation) AddedDurationMs() (r int, exists bool) {
+	v := m.addduration_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDurationMs resets all changes to the "duration_ms" field.
+func (m *ClusterHealthCheckMutation) ResetDurationMs() {
+	m.duration_ms = nil
+	m.addduration_ms = nil
+}
+
+// Where appends a list predicates to the ClusterHealthCheckMutation builder.
+func (m *ClusterHealthCheckMutation) Where(ps ...predicate.ClusterHealthCheck) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ClusterHealthCheckMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ClusterHealthCheckMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ClusterHealthCheck, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ClusterHealthCheckMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ClusterHealthCheckMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ClusterHealthCheck).
+func (m *ClusterHealthCheckMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ClusterHealthCheckMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.cluster_id != nil {
+		fields = append(fields, clusterhealthcheck.FieldClusterID)
+	}
+	if m.checked_at != nil {
+		fields = append(fields, clusterhealthcheck.FieldCheckedAt)
+	}
+	if m.status != nil {
+		fields = append(fields, clusterhealthcheck.FieldStatus)
+	}
+	if m.message != nil {
+		fields = append(fields, clusterhealthcheck.FieldMessage)
+	}
+	if m.kubernetes_version != nil {
+		fields = append(fields, clusterhealthcheck.FieldKubernetesVersion)
+	}
+	if m.kubevirt_version != nil {
+		fields = append(fields, clusterhealthcheck.FieldKubevirtVersion)
+	}
+	if m.duration_ms != nil {
+		fields = append(fields, clusterhealthcheck.FieldDurationMs)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ClusterHealthCheckMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case clusterhealthcheck.FieldClusterID:
+		return m.ClusterID()
+	case clusterhealthcheck.FieldCheckedAt:
+		return m.CheckedAt()
+	case clusterhealthcheck.FieldStatus:
+		return m.Status()
+	case clusterhealthcheck.FieldMessage:
+		return m.Message()
+	case clusterhealthcheck.FieldKubernetesVersion:
+		return m.KubernetesVersion()
+	case clusterhealthcheck.FieldKubevirtVersion:
+		return m.KubevirtVersion()
+	case clusterhealthcheck.FieldDurationMs:
+		return m.DurationMs()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ClusterHealthCheckMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case clusterhealthcheck.FieldClusterID:
+		return m.OldClusterID(ctx)
+	case clusterhealthcheck.FieldCheckedAt:
+		return m.OldCheckedAt(ctx)
+	case clusterhealthcheck.FieldStatus:
+		return m.OldStatus(ctx)
+	case clusterhealthcheck.FieldMessage:
+		return m.OldMessage(ctx)
+	case clusterhealthcheck.FieldKubernetesVersion:
+		return m.OldKubernetesVersion(ctx)
+	case clusterhealthcheck.FieldKubevirtVersion:
+		return m.OldKubevirtVersion(ctx)
+	case clusterhealthcheck.FieldDurationMs:
+		return m.OldDurationMs(ctx)
+	}
+	return nil, fmt.Errorf("unknown ClusterHealthCheck field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClusterHealthCheckMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case clusterhealthcheck.FieldClusterID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClusterID(v)
+		return nil
+	case clusterhealthcheck.FieldCheckedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCheckedAt(v)
+		return nil
+	case clusterhealthcheck.FieldStatus:
+		v, ok := value.(clusterhealthcheck.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case clusterhealthcheck.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case clusterhealthcheck.FieldKubernetesVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKubernetesVersion(v)
+		return nil
+	case clusterhealthcheck.FieldKubevirtVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKubevirtVersion(v)
+		return nil
+	case clusterhealthcheck.FieldDurationMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDurationMs(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ClusterHealthCheck field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ClusterHealthCheckMutation) AddedFields() []string {
+	var fields []string
+	if m.addduration_ms != nil {
+		fields = append(fields, clusterhealthcheck.FieldDurationMs)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ClusterHealthCheckMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case clusterhealthcheck.FieldDurationMs:
+		return m.AddedDurationMs()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClusterHealthCheckMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case clusterhealthcheck.FieldDurationMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDurationMs(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ClusterHealthCheck numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ClusterHealthCheckMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ClusterHealthCheckMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ClusterHealthCheckMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ClusterHealthCheck nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ClusterHealthCheckMutation) ResetField(name string) error {
+	switch name {
+	case clusterhealthcheck.FieldClusterID:
+		m.ResetClusterID()
+		return nil
+	case clusterhealthcheck.FieldCheckedAt:
+		m.ResetCheckedAt()
+		return nil
+	case clusterhealthcheck.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case clusterhealthcheck.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case clusterhealthcheck.FieldKubernetesVersion:
+		m.ResetKubernetesVersion()
+		return nil
+	case clusterhealthcheck.FieldKubevirtVersion:
+		m.ResetKubevirtVersion()
+		return nil
+	case clusterhealthcheck.FieldDurationMs:
+		m.ResetDurationMs()
+		return nil
+	}
+	return fmt.Errorf("unknown ClusterHealthCheck field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ClusterHealthCheckMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ClusterHealthCheckMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ClusterHealthCheckMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ClusterHealthCheckMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ClusterHealthCheckMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ClusterHealthCheckMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ClusterHealthCheckMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ClusterHealthCheck unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ClusterHealthCheckMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ClusterHealthCheck edge %s", name)
+}
+
+// ConsoleGrantMutation represents an operation that mutates the ConsoleGrant nodes in the graph.
+type ConsoleGrantMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *uuid.UUID
+	created_at    *time.Time
+	updated_at    *time.Time
+	vm_id         *uuid.UUID
+	user_id       *uuid.UUID
+	ticket_id     *uuid.UUID
+	granted_by    *string
+	starts_at     *time.Time
+	expires_at    *time.Time
+	revoked_at    *time.Time
+	revoked_by    *string
+	revoke_reason *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*ConsoleGrant, error)
+	predicates    []predicate.ConsoleGrant
+}
+
+var _ ent.Mutation = (*ConsoleGrantMutation)(nil)
+
+// consolegrantOption allows management of the mutation configuration using functional options.
+type consolegrantOption func(*ConsoleGrantMutation)
+
+// newConsoleGrantMutation creates new mutation for the ConsoleGrant entity.
+func newConsoleGrantMutation(c config, op Op, opts ...consolegrantOption) *ConsoleGrantMutation {
+	m := &ConsoleGrantMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeConsoleGrant,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withConsoleGrantID sets the ID field of the mutation.
+func withConsoleGrantID(id uuid.UUID) consolegrantOption {
+	return func(m *ConsoleGrantMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ConsoleGrant
+		)
+		m.oldValue = func(ctx context.Context) (*ConsoleGrant, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ConsoleGrant.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withConsoleGrant sets the old ConsoleGrant of the mutation.
+func withConsoleGrant(node *ConsoleGrant) consolegrantOption {
+	return func(m *ConsoleGrantMutation) {
+		m.oldValue = func(context.Context) (*ConsoleGrant, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ConsoleGrantMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ConsoleGrantMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ConsoleGrant entities.
+func (m *ConsoleGrantMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ConsoleGrantMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ConsoleGrantMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ConsoleGrant.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ConsoleGrantMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ConsoleGrantMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ConsoleGrantMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ConsoleGrantMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ConsoleGrantMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ConsoleGrantMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetVMID sets the "vm_id" field.
+func (m *ConsoleGrantMutation) SetVMID(u uuid.UUID) {
+	m.vm_id = &u
+}
+
+// VMID returns the value of the "vm_id" field in the mutation.
+func (m *ConsoleGrantMutation) VMID() (r uuid.UUID, exists bool) {
+	v := m.vm_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVMID returns the old "vm_id" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldVMID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVMID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVMID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVMID: %w", err)
+	}
+	return oldValue.VMID, nil
+}
+
+// ResetVMID resets all changes to the "vm_id" field.
+func (m *ConsoleGrantMutation) ResetVMID() {
+	m.vm_id = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *ConsoleGrantMutation) SetUserID(u uuid.UUID) {
+	m.user_id = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *ConsoleGrantMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldUserID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *ConsoleGrantMutation) ResetUserID() {
+	m.user_id = nil
+}
+
+// SetTicketID sets the "ticket_id" field.
+func (m *ConsoleGrantMutation) SetTicketID(u uuid.UUID) {
+	m.ticket_id = &u
+}
+
+// TicketID returns the value of the "ticket_id" field in the mutation.
+func (m *ConsoleGrantMutation) TicketID() (r uuid.UUID, exists bool) {
+	v := m.ticket_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTicketID returns the old "ticket_id" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldTicketID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTicketID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTicketID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTicketID: %w", err)
+	}
+	return oldValue.TicketID, nil
+}
+
+// ResetTicketID resets all changes to the "ticket_id" field.
+func (m *ConsoleGrantMutation) ResetTicketID() {
+	m.ticket_id = nil
+}
+
+// SetGrantedBy sets the "granted_by" field.
+func (m *ConsoleGrantMutation) SetGrantedBy(s string) {
+	m.granted_by = &s
+}
+
+// GrantedBy returns the value of the "granted_by" field in the mutation.
+func (m *ConsoleGrantMutation) GrantedBy() (r string, exists bool) {
+	v := m.granted_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGrantedBy returns the old "granted_by" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldGrantedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGrantedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGrantedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGrantedBy: %w", err)
+	}
+	return oldValue.GrantedBy, nil
+}
+
+// ResetGrantedBy resets all changes to the "granted_by" field.
+func (m *ConsoleGrantMutation) ResetGrantedBy() {
+	m.granted_by = nil
+}
+
+// SetStartsAt sets the "starts_at" field.
+func (m *ConsoleGrantMutation) SetStartsAt(t time.Time) {
+	m.starts_at = &t
+}
+
+// StartsAt returns the value of the "starts_at" field in the mutation.
+func (m *ConsoleGrantMutation) StartsAt() (r time.Time, exists bool) {
+	v := m.starts_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartsAt returns the old "starts_at" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldStartsAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartsAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartsAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartsAt: %w", err)
+	}
+	return oldValue.StartsAt, nil
+}
+
+// ResetStartsAt resets all changes to the "starts_at" field.
+func (m *ConsoleGrantMutation) ResetStartsAt() {
+	m.starts_at = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *ConsoleGrantMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *ConsoleGrantMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *ConsoleGrantMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetRevokedAt sets the "revoked_at" field.
+func (m *ConsoleGrantMutation) SetRevokedAt(t time.Time) {
+	m.revoked_at = &t
+}
+
+// RevokedAt returns the value of the "revoked_at" field in the mutation.
+func (m *ConsoleGrantMutation) RevokedAt() (r time.Time, exists bool) {
+	v := m.revoked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokedAt returns the old "revoked_at" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldRevokedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokedAt: %w", err)
+	}
+	return oldValue.RevokedAt, nil
+}
+
+// ClearRevokedAt clears the value of the "revoked_at" field.
+func (m *ConsoleGrantMutation) ClearRevokedAt() {
+	m.revoked_at = nil
+	m.clearedFields[consolegrant.FieldRevokedAt] = struct{}{}
+}
+
+// RevokedAtCleared returns if the "revoked_at" field was cleared in this mutation.
+func (m *ConsoleGrantMutation) RevokedAtCleared() bool {
+	_, ok := m.clearedFields[consolegrant.FieldRevokedAt]
+	return ok
+}
+
+// ResetRevokedAt resets all changes to the "revoked_at" field.
+func (m *ConsoleGrantMutation) ResetRevokedAt() {
+	m.revoked_at = nil
+	delete(m.clearedFields, consolegrant.FieldRevokedAt)
+}
+
+// SetRevokedBy sets the "revoked_by" field.
+func (m *ConsoleGrantMutation) SetRevokedBy(s string) {
+	m.revoked_by = &s
+}
+
+// RevokedBy returns the value of the "revoked_by" field in the mutation.
+func (m *ConsoleGrantMutation) RevokedBy() (r string, exists bool) {
+	v := m.revoked_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokedBy returns the old "revoked_by" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldRevokedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokedBy: %w", err)
+	}
+	return oldValue.RevokedBy, nil
+}
+
+// ResetRevokedBy resets all changes to the "revoked_by" field.
+func (m *ConsoleGrantMutation) ResetRevokedBy() {
+	m.revoked_by = nil
+}
+
+// SetRevokeReason sets the "revoke_reason" field.
+func (m *ConsoleGrantMutation) SetRevokeReason(s string) {
+	m.revoke_reason = &s
+}
+
+// RevokeReason returns the value of the "revoke_reason" field in the mutation.
+func (m *ConsoleGrantMutation) RevokeReason() (r string, exists bool) {
+	v := m.revoke_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokeReason returns the old "revoke_reason" field's value of the ConsoleGrant entity.
+// If the ConsoleGrant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleGrantMutation) OldRevokeReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokeReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokeReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokeReason: %w", err)
+	}
+	return oldValue.RevokeReason, nil
+}
+
+// ResetRevokeReason resets all changes to the "revoke_reason" field.
+func (m *ConsoleGrantMutation) ResetRevokeReason() {
+	m.revoke_reason = nil
+}
+
+// Where appends a list predicates to the ConsoleGrantMutation builder.
+func (m *ConsoleGrantMutation) Where(ps ...predicate.ConsoleGrant) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ConsoleGrantMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ConsoleGrantMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ConsoleGrant, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ConsoleGrantMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ConsoleGrantMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ConsoleGrant).
+func (m *ConsoleGrantMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ConsoleGrantMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, consolegrant.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, consolegrant.FieldUpdatedAt)
+	}
+	if m.vm_id != nil {
+		fields = append(fields, consolegrant.FieldVMID)
+	}
+	if m.user_id != nil {
+		fields = append(fields, consolegrant.FieldUserID)
+	}
+	if m.ticket_id != nil {
+		fields = append(fields, consolegrant.FieldTicketID)
+	}
+	if m.granted_by != nil {
+		fields = append(fields, consolegrant.FieldGrantedBy)
+	}
+	if m.starts_at != nil {
+		fields = append(fields, consolegrant.FieldStartsAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, consolegrant.FieldExpiresAt)
+	}
+	if m.revoked_at != nil {
+		fields = append(fields, consolegrant.FieldRevokedAt)
+	}
+	if m.revoked_by != nil {
+		fields = append(fields, consolegrant.FieldRevokedBy)
+	}
+	if m.revoke_reason != nil {
+		fields = append(fields, consolegrant.FieldRevokeReason)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ConsoleGrantMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case consolegrant.FieldCreatedAt:
+		return m.CreatedAt()
+	case consolegrant.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case consolegrant.FieldVMID:
+		return m.VMID()
+	case consolegrant.FieldUserID:
+		return m.UserID()
+	case consolegrant.FieldTicketID:
+		return m.TicketID()
+	case consolegrant.FieldGrantedBy:
+		return m.GrantedBy()
+	case consolegrant.FieldStartsAt:
+		return m.StartsAt()
+	case consolegrant.FieldExpiresAt:
+		return m.ExpiresAt()
+	case consolegrant.FieldRevokedAt:
+		return m.RevokedAt()
+	case consolegrant.FieldRevokedBy:
+		return m.RevokedBy()
+	case consolegrant.FieldRevokeReason:
+		return m.RevokeReason()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ConsoleGrantMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case consolegrant.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case consolegrant.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case consolegrant.FieldVMID:
+		return m.OldVMID(ctx)
+	case consolegrant.FieldUserID:
+		return m.OldUserID(ctx)
+	case consolegrant.FieldTicketID:
+		return m.OldTicketID(ctx)
+	case consolegrant.FieldGrantedBy:
+		return m.OldGrantedBy(ctx)
+	case consolegrant.FieldStartsAt:
+		return m.OldStartsAt(ctx)
+	case consolegrant.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case consolegrant.FieldRevokedAt:
+		return m.OldRevokedAt(ctx)
+	case consolegrant.FieldRevokedBy:
+		return m.OldRevokedBy(ctx)
+	case consolegrant.FieldRevokeReason:
+		return m.OldRevokeReason(ctx)
+	}
+	return nil, fmt.Errorf("unknown ConsoleGrant field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsoleGrantMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case consolegrant.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case consolegrant.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case consolegrant.FieldVMID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVMID(v)
+		return nil
+	case consolegrant.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case consolegrant.FieldTicketID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTicketID(v)
+		return nil
+	case consolegrant.FieldGrantedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGrantedBy(v)
+		return nil
+	case consolegrant.FieldStartsAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartsAt(v)
+		return nil
+	case consolegrant.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case consolegrant.FieldRevokedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokedAt(v)
+		return nil
+	case consolegrant.FieldRevokedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokedBy(v)
+		return nil
+	case consolegrant.FieldRevokeReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokeReason(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleGrant field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ConsoleGrantMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ConsoleGrantMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsoleGrantMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ConsoleGrant numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ConsoleGrantMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(consolegrant.FieldRevokedAt) {
+		fields = append(fields, consolegrant.FieldRevokedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ConsoleGrantMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ConsoleGrantMutation) ClearField(name string) error {
+	switch name {
+	case consolegrant.FieldRevokedAt:
+		m.ClearRevokedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleGrant nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ConsoleGrantMutation) ResetField(name string) error {
+	switch name {
+	case consolegrant.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case consolegrant.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case consolegrant.FieldVMID:
+		m.ResetVMID()
+		return nil
+	case consolegrant.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case consolegrant.FieldTicketID:
+		m.ResetTicketID()
+		return nil
+	case consolegrant.FieldGrantedBy:
+		m.ResetGrantedBy()
+		return nil
+	case consolegrant.FieldStartsAt:
+		m.ResetStartsAt()
+		return nil
+	case consolegrant.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case consolegrant.FieldRevokedAt:
+		m.ResetRevokedAt()
+		return nil
+	case consolegrant.FieldRevokedBy:
+		m.ResetRevokedBy()
+		return nil
+	case consolegrant.FieldRevokeReason:
+		m.ResetRevokeReason()
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleGrant field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ConsoleGrantMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ConsoleGrantMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ConsoleGrantMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ConsoleGrantMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ConsoleGrantMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ConsoleGrantMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ConsoleGrantMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ConsoleGrant unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ConsoleGrantMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ConsoleGrant edge %s", name)
+}
+
+// ConsoleSessionMutation represents an operation that mutates the ConsoleSession nodes in the graph.
+type ConsoleSessionMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *uuid.UUID
+	ticket_id        *uuid.UUID
+	user_id          *uuid.UUID
+	user_name        *string
+	vm_id            *uuid.UUID
+	vm_name          *string
+	environment      *consolesession.Environment
+	cluster_id       *uuid.UUID
+	grant_id         *uuid.UUID
+	client_ip        *string
+	replica          *string
+	opened_at        *time.Time
+	ends_at          *time.Time
+	closed_at        *time.Time
+	bytes_to_vm      *int64
+	addbytes_to_vm   *int64
+	bytes_from_vm    *int64
+	addbytes_from_vm *int64
+	close_reason     *string
+	revoked_at       *time.Time
+	revoked_by       *string
+	revoke_reason    *string
+	clearedFields    map[string]struct{}
+	done             bool
+	oldValue         func(context.Context) (*ConsoleSession, error)
+	predicates       []predicate.ConsoleSession
+}
+
+var _ ent.Mutation = (*ConsoleSessionMutation)(nil)
+
+// consolesessionOption allows management of the mutation configuration using functional options.
+type consolesessionOption func(*ConsoleSessionMutation)
+
+// newConsoleSessionMutation creates new mutation for the ConsoleSession entity.
+func newConsoleSessionMutation(c config, op Op, opts ...consolesessionOption) *ConsoleSessionMutation {
+	m := &ConsoleSessionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeConsoleSession,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withConsoleSessionID sets the ID field of the mutation.
+func withConsoleSessionID(id uuid.UUID) consolesessionOption {
+	return func(m *ConsoleSessionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ConsoleSession
+		)
+		m.oldValue = func(ctx context.Context) (*ConsoleSession, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ConsoleSession.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withConsoleSession sets the old ConsoleSession of the mutation.
+func withConsoleSession(node *ConsoleSession) consolesessionOption {
+	return func(m *ConsoleSessionMutation) {
+		m.oldValue = func(context.Context) (*ConsoleSession, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ConsoleSessionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ConsoleSessionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ConsoleSession entities.
+func (m *ConsoleSessionMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ConsoleSessionMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ConsoleSessionMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ConsoleSession.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTicketID sets the "ticket_id" field.
+func (m *ConsoleSessionMutation) SetTicketID(u uuid.UUID) {
+	m.ticket_id = &u
+}
+
+// TicketID returns the value of the "ticket_id" field in the mutation.
+func (m *ConsoleSessionMutation) TicketID() (r uuid.UUID, exists bool) {
+	v := m.ticket_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTicketID returns the old "ticket_id" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldTicketID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTicketID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTicketID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTicketID: %w", err)
+	}
+	return oldValue.TicketID, nil
+}
+
+// ResetTicketID resets all changes to the "ticket_id" field.
+func (m *ConsoleSessionMutation) ResetTicketID() {
+	m.ticket_id = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *ConsoleSessionMutation) SetUserID(u uuid.UUID) {
+	m.user_id = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *ConsoleSessionMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldUserID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *ConsoleSessionMutation) ResetUserID() {
+	m.user_id = nil
+}
+
+// SetUserName sets the "user_name" field.
+func (m *ConsoleSessionMutation) SetUserName(s string) {
+	m.user_name = &s
+}
+
+// UserName returns the value of the "user_name" field in the mutation.
+func (m *ConsoleSessionMutation) UserName() (r string, exists bool) {
+	v := m.user_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserName returns the old "user_name" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldUserName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserName: %w", err)
+	}
+	return oldValue.UserName, nil
+}
+
+// ResetUserName resets all changes to the "user_name" field.
+func (m *ConsoleSessionMutation) ResetUserName() {
+	m.user_name = nil
+}
+
+// SetVMID sets the "vm_id" field.
+func (m *ConsoleSessionMutation) SetVMID(u uuid.UUID) {
+	m.vm_id = &u
+}
+
+// VMID returns the value of the "vm_id" field in the mutation.
+func (m *ConsoleSessionMutation) VMID() (r uuid.UUID, exists bool) {
+	v := m.vm_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVMID returns the old "vm_id" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldVMID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVMID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVMID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVMID: %w", err)
+	}
+	return oldValue.VMID, nil
+}
+
+// ResetVMID resets all changes to the "vm_id" field.
+func (m *ConsoleSessionMutation) ResetVMID() {
+	m.vm_id = nil
+}
+
+// SetVMName sets the "vm_name" field.
+func (m *ConsoleSessionMutation) SetVMName(s string) {
+	m.vm_name = &s
+}
+
+// VMName returns the value of the "vm_name" field in the mutation.
+func (m *ConsoleSessionMutation) VMName() (r string, exists bool) {
+	v := m.vm_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVMName returns the old "vm_name" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldVMName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVMName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVMName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVMName: %w", err)
+	}
+	return oldValue.VMName, nil
+}
+
+// ResetVMName resets all changes to the "vm_name" field.
+func (m *ConsoleSessionMutation) ResetVMName() {
+	m.vm_name = nil
+}
+
+// SetEnvironment sets the "environment" field.
+func (m *ConsoleSessionMutation) SetEnvironment(c consolesession.Environment) {
+	m.environment = &c
+}
+
+// Environment returns the value of the "environment" field in the mutation.
+func (m *ConsoleSessionMutation) Environment() (r consolesession.Environment, exists bool) {
+	v := m.environment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnvironment returns the old "environment" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldEnvironment(ctx context.Context) (v consolesession.Environment, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnvironment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnvironment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnvironment: %w", err)
+	}
+	return oldValue.Environment, nil
+}
+
+// ResetEnvironment resets all changes to the "environment" field.
+func (m *ConsoleSessionMutation) ResetEnvironment() {
+	m.environment = nil
+}
+
+// SetClusterID sets the "cluster_id" field.
+func (m *ConsoleSessionMutation) SetClusterID(u uuid.UUID) {
+	m.cluster_id = &u
+}
+
+// ClusterID returns the value of the "cluster_id" field in the mutation.
+func (m *ConsoleSessionMutation) ClusterID() (r uuid.UUID, exists bool) {
+	v := m.cluster_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClusterID returns the old "cluster_id" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldClusterID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClusterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClusterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClusterID: %w", err)
+	}
+	return oldValue.ClusterID, nil
+}
+
+// ResetClusterID resets all changes to the "cluster_id" field.
+func (m *ConsoleSessionMutation) ResetClusterID() {
+	m.cluster_id = nil
+}
+
+// SetGrantID sets the "grant_id" field.
+func (m *ConsoleSessionMutation) SetGrantID(u uuid.UUID) {
+	m.grant_id = &u
+}
+
+// GrantID returns the value of the "grant_id" field in the mutation.
+func (m *ConsoleSessionMutation) GrantID() (r uuid.UUID, exists bool) {
+	v := m.grant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGrantID returns the old "grant_id" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldGrantID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGrantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGrantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGrantID: %w", err)
+	}
+	return oldValue.GrantID, nil
+}
+
+// ClearGrantID clears the value of the "grant_id" field.
+func (m *ConsoleSessionMutation) ClearGrantID() {
+	m.grant_id = nil
+	m.clearedFields[consolesession.FieldGrantID] = struct{}{}
+}
+
+// GrantIDCleared returns if the "grant_id" field was cleared in this mutation.
+func (m *ConsoleSessionMutation) GrantIDCleared() bool {
+	_, ok := m.clearedFields[consolesession.FieldGrantID]
+	return ok
+}
+
+// ResetGrantID resets all changes to the "grant_id" field.
+func (m *ConsoleSessionMutation) ResetGrantID() {
+	m.grant_id = nil
+	delete(m.clearedFields, consolesession.FieldGrantID)
+}
+
+// SetClientIP sets the "client_ip" field.
+func (m *ConsoleSessionMutation) SetClientIP(s string) {
+	m.client_ip = &s
+}
+
+// ClientIP returns the value of the "client_ip" field in the mutation.
+func (m *ConsoleSessionMutation) ClientIP() (r string, exists bool) {
+	v := m.client_ip
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientIP returns the old "client_ip" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldClientIP(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientIP is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientIP requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientIP: %w", err)
+	}
+	return oldValue.ClientIP, nil
+}
+
+// ResetClientIP resets all changes to the "client_ip" field.
+func (m *ConsoleSessionMutation) ResetClientIP() {
+	m.client_ip = nil
+}
+
+// SetReplica sets the "replica" field.
+func (m *ConsoleSessionMutation) SetReplica(s string) {
+	m.replica = &s
+}
+
+// Replica returns the value of the "replica" field in the mutation.
+func (m *ConsoleSessionMutation) Replica() (r string, exists bool) {
+	v := m.replica
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReplica returns the old "replica" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldReplica(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReplica is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReplica requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReplica: %w", err)
+	}
+	return oldValue.Replica, nil
+}
+
+// ResetReplica resets all changes to the "replica" field.
+func (m *ConsoleSessionMutation) ResetReplica() {
+	m.replica = nil
+}
+
+// SetOpenedAt sets the "opened_at" field.
+func (m *ConsoleSessionMutation) SetOpenedAt(t time.Time) {
+	m.opened_at = &t
+}
+
+// OpenedAt returns the value of the "opened_at" field in the mutation.
+func (m *ConsoleSessionMutation) OpenedAt() (r time.Time, exists bool) {
+	v := m.opened_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpenedAt returns the old "opened_at" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldOpenedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpenedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpenedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpenedAt: %w", err)
+	}
+	return oldValue.OpenedAt, nil
+}
+
+// ResetOpenedAt resets all changes to the "opened_at" field.
+func (m *ConsoleSessionMutation) ResetOpenedAt() {
+	m.opened_at = nil
+}
+
+// SetEndsAt sets the "ends_at" field.
+func (m *ConsoleSessionMutation) SetEndsAt(t time.Time) {
+	m.ends_at = &t
+}
+
+// EndsAt returns the value of the "ends_at" field in the mutation.
+func (m *ConsoleSessionMutation) EndsAt() (r time.Time, exists bool) {
+	v := m.ends_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndsAt returns the old "ends_at" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldEndsAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndsAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndsAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndsAt: %w", err)
+	}
+	return oldValue.EndsAt, nil
+}
+
+// ResetEndsAt resets all changes to the "ends_at" field.
+func (m *ConsoleSessionMutation) ResetEndsAt() {
+	m.ends_at = nil
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (m *ConsoleSessionMutation) SetClosedAt(t time.Time) {
+	m.closed_at = &t
+}
+
+// ClosedAt returns the value of the "closed_at" field in the mutation.
+func (m *ConsoleSessionMutation) ClosedAt() (r time.Time, exists bool) {
+	v := m.closed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClosedAt returns the old "closed_at" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldClosedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClosedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClosedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClosedAt: %w", err)
+	}
+	return oldValue.ClosedAt, nil
+}
+
+// ClearClosedAt clears the value of the "closed_at" field.
+func (m *ConsoleSessionMutation) ClearClosedAt() {
+	m.closed_at = nil
+	m.clearedFields[consolesession.FieldClosedAt] = struct{}{}
+}
+
+// ClosedAtCleared returns if the "closed_at" field was cleared in this mutation.
+func (m *ConsoleSessionMutation) ClosedAtCleared() bool {
+	_, ok := m.clearedFields[consolesession.FieldClosedAt]
+	return ok
+}
+
+// ResetClosedAt resets all changes to the "closed_at" field.
+func (m *ConsoleSessionMutation) ResetClosedAt() {
+	m.closed_at = nil
+	delete(m.clearedFields, consolesession.FieldClosedAt)
+}
+
+// SetBytesToVM sets the "bytes_to_vm" field.
+func (m *ConsoleSessionMutation) SetBytesToVM(i int64) {
+	m.bytes_to_vm = &i
+	m.addbytes_to_vm = nil
+}
+
+// BytesToVM returns the value of the "bytes_to_vm" field in the mutation.
+func (m *ConsoleSessionMutation) BytesToVM() (r int64, exists bool) {
+	v := m.bytes_to_vm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBytesToVM returns the old "bytes_to_vm" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldBytesToVM(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBytesToVM is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBytesToVM requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBytesToVM: %w", err)
+	}
+	return oldValue.BytesToVM, nil
+}
+
+// AddBytesToVM adds i to the "bytes_to_vm" field.
+func (m *ConsoleSessionMutation) AddBytesToVM(i int64) {
+	if m.addbytes_to_vm != nil {
+		*m.addbytes_to_vm += i
+	} else {
+		m.addbytes_to_vm = &i
+	}
+}
+
+// AddedBytesToVM returns the value that was added to the "bytes_to_vm" field in this mutation.
+func (m *ConsoleSessionMutation) AddedBytesToVM() (r int64, exists bool) {
+	v := m.addbytes_to_vm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBytesToVM resets all changes to the "bytes_to_vm" field.
+func (m *ConsoleSessionMutation) ResetBytesToVM() {
+	m.bytes_to_vm = nil
+	m.addbytes_to_vm = nil
+}
+
+// SetBytesFromVM sets the "bytes_from_vm" field.
+func (m *ConsoleSessionMutation) SetBytesFromVM(i int64) {
+	m.bytes_from_vm = &i
+	m.addbytes_from_vm = nil
+}
+
+// BytesFromVM returns the value of the "bytes_from_vm" field in the mutation.
+func (m *ConsoleSessionMutation) BytesFromVM() (r int64, exists bool) {
+	v := m.bytes_from_vm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBytesFromVM returns the old "bytes_from_vm" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldBytesFromVM(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBytesFromVM is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBytesFromVM requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBytesFromVM: %w", err)
+	}
+	return oldValue.BytesFromVM, nil
+}
+
+// AddBytesFromVM adds i to the "bytes_from_vm" field.
+func (m *ConsoleSessionMutation) AddBytesFromVM(i int64) {
+	if m.addbytes_from_vm != nil {
+		*m.addbytes_from_vm += i
+	} else {
+		m.addbytes_from_vm = &i
+	}
+}
+
+// AddedBytesFromVM returns the value that was added to the "bytes_from_vm" field in this mutation.
+func (m *ConsoleSessionMutation) AddedBytesFromVM() (r int64, exists bool) {
+	v := m.addbytes_from_vm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBytesFromVM resets all changes to the "bytes_from_vm" field.
+func (m *ConsoleSessionMutation) ResetBytesFromVM() {
+	m.bytes_from_vm = nil
+	m.addbytes_from_vm = nil
+}
+
+// SetCloseReason sets the "close_reason" field.
+func (m *ConsoleSessionMutation) SetCloseReason(s string) {
+	m.close_reason = &s
+}
+
+// CloseReason returns the value of the "close_reason" field in the mutation.
+func (m *ConsoleSessionMutation) CloseReason() (r string, exists bool) {
+	v := m.close_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCloseReason returns the old "close_reason" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldCloseReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCloseReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCloseReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCloseReason: %w", err)
+	}
+	return oldValue.CloseReason, nil
+}
+
+// ResetCloseReason resets all changes to the "close_reason" field.
+func (m *ConsoleSessionMutation) ResetCloseReason() {
+	m.close_reason = nil
+}
+
+// SetRevokedAt sets the "revoked_at" field.
+func (m *ConsoleSessionMutation) SetRevokedAt(t time.Time) {
+	m.revoked_at = &t
+}
+
+// RevokedAt returns the value of the "revoked_at" field in the mutation.
+func (m *ConsoleSessionMutation) RevokedAt() (r time.Time, exists bool) {
+	v := m.revoked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokedAt returns the old "revoked_at" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldRevokedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokedAt: %w", err)
+	}
+	return oldValue.RevokedAt, nil
+}
+
+// ClearRevokedAt clears the value of the "revoked_at" field.
+func (m *ConsoleSessionMutation) ClearRevokedAt() {
+	m.revoked_at = nil
+	m.clearedFields[consolesession.FieldRevokedAt] = struct{}{}
+}
+
+// RevokedAtCleared returns if the "revoked_at" field was cleared in this mutation.
+func (m *ConsoleSessionMutation) RevokedAtCleared() bool {
+	_, ok := m.clearedFields[consolesession.FieldRevokedAt]
+	return ok
+}
+
+// ResetRevokedAt resets all changes to the "revoked_at" field.
+func (m *ConsoleSessionMutation) ResetRevokedAt() {
+	m.revoked_at = nil
+	delete(m.clearedFields, consolesession.FieldRevokedAt)
+}
+
+// SetRevokedBy sets the "revoked_by" field.
+func (m *ConsoleSessionMutation) SetRevokedBy(s string) {
+	m.revoked_by = &s
+}
+
+// RevokedBy returns the value of the "revoked_by" field in the mutation.
+func (m *ConsoleSessionMutation) RevokedBy() (r string, exists bool) {
+	v := m.revoked_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokedBy returns the old "revoked_by" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldRevokedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokedBy: %w", err)
+	}
+	return oldValue.RevokedBy, nil
+}
+
+// ResetRevokedBy resets all changes to the "revoked_by" field.
+func (m *ConsoleSessionMutation) ResetRevokedBy() {
+	m.revoked_by = nil
+}
+
+// SetRevokeReason sets the "revoke_reason" field.
+func (m *ConsoleSessionMutation) SetRevokeReason(s string) {
+	m.revoke_reason = &s
+}
+
+// RevokeReason returns the value of the "revoke_reason" field in the mutation.
+func (m *ConsoleSessionMutation) RevokeReason() (r string, exists bool) {
+	v := m.revoke_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokeReason returns the old "revoke_reason" field's value of the ConsoleSession entity.
+// If the ConsoleSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleSessionMutation) OldRevokeReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokeReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokeReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokeReason: %w", err)
+	}
+	return oldValue.RevokeReason, nil
+}
+
+// ResetRevokeReason resets all changes to the "revoke_reason" field.
+func (m *ConsoleSessionMutation) ResetRevokeReason() {
+	m.revoke_reason = nil
+}
+
+// Where appends a list predicates to the ConsoleSessionMutation builder.
+func (m *ConsoleSessionMutation) Where(ps ...predicate.ConsoleSession) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ConsoleSessionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ConsoleSessionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ConsoleSession, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ConsoleSessionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ConsoleSessionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ConsoleSession).
+func (m *ConsoleSessionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ConsoleSessionMutation) Fields() []string {
+	fields := make([]string, 0, 19)
+	if m.ticket_id != nil {
+		fields = append(fields, consolesession.FieldTicketID)
+	}
+	if m.user_id != nil {
+		fields = append(fields, consolesession.FieldUserID)
+	}
+	if m.user_name != nil {
+		fields = append(fields, consolesession.FieldUserName)
+	}
+	if m.vm_id != nil {
+		fields = append(fields, consolesession.FieldVMID)
+	}
+	if m.vm_name != nil {
+		fields = append(fields, consolesession.FieldVMName)
+	}
+	if m.environment != nil {
+		fields = append(fields, consolesession.FieldEnvironment)
+	}
+	if m.cluster_id != nil {
+		fields = append(fields, consolesession.FieldClusterID)
+	}
+	if m.grant_id != nil {
+		fields = append(fields, consolesession.FieldGrantID)
+	}
+	if m.client_ip != nil {
+		fields = append(fields, consolesession.FieldClientIP)
+	}
+	if m.replica != nil {
+		fields = append(fields, consolesession.FieldReplica)
+	}
+	if m.opened_at != nil {
+		fields = append(fields, consolesession.FieldOpenedAt)
+	}
+	if m.ends_at != nil {
+		fields = append(fields, consolesession.FieldEndsAt)
+	}
+	if m.closed_at != nil {
+		fields = append(fields, consolesession.FieldClosedAt)
+	}
+	if m.bytes_to_vm != nil {
+		fields = append(fields, consolesession.FieldBytesToVM)
+	}
+	if m.bytes_from_vm != nil {
+		fields = append(fields, consolesession.FieldBytesFromVM)
+	}
+	if m.close_reason != nil {
+		fields = append(fields, consolesession.FieldCloseReason)
+	}
+	if m.revoked_at != nil {
+		fields = append(fields, consolesession.FieldRevokedAt)
+	}
+	if m.revoked_by != nil {
+		fields = append(fields, consolesession.FieldRevokedBy)
+	}
+	if m.revoke_reason != nil {
+		fields = append(fields, consolesession.FieldRevokeReason)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ConsoleSessionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case consolesession.FieldTicketID:
+		return m.TicketID()
+	case consolesession.FieldUserID:
+		return m.UserID()
+	case consolesession.FieldUserName:
+		return m.UserName()
+	case consolesession.FieldVMID:
+		return m.VMID()
+	case consolesession.FieldVMName:
+		return m.VMName()
+	case consolesession.FieldEnvironment:
+		return m.Environment()
+	case consolesession.FieldClusterID:
+		return m.ClusterID()
+	case consolesession.FieldGrantID:
+		return m.GrantID()
+	case consolesession.FieldClientIP:
+		return m.ClientIP()
+	case consolesession.FieldReplica:
+		return m.Replica()
+	case consolesession.FieldOpenedAt:
+		return m.OpenedAt()
+	case consolesession.FieldEndsAt:
+		return m.EndsAt()
+	case consolesession.FieldClosedAt:
+		return m.ClosedAt()
+	case consolesession.FieldBytesToVM:
+		return m.BytesToVM()
+	case consolesession.FieldBytesFromVM:
+		return m.BytesFromVM()
+	case consolesession.FieldCloseReason:
+		return m.CloseReason()
+	case consolesession.FieldRevokedAt:
+		return m.RevokedAt()
+	case consolesession.FieldRevokedBy:
+		return m.RevokedBy()
+	case consolesession.FieldRevokeReason:
+		return m.RevokeReason()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ConsoleSessionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case consolesession.FieldTicketID:
+		return m.OldTicketID(ctx)
+	case consolesession.FieldUserID:
+		return m.OldUserID(ctx)
+	case consolesession.FieldUserName:
+		return m.OldUserName(ctx)
+	case consolesession.FieldVMID:
+		return m.OldVMID(ctx)
+	case consolesession.FieldVMName:
+		return m.OldVMName(ctx)
+	case consolesession.FieldEnvironment:
+		return m.OldEnvironment(ctx)
+	case consolesession.FieldClusterID:
+		return m.OldClusterID(ctx)
+	case consolesession.FieldGrantID:
+		return m.OldGrantID(ctx)
+	case consolesession.FieldClientIP:
+		return m.OldClientIP(ctx)
+	case consolesession.FieldReplica:
+		return m.OldReplica(ctx)
+	case consolesession.FieldOpenedAt:
+		return m.OldOpenedAt(ctx)
+	case consolesession.FieldEndsAt:
+		return m.OldEndsAt(ctx)
+	case consolesession.FieldClosedAt:
+		return m.OldClosedAt(ctx)
+	case consolesession.FieldBytesToVM:
+		return m.OldBytesToVM(ctx)
+	case consolesession.FieldBytesFromVM:
+		return m.OldBytesFromVM(ctx)
+	case consolesession.FieldCloseReason:
+		return m.OldCloseReason(ctx)
+	case consolesession.FieldRevokedAt:
+		return m.OldRevokedAt(ctx)
+	case consolesession.FieldRevokedBy:
+		return m.OldRevokedBy(ctx)
+	case consolesession.FieldRevokeReason:
+		return m.OldRevokeReason(ctx)
+	}
+	return nil, fmt.Errorf("unknown ConsoleSession field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsoleSessionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case consolesession.FieldTicketID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTicketID(v)
+		return nil
+	case consolesession.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case consolesession.FieldUserName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserName(v)
+		return nil
+	case consolesession.FieldVMID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVMID(v)
+		return nil
+	case consolesession.FieldVMName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVMName(v)
+		return nil
+	case consolesession.FieldEnvironment:
+		v, ok := value.(consolesession.Environment)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnvironment(v)
+		return nil
+	case consolesession.FieldClusterID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClusterID(v)
+		return nil
+	case consolesession.FieldGrantID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGrantID(v)
+		return nil
+	case consolesession.FieldClientIP:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientIP(v)
+		return nil
+	case consolesession.FieldReplica:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReplica(v)
+		return nil
+	case consolesession.FieldOpenedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpenedAt(v)
+		return nil
+	case consolesession.FieldEndsAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndsAt(v)
+		return nil
+	case consolesession.FieldClosedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClosedAt(v)
+		return nil
+	case consolesession.FieldBytesToVM:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBytesToVM(v)
+		return nil
+	case consolesession.FieldBytesFromVM:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBytesFromVM(v)
+		return nil
+	case consolesession.FieldCloseReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCloseReason(v)
+		return nil
+	case consolesession.FieldRevokedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokedAt(v)
+		return nil
+	case consolesession.FieldRevokedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokedBy(v)
+		return nil
+	case consolesession.FieldRevokeReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokeReason(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleSession field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ConsoleSessionMutation) AddedFields() []string {
+	var fields []string
+	if m.addbytes_to_vm != nil {
+		fields = append(fields, consolesession.FieldBytesToVM)
+	}
+	if m.addbytes_from_vm != nil {
+		fields = append(fields, consolesession.FieldBytesFromVM)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ConsoleSessionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case consolesession.FieldBytesToVM:
+		return m.AddedBytesToVM()
+	case consolesession.FieldBytesFromVM:
+		return m.AddedBytesFromVM()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsoleSessionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case consolesession.FieldBytesToVM:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBytesToVM(v)
+		return nil
+	case consolesession.FieldBytesFromVM:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBytesFromVM(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleSession numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ConsoleSessionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(consolesession.FieldGrantID) {
+		fields = append(fields, consolesession.FieldGrantID)
+	}
+	if m.FieldCleared(consolesession.FieldClosedAt) {
+		fields = append(fields, consolesession.FieldClosedAt)
+	}
+	if m.FieldCleared(consolesession.FieldRevokedAt) {
+		fields = append(fields, consolesession.FieldRevokedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ConsoleSessionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ConsoleSessionMutation) ClearField(name string) error {
+	switch name {
+	case consolesession.FieldGrantID:
+		m.ClearGrantID()
+		return nil
+	case consolesession.FieldClosedAt:
+		m.ClearClosedAt()
+		return nil
+	case consolesession.FieldRevokedAt:
+		m.ClearRevokedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleSession nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ConsoleSessionMutation) ResetField(name string) error {
+	switch name {
+	case consolesession.FieldTicketID:
+		m.ResetTicketID()
+		return nil
+	case consolesession.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case consolesession.FieldUserName:
+		m.ResetUserName()
+		return nil
+	case consolesession.FieldVMID:
+		m.ResetVMID()
+		return nil
+	case consolesession.FieldVMName:
+		m.ResetVMName()
+		return nil
+	case consolesession.FieldEnvironment:
+		m.ResetEnvironment()
+		return nil
+	case consolesession.FieldClusterID:
+		m.ResetClusterID()
+		return nil
+	case consolesession.FieldGrantID:
+		m.ResetGrantID()
+		return nil
+	case consolesession.FieldClientIP:
+		m.ResetClientIP()
+		return nil
+	case consolesession.FieldReplica:
+		m.ResetReplica()
+		return nil
+	case consolesession.FieldOpenedAt:
+		m.ResetOpenedAt()
+		return nil
+	case consolesession.FieldEndsAt:
+		m.ResetEndsAt()
+		return nil
+	case consolesession.FieldClosedAt:
+		m.ResetClosedAt()
+		return nil
+	case consolesession.FieldBytesToVM:
+		m.ResetBytesToVM()
+		return nil
+	case consolesession.FieldBytesFromVM:
+		m.ResetBytesFromVM()
+		return nil
+	case consolesession.FieldCloseReason:
+		m.ResetCloseReason()
+		return nil
+	case consolesession.FieldRevokedAt:
+		m.ResetRevokedAt()
+		return nil
+	case consolesession.FieldRevokedBy:
+		m.ResetRevokedBy()
+		return nil
+	case consolesession.FieldRevokeReason:
+		m.ResetRevokeReason()
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleSession field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ConsoleSessionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ConsoleSessionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ConsoleSessionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ConsoleSessionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ConsoleSessionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ConsoleSessionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ConsoleSessionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ConsoleSession unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ConsoleSessionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ConsoleSession edge %s", name)
+}
+
+// ConsoleTicketMutation represents an operation that mutates the ConsoleTicket nodes in the graph.
+type ConsoleTicketMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *uuid.UUID
+	token_hash      *[]byte
+	user_id         *uuid.UUID
+	vm_id           *uuid.UUID
+	grant_id        *uuid.UUID
+	take_over       *bool
+	created_at      *time.Time
+	expires_at      *time.Time
+	session_ends_at *time.Time
+	consumed_at     *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*ConsoleTicket, error)
+	predicates      []predicate.ConsoleTicket
+}
+
+var _ ent.Mutation = (*ConsoleTicketMutation)(nil)
+
+// consoleticketOption allows management of the mutation configuration using functional options.
+type consoleticketOption func(*ConsoleTicketMutation)
+
+// newConsoleTicketMutation creates new mutation for the ConsoleTicket entity.
+func newConsoleTicketMutation(c config, op Op, opts ...consoleticketOption) *ConsoleTicketMutation {
+	m := &ConsoleTicketMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeConsoleTicket,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withConsoleTicketID sets the ID field of the mutation.
+func withConsoleTicketID(id uuid.UUID) consoleticketOption {
+	return func(m *ConsoleTicketMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ConsoleTicket
+		)
+		m.oldValue = func(ctx context.Context) (*ConsoleTicket, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ConsoleTicket.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withConsoleTicket sets the old ConsoleTicket of the mutation.
+func withConsoleTicket(node *ConsoleTicket) consoleticketOption {
+	return func(m *ConsoleTicketMutation) {
+		m.oldValue = func(context.Context) (*ConsoleTicket, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ConsoleTicketMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ConsoleTicketMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ConsoleTicket entities.
+func (m *ConsoleTicketMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ConsoleTicketMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ConsoleTicketMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ConsoleTicket.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTokenHash sets the "token_hash" field.
+func (m *ConsoleTicketMutation) SetTokenHash(b []byte) {
+	m.token_hash = &b
+}
+
+// TokenHash returns the value of the "token_hash" field in the mutation.
+func (m *ConsoleTicketMutation) TokenHash() (r []byte, exists bool) {
+	v := m.token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenHash returns the old "token_hash" field's value of the ConsoleTicket entity.
+// If the ConsoleTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleTicketMutation) OldTokenHash(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenHash: %w", err)
+	}
+	return oldValue.TokenHash, nil
+}
+
+// ResetTokenHash resets all changes to the "token_hash" field.
+func (m *ConsoleTicketMutation) ResetTokenHash() {
+	m.token_hash = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *ConsoleTicketMutation) SetUserID(u uuid.UUID) {
+	m.user_id = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *ConsoleTicketMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the ConsoleTicket entity.
+// If the ConsoleTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleTicketMutation) OldUserID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *ConsoleTicketMutation) ResetUserID() {
+	m.user_id = nil
+}
+
+// SetVMID sets the "vm_id" field.
+func (m *ConsoleTicketMutation) SetVMID(u uuid.UUID) {
+	m.vm_id = &u
+}
+
+// VMID returns the value of the "vm_id" field in the mutation.
+func (m *ConsoleTicketMutation) VMID() (r uuid.UUID, exists bool) {
+	v := m.vm_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVMID returns the old "vm_id" field's value of the ConsoleTicket entity.
+// If the ConsoleTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleTicketMutation) OldVMID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVMID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVMID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVMID: %w", err)
+	}
+	return oldValue.VMID, nil
+}
+
+// ResetVMID resets all changes to the "vm_id" field.
+func (m *ConsoleTicketMutation) ResetVMID() {
+	m.vm_id = nil
+}
+
+// SetGrantID sets the "grant_id" field.
+func (m *ConsoleTicketMutation) SetGrantID(u uuid.UUID) {
+	m.grant_id = &u
+}
+
+// GrantID returns the value of the "grant_id" field in the mutation.
+func (m *ConsoleTicketMutation) GrantID() (r uuid.UUID, exists bool) {
+	v := m.grant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGrantID returns the old "grant_id" field's value of the ConsoleTicket entity.
+// If the ConsoleTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleTicketMutation) OldGrantID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGrantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGrantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGrantID: %w", err)
+	}
+	return oldValue.GrantID, nil
+}
+
+// ClearGrantID clears the value of the "grant_id" field.
+func (m *ConsoleTicketMutation) ClearGrantID() {
+	m.grant_id = nil
+	m.clearedFields[consoleticket.FieldGrantID] = struct{}{}
+}
+
+// GrantIDCleared returns if the "grant_id" field was cleared in this mutation.
+func (m *ConsoleTicketMutation) GrantIDCleared() bool {
+	_, ok := m.clearedFields[consoleticket.FieldGrantID]
+	return ok
+}
+
+// ResetGrantID resets all changes to the "grant_id" field.
+func (m *ConsoleTicketMutation) ResetGrantID() {
+	m.grant_id = nil
+	delete(m.clearedFields, consoleticket.FieldGrantID)
+}
+
+// SetTakeOver sets the "take_over" field.
+func (m *ConsoleTicketMutation) SetTakeOver(b bool) {
+	m.take_over = &b
+}
+
+// TakeOver returns the value of the "take_over" field in the mutation.
+func (m *ConsoleTicketMutation) TakeOver() (r bool, exists bool) {
+	v := m.take_over
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTakeOver returns the old "take_over" field's value of the ConsoleTicket entity.
+// If the ConsoleTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleTicketMutation) OldTakeOver(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTakeOver is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTakeOver requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTakeOver: %w", err)
+	}
+	return oldValue.TakeOver, nil
+}
+
+// ResetTakeOver resets all changes to the "take_over" field.
+func (m *ConsoleTicketMutation) ResetTakeOver() {
+	m.take_over = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ConsoleTicketMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ConsoleTicketMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ConsoleTicket entity.
+// If the ConsoleTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleTicketMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ConsoleTicketMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *ConsoleTicketMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *ConsoleTicketMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the ConsoleTicket entity.
+// If the ConsoleTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleTicketMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *ConsoleTicketMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetSessionEndsAt sets the "session_ends_at" field.
+func (m *ConsoleTicketMutation) SetSessionEndsAt(t time.Time) {
+	m.session_ends_at = &t
+}
+
+// SessionEndsAt returns the value of the "session_ends_at" field in the mutation.
+func (m *ConsoleTicketMutation) SessionEndsAt() (r time.Time, exists bool) {
+	v := m.session_ends_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSessionEndsAt returns the old "session_ends_at" field's value of the ConsoleTicket entity.
+// If the ConsoleTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleTicketMutation) OldSessionEndsAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSessionEndsAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSessionEndsAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSessionEndsAt: %w", err)
+	}
+	return oldValue.SessionEndsAt, nil
+}
+
+// ResetSessionEndsAt resets all changes to the "session_ends_at" field.
+func (m *ConsoleTicketMutation) ResetSessionEndsAt() {
+	m.session_ends_at = nil
+}
+
+// SetConsumedAt sets the "consumed_at" field.
+func (m *ConsoleTicketMutation) SetConsumedAt(t time.Time) {
+	m.consumed_at = &t
+}
+
+// ConsumedAt returns the value of the "consumed_at" field in the mutation.
+func (m *ConsoleTicketMutation) ConsumedAt() (r time.Time, exists bool) {
+	v := m.consumed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConsumedAt returns the old "consumed_at" field's value of the ConsoleTicket entity.
+// If the ConsoleTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsoleTicketMutation) OldConsumedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConsumedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConsumedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConsumedAt: %w", err)
+	}
+	return oldValue.ConsumedAt, nil
+}
+
+// ClearConsumedAt clears the value of the "consumed_at" field.
+func (m *ConsoleTicketMutation) ClearConsumedAt() {
+	m.consumed_at = nil
+	m.clearedFields[consoleticket.FieldConsumedAt] = struct{}{}
+}
+
+// ConsumedAtCleared returns if the "consumed_at" field was cleared in this mutation.
+func (m *ConsoleTicketMutation) ConsumedAtCleared() bool {
+	_, ok := m.clearedFields[consoleticket.FieldConsumedAt]
+	return ok
+}
+
+// ResetConsumedAt resets all changes to the "consumed_at" field.
+func (m *ConsoleTicketMutation) ResetConsumedAt() {
+	m.consumed_at = nil
+	delete(m.clearedFields, consoleticket.FieldConsumedAt)
+}
+
+// Where appends a list predicates to the ConsoleTicketMutation builder.
+func (m *ConsoleTicketMutation) Where(ps ...predicate.ConsoleTicket) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ConsoleTicketMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ConsoleTicketMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ConsoleTicket, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ConsoleTicketMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ConsoleTicketMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ConsoleTicket).
+func (m *ConsoleTicketMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ConsoleTicketMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.token_hash != nil {
+		fields = append(fields, consoleticket.FieldTokenHash)
+	}
+	if m.user_id != nil {
+		fields = append(fields, consoleticket.FieldUserID)
+	}
+	if m.vm_id != nil {
+		fields = append(fields, consoleticket.FieldVMID)
+	}
+	if m.grant_id != nil {
+		fields = append(fields, consoleticket.FieldGrantID)
+	}
+	if m.take_over != nil {
+		fields = append(fields, consoleticket.FieldTakeOver)
+	}
+	if m.created_at != nil {
+		fields = append(fields, consoleticket.FieldCreatedAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, consoleticket.FieldExpiresAt)
+	}
+	if m.session_ends_at != nil {
+		fields = append(fields, consoleticket.FieldSessionEndsAt)
+	}
+	if m.consumed_at != nil {
+		fields = append(fields, consoleticket.FieldConsumedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ConsoleTicketMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case consoleticket.FieldTokenHash:
+		return m.TokenHash()
+	case consoleticket.FieldUserID:
+		return m.UserID()
+	case consoleticket.FieldVMID:
+		return m.VMID()
+	case consoleticket.FieldGrantID:
+		return m.GrantID()
+	case consoleticket.FieldTakeOver:
+		return m.TakeOver()
+	case consoleticket.FieldCreatedAt:
+		return m.CreatedAt()
+	case consoleticket.FieldExpiresAt:
+		return m.ExpiresAt()
+	case consoleticket.FieldSessionEndsAt:
+		return m.SessionEndsAt()
+	case consoleticket.FieldConsumedAt:
+		return m.ConsumedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ConsoleTicketMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case consoleticket.FieldTokenHash:
+		return m.OldTokenHash(ctx)
+	case consoleticket.FieldUserID:
+		return m.OldUserID(ctx)
+	case consoleticket.FieldVMID:
+		return m.OldVMID(ctx)
+	case consoleticket.FieldGrantID:
+		return m.OldGrantID(ctx)
+	case consoleticket.FieldTakeOver:
+		return m.OldTakeOver(ctx)
+	case consoleticket.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case consoleticket.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case consoleticket.FieldSessionEndsAt:
+		return m.OldSessionEndsAt(ctx)
+	case consoleticket.FieldConsumedAt:
+		return m.OldConsumedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ConsoleTicket field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsoleTicketMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case consoleticket.FieldTokenHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenHash(v)
+		return nil
+	case consoleticket.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case consoleticket.FieldVMID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVMID(v)
+		return nil
+	case consoleticket.FieldGrantID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGrantID(v)
+		return nil
+	case consoleticket.FieldTakeOver:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTakeOver(v)
+		return nil
+	case consoleticket.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case consoleticket.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case consoleticket.FieldSessionEndsAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSessionEndsAt(v)
+		return nil
+	case consoleticket.FieldConsumedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConsumedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleTicket field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ConsoleTicketMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ConsoleTicketMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsoleTicketMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ConsoleTicket numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ConsoleTicketMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(consoleticket.FieldGrantID) {
+		fields = append(fields, consoleticket.FieldGrantID)
+	}
+	if m.FieldCleared(consoleticket.FieldConsumedAt) {
+		fields = append(fields, consoleticket.FieldConsumedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ConsoleTicketMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ConsoleTicketMutation) ClearField(name string) error {
+	switch name {
+	case consoleticket.FieldGrantID:
+		m.ClearGrantID()
+		return nil
+	case consoleticket.FieldConsumedAt:
+		m.ClearConsumedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleTicket nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ConsoleTicketMutation) ResetField(name string) error {
+	switch name {
+	case consoleticket.FieldTokenHash:
+		m.ResetTokenHash()
+		return nil
+	case consoleticket.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case consoleticket.FieldVMID:
+		m.ResetVMID()
+		return nil
+	case consoleticket.FieldGrantID:
+		m.ResetGrantID()
+		return nil
+	case consoleticket.FieldTakeOver:
+		m.ResetTakeOver()
+		return nil
+	case consoleticket.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case consoleticket.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case consoleticket.FieldSessionEndsAt:
+		m.ResetSessionEndsAt()
+		return nil
+	case consoleticket.FieldConsumedAt:
+		m.ResetConsumedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ConsoleTicket field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ConsoleTicketMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ConsoleTicketMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ConsoleTicketMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ConsoleTicketMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ConsoleTicketMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ConsoleTicketMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ConsoleTicketMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ConsoleTicket unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ConsoleTicketMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ConsoleTicket edge %s", name)
 }
 
 // DomainEventMutation represents an operation that mutates the DomainEvent nodes in the graph.

@@ -9,6 +9,10 @@ import (
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
+	"kv-shepherd.io/shepherd/ent/consolegrant"
+	"kv-shepherd.io/shepherd/ent/consolesession"
+	"kv-shepherd.io/shepherd/ent/consoleticket"
 	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/instancesize"
@@ -227,34 +231,168 @@ func init() {
 	clusterDescAPIServerURL := clusterFields[7].Descriptor()
 	// cluster.DefaultAPIServerURL holds the default value on creation for the api_server_url field.
 	cluster.DefaultAPIServerURL = clusterDescAPIServerURL.Default.(string)
+	// clusterDescKubeconfigContext is the schema descriptor for kubeconfig_context field.
+	clusterDescKubeconfigContext := clusterFields[9].Descriptor()
+	// cluster.DefaultKubeconfigContext holds the default value on creation for the kubeconfig_context field.
+	cluster.DefaultKubeconfigContext = clusterDescKubeconfigContext.Default.(string)
+	// clusterDescAuthMethod is the schema descriptor for auth_method field.
+	clusterDescAuthMethod := clusterFields[10].Descriptor()
+	// cluster.DefaultAuthMethod holds the default value on creation for the auth_method field.
+	cluster.DefaultAuthMethod = clusterDescAuthMethod.Default.(string)
+	// clusterDescKubernetesVersion is the schema descriptor for kubernetes_version field.
+	clusterDescKubernetesVersion := clusterFields[12].Descriptor()
+	// cluster.DefaultKubernetesVersion holds the default value on creation for the kubernetes_version field.
+	cluster.DefaultKubernetesVersion = clusterDescKubernetesVersion.Default.(string)
 	// clusterDescKubevirtVersion is the schema descriptor for kubevirt_version field.
-	clusterDescKubevirtVersion := clusterFields[9].Descriptor()
+	clusterDescKubevirtVersion := clusterFields[13].Descriptor()
 	// cluster.DefaultKubevirtVersion holds the default value on creation for the kubevirt_version field.
 	cluster.DefaultKubevirtVersion = clusterDescKubevirtVersion.Default.(string)
 	// clusterDescGpuDevices is the schema descriptor for gpu_devices field.
-	clusterDescGpuDevices := clusterFields[10].Descriptor()
+	clusterDescGpuDevices := clusterFields[14].Descriptor()
 	// cluster.DefaultGpuDevices holds the default value on creation for the gpu_devices field.
 	cluster.DefaultGpuDevices = clusterDescGpuDevices.Default.([]string)
 	// clusterDescHugepages is the schema descriptor for hugepages field.
-	clusterDescHugepages := clusterFields[11].Descriptor()
+	clusterDescHugepages := clusterFields[15].Descriptor()
 	// cluster.DefaultHugepages holds the default value on creation for the hugepages field.
 	cluster.DefaultHugepages = clusterDescHugepages.Default.([]string)
 	// clusterDescDedicatedCPU is the schema descriptor for dedicated_cpu field.
-	clusterDescDedicatedCPU := clusterFields[12].Descriptor()
+	clusterDescDedicatedCPU := clusterFields[16].Descriptor()
 	// cluster.DefaultDedicatedCPU holds the default value on creation for the dedicated_cpu field.
 	cluster.DefaultDedicatedCPU = clusterDescDedicatedCPU.Default.(bool)
+	// clusterDescSriovNetworks is the schema descriptor for sriov_networks field.
+	clusterDescSriovNetworks := clusterFields[17].Descriptor()
+	// cluster.DefaultSriovNetworks holds the default value on creation for the sriov_networks field.
+	cluster.DefaultSriovNetworks = clusterDescSriovNetworks.Default.([]string)
 	// clusterDescStorageClasses is the schema descriptor for storage_classes field.
-	clusterDescStorageClasses := clusterFields[13].Descriptor()
+	clusterDescStorageClasses := clusterFields[18].Descriptor()
 	// cluster.DefaultStorageClasses holds the default value on creation for the storage_classes field.
 	cluster.DefaultStorageClasses = clusterDescStorageClasses.Default.([]string)
 	// clusterDescDefaultStorageClass is the schema descriptor for default_storage_class field.
-	clusterDescDefaultStorageClass := clusterFields[14].Descriptor()
+	clusterDescDefaultStorageClass := clusterFields[19].Descriptor()
 	// cluster.DefaultDefaultStorageClass holds the default value on creation for the default_storage_class field.
 	cluster.DefaultDefaultStorageClass = clusterDescDefaultStorageClass.Default.(string)
 	// clusterDescID is the schema descriptor for id field.
 	clusterDescID := clusterMixinFields0[0].Descriptor()
 	// cluster.DefaultID holds the default value on creation for the id field.
 	cluster.DefaultID = clusterDescID.Default.(func() uuid.UUID)
+	clusterhealthcheckMixin := schema.ClusterHealthCheck{}.Mixin()
+	clusterhealthcheckMixinFields0 := clusterhealthcheckMixin[0].Fields()
+	_ = clusterhealthcheckMixinFields0
+	clusterhealthcheckFields := schema.ClusterHealthCheck{}.Fields()
+	_ = clusterhealthcheckFields
+	// clusterhealthcheckDescCheckedAt is the schema descriptor for checked_at field.
+	clusterhealthcheckDescCheckedAt := clusterhealthcheckFields[1].Descriptor()
+	// clusterhealthcheck.DefaultCheckedAt holds the default value on creation for the checked_at field.
+	clusterhealthcheck.DefaultCheckedAt = clusterhealthcheckDescCheckedAt.Default.(func() time.Time)
+	// clusterhealthcheckDescMessage is the schema descriptor for message field.
+	clusterhealthcheckDescMessage := clusterhealthcheckFields[3].Descriptor()
+	// clusterhealthcheck.DefaultMessage holds the default value on creation for the message field.
+	clusterhealthcheck.DefaultMessage = clusterhealthcheckDescMessage.Default.(string)
+	// clusterhealthcheckDescKubernetesVersion is the schema descriptor for kubernetes_version field.
+	clusterhealthcheckDescKubernetesVersion := clusterhealthcheckFields[4].Descriptor()
+	// clusterhealthcheck.DefaultKubernetesVersion holds the default value on creation for the kubernetes_version field.
+	clusterhealthcheck.DefaultKubernetesVersion = clusterhealthcheckDescKubernetesVersion.Default.(string)
+	// clusterhealthcheckDescKubevirtVersion is the schema descriptor for kubevirt_version field.
+	clusterhealthcheckDescKubevirtVersion := clusterhealthcheckFields[5].Descriptor()
+	// clusterhealthcheck.DefaultKubevirtVersion holds the default value on creation for the kubevirt_version field.
+	clusterhealthcheck.DefaultKubevirtVersion = clusterhealthcheckDescKubevirtVersion.Default.(string)
+	// clusterhealthcheckDescDurationMs is the schema descriptor for duration_ms field.
+	clusterhealthcheckDescDurationMs := clusterhealthcheckFields[6].Descriptor()
+	// clusterhealthcheck.DefaultDurationMs holds the default value on creation for the duration_ms field.
+	clusterhealthcheck.DefaultDurationMs = clusterhealthcheckDescDurationMs.Default.(int)
+	// clusterhealthcheck.DurationMsValidator is a validator for the "duration_ms" field. It is called by the builders before save.
+	clusterhealthcheck.DurationMsValidator = clusterhealthcheckDescDurationMs.Validators[0].(func(int) error)
+	// clusterhealthcheckDescID is the schema descriptor for id field.
+	clusterhealthcheckDescID := clusterhealthcheckMixinFields0[0].Descriptor()
+	// clusterhealthcheck.DefaultID holds the default value on creation for the id field.
+	clusterhealthcheck.DefaultID = clusterhealthcheckDescID.Default.(func() uuid.UUID)
+	consolegrantMixin := schema.ConsoleGrant{}.Mixin()
+	consolegrantMixinFields0 := consolegrantMixin[0].Fields()
+	_ = consolegrantMixinFields0
+	consolegrantMixinFields1 := consolegrantMixin[1].Fields()
+	_ = consolegrantMixinFields1
+	consolegrantFields := schema.ConsoleGrant{}.Fields()
+	_ = consolegrantFields
+	// consolegrantDescCreatedAt is the schema descriptor for created_at field.
+	consolegrantDescCreatedAt := consolegrantMixinFields1[0].Descriptor()
+	// consolegrant.DefaultCreatedAt holds the default value on creation for the created_at field.
+	consolegrant.DefaultCreatedAt = consolegrantDescCreatedAt.Default.(func() time.Time)
+	// consolegrantDescUpdatedAt is the schema descriptor for updated_at field.
+	consolegrantDescUpdatedAt := consolegrantMixinFields1[1].Descriptor()
+	// consolegrant.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	consolegrant.DefaultUpdatedAt = consolegrantDescUpdatedAt.Default.(func() time.Time)
+	// consolegrant.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	consolegrant.UpdateDefaultUpdatedAt = consolegrantDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// consolegrantDescRevokedBy is the schema descriptor for revoked_by field.
+	consolegrantDescRevokedBy := consolegrantFields[7].Descriptor()
+	// consolegrant.DefaultRevokedBy holds the default value on creation for the revoked_by field.
+	consolegrant.DefaultRevokedBy = consolegrantDescRevokedBy.Default.(string)
+	// consolegrantDescRevokeReason is the schema descriptor for revoke_reason field.
+	consolegrantDescRevokeReason := consolegrantFields[8].Descriptor()
+	// consolegrant.DefaultRevokeReason holds the default value on creation for the revoke_reason field.
+	consolegrant.DefaultRevokeReason = consolegrantDescRevokeReason.Default.(string)
+	// consolegrantDescID is the schema descriptor for id field.
+	consolegrantDescID := consolegrantMixinFields0[0].Descriptor()
+	// consolegrant.DefaultID holds the default value on creation for the id field.
+	consolegrant.DefaultID = consolegrantDescID.Default.(func() uuid.UUID)
+	consolesessionMixin := schema.ConsoleSession{}.Mixin()
+	consolesessionMixinFields0 := consolesessionMixin[0].Fields()
+	_ = consolesessionMixinFields0
+	consolesessionFields := schema.ConsoleSession{}.Fields()
+	_ = consolesessionFields
+	// consolesessionDescClientIP is the schema descriptor for client_ip field.
+	consolesessionDescClientIP := consolesessionFields[8].Descriptor()
+	// consolesession.DefaultClientIP holds the default value on creation for the client_ip field.
+	consolesession.DefaultClientIP = consolesessionDescClientIP.Default.(string)
+	// consolesessionDescReplica is the schema descriptor for replica field.
+	consolesessionDescReplica := consolesessionFields[9].Descriptor()
+	// consolesession.DefaultReplica holds the default value on creation for the replica field.
+	consolesession.DefaultReplica = consolesessionDescReplica.Default.(string)
+	// consolesessionDescOpenedAt is the schema descriptor for opened_at field.
+	consolesessionDescOpenedAt := consolesessionFields[10].Descriptor()
+	// consolesession.DefaultOpenedAt holds the default value on creation for the opened_at field.
+	consolesession.DefaultOpenedAt = consolesessionDescOpenedAt.Default.(func() time.Time)
+	// consolesessionDescBytesToVM is the schema descriptor for bytes_to_vm field.
+	consolesessionDescBytesToVM := consolesessionFields[13].Descriptor()
+	// consolesession.DefaultBytesToVM holds the default value on creation for the bytes_to_vm field.
+	consolesession.DefaultBytesToVM = consolesessionDescBytesToVM.Default.(int64)
+	// consolesessionDescBytesFromVM is the schema descriptor for bytes_from_vm field.
+	consolesessionDescBytesFromVM := consolesessionFields[14].Descriptor()
+	// consolesession.DefaultBytesFromVM holds the default value on creation for the bytes_from_vm field.
+	consolesession.DefaultBytesFromVM = consolesessionDescBytesFromVM.Default.(int64)
+	// consolesessionDescCloseReason is the schema descriptor for close_reason field.
+	consolesessionDescCloseReason := consolesessionFields[15].Descriptor()
+	// consolesession.DefaultCloseReason holds the default value on creation for the close_reason field.
+	consolesession.DefaultCloseReason = consolesessionDescCloseReason.Default.(string)
+	// consolesessionDescRevokedBy is the schema descriptor for revoked_by field.
+	consolesessionDescRevokedBy := consolesessionFields[17].Descriptor()
+	// consolesession.DefaultRevokedBy holds the default value on creation for the revoked_by field.
+	consolesession.DefaultRevokedBy = consolesessionDescRevokedBy.Default.(string)
+	// consolesessionDescRevokeReason is the schema descriptor for revoke_reason field.
+	consolesessionDescRevokeReason := consolesessionFields[18].Descriptor()
+	// consolesession.DefaultRevokeReason holds the default value on creation for the revoke_reason field.
+	consolesession.DefaultRevokeReason = consolesessionDescRevokeReason.Default.(string)
+	// consolesessionDescID is the schema descriptor for id field.
+	consolesessionDescID := consolesessionMixinFields0[0].Descriptor()
+	// consolesession.DefaultID holds the default value on creation for the id field.
+	consolesession.DefaultID = consolesessionDescID.Default.(func() uuid.UUID)
+	consoleticketMixin := schema.ConsoleTicket{}.Mixin()
+	consoleticketMixinFields0 := consoleticketMixin[0].Fields()
+	_ = consoleticketMixinFields0
+	consoleticketFields := schema.ConsoleTicket{}.Fields()
+	_ = consoleticketFields
+	// consoleticketDescTakeOver is the schema descriptor for take_over field.
+	consoleticketDescTakeOver := consoleticketFields[4].Descriptor()
+	// consoleticket.DefaultTakeOver holds the default value on creation for the take_over field.
+	consoleticket.DefaultTakeOver = consoleticketDescTakeOver.Default.(bool)
+	// consoleticketDescCreatedAt is the schema descriptor for created_at field.
+	consoleticketDescCreatedAt := consoleticketFields[5].Descriptor()
+	// consoleticket.DefaultCreatedAt holds the default value on creation for the created_at field.
+	consoleticket.DefaultCreatedAt = consoleticketDescCreatedAt.Default.(func() time.Time)
+	// consoleticketDescID is the schema descriptor for id field.
+	consoleticketDescID := consoleticketMixinFields0[0].Descriptor()
+	// consoleticket.DefaultID holds the default value on creation for the id field.
+	consoleticket.DefaultID = consoleticketDescID.Default.(func() uuid.UUID)
 	domaineventMixin := schema.DomainEvent{}.Mixin()
 	domaineventMixinFields0 := domaineventMixin[0].Fields()
 	_ = domaineventMixinFields0

@@ -20,6 +20,14 @@ type Tx struct {
 	AuditLog *AuditLogClient
 	// Cluster is the client for interacting with the Cluster builders.
 	Cluster *ClusterClient
+	// ClusterHealthCheck is the client for interacting with the ClusterHealthCheck builders.
+	ClusterHealthCheck *ClusterHealthCheckClient
+	// ConsoleGrant is the client for interacting with the ConsoleGrant builders.
+	ConsoleGrant *ConsoleGrantClient
+	// ConsoleSession is the client for interacting with the ConsoleSession builders.
+	ConsoleSession *ConsoleSessionClient
+	// ConsoleTicket is the client for interacting with the ConsoleTicket builders.
+	ConsoleTicket *ConsoleTicketClient
 	// DomainEvent is the client for interacting with the DomainEvent builders.
 	DomainEvent *DomainEventClient
 	// IdPGroupMapping is the client for interacting with the IdPGroupMapping builders.
@@ -188,6 +196,10 @@ func (tx *Tx) init() {
 	tx.ApprovalTicket = NewApprovalTicketClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.Cluster = NewClusterClient(tx.config)
+	tx.ClusterHealthCheck = NewClusterHealthCheckClient(tx.config)
+	tx.ConsoleGrant = NewConsoleGrantClient(tx.config)
+	tx.ConsoleSession = NewConsoleSessionClient(tx.config)
+	tx.ConsoleTicket = NewConsoleTicketClient(tx.config)
 	tx.DomainEvent = NewDomainEventClient(tx.config)
 	tx.IdPGroupMapping = NewIdPGroupMappingClient(tx.config)
 	tx.InstanceSize = NewInstanceSizeClient(tx.config)

@@ -94,6 +94,9 @@ var matrix = map[string]map[string]bool{
 	"POST /approvals/:id/reject":             roles(approver, admin),
 	"GET /admin":                             roles(admin),
 	"GET /admin/reconcile":                   roles(admin),
+	"POST /admin/clusters/test-connection":   roles(admin),
+	"POST /admin/clusters/:id/credentials":   roles(admin),
+	"POST /admin/clusters/:id/delete":        roles(admin),
 	"GET /admin/audit":                       roles(admin),
 	"GET /admin/audit/export":                roles(admin),
 }

@@ -37,6 +37,14 @@ const (
 	FieldAPIServerURL = "api_server_url"
 	// FieldKubeconfigSealed holds the string denoting the kubeconfig_sealed field in the database.
 	FieldKubeconfigSealed = "kubeconfig_sealed"
+	// FieldKubeconfigContext holds the string denoting the kubeconfig_context field in the database.
+	FieldKubeconfigContext = "kubeconfig_context"
+	// FieldAuthMethod holds the string denoting the auth_method field in the database.
+	FieldAuthMethod = "auth_method"
+	// FieldCredentialsRotatedAt holds the string denoting the credentials_rotated_at field in the database.
+	FieldCredentialsRotatedAt = "credentials_rotated_at"
+	// FieldKubernetesVersion holds the string denoting the kubernetes_version field in the database.
+	FieldKubernetesVersion = "kubernetes_version"
 	// FieldKubevirtVersion holds the string denoting the kubevirt_version field in the database.
 	FieldKubevirtVersion = "kubevirt_version"
 	// FieldGpuDevices holds the string denoting the gpu_devices field in the database.
@@ -45,12 +53,16 @@ const (
 	FieldHugepages = "hugepages"
 	// FieldDedicatedCPU holds the string denoting the dedicated_cpu field in the database.
 	FieldDedicatedCPU = "dedicated_cpu"
+	// FieldSriovNetworks holds the string denoting the sriov_networks field in the database.
+	FieldSriovNetworks = "sriov_networks"
 	// FieldStorageClasses holds the string denoting the storage_classes field in the database.
 	FieldStorageClasses = "storage_classes"
 	// FieldDefaultStorageClass holds the string denoting the default_storage_class field in the database.
 	FieldDefaultStorageClass = "default_storage_class"
 	// FieldLastCheckedAt holds the string denoting the last_checked_at field in the database.
 	FieldLastCheckedAt = "last_checked_at"
+	// FieldDeletedAt holds the string denoting the deleted_at field in the database.
+	FieldDeletedAt = "deleted_at"
 	// Table holds the table name of the cluster in the database.
 	Table = "clusters"
 )
@@ -69,13 +81,19 @@ var Columns = []string{
 	FieldSchedulingWeight,
 	FieldAPIServerURL,
 	FieldKubeconfigSealed,
+	FieldKubeconfigContext,
+	FieldAuthMethod,
+	FieldCredentialsRotatedAt,
+	FieldKubernetesVersion,
 	FieldKubevirtVersion,
 	FieldGpuDevices,
 	FieldHugepages,
 	FieldDedicatedCPU,
+	FieldSriovNetworks,
 	FieldStorageClasses,
 	FieldDefaultStorageClass,
 	FieldLastCheckedAt,
+	FieldDeletedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -107,6 +125,12 @@ var (
 	SchedulingWeightValidator func(int) error
 	// DefaultAPIServerURL holds the default value on creation for the "api_server_url" field.
 	DefaultAPIServerURL string
+	// DefaultKubeconfigContext holds the default value on creation for the "kubeconfig_context" field.
+	DefaultKubeconfigContext string
+	// DefaultAuthMethod holds the default value on creation for the "auth_method" field.
+	DefaultAuthMethod string
+	// DefaultKubernetesVersion holds the default value on creation for the "kubernetes_version" field.
+	DefaultKubernetesVersion string
 	// DefaultKubevirtVersion holds the default value on creation for the "kubevirt_version" field.
 	DefaultKubevirtVersion string
 	// DefaultGpuDevices holds the default value on creation for the "gpu_devices" field.
@@ -115,6 +139,8 @@ var (
 	DefaultHugepages []string
 	// DefaultDedicatedCPU holds the default value on creation for the "dedicated_cpu" field.
 	DefaultDedicatedCPU bool
+	// DefaultSriovNetworks holds the default value on creation for the "sriov_networks" field.
+	DefaultSriovNetworks []string
 	// DefaultStorageClasses holds the default value on creation for the "storage_classes" field.
 	DefaultStorageClasses []string
 	// DefaultDefaultStorageClass holds the default value on creation for the "default_storage_class" field.
@@ -263,6 +289,26 @@ func ByKubeconfigSealed(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldKubeconfigSealed, opts...).ToFunc()
 }
 
+// ByKubeconfigContext orders the results by the kubeconfig_context field.
+func ByKubeconfigContext(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldKubeconfigContext, opts...).ToFunc()
+}
+
+// ByAuthMethod orders the results by the auth_method field.
+func ByAuthMethod(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAuthMethod, opts...).ToFunc()
+}
+
+// ByCredentialsRotatedAt orders the results by the credentials_rotated_at field.
+func ByCredentialsRotatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCredentialsRotatedAt, opts...).ToFunc()
+}
+
+// ByKubernetesVersion orders the results by the kubernetes_version field.
+func ByKubernetesVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldKubernetesVersion, opts...).ToFunc()
+}
+
 // ByKubevirtVersion orders the results by the kubevirt_version field.
 func ByKubevirtVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldKubevirtVersion, opts...).ToFunc()
@@ -281,4 +327,9 @@ func ByDefaultStorageClass(opts ...sql.OrderTermOption) OrderOption {
 // ByLastCheckedAt orders the results by the last_checked_at field.
 func ByLastCheckedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastCheckedAt, opts...).ToFunc()
+}
+
+// ByDeletedAt orders the results by the deleted_at field.
+func ByDeletedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeletedAt, opts...).ToFunc()
 }

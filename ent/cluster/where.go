@@ -95,6 +95,26 @@ func KubeconfigSealed(v string) predicate.Cluster {
 	return predicate.Cluster(sql.FieldEQ(FieldKubeconfigSealed, v))
 }
 
+// KubeconfigContext applies equality check predicate on the "kubeconfig_context" field. It's identical to KubeconfigContextEQ.
+func KubeconfigContext(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldKubeconfigContext, v))
+}
+
+// AuthMethod applies equality check predicate on the "auth_method" field. It's identical to AuthMethodEQ.
+func AuthMethod(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldAuthMethod, v))
+}
+
+// CredentialsRotatedAt applies equality check predicate on the "credentials_rotated_at" field. It's identical to CredentialsRotatedAtEQ.
+func CredentialsRotatedAt(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldCredentialsRotatedAt, v))
+}
+
+// KubernetesVersion applies equality check predicate on the "kubernetes_version" field. It's identical to KubernetesVersionEQ.
+func KubernetesVersion(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldKubernetesVersion, v))
+}
+
 // KubevirtVersion applies equality check predicate on the "kubevirt_version" field. It's identical to KubevirtVersionEQ.
 func KubevirtVersion(v string) predicate.Cluster {
 	return predicate.Cluster(sql.FieldEQ(FieldKubevirtVersion, v))
@@ -113,6 +133,11 @@ func DefaultStorageClass(v string) predicate.Cluster {
 // LastCheckedAt applies equality check predicate on the "last_checked_at" field. It's identical to LastCheckedAtEQ.
 func LastCheckedAt(v time.Time) predicate.Cluster {
 	return predicate.Cluster(sql.FieldEQ(FieldLastCheckedAt, v))
+}
+
+// DeletedAt applies equality check predicate on the "deleted_at" field. It's identical to DeletedAtEQ.
+func DeletedAt(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldDeletedAt, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -575,6 +600,251 @@ func KubeconfigSealedContainsFold(v string) predicate.Cluster {
 	return predicate.Cluster(sql.FieldContainsFold(FieldKubeconfigSealed, v))
 }
 
+// KubeconfigContextEQ applies the EQ predicate on the "kubeconfig_context" field.
+func KubeconfigContextEQ(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextNEQ applies the NEQ predicate on the "kubeconfig_context" field.
+func KubeconfigContextNEQ(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNEQ(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextIn applies the In predicate on the "kubeconfig_context" field.
+func KubeconfigContextIn(vs ...string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldIn(FieldKubeconfigContext, vs...))
+}
+
+// KubeconfigContextNotIn applies the NotIn predicate on the "kubeconfig_context" field.
+func KubeconfigContextNotIn(vs ...string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNotIn(FieldKubeconfigContext, vs...))
+}
+
+// KubeconfigContextGT applies the GT predicate on the "kubeconfig_context" field.
+func KubeconfigContextGT(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGT(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextGTE applies the GTE predicate on the "kubeconfig_context" field.
+func KubeconfigContextGTE(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGTE(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextLT applies the LT predicate on the "kubeconfig_context" field.
+func KubeconfigContextLT(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLT(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextLTE applies the LTE predicate on the "kubeconfig_context" field.
+func KubeconfigContextLTE(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLTE(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextContains applies the Contains predicate on the "kubeconfig_context" field.
+func KubeconfigContextContains(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldContains(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextHasPrefix applies the HasPrefix predicate on the "kubeconfig_context" field.
+func KubeconfigContextHasPrefix(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldHasPrefix(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextHasSuffix applies the HasSuffix predicate on the "kubeconfig_context" field.
+func KubeconfigContextHasSuffix(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldHasSuffix(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextEqualFold applies the EqualFold predicate on the "kubeconfig_context" field.
+func KubeconfigContextEqualFold(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEqualFold(FieldKubeconfigContext, v))
+}
+
+// KubeconfigContextContainsFold applies the ContainsFold predicate on the "kubeconfig_context" field.
+func KubeconfigContextContainsFold(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldContainsFold(FieldKubeconfigContext, v))
+}
+
+// AuthMethodEQ applies the EQ predicate on the "auth_method" field.
+func AuthMethodEQ(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldAuthMethod, v))
+}
+
+// AuthMethodNEQ applies the NEQ predicate on the "auth_method" field.
+func AuthMethodNEQ(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNEQ(FieldAuthMethod, v))
+}
+
+// AuthMethodIn applies the In predicate on the "auth_method" field.
+func AuthMethodIn(vs ...string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldIn(FieldAuthMethod, vs...))
+}
+
+// AuthMethodNotIn applies the NotIn predicate on the "auth_method" field.
+func AuthMethodNotIn(vs ...string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNotIn(FieldAuthMethod, vs...))
+}
+
+// AuthMethodGT applies the GT predicate on the "auth_method" field.
+func AuthMethodGT(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGT(FieldAuthMethod, v))
+}
+
+// AuthMethodGTE applies the GTE predicate on the "auth_method" field.
+func AuthMethodGTE(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGTE(FieldAuthMethod, v))
+}
+
+// AuthMethodLT applies the LT predicate on the "auth_method" field.
+func AuthMethodLT(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLT(FieldAuthMethod, v))
+}
+
+// AuthMethodLTE applies the LTE predicate on the "auth_method" field.
+func AuthMethodLTE(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLTE(FieldAuthMethod, v))
+}
+
+// AuthMethodContains applies the Contains predicate on the "auth_method" field.
+func AuthMethodContains(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldContains(FieldAuthMethod, v))
+}
+
+// AuthMethodHasPrefix applies the HasPrefix predicate on the "auth_method" field.
+func AuthMethodHasPrefix(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldHasPrefix(FieldAuthMethod, v))
+}
+
+// AuthMethodHasSuffix applies the HasSuffix predicate on the "auth_method" field.
+func AuthMethodHasSuffix(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldHasSuffix(FieldAuthMethod, v))
+}
+
+// AuthMethodEqualFold applies the EqualFold predicate on the "auth_method" field.
+func AuthMethodEqualFold(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEqualFold(FieldAuthMethod, v))
+}
+
+// AuthMethodContainsFold applies the ContainsFold predicate on the "auth_method" field.
+func AuthMethodContainsFold(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldContainsFold(FieldAuthMethod, v))
+}
+
+// CredentialsRotatedAtEQ applies the EQ predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtEQ(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldCredentialsRotatedAt, v))
+}
+
+// CredentialsRotatedAtNEQ applies the NEQ predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtNEQ(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNEQ(FieldCredentialsRotatedAt, v))
+}
+
+// CredentialsRotatedAtIn applies the In predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtIn(vs ...time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldIn(FieldCredentialsRotatedAt, vs...))
+}
+
+// CredentialsRotatedAtNotIn applies the NotIn predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtNotIn(vs ...time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNotIn(FieldCredentialsRotatedAt, vs...))
+}
+
+// CredentialsRotatedAtGT applies the GT predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtGT(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGT(FieldCredentialsRotatedAt, v))
+}
+
+// CredentialsRotatedAtGTE applies the GTE predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtGTE(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGTE(FieldCredentialsRotatedAt, v))
+}
+
+// CredentialsRotatedAtLT applies the LT predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtLT(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLT(FieldCredentialsRotatedAt, v))
+}
+
+// CredentialsRotatedAtLTE applies the LTE predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtLTE(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLTE(FieldCredentialsRotatedAt, v))
+}
+
+// CredentialsRotatedAtIsNil applies the IsNil predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtIsNil() predicate.Cluster {
+	return predicate.Cluster(sql.FieldIsNull(FieldCredentialsRotatedAt))
+}
+
+// CredentialsRotatedAtNotNil applies the NotNil predicate on the "credentials_rotated_at" field.
+func CredentialsRotatedAtNotNil() predicate.Cluster {
+	return predicate.Cluster(sql.FieldNotNull(FieldCredentialsRotatedAt))
+}
+
+// KubernetesVersionEQ applies the EQ predicate on the "kubernetes_version" field.
+func KubernetesVersionEQ(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionNEQ applies the NEQ predicate on the "kubernetes_version" field.
+func KubernetesVersionNEQ(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNEQ(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionIn applies the In predicate on the "kubernetes_version" field.
+func KubernetesVersionIn(vs ...string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldIn(FieldKubernetesVersion, vs...))
+}
+
+// KubernetesVersionNotIn applies the NotIn predicate on the "kubernetes_version" field.
+func KubernetesVersionNotIn(vs ...string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNotIn(FieldKubernetesVersion, vs...))
+}
+
+// KubernetesVersionGT applies the GT predicate on the "kubernetes_version" field.
+func KubernetesVersionGT(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGT(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionGTE applies the GTE predicate on the "kubernetes_version" field.
+func KubernetesVersionGTE(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGTE(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionLT applies the LT predicate on the "kubernetes_version" field.
+func KubernetesVersionLT(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLT(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionLTE applies the LTE predicate on the "kubernetes_version" field.
+func KubernetesVersionLTE(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLTE(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionContains applies the Contains predicate on the "kubernetes_version" field.
+func KubernetesVersionContains(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldContains(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionHasPrefix applies the HasPrefix predicate on the "kubernetes_version" field.
+func KubernetesVersionHasPrefix(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldHasPrefix(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionHasSuffix applies the HasSuffix predicate on the "kubernetes_version" field.
+func KubernetesVersionHasSuffix(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldHasSuffix(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionEqualFold applies the EqualFold predicate on the "kubernetes_version" field.
+func KubernetesVersionEqualFold(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEqualFold(FieldKubernetesVersion, v))
+}
+
+// KubernetesVersionContainsFold applies the ContainsFold predicate on the "kubernetes_version" field.
+func KubernetesVersionContainsFold(v string) predicate.Cluster {
+	return predicate.Cluster(sql.FieldContainsFold(FieldKubernetesVersion, v))
+}
+
 // KubevirtVersionEQ applies the EQ predicate on the "kubevirt_version" field.
 func KubevirtVersionEQ(v string) predicate.Cluster {
 	return predicate.Cluster(sql.FieldEQ(FieldKubevirtVersion, v))
@@ -763,6 +1033,56 @@ func LastCheckedAtIsNil() predicate.Cluster {
 // LastCheckedAtNotNil applies the NotNil predicate on the "last_checked_at" field.
 func LastCheckedAtNotNil() predicate.Cluster {
 	return predicate.Cluster(sql.FieldNotNull(FieldLastCheckedAt))
+}
+
+// DeletedAtEQ applies the EQ predicate on the "deleted_at" field.
+func DeletedAtEQ(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldEQ(FieldDeletedAt, v))
+}
+
+// DeletedAtNEQ applies the NEQ predicate on the "deleted_at" field.
+func DeletedAtNEQ(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNEQ(FieldDeletedAt, v))
+}
+
+// DeletedAtIn applies the In predicate on the "deleted_at" field.
+func DeletedAtIn(vs ...time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldIn(FieldDeletedAt, vs...))
+}
+
+// DeletedAtNotIn applies the NotIn predicate on the "deleted_at" field.
+func DeletedAtNotIn(vs ...time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldNotIn(FieldDeletedAt, vs...))
+}
+
+// DeletedAtGT applies the GT predicate on the "deleted_at" field.
+func DeletedAtGT(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGT(FieldDeletedAt, v))
+}
+
+// DeletedAtGTE applies the GTE predicate on the "deleted_at" field.
+func DeletedAtGTE(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldGTE(FieldDeletedAt, v))
+}
+
+// DeletedAtLT applies the LT predicate on the "deleted_at" field.
+func DeletedAtLT(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLT(FieldDeletedAt, v))
+}
+
+// DeletedAtLTE applies the LTE predicate on the "deleted_at" field.
+func DeletedAtLTE(v time.Time) predicate.Cluster {
+	return predicate.Cluster(sql.FieldLTE(FieldDeletedAt, v))
+}
+
+// DeletedAtIsNil applies the IsNil predicate on the "deleted_at" field.
+func DeletedAtIsNil() predicate.Cluster {
+	return predicate.Cluster(sql.FieldIsNull(FieldDeletedAt))
+}
+
+// DeletedAtNotNil applies the NotNil predicate on the "deleted_at" field.
+func DeletedAtNotNil() predicate.Cluster {
+	return predicate.Cluster(sql.FieldNotNull(FieldDeletedAt))
 }
 
 // And groups predicates with the AND operator between them.

@@ -45,6 +45,54 @@ func (f ClusterFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClusterMutation", m)
 }
 
+// The ClusterHealthCheckFunc type is an adapter to allow the use of ordinary
+// function as ClusterHealthCheck mutator.
+type ClusterHealthCheckFunc func(context.Context, *ent.ClusterHealthCheckMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ClusterHealthCheckFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ClusterHealthCheckMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClusterHealthCheckMutation", m)
+}
+
+// The ConsoleGrantFunc type is an adapter to allow the use of ordinary
+// function as ConsoleGrant mutator.
+type ConsoleGrantFunc func(context.Context, *ent.ConsoleGrantMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ConsoleGrantFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ConsoleGrantMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ConsoleGrantMutation", m)
+}
+
+// The ConsoleSessionFunc type is an adapter to allow the use of ordinary
+// function as ConsoleSession mutator.
+type ConsoleSessionFunc func(context.Context, *ent.ConsoleSessionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ConsoleSessionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ConsoleSessionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ConsoleSessionMutation", m)
+}
+
+// The ConsoleTicketFunc type is an adapter to allow the use of ordinary
+// function as ConsoleTicket mutator.
+type ConsoleTicketFunc func(context.Context, *ent.ConsoleTicketMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ConsoleTicketFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ConsoleTicketMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ConsoleTicketMutation", m)
+}
+
 // The DomainEventFunc type is an adapter to allow the use of ordinary
 // function as DomainEvent mutator.
 type DomainEventFunc func(context.Context, *ent.DomainEventMutation) (ent.Value, error)

@@ -155,19 +155,162 @@ var (
 		{Name: "scheduling_weight", Type: field.TypeInt, Default: 100},
 		{Name: "api_server_url", Type: field.TypeString, Default: ""},
 		{Name: "kubeconfig_sealed", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "kubeconfig_context", Type: field.TypeString, Default: ""},
+		{Name: "auth_method", Type: field.TypeString, Default: ""},
+		{Name: "credentials_rotated_at", Type: field.TypeTime, Nullable: true},
+		{Name: "kubernetes_version", Type: field.TypeString, Default: ""},
 		{Name: "kubevirt_version", Type: field.TypeString, Default: ""},
 		{Name: "gpu_devices", Type: field.TypeJSON},
 		{Name: "hugepages", Type: field.TypeJSON},
 		{Name: "dedicated_cpu", Type: field.TypeBool, Default: false},
+		{Name: "sriov_networks", Type: field.TypeJSON},
 		{Name: "storage_classes", Type: field.TypeJSON},
 		{Name: "default_storage_class", Type: field.TypeString, Default: ""},
 		{Name: "last_checked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
 	}
 	// ClustersTable holds the schema information for the "clusters" table.
 	ClustersTable = &schema.Table{
 		Name:       "clusters",
 		Columns:    ClustersColumns,
 		PrimaryKey: []*schema.Column{ClustersColumns[0]},
+	}
+	// ClusterHealthChecksColumns holds the columns for the "cluster_health_checks" table.
+	ClusterHealthChecksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "cluster_id", Type: field.TypeUUID},
+		{Name: "checked_at", Type: field.TypeTime},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"UNKNOWN", "HEALTHY", "UNHEALTHY", "UNREACHABLE"}},
+		{Name: "message", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "kubernetes_version", Type: field.TypeString, Default: ""},
+		{Name: "kubevirt_version", Type: field.TypeString, Default: ""},
+		{Name: "duration_ms", Type: field.TypeInt, Default: 0},
+	}
+	// ClusterHealthChecksTable holds the schema information for the "cluster_health_checks" table.
+	ClusterHealthChecksTable = &schema.Table{
+		Name:       "cluster_health_checks",
+		Columns:    ClusterHealthChecksColumns,
+		PrimaryKey: []*schema.Column{ClusterHealthChecksColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "clusterhealthcheck_cluster_id_checked_at",
+				Unique:  false,
+				Columns: []*schema.Column{ClusterHealthChecksColumns[1], ClusterHealthChecksColumns[2]},
+				Annotation: &entsql.IndexAnnotation{
+					DescColumns: map[string]bool{
+						ClusterHealthChecksColumns[2].Name: true,
+					},
+				},
+			},
+		},
+	}
+	// ConsoleGrantsColumns holds the columns for the "console_grants" table.
+	ConsoleGrantsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "vm_id", Type: field.TypeUUID},
+		{Name: "user_id", Type: field.TypeUUID},
+		{Name: "ticket_id", Type: field.TypeUUID, Unique: true},
+		{Name: "granted_by", Type: field.TypeString},
+		{Name: "starts_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "revoked_by", Type: field.TypeString, Default: ""},
+		{Name: "revoke_reason", Type: field.TypeString, Default: ""},
+	}
+	// ConsoleGrantsTable holds the schema information for the "console_grants" table.
+	ConsoleGrantsTable = &schema.Table{
+		Name:       "console_grants",
+		Columns:    ConsoleGrantsColumns,
+		PrimaryKey: []*schema.Column{ConsoleGrantsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "consolegrant_vm_id_user_id_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{ConsoleGrantsColumns[3], ConsoleGrantsColumns[4], ConsoleGrantsColumns[8]},
+			},
+			{
+				Name:    "consolegrant_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{ConsoleGrantsColumns[8]},
+			},
+		},
+	}
+	// ConsoleSessionsColumns holds the columns for the "console_sessions" table.
+	ConsoleSessionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "ticket_id", Type: field.TypeUUID, Unique: true},
+		{Name: "user_id", Type: field.TypeUUID},
+		{Name: "user_name", Type: field.TypeString},
+		{Name: "vm_id", Type: field.TypeUUID},
+		{Name: "vm_name", Type: field.TypeString},
+		{Name: "environment", Type: field.TypeEnum, Enums: []string{"test", "prod"}},
+		{Name: "cluster_id", Type: field.TypeUUID},
+		{Name: "grant_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "client_ip", Type: field.TypeString, Default: ""},
+		{Name: "replica", Type: field.TypeString, Default: ""},
+		{Name: "opened_at", Type: field.TypeTime},
+		{Name: "ends_at", Type: field.TypeTime},
+		{Name: "closed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "bytes_to_vm", Type: field.TypeInt64, Default: 0},
+		{Name: "bytes_from_vm", Type: field.TypeInt64, Default: 0},
+		{Name: "close_reason", Type: field.TypeString, Default: ""},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "revoked_by", Type: field.TypeString, Default: ""},
+		{Name: "revoke_reason", Type: field.TypeString, Default: ""},
+	}
+	// ConsoleSessionsTable holds the schema information for the "console_sessions" table.
+	ConsoleSessionsTable = &schema.Table{
+		Name:       "console_sessions",
+		Columns:    ConsoleSessionsColumns,
+		PrimaryKey: []*schema.Column{ConsoleSessionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "consolesession_vm_id_opened_at",
+				Unique:  false,
+				Columns: []*schema.Column{ConsoleSessionsColumns[4], ConsoleSessionsColumns[11]},
+			},
+			{
+				Name:    "consolesession_user_id_opened_at",
+				Unique:  false,
+				Columns: []*schema.Column{ConsoleSessionsColumns[2], ConsoleSessionsColumns[11]},
+			},
+			{
+				Name:    "consolesession_live",
+				Unique:  false,
+				Columns: []*schema.Column{ConsoleSessionsColumns[13]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "closed_at IS NULL",
+				},
+			},
+		},
+	}
+	// ConsoleTicketsColumns holds the columns for the "console_tickets" table.
+	ConsoleTicketsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "user_id", Type: field.TypeUUID},
+		{Name: "vm_id", Type: field.TypeUUID},
+		{Name: "grant_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "take_over", Type: field.TypeBool, Default: false},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "session_ends_at", Type: field.TypeTime},
+		{Name: "consumed_at", Type: field.TypeTime, Nullable: true},
+	}
+	// ConsoleTicketsTable holds the schema information for the "console_tickets" table.
+	ConsoleTicketsTable = &schema.Table{
+		Name:       "console_tickets",
+		Columns:    ConsoleTicketsColumns,
+		PrimaryKey: []*schema.Column{ConsoleTicketsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "consoleticket_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{ConsoleTicketsColumns[7]},
+			},
+		},
 	}
 	// DomainEventsColumns holds the columns for the "domain_events" table.
 	DomainEventsColumns = []*schema.Column{
@@ -729,6 +872,10 @@ var (
 		ApprovalTicketsTable,
 		AuditLogsTable,
 		ClustersTable,
+		ClusterHealthChecksTable,
+		ConsoleGrantsTable,
+		ConsoleSessionsTable,
+		ConsoleTicketsTable,
 		DomainEventsTable,
 		IdpGroupMappingsTable,
 		InstanceSizesTable,

@@ -15,6 +15,18 @@ type AuditLog func(*sql.Selector)
 // Cluster is the predicate function for cluster builders.
 type Cluster func(*sql.Selector)
 
+// ClusterHealthCheck is the predicate function for clusterhealthcheck builders.
+type ClusterHealthCheck func(*sql.Selector)
+
+// ConsoleGrant is the predicate function for consolegrant builders.
+type ConsoleGrant func(*sql.Selector)
+
+// ConsoleSession is the predicate function for consolesession builders.
+type ConsoleSession func(*sql.Selector)
+
+// ConsoleTicket is the predicate function for consoleticket builders.
+type ConsoleTicket func(*sql.Selector)
+
 // DomainEvent is the predicate function for domainevent builders.
 type DomainEvent func(*sql.Selector)
 

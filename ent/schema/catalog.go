@@ -40,6 +40,7 @@ func (Cluster) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} 
 
 func (Cluster) Fields() []ent.Field {
 	return []ent.Field{
+		// Unique for good: a deleted cluster keeps its name, so VM history stays unambiguous.
 		field.String("name").NotEmpty().MaxLen(63).Unique(),
 		field.Enum("environment").Values("test", "prod"),
 		// provider: "sim" clusters are simulated in-process; "kubevirt" ones are real.
@@ -51,13 +52,22 @@ func (Cluster) Fields() []ent.Field {
 		field.String("api_server_url").Default(""),
 		// AES-256-GCM sealed kubeconfig; never leaves the server.
 		field.Text("kubeconfig_sealed").Optional().Sensitive(),
+		// What may be shown about the credentials: the kubeconfig context used and how it
+		// authenticates (token, client certificate, basic), never the credential itself.
+		field.String("kubeconfig_context").Default(""),
+		field.String("auth_method").Default(""),
+		field.Time("credentials_rotated_at").Optional().Nillable(),
+		field.String("kubernetes_version").Default(""),
 		field.String("kubevirt_version").Default(""),
 		field.Strings("gpu_devices").Default([]string{}),
 		field.Strings("hugepages").Default([]string{}),
 		field.Bool("dedicated_cpu").Default(false),
+		field.Strings("sriov_networks").Default([]string{}),
 		field.Strings("storage_classes").Default([]string{}),
 		field.String("default_storage_class").Default(""),
 		field.Time("last_checked_at").Optional().Nillable(),
+		// Soft delete: VM history, tickets and audit rows keep naming the cluster.
+		field.Time("deleted_at").Optional().Nillable(),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,6 +20,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/secrets"
 )
 
 // Error codes of this package that the shared domain list does not carry.
@@ -32,10 +34,15 @@ const (
 // Service runs the catalogue use cases.
 type Service struct {
 	Store *db.Store
+	// Box seals cluster kubeconfigs before they are stored.
+	Box *secrets.Box
+	// ProbeTimeout bounds the connection test of a cluster at registration and
+	// credential rotation. Default 15s; tests shorten it.
+	ProbeTimeout time.Duration
 }
 
-// NewService builds the service on the shared store.
-func NewService(store *db.Store) *Service { return &Service{Store: store} }
+// NewService builds the service on the shared store; box seals cluster credentials.
+func NewService(store *db.Store, box *secrets.Box) *Service { return &Service{Store: store, Box: box} }
 
 // Actor is who performs a change: the audit row names them, and the use case checks
 // their permission again so a forgotten route guard cannot open a catalogue.
@@ -193,7 +200,7 @@ func (s *Service) CountAll(ctx context.Context) (Counts, error) {
 	if err := q(`SELECT count(*), count(*) FILTER (WHERE enabled) FROM namespaces`, &c.Namespaces, &c.NamespacesEnabled); err != nil {
 		return c, err
 	}
-	if err := q(`SELECT count(*), count(*) FILTER (WHERE enabled AND status = 'HEALTHY') FROM clusters`, &c.Clusters, &c.ClustersHealthy); err != nil {
+	if err := q(`SELECT count(*), count(*) FILTER (WHERE enabled AND status = 'HEALTHY') FROM clusters WHERE deleted_at IS NULL`, &c.Clusters, &c.ClustersHealthy); err != nil {
 		return c, err
 	}
 	if err := q(`SELECT count(*), count(*) FILTER (WHERE enabled) FROM instance_sizes`, &c.Sizes, &c.SizesEnabled); err != nil {

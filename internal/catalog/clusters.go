@@ -17,13 +17,18 @@ import (
 	"kv-shepherd.io/shepherd/internal/domain"
 )
 
-// ClusterInput is the register/edit form of a cluster record. Until live capability
-// detection exists (a later issue), the admin declares what the cluster offers.
+// ClusterInput is the register/edit form of a cluster record. A simulated cluster's
+// record is its hardware, so the admin declares what it offers; a real (kubevirt)
+// cluster is registered from its kubeconfig and its capabilities are detected, so
+// only its default storage class is a choice (among the detected classes).
 type ClusterInput struct {
-	Name                string
-	Environment         string
-	Provider            string // sim | kubevirt; fixed after registration
-	SchedulingWeight    int
+	Name             string
+	Environment      string
+	Provider         string // sim | kubevirt; fixed after registration
+	SchedulingWeight int
+	// Kubeconfig registers a kubevirt cluster. It is sealed before it is stored and
+	// never returned, logged or audited.
+	Kubeconfig          []byte
 	StorageClasses      []string
 	DefaultStorageClass string
 	GPUDevices          []string
@@ -47,6 +52,9 @@ var (
 	resourceName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
 )
 
+// Simulated reports whether the input is for an in-process simulated cluster.
+func (in ClusterInput) Simulated() bool { return in.Provider == string(cluster.ProviderSim) }
+
 // Normalize fills the default storage class when there is only one to choose.
 func (in *ClusterInput) Normalize() {
 	if in.DefaultStorageClass == "" && len(in.StorageClasses) == 1 {
@@ -54,7 +62,8 @@ func (in *ClusterInput) Normalize() {
 	}
 }
 
-// Validate checks the record without the database.
+// Validate checks the record without the database (and without the cluster: the
+// kubeconfig is checked by RegisterCluster).
 func (in ClusterInput) Validate() domain.FieldErrors {
 	fe := domain.FieldErrors{}
 	checkDNSName(fe, "name", in.Name, clusterNameMax)
@@ -74,7 +83,11 @@ func (in ClusterInput) Validate() domain.FieldErrors {
 	case in.DefaultStorageClass == "" && len(in.StorageClasses) > 0:
 		fe.Add("default_storage_class", "Choose which of the storage classes is the default.")
 	case in.DefaultStorageClass != "" && !slices.Contains(in.StorageClasses, in.DefaultStorageClass):
-		fe.Add("default_storage_class", "The default must be one of the storage classes listed above.")
+		if in.Simulated() {
+			fe.Add("default_storage_class", "The default must be one of the storage classes listed above.")
+		} else {
+			fe.Add("default_storage_class", "The default must be one of the storage classes detected on the cluster.")
+		}
 	}
 	for _, g := range in.GPUDevices {
 		if len(g) > 253 || !resourceName.MatchString(g) {
@@ -89,41 +102,97 @@ func (in ClusterInput) Validate() domain.FieldErrors {
 	return fe
 }
 
-// RegisterCluster records a cluster. Simulated clusters run in-process and are healthy
-// from the start; real ones stay UNKNOWN until a health check has reached them.
+// RegisterCluster records a cluster. A simulated one runs in-process and is healthy at
+// once. A real one is registered from its kubeconfig only after Shepherd reached it:
+// the kubeconfig is checked, the API server probed (KubeVirt served, VMs listable),
+// the capabilities detected, and only then is the kubeconfig sealed and stored.
 func (s *Service) RegisterCluster(ctx context.Context, a Actor, in ClusterInput) (*ent.Cluster, error) {
 	if err := require(a, authz.ClusterManage); err != nil {
 		return nil, err
 	}
+	if !in.Simulated() {
+		// Detected, never typed: whatever the form carried is ignored.
+		in.StorageClasses, in.DefaultStorageClass, in.GPUDevices, in.Hugepages, in.DedicatedCPU = nil, "", nil, nil, false
+	}
 	in.Normalize()
-	if err := in.Validate().Err(); err != nil {
+	fe := in.Validate()
+	if !in.Simulated() && fe["provider"] == "" {
+		checkKubeconfig(fe, in.Kubeconfig)
+	}
+	if len(fe) > 0 {
+		return nil, fe.Err()
+	}
+	// Before the probe, which can take its whole timeout.
+	if err := clusterNameFree(ctx, s.Store.Ent, in.Name); err != nil {
 		return nil, err
 	}
-	status := cluster.StatusUNKNOWN
-	var checked *time.Time
-	if in.Provider == string(cluster.ProviderSim) {
-		now := time.Now()
-		status, checked = cluster.StatusHEALTHY, &now
+	if in.Simulated() {
+		return s.createCluster(ctx, a, in, nil)
 	}
+	conn, err := s.probe(ctx, in.Kubeconfig)
+	if err != nil {
+		return nil, kubeconfigError(err)
+	}
+	return s.createCluster(ctx, a, in, &conn)
+}
+
+// createCluster writes the row, the first health check of a real cluster and the audit
+// row in one transaction. conn is the successful probe of a real cluster.
+func (s *Service) createCluster(ctx context.Context, a Actor, in ClusterInput, conn *Connection) (*ent.Cluster, error) {
+	var sealed string
+	if conn != nil {
+		var err error
+		if sealed, err = s.seal(in.Kubeconfig); err != nil {
+			return nil, err
+		}
+	}
+	now := time.Now()
 	var c *ent.Cluster
 	err := s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		taken, err := tx.Ent.Cluster.Query().Where(cluster.Name(in.Name)).Exist(ctx)
-		if err != nil {
+		if err := clusterNameFree(ctx, tx.Ent, in.Name); err != nil {
 			return err
 		}
-		if taken {
-			return nameTaken(in.Name)
+		if conn != nil {
+			if err := serverFree(ctx, tx.Ent, conn.Info.Server, uuid.Nil); err != nil {
+				return err
+			}
 		}
-		c, err = tx.Ent.Cluster.Create().SetName(in.Name).SetEnvironment(cluster.Environment(in.Environment)).
-			SetProvider(cluster.Provider(in.Provider)).SetStatus(status).SetNillableLastCheckedAt(checked).
-			SetSchedulingWeight(in.SchedulingWeight).SetStorageClasses(in.StorageClasses).
-			SetDefaultStorageClass(in.DefaultStorageClass).SetGpuDevices(in.GPUDevices).SetHugepages(in.Hugepages).
-			SetDedicatedCPU(in.DedicatedCPU).Save(ctx)
-		if err != nil {
+		q := tx.Ent.Cluster.Create().
+			SetName(in.Name).
+			SetEnvironment(cluster.Environment(in.Environment)).
+			SetProvider(cluster.Provider(in.Provider)).
+			SetSchedulingWeight(in.SchedulingWeight).
+			SetStatus(cluster.StatusHEALTHY).
+			SetLastCheckedAt(now)
+		details := map[string]any{}
+		if conn == nil {
+			q.SetStorageClasses(orEmpty(in.StorageClasses)).
+				SetDefaultStorageClass(in.DefaultStorageClass).
+				SetGpuDevices(orEmpty(in.GPUDevices)).
+				SetHugepages(orEmpty(in.Hugepages)).
+				SetDedicatedCPU(in.DedicatedCPU)
+		} else {
+			ApplyCapabilities(q.Mutation(), conn.Caps, "")
+			q.SetKubeconfigSealed(sealed).
+				SetAPIServerURL(conn.Info.Server).
+				SetKubeconfigContext(conn.Info.Context).
+				SetAuthMethod(conn.Info.AuthMethod).
+				SetCredentialsRotatedAt(now)
+			details = credentialDetails(conn)
+		}
+		var err error
+		if c, err = q.Save(ctx); err != nil {
 			return err
 		}
-		return audit.Write(ctx, tx.Ent, a.entry("cluster.register", "cluster", c.ID.String(), c.Name, in.Environment,
-			clusterFields(c)))
+		if conn != nil {
+			if err := recordCheck(ctx, tx.Ent, c, "Registered: the connection test passed.", conn.Took); err != nil {
+				return err
+			}
+		}
+		for k, v := range clusterFields(c) {
+			details[k] = v
+		}
+		return audit.Write(ctx, tx.Ent, a.entry("cluster.register", "cluster", c.ID.String(), c.Name, in.Environment, details))
 	})
 	if uniqueViolation(err, "") {
 		err = nameTaken(in.Name)
@@ -131,26 +200,71 @@ func (s *Service) RegisterCluster(ctx context.Context, a Actor, in ClusterInput)
 	return c, err
 }
 
+// clusterNameFree refuses a name in use, including a deleted cluster's: VM history,
+// requests and audit rows name clusters, and a reused name would make them ambiguous.
+func clusterNameFree(ctx context.Context, client *ent.Client, name string) error {
+	c, err := client.Cluster.Query().Where(cluster.Name(name)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	case c.DeletedAt != nil:
+		fe := domain.FieldErrors{}
+		fe.Add("name", fmt.Sprintf("%q belonged to a deleted cluster; names are not reused, so that its VMs' history stays unambiguous. Choose another.", name))
+		return fe.Err()
+	}
+	return nameTaken(name)
+}
+
+// serverFree refuses an API server another live cluster already reaches: two records
+// of one cluster would each watch, reconcile and place VMs on it.
+func serverFree(ctx context.Context, client *ent.Client, server string, self uuid.UUID) error {
+	other, err := client.Cluster.Query().
+		Where(cluster.APIServerURL(server), cluster.DeletedAtIsNil(), cluster.IDNEQ(self)).
+		First(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	fe := domain.FieldErrors{}
+	fe.Add("kubeconfig", fmt.Sprintf("The API server %s is already registered as cluster %s; rotate that cluster's credentials instead.",
+		server, other.Name))
+	return fe.Err()
+}
+
 // UpdateCluster changes a record; name and provider are fixed because VMs and jobs
-// refer to the cluster by them.
+// refer to the cluster by them. A real cluster's capabilities are whatever the cluster
+// reports, so only its environment, weight and default storage class change here.
 func (s *Service) UpdateCluster(ctx context.Context, a Actor, id uuid.UUID, in ClusterInput) (*ent.Cluster, error) {
 	if err := require(a, authz.ClusterManage); err != nil {
 		return nil, err
 	}
 	var c *ent.Cluster
 	err := s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		old, err := tx.Ent.Cluster.Get(ctx, id)
+		old, err := liveCluster(ctx, tx.Ent, id, false)
 		if err != nil {
-			return notFound(err)
+			return err
 		}
 		in.Name, in.Provider = old.Name, string(old.Provider)
+		if !in.Simulated() {
+			in.StorageClasses, in.GPUDevices, in.Hugepages, in.DedicatedCPU = old.StorageClasses, old.GpuDevices, old.Hugepages, old.DedicatedCPU
+		}
 		in.Normalize()
 		if err := in.Validate().Err(); err != nil {
 			return err
 		}
-		c, err = old.Update().SetEnvironment(cluster.Environment(in.Environment)).SetSchedulingWeight(in.SchedulingWeight).
-			SetStorageClasses(in.StorageClasses).SetDefaultStorageClass(in.DefaultStorageClass).
-			SetGpuDevices(in.GPUDevices).SetHugepages(in.Hugepages).SetDedicatedCPU(in.DedicatedCPU).Save(ctx)
+		c, err = old.Update().
+			SetEnvironment(cluster.Environment(in.Environment)).
+			SetSchedulingWeight(in.SchedulingWeight).
+			SetStorageClasses(orEmpty(in.StorageClasses)).
+			SetDefaultStorageClass(in.DefaultStorageClass).
+			SetGpuDevices(orEmpty(in.GPUDevices)).
+			SetHugepages(orEmpty(in.Hugepages)).
+			SetDedicatedCPU(in.DedicatedCPU).
+			Save(ctx)
 		if err != nil {
 			return err
 		}
@@ -171,9 +285,9 @@ func (s *Service) SetClusterEnabled(ctx context.Context, a Actor, id uuid.UUID, 
 	}
 	var c *ent.Cluster
 	err := s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		old, err := tx.Ent.Cluster.Get(ctx, id)
+		old, err := liveCluster(ctx, tx.Ent, id, false)
 		if err != nil {
-			return notFound(err)
+			return err
 		}
 		if old.Enabled == enabled {
 			c = old
@@ -188,22 +302,36 @@ func (s *Service) SetClusterEnabled(ctx context.Context, a Actor, id uuid.UUID, 
 	return c, err
 }
 
-// ListClusters returns every cluster by name (spec: clusters sort by name).
+// ListClusters returns every cluster that is not deleted, by name (spec: clusters sort by name).
 func (s *Service) ListClusters(ctx context.Context) ([]*ent.Cluster, error) {
-	return s.Store.Ent.Cluster.Query().Order(ent.Asc(cluster.FieldName)).All(ctx)
+	return s.Store.Ent.Cluster.Query().Where(cluster.DeletedAtIsNil()).Order(ent.Asc(cluster.FieldName)).All(ctx)
 }
 
-// Cluster loads one cluster.
+// Cluster loads one cluster; a deleted one is not found.
 func (s *Service) Cluster(ctx context.Context, id uuid.UUID) (*ent.Cluster, error) {
-	c, err := s.Store.Ent.Cluster.Get(ctx, id)
+	return liveCluster(ctx, s.Store.Ent, id, false)
+}
+
+// liveCluster loads a cluster that is not deleted, locking its row when lock is set.
+func liveCluster(ctx context.Context, client *ent.Client, id uuid.UUID, lock bool) (*ent.Cluster, error) {
+	q := client.Cluster.Query().Where(cluster.ID(id), cluster.DeletedAtIsNil())
+	if lock {
+		q.ForUpdate()
+	}
+	c, err := q.Only(ctx)
 	return c, notFound(err)
 }
 
 func clusterFields(c *ent.Cluster) map[string]any {
 	return map[string]any{
-		"environment": string(c.Environment), "provider": string(c.Provider), "scheduling_weight": c.SchedulingWeight,
-		"storage_classes": c.StorageClasses, "default_storage_class": c.DefaultStorageClass,
-		"gpu_devices": c.GpuDevices, "hugepages": c.Hugepages, "dedicated_cpu": c.DedicatedCPU,
+		"environment":           string(c.Environment),
+		"provider":              string(c.Provider),
+		"scheduling_weight":     c.SchedulingWeight,
+		"storage_classes":       c.StorageClasses,
+		"default_storage_class": c.DefaultStorageClass,
+		"gpu_devices":           c.GpuDevices,
+		"hugepages":             c.Hugepages,
+		"dedicated_cpu":         c.DedicatedCPU,
 	}
 }
 
@@ -216,4 +344,11 @@ func changes(before, after map[string]any) (map[string]any, map[string]any) {
 		}
 	}
 	return o, n
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/catalog"
@@ -15,7 +16,7 @@ var clusterOps = actor("ops", authz.ClusterManage)
 func TestRegisterClusterValidates(t *testing.T) {
 	t.Parallel()
 	s := newService(t)
-	base := catalog.ClusterInput{Name: "east-1", Environment: "test", Provider: "kubevirt", SchedulingWeight: 100}
+	base := catalog.ClusterInput{Name: "east-1", Environment: "test", Provider: "sim", SchedulingWeight: 100}
 	cases := []struct {
 		mutate func(*catalog.ClusterInput)
 		field  string
@@ -29,6 +30,7 @@ func TestRegisterClusterValidates(t *testing.T) {
 		{func(in *catalog.ClusterInput) { in.StorageClasses = []string{"Fast SSD"} }, "storage_classes", "not a valid"},
 		{func(in *catalog.ClusterInput) { in.GPUDevices = []string{"A10"} }, "gpu_devices", "resource name"},
 		{func(in *catalog.ClusterInput) { in.Hugepages = []string{"4Ki"} }, "hugepages", "2Mi and 1Gi"},
+		{func(in *catalog.ClusterInput) { in.Provider = "kubevirt" }, "kubeconfig", "Upload the cluster's kubeconfig"},
 	}
 	for _, tc := range cases {
 		in := base
@@ -40,18 +42,10 @@ func TestRegisterClusterValidates(t *testing.T) {
 	}
 }
 
-func TestRegisterClusterStatusByProvider(t *testing.T) {
+func TestRegisterSimulatedCluster(t *testing.T) {
 	t.Parallel()
 	s := newService(t)
 	ctx := t.Context()
-	real, err := s.RegisterCluster(ctx, clusterOps, catalog.ClusterInput{Name: "east-1", Environment: "prod", Provider: "kubevirt",
-		SchedulingWeight: 80, StorageClasses: []string{"ceph"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if real.Status != cluster.StatusUNKNOWN || real.LastCheckedAt != nil || real.DefaultStorageClass != "ceph" {
-		t.Errorf("kubevirt cluster: status %s checked %v default %q", real.Status, real.LastCheckedAt, real.DefaultStorageClass)
-	}
 	sim, err := s.RegisterCluster(ctx, clusterOps, catalog.ClusterInput{Name: "sim-1", Environment: "test", Provider: "sim",
 		SchedulingWeight: 10, StorageClasses: []string{"standard", "fast"}, DefaultStorageClass: "fast",
 		GPUDevices: []string{"nvidia.com/GA102GL_A10"}, Hugepages: []string{"2Mi"}, DedicatedCPU: true})
@@ -72,20 +66,34 @@ func TestRegisterClusterStatusByProvider(t *testing.T) {
 	}
 }
 
+// realCluster records a kubevirt cluster as registration leaves it, without a cluster
+// behind it: for the tests of editing, which never call the cluster.
+func realCluster(t *testing.T, s *catalog.Service, name string) *ent.Cluster {
+	t.Helper()
+	sealed, err := s.Box.Seal(kubeconfig("https://127.0.0.1:6443", tokenUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Store.Ent.Cluster.Create().SetName(name).SetEnvironment("test").SetProvider("kubevirt").SetStatus("HEALTHY").
+		SetKubeconfigSealed(sealed).SetAPIServerURL("https://127.0.0.1:6443").SetAuthMethod("token").SetKubeconfigContext("c").
+		SetStorageClasses([]string{"ceph", "local"}).SetDefaultStorageClass("ceph").SetGpuDevices([]string{"nvidia.com/L4"}).
+		SaveX(t.Context())
+}
+
 func TestUpdateClusterKeepsNameAndAuditsChanges(t *testing.T) {
 	t.Parallel()
 	s := newService(t)
 	ctx := t.Context()
-	c, err := s.RegisterCluster(ctx, clusterOps, catalog.ClusterInput{Name: "east-1", Environment: "test", Provider: "kubevirt", SchedulingWeight: 100})
+	c, err := s.RegisterCluster(ctx, clusterOps, catalog.ClusterInput{Name: "east-1", Environment: "test", Provider: "sim", SchedulingWeight: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err = s.UpdateCluster(ctx, clusterOps, c.ID, catalog.ClusterInput{Name: "renamed", Provider: "sim", Environment: "prod",
+	c, err = s.UpdateCluster(ctx, clusterOps, c.ID, catalog.ClusterInput{Name: "renamed", Provider: "kubevirt", Environment: "prod",
 		SchedulingWeight: 30, StorageClasses: []string{"standard"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Name != "east-1" || c.Provider != cluster.ProviderKubevirt || c.Environment != "prod" || c.SchedulingWeight != 30 || c.DefaultStorageClass != "standard" {
+	if c.Name != "east-1" || c.Provider != cluster.ProviderSim || c.Environment != "prod" || c.SchedulingWeight != 30 || c.DefaultStorageClass != "standard" {
 		t.Fatalf("updated %+v", c)
 	}
 	if c, err = s.SetClusterEnabled(ctx, clusterOps, c.ID, false); err != nil || c.Enabled {
@@ -106,5 +114,27 @@ func TestUpdateClusterKeepsNameAndAuditsChanges(t *testing.T) {
 	_, err = s.UpdateCluster(ctx, clusterOps, c.ID, catalog.ClusterInput{Environment: "prod", SchedulingWeight: 5000})
 	if fe := fieldErrors(t, err); fe["scheduling_weight"] == "" {
 		t.Errorf("weight 5000 accepted: %v", fe)
+	}
+}
+
+// A real cluster's capabilities are detected: an edit changes environment, weight and
+// the default among the detected storage classes, and nothing the cluster reports.
+func TestUpdateRealClusterKeepsDetectedCapabilities(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	ctx := t.Context()
+	c := realCluster(t, s, "east-1")
+	_, err := s.UpdateCluster(ctx, clusterOps, c.ID, catalog.ClusterInput{Environment: "test", SchedulingWeight: 100, DefaultStorageClass: "nfs"})
+	if fe := fieldErrors(t, err); !strings.Contains(fe["default_storage_class"], "detected on the cluster") {
+		t.Errorf("undetected default accepted: %v", fe)
+	}
+	c, err = s.UpdateCluster(ctx, clusterOps, c.ID, catalog.ClusterInput{Environment: "prod", SchedulingWeight: 7, DefaultStorageClass: "local",
+		StorageClasses: []string{"typed"}, GPUDevices: []string{"nvidia.com/H100"}, DedicatedCPU: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DefaultStorageClass != "local" || strings.Join(c.StorageClasses, ",") != "ceph,local" || c.GpuDevices[0] != "nvidia.com/L4" ||
+		c.DedicatedCPU || c.Environment != "prod" || c.SchedulingWeight != 7 {
+		t.Errorf("updated %+v", c)
 	}
 }

@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/secrets"
 	"kv-shepherd.io/shepherd/internal/seed"
 	"kv-shepherd.io/shepherd/internal/testdb"
 )
@@ -25,7 +27,11 @@ func newService(t *testing.T) *catalog.Service {
 	if err := seed.Base(t.Context(), store); err != nil {
 		t.Fatal(err)
 	}
-	return catalog.NewService(store)
+	box, err := secrets.NewBox(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return catalog.NewService(store, box)
 }
 
 // actor builds a principal holding exactly perms (globally, in both environments).
@@ -84,3 +90,5 @@ func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func newID() uuid.UUID { return uuid.New() }

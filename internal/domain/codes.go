@@ -24,6 +24,10 @@ const (
 	CodeForbidden            = "FORBIDDEN"
 	CodeVMStateConflict      = "VM_STATE_CONFLICT"
 	CodeOperationInProgress  = "OPERATION_IN_PROGRESS"
+	CodeVMNotRunning         = "VM_NOT_RUNNING"
+	CodeConsoleNeedsGrant    = "CONSOLE_ACCESS_REQUIRED"
+	CodeConsoleInUse         = "CONSOLE_IN_USE"
+	CodeConsoleTicketInvalid = "CONSOLE_TICKET_INVALID"
 )
 
 // Domain event types (DESIGN §3.1: <OBJECT>_<VERB>_REQUESTED). The event's type tells
@@ -35,6 +39,7 @@ const (
 	EventVMRestartRequested = "VM_RESTART_REQUESTED"
 	EventVMDeleteRequested  = "VM_DELETE_REQUESTED"
 	EventNamespaceCreated   = "NAMESPACE_CREATED"
+	EventVNCAccessRequested = "VNC_ACCESS_REQUESTED"
 )
 
 // Error is a refused use case: a code, a message for the person, and optionally the

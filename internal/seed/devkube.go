@@ -3,6 +3,7 @@ package seed
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/internal/db"
@@ -28,13 +29,20 @@ func DevKubeCluster(ctx context.Context, store *db.Store, box *secrets.Box, kube
 		return err
 	}
 	return store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		now := time.Now()
 		existing, err := tx.Ent.Cluster.Query().Where(cluster.Name(DevKubeClusterName)).Only(ctx)
 		if err == nil {
+			// Also brings back a kube-test an admin deleted: make run-kube asks for it.
 			return existing.Update().
 				SetKubeconfigSealed(sealed).
 				SetAPIServerURL(info.Server).
+				SetKubeconfigContext(info.Context).
+				SetAuthMethod(info.AuthMethod).
+				SetCredentialsRotatedAt(now).
 				SetStatus(cluster.StatusUNKNOWN).
 				SetStatusMessage("").
+				ClearDeletedAt().
+				SetEnabled(true).
 				Exec(ctx)
 		}
 		return tx.Ent.Cluster.Create().
@@ -44,6 +52,9 @@ func DevKubeCluster(ctx context.Context, store *db.Store, box *secrets.Box, kube
 			SetSchedulingWeight(100).
 			SetKubeconfigSealed(sealed).
 			SetAPIServerURL(info.Server).
+			SetKubeconfigContext(info.Context).
+			SetAuthMethod(info.AuthMethod).
+			SetCredentialsRotatedAt(now).
 			Exec(ctx)
 	})
 }

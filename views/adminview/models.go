@@ -55,33 +55,6 @@ type NamespaceForm struct {
 	Message                        string // a problem that belongs to no field
 }
 
-// ClusterList is the clusters page.
-type ClusterList struct{ Rows []ClusterRow }
-
-// ClusterRow is one cluster in the list.
-type ClusterRow struct {
-	ID, Name, Environment, Provider, Status, StatusMessage string
-	Weight                                                 int
-	StorageClasses                                         []string
-	DefaultStorageClass                                    string
-	Capabilities                                           []string
-	Enabled                                                bool
-	LastCheck, LastCheckTitle                              string
-}
-
-// ClusterForm is the register and edit form; lists are comma-separated text.
-type ClusterForm struct {
-	ID                                  string
-	Name, Environment, Provider         string
-	Weight                              string
-	StorageClasses, DefaultStorageClass string
-	GPUDevices                          string
-	Hugepages                           []string
-	DedicatedCPU                        bool
-	Errors                              Errors
-	Message                             string
-}
-
 // SizeList is the instance sizes page.
 type SizeList struct{ Rows []SizeRow }
 

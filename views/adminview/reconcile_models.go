@@ -11,13 +11,13 @@ type Reconcile struct {
 
 // SyncCluster is one cluster's health as the last check saw it.
 type SyncCluster struct {
-	Name, Environment, Provider, Status, StatusMessage string
-	Enabled                                            bool
-	KubeVirtVersion                                    string
-	Capabilities                                       []string
-	StorageClasses                                     []string
-	DefaultStorageClass                                string
-	LastCheck, LastCheckTitle                          string
+	ID, Name, Environment, Provider, Status, StatusMessage string
+	Enabled                                                bool
+	KubeVirtVersion                                        string
+	Capabilities                                           []string
+	StorageClasses                                         []string
+	DefaultStorageClass                                    string
+	LastCheck, LastCheckTitle                              string
 }
 
 // GhostRow is a VM Shepherd keeps whose cluster object was not found.

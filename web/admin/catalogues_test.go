@@ -24,7 +24,7 @@ func TestCarolManagesClusters(t *testing.T) {
 		t.Errorf("sim-test-a row %q", row)
 	}
 
-	form := url.Values{"name": {"east-1"}, "environment": {"prod"}, "provider": {"kubevirt"}, "scheduling_weight": {"heavy"},
+	form := url.Values{"name": {"east-1"}, "environment": {"prod"}, "provider": {"sim"}, "scheduling_weight": {"heavy"},
 		"storage_classes": {"ceph, local"}, "default_storage_class": {"nfs"}, "gpu_devices": {"nvidia.com/GA102GL_A10"}}
 	status, body, _ = carol.post(t, "/admin/clusters", form)
 	if status != http.StatusUnprocessableEntity {
@@ -40,9 +40,12 @@ func TestCarolManagesClusters(t *testing.T) {
 	form.Set("default_storage_class", "ceph")
 	form.Add("hugepages", "1Gi")
 	form.Set("dedicated_cpu", "on")
-	carol.mustRedirect(t, "/admin/clusters", form)
+	loc := carol.mustRedirect(t, "/admin/clusters", form)
 	k := env.App.Store.Ent.Cluster.Query().Where(cluster.Name("east-1")).OnlyX(ctx)
-	if k.Status != cluster.StatusUNKNOWN || k.SchedulingWeight != 80 || len(k.StorageClasses) != 2 || k.Hugepages[0] != "1Gi" || !k.DedicatedCPU {
+	if loc != "/admin/clusters/"+k.ID.String() {
+		t.Errorf("register redirects to %q, want the cluster's page", loc)
+	}
+	if k.Status != cluster.StatusHEALTHY || k.SchedulingWeight != 80 || len(k.StorageClasses) != 2 || k.Hugepages[0] != "1Gi" || !k.DedicatedCPU {
 		t.Fatalf("registered %+v", k)
 	}
 	status, body, _ = carol.post(t, "/admin/clusters", form)

@@ -23,7 +23,10 @@ func (h *Handler) reconcile(c echo.Context) error {
 	names := map[uuid.UUID]string{}
 	for _, k := range o.Clusters {
 		names[k.ID] = k.Name
-		r := adminview.SyncCluster{Name: k.Name, Environment: string(k.Environment), Provider: string(k.Provider),
+		if k.DeletedAt != nil {
+			continue // retired: named in history, no longer synced
+		}
+		r := adminview.SyncCluster{ID: k.ID.String(), Name: k.Name, Environment: string(k.Environment), Provider: string(k.Provider),
 			Status: string(k.Status), StatusMessage: k.StatusMessage, Enabled: k.Enabled, KubeVirtVersion: k.KubevirtVersion,
 			StorageClasses: k.StorageClasses, DefaultStorageClass: k.DefaultStorageClass, LastCheck: "never"}
 		r.Capabilities = append(r.Capabilities, k.GpuDevices...)

@@ -1,15 +1,15 @@
 // Package clusterhealth is the periodic River job that checks every enabled cluster:
 // reachability (HEALTHY / UNHEALTHY / UNREACHABLE with the cluster's message) and its
-// capabilities (KubeVirt version, GPUs, hugepages, dedicated CPU, storage classes).
-// Approval only offers HEALTHY clusters (catalog.EligibleClusters), so this job is
-// what takes a failing cluster out of placement and puts it back. Not audited: it
-// records observations, not decisions.
+// capabilities (Kubernetes and KubeVirt versions, GPUs, hugepages, dedicated CPU,
+// SR-IOV networks, storage classes). Approval only offers HEALTHY clusters
+// (catalog.EligibleClusters), so this job is what takes a failing cluster out of
+// placement and puts it back. Each check is also appended to the cluster's health
+// history, which the job prunes. Not audited: it records observations, not decisions.
 package clusterhealth
 
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +18,8 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
+	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/runner"
@@ -49,6 +51,10 @@ type Checker struct {
 	Logger   *slog.Logger
 	// Timeout bounds each cluster call. Default 10s.
 	Timeout time.Duration
+	// HistoryKeep and HistoryMaxAge bound each cluster's health history. Defaults
+	// catalog.HealthHistoryKeep (500) and catalog.HealthHistoryMaxAge (7 days).
+	HistoryKeep   int
+	HistoryMaxAge time.Duration
 }
 
 // Result is the outcome of one cluster's check.
@@ -61,8 +67,13 @@ type Result struct {
 // CheckAll checks every enabled cluster concurrently, so one unreachable cluster
 // waiting out its timeout does not delay the others.
 func (c *Checker) CheckAll(ctx context.Context) ([]Result, error) {
-	rows, err := c.Store.Ent.Cluster.Query().Where(cluster.Enabled(true)).Order(ent.Asc(cluster.FieldName)).All(ctx)
+	rows, err := c.Store.Ent.Cluster.Query().Where(cluster.Enabled(true), cluster.DeletedAtIsNil()).
+		Order(ent.Asc(cluster.FieldName)).All(ctx)
 	if err != nil {
+		return nil, err
+	}
+	// Clusters no longer checked (disabled, deleted) still lose their old history.
+	if _, err := catalog.PruneStaleHealthHistory(ctx, c.Store.Ent, c.historyMaxAge()); err != nil {
 		return nil, err
 	}
 	results := make([]Result, len(rows))
@@ -91,6 +102,7 @@ func (c *Checker) CheckAll(ctx context.Context) ([]Result, error) {
 // database: a failing cluster is a result, not an error.
 func (c *Checker) Check(ctx context.Context, row *ent.Cluster) (Result, error) {
 	res := Result{Cluster: row.Name, Status: cluster.StatusHEALTHY}
+	start := time.Now()
 	var caps *kube.Capabilities
 	p, err := c.Clusters.For(row)
 	if err == nil {
@@ -111,17 +123,46 @@ func (c *Checker) Check(ctx context.Context, row *ent.Cluster) (Result, error) {
 		res.Message = row.StatusMessage
 	}
 
-	upd := c.Store.Ent.Cluster.UpdateOneID(row.ID).SetStatus(res.Status).SetStatusMessage(res.Message).SetLastCheckedAt(time.Now())
-	if caps != nil {
-		upd.SetKubevirtVersion(caps.KubeVirtVersion).SetGpuDevices(orEmpty(caps.GPUDevices)).SetHugepages(orEmpty(caps.Hugepages)).
-			SetDedicatedCPU(caps.DedicatedCPU).SetStorageClasses(orEmpty(caps.StorageClasses)).
-			SetDefaultStorageClass(defaultStorageClass(row.DefaultStorageClass, *caps))
-	}
-	if err := upd.Exec(ctx); err != nil {
+	if err := c.record(ctx, row, res, caps, time.Since(start)); err != nil {
 		return res, err
 	}
 	c.logChanges(row, res, caps)
 	return res, nil
+}
+
+// record stores the outcome on the cluster row and in its history, together, then
+// prunes the history.
+func (c *Checker) record(ctx context.Context, row *ent.Cluster, res Result, caps *kube.Capabilities, took time.Duration) error {
+	now := time.Now()
+	check := catalog.HealthCheck{
+		ClusterID: row.ID,
+		CheckedAt: now,
+		Status:    clusterhealthcheck.Status(res.Status),
+		Message:   res.Message,
+		Took:      took,
+	}
+	return c.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		upd := tx.Ent.Cluster.UpdateOneID(row.ID).
+			Where(cluster.DeletedAtIsNil()). // deleted while being checked: record nothing
+			SetStatus(res.Status).
+			SetStatusMessage(res.Message).
+			SetLastCheckedAt(now)
+		if caps != nil {
+			catalog.ApplyCapabilities(upd.Mutation(), *caps, row.DefaultStorageClass)
+			check.KubernetesVersion, check.KubeVirtVersion = caps.KubernetesVersion, caps.KubeVirtVersion
+		}
+		if err := upd.Exec(ctx); err != nil {
+			if ent.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		if err := catalog.RecordHealthCheck(ctx, tx.Ent, check); err != nil {
+			return err
+		}
+		_, err := catalog.PruneHealthHistory(ctx, tx.Ent, row.ID, c.historyKeep(), c.historyMaxAge())
+		return err
+	})
 }
 
 func (c *Checker) call(ctx context.Context, fn func(context.Context) error) error {
@@ -139,20 +180,6 @@ func classify(err error) (cluster.Status, string) {
 		return cluster.StatusUNREACHABLE, "Cluster API unreachable: " + ke.Error()
 	}
 	return cluster.StatusUNHEALTHY, "Health check failed: " + ke.Error()
-}
-
-// defaultStorageClass keeps the admin's choice while the cluster still offers it,
-// otherwise takes the cluster's own default, or the only class there is.
-func defaultStorageClass(current string, caps kube.Capabilities) string {
-	switch {
-	case current != "" && slices.Contains(caps.StorageClasses, current):
-		return current
-	case slices.Contains(caps.StorageClasses, caps.DefaultStorageClass):
-		return caps.DefaultStorageClass
-	case len(caps.StorageClasses) == 1:
-		return caps.StorageClasses[0]
-	}
-	return ""
 }
 
 func (c *Checker) logChanges(row *ent.Cluster, res Result, caps *kube.Capabilities) {
@@ -184,11 +211,18 @@ func (c *Checker) timeout() time.Duration {
 	return c.Timeout
 }
 
-func orEmpty(s []string) []string {
-	if s == nil {
-		return []string{}
+func (c *Checker) historyKeep() int {
+	if c.HistoryKeep <= 0 {
+		return catalog.HealthHistoryKeep
 	}
-	return s
+	return c.HistoryKeep
+}
+
+func (c *Checker) historyMaxAge() time.Duration {
+	if c.HistoryMaxAge <= 0 {
+		return catalog.HealthHistoryMaxAge
+	}
+	return c.HistoryMaxAge
 }
 
 // Worker runs the periodic check.

@@ -2,6 +2,7 @@ package clusterhealth_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/cluster"
+	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/db"
@@ -179,7 +181,7 @@ func TestFailuresAreClassified(t *testing.T) {
 		{slow, cluster.StatusUNREACHABLE, "TIMEOUT"},
 		{forbidden, cluster.StatusUNHEALTHY, "serviceaccount cannot get nodes"},
 		{capsFail, cluster.StatusHEALTHY, "Capability detection failed"},
-		{real, cluster.StatusUNHEALTHY, "cannot reach yet"},
+		{real, cluster.StatusUNHEALTHY, "has no kubeconfig"},
 	} {
 		row := f.get(t, tc.c)
 		if row.Status != tc.status || !strings.Contains(row.StatusMessage, tc.msg) {
@@ -208,5 +210,104 @@ func TestHealthyCheckKeepsReconcileNote(t *testing.T) {
 	}
 	if got := f.get(t, other).StatusMessage; got != "" {
 		t.Fatalf("stale health message kept: %q", got)
+	}
+}
+
+func history(t *testing.T, f *fixture, c *ent.Cluster) []*ent.ClusterHealthCheck {
+	t.Helper()
+	rows, err := catalog.HealthHistory(t.Context(), f.store.Ent, c.ID, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestEveryCheckIsRecordedInTheHistory(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	a := f.simCluster(t, "sim-a", func(c *ent.ClusterCreate) { c.SetKubevirtVersion("v1.9.0-sim") })
+	if _, err := f.checker.CheckAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.reg.Sim(ctx, "sim-a").SetHealthy(false)
+	if _, err := f.checker.CheckAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows := history(t, f, a)
+	if len(rows) != 2 {
+		t.Fatalf("%d history rows, want 2", len(rows))
+	}
+	latest, first := rows[0], rows[1]
+	if latest.Status != clusterhealthcheck.StatusUNREACHABLE || !strings.Contains(latest.Message, "CLUSTER_UNHEALTHY") ||
+		latest.KubevirtVersion != "" || !latest.CheckedAt.After(first.CheckedAt) {
+		t.Errorf("latest %+v", latest)
+	}
+	if first.Status != clusterhealthcheck.StatusHEALTHY || first.Message != "" || first.KubevirtVersion != "v1.9.0-sim" || first.DurationMs < 0 {
+		t.Errorf("first %+v", first)
+	}
+}
+
+func TestHistoryIsPruned(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	a := f.simCluster(t, "sim-a", nil)
+	gone := f.simCluster(t, "gone", nil)
+	f.store.Ent.Cluster.UpdateOneID(gone.ID).SetEnabled(false).SetDeletedAt(time.Now()).ExecX(ctx)
+	// Five recent checks of sim-a, one of them older than the age limit, and an old
+	// check of a deleted cluster that is no longer checked.
+	now := time.Now()
+	for i, age := range []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute, 9 * 24 * time.Hour} {
+		err := catalog.RecordHealthCheck(ctx, f.store.Ent, catalog.HealthCheck{ClusterID: a.ID, CheckedAt: now.Add(-age),
+			Status: clusterhealthcheck.StatusHEALTHY, Message: fmt.Sprint("old ", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := catalog.RecordHealthCheck(ctx, f.store.Ent, catalog.HealthCheck{ClusterID: gone.ID, CheckedAt: now.Add(-8 * 24 * time.Hour),
+		Status: clusterhealthcheck.StatusHEALTHY})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checker.HistoryKeep = 3
+	if _, err := f.checker.CheckAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows := history(t, f, a)
+	if len(rows) != 3 || rows[0].Message != "" || rows[1].Message != "old 0" || rows[2].Message != "old 1" {
+		var got []string
+		for _, r := range rows {
+			got = append(got, r.Message)
+		}
+		t.Errorf("kept %q, want the new check and the two newest before it", got)
+	}
+	if n := len(history(t, f, gone)); n != 0 {
+		t.Errorf("%d checks of a deleted cluster older than 7 days kept", n)
+	}
+	if row := f.get(t, gone); row.LastCheckedAt != nil {
+		t.Error("a deleted cluster was checked")
+	}
+}
+
+// A real cluster's check stores the Kubernetes version and SR-IOV networks it reports.
+func TestDetectedVersionsAndSRIOVAreStored(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	c := f.simCluster(t, "sim-a", nil)
+	hw := sim.New(sim.Options{Capabilities: kube.Capabilities{KubernetesVersion: "v1.37.2", KubeVirtVersion: "v1.9.0",
+		SRIOVNetworks: []string{"intel.com/sriov_netdevice"}}})
+	t.Cleanup(hw.Close)
+	checker := &clusterhealth.Checker{Store: f.store, Clusters: drifted{hw}}
+	if _, err := checker.CheckAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	row := f.get(t, c)
+	if row.KubernetesVersion != "v1.37.2" || !slices.Equal(row.SriovNetworks, []string{"intel.com/sriov_netdevice"}) {
+		t.Errorf("stored %+v", row)
+	}
+	if h := history(t, f, c); len(h) != 1 || h[0].KubernetesVersion != "v1.37.2" || h[0].KubevirtVersion != "v1.9.0" {
+		t.Errorf("history %+v", h)
 	}
 }
