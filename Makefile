@@ -50,6 +50,8 @@ $(VENDOR_STAMP): package.json package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 	cp node_modules/@picocss/pico/css/pico.min.css static/vendor/pico.min.css
+	rm -rf static/vendor/novnc && mkdir -p static/vendor/novnc
+	cp -R node_modules/@novnc/novnc/core node_modules/@novnc/novnc/vendor node_modules/@novnc/novnc/LICENSE.txt static/vendor/novnc/
 	touch $@
 
 generate:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -17,6 +18,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/config"
+	"kv-shepherd.io/shepherd/internal/console"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/governance"
 	systemsuc "kv-shepherd.io/shepherd/internal/systems"
@@ -24,6 +26,7 @@ import (
 	"kv-shepherd.io/shepherd/web/admin"
 	"kv-shepherd.io/shepherd/web/approvals"
 	"kv-shepherd.io/shepherd/web/auditlog"
+	consoleweb "kv-shepherd.io/shepherd/web/console"
 	"kv-shepherd.io/shepherd/web/home"
 	"kv-shepherd.io/shepherd/web/notifications"
 	"kv-shepherd.io/shepherd/web/page"
@@ -53,6 +56,11 @@ type Deps struct {
 	Governance *governance.Service
 	// Systems runs the System/Service/member use cases.
 	Systems *systemsuc.Manager
+	// The VM console: access decisions and records, the sessions' hub, and the
+	// websocket upgrader that checks the Origin.
+	ConsoleAccess   *console.Access
+	ConsoleHub      *console.Hub
+	ConsoleUpgrader *websocket.Upgrader
 }
 
 // JobsPrefix is where the River UI is mounted.
@@ -92,7 +100,7 @@ func New(d *Deps) *echo.Echo {
 	r := &page.Router{E: e, Kit: kit}
 	(&signin.Handler{Kit: kit, Auth: d.Auth, OIDC: d.OIDC}).Register(r)
 	(&home.Handler{Kit: kit}).Register(r)
-	(&admin.Handler{Kit: kit, Catalog: d.Catalog}).Register(r)
+	(&admin.Handler{Kit: kit, Catalog: d.Catalog, Consoles: d.ConsoleAccess}).Register(r)
 	(&systems.Handler{Kit: kit, Systems: d.Systems}).Register(r)
 	(&notifications.Handler{Kit: kit}).Register(r)
 	(&auditlog.Handler{Kit: kit}).Register(r)
@@ -100,6 +108,8 @@ func New(d *Deps) *echo.Echo {
 	reqs.Register(r)
 	(&approvals.Handler{Kit: kit, Gov: d.Governance, Requests: reqs}).Register(r)
 	(&vms.Handler{Kit: kit, Gov: d.Governance}).Register(r)
+	(&consoleweb.Handler{Kit: kit, Access: d.ConsoleAccess, Hub: d.ConsoleHub, Upgrader: d.ConsoleUpgrader,
+		PendingRequest: reqs.PendingConsoleRequest}).Register(r)
 
 	// Unknown paths render the 404 page in the visitor's own frame (navigation when signed in).
 	e.RouteNotFound("/*", func(echo.Context) error { return echo.ErrNotFound }, kit.LoadSession, kit.OptionalUser)

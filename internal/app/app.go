@@ -29,6 +29,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/config"
+	"kv-shepherd.io/shepherd/internal/console"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/devoidc"
 	"kv-shepherd.io/shepherd/internal/governance"
@@ -65,7 +66,10 @@ type App struct {
 	Clusters   *clusters.Registry
 	Executor   *provisioning.Executor
 	StatusSync *statussync.Syncer
-	jobsUI     *riverui.Handler
+	// ConsoleAccess decides and records console sessions; ConsoleHub runs them.
+	ConsoleAccess *console.Access
+	ConsoleHub    *console.Hub
+	jobsUI        *riverui.Handler
 }
 
 // New connects to the database, migrates, seeds and wires everything; nothing runs yet.
@@ -146,7 +150,8 @@ func (a *App) wire(ctx context.Context) error {
 	a.Executor = &provisioning.Executor{Store: a.Store, Clusters: a.Clusters, Logger: logger.With("component", "provisioning"),
 		CallTimeout: cfg.K8sTimeout, ReadyTimeout: cfg.VMReadyTimeout}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &sessioncleanup.Worker{Sessions: a.Sessions, Logger: logger})
+	a.ConsoleAccess = &console.Access{Store: a.Store, Replica: replicaName(), Logger: logger.With("component", "console")}
+	river.AddWorker(workers, &sessioncleanup.Worker{Sessions: a.Sessions, Consoles: a.ConsoleAccess, Logger: logger})
 	river.AddWorker(workers, &jobs.EventWorker[vmcreate.Args]{Run: a.Executor.Create, JobTimeout: cfg.JobTimeout()})
 	river.AddWorker(workers, &jobs.EventWorker[vmpower.Args]{Run: a.Executor.Power, JobTimeout: cfg.JobTimeout()})
 	river.AddWorker(workers, &jobs.EventWorker[vmdelete.Args]{Run: a.Executor.Delete, JobTimeout: cfg.JobTimeout()})
@@ -197,6 +202,9 @@ func (a *App) wire(ctx context.Context) error {
 		return fmt.Errorf("river insert client: %w", err)
 	}
 	deps.Governance = &governance.Service{Store: a.Store, Jobs: inserter, Logger: logger}
+	if err := a.wireConsole(ctx, deps); err != nil {
+		return err
+	}
 	deps.Catalog = catalog.NewService(a.Store, box)
 	deps.Ready = a.ready
 	deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -269,6 +277,10 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		ErrorLog: slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn)}
 	run := runner.New(ctx, a.Logger)
 	run.Go("status sync", a.StatusSync.Run)
+	// Consoles end with ReasonServerShutdown when ctx does; their records are written
+	// before Run returns.
+	a.ConsoleHub.Start(ctx)
+	defer a.ConsoleHub.Wait()
 	serveErr := make(chan error, 1)
 	run.Go("http", func(context.Context) error {
 		err := srv.Serve(ln)

@@ -58,6 +58,7 @@ type Config struct {
 	JobPollInterval     time.Duration `env:"SHEPHERD_JOB_POLL_INTERVAL" yaml:"job_poll_interval" doc:"Fallback poll for due jobs (new jobs arrive by LISTEN/NOTIFY)." default:"1s"`
 	ClusterCheckEvery   time.Duration `env:"SHEPHERD_CLUSTER_CHECK_INTERVAL" yaml:"cluster_check_interval" doc:"Health and capability check of every cluster." default:"60s"`
 	ReconcileEvery      time.Duration `env:"SHEPHERD_RECONCILE_INTERVAL" yaml:"reconcile_interval" doc:"Comparison of each cluster's VMs with Shepherd's (ghosts and orphans)." default:"10m"`
+	ConsoleIdleTimeout  time.Duration `env:"SHEPHERD_CONSOLE_IDLE_TIMEOUT" yaml:"console_idle_timeout" doc:"Close a VM console after this long without a byte either way. 0 = never (sessions still end at their 2 h cap)." default:"0s"`
 	SimStepDelay        time.Duration `env:"SHEPHERD_SIM_STEP_DELAY" yaml:"sim_step_delay" doc:"Simulated clusters: how long a VM stays in each intermediate phase (Starting, Stopping)." default:"2s"`
 	SimStateDir         string        `env:"SHEPHERD_SIM_STATE_DIR" yaml:"sim_state_dir" doc:"Simulated clusters: directory keeping their VMs across restarts. Empty = in memory (dev: DATA_DIR/sim)."`
 
@@ -264,6 +265,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			return &FieldError{Key: key, Message: "must be a positive duration such as 30s or 5m"}
 		}
+	}
+	if c.ConsoleIdleTimeout < 0 {
+		return &FieldError{Key: "SHEPHERD_CONSOLE_IDLE_TIMEOUT", Message: "must not be negative"}
 	}
 	if c.SimStepDelay < 0 || c.JobRescueAfter < 0 {
 		return &FieldError{Key: "SHEPHERD_SIM_STEP_DELAY", Message: "durations must not be negative"}

@@ -52,6 +52,8 @@ type Actions struct {
 	DeleteError   string
 	DeleteOpen    bool
 	DeleteBlocked string // why deletion is not possible in this state
+	// Console labels the link to the VM's console ("" when it is not offered).
+	Console string
 }
 
 // PowerButton is one allowed power operation.

@@ -95,6 +95,14 @@ func actions(p *authz.Principal, v *ent.VM, busy bool, waiting map[approvalticke
 	a := vmsview.Actions{PowerErrors: map[string]string{}, DeleteErrors: map[string]string{}}
 	canOperate := p.Check(authz.VMOperate, authz.Create, v.SystemID, env) == authz.Allow
 	canDelete := p.Check(authz.VMDelete, authz.Delete, v.SystemID, env) == authz.Allow
+	// The console is offered while the VM runs; prod asks for approved access first
+	// (the console page explains and offers the request).
+	if v.Status == vm.StatusRUNNING && v.K8sExists && p.Check(authz.VNCAccess, authz.Create, v.SystemID, env) == authz.Allow {
+		a.Console = "Open console"
+		if v.Environment == vm.EnvironmentProd {
+			a.Console = "Console (needs approved access)"
+		}
+	}
 	if v.Status == vm.StatusDELETED || (!canOperate && !canDelete) {
 		return a
 	}

@@ -19,10 +19,19 @@ type Deleter interface {
 	DeleteExpired(ctx context.Context) (int, error)
 }
 
-// Worker deletes sessions past their idle or absolute lifetime, and revoked ones.
+// Consoles is the part of console access the job tidies: used-up console tickets and
+// records of console sessions whose process died before closing them.
+type Consoles interface {
+	PruneTickets(ctx context.Context) (int, error)
+	CloseStale(ctx context.Context) (int, error)
+}
+
+// Worker deletes sessions past their idle or absolute lifetime, and revoked ones, and
+// tidies console tickets and session records.
 type Worker struct {
 	river.WorkerDefaults[Args]
 	Sessions Deleter
+	Consoles Consoles // nil: none
 	Logger   *slog.Logger
 }
 
@@ -34,6 +43,21 @@ func (w *Worker) Work(ctx context.Context, _ *river.Job[Args]) error {
 	}
 	if n > 0 {
 		w.Logger.Info("deleted ended sessions", "count", n)
+	}
+	if w.Consoles == nil {
+		return nil
+	}
+	if n, err = w.Consoles.PruneTickets(ctx); err != nil {
+		return err
+	}
+	if n > 0 {
+		w.Logger.Info("deleted used-up console tickets", "count", n)
+	}
+	if n, err = w.Consoles.CloseStale(ctx); err != nil {
+		return err
+	}
+	if n > 0 {
+		w.Logger.Warn("closed console session records their process left open", "count", n)
 	}
 	return nil
 }
