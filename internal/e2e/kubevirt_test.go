@@ -109,6 +109,10 @@ func TestVMOnRealKubeVirtInTheBrowser(t *testing.T) {
 			vm.Metadata.ManagedFields, vm.Spec.RunStrategy, vm.Status.PrintableStatus)
 	}
 
+	// The console takes the real path: Shepherd → API server aggregation → the stand-in
+	// virt-api's vnc subresource (plain.kubevirt.io) → an RFB server.
+	kubeConsole(t, ctx, env)
+
 	// Stop: a test VM stops at once, through virt-api's stop subresource.
 	waitFor(t, ctx, `#vm-live[data-polling="false"] [data-testid="power-stop"]`, 20*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="power-stop"]`))); err != nil {
@@ -149,6 +153,68 @@ func TestVMOnRealKubeVirtInTheBrowser(t *testing.T) {
 		t.Errorf("%s/%s still exists on the cluster after the approved deletion", ns, name)
 	}
 	assertNoSecrets(t, env, shared)
+}
+
+// kubeConsole opens the VM's console from its page, waits for a painted framebuffer,
+// types a login and sees the screen change, then disconnects.
+func kubeConsole(t *testing.T, ctx context.Context, env *apptest.Env) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="open-console"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#console[data-ready="true"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="console-connect"]`)),
+	)
+	if err != nil {
+		t.Fatalf("open the console: %v", err)
+	}
+	waitConsoleState(t, ctx, "connected", 30*time.Second)
+	const digest = `(() => { const c = document.querySelector('#console-screen canvas'); if (!c || !c.width) return '';
+		const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let lit = 0, h = 0;
+		for (let i = 0; i < d.length; i += 4) { const v = d[i] + d[i+1] + d[i+2]; if (v > 60) lit++; h = (h * 31 + v) | 0; }
+		return lit + ':' + h; })()`
+	var before string
+	deadline := time.Now().Add(20 * time.Second)
+	for { // the boot log finishes printing, then the screen stays still
+		d1, _ := chromedp.Run(ctx, chromedp.Evaluate[string](digest))
+		time.Sleep(700 * time.Millisecond)
+		d2, _ := chromedp.Run(ctx, chromedp.Evaluate[string](digest))
+		if d1 == d2 && d1 != "" && !strings.HasPrefix(d1, "0:") {
+			before = d2
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the console never settled on a painted screen (%q, %q)", d1, d2)
+		}
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#console-screen canvas`)),
+		chromedp.KeyEvent("root\n"),
+	)
+	if err != nil {
+		t.Fatalf("type into the console: %v", err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		after, _ := chromedp.Run(ctx, chromedp.Evaluate[string](digest))
+		if after != before && after != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("typing into the console changed nothing on the screen")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	screenshot(t, ctx, "43-kube-console")
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="console-disconnect"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitConsoleState(t, ctx, "closed", 10*time.Second)
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav[aria-label="breadcrumb"] li:nth-child(4) a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="vm-live"]`)))
+	if err != nil {
+		t.Fatalf("back to the VM page: %v", err)
+	}
 }
 
 // assertNoSecrets: the test cluster's credentials appear in no log line, audit row or
