@@ -105,6 +105,7 @@ func run(args []string) int {
 	defer env.Stop()
 	fmt.Fprintf(os.Stderr, "shepherd-testcluster: kube-apiserver %s started in %s (whole cluster in %s)\n",
 		testcluster.KubeVersion, env.APIServerStartup.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "shepherd-testcluster: see its VMs with: %s --kubeconfig %s get vm -A\n", env.KubectlPath, env.AdminKubeconfigPath)
 
 	if mode == "up" {
 		fmt.Printf("Test cluster is up (Ctrl-C stops it).\n  kubeconfig (admin):   %s\n  kubeconfig (limited): %s\n  kubectl:              %s\n  API server:           %s\nTry:\n  %s --kubeconfig %s get vm -A\n",
