@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -33,4 +34,18 @@ func newVM(t testing.TB, env *apptest.Env, svc, ns, size uuid.UUID) string {
 		SetInstanceIndex(99).SetInstanceSizeID(size).SetTemplateID(c.Template.Query().FirstIDX(ctx)).SetTicketID(uuid.New()).
 		SetCreatedBy(s.ID).SaveX(ctx)
 	return v.ID.String()
+}
+
+// consoleRecords writes a live console session and a running grant on the VM (for the
+// admin console routes) and returns their ids.
+func consoleRecords(t testing.TB, env *apptest.Env, vmID string, userID uuid.UUID) (string, string) {
+	ctx := context.Background()
+	c := env.App.Store.Ent
+	v := c.VM.GetX(ctx, uuid.MustParse(vmID))
+	now := time.Now()
+	g := c.ConsoleGrant.Create().SetVMID(v.ID).SetUserID(userID).SetTicketID(uuid.New()).SetGrantedBy("bob").
+		SetStartsAt(now).SetExpiresAt(now.Add(time.Hour)).SaveX(ctx)
+	s := c.ConsoleSession.Create().SetTicketID(uuid.New()).SetUserID(userID).SetUserName("alice").SetVMID(v.ID).SetVMName(v.Name).
+		SetEnvironment("test").SetClusterID(v.ClusterID).SetOpenedAt(now).SetEndsAt(now.Add(time.Hour)).SaveX(ctx)
+	return s.ID.String(), g.ID.String()
 }

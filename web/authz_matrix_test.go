@@ -80,6 +80,10 @@ var matrix = map[string]map[string]bool{
 	"GET /vms/:id/status":                    roles(viewer, member, sysAdmin, admin),
 	"POST /vms/:id/power":                    roles(member, sysAdmin, admin),
 	"POST /vms/:id/delete":                   roles(sysAdmin, admin),
+	"GET /vms/:id/console":                   roles(viewer, member, sysAdmin, admin), // a viewer reads why not
+	"POST /vms/:id/console/ticket":           roles(member, sysAdmin, admin),
+	"GET /vms/:id/console/ws":                roles(member, sysAdmin, admin), // 400 without a websocket handshake
+	"POST /vms/:id/console/request":          roles(member, sysAdmin, admin), // refused for this test VM with a message, not a 403
 	"GET /requests/:id/status":               roles(viewer, member, approver, sysAdmin, admin),
 	"GET /requests":                          everyone,
 	"GET /requests/new":                      roles(member, sysAdmin, admin, other),
@@ -99,6 +103,9 @@ var matrix = map[string]map[string]bool{
 	"POST /admin/clusters/:id/delete":        roles(admin),
 	"GET /admin/audit":                       roles(admin),
 	"GET /admin/audit/export":                roles(admin),
+	"GET /admin/consoles":                    roles(admin),
+	"POST /admin/consoles/sessions/:id/end":  roles(admin),
+	"POST /admin/consoles/grants/:id/revoke": roles(admin),
 }
 
 func init() {
@@ -164,6 +171,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	params["/vms/:id"] = newVM(t, env, svc.ID, ns.ID, size.ID)
 	params["/approvals/:id"] = ticket
 	params["/notifications/:id"] = aliceNoteID
+	params["/admin/consoles/sessions/:id"], params["/admin/consoles/grants/:id"] = consoleRecords(t, env, params["/vms/:id"], alice.ID)
 	concrete := func(path string) string {
 		for prefix, id := range params {
 			if strings.HasPrefix(path, prefix) {

@@ -82,7 +82,15 @@ var (
 				Unique:  true,
 				Columns: []*schema.Column{ApprovalTicketsColumns[18], ApprovalTicketsColumns[3]},
 				Annotation: &entsql.IndexAnnotation{
-					Where: "((status)::text = 'PENDING_APPROVAL'::text) AND (vm_id IS NOT NULL)",
+					Where: "((status)::text = 'PENDING_APPROVAL'::text) AND (vm_id IS NOT NULL) AND ((type)::text <> 'VNC_ACCESS'::text)",
+				},
+			},
+			{
+				Name:    "approvalticket_one_pending_console_per_user",
+				Unique:  true,
+				Columns: []*schema.Column{ApprovalTicketsColumns[18], ApprovalTicketsColumns[6]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text = 'PENDING_APPROVAL'::text) AND ((type)::text = 'VNC_ACCESS'::text) AND (vm_id IS NOT NULL)",
 				},
 			},
 			{

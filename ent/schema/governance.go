@@ -104,8 +104,12 @@ func (ApprovalTicket) Indexes() []ent.Index {
 		index.Fields("vm_id", "decided_at"),
 		// At most one pending operation of a kind per existing VM. The condition is written
 		// the way PostgreSQL prints it back, so the schema-drift check compares equal.
-		index.Fields("vm_id", "type").Unique().Annotations(entsql.IndexWhere("((status)::text = 'PENDING_APPROVAL'::text) AND (vm_id IS NOT NULL)")).
+		// Console access is asked for by each person, so it has its own index below.
+		index.Fields("vm_id", "type").Unique().Annotations(entsql.IndexWhere("((status)::text = 'PENDING_APPROVAL'::text) AND (vm_id IS NOT NULL) AND ((type)::text <> 'VNC_ACCESS'::text)")).
 			StorageKey("approvalticket_one_pending_per_vm_op"),
+		// At most one pending console access request per VM and person.
+		index.Fields("vm_id", "requester_id").Unique().Annotations(entsql.IndexWhere("((status)::text = 'PENDING_APPROVAL'::text) AND ((type)::text = 'VNC_ACCESS'::text) AND (vm_id IS NOT NULL)")).
+			StorageKey("approvalticket_one_pending_console_per_user"),
 		// At most one operation in flight per VM (create, power or delete), whatever the
 		// environment: auto-approved test operations skip PENDING_APPROVAL entirely.
 		index.Fields("vm_id").Unique().Annotations(entsql.IndexWhere("(((status)::text = 'APPROVED'::text) OR ((status)::text = 'EXECUTING'::text)) AND (vm_id IS NOT NULL)")).

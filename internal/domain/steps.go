@@ -11,6 +11,9 @@ const (
 	StepRunning   = "running"   // the VM reports Running
 	StepStopped   = "stopped"   // the VM reports Stopped
 	StepDeleted   = "deleted"   // the VirtualMachine is gone from the cluster
+	// StepConsoleGranted is the one step of a console access request: the grant written
+	// with its approval (nothing runs on a cluster).
+	StepConsoleGranted = "console_granted"
 )
 
 // Step states.
@@ -31,6 +34,8 @@ func PlannedSteps(ticketType string) []string {
 		return []string{StepQueued, StepRequested, StepStopped}
 	case "VM_DELETE":
 		return []string{StepQueued, StepRequested, StepDeleted}
+	case "VNC_ACCESS":
+		return []string{StepConsoleGranted}
 	}
 	return nil
 }
@@ -52,6 +57,8 @@ func StepLabel(step string) string {
 		return "Stopped"
 	case StepDeleted:
 		return "Deleted from the cluster"
+	case StepConsoleGranted:
+		return "Console access granted"
 	}
 	return step
 }

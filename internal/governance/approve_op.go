@@ -109,7 +109,7 @@ func (s *Service) cancelMoot(ctx context.Context, tx *db.Tx, who Requester, v *e
 	for _, t := range moot {
 		reason := v.Name + " is being deleted."
 		if err := s.close(ctx, tx, t, who.User, approvalticket.StatusCANCELLED, reason, "approval.cancel", notification.TypeREQUEST_CANCELLED,
-			"Cancelled: "+t.TargetName, fmt.Sprintf("Your %s request was cancelled: %s", strings.ToLower(strings.TrimPrefix(string(t.Type), "VM_")), reason)); err != nil {
+			"Cancelled: "+t.TargetName, fmt.Sprintf("Your %s request was cancelled: %s", requestNoun(t.Type), reason)); err != nil {
 			return err
 		}
 	}

@@ -199,8 +199,12 @@ func (s *Service) Reject(ctx context.Context, who Requester, id uuid.UUID, reaso
 		if err != nil {
 			return err
 		}
-		return s.close(ctx, tx, t, who.User, approvalticket.StatusREJECTED, reason, "approval.reject", notification.TypeREQUEST_REJECTED,
-			"Rejected: "+t.TargetName, fmt.Sprintf("%s rejected your request: %s", who.User.Username, reason))
+		action, title, body := "approval.reject", "Rejected: "+t.TargetName, fmt.Sprintf("%s rejected your request: %s", who.User.Username, reason)
+		if t.Type == approvalticket.TypeVNC_ACCESS {
+			action, title = "vnc.deny", "Console access denied: "+t.TargetName
+			body = fmt.Sprintf("%s denied your console access request for %s: %s", who.User.Username, t.TargetName, reason)
+		}
+		return s.close(ctx, tx, t, who.User, approvalticket.StatusREJECTED, reason, action, notification.TypeREQUEST_REJECTED, title, body)
 	})
 }
 

@@ -96,17 +96,19 @@ func Transitional(s vm.Status) bool {
 // VMOperations returns the VM's most recently decided operation that was carried out
 // (or is being carried out), and its requests still waiting for approval. Both walk the
 // (vm_id, decided_at) index; the VM page polls this every two seconds while work is in
-// flight.
+// flight. Console access requests are a person's, not operations on the VM: they are
+// left out.
 func (s *Service) VMOperations(ctx context.Context, v *ent.VM) (*ent.ApprovalTicket, []*ent.ApprovalTicket, error) {
 	client := s.Store.Ent
 	vmID := v.ID
-	latest, err := client.ApprovalTicket.Query().Where(approvalticket.VMID(vmID), approvalticket.StatusIn(approvalticket.StatusAPPROVED,
+	notConsole := approvalticket.TypeNEQ(approvalticket.TypeVNC_ACCESS)
+	latest, err := client.ApprovalTicket.Query().Where(approvalticket.VMID(vmID), notConsole, approvalticket.StatusIn(approvalticket.StatusAPPROVED,
 		approvalticket.StatusEXECUTING, approvalticket.StatusSUCCESS, approvalticket.StatusFAILED)).
 		Order(ent.Desc(approvalticket.FieldDecidedAt), ent.Desc(approvalticket.FieldCreatedAt)).First(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		return nil, nil, err
 	}
-	pending, err := client.ApprovalTicket.Query().Where(approvalticket.VMID(vmID), approvalticket.StatusEQ(approvalticket.StatusPENDING_APPROVAL)).
+	pending, err := client.ApprovalTicket.Query().Where(approvalticket.VMID(vmID), notConsole, approvalticket.StatusEQ(approvalticket.StatusPENDING_APPROVAL)).
 		Order(ent.Asc(approvalticket.FieldCreatedAt)).All(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -164,3 +164,26 @@ func enabledLabel(enabled bool) string {
 	}
 	return "disabled"
 }
+
+// Consoles is the console access page: live sessions and prod grants still running.
+type Consoles struct {
+	Sessions []ConsoleSessionRow
+	Grants   []ConsoleGrantRow
+}
+
+// ConsoleSessionRow is one open console.
+type ConsoleSessionRow struct {
+	ID, User, VMName, VMURL, Environment string
+	Since, SinceTitle                    string // "5 minutes ago", the exact time
+	Ends                                 string // "14:05 UTC"
+	ClientIP, Replica                    string
+	// Ending: already revoked; the replica holding it closes it within a second.
+	Ending bool
+}
+
+// ConsoleGrantRow is one prod grant that has not ended.
+type ConsoleGrantRow struct {
+	ID, User, VMName, VMURL, Environment, GrantedBy string
+	Expires, ExpiresTitle                           string // "14:05 UTC", "in 25 minutes"
+	RequestURL                                      string
+}

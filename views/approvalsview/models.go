@@ -53,6 +53,19 @@ type Page struct {
 	Decided  bool
 	// Operation is set for start, stop, restart and delete requests.
 	Operation *Operation
+	// Console is set for console access requests.
+	Console *ConsoleRequest
+}
+
+// ConsoleRequest is what an approver needs to decide a console access request: whose,
+// which VM, for how long, and the lengths the approver may grant.
+type ConsoleRequest struct {
+	VMName, VMURL, Cluster, State string
+	Requested                     string // "1 hour"
+	Durations                     []views.Option
+	// Warning says the console cannot open now (the VM is not running); it may be
+	// granted anyway, to be used once the VM runs.
+	Warning string
 }
 
 // Operation is what an approver needs to decide a request about an existing VM.

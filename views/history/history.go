@@ -55,7 +55,14 @@ var labels = map[string]string{
 	"vm.restart_failed":         "Restart failed",
 	"vm.delete_failed":          "Deletion failed",
 	"vm.delete":                 "VM deleted",
-	"vnc.access":                "Console opened",
+	"vnc.access":                "Console session",
+	"vnc.request":               "Console access requested",
+	"vnc.grant":                 "Console access granted",
+	"vnc.deny":                  "Console access denied",
+	"vnc.grant_revoke":          "Console access revoked",
+	"vnc.ticket_issue":          "Console ticket issued",
+	"vnc.session_open":          "Console opened",
+	"vnc.revoke":                "Console session ended by an admin",
 	"approval.approve":          "Request approved",
 	"approval.reject":           "Request rejected",
 	"approval.cancel":           "Request cancelled",
@@ -91,6 +98,10 @@ func Summary(action string, d map[string]any) string {
 		return fmt.Sprintf("%s (was %s)", str("user"), str("role"))
 	case "system.transfer_ownership":
 		return fmt.Sprintf("%s → %s", str("from"), str("to"))
+	case "vnc.request":
+		return fmt.Sprintf("for %s: %s", str("duration"), str("reason"))
+	case "vnc.grant":
+		return fmt.Sprintf("%s, %s until %s", str("user"), str("duration"), clock(d["expires_at"]))
 	case "system.update", "service.update":
 		if _, ok := d["old"]; ok {
 			return fmt.Sprintf("%s: “%s” → “%s”", orDefault(str("field"), "description"), str("old"), str("new"))
@@ -109,6 +120,16 @@ func Summary(action string, d map[string]any) string {
 		parts = append(parts, k+": "+short(d[k]))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// clock shows an RFC 3339 time as "14:05 UTC", the way grants are spoken of.
+func clock(v any) string {
+	s, _ := v.(string)
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("15:04 MST")
 }
 
 func orDefault(s, def string) string {

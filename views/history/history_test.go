@@ -16,6 +16,8 @@ func TestSummary(t *testing.T) {
 		{"system.transfer_ownership", map[string]any{"from": []any{"dana"}, "to": "alice"}, "dana → alice"},
 		{"system.update", map[string]any{"field": "description", "old": "a\nb", "new": "c"}, "description: “a b” → “c”"},
 		{"system.create", map[string]any{"name": "shop", "token": "[REDACTED]", "n": float64(3)}, "n: 3 · name: shop"},
+		{"vnc.request", map[string]any{"duration": "1 hour", "reason": "kernel panic", "minutes": float64(60)}, "for 1 hour: kernel panic"},
+		{"vnc.grant", map[string]any{"user": "dana", "duration": "30 minutes", "expires_at": "2026-11-30T13:35:00Z"}, "dana, 30 minutes until 13:35 UTC"},
 	}
 	for _, c := range cases {
 		if got := Summary(c.action, c.details); got != c.want {

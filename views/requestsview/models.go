@@ -35,6 +35,8 @@ type Row struct {
 	ID, ShortID, Type, Target, Namespace, Env, Status, Requester, Age, Created, Updated string
 	AgeClass                                                                            string
 	Size                                                                                string
+	// Duration is what a console access request asks for ("1 hour"), "" for others.
+	Duration string
 }
 
 // List is "My requests".
@@ -43,6 +45,16 @@ type List struct {
 	Pager  views.Pager
 	Status string
 	Type   string
+}
+
+// ConsoleAccess is what a console access request asks for and what it was granted.
+type ConsoleAccess struct {
+	Requested string // "1 hour"
+	Granted   string // "until 14:05 UTC (30 minutes)", "" before approval
+	State     string // active | revoked | ended, "" before approval
+	// CanOpen offers the console link: the grant holds and the viewer is its holder.
+	CanOpen    bool
+	ConsoleURL string
 }
 
 // Step is one entry of a request's timeline.
@@ -72,6 +84,8 @@ type Detail struct {
 	// Operation tickets (start, stop, restart, delete) concern an existing VM.
 	IsCreate bool
 	VMStatus string
+	// Console is set for console access requests.
+	Console *ConsoleAccess
 	// Poll keeps the status and timeline updating while the ticket is queued or executing.
 	Poll bool
 	// OOB also refreshes the header's status badge (fragment responses only).

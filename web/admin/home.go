@@ -45,6 +45,13 @@ func (h *Handler) home(c echo.Context) error {
 			Count: counts.TemplateNames, Detail: fmt.Sprintf("%d active", counts.ActiveVersions),
 			Description: "OS images with cloud-init, versioned from draft to archived."})
 	}
+	if p.IsPlatformAdmin() {
+		card, err := h.consolesCard(c)
+		if err != nil {
+			return err
+		}
+		m.Cards = append(m.Cards, card)
+	}
 	return page.OK(c, adminview.HomePage(h.Kit.Layout(c, "Administration", "admin"), h.nav(c, "home"), m))
 }
 
@@ -58,4 +65,23 @@ func syncDetail(ghosts, orphans int) string {
 		o = "orphan"
 	}
 	return fmt.Sprintf("%s · %d %s", g, orphans, o)
+}
+
+// consolesCard counts open console sessions and running prod grants.
+func (h *Handler) consolesCard(c echo.Context) (adminview.Card, error) {
+	ctx := c.Request().Context()
+	sessions, err := h.Consoles.LiveSessions(ctx)
+	if err != nil {
+		return adminview.Card{}, err
+	}
+	grants, err := h.Consoles.ActiveGrants(ctx)
+	if err != nil {
+		return adminview.Card{}, err
+	}
+	detail := fmt.Sprintf("open sessions · %d production grants", len(grants))
+	if len(sessions) == 1 {
+		detail = fmt.Sprintf("open session · %d production grants", len(grants))
+	}
+	return adminview.Card{Key: "consoles", Title: "Consoles", Href: consolesPath, Count: len(sessions), Detail: detail,
+		Description: "Who is on a VM console now, and production console access granted by approvers."}, nil
 }

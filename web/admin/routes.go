@@ -12,6 +12,7 @@ import (
 
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/catalog"
+	"kv-shepherd.io/shepherd/internal/console"
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/views/adminview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -21,6 +22,8 @@ import (
 type Handler struct {
 	Kit     *page.Kit
 	Catalog *catalog.Service
+	// Consoles lists and ends console sessions and grants (the Consoles tab).
+	Consoles *console.Access
 }
 
 // Register adds the area's routes. Every route checks its permission here, and the use
@@ -61,6 +64,11 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodPost, "/admin/sizes/:id/enable", h.toggleSize(true), admin)
 	r.App(http.MethodPost, "/admin/sizes/:id/disable", h.toggleSize(false), admin)
 
+	consoles := page.RequirePermission(authz.PlatformAdmin, "Console sessions and grants are managed by platform administrators.")
+	r.App(http.MethodGet, consolesPath, h.consoles, consoles)
+	r.App(http.MethodPost, consolesPath+"/sessions/:id/end", h.endSession, consoles)
+	r.App(http.MethodPost, consolesPath+"/grants/:id/revoke", h.revokeGrant, consoles)
+
 	r.App(http.MethodGet, "/admin/templates", h.templates, templates)
 	r.App(http.MethodGet, "/admin/templates/new", h.newTemplate, templates)
 	r.App(http.MethodPost, "/admin/templates", h.createTemplate, templates)
@@ -100,6 +108,9 @@ func (h *Handler) nav(c echo.Context, active string) adminview.Nav {
 	}
 	if p.Has(authz.TemplateManage) {
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "templates", Label: "Templates", Href: "/admin/templates"})
+	}
+	if p.IsPlatformAdmin() {
+		n.Tabs = append(n.Tabs, adminview.Tab{Key: "consoles", Label: "Consoles", Href: consolesPath})
 	}
 	return n
 }

@@ -61,7 +61,11 @@ func (h *Handler) pageModel(c echo.Context, t *ent.ApprovalTicket, in governance
 	m := approvalsview.Page{Request: d, Decided: t.Status != approvalticket.StatusPENDING_APPROVAL}
 	u, p := page.User(c), page.Principal(c)
 	m.CanAct = !m.Decided && t.RequesterID != u.ID && p.HasIn(authz.ApprovalApprove, string(t.Environment))
-	if t.Type != approvalticket.TypeVM_CREATE {
+	switch t.Type {
+	case approvalticket.TypeVM_CREATE:
+	case approvalticket.TypeVNC_ACCESS:
+		return h.consoleModel(c, t, m)
+	default:
 		return h.operationModel(c, t, m)
 	}
 	if !m.CanAct {
@@ -163,7 +167,11 @@ func (h *Handler) approve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if t.Type != approvalticket.TypeVM_CREATE {
+	switch t.Type {
+	case approvalticket.TypeVM_CREATE:
+	case approvalticket.TypeVNC_ACCESS:
+		return h.approveConsole(c, t)
+	default:
 		return h.approveOperation(c, t)
 	}
 	in := input(c, t.ID)

@@ -11,6 +11,7 @@ import (
 	"kv-shepherd.io/shepherd/views/approvalsview"
 	"kv-shepherd.io/shepherd/views/requestsview"
 	"kv-shepherd.io/shepherd/web/page"
+	"kv-shepherd.io/shepherd/web/requests"
 )
 
 var ticketTypes = []string{"VM_CREATE", "VM_DELETE", "VM_START", "VM_STOP", "VM_RESTART", "VNC_ACCESS"}
@@ -33,9 +34,13 @@ func (h *Handler) inbox(c echo.Context) error {
 		days := h.Gov.AgeDays(t)
 		m.Rows = append(m.Rows, requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,
 			Namespace: t.NamespaceName, Env: string(t.Environment), Status: string(t.Status), Requester: t.RequesterName,
-			Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt), AgeClass: governance.AgeClass(days)})
+			Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt), AgeClass: governance.AgeClass(days),
+			Duration: requests.ConsoleDuration(t)})
 	}
 	m.Types = page.FilterOptions("Any type", ticketTypes, f.Type)
+	for i := range m.Types[1:] {
+		m.Types[i+1].Label = views.TicketTypeLabel(m.Types[i+1].Value)
+	}
 	m.Envs = page.FilterOptions("Any environment", page.Principal(c).Environments(authz.ApprovalView), f.Environment)
 	names, err := h.Gov.Requesters(ctx)
 	if err != nil {

@@ -144,8 +144,11 @@ func (h *Handler) refused(c echo.Context, err error, fetch bool, id uuid.UUID) e
 	case !errors.As(err, &de):
 		return err
 	}
+	if de.Code == domain.CodeForbidden {
+		return echo.NewHTTPError(http.StatusForbidden, de.Message)
+	}
 	status := http.StatusConflict
-	if de.Code == domain.CodeForbidden || de.Code == domain.CodeConsoleNeedsGrant {
+	if de.Code == domain.CodeConsoleNeedsGrant {
 		status = http.StatusForbidden
 	}
 	if fetch {
@@ -163,6 +166,18 @@ func (h *Handler) socket(c echo.Context) error {
 	id, err := vmID(c)
 	if err != nil {
 		return err
+	}
+	// Strangers are refused before the upgrade: a VM they cannot see is not found, and
+	// without the console right there is nothing for the page to explain.
+	st, err := h.Access.State(c.Request().Context(), viewer(c), id)
+	if errors.Is(err, uc.ErrVMNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if st.ProblemCode == domain.CodeForbidden {
+		return echo.NewHTTPError(http.StatusForbidden, st.Problem)
 	}
 	token := ""
 	if ck, err := c.Cookie(ticketCookie); err == nil {

@@ -86,6 +86,11 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 			}
 		}
 	}
+	if t.Type == approvalticket.TypeVNC_ACCESS {
+		if err := h.consoleDetail(c, t, &d); err != nil {
+			return d, err
+		}
+	}
 	return d, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/requestsview"
@@ -33,7 +34,16 @@ func (h *Handler) row(t *ent.ApprovalTicket) requestsview.Row {
 	return requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,
 		Namespace: t.NamespaceName, Env: string(t.Environment), Status: string(t.Status), Requester: t.RequesterName,
 		Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt), Updated: views.Ago(t.UpdatedAt),
-		AgeClass: governance.AgeClass(days)}
+		AgeClass: governance.AgeClass(days), Duration: ConsoleDuration(t)}
+}
+
+// ConsoleDuration is the duration a console access request asks for, in words ("1 hour");
+// "" for other requests.
+func ConsoleDuration(t *ent.ApprovalTicket) string {
+	if t.Type != approvalticket.TypeVNC_ACCESS {
+		return ""
+	}
+	return governance.ConsoleDuration(governance.RequestedMinutes(t))
 }
 
 var statuses = map[string]bool{"PENDING_APPROVAL": true, "APPROVED": true, "EXECUTING": true, "SUCCESS": true, "FAILED": true, "REJECTED": true, "CANCELLED": true}
