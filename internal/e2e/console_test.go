@@ -10,11 +10,24 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+
+	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/consolesession"
+	"kv-shepherd.io/shepherd/ent/instancesize"
+	"kv-shepherd.io/shepherd/ent/namespace"
+	"kv-shepherd.io/shepherd/ent/service"
+	"kv-shepherd.io/shepherd/ent/template"
+	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
+	consoleuc "kv-shepherd.io/shepherd/internal/console"
+	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/kube"
+	"kv-shepherd.io/shepherd/internal/testorg"
 )
 
 // painted counts the console canvas's pixels that are not black: the framebuffer drawn.
@@ -164,4 +177,151 @@ func describe(o *runtime.RemoteObject) string {
 		return ""
 	}
 	return o.Description
+}
+
+// prodVM has dana request a small VM for intranet/wiki in prod and bob approve it on
+// sim-prod-a, through the governance use cases.
+func prodVM(t *testing.T, env *apptest.Env) (*ent.VM, *governance.Service) {
+	t.Helper()
+	bg := context.Background()
+	c := env.App.Store.Ent
+	ins, err := river.NewClient(riverdatabasesql.New(env.App.Store.SQL), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gov := &governance.Service{Store: env.App.Store, Jobs: ins}
+	tk, err := gov.Submit(bg, who(t, env, "dana"), governance.RequestInput{
+		ServiceID:   c.Service.Query().Where(service.Name("wiki")).OnlyX(bg).ID,
+		NamespaceID: c.Namespace.Query().Where(namespace.Name("prod")).OnlyX(bg).ID,
+		TemplateID:  c.Template.Query().Where(template.Name("ubuntu-24.04"), template.StatusEQ(template.StatusActive)).OnlyX(bg).ID,
+		SizeID:      c.InstanceSize.Query().Where(instancesize.Name("small")).OnlyX(bg).ID,
+		DiskGB:      80,
+		Reason:      "the production wiki",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := gov.Approve(bg, who(t, env, "bob"), governance.ApproveInput{
+		TicketID:  tk.ID,
+		ClusterID: c.Cluster.Query().Where(cluster.Name("sim-prod-a")).OnlyX(bg).ID,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, gov
+}
+
+func who(t *testing.T, env *apptest.Env, username string) governance.Requester {
+	t.Helper()
+	bg := context.Background()
+	c := env.App.Store.Ent
+	r, err := testorg.Who(bg, c, c.User.Query().Where(user.Username(username)).OnlyX(bg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestProdConsoleNeedsAGrantInTheBrowser: a prod VM's console is closed until an
+// approver grants access; dana asks for it on the console page, bob grants 30 minutes,
+// dana connects, and when carol revokes the grant dana's open console closes within
+// seconds and says why.
+func TestProdConsoleNeedsAGrantInTheBrowser(t *testing.T) {
+	env := apptest.Start(t)
+	v, gov := prodVM(t, env)
+	bg := context.Background()
+	db := env.App.Store.Ent
+	waitDB(t, "the prod VM running", func() bool { return db.VM.Query().Where(vm.ID(v.ID), vm.StatusEQ(vm.StatusRUNNING)).ExistX(bg) })
+
+	ctx := browser(t)
+	logJSErrors(t, ctx)
+	signIn(t, ctx, env, "dana")
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(env.URL+"/vms/"+v.ID.String()),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="open-console"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, `[data-testid="open-console"]`); got != "Console (needs approved access)" {
+		t.Errorf("prod console link: %q", got)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="open-console"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="console-request-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#f-console-reason`), "Check the boot log after the kernel update."),
+		chromedp.SetValue(chromedp.CSS(`#f-console-minutes`), "30"),
+	)
+	if err != nil {
+		t.Fatalf("request form: %v", err)
+	}
+	screenshot(t, ctx, "51-prod-console-request")
+	if n := count(t, ctx, `#console`); n != 0 {
+		t.Fatal("a prod console without a grant offers to connect")
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="console-request"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="console-unavailable"] a[href^="/requests/"]`)),
+	)
+	if err != nil {
+		t.Fatalf("request console access: %v", err)
+	}
+	pending, err := gov.PendingConsoleRequest(bg, who(t, env, "dana").User.ID, v.ID)
+	if err != nil || pending == nil {
+		t.Fatalf("no pending console request: %v", err)
+	}
+	grant, err := gov.ApproveConsoleAccess(bg, who(t, env, "bob"), pending.ID, 30, "ok for the kernel check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := grant.ExpiresAt.Sub(grant.StartsAt); d != 30*time.Minute {
+		t.Errorf("grant lasts %s", d)
+	}
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(env.URL+"/vms/"+v.ID.String()+"/console"),
+		chromedp.WaitVisible(chromedp.CSS(`#console[data-ready="true"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="console-connect"]`)),
+	)
+	if err != nil {
+		t.Fatalf("open the granted console: %v", err)
+	}
+	waitConsoleState(t, ctx, "connected", 20*time.Second)
+	if got := text(t, ctx, `[data-testid="console-grant"]`); !strings.Contains(got, "by bob") {
+		t.Errorf("grant line: %q", got)
+	}
+	screenshot(t, ctx, "52-prod-console-connected")
+
+	carol := who(t, env, "carol")
+	err = env.App.ConsoleAccess.RevokeGrant(bg, consoleViewer(carol), grant.ID, "incident closed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitConsoleState(t, ctx, "closed", 5*time.Second)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the revoked console closed after %s", d)
+	}
+	if got := text(t, ctx, `#console-state`); got != "Your console access was revoked." {
+		t.Errorf("after revocation the page says %q", got)
+	}
+	screenshot(t, ctx, "53-prod-console-revoked")
+	waitDB(t, "the session record closed as revoked", func() bool {
+		return db.ConsoleSession.Query().Where(consolesession.VMID(v.ID), consolesession.CloseReason("revoked")).ExistX(bg)
+	})
+	if !db.AuditLog.Query().Where(auditlog.Action("vnc.grant_revoke"), auditlog.ActorName("carol")).ExistX(bg) {
+		t.Error("no vnc.grant_revoke audit row by carol")
+	}
+	// Reconnecting is refused now: the page says access must be requested again.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(env.URL+"/vms/"+v.ID.String()+"/console"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="console-request-form"]`)),
+	)
+	if err != nil {
+		t.Fatalf("after revocation: %v", err)
+	}
+}
+
+func consoleViewer(r governance.Requester) consoleuc.Viewer {
+	return consoleuc.Viewer{UserID: r.User.ID, Username: r.User.Username, Principal: r.Principal}
 }
