@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,6 +50,8 @@ import (
 	"kv-shepherd.io/shepherd/web"
 	"kv-shepherd.io/shepherd/web/signin"
 )
+
+var klogOnce sync.Once
 
 // DevIssuerPath is where the development OIDC provider lives in dev mode.
 const DevIssuerPath = "/dev/oidc"
@@ -91,8 +94,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 
 func (a *App) wire(ctx context.Context) error {
 	cfg, logger := a.Config, a.Logger
-	// client-go logs through klog (watch restarts, throttling); send it to our log.
-	klog.SetSlogLogger(logger.With("component", "client-go"))
+	// client-go logs through klog (watch restarts, throttling); send it to our log. klog
+	// is process-global: the first app of the process owns it (tests start several).
+	klogOnce.Do(func() { klog.SetSlogLogger(logger.With("component", "client-go")) })
 	if err := db.Migrate(ctx, a.Pool, logger); err != nil {
 		return err
 	}

@@ -178,7 +178,7 @@ func (a *Access) IssueTicket(ctx context.Context, v Viewer, vmID uuid.UUID, take
 			SetTokenHash(hashToken(token)).
 			SetUserID(v.UserID).
 			SetVMID(st.VM.ID).
-			SetTakeOver(takeOver && st.Holder != nil).
+			SetTakeOver(takeOver).
 			SetCreatedAt(now).
 			SetExpiresAt(now.Add(window)).
 			SetSessionEndsAt(st.EndsAt)

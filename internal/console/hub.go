@@ -84,6 +84,16 @@ func (h *Hub) Serve(ws *websocket.Conn, s *Session) {
 			return h.Access.Close(ctx, s, Result{Reason: reason, Err: err, Started: time.Now(), Ended: time.Now()})
 		}
 		opts := h.Pipe
+		backend := opts.ClassifyBackend
+		if backend == nil {
+			backend = DefaultClassifyBackend
+		}
+		opts.ClassifyBackend = func(err error) CloseReason {
+			if r, ok := h.Access.Revoked(context.WithoutCancel(ctx), s.Row.ID); ok {
+				return r // a take-over cut the stream: say so, not "VM stopped"
+			}
+			return backend(err)
+		}
 		opts.MaxDuration = time.Until(s.Row.EndsAt)
 		if opts.MaxDuration <= 0 {
 			opts.MaxDuration = time.Millisecond

@@ -163,6 +163,21 @@ func (a *Access) Close(ctx context.Context, s *Session, res Result) error {
 	})
 }
 
+// Revoked reports whether session id has been revoked, and as what: a VNC stream that
+// ends right after a take-over or a revocation must be reported as that, not as the
+// VM stopping. The revocation commits before the new viewer dials, so the row already
+// says so when the holder's stream breaks, on whichever replica holds it.
+func (a *Access) Revoked(ctx context.Context, id uuid.UUID) (CloseReason, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	row, err := a.Store.Ent.ConsoleSession.Query().Where(consolesession.ID(id)).
+		Select(consolesession.FieldRevokeReason).Only(ctx)
+	if err != nil || row.RevokeReason == "" {
+		return 0, false
+	}
+	return reasonForRevoke(row.RevokeReason), true
+}
+
 // reasonForRevoke maps a stored revoke reason to the websocket close reason.
 func reasonForRevoke(r string) CloseReason {
 	if r == RevokedTakeOver {

@@ -144,15 +144,15 @@ func (h *Handler) refused(c echo.Context, err error, fetch bool, id uuid.UUID) e
 	case !errors.As(err, &de):
 		return err
 	}
-	if de.Code == domain.CodeForbidden {
-		return echo.NewHTTPError(http.StatusForbidden, de.Message)
-	}
 	status := http.StatusConflict
-	if de.Code == domain.CodeConsoleNeedsGrant {
+	if de.Code == domain.CodeForbidden || de.Code == domain.CodeConsoleNeedsGrant {
 		status = http.StatusForbidden
 	}
 	if fetch {
 		return c.JSON(status, map[string]string{"code": de.Code, "message": de.Message})
+	}
+	if de.Code == domain.CodeForbidden {
+		return echo.NewHTTPError(http.StatusForbidden, de.Message)
 	}
 	page.Flash(c, "error", de.Message)
 	return page.Redirect(c, "/vms/"+id.String()+"/console")
