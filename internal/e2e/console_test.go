@@ -10,18 +10,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/auditlog"
-	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/consolesession"
-	"kv-shepherd.io/shepherd/ent/instancesize"
-	"kv-shepherd.io/shepherd/ent/namespace"
-	"kv-shepherd.io/shepherd/ent/service"
-	"kv-shepherd.io/shepherd/ent/template"
-	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
 	consoleuc "kv-shepherd.io/shepherd/internal/console"
@@ -183,27 +174,12 @@ func describe(o *runtime.RemoteObject) string {
 // sim-prod-a, through the governance use cases.
 func prodVM(t *testing.T, env *apptest.Env) (*ent.VM, *governance.Service) {
 	t.Helper()
-	bg := context.Background()
-	c := env.App.Store.Ent
-	ins, err := river.NewClient(riverdatabasesql.New(env.App.Store.SQL), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gov := &governance.Service{Store: env.App.Store, Jobs: ins}
-	tk, err := gov.Submit(bg, who(t, env, "dana"), governance.RequestInput{
-		ServiceID:   c.Service.Query().Where(service.Name("wiki")).OnlyX(bg).ID,
-		NamespaceID: c.Namespace.Query().Where(namespace.Name("prod")).OnlyX(bg).ID,
-		TemplateID:  c.Template.Query().Where(template.Name("ubuntu-24.04"), template.StatusEQ(template.StatusActive)).OnlyX(bg).ID,
-		SizeID:      c.InstanceSize.Query().Where(instancesize.Name("small")).OnlyX(bg).ID,
-		DiskGB:      80,
-		Reason:      "the production wiki",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := gov.Approve(bg, who(t, env, "bob"), governance.ApproveInput{
-		TicketID:  tk.ID,
-		ClusterID: c.Cluster.Query().Where(cluster.Name("sim-prod-a")).OnlyX(bg).ID,
+	v, gov, err := testorg.DemoVM(context.Background(), env.App.Store, testorg.DemoRequest{
+		Requester: "dana",
+		Approver:  "bob",
+		Namespace: "prod",
+		Cluster:   "sim-prod-a",
+		Reason:    "the production wiki",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -213,9 +189,7 @@ func prodVM(t *testing.T, env *apptest.Env) (*ent.VM, *governance.Service) {
 
 func who(t *testing.T, env *apptest.Env, username string) governance.Requester {
 	t.Helper()
-	bg := context.Background()
-	c := env.App.Store.Ent
-	r, err := testorg.Who(bg, c, c.User.Query().Where(user.Username(username)).OnlyX(bg))
+	r, err := testorg.DemoWho(context.Background(), env.App.Store.Ent, username)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,20 +6,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"kv-shepherd.io/shepherd/ent"
-	"kv-shepherd.io/shepherd/ent/cluster"
-	"kv-shepherd.io/shepherd/ent/instancesize"
-	"kv-shepherd.io/shepherd/ent/namespace"
 	"kv-shepherd.io/shepherd/ent/pendingadoption"
-	"kv-shepherd.io/shepherd/ent/service"
-	"kv-shepherd.io/shepherd/ent/template"
-	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
-	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/jobs/reconcile"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/provisioning"
@@ -87,32 +78,13 @@ func TestClusterDriftIsVisible(t *testing.T) {
 // is TestRequestApproveRejectCancelInTheBrowser).
 func demoVM(t *testing.T, env *apptest.Env) *ent.VM {
 	t.Helper()
-	bg := context.Background()
-	c := env.App.Store.Ent
-	ins, err := river.NewClient(riverdatabasesql.New(env.App.Store.SQL), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gov := &governance.Service{Store: env.App.Store, Jobs: ins}
-	alice, err := testorg.Who(bg, c, c.User.Query().Where(user.Username("alice")).OnlyX(bg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := testorg.Who(bg, c, c.User.Query().Where(user.Username("bob")).OnlyX(bg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk, err := gov.Submit(bg, alice, governance.RequestInput{
-		ServiceID:   c.Service.Query().Where(service.Name("wiki")).OnlyX(bg).ID,
-		NamespaceID: c.Namespace.Query().Where(namespace.Name("dev")).OnlyX(bg).ID,
-		TemplateID:  c.Template.Query().Where(template.Name("ubuntu-24.04"), template.StatusEQ(template.StatusActive)).OnlyX(bg).ID,
-		SizeID:      c.InstanceSize.Query().Where(instancesize.Name("small")).OnlyX(bg).ID,
-		DiskGB:      80, Reason: "the wiki's search index"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := gov.Approve(bg, bob, governance.ApproveInput{TicketID: tk.ID,
-		ClusterID: c.Cluster.Query().Where(cluster.Name("sim-test-a")).OnlyX(bg).ID})
+	v, _, err := testorg.DemoVM(context.Background(), env.App.Store, testorg.DemoRequest{
+		Requester: "alice",
+		Approver:  "bob",
+		Namespace: "dev",
+		Cluster:   "sim-test-a",
+		Reason:    "the wiki's search index",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,23 +18,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/auditlog"
-	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/consolesession"
 	"kv-shepherd.io/shepherd/ent/consoleticket"
-	"kv-shepherd.io/shepherd/ent/instancesize"
-	"kv-shepherd.io/shepherd/ent/namespace"
-	"kv-shepherd.io/shepherd/ent/service"
-	"kv-shepherd.io/shepherd/ent/template"
 	entuser "kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
 	uc "kv-shepherd.io/shepherd/internal/console"
-	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/testorg"
 )
@@ -80,29 +72,13 @@ func demoVM(t *testing.T, env *apptest.Env) *ent.VM {
 	t.Helper()
 	bg := context.Background()
 	c := env.App.Store.Ent
-	ins, err := river.NewClient(riverdatabasesql.New(env.App.Store.SQL), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gov := &governance.Service{Store: env.App.Store, Jobs: ins}
-	who := func(name string) governance.Requester {
-		r, err := testorg.Who(bg, c, c.User.Query().Where(entuser.Username(name)).OnlyX(bg))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	tk, err := gov.Submit(bg, who("alice"), governance.RequestInput{
-		ServiceID:   c.Service.Query().Where(service.Name("wiki")).OnlyX(bg).ID,
-		NamespaceID: c.Namespace.Query().Where(namespace.Name("dev")).OnlyX(bg).ID,
-		TemplateID:  c.Template.Query().Where(template.Name("ubuntu-24.04"), template.StatusEQ(template.StatusActive)).OnlyX(bg).ID,
-		SizeID:      c.InstanceSize.Query().Where(instancesize.Name("small")).OnlyX(bg).ID,
-		DiskGB:      80, Reason: "console attack tests"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := gov.Approve(bg, who("bob"), governance.ApproveInput{TicketID: tk.ID,
-		ClusterID: c.Cluster.Query().Where(cluster.Name("sim-test-a")).OnlyX(bg).ID})
+	v, _, err := testorg.DemoVM(bg, env.App.Store, testorg.DemoRequest{
+		Requester: "alice",
+		Approver:  "bob",
+		Namespace: "dev",
+		Cluster:   "sim-test-a",
+		Reason:    "console attack tests",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
