@@ -99,6 +99,7 @@ var matrix = map[string]map[string]bool{
 	"GET /admin":                             roles(admin),
 	"GET /admin/reconcile":                   roles(admin),
 	"POST /admin/clusters/test-connection":   roles(admin),
+	"POST /admin/sizes/dry-run":              roles(admin),
 	"POST /admin/clusters/:id/credentials":   roles(admin),
 	"POST /admin/clusters/:id/delete":        roles(admin),
 	"GET /admin/audit":                       roles(admin),

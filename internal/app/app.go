@@ -210,6 +210,7 @@ func (a *App) wire(ctx context.Context) error {
 		return err
 	}
 	deps.Catalog = catalog.NewService(a.Store, box)
+	deps.Catalog.Clusters = a.Clusters
 	deps.Ready = a.ready
 	deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		jobs.NewQueueCollector(a.Pool))

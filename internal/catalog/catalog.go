@@ -19,6 +19,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/secrets"
 )
@@ -39,6 +40,11 @@ type Service struct {
 	// ProbeTimeout bounds the connection test of a cluster at registration and
 	// credential rotation. Default 15s; tests shorten it.
 	ProbeTimeout time.Duration
+	// Clusters are the app's providers, for dry-runs on a cluster; nil builds a
+	// short-lived registry per dry-run (tests).
+	Clusters interface {
+		For(*ent.Cluster) (kube.Provider, error)
+	}
 }
 
 // NewService builds the service on the shared store; box seals cluster credentials.

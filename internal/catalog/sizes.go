@@ -32,6 +32,9 @@ type SizeInput struct {
 	DiskMaxGB                      int
 	Enabled                        bool
 	SortOrder                      int
+	// SpecOverrides are dotted JSON paths under spec.template.spec. set on every VM of
+	// the size (see sizes_overrides.go); nil for none.
+	SpecOverrides map[string]any
 }
 
 // Limits of the size form.
@@ -93,6 +96,7 @@ func (in SizeInput) Validate() error {
 		fe.Add("mem_request_gib", "Memory backed by hugepages cannot be overcommitted.")
 	}
 	checkGPUs(fe, in.GPUDevices)
+	checkSpecOverrides(fe, in)
 	switch {
 	case in.DiskMinGB < 1:
 		fe.Add("disk_min_gb", "The minimum disk must be at least 1 GB.")
@@ -148,6 +152,9 @@ func (in SizeInput) normalized() SizeInput {
 	if in.GPUDevices == nil {
 		in.GPUDevices = []schema.GPUDevice{}
 	}
+	if in.SpecOverrides == nil {
+		in.SpecOverrides = map[string]any{}
+	}
 	return in
 }
 
@@ -174,7 +181,7 @@ func (s *Service) CreateSize(ctx context.Context, a Actor, in SizeInput) (*ent.I
 			SetCPURequestMillis(in.CPURequestMillis).SetMemOvercommit(in.MemOvercommit).SetMemRequestMib(in.MemRequestMiB).
 			SetDedicatedCPU(in.DedicatedCPU).SetHugepagesSize(in.HugepagesSize).SetGpuDevices(in.GPUDevices).
 			SetRequiresGpu(len(in.GPUDevices) > 0).SetDiskDefaultGB(in.DiskDefaultGB).SetDiskMinGB(in.DiskMinGB).
-			SetDiskMaxGB(in.DiskMaxGB).SetEnabled(in.Enabled).SetSortOrder(in.SortOrder).Save(ctx)
+			SetDiskMaxGB(in.DiskMaxGB).SetEnabled(in.Enabled).SetSortOrder(in.SortOrder).SetSpecOverrides(in.SpecOverrides).Save(ctx)
 		if err != nil {
 			return err
 		}
@@ -209,7 +216,7 @@ func (s *Service) UpdateSize(ctx context.Context, a Actor, id uuid.UUID, in Size
 			SetCPURequestMillis(in.CPURequestMillis).SetMemOvercommit(in.MemOvercommit).SetMemRequestMib(in.MemRequestMiB).
 			SetDedicatedCPU(in.DedicatedCPU).SetHugepagesSize(in.HugepagesSize).SetGpuDevices(in.GPUDevices).
 			SetRequiresGpu(len(in.GPUDevices) > 0).SetDiskDefaultGB(in.DiskDefaultGB).SetDiskMinGB(in.DiskMinGB).
-			SetDiskMaxGB(in.DiskMaxGB).SetEnabled(in.Enabled).SetSortOrder(in.SortOrder).Save(ctx)
+			SetDiskMaxGB(in.DiskMaxGB).SetEnabled(in.Enabled).SetSortOrder(in.SortOrder).SetSpecOverrides(in.SpecOverrides).Save(ctx)
 		if err != nil {
 			return err
 		}
@@ -265,11 +272,16 @@ func SizeInputFrom(sz *ent.InstanceSize) SizeInput {
 		MemoryMiB: sz.MemoryMib, CPUOvercommit: sz.CPUOvercommit, CPURequestMillis: sz.CPURequestMillis,
 		MemOvercommit: sz.MemOvercommit, MemRequestMiB: sz.MemRequestMib, DedicatedCPU: sz.DedicatedCPU,
 		HugepagesSize: sz.HugepagesSize, GPUDevices: sz.GpuDevices, DiskDefaultGB: sz.DiskDefaultGB,
-		DiskMinGB: sz.DiskMinGB, DiskMaxGB: sz.DiskMaxGB, Enabled: sz.Enabled, SortOrder: sz.SortOrder}
+		DiskMinGB: sz.DiskMinGB, DiskMaxGB: sz.DiskMaxGB, Enabled: sz.Enabled, SortOrder: sz.SortOrder,
+		SpecOverrides: sz.SpecOverrides}
 }
 
 func sizeFields(sz *ent.InstanceSize) map[string]any {
 	cpuReq, cpuLim, memReq, memLim := Resources(sz)
+	overrides := sz.SpecOverrides
+	if overrides == nil {
+		overrides = map[string]any{}
+	}
 	gpus := []any{}
 	for _, g := range sz.GpuDevices {
 		gpus = append(gpus, map[string]any{"name": g.Name, "device_name": g.DeviceName})
@@ -281,5 +293,7 @@ func sizeFields(sz *ent.InstanceSize) map[string]any {
 		"dedicated_cpu": sz.DedicatedCPU, "hugepages_size": sz.HugepagesSize, "gpu_devices": gpus,
 		"disk_default_gb": sz.DiskDefaultGB, "disk_min_gb": sz.DiskMinGB, "disk_max_gb": sz.DiskMaxGB,
 		"enabled": sz.Enabled, "sort_order": sz.SortOrder,
+		// Overrides are configuration, not secrets: the audit shows them in full.
+		"spec_overrides": overrides,
 	}
 }

@@ -32,6 +32,10 @@ func CheckOverridePaths(overrides map[string]any) error {
 				fmt.Sprintf("spec override %q: only paths under %s… may be overridden", path, OverridePrefix))
 		}
 		for _, p := range platformPaths {
+			if strings.HasPrefix(p, path+".") {
+				return NewPermanent(CodeValidationFailed,
+					fmt.Sprintf("spec override %q: it would replace %s, which the platform sets; override the fields inside it instead", path, p))
+			}
 			if path == p || strings.HasPrefix(path, p+".") {
 				return NewPermanent(CodeValidationFailed,
 					fmt.Sprintf("spec override %q: %s is set by the platform from the approved request", path, p))

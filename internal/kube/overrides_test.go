@@ -60,6 +60,7 @@ func TestOverridesAreValidatedAgainstKubeVirtTypes(t *testing.T) {
 		"run strategy":    {map[string]any{"spec.runStrategy": "Always"}, "only paths under"},
 		"resources":       {map[string]any{"spec.template.spec.domain.resources.requests.memory": "64Gi"}, "set by the platform"},
 		"volumes":         {map[string]any{"spec.template.spec.volumes.0.name": "x"}, "set by the platform"},
+		"whole domain":    {map[string]any{"spec.template.spec.domain": map[string]any{}}, "would replace"},
 		"index too large": {map[string]any{"spec.template.spec.domain.devices.gpus.3.name": "g"}, "out of range"},
 		"into a scalar":   {map[string]any{"spec.template.spec.hostname.x": "y"}, "inside a string"},
 	} {

@@ -69,6 +69,8 @@ type SizeRow struct {
 	DedicatedCPU          bool
 	Disk                  string
 	Enabled               bool
+	// Overrides are the size's spec overrides as path = value lines, sorted by path.
+	Overrides []Override
 }
 
 // SizeForm is the create and edit form of a size, values as typed.
@@ -86,8 +88,13 @@ type SizeForm struct {
 	DiskDefault, DiskMin, DiskMax  string
 	Enabled                        bool
 	SortOrder                      string
-	Errors                         Errors
-	Message                        string
+	// SpecOverrides is the JSON object as typed (or the stored one, indented).
+	SpecOverrides string
+	// DryRunClusters offer where "Test on cluster" may run; DryRunCluster is the chosen id.
+	DryRunClusters []views.Option
+	DryRunCluster  string
+	Errors         Errors
+	Message        string
 }
 
 // GPURow is one GPU device row of the size form.

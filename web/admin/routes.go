@@ -59,6 +59,7 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodGet, "/admin/sizes", h.sizes, admin)
 	r.App(http.MethodGet, "/admin/sizes/new", h.newSize, admin)
 	r.App(http.MethodPost, "/admin/sizes", h.createSize, admin)
+	r.App(http.MethodPost, "/admin/sizes/dry-run", h.dryRunSize, admin)
 	r.App(http.MethodGet, "/admin/sizes/:id/edit", h.editSize, admin)
 	r.App(http.MethodPost, "/admin/sizes/:id", h.updateSize, admin)
 	r.App(http.MethodPost, "/admin/sizes/:id/enable", h.toggleSize(true), admin)

@@ -24,7 +24,8 @@ func parseSizeForm(form url.Values) (adminview.SizeForm, catalog.SizeInput, admi
 		CPUCores: get("cpu_cores"), MemoryGiB: get("memory_gib"), CPUOvercommit: form.Has("cpu_overcommit"),
 		CPURequest: get("cpu_request"), MemOvercommit: form.Has("mem_overcommit"), MemRequestGiB: get("mem_request_gib"),
 		DedicatedCPU: form.Has("dedicated_cpu"), Hugepages: get("hugepages_size"), DiskDefault: get("disk_default_gb"),
-		DiskMin: get("disk_min_gb"), DiskMax: get("disk_max_gb"), Enabled: form.Has("enabled"), SortOrder: get("sort_order")}
+		DiskMin: get("disk_min_gb"), DiskMax: get("disk_max_gb"), Enabled: form.Has("enabled"), SortOrder: get("sort_order"),
+		SpecOverrides: get("spec_overrides"), DryRunCluster: get("dryrun_cluster")}
 	in := catalog.SizeInput{Name: f.Name, DisplayName: f.DisplayName, Description: f.Description, CPUOvercommit: f.CPUOvercommit,
 		MemOvercommit: f.MemOvercommit, DedicatedCPU: f.DedicatedCPU, HugepagesSize: f.Hugepages, Enabled: f.Enabled}
 	errs := adminview.Errors{}
@@ -60,6 +61,10 @@ func parseSizeForm(form url.Values) (adminview.SizeForm, catalog.SizeInput, admi
 		if in.MemRequestMiB, err = catalog.ParseGiB(f.MemRequestGiB); err != nil {
 			errs["mem_request_gib"] = quantityProblem(err, "Enter the memory request in GiB, e.g. 2 (more than 0, less than the memory).")
 		}
+	}
+
+	if in.SpecOverrides, err = catalog.ParseSpecOverrides(f.SpecOverrides); err != nil {
+		errs["spec_overrides"] = err.Error()
 	}
 
 	names, devices := form["gpu_name"], form["gpu_device"]
@@ -101,7 +106,7 @@ func sizeForm(id string, in catalog.SizeInput) adminview.SizeForm {
 		CPUCores: strconv.Itoa(in.CPUCores), MemoryGiB: catalog.FormatGiB(in.MemoryMiB), CPUOvercommit: in.CPUOvercommit,
 		MemOvercommit: in.MemOvercommit, DedicatedCPU: in.DedicatedCPU, Hugepages: in.HugepagesSize,
 		DiskDefault: strconv.Itoa(in.DiskDefaultGB), DiskMin: strconv.Itoa(in.DiskMinGB), DiskMax: strconv.Itoa(in.DiskMaxGB),
-		Enabled: in.Enabled, SortOrder: strconv.Itoa(in.SortOrder)}
+		Enabled: in.Enabled, SortOrder: strconv.Itoa(in.SortOrder), SpecOverrides: catalog.FormatSpecOverrides(in.SpecOverrides)}
 	if in.CPUOvercommit {
 		f.CPURequest = catalog.FormatCores(in.CPURequestMillis)
 	}
@@ -128,6 +133,9 @@ func sizeRow(sz *ent.InstanceSize) adminview.SizeRow {
 		gpus = append(gpus, g.DeviceName)
 	}
 	r.GPU = strings.Join(gpus, ", ")
+	for _, path := range catalog.SortedOverridePaths(sz.SpecOverrides) {
+		r.Overrides = append(r.Overrides, adminview.Override{Path: path, Value: catalog.OverrideValue(sz.SpecOverrides[path])})
+	}
 	return r
 }
 

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +34,23 @@ func TestParseSizeForm(t *testing.T) {
 	}
 	if errs["memory_gib"] != "Use a value that comes to whole MiB or millicores, e.g. 0.5 or 1.25." {
 		t.Errorf("0.1 GiB: %q", errs["memory_gib"])
+	}
+}
+
+func TestParseSizeFormOverrides(t *testing.T) {
+	form := url.Values{"cpu_cores": {"2"}, "memory_gib": {"4"}, "spec_overrides": {` {"spec.template.spec.evictionStrategy": "LiveMigrate"} `},
+		"dryrun_cluster": {"c1"}}
+	f, in, errs := parseSizeForm(form)
+	if len(errs) != 0 || in.SpecOverrides["spec.template.spec.evictionStrategy"] != "LiveMigrate" || f.DryRunCluster != "c1" {
+		t.Fatalf("parsed %v %v %+v", errs, in.SpecOverrides, f)
+	}
+	if back := sizeForm("", in).SpecOverrides; back != "{\n  \"spec.template.spec.evictionStrategy\": \"LiveMigrate\"\n}" {
+		t.Errorf("shown as %q", back)
+	}
+	form.Set("spec_overrides", `{"spec.template.spec.evictionStrategy": LiveMigrate}`)
+	f, in, errs = parseSizeForm(form)
+	if !strings.Contains(errs["spec_overrides"], "not valid JSON") || in.SpecOverrides != nil ||
+		f.SpecOverrides != `{"spec.template.spec.evictionStrategy": LiveMigrate}` {
+		t.Errorf("bad JSON: %v, kept %q", errs, f.SpecOverrides)
 	}
 }

@@ -32,6 +32,10 @@ func (h *Handler) sizeForm(c echo.Context, status int, f adminview.SizeForm) err
 	if f.ID != "" {
 		title = "Instance size " + f.Name
 	}
+	var err error
+	if f.DryRunClusters, err = h.dryRunClusters(c, f.DryRunCluster); err != nil {
+		return err
+	}
 	return page.Render(c, status, adminview.SizeFormPage(h.Kit.Layout(c, title, "admin"), h.nav(c, "sizes"), f))
 }
 
