@@ -95,12 +95,13 @@ func TestSpecOverridesInTheBrowser(t *testing.T) {
 	fits("the size form with a dry-run result")
 
 	if shared := os.Getenv(testcluster.EnvKubeconfig); shared != "" {
-		// The run's test cluster lacks the demo namespace dev: the refusal reads as such.
+		// A namespace the run's test cluster lacks: the refusal reads as such.
 		kc, err := os.ReadFile(shared)
 		if err != nil {
 			t.Fatal(err)
 		}
 		signIn(t, env, "demo-carol").mustRedirect(t, "/admin/clusters", registerForm("kube-east", string(kc)))
+		absent := missingNamespace(t, env)
 		k := env.App.Store.Ent.Cluster.Query().Where(cluster.Name("kube-east")).OnlyX(t.Context())
 		run("test on the real cluster",
 			chromedp.Reload(),
@@ -112,7 +113,7 @@ func TestSpecOverridesInTheBrowser(t *testing.T) {
 			chromedp.WaitVisible(css(`[data-testid="dry-run-invalid"]`)),
 			chromedp.ScrollIntoView(css(`[data-testid="dry-run-result"]`)))
 		shotOf(t, ctx, "41c-size-dry-run-missing-namespace-390", `[data-testid="dry-run-result"]`)
-		if got := text(`[data-testid="dry-run-result"]`); !strings.Contains(got, `namespaces "dev" not found`) || !strings.Contains(got, "kubectl create namespace dev") {
+		if got := text(`[data-testid="dry-run-result"]`); !strings.Contains(got, `namespaces "`+absent+`" not found`) || !strings.Contains(got, "kubectl create namespace "+absent) {
 			t.Errorf("missing namespace result %q", got)
 		}
 		fits("the size form with a refusal")

@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"crypto/rand"
 	"html"
 	"net/http"
 	"net/url"
@@ -157,9 +158,10 @@ func TestDryRunOnTheTestClusterFromTheForm(t *testing.T) {
 		t.Error("the real cluster is not offered for tests")
 	}
 
+	absent := missingNamespace(t, env)
 	status, body := carol.dryRun(t, sizeFormWith("tuned", goodOverrides), k.ID.String())
 	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "Not valid on kube-east.") ||
-		!strings.Contains(body, "namespaces &#34;dev&#34; not found") || !strings.Contains(body, "kubectl create namespace dev") {
+		!strings.Contains(body, "namespaces &#34;"+absent+"&#34; not found") || !strings.Contains(body, "kubectl create namespace "+absent) {
 		t.Fatalf("dry run into a namespace the cluster lacks: %d %s", status, body)
 	}
 
@@ -172,4 +174,16 @@ func TestDryRunOnTheTestClusterFromTheForm(t *testing.T) {
 	if env.App.Store.Ent.InstanceSize.Query().Where(instancesize.Name("tuned")).ExistX(ctx) {
 		t.Error("a dry run stored the size")
 	}
+}
+
+// missingNamespace makes the dry-run's namespace one the shared test cluster cannot
+// have: other packages' tests create the demo namespaces (dev, qa) on it. The demo's
+// test namespaces are disabled and a uniquely named one takes their place.
+func missingNamespace(t *testing.T, env *apptest.Env) string {
+	t.Helper()
+	ctx := t.Context()
+	name := "aa" + strings.ToLower(rand.Text()[:6])
+	env.App.Store.Ent.Namespace.Update().Where(namespace.EnvironmentEQ(namespace.EnvironmentTest)).SetEnabled(false).ExecX(ctx)
+	env.App.Store.Ent.Namespace.Create().SetName(name).SetEnvironment(namespace.EnvironmentTest).ExecX(ctx)
+	return name
 }
