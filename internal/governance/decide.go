@@ -10,6 +10,7 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/service"
@@ -110,11 +111,23 @@ func (s *Service) Approve(ctx context.Context, who Requester, in ApproveInput) (
 	if plan.Blocked() {
 		return nil, plan.Errors.Err()
 	}
+	if s.afterPlan != nil {
+		s.afterPlan()
+	}
 	var created *ent.VM
 	err = s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		t, err := lockPending(ctx, tx, t.ID)
 		if err != nil {
 			return err
+		}
+		// The chosen cluster must still be in service. The share lock makes a cluster
+		// deletion racing this approval wait for it, and then refuse: it sees the VM.
+		k, err := tx.Ent.Cluster.Query().Where(cluster.ID(plan.Cluster.ID)).ForShare().Only(ctx)
+		if err != nil {
+			return err
+		}
+		if k.DeletedAt != nil || !k.Enabled {
+			return domain.Errf(domain.CodeClusterUnhealthy, "cluster_id", "Cluster %s was disabled or deleted meanwhile; choose another.", k.Name)
 		}
 		svc, err := tx.Ent.Service.Query().Where(service.ID(t.ServiceID)).WithSystem().ForUpdate().Only(ctx)
 		if err != nil {

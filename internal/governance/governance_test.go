@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
@@ -138,6 +139,26 @@ func TestFailureAfterJobInsertLeavesNothing(t *testing.T) {
 	f.gov.afterJobInsert = nil
 	if _, err := f.gov.Approve(f.ctx, f.who(f.bob), ApproveInput{TicketID: tk.ID}); err != nil {
 		t.Fatalf("retry after the failure: %v", err)
+	}
+}
+
+// A cluster deleted (or disabled) between the approver's plan and the commit is not
+// approved onto: the transaction reads it under a share lock, so a deletion either
+// lands first and is seen, or waits and then finds the VM and refuses.
+func TestApprovalOntoAClusterDeletedMeanwhileIsRefused(t *testing.T) {
+	f := newFixture(t)
+	tk := f.submit()
+	f.gov.afterPlan = func() {
+		f.store.Ent.Cluster.UpdateOneID(f.testCluster.ID).SetDeletedAt(time.Now()).SetEnabled(false).ExecX(f.ctx)
+	}
+	vms := f.count("vms")
+	_, err := f.gov.Approve(f.ctx, f.who(f.bob), ApproveInput{TicketID: tk.ID, ClusterID: f.testCluster.ID})
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Code != domain.CodeClusterUnhealthy {
+		t.Fatalf("approval onto a deleted cluster: err = %v", err)
+	}
+	if f.count("vms") != vms || must(f.store.Ent.ApprovalTicket.Get(f.ctx, tk.ID)).Status != approvalticket.StatusPENDING_APPROVAL {
+		t.Fatal("the refused approval left a VM or moved the ticket")
 	}
 }
 

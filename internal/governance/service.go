@@ -29,6 +29,9 @@ type Service struct {
 	Now    func() time.Time
 	// afterJobInsert is a test hook: a failure injected here must roll everything back.
 	afterJobInsert func() error
+	// afterPlan is a test hook between an approval's plan and its transaction: the
+	// moment another admin could delete the chosen cluster.
+	afterPlan func()
 }
 
 func (s *Service) now() time.Time {
