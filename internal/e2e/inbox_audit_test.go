@@ -171,9 +171,8 @@ func TestInboxBellAndAuditLogInTheBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, ctx, `[data-testid="audit-row"]`); n != 1 {
-		t.Fatalf("approval.* shows %d rows", n)
-	}
+	// The unfiltered page already shows an approval row: wait for the filtered one.
+	waitCount(t, ctx, `[data-testid="audit-row"]`, 1)
 	screenshot(t, ctx, "audit-02-filtered")
 	// Resource history through the resource link of the row.
 	err = chromedp.Do(ctx,
