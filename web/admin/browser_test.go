@@ -78,21 +78,10 @@ func visible(t *testing.T, ctx context.Context, sel string) bool {
 func TestAdminPagesInTheBrowser(t *testing.T) {
 	env := apptest.Start(t)
 	ctx := browser(t)
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
-	run("sign in as carol",
-		chromedp.Navigate(env.URL+"/"),
-		chromedp.WaitVisible(css(`[data-testid="sso-login"]`)),
-		chromedp.Click(css(`[data-testid="sso-login"]`)),
-		chromedp.WaitVisible(css(`[data-testid="pick-carol"]`)),
-		chromedp.Click(css(`[data-testid="pick-carol"]`)),
-		chromedp.WaitVisible(css(`[data-testid="capabilities"]`)),
+	run := steps(t, ctx)
+	run("sign in as carol", append(signInCarol(env.URL),
 		chromedp.Click(css(`[data-nav="admin"]`)),
-		chromedp.WaitVisible(css(`[data-testid="card-templates"]`)))
+		chromedp.WaitVisible(css(`[data-testid="card-templates"]`)))...)
 	shot(t, ctx, "01-home")
 
 	run("namespaces", chromedp.Click(css(`[data-admin-tab="namespaces"]`)), chromedp.WaitVisible(css(`[data-testid="namespaces"]`)))
@@ -155,3 +144,44 @@ func TestAdminPagesInTheBrowser(t *testing.T) {
 }
 
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+// steps returns a runner of named steps: a failing step ends the test with its name.
+func steps(t *testing.T, ctx context.Context) func(step string, actions ...chromedp.Action[chromedp.Void]) {
+	return func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+}
+
+// signInCarol signs the platform admin in through the development issuer.
+func signInCarol(url string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(url + "/"),
+		chromedp.WaitVisible(css(`[data-testid="sso-login"]`)),
+		chromedp.Click(css(`[data-testid="sso-login"]`)),
+		chromedp.WaitVisible(css(`[data-testid="pick-carol"]`)),
+		chromedp.Click(css(`[data-testid="pick-carol"]`)),
+		chromedp.WaitVisible(css(`[data-testid="capabilities"]`)),
+	}
+}
+
+// fitsPhone fails when the page is wider than a 390 px screen, naming what sticks out.
+// Wide tables scroll inside their .table-wrap; nothing may widen the page itself.
+func fitsPhone(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	culprits, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('main *'))
+		.filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > window.innerWidth + 1)
+		.slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join('; ')`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if width > 390 || culprits != "" {
+		t.Errorf("%s is wider than 390 px: %d px (%s)", page, width, culprits)
+	}
+}

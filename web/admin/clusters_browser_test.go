@@ -19,19 +19,10 @@ import (
 func TestClusterOnboardingInTheBrowser(t *testing.T) {
 	env := apptest.Start(t)
 	ctx := browser(t)
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
-	run("sign in as carol",
-		chromedp.Navigate(env.URL+"/"),
-		chromedp.Click(css(`[data-testid="sso-login"]`)),
-		chromedp.Click(css(`[data-testid="pick-carol"]`)),
-		chromedp.WaitVisible(css(`[data-testid="capabilities"]`)),
+	run := steps(t, ctx)
+	run("sign in as carol", append(signInCarol(env.URL),
 		chromedp.Navigate(env.URL+"/admin/clusters/new"),
-		chromedp.WaitVisible(css(`[data-testid="cluster-form"]`)))
+		chromedp.WaitVisible(css(`[data-testid="cluster-form"]`)))...)
 	if !visible(t, ctx, "#f-kubeconfig") || visible(t, ctx, "#f-gpu_devices") {
 		t.Error("a KubeVirt registration shows hardware fields, or no kubeconfig field")
 	}

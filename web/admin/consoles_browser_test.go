@@ -25,40 +25,12 @@ func TestConsoleAccessInTheBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := browser(t)
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
-	fits := func(page string) {
-		t.Helper()
-		culprits, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('main *'))
-			.filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > window.innerWidth + 1)
-			.slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join('; ')`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if culprits != "" {
-			t.Errorf("%s is wider than 390 px: %s", page, culprits)
-		}
-		// Wide tables scroll inside their .table-wrap; nothing may widen the page itself.
-		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if width > 390 {
-			t.Errorf("%s scrolls sideways: %d px wide", page, width)
-		}
-	}
-	run("sign in as carol",
-		chromedp.Navigate(env.URL+"/"),
-		chromedp.Click(css(`[data-testid="sso-login"]`)),
-		chromedp.Click(css(`[data-testid="pick-carol"]`)),
-		chromedp.WaitVisible(css(`[data-testid="capabilities"]`)),
+	run := steps(t, ctx)
+	fits := func(page string) { t.Helper(); fitsPhone(t, ctx, page) }
+	run("sign in as carol", append(signInCarol(env.URL),
 		chromedp.EmulateViewport(390, 844),
 		chromedp.Navigate(env.URL+"/approvals/"+pending.ID.String()),
-		chromedp.WaitVisible(css(`[data-testid="console-request"]`)))
+		chromedp.WaitVisible(css(`[data-testid="console-request"]`)))...)
 	shot(t, ctx, "30-console-request-390")
 	fits("the console request's approval page")
 	run("grant 30 minutes",

@@ -21,25 +21,8 @@ import (
 func TestSpecOverridesInTheBrowser(t *testing.T) {
 	env := apptest.Start(t)
 	ctx := browser(t)
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
-	fits := func(page string) {
-		t.Helper()
-		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if width > 390 {
-			culprits, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('main *'))
-				.filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > window.innerWidth + 1)
-				.slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join('; ')`))
-			t.Errorf("%s scrolls sideways: %d px wide (%s)", page, width, culprits)
-		}
-	}
+	run := steps(t, ctx)
+	fits := func(page string) { t.Helper(); fitsPhone(t, ctx, page) }
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
@@ -49,14 +32,10 @@ func TestSpecOverridesInTheBrowser(t *testing.T) {
 		return s
 	}
 	medium := env.App.Store.Ent.InstanceSize.Query().Where(instancesize.Name("medium")).OnlyX(t.Context())
-	run("sign in as carol",
-		chromedp.Navigate(env.URL+"/"),
-		chromedp.Click(css(`[data-testid="sso-login"]`)),
-		chromedp.Click(css(`[data-testid="pick-carol"]`)),
-		chromedp.WaitVisible(css(`[data-testid="capabilities"]`)),
+	run("sign in as carol", append(signInCarol(env.URL),
 		chromedp.EmulateViewport(390, 844),
 		chromedp.Navigate(env.URL+"/admin/sizes/"+medium.ID.String()+"/edit"),
-		chromedp.WaitVisible(css(`[data-testid="spec-overrides"]`)))
+		chromedp.WaitVisible(css(`[data-testid="spec-overrides"]`)))...)
 	fits("the size form")
 
 	run("test a typo",
