@@ -139,6 +139,8 @@ func (h *Handler) ticket(c echo.Context) error {
 func (h *Handler) refused(c echo.Context, err error, fetch bool, id uuid.UUID) error {
 	var de *domain.Error
 	switch {
+	case errors.Is(err, uc.ErrVMNotFound) && fetch:
+		return c.JSON(http.StatusNotFound, map[string]string{"code": domain.CodeNotFound, "message": uc.ErrVMNotFound.Message})
 	case errors.Is(err, uc.ErrVMNotFound):
 		return echo.NewHTTPError(http.StatusNotFound)
 	case !errors.As(err, &de):
