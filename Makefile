@@ -93,6 +93,8 @@ test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPasswordPolicy$$' -fuzztime $(FUZZTIME) ./internal/auth/password
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckName$$' -fuzztime $(FUZZTIME) ./internal/domain
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/markdown
+	$(GO) test -run '^$$' -fuzz '^FuzzTruncate$$' -fuzztime $(FUZZTIME) ./internal/textutil
+	$(GO) test -run '^$$' -fuzz '^FuzzPaging$$' -fuzztime $(FUZZTIME) ./web/page
 
 # Page benchmarks against a filled database (10,000 VMs, 2,000 pending tickets).
 bench: assets

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"kv-shepherd.io/shepherd/internal/paging"
 )
 
 // Field is one form input with its label, current value, hint and error.
@@ -29,6 +31,13 @@ type Pager struct {
 	Page, PerPage, Total int
 	BaseURL              string     // path of the list
 	Query                url.Values // current filters (page is replaced)
+}
+
+// NewPager describes page p of a list of total rows. A page past the end (a stale or
+// hand-edited link) is shown as the last page, which is what the use cases list.
+func NewPager(p paging.Page, total int, base string, q url.Values) Pager {
+	p = p.Within(total)
+	return Pager{Page: p.Number, PerPage: p.PerPage, Total: total, BaseURL: base, Query: q}
 }
 
 // Pages is the number of pages.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/internal/textutil"
 )
 
 // Entry is one audit record as a use case describes it.
@@ -47,11 +48,11 @@ func RequestFrom(ctx context.Context) Request {
 
 // Write inserts e with the client given (bind it to the use case's transaction).
 func Write(ctx context.Context, client *ent.Client, e Entry) error {
+	// The request's metadata comes from headers the client chose (User-Agent,
+	// X-Request-Id): capped, and made valid UTF-8, which PostgreSQL insists on.
 	req := RequestFrom(ctx)
-	ua := req.UserAgent
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
+	ua := textutil.Truncate(req.UserAgent, 512)
+	requestID := textutil.Truncate(req.RequestID, 128)
 	return client.AuditLog.Create().
 		SetAction(e.Action).
 		SetNillableActorID(e.ActorID).
@@ -65,7 +66,7 @@ func Write(ctx context.Context, client *ent.Client, e Entry) error {
 		SetDetails(Redact(e.Details)).
 		SetIPAddress(req.IP).
 		SetUserAgent(ua).
-		SetRequestID(req.RequestID).
+		SetRequestID(requestID).
 		Exec(ctx)
 }
 

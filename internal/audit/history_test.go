@@ -1,11 +1,13 @@
 package audit_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/testdb"
 )
 
@@ -24,26 +26,29 @@ func TestListForResourcePagesNewestFirst(t *testing.T) {
 	c.AuditLog.Create().SetAction("service.update").SetResourceType("service").SetResourceID("s1").ExecX(ctx)
 	c.AuditLog.Create().SetAction("system.update").SetResourceType("system").SetResourceID("s2").ExecX(ctx)
 
-	rows, total, err := audit.ListForResource(ctx, c, "system", "s1", 1, 0)
+	rows, total, err := audit.ListForResource(ctx, c, "system", "s1", paging.Page{Number: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if total != 25 || len(rows) != audit.HistoryPerPage {
+	if total != 25 || len(rows) != paging.DefaultPerPage {
 		t.Fatalf("total %d, rows %d", total, len(rows))
 	}
 	if rows[0].Details["n"] != float64(24) || rows[19].Details["n"] != float64(5) {
 		t.Fatalf("order: first %v last %v", rows[0].Details, rows[19].Details)
 	}
-	rows, _, err = audit.ListForResource(ctx, c, "system", "s1", 2, 20)
+	rows, _, err = audit.ListForResource(ctx, c, "system", "s1", paging.Page{Number: 2, PerPage: 20})
 	if err != nil || len(rows) != 5 || rows[4].Details["n"] != float64(0) {
 		t.Fatalf("page 2: %d rows, %v", len(rows), err)
 	}
-	rows, _, _ = audit.ListForResource(ctx, c, "system", "s1", 1, 1000)
+	rows, _, _ = audit.ListForResource(ctx, c, "system", "s1", paging.Page{Number: 1, PerPage: 1000})
 	if len(rows) != 25 {
 		t.Fatalf("per_page above the maximum: %d rows", len(rows))
 	}
-	rows, _, _ = audit.ListForResource(ctx, c, "system", "s1", 99, 20)
-	if len(rows) != 0 {
-		t.Fatalf("page past the end: %d rows", len(rows))
+	// A page past the end, however far, is the last page.
+	for _, n := range []int{3, 99, math.MaxInt} {
+		rows, _, err = audit.ListForResource(ctx, c, "system", "s1", paging.Page{Number: n, PerPage: 20})
+		if err != nil || len(rows) != 5 || rows[4].Details["n"] != float64(0) {
+			t.Fatalf("page %d past the end: %d rows, %v", n, len(rows), err)
+		}
 	}
 }

@@ -16,12 +16,12 @@ import (
 	"kv-shepherd.io/shepherd/ent/predicate"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/paging"
 )
 
-// Page sizes of the audit viewer and the export (spec/flows.md §6.3).
+// The export's largest page (spec/flows.md §6.3); the viewer pages like every list
+// (paging.DefaultPerPage, at most paging.MaxPerPage).
 const (
-	DefaultPerPage   = 20
-	MaxPerPage       = 100
 	MaxExportPerPage = 1000
 	// CountCap bounds the COUNT behind the pager: counting a year of audit rows on every
 	// page view would cost more than the page; beyond it the viewer says "more than".
@@ -41,9 +41,8 @@ type Filter struct {
 	ResourceType string
 	ResourceID   string
 	Environment  string
-	From, To     time.Time // From inclusive, To exclusive; zero means open
-	Page         int       // 1-based
-	PerPage      int       // 1..MaxExportPerPage
+	From, To     time.Time   // From inclusive, To exclusive; zero means open
+	Page         paging.Page // at most MaxExportPerPage rows; past the end is the last page
 }
 
 // ActionPrefix returns the prefix when Action asks for one.
@@ -63,11 +62,10 @@ func (f Filter) ActionPrefix() (string, bool) {
 
 // Result is one page of audit rows, newest first.
 type Result struct {
-	Rows    []*ent.AuditLog
-	Total   int  // matching rows, at most CountCap
-	Capped  bool // more than CountCap rows match
-	Page    int
-	PerPage int
+	Rows   []*ent.AuditLog
+	Total  int         // matching rows, at most CountCap
+	Capped bool        // more than CountCap rows match
+	Page   paging.Page // the page shown (the last one when f asked for a page past the end)
 	// ActorByName is set when Actor names no user, so rows were matched by the recorded
 	// actor name (sign-in attempts for unknown accounts, deleted users).
 	ActorByName bool
@@ -75,10 +73,7 @@ type Result struct {
 
 // Search returns one page of rows matching f.
 func Search(ctx context.Context, client *ent.Client, f Filter) (Result, error) {
-	res := Result{Page: max(f.Page, 1), PerPage: f.PerPage}
-	if f.PerPage < 1 || f.PerPage > MaxExportPerPage {
-		return res, errors.New("audit search: per page out of range")
-	}
+	res := Result{Page: f.Page.Normalize(paging.DefaultPerPage, MaxExportPerPage)}
 	pred, empty, err := f.predicate(ctx, client, &res)
 	if err != nil || empty {
 		return res, err
@@ -86,12 +81,10 @@ func Search(ctx context.Context, client *ent.Client, f Filter) (Result, error) {
 	if res.Total, res.Capped, err = cappedCount(ctx, client, pred); err != nil {
 		return res, err
 	}
-	if last := max((res.Total+res.PerPage-1)/res.PerPage, 1); res.Page > last {
-		res.Page = last
-	}
+	res.Page = res.Page.Within(res.Total)
 	res.Rows, err = client.AuditLog.Query().Where(predicate.AuditLog(pred)).
 		Order(ent.Desc(auditlog.FieldCreatedAt), ent.Desc(auditlog.FieldID)).
-		Offset((res.Page - 1) * res.PerPage).Limit(res.PerPage).
+		Offset(res.Page.Offset()).Limit(res.Page.Limit()).
 		All(ctx)
 	return res, err
 }

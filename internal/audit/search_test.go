@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"database/sql"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/testdb"
 )
 
@@ -98,7 +100,7 @@ func TestSearchFiltersNarrowResults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.filter.PerPage = 20
+			tc.filter.Page = paging.Page{PerPage: 20}
 			res, err := audit.Search(ctx, f.store.Ent, tc.filter)
 			if err != nil {
 				t.Fatal(err)
@@ -108,7 +110,7 @@ func TestSearchFiltersNarrowResults(t *testing.T) {
 			}
 		})
 	}
-	res, _ := audit.Search(ctx, f.store.Ent, audit.Filter{Actor: "mallory", PerPage: 20})
+	res, _ := audit.Search(ctx, f.store.Ent, audit.Filter{Actor: "mallory", Page: paging.Page{PerPage: 20}})
 	if !res.ActorByName {
 		t.Error("ActorByName not reported for a name without account")
 	}
@@ -117,17 +119,22 @@ func TestSearchFiltersNarrowResults(t *testing.T) {
 func TestSearchPagesNewestFirst(t *testing.T) {
 	f := newSearchFixture(t)
 	ctx := t.Context()
-	res, err := audit.Search(ctx, f.store.Ent, audit.Filter{Page: 2, PerPage: 4})
-	if err != nil || !slices.Equal(searchActions(res.Rows), []string{"user.logout", "user.login"}) || res.Total != 6 || res.Page != 2 {
-		t.Fatalf("page 2: %v total=%d page=%d err=%v", searchActions(res.Rows), res.Total, res.Page, err)
+	res, err := audit.Search(ctx, f.store.Ent, audit.Filter{Page: paging.Page{Number: 2, PerPage: 4}})
+	if err != nil || !slices.Equal(searchActions(res.Rows), []string{"user.logout", "user.login"}) || res.Total != 6 || res.Page.Number != 2 {
+		t.Fatalf("page 2: %v total=%d page=%d err=%v", searchActions(res.Rows), res.Total, res.Page.Number, err)
 	}
-	res, err = audit.Search(ctx, f.store.Ent, audit.Filter{Page: 50, PerPage: 4})
-	if err != nil || res.Page != 2 || len(res.Rows) != 2 {
-		t.Fatalf("page past the end: page=%d rows=%d err=%v", res.Page, len(res.Rows), err)
+	for _, n := range []int{50, math.MaxInt} {
+		res, err = audit.Search(ctx, f.store.Ent, audit.Filter{Page: paging.Page{Number: n, PerPage: 4}})
+		if err != nil || res.Page.Number != 2 || len(res.Rows) != 2 {
+			t.Fatalf("page %d past the end: page=%d rows=%d err=%v", n, res.Page.Number, len(res.Rows), err)
+		}
 	}
-	for _, bad := range []int{0, -1, audit.MaxExportPerPage + 1} {
-		if _, err := audit.Search(ctx, f.store.Ent, audit.Filter{PerPage: bad}); err == nil {
-			t.Errorf("per page %d accepted", bad)
+	// Page sizes out of range are clamped: the default below 1, the export's maximum above it.
+	for bad, want := range map[int]int{0: paging.DefaultPerPage, -1: paging.DefaultPerPage, math.MinInt: paging.DefaultPerPage,
+		audit.MaxExportPerPage + 1: audit.MaxExportPerPage, math.MaxInt: audit.MaxExportPerPage} {
+		res, err := audit.Search(ctx, f.store.Ent, audit.Filter{Page: paging.Page{PerPage: bad}})
+		if err != nil || res.Page.PerPage != want || len(res.Rows) != 6 {
+			t.Errorf("per page %d: %+v, %d rows, %v", bad, res.Page, len(res.Rows), err)
 		}
 	}
 }
@@ -141,7 +148,7 @@ func TestSearchCountIsCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := audit.Search(ctx, store.Ent, audit.Filter{Action: "bulk.write", PerPage: 20})
+	res, err := audit.Search(ctx, store.Ent, audit.Filter{Action: "bulk.write", Page: paging.Page{PerPage: 20}})
 	if err != nil || res.Total != audit.CountCap || !res.Capped || len(res.Rows) != 20 {
 		t.Fatalf("total=%d capped=%v rows=%d err=%v", res.Total, res.Capped, len(res.Rows), err)
 	}
@@ -224,7 +231,7 @@ func TestSearchUsesTheIndexes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		rec := &recorder{Driver: entsql.OpenDB(dialect.Postgres, f.store.SQL)}
-		tc.filter.PerPage = 20
+		tc.filter.Page = paging.Page{PerPage: 20}
 		if _, err := audit.Search(ctx, ent.NewClient(ent.Driver(rec)), tc.filter); err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/auth/password"
 	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/textutil"
 )
 
 // DefaultRoleName is bound, test only, to IdP users whose groups map to nothing.
@@ -79,9 +80,7 @@ func (s *Service) LoginLocal(ctx context.Context, username, secret string) (*ent
 
 // LoginFailed audits a refused sign-in. It never fails the request it is called from.
 func (s *Service) LoginFailed(ctx context.Context, method, username, reason string) {
-	if len(username) > 255 {
-		username = username[:255]
-	}
+	username = textutil.Truncate(username, 255) // whole characters, valid UTF-8: else the row is refused
 	err := audit.Write(ctx, s.Store.Ent, audit.Entry{Action: "user.login_failed", ActorName: username,
 		ResourceType: "user", ResourceName: username, Details: map[string]any{"method": method, "reason": reason}})
 	if err != nil {
@@ -194,10 +193,7 @@ func (s *Service) rebuildBindings(ctx context.Context, tx *ent.Client, userID uu
 // freeUsername picks the IdP's preferred name, or a suffixed one when a different account
 // (for example the local admin) already uses it.
 func freeUsername(ctx context.Context, client *ent.Client, id Identity) (string, error) {
-	name := id.Username
-	if len(name) > 200 {
-		name = name[:200]
-	}
+	name := textutil.Truncate(id.Username, 200)
 	taken, err := client.User.Query().Where(user.Username(name)).Exist(ctx)
 	if err != nil || !taken {
 		return name, err

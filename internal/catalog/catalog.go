@@ -170,27 +170,6 @@ func SplitList(s string) []string {
 	return out
 }
 
-// Page is one page of a list.
-type Page struct {
-	Number, PerPage int
-}
-
-// Normalize applies the spec's defaults (20 per page, at most 100).
-func (p Page) Normalize() Page {
-	if p.Number < 1 {
-		p.Number = 1
-	}
-	if p.PerPage <= 0 {
-		p.PerPage = 20
-	}
-	if p.PerPage > 100 {
-		p.PerPage = 100
-	}
-	return p
-}
-
-func (p Page) offset() int { return (p.Number - 1) * p.PerPage }
-
 // Counts summarise each catalogue for the admin home.
 type Counts struct {
 	Namespaces, NamespacesEnabled int

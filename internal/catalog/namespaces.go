@@ -11,6 +11,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/paging"
 )
 
 // NamespaceInput is the create form. Only the description can change later: the name
@@ -151,8 +152,8 @@ func toggleAction(kind string, enabled bool) string {
 
 // NamespaceFilter narrows the admin list.
 type NamespaceFilter struct {
-	Environment string // "" for all
-	Page        Page
+	Environment string      // "" for all
+	Page        paging.Page // 20 rows by default, at most 100; past the end is the last page
 }
 
 // ListNamespaces returns one page, by name, and the total matching.
@@ -165,8 +166,8 @@ func (s *Service) ListNamespaces(ctx context.Context, f NamespaceFilter) ([]*ent
 	if err != nil {
 		return nil, 0, err
 	}
-	p := f.Page.Normalize()
-	rows, err := q.Order(ent.Asc(namespace.FieldName)).Offset(p.offset()).Limit(p.PerPage).All(ctx)
+	p := f.Page.Standard().Within(total)
+	rows, err := q.Order(ent.Asc(namespace.FieldName)).Offset(p.Offset()).Limit(p.Limit()).All(ctx)
 	return rows, total, err
 }
 

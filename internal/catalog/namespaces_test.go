@@ -1,11 +1,13 @@
 package catalog_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/paging"
 )
 
 func TestCreateNamespaceValidates(t *testing.T) {
@@ -113,11 +115,13 @@ func TestListNamespacesFiltersAndPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, total, err := s.ListNamespaces(ctx, catalog.NamespaceFilter{Environment: "test", Page: catalog.Page{Number: 2, PerPage: 2}})
-	if err != nil || total != 3 || len(rows) != 1 || rows[0].Name != "a3" {
-		t.Fatalf("test page 2: total %d rows %d err %v", total, len(rows), err)
+	for _, n := range []int{2, 3, math.MaxInt} { // past the end is the last page
+		rows, total, err := s.ListNamespaces(ctx, catalog.NamespaceFilter{Environment: "test", Page: paging.Page{Number: n, PerPage: 2}})
+		if err != nil || total != 3 || len(rows) != 1 || rows[0].Name != "a3" {
+			t.Fatalf("test page %d: total %d rows %d err %v", n, total, len(rows), err)
+		}
 	}
-	rows, total, _ = s.ListNamespaces(ctx, catalog.NamespaceFilter{})
+	rows, total, _ := s.ListNamespaces(ctx, catalog.NamespaceFilter{})
 	if total != 5 || len(rows) != 5 || rows[0].Name != "a1" {
 		t.Fatalf("all: %d %d", total, len(rows))
 	}

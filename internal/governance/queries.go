@@ -13,27 +13,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/internal/paging"
 )
-
-// Paging limits (spec/flows.md §6.3).
-const (
-	DefaultPerPage = 20
-	MaxPerPage     = 100
-)
-
-// Page normalises page and per_page.
-func Page(page, perPage int) (int, int) {
-	if page < 1 {
-		page = 1
-	}
-	if perPage < 1 {
-		perPage = DefaultPerPage
-	}
-	if perPage > MaxPerPage {
-		perPage = MaxPerPage
-	}
-	return page, perPage
-}
 
 // InboxFilter narrows the approver inbox; all fields come from the query string.
 type InboxFilter struct {
@@ -41,8 +22,7 @@ type InboxFilter struct {
 	Environment string // test | prod
 	Requester   string // username
 	MinAgeDays  int
-	Page        int
-	PerPage     int
+	Page        paging.Page // 20 rows by default, at most 100; past the end is the last page
 }
 
 // Inbox lists pending tickets in the environments where the user may view approvals,
@@ -78,8 +58,8 @@ func (s *Service) Inbox(ctx context.Context, p *authz.Principal, f InboxFilter) 
 	if err != nil {
 		return nil, 0, err
 	}
-	page, per := Page(f.Page, f.PerPage)
-	rows, err := q.Order(ent.Asc(approvalticket.FieldCreatedAt)).Offset((page - 1) * per).Limit(per).All(ctx)
+	pg := f.Page.Standard().Within(total)
+	rows, err := q.Order(ent.Asc(approvalticket.FieldCreatedAt)).Offset(pg.Offset()).Limit(pg.Limit()).All(ctx)
 	return rows, total, err
 }
 
@@ -102,10 +82,9 @@ func AgeClass(days int) string {
 
 // RequestFilter narrows "My requests".
 type RequestFilter struct {
-	Status  string
-	Type    string
-	Page    int
-	PerPage int
+	Status string
+	Type   string
+	Page   paging.Page // 20 rows by default, at most 100; past the end is the last page
 }
 
 // MyRequests lists the user's own tickets, newest first.
@@ -121,8 +100,8 @@ func (s *Service) MyRequests(ctx context.Context, userID uuid.UUID, f RequestFil
 	if err != nil {
 		return nil, 0, err
 	}
-	page, per := Page(f.Page, f.PerPage)
-	rows, err := q.Order(ent.Desc(approvalticket.FieldCreatedAt)).Offset((page - 1) * per).Limit(per).All(ctx)
+	pg := f.Page.Standard().Within(total)
+	rows, err := q.Order(ent.Desc(approvalticket.FieldCreatedAt)).Offset(pg.Offset()).Limit(pg.Limit()).All(ctx)
 	return rows, total, err
 }
 
@@ -148,8 +127,7 @@ type VMFilter struct {
 	Namespace   string
 	Environment string
 	Status      string
-	Page        int
-	PerPage     int
+	Page        paging.Page // 20 rows by default, at most 100; past the end is the last page
 }
 
 // VMs lists the VMs the user may see, newest first: all for platform admins, otherwise
@@ -189,10 +167,10 @@ func (s *Service) VMs(ctx context.Context, p *authz.Principal, f VMFilter) ([]*e
 	if err != nil {
 		return nil, 0, err
 	}
-	page, per := Page(f.Page, f.PerPage)
+	pg := f.Page.Standard().Within(total)
 	// Page through ids first (an index-only scan, cheap even at deep offsets), then load
 	// only the rows shown.
-	ids, err := q.Order(ent.Desc(vm.FieldCreatedAt), ent.Desc(vm.FieldID)).Offset((page - 1) * per).Limit(per).IDs(ctx)
+	ids, err := q.Order(ent.Desc(vm.FieldCreatedAt), ent.Desc(vm.FieldID)).Offset(pg.Offset()).Limit(pg.Limit()).IDs(ctx)
 	if err != nil || len(ids) == 0 {
 		return nil, total, err
 	}

@@ -8,6 +8,8 @@ import (
 	"github.com/microcosm-cc/bluemonday"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
+
+	"kv-shepherd.io/shepherd/internal/textutil"
 )
 
 // MaxSource bounds what is rendered (descriptions are short texts, not documents).
@@ -27,9 +29,7 @@ var (
 // Render turns Markdown into sanitized HTML. Raw HTML in the source is escaped by
 // goldmark and anything that slips through is removed by the sanitizer.
 func Render(src string) string {
-	if len(src) > MaxSource {
-		src = src[:MaxSource]
-	}
+	src = textutil.Truncate(src, MaxSource) // whole characters only
 	var buf bytes.Buffer
 	if err := md.Convert([]byte(src), &buf); err != nil {
 		return policy.Sanitize(src)

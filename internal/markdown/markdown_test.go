@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestRender(t *testing.T) {
@@ -12,6 +13,18 @@ func TestRender(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in %s", want, out)
 		}
+	}
+}
+
+// A source cut at MaxSource loses the character that straddles the limit, not half of it.
+func TestRenderCutsLongSourceAtACharacter(t *testing.T) {
+	src := strings.Repeat("a", MaxSource-1) + "é and more"
+	out := Render(src)
+	if !utf8.ValidString(out) || strings.Contains(out, "é") || !strings.Contains(out, strings.Repeat("a", MaxSource-1)) {
+		t.Fatalf("cut source: valid=%v, tail %q", utf8.ValidString(out), out[max(len(out)-20, 0):])
+	}
+	if out := Excerpt("caf\xc3 \xff", 10); !utf8.ValidString(out) {
+		t.Fatalf("invalid UTF-8 in an excerpt: %q", out)
 	}
 }
 

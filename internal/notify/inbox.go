@@ -11,12 +11,7 @@ import (
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/internal/db"
-)
-
-// Page sizes of the inbox (spec/flows.md §6.3).
-const (
-	DefaultPerPage = 20
-	MaxPerPage     = 100
+	"kv-shepherd.io/shepherd/internal/paging"
 )
 
 // ErrNotFound means the notification does not exist or belongs to someone else; the two
@@ -27,23 +22,21 @@ var ErrNotFound = errors.New("notification not found")
 type InboxQuery struct {
 	Recipient  uuid.UUID
 	UnreadOnly bool
-	Page       int // 1-based; clamped to the last page
-	PerPage    int // clamped to 1..MaxPerPage, DefaultPerPage when 0
+	Page       paging.Page // 20 rows by default, at most 100; past the end is the last page
 }
 
 // Inbox is one page of notifications, unread first, then newest first.
 type Inbox struct {
-	Items   []*ent.Notification
-	Total   int // matching the query (all or unread)
-	Unread  int // unread in the whole inbox, for the tab label
-	Page    int
-	PerPage int
+	Items  []*ent.Notification
+	Total  int         // matching the query (all or unread)
+	Unread int         // unread in the whole inbox, for the tab label
+	Page   paging.Page // the page shown
 }
 
 // List returns one page of the recipient's inbox. Both filters are served by the
 // (recipient_id, created_at) index or, for unread only, the partial unread index.
 func List(ctx context.Context, client *ent.Client, q InboxQuery) (Inbox, error) {
-	out := Inbox{PerPage: ClampPerPage(q.PerPage), Page: max(q.Page, 1)}
+	out := Inbox{Page: q.Page.Standard()}
 	unread, err := UnreadCount(ctx, client, q.Recipient)
 	if err != nil {
 		return out, err
@@ -56,26 +49,13 @@ func List(ctx context.Context, client *ent.Client, q InboxQuery) (Inbox, error) 
 	} else if out.Total, err = base.Clone().Count(ctx); err != nil {
 		return out, err
 	}
-	if last := max((out.Total+out.PerPage-1)/out.PerPage, 1); out.Page > last {
-		out.Page = last
-	}
+	out.Page = out.Page.Within(out.Total)
 	out.Items, err = base.
 		Order(func(s *entsql.Selector) { s.OrderExpr(entsql.Expr(s.C(notification.FieldReadAt) + " IS NOT NULL")) },
 			ent.Desc(notification.FieldCreatedAt), ent.Desc(notification.FieldID)).
-		Offset((out.Page - 1) * out.PerPage).Limit(out.PerPage).
+		Offset(out.Page.Offset()).Limit(out.Page.Limit()).
 		All(ctx)
 	return out, err
-}
-
-// ClampPerPage applies the default and the maximum page size.
-func ClampPerPage(n int) int {
-	switch {
-	case n <= 0:
-		return DefaultPerPage
-	case n > MaxPerPage:
-		return MaxPerPage
-	}
-	return n
 }
 
 // UnreadCount is the number on the bell: one COUNT(*) on the partial unread index.

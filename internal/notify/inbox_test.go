@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/notify"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/testdb"
 )
 
@@ -57,8 +59,8 @@ func TestInboxListsOwnUnreadFirstThenNewest(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"newer unread", "old unread", "new read", "oldest read"}
-	if !slices.Equal(noteTitles(got.Items), want) || got.Total != 4 || got.Unread != 2 || got.PerPage != notify.DefaultPerPage {
-		t.Fatalf("all: %v total=%d unread=%d per=%d; want %v", noteTitles(got.Items), got.Total, got.Unread, got.PerPage, want)
+	if !slices.Equal(noteTitles(got.Items), want) || got.Total != 4 || got.Unread != 2 || got.Page.PerPage != paging.DefaultPerPage {
+		t.Fatalf("all: %v total=%d unread=%d per=%d; want %v", noteTitles(got.Items), got.Total, got.Unread, got.Page.PerPage, want)
 	}
 
 	got, err = notify.List(ctx, c, notify.InboxQuery{Recipient: alice, UnreadOnly: true})
@@ -70,25 +72,31 @@ func TestInboxListsOwnUnreadFirstThenNewest(t *testing.T) {
 	}
 
 	// Page 2 of size 3 holds the last one; a page past the end shows the last page.
-	got, err = notify.List(ctx, c, notify.InboxQuery{Recipient: alice, Page: 2, PerPage: 3})
-	if err != nil || !slices.Equal(noteTitles(got.Items), []string{"oldest read"}) || got.Page != 2 {
-		t.Fatalf("page 2: %v page=%d err=%v", noteTitles(got.Items), got.Page, err)
+	got, err = notify.List(ctx, c, notify.InboxQuery{Recipient: alice, Page: paging.Page{Number: 2, PerPage: 3}})
+	if err != nil || !slices.Equal(noteTitles(got.Items), []string{"oldest read"}) || got.Page.Number != 2 {
+		t.Fatalf("page 2: %v page=%d err=%v", noteTitles(got.Items), got.Page.Number, err)
 	}
-	got, err = notify.List(ctx, c, notify.InboxQuery{Recipient: alice, Page: 99, PerPage: 3})
-	if err != nil || got.Page != 2 {
-		t.Fatalf("page 99 clamped to %d, err=%v", got.Page, err)
+	for _, n := range []int{99, math.MaxInt} {
+		got, err = notify.List(ctx, c, notify.InboxQuery{Recipient: alice, Page: paging.Page{Number: n, PerPage: 3}})
+		if err != nil || got.Page.Number != 2 || !slices.Equal(noteTitles(got.Items), []string{"oldest read"}) {
+			t.Fatalf("page %d clamped to %d, err=%v", n, got.Page.Number, err)
+		}
 	}
 
 	empty, err := notify.List(ctx, c, notify.InboxQuery{Recipient: uuid.New()})
-	if err != nil || len(empty.Items) != 0 || empty.Total != 0 || empty.Page != 1 {
+	if err != nil || len(empty.Items) != 0 || empty.Total != 0 || empty.Page.Number != 1 {
 		t.Fatalf("empty inbox: %+v %v", empty, err)
 	}
 }
 
-func TestClampPerPage(t *testing.T) {
-	for in, want := range map[int]int{-1: 20, 0: 20, 1: 1, 50: 50, 100: 100, 101: 100, 5000: 100} {
-		if got := notify.ClampPerPage(in); got != want {
-			t.Errorf("ClampPerPage(%d) = %d, want %d", in, got, want)
+func TestInboxClampsPerPage(t *testing.T) {
+	c := inboxClient(t)
+	alice := uuid.New()
+	putNote(t, c, alice, "one", 1, false)
+	for in, want := range map[int]int{-1: 20, 0: 20, 1: 1, 50: 50, 100: 100, 101: 100, 5000: 100, math.MaxInt: 100} {
+		got, err := notify.List(t.Context(), c, notify.InboxQuery{Recipient: alice, Page: paging.Page{PerPage: in}})
+		if err != nil || got.Page.PerPage != want || len(got.Items) != 1 {
+			t.Errorf("per page %d: %+v, %d items, %v; want %d", in, got.Page, len(got.Items), err, want)
 		}
 	}
 }

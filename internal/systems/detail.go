@@ -12,6 +12,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/markdown"
+	"kv-shepherd.io/shepherd/internal/paging"
 )
 
 // SystemRights are the buttons a System page shows; every action checks again.
@@ -43,7 +44,7 @@ type SystemDetail struct {
 	Rights        SystemRights
 	Services      []ServiceRow
 	ServicesTotal int
-	Page          Page
+	Page          paging.Page // of Services or of History, whichever the tab lists
 	Members       MemberSummary
 	// History is filled instead of Services when the history tab is asked for.
 	History      []*ent.AuditLog
@@ -60,8 +61,8 @@ const (
 
 // GetSystem loads a visible System with one page of its live Services (or of its audit
 // history). Systems the principal cannot see are NOT_FOUND, exactly like ones that do not exist.
-func (m *Manager) GetSystem(ctx context.Context, p *authz.Principal, id uuid.UUID, tab Tab, pg Page) (SystemDetail, error) {
-	pg = pg.Normalize()
+func (m *Manager) GetSystem(ctx context.Context, p *authz.Principal, id uuid.UUID, tab Tab, pg paging.Page) (SystemDetail, error) {
+	pg = pg.Standard()
 	var d SystemDetail
 	if err := authorize(p, authz.SystemRead, authz.SystemRead, authz.View, id, "System"); err != nil {
 		return d, err
@@ -87,14 +88,16 @@ func (m *Manager) GetSystem(ctx context.Context, p *authz.Principal, id uuid.UUI
 		d.CreatedBy = names[*s.CreatedBy]
 	}
 	if tab == TabHistory {
-		d.History, d.HistoryTotal, err = audit.ListForResource(ctx, c, "system", id.String(), pg.Number, pg.PerPage)
+		d.History, d.HistoryTotal, err = audit.ListForResource(ctx, c, "system", id.String(), pg)
+		d.Page = pg.Within(d.HistoryTotal)
 		return d, err
 	}
 	q := c.Service.Query().Where(service.SystemID(id), service.DeletedAtIsNil())
 	if d.ServicesTotal, err = q.Clone().Count(ctx); err != nil {
 		return d, err
 	}
-	svcs, err := q.Order(ent.Asc(service.FieldName)).Offset(pg.offset()).Limit(pg.PerPage).All(ctx)
+	d.Page = pg.Within(d.ServicesTotal)
+	svcs, err := q.Order(ent.Asc(service.FieldName)).Offset(d.Page.Offset()).Limit(d.Page.Limit()).All(ctx)
 	if err != nil {
 		return d, err
 	}

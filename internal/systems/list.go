@@ -13,6 +13,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/markdown"
+	"kv-shepherd.io/shepherd/internal/paging"
 )
 
 // ExcerptLength bounds description excerpts in lists.
@@ -34,14 +35,14 @@ type SystemRow struct {
 type SystemList struct {
 	Rows      []SystemRow
 	Total     int
-	Page      Page
+	Page      paging.Page // the page shown: 20 rows by default, at most 100, the last when past the end
 	CanCreate bool
 }
 
 // ListSystems lists the Systems the principal may see (all for platform admins, otherwise
 // those they are a member of), filtered by a name fragment, sorted by name.
-func (m *Manager) ListSystems(ctx context.Context, p *authz.Principal, query string, pg Page) (SystemList, error) {
-	pg = pg.Normalize()
+func (m *Manager) ListSystems(ctx context.Context, p *authz.Principal, query string, pg paging.Page) (SystemList, error) {
+	pg = pg.Standard()
 	out := SystemList{Page: pg, CanCreate: p.Has(authz.SystemWrite)}
 	if !p.Has(authz.SystemRead) {
 		return out, forbidden("You cannot see Systems.")
@@ -58,7 +59,8 @@ func (m *Manager) ListSystems(ctx context.Context, p *authz.Principal, query str
 	if err != nil {
 		return out, err
 	}
-	rows, err := q.Order(ent.Asc(system.FieldName)).Offset(pg.offset()).Limit(pg.PerPage).All(ctx)
+	out.Page = pg.Within(total)
+	rows, err := q.Order(ent.Asc(system.FieldName)).Offset(out.Page.Offset()).Limit(out.Page.Limit()).All(ctx)
 	if err != nil {
 		return out, err
 	}

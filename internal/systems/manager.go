@@ -34,31 +34,6 @@ type Actor struct {
 	Principal *authz.Principal
 }
 
-// Paging defaults of spec/flows.md §4: 20 rows, at most 100.
-const (
-	DefaultPerPage = 20
-	MaxPerPage     = 100
-)
-
-// Page is a requested page of a list.
-type Page struct{ Number, PerPage int }
-
-// Normalize clamps a page to the allowed range.
-func (p Page) Normalize() Page {
-	if p.Number < 1 {
-		p.Number = 1
-	}
-	if p.PerPage <= 0 {
-		p.PerPage = DefaultPerPage
-	}
-	if p.PerPage > MaxPerPage {
-		p.PerPage = MaxPerPage
-	}
-	return p
-}
-
-func (p Page) offset() int { return (p.Number - 1) * p.PerPage }
-
 // Not found and forbidden are domain errors so handlers can map them to 404 and 403.
 func notFound(entity string) error {
 	return domain.Errf(domain.CodeNotFound, "", "%s not found.", entity)

@@ -13,6 +13,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/textutil"
 )
 
 // GrantableRoles are the roles the members form offers; owner is reached only by transfer.
@@ -116,9 +117,7 @@ func (m *Manager) SearchCandidates(ctx context.Context, p *authz.Principal, syst
 	if q == "" {
 		return nil, nil
 	}
-	if len(q) > 100 {
-		q = q[:100]
-	}
+	q = textutil.Truncate(q, 100) // whole characters, valid UTF-8 (PostgreSQL refuses anything else)
 	users, err := m.Store.Ent.User.Query().
 		Where(user.Disabled(false),
 			user.Or(user.UsernameContainsFold(q), user.DisplayNameContainsFold(q), user.EmailContainsFold(q)),

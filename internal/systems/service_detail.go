@@ -12,6 +12,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/paging"
 )
 
 // ServiceRights are the buttons of a Service page.
@@ -29,7 +30,7 @@ type ServiceDetail struct {
 	VMsTotal int
 	// VMsHidden is set when the viewer holds vm:read in no environment.
 	VMsHidden    bool
-	Page         Page
+	Page         paging.Page // of VMs or of History, whichever the tab lists
 	History      []*ent.AuditLog
 	HistoryTotal int
 }
@@ -54,8 +55,8 @@ func loadService(ctx context.Context, c *ent.Client, p *authz.Principal, id uuid
 }
 
 // GetService loads a visible Service with one page of its VMs (or of its history).
-func (m *Manager) GetService(ctx context.Context, p *authz.Principal, id uuid.UUID, tab Tab, pg Page) (ServiceDetail, error) {
-	pg = pg.Normalize()
+func (m *Manager) GetService(ctx context.Context, p *authz.Principal, id uuid.UUID, tab Tab, pg paging.Page) (ServiceDetail, error) {
+	pg = pg.Standard()
 	c := m.Store.Ent
 	sv, s, err := loadService(ctx, c, p, id)
 	if err != nil {
@@ -67,7 +68,8 @@ func (m *Manager) GetService(ctx context.Context, p *authz.Principal, id uuid.UU
 		RequestVM: can(p, authz.VMCreate, authz.Create, s.ID),
 	}}
 	if tab == TabHistory {
-		d.History, d.HistoryTotal, err = audit.ListForResource(ctx, c, "service", id.String(), pg.Number, pg.PerPage)
+		d.History, d.HistoryTotal, err = audit.ListForResource(ctx, c, "service", id.String(), pg)
+		d.Page = pg.Within(d.HistoryTotal)
 		return d, err
 	}
 	envs := p.Environments(authz.VMRead)
@@ -79,7 +81,8 @@ func (m *Manager) GetService(ctx context.Context, p *authz.Principal, id uuid.UU
 	if d.VMsTotal, err = q.Clone().Count(ctx); err != nil {
 		return d, err
 	}
-	d.VMs, err = q.Order(ent.Desc(vm.FieldCreatedAt), ent.Desc(vm.FieldID)).Offset(pg.offset()).Limit(pg.PerPage).All(ctx)
+	d.Page = pg.Within(d.VMsTotal)
+	d.VMs, err = q.Order(ent.Desc(vm.FieldCreatedAt), ent.Desc(vm.FieldID)).Offset(d.Page.Offset()).Limit(d.Page.Limit()).All(ctx)
 	return d, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/service"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/systems"
 )
 
@@ -98,15 +99,15 @@ func TestServicePageAndDeleteRules(t *testing.T) {
 	addVM(t, f, id, shop, vm.EnvironmentTest, vm.StatusDELETED)
 
 	// victor holds vm:read in test only: the prod VM and the tombstone are not listed.
-	d, err := f.m.GetService(ctx, f.actor("victor").Principal, id, systems.TabOverview, systems.Page{})
+	d, err := f.m.GetService(ctx, f.actor("victor").Principal, id, systems.TabOverview, paging.Page{})
 	if err != nil || d.VMsTotal != 1 || d.Rights.Edit || d.Rights.Delete {
 		t.Fatalf("victor's view %+v %v", d, err)
 	}
-	if d, _ := f.m.GetService(ctx, dana.Principal, id, systems.TabOverview, systems.Page{}); d.VMsTotal != 2 || !d.Rights.Delete {
+	if d, _ := f.m.GetService(ctx, dana.Principal, id, systems.TabOverview, paging.Page{}); d.VMsTotal != 2 || !d.Rights.Delete {
 		t.Fatalf("dana's view total=%d rights=%+v", d.VMsTotal, d.Rights)
 	}
 	f.bind("bob", "Viewer", "test")
-	if _, err := f.m.GetService(ctx, f.actor("bob").Principal, id, systems.TabOverview, systems.Page{}); !systems.IsNotFound(err) {
+	if _, err := f.m.GetService(ctx, f.actor("bob").Principal, id, systems.TabOverview, paging.Page{}); !systems.IsNotFound(err) {
 		t.Fatalf("non-member saw the service: %v", err)
 	}
 	if _, err := f.m.DeleteService(ctx, f.actor("alice"), id, true); !systems.IsForbidden(err) {
@@ -130,7 +131,7 @@ func TestServicePageAndDeleteRules(t *testing.T) {
 	if rows := f.auditRows("service.delete"); len(rows) != 1 || rows[0].ParentID != shop.String() {
 		t.Fatalf("audit %+v", rows)
 	}
-	if _, err := f.m.GetService(ctx, dana.Principal, id, systems.TabOverview, systems.Page{}); !systems.IsNotFound(err) {
+	if _, err := f.m.GetService(ctx, dana.Principal, id, systems.TabOverview, paging.Page{}); !systems.IsNotFound(err) {
 		t.Fatalf("deleted service shown: %v", err)
 	}
 	// The name can be used again in the System.
@@ -158,7 +159,7 @@ func TestServiceDescriptionEditAudited(t *testing.T) {
 	if rows := f.auditRows("service.update"); len(rows) != 1 || rows[0].Details["old"] != "a" || rows[0].Details["new"] != "b" {
 		t.Fatalf("audit %+v", rows)
 	}
-	d, err := f.m.GetService(ctx, f.actor("dana").Principal, id, systems.TabHistory, systems.Page{})
+	d, err := f.m.GetService(ctx, f.actor("dana").Principal, id, systems.TabHistory, paging.Page{})
 	if err != nil || d.HistoryTotal != 2 || d.History[0].Action != "service.update" {
 		t.Fatalf("history %+v %v", d.HistoryTotal, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/systems"
 )
 
@@ -38,7 +39,7 @@ func TestCreateSystemMakesCreatorOwnerAndAudits(t *testing.T) {
 		t.Fatalf("audit %+v", rows)
 	}
 	// The new owner sees it at once, with every right.
-	d, err := f.m.GetSystem(ctx, f.actor("dana").Principal, s.ID, systems.TabOverview, systems.Page{})
+	d, err := f.m.GetSystem(ctx, f.actor("dana").Principal, s.ID, systems.TabOverview, paging.Page{})
 	if err != nil || d.MyRole != "owner" || !d.Rights.Delete || !d.Rights.TransferOwnership {
 		t.Fatalf("detail %+v, %v", d.Rights, err)
 	}
@@ -154,10 +155,10 @@ func TestVisibilityAndRights(t *testing.T) {
 	ctx := t.Context()
 	shop, payments := f.systemID("shop"), f.systemID("payments")
 	victor := f.actor("victor")
-	if _, err := f.m.GetSystem(ctx, victor.Principal, shop, systems.TabOverview, systems.Page{}); err != nil {
+	if _, err := f.m.GetSystem(ctx, victor.Principal, shop, systems.TabOverview, paging.Page{}); err != nil {
 		t.Fatalf("victor cannot see shop: %v", err)
 	}
-	if _, err := f.m.GetSystem(ctx, victor.Principal, payments, systems.TabOverview, systems.Page{}); !systems.IsNotFound(err) {
+	if _, err := f.m.GetSystem(ctx, victor.Principal, payments, systems.TabOverview, paging.Page{}); !systems.IsNotFound(err) {
 		t.Fatalf("victor sees payments: %v", err)
 	}
 	// Invisible beats forbidden: no 403 that would confirm payments exists.
@@ -170,16 +171,16 @@ func TestVisibilityAndRights(t *testing.T) {
 	if err := f.m.DeleteSystem(ctx, f.actor("alice"), shop, "shop"); !systems.IsForbidden(err) {
 		t.Fatalf("member delete: %v", err)
 	}
-	list, err := f.m.ListSystems(ctx, victor.Principal, "", systems.Page{})
+	list, err := f.m.ListSystems(ctx, victor.Principal, "", paging.Page{})
 	if err != nil || list.Total != 1 || list.Rows[0].Name != "shop" || list.Rows[0].MyRole != "viewer" || list.CanCreate {
 		t.Fatalf("victor's list %+v %v", list, err)
 	}
-	list, err = f.m.ListSystems(ctx, f.actor("carol").Principal, "", systems.Page{})
+	list, err = f.m.ListSystems(ctx, f.actor("carol").Principal, "", paging.Page{})
 	// The demo organisation has intranet, payments and shop, listed by name.
 	if err != nil || list.Total != 3 || list.Rows[1].Name != "payments" || list.Rows[1].MyRole != "" {
 		t.Fatalf("carol's list %+v %v", list, err)
 	}
-	list, err = f.m.ListSystems(ctx, f.actor("carol").Principal, "PAY", systems.Page{Number: 1, PerPage: 1})
+	list, err = f.m.ListSystems(ctx, f.actor("carol").Principal, "PAY", paging.Page{Number: 1, PerPage: 1})
 	if err != nil || list.Total != 1 || list.Rows[0].Name != "payments" {
 		t.Fatalf("search %+v %v", list, err)
 	}
@@ -236,7 +237,7 @@ func TestDeleteSystemRules(t *testing.T) {
 	if rows := f.auditRows("system.delete"); len(rows) != 1 || rows[0].Details["confirmation"] != "shop" {
 		t.Fatalf("audit %+v", rows)
 	}
-	if _, err := f.m.GetSystem(ctx, f.actor("dana").Principal, shop, systems.TabOverview, systems.Page{}); !systems.IsNotFound(err) {
+	if _, err := f.m.GetSystem(ctx, f.actor("dana").Principal, shop, systems.TabOverview, paging.Page{}); !systems.IsNotFound(err) {
 		t.Fatalf("deleted System still shown: %v", err)
 	}
 	// The name is free again among live Systems.

@@ -3,13 +3,13 @@ package admin
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/internal/catalog"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/adminview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -20,7 +20,7 @@ func (h *Handler) namespaces(c echo.Context) error {
 	if env != "test" && env != "prod" {
 		env = ""
 	}
-	pg := catalog.Page{Number: atoiOr(c.QueryParam("page"), 1), PerPage: atoiOr(c.QueryParam("per_page"), 20)}.Normalize()
+	pg := page.Paging(c, paging.DefaultPerPage, paging.MaxPerPage)
 	rows, total, err := h.Catalog.ListNamespaces(c.Request().Context(), catalog.NamespaceFilter{Environment: env, Page: pg})
 	if err != nil {
 		return err
@@ -30,7 +30,7 @@ func (h *Handler) namespaces(c echo.Context) error {
 		q.Set("environment", env)
 	}
 	m := adminview.NamespaceList{Environment: env, ReturnTo: c.Request().URL.RequestURI(),
-		Pager: views.Pager{Page: pg.Number, PerPage: pg.PerPage, Total: total, BaseURL: "/admin/namespaces", Query: q}}
+		Pager: views.NewPager(pg, total, "/admin/namespaces", q)}
 	for _, ns := range rows {
 		m.Rows = append(m.Rows, adminview.NamespaceRow{ID: ns.ID.String(), Name: ns.Name, Environment: string(ns.Environment),
 			Description: ns.Description, Enabled: ns.Enabled, Created: views.Timestamp(ns.CreatedAt), CreatedAgo: views.Ago(ns.CreatedAt)})
@@ -133,13 +133,4 @@ func enabledWord(enabled bool) string {
 		return "enabled"
 	}
 	return "disabled"
-}
-
-// atoiOr reads a positive query number, falling back on anything else.
-func atoiOr(s string, fallback int) int {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return fallback
-	}
-	return n
 }

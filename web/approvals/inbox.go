@@ -7,6 +7,7 @@ import (
 
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/approvalsview"
 	"kv-shepherd.io/shepherd/views/requestsview"
@@ -14,22 +15,23 @@ import (
 	"kv-shepherd.io/shepherd/web/requests"
 )
 
+// maxAgeDays bounds the age filter (the form offers 4 and 8 days).
+const maxAgeDays = 36500
+
 var ticketTypes = []string{"VM_CREATE", "VM_DELETE", "VM_START", "VM_STOP", "VM_RESTART", "VNC_ACCESS"}
 
 func (h *Handler) inbox(c echo.Context) error {
 	ctx := c.Request().Context()
 	q := c.QueryParams()
-	pg, _ := strconv.Atoi(q.Get("page"))
-	per, _ := strconv.Atoi(q.Get("per_page"))
 	age, _ := strconv.Atoi(q.Get("age"))
+	age = min(max(age, 0), maxAgeDays) // a hand-edited age must not overflow the duration
 	f := governance.InboxFilter{Type: page.OneOf(q.Get("type"), ticketTypes), Environment: page.OneOf(q.Get("environment"), []string{"test", "prod"}),
-		Requester: q.Get("requester"), MinAgeDays: age, Page: pg, PerPage: per}
+		Requester: q.Get("requester"), MinAgeDays: age, Page: page.PagingOf(q, paging.DefaultPerPage, paging.MaxPerPage)}
 	rows, total, err := h.Gov.Inbox(ctx, page.Principal(c), f)
 	if err != nil {
 		return err
 	}
-	p, pp := governance.Page(pg, per)
-	m := approvalsview.Inbox{Pager: views.Pager{Page: p, PerPage: pp, Total: total, BaseURL: "/approvals", Query: q}}
+	m := approvalsview.Inbox{Pager: views.NewPager(f.Page, total, "/approvals", q)}
 	for _, t := range rows {
 		days := h.Gov.AgeDays(t)
 		m.Rows = append(m.Rows, requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,

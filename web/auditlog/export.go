@@ -88,13 +88,13 @@ func (h *Handler) export(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	doc := exportDoc{Data: make([]exportEvent, 0, len(res.Rows)), Pagination: exportPagination{Page: res.Page,
-		PerPage: res.PerPage, Total: res.Total, TotalCapped: res.Capped, MaxPerPage: audit.MaxExportPerPage,
-		HasMore: res.Capped || res.Page*res.PerPage < res.Total}}
+	doc := exportDoc{Data: make([]exportEvent, 0, len(res.Rows)), Pagination: exportPagination{Page: res.Page.Number,
+		PerPage: res.Page.PerPage, Total: res.Total, TotalCapped: res.Capped, MaxPerPage: audit.MaxExportPerPage,
+		HasMore: res.Capped || res.Page.Number < res.Page.Pages(res.Total)}}
 	for _, r := range res.Rows {
 		doc.Data = append(doc.Data, exportOf(r))
 	}
-	if err := h.record(c, "audit.export", form, map[string]any{"page": res.Page, "per_page": res.PerPage, "count": len(doc.Data)}); err != nil {
+	if err := h.record(c, "audit.export", form, map[string]any{"page": res.Page.Number, "per_page": res.Page.PerPage, "count": len(doc.Data)}); err != nil {
 		return err
 	}
 	name := "shepherd-audit-" + time.Now().UTC().Format("20060102T150405Z") + ".json"

@@ -3,14 +3,15 @@ package auditlog
 import (
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/views/auditview"
+	"kv-shepherd.io/shepherd/web/page"
 )
 
 // filterForm is the audit log's query string, shared by the viewer and the export. The
@@ -18,7 +19,7 @@ import (
 type filterForm struct {
 	Action, Actor, ResourceType, ResourceID, Environment, From, To string
 	ActorID, StartTime, EndTime                                    string
-	Page, PerPage                                                  int
+	Page                                                           paging.Page
 }
 
 const dateLayout = "2006-01-02"
@@ -27,25 +28,17 @@ var actionPattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]+[*%]?$`)
 
 func readFilterForm(q url.Values, defaultPerPage, maxPerPage int) filterForm {
 	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
-	page, _ := strconv.Atoi(get("page"))
-	per, err := strconv.Atoi(get("per_page"))
-	switch {
-	case err != nil || per < 1:
-		per = defaultPerPage
-	case per > maxPerPage:
-		per = maxPerPage
-	}
 	return filterForm{Action: get("action"), Actor: get("actor"), ResourceType: get("resource_type"),
 		ResourceID: get("resource_id"), Environment: get("environment"), From: get("from"), To: get("to"),
 		ActorID: get("actor_id"), StartTime: get("start_time"), EndTime: get("end_time"),
-		Page: max(page, 1), PerPage: per}
+		Page: page.PagingOf(q, defaultPerPage, maxPerPage)}
 }
 
 // filter validates the form into a search; errors are keyed by field name.
 func (f filterForm) filter() (audit.Filter, map[string]string) {
 	errs := map[string]string{}
 	out := audit.Filter{Action: f.Action, Actor: f.Actor, ResourceType: f.ResourceType, ResourceID: f.ResourceID,
-		Environment: f.Environment, Page: f.Page, PerPage: f.PerPage}
+		Environment: f.Environment, Page: f.Page}
 	if f.Action != "" && (len(f.Action) > 50 || !actionPattern.MatchString(f.Action)) {
 		errs["action"] = "Letters, digits, dots, dashes and underscores; end with . or * for a prefix."
 	}

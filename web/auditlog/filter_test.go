@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/views/auditview"
 )
 
@@ -21,18 +22,19 @@ func TestReadFilterFormClampsPaging(t *testing.T) {
 		{"per_page=5000", 1, 100, 20, 100},
 		{"per_page=5000", 1, 1000, 100, 1000},
 		{"per_page=abc", 1, 100, 100, 1000},
+		{"page=9223372036854775807&per_page=100000000", paging.MaxPage, 100, 20, 100},
 	}
 	for _, tc := range cases {
 		q, _ := url.ParseQuery(tc.query)
 		f := readFilterForm(q, tc.def, tc.limit)
-		if f.Page != tc.page || f.PerPage != tc.per {
-			t.Errorf("%q: page %d per %d, want %d %d", tc.query, f.Page, f.PerPage, tc.page, tc.per)
+		if f.Page.Number != tc.page || f.Page.PerPage != tc.per {
+			t.Errorf("%q: page %d per %d, want %d %d", tc.query, f.Page.Number, f.Page.PerPage, tc.page, tc.per)
 		}
 	}
 }
 
 func TestFilterValidation(t *testing.T) {
-	ok := filterForm{Action: " user. ", From: "2026-03-01", To: "2026-03-01", Environment: "prod", PerPage: 20, Page: 1}
+	ok := filterForm{Action: " user. ", From: "2026-03-01", To: "2026-03-01", Environment: "prod", Page: paging.Page{Number: 1, PerPage: 20}}
 	ok.Action = strings.TrimSpace(ok.Action)
 	f, errs := ok.filter()
 	if len(errs) != 0 {

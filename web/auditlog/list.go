@@ -13,6 +13,7 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/auditview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -21,7 +22,7 @@ import (
 func (h *Handler) list(c echo.Context) error {
 	ctx := c.Request().Context()
 	client := h.Kit.Store.Ent
-	form := readFilterForm(c.QueryParams(), audit.DefaultPerPage, audit.MaxPerPage)
+	form := readFilterForm(c.QueryParams(), paging.DefaultPerPage, paging.MaxPerPage)
 	filter, errs := form.filter()
 	m := auditview.Page{Form: form.view(errs), Filtered: len(form.values()) > 0, ResetURL: listPath}
 	exportQuery := form.values()
@@ -43,11 +44,11 @@ func (h *Handler) list(c echo.Context) error {
 		return err
 	}
 	// Fail closed: a view that cannot be audited is not shown.
-	if err := h.record(c, "audit.view", form, map[string]any{"page": res.Page, "results": res.Total}); err != nil {
+	if err := h.record(c, "audit.view", form, map[string]any{"page": res.Page.Number, "results": res.Total}); err != nil {
 		return err
 	}
 	m.ActorByName, m.Capped = res.ActorByName, res.Capped
-	m.Pager = views.Pager{Page: res.Page, PerPage: res.PerPage, Total: res.Total, BaseURL: listPath, Query: form.values()}
+	m.Pager = views.NewPager(res.Page, res.Total, listPath, form.values())
 	for _, r := range res.Rows {
 		m.Rows = append(m.Rows, viewRow(r))
 	}

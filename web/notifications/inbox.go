@@ -9,6 +9,7 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/internal/notify"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/redirect"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/notificationsview"
@@ -20,27 +21,24 @@ const inboxPath = "/notifications"
 // listQuery is the inbox's query string: ?show=unread|all&page=&per_page=.
 type listQuery struct {
 	UnreadOnly bool
-	Page       int
-	PerPage    int
+	Page       paging.Page
 }
 
 func parseListQuery(q url.Values) listQuery {
-	page, _ := strconv.Atoi(q.Get("page"))
-	per, _ := strconv.Atoi(q.Get("per_page"))
-	return listQuery{UnreadOnly: q.Get("show") == "unread", Page: max(page, 1), PerPage: notify.ClampPerPage(per)}
+	return listQuery{UnreadOnly: q.Get("show") == "unread", Page: page.PagingOf(q, paging.DefaultPerPage, paging.MaxPerPage)}
 }
 
 // values is the canonical query string of the page (page and per_page omitted when default).
-func (lq listQuery) values(page int) url.Values {
+func (lq listQuery) values(number int) url.Values {
 	v := url.Values{}
 	if lq.UnreadOnly {
 		v.Set("show", "unread")
 	}
-	if page > 1 {
-		v.Set("page", strconv.Itoa(page))
+	if number > 1 {
+		v.Set("page", strconv.Itoa(number))
 	}
-	if lq.PerPage != notify.DefaultPerPage {
-		v.Set("per_page", strconv.Itoa(lq.PerPage))
+	if lq.Page.PerPage != paging.DefaultPerPage {
+		v.Set("per_page", strconv.Itoa(lq.Page.PerPage))
 	}
 	return v
 }
@@ -67,7 +65,7 @@ func (h *Handler) inbox(c echo.Context) error {
 func (h *Handler) model(c echo.Context, lq listQuery) (notificationsview.Inbox, error) {
 	u := page.User(c)
 	res, err := notify.List(c.Request().Context(), h.Kit.Store.Ent,
-		notify.InboxQuery{Recipient: u.ID, UnreadOnly: lq.UnreadOnly, Page: lq.Page, PerPage: lq.PerPage})
+		notify.InboxQuery{Recipient: u.ID, UnreadOnly: lq.UnreadOnly, Page: lq.Page})
 	if err != nil {
 		return notificationsview.Inbox{}, err
 	}
@@ -77,9 +75,9 @@ func (h *Handler) model(c echo.Context, lq listQuery) (notificationsview.Inbox, 
 	}
 	pagerQuery := lq.values(1)
 	pagerQuery.Del("per_page")
-	m.Pager = views.Pager{Page: res.Page, PerPage: res.PerPage, Total: res.Total, BaseURL: inboxPath, Query: pagerQuery}
+	m.Pager = views.NewPager(res.Page, res.Total, inboxPath, pagerQuery)
 	m.Back = inboxPath
-	if q := lq.values(res.Page).Encode(); q != "" {
+	if q := lq.values(res.Page.Number).Encode(); q != "" {
 		m.Back += "?" + q
 	}
 	for _, n := range res.Items {

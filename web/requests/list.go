@@ -1,28 +1,25 @@
 package requests
 
 import (
-	"strconv"
-
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/requestsview"
 	"kv-shepherd.io/shepherd/web/page"
 )
 
 func (h *Handler) list(c echo.Context) error {
-	pg, _ := strconv.Atoi(c.QueryParam("page"))
-	per, _ := strconv.Atoi(c.QueryParam("per_page"))
-	f := governance.RequestFilter{Status: validStatus(c.QueryParam("status")), Type: "", Page: pg, PerPage: per}
+	f := governance.RequestFilter{Status: validStatus(c.QueryParam("status")), Type: "",
+		Page: page.Paging(c, paging.DefaultPerPage, paging.MaxPerPage)}
 	rows, total, err := h.Gov.MyRequests(c.Request().Context(), page.User(c).ID, f)
 	if err != nil {
 		return err
 	}
-	p, pp := governance.Page(pg, per)
-	m := requestsview.List{Status: f.Status, Pager: views.Pager{Page: p, PerPage: pp, Total: total, BaseURL: "/requests", Query: c.QueryParams()}}
+	m := requestsview.List{Status: f.Status, Pager: views.NewPager(f.Page, total, "/requests", c.QueryParams())}
 	for _, t := range rows {
 		m.Rows = append(m.Rows, h.row(t))
 	}

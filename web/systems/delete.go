@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/views/systemsview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -25,7 +26,7 @@ func (h *Handler) deleteSystem(c echo.Context) error {
 		if de.Code == domain.CodeDeleteRestricted {
 			status = http.StatusConflict
 		}
-		return h.renderSystem(c, status, id, systems.TabOverview, systems.Page{}.Normalize(),
+		return h.renderSystem(c, status, id, systems.TabOverview, paging.Page{},
 			systemsview.DeleteForm{Open: true, ConfirmName: confirm, Error: de.Message})
 	}
 	if err != nil {

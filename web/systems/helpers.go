@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,8 +14,8 @@ import (
 
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/markdown"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/systems"
-	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/systemsview"
 	"kv-shepherd.io/shepherd/web/page"
 )
@@ -36,15 +35,9 @@ func idParam(c echo.Context, name string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// pageParam reads page and per_page; the use cases clamp them.
-func pageParam(c echo.Context) systems.Page {
-	n, _ := strconv.Atoi(c.QueryParam("page"))
-	pp, _ := strconv.Atoi(c.QueryParam("per_page"))
-	return systems.Page{Number: n, PerPage: pp}.Normalize()
-}
-
-func pager(pg systems.Page, total int, base string, q url.Values) views.Pager {
-	return views.Pager{Page: pg.Number, PerPage: pg.PerPage, Total: total, BaseURL: base, Query: q}
+// pageParam reads page and per_page (20 rows by default, at most 100).
+func pageParam(c echo.Context) paging.Page {
+	return page.Paging(c, paging.DefaultPerPage, paging.MaxPerPage)
 }
 
 func tabParam(c echo.Context) systems.Tab {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/systemsview"
 	"kv-shepherd.io/shepherd/web/page"
 )
@@ -23,7 +24,7 @@ func (h *Handler) list(c echo.Context) error {
 		filters.Set("q", q)
 	}
 	m := systemsview.ListPage{Query: q, CanCreate: res.CanCreate, IsAdmin: p.IsPlatformAdmin(),
-		Pager: pager(res.Page, res.Total, "/systems", filters)}
+		Pager: views.NewPager(res.Page, res.Total, "/systems", filters)}
 	for _, r := range res.Rows {
 		m.Rows = append(m.Rows, systemsview.SystemRow{URL: systemURL(r.ID), Name: r.Name, Excerpt: r.Excerpt, MyRole: r.MyRole,
 			CreatedBy: r.CreatedBy, Services: r.Services, CreatedAt: r.CreatedAt})

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/views/systemsview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -67,7 +68,7 @@ func (h *Handler) deleteService(c echo.Context) error {
 		if de.Code == domain.CodeDeleteRestricted {
 			status = http.StatusConflict
 		}
-		return h.renderService(c, status, id, systems.TabOverview, systems.Page{}.Normalize(), de.Message)
+		return h.renderService(c, status, id, systems.TabOverview, paging.Page{}, de.Message)
 	}
 	if err != nil {
 		return httpError(err)

@@ -8,7 +8,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/markdown"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/systems"
+	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/systemsview"
 	"kv-shepherd.io/shepherd/web/page"
 )
@@ -23,7 +25,7 @@ func (h *Handler) showService(c echo.Context) error {
 }
 
 // renderService draws the Service page; a refused delete passes its message.
-func (h *Handler) renderService(c echo.Context, status int, id uuid.UUID, tab systems.Tab, pg systems.Page, deleteErr string) error {
+func (h *Handler) renderService(c echo.Context, status int, id uuid.UUID, tab systems.Tab, pg paging.Page, deleteErr string) error {
 	d, err := h.Systems.GetService(c.Request().Context(), page.Principal(c), id, tab, pg)
 	if err != nil {
 		return httpError(err)
@@ -36,13 +38,13 @@ func (h *Handler) renderService(c echo.Context, status int, id uuid.UUID, tab sy
 		DeleteError: deleteErr, DeleteOpen: deleteErr != ""}
 	if m.History {
 		m.HistoryRows = historyRows(d.History)
-		m.HistoryPager = pager(d.Page, d.HistoryTotal, base, url.Values{"tab": {string(systems.TabHistory)}})
+		m.HistoryPager = views.NewPager(d.Page, d.HistoryTotal, base, url.Values{"tab": {string(systems.TabHistory)}})
 	} else {
 		for _, v := range d.VMs {
 			m.VMs = append(m.VMs, systemsview.VMRow{Name: v.Name, Namespace: v.NamespaceName, Environment: string(v.Environment),
 				Status: string(v.Status), Size: v.InstanceSizeName, CreatedAt: v.CreatedAt})
 		}
-		m.VMsPager = pager(d.Page, d.VMsTotal, base, nil)
+		m.VMsPager = views.NewPager(d.Page, d.VMsTotal, base, nil)
 	}
 	title := "Service " + d.Service.Name
 	return page.Render(c, status, systemsview.ServiceDetail(h.Kit.Layout(c, title, "systems"), m))

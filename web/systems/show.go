@@ -9,7 +9,9 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/internal/markdown"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/internal/systems"
+	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/history"
 	"kv-shepherd.io/shepherd/views/systemsview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -25,7 +27,7 @@ func (h *Handler) showSystem(c echo.Context) error {
 }
 
 // renderSystem draws the System page; a refused delete re-renders it with the danger zone open.
-func (h *Handler) renderSystem(c echo.Context, status int, id uuid.UUID, tab systems.Tab, pg systems.Page, del systemsview.DeleteForm) error {
+func (h *Handler) renderSystem(c echo.Context, status int, id uuid.UUID, tab systems.Tab, pg paging.Page, del systemsview.DeleteForm) error {
 	d, err := h.Systems.GetSystem(c.Request().Context(), page.Principal(c), id, tab, pg)
 	if err != nil {
 		return httpError(err)
@@ -44,13 +46,13 @@ func (h *Handler) renderSystem(c echo.Context, status int, id uuid.UUID, tab sys
 	}
 	if m.History {
 		m.HistoryRows = historyRows(d.History)
-		m.HistoryPager = pager(d.Page, d.HistoryTotal, base, url.Values{"tab": {string(systems.TabHistory)}})
+		m.HistoryPager = views.NewPager(d.Page, d.HistoryTotal, base, url.Values{"tab": {string(systems.TabHistory)}})
 	} else {
 		for _, s := range d.Services {
 			m.Services = append(m.Services, systemsview.ServiceRow{URL: serviceURL(s.ID), Name: s.Name, Excerpt: s.Excerpt,
 				VMs: s.VMs, CreatedAt: s.CreatedAt})
 		}
-		m.ServicesPager = pager(d.Page, d.ServicesTotal, base, nil)
+		m.ServicesPager = views.NewPager(d.Page, d.ServicesTotal, base, nil)
 	}
 	title := "System " + d.System.Name
 	return page.Render(c, status, systemsview.SystemDetail(h.Kit.Layout(c, title, "systems"), m))

@@ -2,13 +2,13 @@ package vms
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/history"
 	"kv-shepherd.io/shepherd/views/vmsview"
@@ -59,18 +59,15 @@ func (h *Handler) detailModel(c echo.Context, v *ent.VM) (vmsview.Detail, error)
 		for _, t := range tickets {
 			ids = append(ids, t.String())
 		}
-		pg, _ := strconv.Atoi(c.QueryParam("page"))
-		rows, total, err := audit.ListForVM(ctx, client, v.ID.String(), ids, pg, audit.HistoryPerPage)
+		pg := page.Paging(c, paging.DefaultPerPage, paging.MaxPerPage)
+		rows, total, err := audit.ListForVM(ctx, client, v.ID.String(), ids, pg)
 		if err != nil {
 			return d, err
 		}
 		for _, r := range rows {
 			d.History = append(d.History, history.NewRow(r.CreatedAt, r.ActorName, r.Action, r.Details))
 		}
-		if pg < 1 {
-			pg = 1
-		}
-		d.Pager = views.Pager{Page: pg, PerPage: audit.HistoryPerPage, Total: total, BaseURL: "/vms/" + v.ID.String(), Query: c.QueryParams()}
+		d.Pager = views.NewPager(pg, total, "/vms/"+v.ID.String(), c.QueryParams())
 	}
 	return d, nil
 }

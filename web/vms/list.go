@@ -4,7 +4,6 @@ package vms
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -15,6 +14,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/vmsview"
 	"kv-shepherd.io/shepherd/web/page"
@@ -59,11 +59,9 @@ func (h *Handler) rows(c echo.Context) error {
 func (h *Handler) listModel(c echo.Context) (vmsview.List, error) {
 	ctx := c.Request().Context()
 	q := c.QueryParams()
-	pg, _ := strconv.Atoi(q.Get("page"))
-	per, _ := strconv.Atoi(q.Get("per_page"))
 	p := page.Principal(c)
 	f := governance.VMFilter{Environment: page.OneOf(q.Get("environment"), []string{"test", "prod"}), Status: page.OneOf(q.Get("status"), vmStatuses),
-		Namespace: q.Get("namespace"), Page: pg, PerPage: per}
+		Namespace: q.Get("namespace"), Page: page.PagingOf(q, paging.DefaultPerPage, paging.MaxPerPage)}
 	f.SystemID, _ = uuid.Parse(q.Get("system"))
 	f.ServiceID, _ = uuid.Parse(q.Get("service"))
 	rows, total, err := h.Gov.VMs(ctx, p, f)
@@ -82,8 +80,7 @@ func (h *Handler) listModel(c echo.Context) (vmsview.List, error) {
 	if err != nil {
 		return vmsview.List{}, err
 	}
-	n, pp := governance.Page(pg, per)
-	m := vmsview.List{Pager: views.Pager{Page: n, PerPage: pp, Total: total, BaseURL: "/vms", Query: q}, CanRequest: p.Has(authz.VMCreate),
+	m := vmsview.List{Pager: views.NewPager(f.Page, total, "/vms", q), CanRequest: p.Has(authz.VMCreate),
 		RowsURL: "/vms/rows?" + q.Encode()}
 	for _, v := range rows {
 		m.Rows = append(m.Rows, vmsview.Row{ID: v.ID.String(), Name: v.Name, System: names[v.SystemID], Service: names[v.ServiceID],
