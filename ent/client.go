@@ -26,6 +26,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/instancesize"
+	"kv-shepherd.io/shepherd/ent/loginthrottle"
 	"kv-shepherd.io/shepherd/ent/namespace"
 	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/pendingadoption"
@@ -69,6 +70,8 @@ type Client struct {
 	IdPGroupMapping *IdPGroupMappingClient
 	// InstanceSize is the client for interacting with the InstanceSize builders.
 	InstanceSize *InstanceSizeClient
+	// LoginThrottle is the client for interacting with the LoginThrottle builders.
+	LoginThrottle *LoginThrottleClient
 	// Namespace is the client for interacting with the Namespace builders.
 	Namespace *NamespaceClient
 	// Notification is the client for interacting with the Notification builders.
@@ -118,6 +121,7 @@ func (c *Client) init() {
 	c.DomainEvent = NewDomainEventClient(c.config)
 	c.IdPGroupMapping = NewIdPGroupMappingClient(c.config)
 	c.InstanceSize = NewInstanceSizeClient(c.config)
+	c.LoginThrottle = NewLoginThrottleClient(c.config)
 	c.Namespace = NewNamespaceClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
 	c.PendingAdoption = NewPendingAdoptionClient(c.config)
@@ -234,6 +238,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DomainEvent:        NewDomainEventClient(cfg),
 		IdPGroupMapping:    NewIdPGroupMappingClient(cfg),
 		InstanceSize:       NewInstanceSizeClient(cfg),
+		LoginThrottle:      NewLoginThrottleClient(cfg),
 		Namespace:          NewNamespaceClient(cfg),
 		Notification:       NewNotificationClient(cfg),
 		PendingAdoption:    NewPendingAdoptionClient(cfg),
@@ -277,6 +282,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DomainEvent:        NewDomainEventClient(cfg),
 		IdPGroupMapping:    NewIdPGroupMappingClient(cfg),
 		InstanceSize:       NewInstanceSizeClient(cfg),
+		LoginThrottle:      NewLoginThrottleClient(cfg),
 		Namespace:          NewNamespaceClient(cfg),
 		Notification:       NewNotificationClient(cfg),
 		PendingAdoption:    NewPendingAdoptionClient(cfg),
@@ -322,9 +328,9 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck, c.ConsoleGrant,
 		c.ConsoleSession, c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping,
-		c.InstanceSize, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
-		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
-		c.SystemSecret, c.Template, c.User, c.VM,
+		c.InstanceSize, c.LoginThrottle, c.Namespace, c.Notification,
+		c.PendingAdoption, c.Permission, c.Role, c.RoleBinding, c.Service, c.Session,
+		c.System, c.SystemMember, c.SystemSecret, c.Template, c.User, c.VM,
 	} {
 		n.Use(hooks...)
 	}
@@ -336,9 +342,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck, c.ConsoleGrant,
 		c.ConsoleSession, c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping,
-		c.InstanceSize, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
-		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
-		c.SystemSecret, c.Template, c.User, c.VM,
+		c.InstanceSize, c.LoginThrottle, c.Namespace, c.Notification,
+		c.PendingAdoption, c.Permission, c.Role, c.RoleBinding, c.Service, c.Session,
+		c.System, c.SystemMember, c.SystemSecret, c.Template, c.User, c.VM,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -367,6 +373,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.IdPGroupMapping.mutate(ctx, m)
 	case *InstanceSizeMutation:
 		return c.InstanceSize.mutate(ctx, m)
+	case *LoginThrottleMutation:
+		return c.LoginThrottle.mutate(ctx, m)
 	case *NamespaceMutation:
 		return c.Namespace.mutate(ctx, m)
 	case *NotificationMutation:
@@ -1727,6 +1735,139 @@ func (c *InstanceSizeClient) mutate(ctx context.Context, m *InstanceSizeMutation
 		return (&InstanceSizeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown InstanceSize mutation op: %q", m.Op())
+	}
+}
+
+// LoginThrottleClient is a client for the LoginThrottle schema.
+type LoginThrottleClient struct {
+	config
+}
+
+// NewLoginThrottleClient returns a client for the LoginThrottle from the given config.
+func NewLoginThrottleClient(c config) *LoginThrottleClient {
+	return &LoginThrottleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `loginthrottle.Hooks(f(g(h())))`.
+func (c *LoginThrottleClient) Use(hooks ...Hook) {
+	c.hooks.LoginThrottle = append(c.hooks.LoginThrottle, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `loginthrottle.Intercept(f(g(h())))`.
+func (c *LoginThrottleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LoginThrottle = append(c.inters.LoginThrottle, interceptors...)
+}
+
+// Create returns a builder for creating a LoginThrottle entity.
+func (c *LoginThrottleClient) Create() *LoginThrottleCreate {
+	mutation := newLoginThrottleMutation(c.config, OpCreate)
+	return &LoginThrottleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LoginThrottle entities.
+func (c *LoginThrottleClient) CreateBulk(builders ...*LoginThrottleCreate) *LoginThrottleCreateBulk {
+	return &LoginThrottleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LoginThrottleClient) MapCreateBulk(slice any, setFunc func(*LoginThrottleCreate, int)) *LoginThrottleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LoginThrottleCreateBulk{err: fmt.Errorf("calling to LoginThrottleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LoginThrottleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LoginThrottleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LoginThrottle.
+func (c *LoginThrottleClient) Update() *LoginThrottleUpdate {
+	mutation := newLoginThrottleMutation(c.config, OpUpdate)
+	return &LoginThrottleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LoginThrottleClient) UpdateOne(_m *LoginThrottle) *LoginThrottleUpdateOne {
+	mutation := newLoginThrottleMutation(c.config, OpUpdateOne, withLoginThrottle(_m))
+	return &LoginThrottleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LoginThrottleClient) UpdateOneID(id string) *LoginThrottleUpdateOne {
+	mutation := newLoginThrottleMutation(c.config, OpUpdateOne, withLoginThrottleID(id))
+	return &LoginThrottleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LoginThrottle.
+func (c *LoginThrottleClient) Delete() *LoginThrottleDelete {
+	mutation := newLoginThrottleMutation(c.config, OpDelete)
+	return &LoginThrottleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LoginThrottleClient) DeleteOne(_m *LoginThrottle) *LoginThrottleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LoginThrottleClient) DeleteOneID(id string) *LoginThrottleDeleteOne {
+	builder := c.Delete().Where(loginthrottle.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LoginThrottleDeleteOne{builder}
+}
+
+// Query returns a query builder for LoginThrottle.
+func (c *LoginThrottleClient) Query() *LoginThrottleQuery {
+	return &LoginThrottleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLoginThrottle},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LoginThrottle entity by its id.
+func (c *LoginThrottleClient) Get(ctx context.Context, id string) (*LoginThrottle, error) {
+	return c.Query().Where(loginthrottle.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LoginThrottleClient) GetX(ctx context.Context, id string) *LoginThrottle {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LoginThrottleClient) Hooks() []Hook {
+	return c.hooks.LoginThrottle
+}
+
+// Interceptors returns the client interceptors.
+func (c *LoginThrottleClient) Interceptors() []Interceptor {
+	return c.inters.LoginThrottle
+}
+
+func (c *LoginThrottleClient) mutate(ctx context.Context, m *LoginThrottleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LoginThrottleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LoginThrottleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LoginThrottleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LoginThrottleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LoginThrottle mutation op: %q", m.Op())
 	}
 }
 
@@ -3789,16 +3930,16 @@ type (
 	hooks struct {
 		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ConsoleGrant,
 		ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping, InstanceSize,
-		Namespace, Notification, PendingAdoption, Permission, Role, RoleBinding,
-		Service, Session, System, SystemMember, SystemSecret, Template, User,
-		VM []ent.Hook
+		LoginThrottle, Namespace, Notification, PendingAdoption, Permission, Role,
+		RoleBinding, Service, Session, System, SystemMember, SystemSecret, Template,
+		User, VM []ent.Hook
 	}
 	inters struct {
 		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ConsoleGrant,
 		ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping, InstanceSize,
-		Namespace, Notification, PendingAdoption, Permission, Role, RoleBinding,
-		Service, Session, System, SystemMember, SystemSecret, Template, User,
-		VM []ent.Interceptor
+		LoginThrottle, Namespace, Notification, PendingAdoption, Permission, Role,
+		RoleBinding, Service, Session, System, SystemMember, SystemSecret, Template,
+		User, VM []ent.Interceptor
 	}
 )
 

@@ -22,6 +22,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/domainevent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/instancesize"
+	"kv-shepherd.io/shepherd/ent/loginthrottle"
 	"kv-shepherd.io/shepherd/ent/namespace"
 	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/pendingadoption"
@@ -106,6 +107,7 @@ func checkColumn(t, c string) error {
 			domainevent.Table:        domainevent.ValidColumn,
 			idpgroupmapping.Table:    idpgroupmapping.ValidColumn,
 			instancesize.Table:       instancesize.ValidColumn,
+			loginthrottle.Table:      loginthrottle.ValidColumn,
 			namespace.Table:          namespace.ValidColumn,
 			notification.Table:       notification.ValidColumn,
 			pendingadoption.Table:    pendingadoption.ValidColumn,

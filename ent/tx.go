@@ -34,6 +34,8 @@ type Tx struct {
 	IdPGroupMapping *IdPGroupMappingClient
 	// InstanceSize is the client for interacting with the InstanceSize builders.
 	InstanceSize *InstanceSizeClient
+	// LoginThrottle is the client for interacting with the LoginThrottle builders.
+	LoginThrottle *LoginThrottleClient
 	// Namespace is the client for interacting with the Namespace builders.
 	Namespace *NamespaceClient
 	// Notification is the client for interacting with the Notification builders.
@@ -203,6 +205,7 @@ func (tx *Tx) init() {
 	tx.DomainEvent = NewDomainEventClient(tx.config)
 	tx.IdPGroupMapping = NewIdPGroupMappingClient(tx.config)
 	tx.InstanceSize = NewInstanceSizeClient(tx.config)
+	tx.LoginThrottle = NewLoginThrottleClient(tx.config)
 	tx.Namespace = NewNamespaceClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.PendingAdoption = NewPendingAdoptionClient(tx.config)

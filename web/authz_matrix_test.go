@@ -107,6 +107,8 @@ var matrix = map[string]map[string]bool{
 	"GET /admin/consoles":                    roles(admin),
 	"POST /admin/consoles/sessions/:id/end":  roles(admin),
 	"POST /admin/consoles/grants/:id/revoke": roles(admin),
+	"GET /admin/sign-in-throttle":            roles(admin),
+	"POST /admin/sign-in-throttle/clear":     roles(admin), // without a key: a flash, not a 403
 }
 
 func init() {

@@ -421,6 +421,33 @@ var (
 			},
 		},
 	}
+	// LoginThrottlesColumns holds the columns for the "login_throttles" table.
+	LoginThrottlesColumns = []*schema.Column{
+		{Name: "key", Type: field.TypeString, Size: 300},
+		{Name: "failures", Type: field.TypeInt, Default: 0},
+		{Name: "first_failure_at", Type: field.TypeTime},
+		{Name: "last_failure_at", Type: field.TypeTime},
+		{Name: "blocked_until", Type: field.TypeTime, Nullable: true},
+		{Name: "refusal_audited_until", Type: field.TypeTime, Nullable: true},
+	}
+	// LoginThrottlesTable holds the schema information for the "login_throttles" table.
+	LoginThrottlesTable = &schema.Table{
+		Name:       "login_throttles",
+		Columns:    LoginThrottlesColumns,
+		PrimaryKey: []*schema.Column{LoginThrottlesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "loginthrottle_last_failure_at",
+				Unique:  false,
+				Columns: []*schema.Column{LoginThrottlesColumns[3]},
+			},
+			{
+				Name:    "loginthrottle_blocked_until",
+				Unique:  false,
+				Columns: []*schema.Column{LoginThrottlesColumns[4]},
+			},
+		},
+	}
 	// NamespacesColumns holds the columns for the "namespaces" table.
 	NamespacesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -887,6 +914,7 @@ var (
 		DomainEventsTable,
 		IdpGroupMappingsTable,
 		InstanceSizesTable,
+		LoginThrottlesTable,
 		NamespacesTable,
 		NotificationsTable,
 		PendingAdoptionsTable,

@@ -36,6 +36,9 @@ type IdPGroupMapping func(*sql.Selector)
 // InstanceSize is the predicate function for instancesize builders.
 type InstanceSize func(*sql.Selector)
 
+// LoginThrottle is the predicate function for loginthrottle builders.
+type LoginThrottle func(*sql.Selector)
+
 // Namespace is the predicate function for namespace builders.
 type Namespace func(*sql.Selector)
 

@@ -36,6 +36,17 @@ type Service struct {
 	Policy password.Policy
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Throttle slows down password guessing (see throttle.go). Nil: the default policy on
+	// Store, with the service's clock.
+	Throttle *Throttle
+}
+
+// Throttles returns the sign-in throttle the service counts failures with.
+func (s *Service) Throttles() *Throttle {
+	if s.Throttle != nil {
+		return s.Throttle
+	}
+	return &Throttle{Store: s.Store, Now: s.Now, Logger: s.Logger}
 }
 
 func (s *Service) now() time.Time {
@@ -45,9 +56,17 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// LoginLocal checks a local account's password.
-func (s *Service) LoginLocal(ctx context.Context, username, secret string) (*ent.User, error) {
-	username = strings.TrimSpace(username)
+// LoginLocal checks a local account's password, from the client at clientIP. A throttled
+// attempt is refused with a *ThrottledError before the password is looked at; the failure
+// that starts a block returns one too (wrapping ErrInvalidCredentials).
+func (s *Service) LoginLocal(ctx context.Context, username, secret, clientIP string) (*ent.User, error) {
+	// Invalid UTF-8 names nobody; PostgreSQL would refuse it in the lookup (a 500).
+	username = strings.ToValidUTF8(strings.TrimSpace(username), "\uFFFD")
+	attempt := Attempt{Method: "local", Username: username, Address: clientIP}
+	throttle := s.Throttles()
+	if err := throttle.Check(ctx, attempt); err != nil {
+		return nil, err
+	}
 	u, err := s.Store.Ent.User.Query().Where(user.Username(username), user.AuthTypeEQ(user.AuthTypeLocal)).Only(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		return nil, err
@@ -66,7 +85,17 @@ func (s *Service) LoginLocal(ctx context.Context, username, secret string) (*ent
 			reason = "account_disabled"
 		}
 		s.LoginFailed(ctx, "local", username, reason)
+		blocked, err := throttle.Fail(ctx, attempt)
+		if err != nil {
+			return nil, err
+		}
+		if blocked != nil {
+			return nil, blocked
+		}
 		return nil, ErrInvalidCredentials
+	}
+	if err := throttle.Succeed(ctx, attempt); err != nil {
+		return nil, err
 	}
 	err = s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		if err := tx.Ent.User.UpdateOne(u).SetLastLoginAt(s.now()).Exec(ctx); err != nil {
@@ -87,6 +116,31 @@ func (s *Service) LoginFailed(ctx context.Context, method, username, reason stri
 		s.Logger.Error("audit of failed login not written", "err", err)
 	}
 	s.Logger.Warn("sign-in refused", "method", method, "username", username, "reason", reason)
+}
+
+// CheckOIDCCallback refuses an OIDC callback from a client address that failed too often
+// (a *ThrottledError), before the code is exchanged.
+func (s *Service) CheckOIDCCallback(ctx context.Context, clientIP string) error {
+	return s.Throttles().Check(ctx, Attempt{Method: "oidc", Address: clientIP})
+}
+
+// OIDCCallbackFailed audits a failed callback (bad state, IdP error, bad token) and counts
+// it against the client address. It returns a *ThrottledError when that blocks the
+// address, and an error only when the count could not be kept. Failures that are not the
+// visitor's (the IdP unreachable, our own errors) are audited but not counted.
+func (s *Service) OIDCCallbackFailed(ctx context.Context, clientIP, reason string) error {
+	s.LoginFailed(ctx, "oidc", "", reason)
+	if reason == "idp_unreachable" || reason == "internal_error" {
+		return nil
+	}
+	blocked, err := s.Throttles().Fail(ctx, Attempt{Method: "oidc", Address: clientIP})
+	if err != nil {
+		return err
+	}
+	if blocked != nil {
+		return blocked
+	}
+	return nil
 }
 
 // LoginOIDC upserts the user by subject and rebuilds their IdP-mapped role bindings from
@@ -213,9 +267,26 @@ func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, current,
 		return []string{"Your password is managed by your identity provider."}, nil
 	}
 	forced := u.ForcePasswordChange
+	// The current password counts against the account's sign-in throttle: a borrowed
+	// session must not become a way to guess it.
+	attempt := Attempt{Method: "password_change", Username: u.Username}
+	throttle := s.Throttles()
 	if !forced {
+		if err := throttle.Check(ctx, attempt); err != nil {
+			return nil, err
+		}
 		if !password.Check(u.PasswordHash, current) {
+			blocked, err := throttle.Fail(ctx, attempt)
+			if err != nil {
+				return nil, err
+			}
+			if blocked != nil {
+				return nil, blocked
+			}
 			return []string{"The current password is not correct."}, nil
+		}
+		if err := throttle.Succeed(ctx, attempt); err != nil {
+			return nil, err
 		}
 	}
 	if problems := s.Policy.Validate(u.Username, next, confirm); len(problems) > 0 {

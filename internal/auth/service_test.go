@@ -255,7 +255,7 @@ func TestLoginLocal(t *testing.T) {
 	svc := newService(t, false)
 	c := svc.Store.Ent
 
-	u, err := svc.LoginLocal(ctx, " admin ", "admin")
+	u, err := svc.LoginLocal(ctx, " admin ", "admin", "192.0.2.1")
 	if err != nil || u == nil || u.Username != "admin" {
 		t.Fatalf("LoginLocal(admin, admin) = %v, %v", u, err)
 	}
@@ -280,7 +280,7 @@ func TestLoginLocal(t *testing.T) {
 		{"dave", "daves-Secret-9", "account_disabled"},
 		{"olga", "daves-Secret-9", "unknown_user"},
 	} {
-		u, err := svc.LoginLocal(ctx, tc.user, tc.password)
+		u, err := svc.LoginLocal(ctx, tc.user, tc.password, "192.0.2.1")
 		if !errors.Is(err, auth.ErrInvalidCredentials) || u != nil {
 			t.Errorf("LoginLocal(%s) = %v, %v; want ErrInvalidCredentials", tc.user, u, err)
 		}
@@ -338,10 +338,10 @@ func TestChangePassword(t *testing.T) {
 	if problems, err := svc.ChangePassword(ctx, admin.ID, first, second, second); err != nil || problems != nil {
 		t.Fatalf("voluntary change = %q, %v", problems, err)
 	}
-	if _, err := svc.LoginLocal(ctx, "admin", second); err != nil {
+	if _, err := svc.LoginLocal(ctx, "admin", second, "192.0.2.1"); err != nil {
 		t.Errorf("new password does not sign in: %v", err)
 	}
-	if _, err := svc.LoginLocal(ctx, "admin", first); !errors.Is(err, auth.ErrInvalidCredentials) {
+	if _, err := svc.LoginLocal(ctx, "admin", first, "192.0.2.1"); !errors.Is(err, auth.ErrInvalidCredentials) {
 		t.Errorf("old password still signs in: %v", err)
 	}
 

@@ -51,6 +51,11 @@ func (h *Handler) home(c echo.Context) error {
 			return err
 		}
 		m.Cards = append(m.Cards, card)
+		throttle, err := h.throttleCard(c)
+		if err != nil {
+			return err
+		}
+		m.Cards = append(m.Cards, throttle)
 	}
 	return page.OK(c, adminview.HomePage(h.Kit.Layout(c, "Administration", "admin"), h.nav(c, "home"), m))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/console"
@@ -24,6 +25,9 @@ type Handler struct {
 	Catalog *catalog.Service
 	// Consoles lists and ends console sessions and grants (the Consoles tab).
 	Consoles *console.Access
+	// Throttle is the sign-in throttle (the Sign-in throttle tab); nil: the default
+	// policy on Kit.Store.
+	Throttle *auth.Throttle
 }
 
 // Register adds the area's routes. Every route checks its permission here, and the use
@@ -70,6 +74,10 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodPost, consolesPath+"/sessions/:id/end", h.endSession, consoles)
 	r.App(http.MethodPost, consolesPath+"/grants/:id/revoke", h.revokeGrant, consoles)
 
+	throttle := page.RequirePermission(authz.PlatformAdmin, "Sign-in throttling is managed by platform administrators.")
+	r.App(http.MethodGet, throttlePath, h.signInThrottle, throttle)
+	r.App(http.MethodPost, throttlePath+"/clear", h.clearThrottle, throttle)
+
 	r.App(http.MethodGet, "/admin/templates", h.templates, templates)
 	r.App(http.MethodGet, "/admin/templates/new", h.newTemplate, templates)
 	r.App(http.MethodPost, "/admin/templates", h.createTemplate, templates)
@@ -112,6 +120,7 @@ func (h *Handler) nav(c echo.Context, active string) adminview.Nav {
 	}
 	if p.IsPlatformAdmin() {
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "consoles", Label: "Consoles", Href: consolesPath})
+		n.Tabs = append(n.Tabs, adminview.Tab{Key: "throttle", Label: "Sign-in throttle", Href: throttlePath})
 	}
 	return n
 }

@@ -64,7 +64,11 @@ func (h *Handler) loginLocal(c echo.Context) error {
 		m.Error = "Enter your username and password."
 		return page.Render(c, http.StatusUnprocessableEntity, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
 	}
-	u, err := h.Auth.LoginLocal(c.Request().Context(), username, password)
+	u, err := h.Auth.LoginLocal(c.Request().Context(), username, password, page.ClientIP(c))
+	if te := throttled(c, err); te != nil {
+		m.Error = te.Message()
+		return page.Render(c, http.StatusTooManyRequests, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
+	}
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		m.Error = "The username or password is not correct."
 		return page.Render(c, http.StatusUnauthorized, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))

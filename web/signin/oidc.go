@@ -63,6 +63,9 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	q := c.Request().URL.Query()
+	if err := h.Auth.CheckOIDCCallback(ctx, page.ClientIP(c)); err != nil {
+		return h.loginRefused(c, err)
+	}
 	id, err := h.OIDC.Finish(ctx, pending, q.Get("state"), q.Get("code"), q.Get("error"))
 	if err != nil {
 		var le *auth.LoginError
@@ -70,8 +73,10 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 		if errors.As(err, &le) {
 			reason = le.Reason
 		}
-		h.Auth.LoginFailed(ctx, "oidc", "", reason)
 		h.Kit.Logger.Warn("OIDC sign-in failed", "request_id", page.RequestID(c), "reason", reason, "err", err)
+		if err := h.Auth.OIDCCallbackFailed(ctx, page.ClientIP(c), reason); err != nil {
+			return h.loginRefused(c, err)
+		}
 		m := h.loginModel(c)
 		m.Error = loginFailureMessage(reason)
 		return page.Render(c, http.StatusUnauthorized, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))

@@ -23,13 +23,17 @@ func (h *Handler) passwordPage(c echo.Context) error {
 func (h *Handler) changePassword(c echo.Context) error {
 	st := page.StateOf(c)
 	problems, err := h.Auth.ChangePassword(c.Request().Context(), st.User.ID, c.FormValue("current"), c.FormValue("new"), c.FormValue("confirm"))
+	status := http.StatusUnprocessableEntity
+	if te := throttled(c, err); te != nil {
+		problems, status, err = []string{te.Message()}, http.StatusTooManyRequests, nil
+	}
 	if err != nil {
 		return err
 	}
 	if len(problems) > 0 {
 		m := h.passwordModel(c)
 		m.Problems = problems
-		return page.Render(c, http.StatusUnprocessableEntity, views.PasswordPage(h.Kit.Layout(c, "Change password", ""), m))
+		return page.Render(c, status, views.PasswordPage(h.Kit.Layout(c, "Change password", ""), m))
 	}
 	page.Flash(c, "success", "Your password has been changed.")
 	if err := page.SaveSession(c); err != nil {
