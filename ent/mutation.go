@@ -18333,6 +18333,8 @@ type SessionMutation struct {
 	last_seen_at  *time.Time
 	expires_at    *time.Time
 	revoked_at    *time.Time
+	flashes       *[]string
+	appendflashes []string
 	clearedFields map[string]struct{}
 	done          bool
 	oldValue      func(context.Context) (*Session, error)
@@ -18685,6 +18687,71 @@ func (m *SessionMutation) ResetRevokedAt() {
 	delete(m.clearedFields, session.FieldRevokedAt)
 }
 
+// SetFlashes sets the "flashes" field.
+func (m *SessionMutation) SetFlashes(s []string) {
+	m.flashes = &s
+	m.appendflashes = nil
+}
+
+// Flashes returns the value of the "flashes" field in the mutation.
+func (m *SessionMutation) Flashes() (r []string, exists bool) {
+	v := m.flashes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFlashes returns the old "flashes" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldFlashes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFlashes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFlashes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFlashes: %w", err)
+	}
+	return oldValue.Flashes, nil
+}
+
+// AppendFlashes adds s to the "flashes" field.
+func (m *SessionMutation) AppendFlashes(s []string) {
+	m.appendflashes = append(m.appendflashes, s...)
+}
+
+// AppendedFlashes returns the list of values that were appended to the "flashes" field in this mutation.
+func (m *SessionMutation) AppendedFlashes() ([]string, bool) {
+	if len(m.appendflashes) == 0 {
+		return nil, false
+	}
+	return m.appendflashes, true
+}
+
+// ClearFlashes clears the value of the "flashes" field.
+func (m *SessionMutation) ClearFlashes() {
+	m.flashes = nil
+	m.appendflashes = nil
+	m.clearedFields[session.FieldFlashes] = struct{}{}
+}
+
+// FlashesCleared returns if the "flashes" field was cleared in this mutation.
+func (m *SessionMutation) FlashesCleared() bool {
+	_, ok := m.clearedFields[session.FieldFlashes]
+	return ok
+}
+
+// ResetFlashes resets all changes to the "flashes" field.
+func (m *SessionMutation) ResetFlashes() {
+	m.flashes = nil
+	m.appendflashes = nil
+	delete(m.clearedFields, session.FieldFlashes)
+}
+
 // Where appends a list predicates to the SessionMutation builder.
 func (m *SessionMutation) Where(ps ...predicate.Session) {
 	m.predicates = append(m.predicates, ps...)
@@ -18719,7 +18786,7 @@ func (m *SessionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *SessionMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.user_id != nil {
 		fields = append(fields, session.FieldUserID)
 	}
@@ -18737,6 +18804,9 @@ func (m *SessionMutation) Fields() []string {
 	}
 	if m.revoked_at != nil {
 		fields = append(fields, session.FieldRevokedAt)
+	}
+	if m.flashes != nil {
+		fields = append(fields, session.FieldFlashes)
 	}
 	return fields
 }
@@ -18758,6 +18828,8 @@ func (m *SessionMutation) Field(name string) (ent.Value, bool) {
 		return m.ExpiresAt()
 	case session.FieldRevokedAt:
 		return m.RevokedAt()
+	case session.FieldFlashes:
+		return m.Flashes()
 	}
 	return nil, false
 }
@@ -18779,6 +18851,8 @@ func (m *SessionMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldExpiresAt(ctx)
 	case session.FieldRevokedAt:
 		return m.OldRevokedAt(ctx)
+	case session.FieldFlashes:
+		return m.OldFlashes(ctx)
 	}
 	return nil, fmt.Errorf("unknown Session field %s", name)
 }
@@ -18830,6 +18904,13 @@ func (m *SessionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRevokedAt(v)
 		return nil
+	case session.FieldFlashes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFlashes(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Session field %s", name)
 }
@@ -18866,6 +18947,9 @@ func (m *SessionMutation) ClearedFields() []string {
 	if m.FieldCleared(session.FieldRevokedAt) {
 		fields = append(fields, session.FieldRevokedAt)
 	}
+	if m.FieldCleared(session.FieldFlashes) {
+		fields = append(fields, session.FieldFlashes)
+	}
 	return fields
 }
 
@@ -18885,6 +18969,9 @@ func (m *SessionMutation) ClearField(name string) error {
 		return nil
 	case session.FieldRevokedAt:
 		m.ClearRevokedAt()
+		return nil
+	case session.FieldFlashes:
+		m.ClearFlashes()
 		return nil
 	}
 	return fmt.Errorf("unknown Session nullable field %s", name)
@@ -18911,6 +18998,9 @@ func (m *SessionMutation) ResetField(name string) error {
 		return nil
 	case session.FieldRevokedAt:
 		m.ResetRevokedAt()
+		return nil
+	case session.FieldFlashes:
+		m.ResetFlashes()
 		return nil
 	}
 	return fmt.Errorf("unknown Session field %s", name)

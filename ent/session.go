@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -29,7 +30,9 @@ type Session struct {
 	// ExpiresAt holds the value of the "expires_at" field.
 	ExpiresAt time.Time `json:"expires_at,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
-	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Flashes holds the value of the "flashes" field.
+	Flashes      []string `json:"flashes,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -40,7 +43,7 @@ func (*Session) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case session.FieldUserID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
-		case session.FieldData:
+		case session.FieldData, session.FieldFlashes:
 			values[i] = new([]byte)
 		case session.FieldID:
 			values[i] = new(sql.NullString)
@@ -105,6 +108,14 @@ func (_m *Session) assignValues(columns []string, values []any) error {
 				_m.RevokedAt = new(time.Time)
 				*_m.RevokedAt = value.Time
 			}
+		case session.FieldFlashes:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field flashes", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Flashes); err != nil {
+					return fmt.Errorf("unmarshal field flashes: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -162,6 +173,9 @@ func (_m *Session) String() string {
 		builder.WriteString("revoked_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("flashes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Flashes))
 	builder.WriteByte(')')
 	return builder.String()
 }

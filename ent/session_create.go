@@ -92,6 +92,12 @@ func (_c *SessionCreate) SetNillableRevokedAt(v *time.Time) *SessionCreate {
 	return _c
 }
 
+// SetFlashes sets the "flashes" field.
+func (_c *SessionCreate) SetFlashes(v []string) *SessionCreate {
+	_c.mutation.SetFlashes(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *SessionCreate) SetID(v string) *SessionCreate {
 	_c.mutation.SetID(v)
@@ -226,6 +232,10 @@ func (_c *SessionCreate) createSpec() (*Session, *sqlgraph.CreateSpec) {
 		_spec.SetField(session.FieldRevokedAt, field.TypeTime, value)
 		_node.RevokedAt = &value
 	}
+	if value, ok := _c.mutation.Flashes(); ok {
+		_spec.SetField(session.FieldFlashes, field.TypeJSON, value)
+		_node.Flashes = value
+	}
 	return _node, _spec
 }
 
@@ -347,6 +357,24 @@ func (u *SessionUpsert) UpdateRevokedAt() *SessionUpsert {
 // ClearRevokedAt clears the value of the "revoked_at" field.
 func (u *SessionUpsert) ClearRevokedAt() *SessionUpsert {
 	u.SetNull(session.FieldRevokedAt)
+	return u
+}
+
+// SetFlashes sets the "flashes" field.
+func (u *SessionUpsert) SetFlashes(v []string) *SessionUpsert {
+	u.Set(session.FieldFlashes, v)
+	return u
+}
+
+// UpdateFlashes sets the "flashes" field to the value that was provided on create.
+func (u *SessionUpsert) UpdateFlashes() *SessionUpsert {
+	u.SetExcluded(session.FieldFlashes)
+	return u
+}
+
+// ClearFlashes clears the value of the "flashes" field.
+func (u *SessionUpsert) ClearFlashes() *SessionUpsert {
+	u.SetNull(session.FieldFlashes)
 	return u
 }
 
@@ -482,6 +510,27 @@ func (u *SessionUpsertOne) UpdateRevokedAt() *SessionUpsertOne {
 func (u *SessionUpsertOne) ClearRevokedAt() *SessionUpsertOne {
 	return u.Update(func(s *SessionUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetFlashes sets the "flashes" field.
+func (u *SessionUpsertOne) SetFlashes(v []string) *SessionUpsertOne {
+	return u.Update(func(s *SessionUpsert) {
+		s.SetFlashes(v)
+	})
+}
+
+// UpdateFlashes sets the "flashes" field to the value that was provided on create.
+func (u *SessionUpsertOne) UpdateFlashes() *SessionUpsertOne {
+	return u.Update(func(s *SessionUpsert) {
+		s.UpdateFlashes()
+	})
+}
+
+// ClearFlashes clears the value of the "flashes" field.
+func (u *SessionUpsertOne) ClearFlashes() *SessionUpsertOne {
+	return u.Update(func(s *SessionUpsert) {
+		s.ClearFlashes()
 	})
 }
 
@@ -784,6 +833,27 @@ func (u *SessionUpsertBulk) UpdateRevokedAt() *SessionUpsertBulk {
 func (u *SessionUpsertBulk) ClearRevokedAt() *SessionUpsertBulk {
 	return u.Update(func(s *SessionUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetFlashes sets the "flashes" field.
+func (u *SessionUpsertBulk) SetFlashes(v []string) *SessionUpsertBulk {
+	return u.Update(func(s *SessionUpsert) {
+		s.SetFlashes(v)
+	})
+}
+
+// UpdateFlashes sets the "flashes" field to the value that was provided on create.
+func (u *SessionUpsertBulk) UpdateFlashes() *SessionUpsertBulk {
+	return u.Update(func(s *SessionUpsert) {
+		s.UpdateFlashes()
+	})
+}
+
+// ClearFlashes clears the value of the "flashes" field.
+func (u *SessionUpsertBulk) ClearFlashes() *SessionUpsertBulk {
+	return u.Update(func(s *SessionUpsert) {
+		s.ClearFlashes()
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/predicate"
@@ -103,6 +104,24 @@ func (_u *SessionUpdate) ClearRevokedAt() *SessionUpdate {
 	return _u
 }
 
+// SetFlashes sets the "flashes" field.
+func (_u *SessionUpdate) SetFlashes(v []string) *SessionUpdate {
+	_u.mutation.SetFlashes(v)
+	return _u
+}
+
+// AppendFlashes appends value to the "flashes" field.
+func (_u *SessionUpdate) AppendFlashes(v []string) *SessionUpdate {
+	_u.mutation.AppendFlashes(v)
+	return _u
+}
+
+// ClearFlashes clears the value of the "flashes" field.
+func (_u *SessionUpdate) ClearFlashes() *SessionUpdate {
+	_u.mutation.ClearFlashes()
+	return _u
+}
+
 // Mutation returns the SessionMutation object of the builder.
 func (_u *SessionUpdate) Mutation() *SessionMutation {
 	return _u.mutation
@@ -164,6 +183,17 @@ func (_u *SessionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(session.FieldRevokedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Flashes(); ok {
+		_spec.SetField(session.FieldFlashes, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedFlashes(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, session.FieldFlashes, value)
+		})
+	}
+	if _u.mutation.FlashesCleared() {
+		_spec.ClearField(session.FieldFlashes, field.TypeJSON)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -259,6 +289,24 @@ func (_u *SessionUpdateOne) ClearRevokedAt() *SessionUpdateOne {
 	return _u
 }
 
+// SetFlashes sets the "flashes" field.
+func (_u *SessionUpdateOne) SetFlashes(v []string) *SessionUpdateOne {
+	_u.mutation.SetFlashes(v)
+	return _u
+}
+
+// AppendFlashes appends value to the "flashes" field.
+func (_u *SessionUpdateOne) AppendFlashes(v []string) *SessionUpdateOne {
+	_u.mutation.AppendFlashes(v)
+	return _u
+}
+
+// ClearFlashes clears the value of the "flashes" field.
+func (_u *SessionUpdateOne) ClearFlashes() *SessionUpdateOne {
+	_u.mutation.ClearFlashes()
+	return _u
+}
+
 // Mutation returns the SessionMutation object of the builder.
 func (_u *SessionUpdateOne) Mutation() *SessionMutation {
 	return _u.mutation
@@ -350,6 +398,17 @@ func (_u *SessionUpdateOne) sqlSave(ctx context.Context) (_node *Session, err er
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(session.FieldRevokedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Flashes(); ok {
+		_spec.SetField(session.FieldFlashes, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedFlashes(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, session.FieldFlashes, value)
+		})
+	}
+	if _u.mutation.FlashesCleared() {
+		_spec.ClearField(session.FieldFlashes, field.TypeJSON)
 	}
 	_node = &Session{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -23,6 +23,8 @@ func (Session) Fields() []ent.Field {
 		field.Time("last_seen_at").Default(time.Now),
 		field.Time("expires_at"),
 		field.Time("revoked_at").Optional().Nillable(),
+		// flashes queues messages for the session's next page (appended and taken atomically).
+		field.Strings("flashes").Optional(),
 	}
 }
 

@@ -25,6 +25,8 @@ const (
 	FieldExpiresAt = "expires_at"
 	// FieldRevokedAt holds the string denoting the revoked_at field in the database.
 	FieldRevokedAt = "revoked_at"
+	// FieldFlashes holds the string denoting the flashes field in the database.
+	FieldFlashes = "flashes"
 	// Table holds the table name of the session in the database.
 	Table = "sessions"
 )
@@ -38,6 +40,7 @@ var Columns = []string{
 	FieldLastSeenAt,
 	FieldExpiresAt,
 	FieldRevokedAt,
+	FieldFlashes,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).

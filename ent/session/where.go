@@ -355,6 +355,16 @@ func RevokedAtNotNil() predicate.Session {
 	return predicate.Session(sql.FieldNotNull(FieldRevokedAt))
 }
 
+// FlashesIsNil applies the IsNil predicate on the "flashes" field.
+func FlashesIsNil() predicate.Session {
+	return predicate.Session(sql.FieldIsNull(FieldFlashes))
+}
+
+// FlashesNotNil applies the NotNil predicate on the "flashes" field.
+func FlashesNotNil() predicate.Session {
+	return predicate.Session(sql.FieldNotNull(FieldFlashes))
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Session) predicate.Session {
 	return predicate.Session(sql.AndPredicates(predicates...))

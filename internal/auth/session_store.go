@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/gob"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -56,6 +58,20 @@ func (s *SessionStore) Get(r *http.Request, name string) (*sessions.Session, err
 	return sessions.GetRegistry(r).Get(s, name)
 }
 
+// Sessions come in two kinds behind the one cookie. A signed-in session is a row, named
+// by the cookie's signed random id. Before sign-in there is nothing worth a row: the few
+// values a visitor has (the CSRF token of the sign-in form, an OIDC sign-in in progress, a
+// flash to show) travel in the cookie itself, signed, so anonymous traffic — scanners,
+// 404s, the sign-in page — never writes to the database. The two kinds are signed under
+// different names, so one can never be read as the other.
+func anonName(name string) string { return name + ".anon" }
+
+// Private keys of Values, never stored.
+type (
+	snapshotKey struct{} // fingerprint of the values as loaded or last saved
+	flashesKey  struct{} // the loaded row had queued flashes
+)
+
 // New loads the session named in the cookie, or starts an empty one. A cookie that fails
 // its signature, or names a missing, revoked, idle or expired session, yields a new session
 // (and ErrInvalidCookie for a bad signature, so the caller can log the tampering).
@@ -64,13 +80,19 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 	opts := s.Options
 	sess.Options = &opts
 	sess.IsNew = true
+	defer s.snapshot(sess)
 	c, err := r.Cookie(name)
 	if err != nil {
 		return sess, nil
 	}
 	var id string
 	if err := s.codec.Decode(name, c.Value, &id); err != nil {
-		return sess, ErrInvalidCookie
+		anon := map[interface{}]interface{}{}
+		if err := s.codec.Decode(anonName(name), c.Value, &anon); err != nil {
+			return sess, ErrInvalidCookie
+		}
+		sess.Values = anon
+		return sess, nil
 	}
 	row, err := s.client.Session.Get(r.Context(), hashID(id))
 	if ent.IsNotFound(err) {
@@ -91,13 +113,50 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 	sess.ID = id
 	sess.IsNew = false
 	sess.Values[keyLastSeen] = row.LastSeenAt.Unix()
+	if len(row.Flashes) > 0 {
+		sess.Values[flashesKey{}] = true
+	}
 	return sess, nil
 }
 
 // ErrInvalidCookie means the session cookie was not signed by us.
 var ErrInvalidCookie = errors.New("session cookie signature is invalid")
 
-// Save writes the session and its cookie; MaxAge < 0 deletes both.
+// stored is what Save keeps of the values (without the store's private keys).
+func stored(sess *sessions.Session) map[interface{}]interface{} {
+	values := make(map[interface{}]interface{}, len(sess.Values))
+	for k, v := range sess.Values {
+		switch k.(type) {
+		case snapshotKey, flashesKey:
+			continue
+		}
+		if k == keyLastSeen || k == KeyExpired {
+			continue
+		}
+		values[k] = v
+	}
+	return values
+}
+
+// fingerprint is a canonical rendering of the values (fmt prints maps in key order).
+func fingerprint(values map[interface{}]interface{}) string {
+	if len(values) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%#v", values)
+}
+
+func (s *SessionStore) snapshot(sess *sessions.Session) {
+	if _, ok := sess.Values[snapshotKey{}]; ok {
+		return
+	}
+	sess.Values[snapshotKey{}] = fingerprint(stored(sess))
+}
+
+// Save writes the session and its cookie when its values changed since it was loaded or
+// last saved (so a response carries at most one Set-Cookie, and reading a page writes
+// nothing); MaxAge < 0 deletes both. A signed-in session is a row; any other travels in
+// the cookie.
 func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	ctx := r.Context()
 	if sess.Options.MaxAge < 0 {
@@ -107,24 +166,35 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 			}
 		}
 		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		for k := range sess.Values {
+			delete(sess.Values, k)
+		}
+		sess.ID = ""
+		sess.Values[snapshotKey{}] = ""
+		sess.Options.MaxAge = 0 // done: saving again in this request writes nothing
 		return nil
 	}
-	values := make(map[interface{}]interface{}, len(sess.Values))
-	for k, v := range sess.Values {
-		if k == keyLastSeen || k == KeyExpired {
-			continue
-		}
-		values[k] = v
-	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(values); err != nil {
-		return err
+	values := stored(sess)
+	print := fingerprint(values)
+	if before, ok := sess.Values[snapshotKey{}].(string); ok && before == print && (sess.ID != "" || values[KeyUserID] == nil) {
+		return nil
 	}
 	var userID *uuid.UUID
 	if v, ok := values[KeyUserID].(string); ok {
 		if id, err := uuid.Parse(v); err == nil {
 			userID = &id
 		}
+	}
+	if userID == nil && sess.ID == "" {
+		if err := s.saveAnonymous(w, sess, values); err != nil {
+			return err
+		}
+		sess.Values[snapshotKey{}] = print
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(values); err != nil {
+		return err
 	}
 	now := s.Now()
 	if sess.ID == "" {
@@ -134,7 +204,15 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 		if err != nil {
 			return err
 		}
+		encoded, err := s.codec.Encode(sess.Name(), sess.ID)
+		if err != nil {
+			return err
+		}
+		opts := *sess.Options
+		opts.MaxAge = int(s.MaxAge.Seconds())
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, &opts))
 	} else {
+		// The cookie names the row and does not change: only the row is written.
 		n, err := s.client.Session.Update().Where(session.ID(hashID(sess.ID)), session.RevokedAtIsNil()).
 			SetNillableUserID(userID).SetData(buf.Bytes()).SetLastSeenAt(now).Save(ctx)
 		if err != nil {
@@ -144,13 +222,40 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 			return errors.New("session was revoked")
 		}
 	}
-	encoded, err := s.codec.Encode(sess.Name(), sess.ID)
+	sess.Values[snapshotKey{}] = print
+	sess.Values[keyLastSeen] = now.Unix()
+	return nil
+}
+
+// saveAnonymous puts a visitor's values in the cookie (or clears it when there are none).
+func (s *SessionStore) saveAnonymous(w http.ResponseWriter, sess *sessions.Session, values map[interface{}]interface{}) error {
+	opts := *sess.Options
+	if len(values) == 0 {
+		opts.MaxAge = -1
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", &opts))
+		return nil
+	}
+	encoded, err := s.codec.Encode(anonName(sess.Name()), values)
 	if err != nil {
 		return err
 	}
-	opts := *sess.Options
-	opts.MaxAge = int(s.MaxAge.Seconds())
+	opts.MaxAge = 0 // ends with the browser; the signature's own age limit still applies
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, &opts))
+	return nil
+}
+
+// Touch records activity of a signed-in session (for the idle timeout) at most once a
+// minute; the cookie stays as it is.
+func (s *SessionStore) Touch(ctx context.Context, sess *sessions.Session) error {
+	if sess.ID == "" || !s.NeedsTouch(sess) {
+		return nil
+	}
+	now := s.Now()
+	if err := s.client.Session.Update().Where(session.ID(hashID(sess.ID)), session.RevokedAtIsNil()).
+		SetLastSeenAt(now).Exec(ctx); err != nil {
+		return err
+	}
+	sess.Values[keyLastSeen] = now.Unix()
 	return nil
 }
 
@@ -183,6 +288,70 @@ func (s *SessionStore) DeleteExpired(ctx context.Context) (int, error) {
 	return s.client.Session.Delete().Where(session.Or(
 		session.ExpiresAtLT(now), session.LastSeenAtLT(now.Add(-s.Idle)), session.RevokedAtNotNil(),
 	)).Exec(ctx)
+}
+
+// SaveWithFlashes saves the session together with flashes queued during the request. A
+// signed-in session keeps them in a queue on its row, appended atomically, so two requests
+// of one session (two tabs) never overwrite each other's messages; a visitor's travel in
+// the cookie.
+func (s *SessionStore) SaveWithFlashes(r *http.Request, w http.ResponseWriter, sess *sessions.Session, flashes []string) error {
+	signedIn := sess.ID != "" || sess.Values[KeyUserID] != nil
+	if !signedIn {
+		for _, f := range flashes {
+			sess.AddFlash(f)
+		}
+	}
+	if err := s.Save(r, w, sess); err != nil {
+		return err
+	}
+	if !signedIn || len(flashes) == 0 || sess.ID == "" {
+		return nil
+	}
+	list, err := json.Marshal(flashes)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.ExecContext(r.Context(),
+		`UPDATE sessions SET flashes = COALESCE(flashes, '[]'::jsonb) || $2::jsonb WHERE id = $1 AND revoked_at IS NULL`,
+		hashID(sess.ID), string(list))
+	if err == nil {
+		sess.Values[flashesKey{}] = true
+	}
+	return err
+}
+
+// PopFlashes takes the session's queued flashes, oldest first. Each is returned to exactly
+// one request, however many of the session's requests run at once.
+func (s *SessionStore) PopFlashes(ctx context.Context, sess *sessions.Session) ([]string, error) {
+	var out []string
+	for _, f := range sess.Flashes() {
+		if str, ok := f.(string); ok {
+			out = append(out, str)
+		}
+	}
+	if sess.ID == "" || sess.Values[flashesKey{}] == nil {
+		return out, nil
+	}
+	delete(sess.Values, flashesKey{})
+	rows, err := s.client.QueryContext(ctx, `UPDATE sessions s SET flashes = NULL
+		FROM (SELECT id, flashes FROM sessions WHERE id = $1 FOR UPDATE) old
+		WHERE s.id = old.id AND old.flashes IS NOT NULL RETURNING old.flashes`, hashID(sess.ID))
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return out, err
+		}
+		var queued []string
+		if err := json.Unmarshal(raw, &queued); err != nil {
+			return out, err
+		}
+		out = append(out, queued...)
+	}
+	return out, rows.Err()
 }
 
 func newSessionID() string {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -50,20 +51,23 @@ func (e *sessionEnv) load(c *http.Cookie) (*sessions.Session, error) {
 	return e.store.New(e.request(c), cookieName)
 }
 
-// save writes sess and returns the session cookie set on the response.
+// save writes sess and returns the session cookie set on the response (nil: none).
 func (e *sessionEnv) save(sess *sessions.Session) *http.Cookie {
 	e.t.Helper()
 	w := httptest.NewRecorder()
 	if err := e.store.Save(e.request(nil), w, sess); err != nil {
 		e.t.Fatalf("Save: %v", err)
 	}
+	var out *http.Cookie
 	for _, c := range w.Result().Cookies() {
 		if c.Name == cookieName {
-			return c
+			if out != nil {
+				e.t.Fatalf("Save set the session cookie twice")
+			}
+			out = c
 		}
 	}
-	e.t.Fatal("Save set no session cookie")
-	return nil
+	return out
 }
 
 // start creates and saves a session for userID.
@@ -74,7 +78,19 @@ func (e *sessionEnv) start(userID uuid.UUID) (*sessions.Session, *http.Cookie) {
 		e.t.Fatalf("fresh session: IsNew %v, err %v", sess.IsNew, err)
 	}
 	sess.Values[auth.KeyUserID] = userID.String()
-	return sess, e.save(sess)
+	c := e.save(sess)
+	if c == nil {
+		e.t.Fatal("a signed-in session set no cookie")
+	}
+	return sess, c
+}
+
+// touch records activity as a request of the session does.
+func (e *sessionEnv) touch(sess *sessions.Session) {
+	e.t.Helper()
+	if err := e.store.Touch(e.t.Context(), sess); err != nil {
+		e.t.Fatalf("Touch: %v", err)
+	}
 }
 
 func (e *sessionEnv) rows() []*ent.Session {
@@ -103,6 +119,9 @@ func TestSessionSaveAndLoad(t *testing.T) {
 	sess.Values[auth.KeyCSRF] = "csrf-token"
 	sess.Values["count"] = 42
 	c := e.save(sess)
+	if c == nil {
+		t.Fatal("no cookie")
+	}
 	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.MaxAge != int((2*time.Hour).Seconds()) {
 		t.Errorf("cookie attributes = %+v", c)
 	}
@@ -138,7 +157,9 @@ func TestSessionSaveAndLoad(t *testing.T) {
 		t.Error("NeedsTouch after 5 minutes = false")
 	}
 	got.Values["count"] = 43
-	e.save(got)
+	if c := e.save(got); c != nil {
+		t.Errorf("updating the row re-sent the cookie %v", c)
+	}
 	rows = e.rows()
 	if len(rows) != 1 || !rows[0].LastSeenAt.Equal(e.now) {
 		t.Fatalf("after second save: rows %v", rows)
@@ -159,7 +180,7 @@ func TestSessionTamperedCookie(t *testing.T) {
 	b[len(b)/2] ^= 1
 	tampered.Value = string(b)
 	sess, err := e.load(&tampered)
-	if !errors.Is(err, auth.ErrInvalidCookie) || !sess.IsNew || len(sess.Values) != 0 {
+	if !errors.Is(err, auth.ErrInvalidCookie) || !sess.IsNew || sess.Values[auth.KeyUserID] != nil {
 		t.Errorf("tampered cookie: IsNew %v, values %v, err %v", sess.IsNew, sess.Values, err)
 	}
 
@@ -168,6 +189,7 @@ func TestSessionTamperedCookie(t *testing.T) {
 	w := httptest.NewRecorder()
 	forged := sessions.NewSession(other, cookieName)
 	forged.Options = &sessions.Options{Path: "/"}
+	forged.Values[auth.KeyUserID] = uuid.NewString()
 	if err := other.Save(e.request(nil), w, forged); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +210,7 @@ func TestSessionIdleTimeout(t *testing.T) {
 	if err != nil || got.IsNew {
 		t.Fatalf("after 25 idle minutes: IsNew %v, err %v", got.IsNew, err)
 	}
-	e.save(got)
+	e.touch(got)
 	e.now = t0.Add(50 * time.Minute)
 	if got, err := e.load(c); err != nil || got.IsNew {
 		t.Fatalf("25 minutes after the last activity: IsNew %v, err %v", got.IsNew, err)
@@ -212,7 +234,7 @@ func TestSessionAbsoluteExpiry(t *testing.T) {
 		if err != nil || got.IsNew {
 			t.Fatalf("at %v: IsNew %v, err %v", e.now.Sub(t0), got.IsNew, err)
 		}
-		e.save(got)
+		e.touch(got)
 	}
 	e.now = t0.Add(2*time.Hour + time.Second)
 	got, err := e.load(c)
@@ -240,6 +262,7 @@ func TestSessionRevokeUser(t *testing.T) {
 		t.Errorf("another user's session ended: IsNew %v, err %v", got.IsNew, err)
 	}
 	// A request that loaded the session before the revocation cannot write it back.
+	s1.Values["changed"] = true
 	if err := e.store.Save(e.request(nil), httptest.NewRecorder(), s1); err == nil {
 		t.Error("Save of a revoked session succeeded")
 	}
@@ -326,5 +349,108 @@ func TestSessionDeleteExpired(t *testing.T) {
 	}
 	if rows[0].ID == sha(idle.ID) {
 		t.Error("idle session kept")
+	}
+}
+
+// Before sign-in nothing is worth a row: a visitor's values travel in the signed cookie,
+// and a visitor with nothing to keep gets no cookie at all.
+func TestSessionAnonymousWritesNothing(t *testing.T) {
+	t.Parallel()
+	e := newSessionEnv(t)
+	sess, _ := e.load(nil)
+	if c := e.save(sess); c != nil {
+		t.Errorf("an empty visitor session set a cookie %v", c)
+	}
+	sess.Values[auth.KeyCSRF] = "form-token"
+	sess.AddFlash("info|hello")
+	c := e.save(sess)
+	if c == nil || c.MaxAge != 0 || !c.HttpOnly {
+		t.Fatalf("visitor cookie = %+v, want a browser-session cookie", c)
+	}
+	if rows := e.rows(); len(rows) != 0 {
+		t.Fatalf("%d session rows for a visitor, want 0", len(rows))
+	}
+	if again := e.save(sess); again != nil {
+		t.Error("saving unchanged values set the cookie again")
+	}
+
+	got, err := e.load(c)
+	if err != nil || got.ID != "" || got.Values[auth.KeyCSRF] != "form-token" {
+		t.Fatalf("reloaded visitor session: id %q, values %v, err %v", got.ID, got.Values, err)
+	}
+	if e.save(got) != nil {
+		t.Error("a loaded, unchanged visitor session set a cookie")
+	}
+	flashes, err := e.store.PopFlashes(t.Context(), got)
+	if err != nil || len(flashes) != 1 || flashes[0] != "info|hello" {
+		t.Fatalf("flashes = %v, %v", flashes, err)
+	}
+	c2 := e.save(got)
+	if c2 == nil {
+		t.Fatal("taking the flash did not update the cookie")
+	}
+	if got, _ := e.load(c2); len(got.Flashes()) != 0 {
+		t.Error("the flash came back")
+	}
+
+	// A tampered visitor cookie is refused like any other.
+	b := []byte(c.Value)
+	b[len(b)/2] ^= 1
+	if _, err := e.load(&http.Cookie{Name: cookieName, Value: string(b)}); !errors.Is(err, auth.ErrInvalidCookie) {
+		t.Errorf("tampered visitor cookie: err %v", err)
+	}
+	// Signing in turns it into a row.
+	got.Values[auth.KeyUserID] = uuid.NewString()
+	if c := e.save(got); c == nil || got.ID == "" || len(e.rows()) != 1 {
+		t.Errorf("sign-in: cookie %v, id %q, rows %d", c, got.ID, len(e.rows()))
+	}
+}
+
+// Two requests of one signed-in session each queue a flash at the same time; both
+// messages arrive, each exactly once, however the pops race.
+func TestSessionFlashQueue(t *testing.T) {
+	t.Parallel()
+	e := newSessionEnv(t)
+	_, c := e.start(uuid.New())
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			sess, err := e.load(c)
+			if err == nil {
+				err = e.store.SaveWithFlashes(e.request(nil), httptest.NewRecorder(), sess, []string{fmt.Sprintf("info|m%d", i)})
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]int{}
+	results := make(chan []string, 4)
+	for range 4 {
+		go func() {
+			sess, _ := e.load(c)
+			got, err := e.store.PopFlashes(t.Context(), sess)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- got
+		}()
+	}
+	for range 4 {
+		for _, f := range <-results {
+			seen[f]++
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct flashes arrived, want %d: %v", len(seen), n, seen)
+	}
+	for f, k := range seen {
+		if k != 1 {
+			t.Errorf("%s arrived %d times", f, k)
+		}
 	}
 }

@@ -39,6 +39,9 @@ type State struct {
 	User      *ent.User
 	Principal *authz.Principal
 	CSRF      string
+	// Sessions saves Session; flashes are the messages queued during this request.
+	Sessions *auth.SessionStore
+	flashes  []string
 }
 
 const stateKey = "shepherd.state"

@@ -18,7 +18,7 @@ func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 // Layout builds the page frame for the current user; flashes are consumed here.
 func (k *Kit) Layout(c echo.Context, title, active string) views.Layout {
 	st := StateOf(c)
-	l := views.Layout{Title: title, Active: active, CSRF: st.CSRF, Flashes: popFlashes(c), DevMode: k.Config.DevMode}
+	l := views.Layout{Title: title, Active: active, CSRF: st.CSRF, Flashes: k.popFlashes(c), DevMode: k.Config.DevMode}
 	if st.User != nil {
 		name := DisplayName(st.User.DisplayName, st.User.Username)
 		l.User = &views.User{Username: st.User.Username, DisplayName: name, Initials: Initials(name), Forced: st.User.ForcePasswordChange}

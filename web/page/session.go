@@ -16,8 +16,10 @@ import (
 	"kv-shepherd.io/shepherd/views"
 )
 
-// LoadSession attaches the server-side session, issuing a CSRF token when it has none.
-// A cookie with a bad signature is logged as tampering and replaced by a fresh session.
+// LoadSession attaches the session, issuing a CSRF token when it has none. A cookie with a
+// bad signature is logged as tampering and replaced by a fresh session. Nothing is written
+// here: a signed-in session's last-seen time is touched at most once a minute, and any
+// change (a new token, a flash) is saved with the response, in its single Set-Cookie.
 func (k *Kit) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sess, err := k.Sessions.Get(c.Request(), SessionCookie)
@@ -26,37 +28,35 @@ func (k *Kit) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		} else if err != nil {
 			return err
 		}
-		st := &State{Session: sess}
+		st := &State{Session: sess, Sessions: k.Sessions}
 		c.Set(stateKey, st)
-		dirty := false
 		if expired, _ := sess.Values[auth.KeyExpired].(bool); expired {
 			delete(sess.Values, auth.KeyExpired)
-			sess.AddFlash("info|Your session has ended. Please sign in again.")
-			dirty = true
+			st.flashes = append(st.flashes, "info|Your session has ended. Please sign in again.")
 		}
 		tok, _ := sess.Values[auth.KeyCSRF].(string)
 		if tok == "" {
 			tok = auth.RandomToken(32)
 			sess.Values[auth.KeyCSRF] = tok
-			dirty = true
 		}
 		st.CSRF = tok
-		if dirty || k.Sessions.NeedsTouch(sess) {
-			if err := SaveSession(c); err != nil {
-				return err
-			}
+		if err := k.Sessions.Touch(c.Request().Context(), sess); err != nil {
+			return err
 		}
 		return next(c)
 	}
 }
 
-// SaveSession writes the session (call before writing the response).
+// SaveSession writes what changed in the session, and the flashes queued by the handler
+// (call before writing the response).
 func SaveSession(c echo.Context) error {
 	st := StateOf(c)
-	if st.Session == nil {
+	if st.Session == nil || st.Sessions == nil {
 		return nil
 	}
-	return st.Session.Save(c.Request(), c.Response())
+	flashes := st.flashes
+	st.flashes = nil
+	return st.Sessions.SaveWithFlashes(c.Request(), c.Response(), st.Session, flashes)
 }
 
 // CSRFMessage is shown when the token check fails.
@@ -149,21 +149,28 @@ func RequirePermission(perm, message string) echo.MiddlewareFunc {
 	}
 }
 
-// Flash queues a message for the next page.
+// Flash queues a message for the next page (saved with the session).
 func Flash(c echo.Context, kind, msg string) {
-	if s := StateOf(c).Session; s != nil {
-		s.AddFlash(kind + "|" + msg)
+	if st := StateOf(c); st.Session != nil {
+		st.flashes = append(st.flashes, kind+"|"+msg)
 	}
 }
 
-func popFlashes(c echo.Context) []views.Flash {
-	s := StateOf(c).Session
-	if s == nil {
+// popFlashes takes the messages waiting for this page: the session's queue, then those
+// queued during this request. A failure to read them costs the messages, not the page.
+func (k *Kit) popFlashes(c echo.Context) []views.Flash {
+	st := StateOf(c)
+	if st.Session == nil || st.Sessions == nil {
 		return nil
 	}
+	queued, err := st.Sessions.PopFlashes(c.Request().Context(), st.Session)
+	if err != nil {
+		k.Logger.Warn("flash messages not read", "request_id", RequestID(c), "err", err)
+	}
+	queued = append(queued, st.flashes...)
+	st.flashes = nil
 	var out []views.Flash
-	for _, f := range s.Flashes() {
-		str, _ := f.(string)
+	for _, str := range queued {
 		kind, msg, ok := strings.Cut(str, "|")
 		if !ok {
 			kind, msg = "info", str

@@ -21,8 +21,8 @@ const (
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
 
-// oidcStart keeps state, nonce and the PKCE verifier in the server-side session and sends
-// the browser to the IdP.
+// oidcStart keeps state, nonce and the PKCE verifier in the visitor's session (the signed
+// cookie: nothing is written before sign-in) and sends the browser to the IdP.
 func (h *Handler) oidcStart(c echo.Context) error {
 	if h.OIDC == nil {
 		return echo.NewHTTPError(http.StatusNotFound)
@@ -46,7 +46,9 @@ func (h *Handler) oidcStart(c echo.Context) error {
 }
 
 // oidcCallback completes the sign-in. The pending values are removed from the session
-// before anything else, so a replayed callback finds nothing to match.
+// before anything else, and that removal goes out with whatever this request answers (the
+// error page, or the new signed-in session), so the browser cannot use them twice; a
+// replayed code is refused by the IdP, which redeems each code once.
 func (h *Handler) oidcCallback(c echo.Context) error {
 	if h.OIDC == nil {
 		return echo.NewHTTPError(http.StatusNotFound)
@@ -57,9 +59,6 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 	next := page.SafeNext(str(keyOIDCNext))
 	for _, k := range []string{keyOIDCState, keyOIDCNonce, keyOIDCVerifier, keyOIDCNext} {
 		delete(s.Values, k)
-	}
-	if err := page.SaveSession(c); err != nil {
-		return err
 	}
 	ctx := c.Request().Context()
 	q := c.Request().URL.Query()
