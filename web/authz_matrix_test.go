@@ -131,7 +131,17 @@ func outsideMatrix(method, path string) bool {
 	return path == "/*" || method == "echo_route_not_found"
 }
 
-func TestAuthorizationMatrix(t *testing.T) {
+// world is the matrix's setting: the demo organisation plus olga, a service of shop,
+// a pending ticket and a VM of alice's, her notification and console records, and a
+// signed-in client per role. concrete fills a route's path parameters with these.
+type world struct {
+	env      *apptest.Env
+	clients  map[string]*http.Client
+	concrete func(path string) string
+	reset    func() // puts victor back as a viewer of shop (member routes act on him)
+}
+
+func newWorld(t *testing.T) *world {
 	env := apptest.Start(t)
 	ctx := context.Background()
 	c := env.App.Store.Ent
@@ -184,6 +194,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return strings.Replace(path, ":user", victor.ID.String(), 1)
 	}
 
+	reset := func() {
+		c.SystemMember.Delete().Where(systemmember.SystemID(shop.ID), systemmember.UserID(victor.ID)).ExecX(ctx)
+		c.SystemMember.Create().SetSystemID(shop.ID).SetUserID(victor.ID).SetRole("viewer").ExecX(ctx)
+	}
+	return &world{env: env, clients: clients, concrete: concrete, reset: reset}
+}
+
+func TestAuthorizationMatrix(t *testing.T) {
+	w := newWorld(t)
+	env, clients, concrete := w.env, w.clients, w.concrete
 	var routes []string
 	for _, r := range env.App.Echo.Routes() {
 		if outsideMatrix(r.Method, r.Path) {
@@ -210,8 +230,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		for _, r := range allRoles {
 			// Member changes act on victor; put him back so each role meets the same state.
-			c.SystemMember.Delete().Where(systemmember.SystemID(shop.ID), systemmember.UserID(victor.ID)).ExecX(ctx)
-			c.SystemMember.Create().SetSystemID(shop.ID).SetUserID(victor.ID).SetRole("viewer").ExecX(ctx)
+			w.reset()
 			status, _, resp := send(t, env, clients[r], method, target)
 			denied := status == http.StatusForbidden || status == http.StatusNotFound ||
 				(status == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), "/login"))

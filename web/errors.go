@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +17,18 @@ import (
 func (h *handlers) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
+	}
+	if clientGone(c, err) {
+		// Nobody is there to read a page. 499 (nginx's "client closed request") keeps the
+		// access log and metrics honest: not a server failure.
+		c.Response().WriteHeader(StatusClientClosedRequest)
+		return
+	}
+	if pg, ok := dataException(err); ok {
+		h.d.Logger.Warn("input refused by PostgreSQL; a field check is missing", "request_id", page.RequestID(c),
+			"path", c.Request().URL.Path, "sqlstate", pg.Code, "err", pg.Message)
+		err = echo.NewHTTPError(http.StatusBadRequest,
+			"Some of the submitted text is too long or not in a form Shepherd can store. Shorten or correct it and try again.")
 	}
 	status := http.StatusInternalServerError
 	msg := ""
@@ -68,4 +81,13 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 		return
 	}
 	_ = page.Render(c, status, views.ErrorPage(h.kit.Layout(c, info.Title, ""), info))
+}
+
+// StatusClientClosedRequest is recorded when the client hung up before the answer.
+const StatusClientClosedRequest = 499
+
+// clientGone reports a request whose client went away (its context was cancelled): the
+// error, whatever it says, is a consequence of that, not a server failure.
+func clientGone(c echo.Context, err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(c.Request().Context().Err(), context.Canceled)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"time"
@@ -20,6 +21,9 @@ func (h *handlers) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
 	if err := h.d.Ready(ctx); err != nil {
+		if clientGone(c, err) {
+			return err // the prober hung up: says nothing about the database
+		}
 		h.d.Logger.Warn("not ready", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
 	}
@@ -51,6 +55,22 @@ func (m *httpMetrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func metricsHandler(reg *prometheus.Registry) http.Handler {
+// MetricsHandler serves the registry in Prometheus' format. The app serves it on its own
+// listen address (SHEPHERD_METRICS_ADDR); the portal's address has it only behind a token.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// bearer admits requests carrying the token; others get 404, as if there were no route.
+func bearer(token string) echo.MiddlewareFunc {
+	want := []byte("Bearer " + token)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			got := []byte(c.Request().Header.Get(echo.HeaderAuthorization))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				return echo.ErrNotFound
+			}
+			return next(c)
+		}
+	}
 }

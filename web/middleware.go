@@ -38,6 +38,12 @@ func (h *handlers) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		status := c.Response().Status
+		if status == StatusClientClosedRequest {
+			h.d.Logger.Info("client disconnected", "request_id", page.RequestID(c), "method", req.Method,
+				"path", req.URL.Path, "route", c.Path(), "status", status, "duration_ms", time.Since(start).Milliseconds(),
+				"ip", page.ClientIP(c), "user", page.Username(c))
+			return nil
+		}
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError

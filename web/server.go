@@ -78,16 +78,20 @@ func New(d *Deps) *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 
 	metrics := newHTTPMetrics(d.Registry)
+	e.Pre(cleanHeaders)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: func() string { return auth.RandomToken(12) }}))
 	e.Use(metrics.middleware)
 	e.Use(h.accessLog)
 	e.Use(h.securityHeaders)
 	e.Use(h.recoverPanics)
 	e.Use(middleware.BodyLimit("2M"))
+	e.Use(h.storableInput)
 
 	e.GET("/health/live", h.live)
 	e.GET("/health/ready", h.ready)
-	e.GET("/metrics", echo.WrapHandler(metricsHandler(d.Registry)))
+	if d.Config.MetricsToken != "" {
+		e.GET("/metrics", echo.WrapHandler(MetricsHandler(d.Registry)), bearer(d.Config.MetricsToken))
+	}
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
 
 	if d.DevIssuer != nil {

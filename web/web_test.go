@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/session"
 	"kv-shepherd.io/shepherd/internal/apptest"
+	"kv-shepherd.io/shepherd/internal/config"
 )
 
 func TestAnonymousIsSentToSignIn(t *testing.T) {
@@ -243,11 +245,54 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Fatal("ready")
 	}
 	env.Get(t, c, "/login")
-	_, body, _ := env.Get(t, c, "/metrics")
+	// Not on the portal's address: route names, status counts and queue depths are for operators.
+	if status, body, _ := env.Get(t, c, "/metrics"); status != http.StatusNotFound || strings.Contains(body, "shepherd_river_jobs") {
+		t.Errorf("portal /metrics: %d, want 404", status)
+	}
+	resp, err := http.Get("http://" + env.App.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	for _, want := range []string{`shepherd_http_request_duration_seconds_bucket{method="GET",route="/login"`, "shepherd_river_jobs{"} {
-		if !strings.Contains(body, want) {
+		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// With a token, a scraper that only reaches the portal's address may read /metrics there.
+func TestMetricsOnThePortalNeedTheToken(t *testing.T) {
+	token := strings.Repeat("s3cret-", 6)
+	env := apptest.Start(t, func(c *config.Config) { c.MetricsToken = token; c.MetricsAddr = "off" })
+	if env.App.MetricsAddr() != "" {
+		t.Errorf("metrics listener %q although off", env.App.MetricsAddr())
+	}
+	for _, auth := range []string{"", "Bearer wrong", "Bearer " + token[1:], token} {
+		req, _ := http.NewRequest(http.MethodGet, env.URL+"/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("Authorization %q: %d, want 404", auth, resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, env.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "shepherd_river_jobs") {
+		t.Errorf("with the token: %d", resp.StatusCode)
 	}
 }
 

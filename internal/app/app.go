@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,6 +74,14 @@ type App struct {
 	ConsoleAccess *console.Access
 	ConsoleHub    *console.Hub
 	jobsUI        *riverui.Handler
+	metrics       *prometheus.Registry
+	metricsAddr   atomic.Value // string: where /metrics is served, once Run listens
+}
+
+// MetricsAddr is the address /metrics is served on ("" before Run, or when off).
+func (a *App) MetricsAddr() string {
+	s, _ := a.metricsAddr.Load().(string)
+	return s
 }
 
 // New connects to the database, migrates, seeds and wires everything; nothing runs yet.
@@ -214,6 +223,7 @@ func (a *App) wire(ctx context.Context) error {
 	deps.Ready = a.ready
 	deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		jobs.NewQueueCollector(a.Pool))
+	a.metrics = deps.Registry
 	a.Echo = web.New(deps)
 	return nil
 }
@@ -249,6 +259,14 @@ func (a *App) mountDevIssuer(deps *web.Deps) error {
 
 func (a *App) ready(ctx context.Context) error {
 	if err := a.Pool.Ping(ctx); err != nil {
+		switch {
+		case errors.Is(err, context.Canceled):
+			return err // the caller went away; the database may be fine
+		case errors.Is(err, context.DeadlineExceeded):
+			a.Logger.Warn("readiness: database did not answer in time", "err", err)
+			return errors.New("database did not answer in time")
+		}
+		a.Logger.Warn("readiness: database unreachable", "err", err)
 		return errors.New("database unreachable")
 	}
 	select {
@@ -271,6 +289,14 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		if ln, err = net.Listen("tcp", a.Config.Addr); err != nil {
 			return fmt.Errorf("listen on %s (SHEPHERD_ADDR): %w", a.Config.Addr, err)
 		}
+	}
+	var metricsLn net.Listener
+	if a.Config.MetricsAddr != "off" {
+		var err error
+		if metricsLn, err = net.Listen("tcp", a.Config.MetricsAddr); err != nil {
+			return fmt.Errorf("listen on %s (SHEPHERD_METRICS_ADDR): %w", a.Config.MetricsAddr, err)
+		}
+		a.metricsAddr.Store(metricsLn.Addr().String())
 	}
 	if err := a.River.Start(ctx); err != nil {
 		return fmt.Errorf("start river: %w", err)
@@ -295,6 +321,19 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		serveErr <- err
 		return err
 	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", web.MetricsHandler(a.metrics))
+	metricsSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn)}
+	if metricsLn != nil {
+		run.Go("metrics http", func(context.Context) error {
+			if err := metricsSrv.Serve(metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		a.Logger.Info("metrics are served", "url", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
 	a.Logger.Info("Shepherd is serving", "url", a.Config.BaseURL, "addr", ln.Addr().String())
 	var err error
 	select {
@@ -307,6 +346,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	if e := srv.Shutdown(shutCtx); e != nil {
 		a.Logger.Warn("http shutdown", "err", e)
 	}
+	_ = metricsSrv.Shutdown(shutCtx)
 	if e := a.River.Stop(shutCtx); e != nil {
 		a.Logger.Warn("river did not stop cleanly", "err", e)
 	}

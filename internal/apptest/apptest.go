@@ -69,6 +69,8 @@ func Start(t testing.TB, mutate ...func(*config.Config)) *Env {
 			return addr
 		case "SHEPHERD_DEV_MODE":
 			return "true"
+		case "SHEPHERD_METRICS_ADDR":
+			return "127.0.0.1:0"
 		case "SHEPHERD_DB_MAX_CONNS":
 			return "12"
 		case "SHEPHERD_SIM_STEP_DELAY": // long enough to see Starting, short enough for tests

@@ -12,6 +12,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"kv-shepherd.io/shepherd/internal/textutil"
 )
 
 // OIDCConfig configures sign-in through an OpenID Connect provider.
@@ -177,7 +179,17 @@ func (o *OIDC) Finish(ctx context.Context, pending Pending, state, code, idpErro
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, &LoginError{Reason: "invalid_token", Err: err}
 	}
-	id := Identity{Subject: idt.Subject, Email: str(claims["email"]), Name: str(claims["name"]), Groups: groups(claims[o.cfg.GroupsClaim])}
+	if idt.Subject == "" || len(idt.Subject) > 255 || strings.ContainsRune(idt.Subject, 0) {
+		return Identity{}, &LoginError{Reason: "invalid_token", Err: errors.New("the token's subject is empty, longer than 255 bytes or contains a NUL byte")}
+	}
+	// Claims are stored: an email that does not fit is dropped rather than cut (a cut
+	// address is a wrong one); a name is cut at a character boundary.
+	email := str(claims["email"])
+	if len(email) > 320 {
+		email = ""
+	}
+	id := Identity{Subject: idt.Subject, Email: email, Name: textutil.Truncate(str(claims["name"]), 255),
+		Groups: groups(claims[o.cfg.GroupsClaim])}
 	id.Username = str(claims["preferred_username"])
 	if id.Username == "" {
 		id.Username = id.Email
@@ -188,9 +200,11 @@ func (o *OIDC) Finish(ctx context.Context, pending Pending, state, code, idpErro
 	return id, nil
 }
 
+// str is a claim as text PostgreSQL can store (JSON strings are valid UTF-8, but may
+// carry \u0000).
 func str(v any) string {
 	s, _ := v.(string)
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(strings.ReplaceAll(s, "\x00", ""))
 }
 
 // groups accepts a JSON array or a comma-separated string.

@@ -27,7 +27,10 @@ type Config struct {
 	BaseURL     string `env:"SHEPHERD_BASE_URL" yaml:"base_url" doc:"External URL of the portal (OIDC redirect, Origin checks). Defaults to http://ADDR."`
 	LogLevel    string `env:"SHEPHERD_LOG_LEVEL" yaml:"log_level" doc:"debug, info, warn or error." default:"info"`
 	LogFormat   string `env:"SHEPHERD_LOG_FORMAT" yaml:"log_format" doc:"text or json." default:"text"`
-	DevMode     bool   `env:"SHEPHERD_DEV_MODE" yaml:"dev_mode" doc:"Mounts the development OIDC issuer and demo data. Never in production." default:"false"`
+	MetricsAddr string `env:"SHEPHERD_METRICS_ADDR" yaml:"metrics_addr" doc:"Listen address of the Prometheus /metrics endpoint, apart from the portal (keep it off the public network). 'off' disables it." default:"127.0.0.1:9464"`
+	// MetricsToken additionally serves /metrics on the portal's address to scrapers that send it as a bearer token.
+	MetricsToken string `env:"SHEPHERD_METRICS_TOKEN" yaml:"metrics_token" doc:"When set, /metrics is also served on the portal's address to requests with 'Authorization: Bearer TOKEN' (at least 32 characters). Unset: the portal answers 404 there." secret:"true"`
+	DevMode      bool   `env:"SHEPHERD_DEV_MODE" yaml:"dev_mode" doc:"Mounts the development OIDC issuer and demo data. Never in production." default:"false"`
 
 	OIDCIssuer       string `env:"SHEPHERD_OIDC_ISSUER" yaml:"oidc_issuer" doc:"OIDC issuer URL (exact match with the token's iss). Empty disables OIDC sign-in."`
 	OIDCClientID     string `env:"SHEPHERD_OIDC_CLIENT_ID" yaml:"oidc_client_id" doc:"OIDC client id (the token's aud must contain it)."`
@@ -202,6 +205,14 @@ func (c *Config) Validate() error {
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.Addr
+	}
+	if c.MetricsAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return &FieldError{Key: "SHEPHERD_METRICS_ADDR", Message: fmt.Sprintf("%q is not host:port (or off)", c.MetricsAddr)}
+		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
+		return &FieldError{Key: "SHEPHERD_METRICS_TOKEN", Message: "must be at least 32 characters"}
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -68,7 +68,7 @@ func startChild(t *testing.T, name, addr string, env []string) *child {
 	}
 	t.Cleanup(func() { f.Close() })
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{childEnv + "=1", "SHEPHERD_ADDR=" + addr}, env...)...)
+	cmd.Env = append(os.Environ(), append([]string{childEnv + "=1", "SHEPHERD_ADDR=" + addr, "SHEPHERD_METRICS_ADDR=127.0.0.1:0"}, env...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
