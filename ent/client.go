@@ -41,6 +41,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/template"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/ent/workerheartbeat"
 
 	stdsql "database/sql"
 )
@@ -100,6 +101,8 @@ type Client struct {
 	User *UserClient
 	// VM is the client for interacting with the VM builders.
 	VM *VMClient
+	// WorkerHeartbeat is the client for interacting with the WorkerHeartbeat builders.
+	WorkerHeartbeat *WorkerHeartbeatClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -136,6 +139,7 @@ func (c *Client) init() {
 	c.Template = NewTemplateClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.VM = NewVMClient(c.config)
+	c.WorkerHeartbeat = NewWorkerHeartbeatClient(c.config)
 }
 
 type (
@@ -253,6 +257,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Template:           NewTemplateClient(cfg),
 		User:               NewUserClient(cfg),
 		VM:                 NewVMClient(cfg),
+		WorkerHeartbeat:    NewWorkerHeartbeatClient(cfg),
 	}, nil
 }
 
@@ -297,6 +302,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Template:           NewTemplateClient(cfg),
 		User:               NewUserClient(cfg),
 		VM:                 NewVMClient(cfg),
+		WorkerHeartbeat:    NewWorkerHeartbeatClient(cfg),
 	}, nil
 }
 
@@ -331,6 +337,7 @@ func (c *Client) Use(hooks ...Hook) {
 		c.InstanceSize, c.LoginThrottle, c.Namespace, c.Notification,
 		c.PendingAdoption, c.Permission, c.Role, c.RoleBinding, c.Service, c.Session,
 		c.System, c.SystemMember, c.SystemSecret, c.Template, c.User, c.VM,
+		c.WorkerHeartbeat,
 	} {
 		n.Use(hooks...)
 	}
@@ -345,6 +352,7 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.InstanceSize, c.LoginThrottle, c.Namespace, c.Notification,
 		c.PendingAdoption, c.Permission, c.Role, c.RoleBinding, c.Service, c.Session,
 		c.System, c.SystemMember, c.SystemSecret, c.Template, c.User, c.VM,
+		c.WorkerHeartbeat,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -403,6 +411,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.User.mutate(ctx, m)
 	case *VMMutation:
 		return c.VM.mutate(ctx, m)
+	case *WorkerHeartbeatMutation:
+		return c.WorkerHeartbeat.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -3925,6 +3935,139 @@ func (c *VMClient) mutate(ctx context.Context, m *VMMutation) (Value, error) {
 	}
 }
 
+// WorkerHeartbeatClient is a client for the WorkerHeartbeat schema.
+type WorkerHeartbeatClient struct {
+	config
+}
+
+// NewWorkerHeartbeatClient returns a client for the WorkerHeartbeat from the given config.
+func NewWorkerHeartbeatClient(c config) *WorkerHeartbeatClient {
+	return &WorkerHeartbeatClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `workerheartbeat.Hooks(f(g(h())))`.
+func (c *WorkerHeartbeatClient) Use(hooks ...Hook) {
+	c.hooks.WorkerHeartbeat = append(c.hooks.WorkerHeartbeat, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `workerheartbeat.Intercept(f(g(h())))`.
+func (c *WorkerHeartbeatClient) Intercept(interceptors ...Interceptor) {
+	c.inters.WorkerHeartbeat = append(c.inters.WorkerHeartbeat, interceptors...)
+}
+
+// Create returns a builder for creating a WorkerHeartbeat entity.
+func (c *WorkerHeartbeatClient) Create() *WorkerHeartbeatCreate {
+	mutation := newWorkerHeartbeatMutation(c.config, OpCreate)
+	return &WorkerHeartbeatCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of WorkerHeartbeat entities.
+func (c *WorkerHeartbeatClient) CreateBulk(builders ...*WorkerHeartbeatCreate) *WorkerHeartbeatCreateBulk {
+	return &WorkerHeartbeatCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *WorkerHeartbeatClient) MapCreateBulk(slice any, setFunc func(*WorkerHeartbeatCreate, int)) *WorkerHeartbeatCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &WorkerHeartbeatCreateBulk{err: fmt.Errorf("calling to WorkerHeartbeatClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*WorkerHeartbeatCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &WorkerHeartbeatCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for WorkerHeartbeat.
+func (c *WorkerHeartbeatClient) Update() *WorkerHeartbeatUpdate {
+	mutation := newWorkerHeartbeatMutation(c.config, OpUpdate)
+	return &WorkerHeartbeatUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *WorkerHeartbeatClient) UpdateOne(_m *WorkerHeartbeat) *WorkerHeartbeatUpdateOne {
+	mutation := newWorkerHeartbeatMutation(c.config, OpUpdateOne, withWorkerHeartbeat(_m))
+	return &WorkerHeartbeatUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *WorkerHeartbeatClient) UpdateOneID(id string) *WorkerHeartbeatUpdateOne {
+	mutation := newWorkerHeartbeatMutation(c.config, OpUpdateOne, withWorkerHeartbeatID(id))
+	return &WorkerHeartbeatUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for WorkerHeartbeat.
+func (c *WorkerHeartbeatClient) Delete() *WorkerHeartbeatDelete {
+	mutation := newWorkerHeartbeatMutation(c.config, OpDelete)
+	return &WorkerHeartbeatDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *WorkerHeartbeatClient) DeleteOne(_m *WorkerHeartbeat) *WorkerHeartbeatDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *WorkerHeartbeatClient) DeleteOneID(id string) *WorkerHeartbeatDeleteOne {
+	builder := c.Delete().Where(workerheartbeat.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &WorkerHeartbeatDeleteOne{builder}
+}
+
+// Query returns a query builder for WorkerHeartbeat.
+func (c *WorkerHeartbeatClient) Query() *WorkerHeartbeatQuery {
+	return &WorkerHeartbeatQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeWorkerHeartbeat},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a WorkerHeartbeat entity by its id.
+func (c *WorkerHeartbeatClient) Get(ctx context.Context, id string) (*WorkerHeartbeat, error) {
+	return c.Query().Where(workerheartbeat.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *WorkerHeartbeatClient) GetX(ctx context.Context, id string) *WorkerHeartbeat {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *WorkerHeartbeatClient) Hooks() []Hook {
+	return c.hooks.WorkerHeartbeat
+}
+
+// Interceptors returns the client interceptors.
+func (c *WorkerHeartbeatClient) Interceptors() []Interceptor {
+	return c.inters.WorkerHeartbeat
+}
+
+func (c *WorkerHeartbeatClient) mutate(ctx context.Context, m *WorkerHeartbeatMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&WorkerHeartbeatCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&WorkerHeartbeatUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&WorkerHeartbeatUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&WorkerHeartbeatDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown WorkerHeartbeat mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
@@ -3932,14 +4075,14 @@ type (
 		ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping, InstanceSize,
 		LoginThrottle, Namespace, Notification, PendingAdoption, Permission, Role,
 		RoleBinding, Service, Session, System, SystemMember, SystemSecret, Template,
-		User, VM []ent.Hook
+		User, VM, WorkerHeartbeat []ent.Hook
 	}
 	inters struct {
 		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ConsoleGrant,
 		ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping, InstanceSize,
 		LoginThrottle, Namespace, Notification, PendingAdoption, Permission, Role,
 		RoleBinding, Service, Session, System, SystemMember, SystemSecret, Template,
-		User, VM []ent.Interceptor
+		User, VM, WorkerHeartbeat []ent.Interceptor
 	}
 )
 

@@ -37,6 +37,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/template"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/ent/workerheartbeat"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -122,6 +123,7 @@ func checkColumn(t, c string) error {
 			template.Table:           template.ValidColumn,
 			user.Table:               user.ValidColumn,
 			vm.Table:                 vm.ValidColumn,
+			workerheartbeat.Table:    workerheartbeat.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

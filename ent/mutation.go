@@ -39,6 +39,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/template"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/ent/workerheartbeat"
 )
 
 const (
@@ -75,6 +76,7 @@ const (
 	TypeTemplate           = "Template"
 	TypeUser               = "User"
 	TypeVM                 = "VM"
+	TypeWorkerHeartbeat    = "WorkerHeartbeat"
 )
 
 // ApprovalTicketMutation represents an operation that mutates the ApprovalTicket nodes in the graph.
@@ -25093,4 +25095,642 @@ func (m *VMMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *VMMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown VM edge %s", name)
+}
+
+// WorkerHeartbeatMutation represents an operation that mutates the WorkerHeartbeat nodes in the graph.
+type WorkerHeartbeatMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	hostname      *string
+	boot_id       *string
+	pid_namespace *string
+	pid           *int
+	addpid        *int
+	started_at    *time.Time
+	beat_at       *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*WorkerHeartbeat, error)
+	predicates    []predicate.WorkerHeartbeat
+}
+
+var _ ent.Mutation = (*WorkerHeartbeatMutation)(nil)
+
+// workerheartbeatOption allows management of the mutation configuration using functional options.
+type workerheartbeatOption func(*WorkerHeartbeatMutation)
+
+// newWorkerHeartbeatMutation creates new mutation for the WorkerHeartbeat entity.
+func newWorkerHeartbeatMutation(c config, op Op, opts ...workerheartbeatOption) *WorkerHeartbeatMutation {
+	m := &WorkerHeartbeatMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeWorkerHeartbeat,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withWorkerHeartbeatID sets the ID field of the mutation.
+func withWorkerHeartbeatID(id string) workerheartbeatOption {
+	return func(m *WorkerHeartbeatMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *WorkerHeartbeat
+		)
+		m.oldValue = func(ctx context.Context) (*WorkerHeartbeat, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().WorkerHeartbeat.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withWorkerHeartbeat sets the old WorkerHeartbeat of the mutation.
+func withWorkerHeartbeat(node *WorkerHeartbeat) workerheartbeatOption {
+	return func(m *WorkerHeartbeatMutation) {
+		m.oldValue = func(context.Context) (*WorkerHeartbeat, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m WorkerHeartbeatMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m WorkerHeartbeatMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of WorkerHeartbeat entities.
+func (m *WorkerHeartbeatMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *WorkerHeartbeatMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *WorkerHeartbeatMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().WorkerHeartbeat.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetHostname sets the "hostname" field.
+func (m *WorkerHeartbeatMutation) SetHostname(s string) {
+	m.hostname = &s
+}
+
+// Hostname returns the value of the "hostname" field in the mutation.
+func (m *WorkerHeartbeatMutation) Hostname() (r string, exists bool) {
+	v := m.hostname
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHostname returns the old "hostname" field's value of the WorkerHeartbeat entity.
+// If the WorkerHeartbeat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WorkerHeartbeatMutation) OldHostname(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHostname is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHostname requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHostname: %w", err)
+	}
+	return oldValue.Hostname, nil
+}
+
+// ResetHostname resets all changes to the "hostname" field.
+func (m *WorkerHeartbeatMutation) ResetHostname() {
+	m.hostname = nil
+}
+
+// SetBootID sets the "boot_id" field.
+func (m *WorkerHeartbeatMutation) SetBootID(s string) {
+	m.boot_id = &s
+}
+
+// BootID returns the value of the "boot_id" field in the mutation.
+func (m *WorkerHeartbeatMutation) BootID() (r string, exists bool) {
+	v := m.boot_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBootID returns the old "boot_id" field's value of the WorkerHeartbeat entity.
+// If the WorkerHeartbeat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WorkerHeartbeatMutation) OldBootID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBootID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBootID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBootID: %w", err)
+	}
+	return oldValue.BootID, nil
+}
+
+// ResetBootID resets all changes to the "boot_id" field.
+func (m *WorkerHeartbeatMutation) ResetBootID() {
+	m.boot_id = nil
+}
+
+// SetPidNamespace sets the "pid_namespace" field.
+func (m *WorkerHeartbeatMutation) SetPidNamespace(s string) {
+	m.pid_namespace = &s
+}
+
+// PidNamespace returns the value of the "pid_namespace" field in the mutation.
+func (m *WorkerHeartbeatMutation) PidNamespace() (r string, exists bool) {
+	v := m.pid_namespace
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPidNamespace returns the old "pid_namespace" field's value of the WorkerHeartbeat entity.
+// If the WorkerHeartbeat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WorkerHeartbeatMutation) OldPidNamespace(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPidNamespace is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPidNamespace requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPidNamespace: %w", err)
+	}
+	return oldValue.PidNamespace, nil
+}
+
+// ResetPidNamespace resets all changes to the "pid_namespace" field.
+func (m *WorkerHeartbeatMutation) ResetPidNamespace() {
+	m.pid_namespace = nil
+}
+
+// SetPid sets the "pid" field.
+func (m *WorkerHeartbeatMutation) SetPid(i int) {
+	m.pid = &i
+	m.addpid = nil
+}
+
+// Pid returns the value of the "pid" field in the mutation.
+func (m *WorkerHeartbeatMutation) Pid() (r int, exists bool) {
+	v := m.pid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPid returns the old "pid" field's value of the WorkerHeartbeat entity.
+// If the WorkerHeartbeat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WorkerHeartbeatMutation) OldPid(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPid: %w", err)
+	}
+	return oldValue.Pid, nil
+}
+
+// AddPid adds i to the "pid" field.
+func (m *WorkerHeartbeatMutation) AddPid(i int) {
+	if m.addpid != nil {
+		*m.addpid += i
+	} else {
+		m.addpid = &i
+	}
+}
+
+// AddedPid returns the value that was added to the "pid" field in this mutation.
+func (m *WorkerHeartbeatMutation) AddedPid() (r int, exists bool) {
+	v := m.addpid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPid resets all changes to the "pid" field.
+func (m *WorkerHeartbeatMutation) ResetPid() {
+	m.pid = nil
+	m.addpid = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *WorkerHeartbeatMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *WorkerHeartbeatMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the WorkerHeartbeat entity.
+// If the WorkerHeartbeat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WorkerHeartbeatMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *WorkerHeartbeatMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetBeatAt sets the "beat_at" field.
+func (m *WorkerHeartbeatMutation) SetBeatAt(t time.Time) {
+	m.beat_at = &t
+}
+
+// BeatAt returns the value of the "beat_at" field in the mutation.
+func (m *WorkerHeartbeatMutation) BeatAt() (r time.Time, exists bool) {
+	v := m.beat_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBeatAt returns the old "beat_at" field's value of the WorkerHeartbeat entity.
+// If the WorkerHeartbeat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WorkerHeartbeatMutation) OldBeatAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBeatAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBeatAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBeatAt: %w", err)
+	}
+	return oldValue.BeatAt, nil
+}
+
+// ResetBeatAt resets all changes to the "beat_at" field.
+func (m *WorkerHeartbeatMutation) ResetBeatAt() {
+	m.beat_at = nil
+}
+
+// Where appends a list predicates to the WorkerHeartbeatMutation builder.
+func (m *WorkerHeartbeatMutation) Where(ps ...predicate.WorkerHeartbeat) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the WorkerHeartbeatMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *WorkerHeartbeatMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.WorkerHeartbeat, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *WorkerHeartbeatMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *WorkerHeartbeatMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (WorkerHeartbeat).
+func (m *WorkerHeartbeatMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *WorkerHeartbeatMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.hostname != nil {
+		fields = append(fields, workerheartbeat.FieldHostname)
+	}
+	if m.boot_id != nil {
+		fields = append(fields, workerheartbeat.FieldBootID)
+	}
+	if m.pid_namespace != nil {
+		fields = append(fields, workerheartbeat.FieldPidNamespace)
+	}
+	if m.pid != nil {
+		fields = append(fields, workerheartbeat.FieldPid)
+	}
+	if m.started_at != nil {
+		fields = append(fields, workerheartbeat.FieldStartedAt)
+	}
+	if m.beat_at != nil {
+		fields = append(fields, workerheartbeat.FieldBeatAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *WorkerHeartbeatMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case workerheartbeat.FieldHostname:
+		return m.Hostname()
+	case workerheartbeat.FieldBootID:
+		return m.BootID()
+	case workerheartbeat.FieldPidNamespace:
+		return m.PidNamespace()
+	case workerheartbeat.FieldPid:
+		return m.Pid()
+	case workerheartbeat.FieldStartedAt:
+		return m.StartedAt()
+	case workerheartbeat.FieldBeatAt:
+		return m.BeatAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *WorkerHeartbeatMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case workerheartbeat.FieldHostname:
+		return m.OldHostname(ctx)
+	case workerheartbeat.FieldBootID:
+		return m.OldBootID(ctx)
+	case workerheartbeat.FieldPidNamespace:
+		return m.OldPidNamespace(ctx)
+	case workerheartbeat.FieldPid:
+		return m.OldPid(ctx)
+	case workerheartbeat.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case workerheartbeat.FieldBeatAt:
+		return m.OldBeatAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown WorkerHeartbeat field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WorkerHeartbeatMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case workerheartbeat.FieldHostname:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHostname(v)
+		return nil
+	case workerheartbeat.FieldBootID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBootID(v)
+		return nil
+	case workerheartbeat.FieldPidNamespace:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPidNamespace(v)
+		return nil
+	case workerheartbeat.FieldPid:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPid(v)
+		return nil
+	case workerheartbeat.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case workerheartbeat.FieldBeatAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBeatAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown WorkerHeartbeat field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *WorkerHeartbeatMutation) AddedFields() []string {
+	var fields []string
+	if m.addpid != nil {
+		fields = append(fields, workerheartbeat.FieldPid)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *WorkerHeartbeatMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case workerheartbeat.FieldPid:
+		return m.AddedPid()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WorkerHeartbeatMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case workerheartbeat.FieldPid:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPid(v)
+		return nil
+	}
+	return fmt.Errorf("unknown WorkerHeartbeat numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *WorkerHeartbeatMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *WorkerHeartbeatMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *WorkerHeartbeatMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown WorkerHeartbeat nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *WorkerHeartbeatMutation) ResetField(name string) error {
+	switch name {
+	case workerheartbeat.FieldHostname:
+		m.ResetHostname()
+		return nil
+	case workerheartbeat.FieldBootID:
+		m.ResetBootID()
+		return nil
+	case workerheartbeat.FieldPidNamespace:
+		m.ResetPidNamespace()
+		return nil
+	case workerheartbeat.FieldPid:
+		m.ResetPid()
+		return nil
+	case workerheartbeat.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case workerheartbeat.FieldBeatAt:
+		m.ResetBeatAt()
+		return nil
+	}
+	return fmt.Errorf("unknown WorkerHeartbeat field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *WorkerHeartbeatMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *WorkerHeartbeatMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *WorkerHeartbeatMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *WorkerHeartbeatMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *WorkerHeartbeatMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *WorkerHeartbeatMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *WorkerHeartbeatMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown WorkerHeartbeat unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *WorkerHeartbeatMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown WorkerHeartbeat edge %s", name)
 }

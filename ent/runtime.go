@@ -32,6 +32,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/template"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/ent/workerheartbeat"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -1200,4 +1201,40 @@ func init() {
 	vmDescID := vmMixinFields0[0].Descriptor()
 	// vm.DefaultID holds the default value on creation for the id field.
 	vm.DefaultID = vmDescID.Default.(func() uuid.UUID)
+	workerheartbeatFields := schema.WorkerHeartbeat{}.Fields()
+	_ = workerheartbeatFields
+	// workerheartbeatDescHostname is the schema descriptor for hostname field.
+	workerheartbeatDescHostname := workerheartbeatFields[1].Descriptor()
+	// workerheartbeat.DefaultHostname holds the default value on creation for the hostname field.
+	workerheartbeat.DefaultHostname = workerheartbeatDescHostname.Default.(string)
+	// workerheartbeatDescBootID is the schema descriptor for boot_id field.
+	workerheartbeatDescBootID := workerheartbeatFields[2].Descriptor()
+	// workerheartbeat.DefaultBootID holds the default value on creation for the boot_id field.
+	workerheartbeat.DefaultBootID = workerheartbeatDescBootID.Default.(string)
+	// workerheartbeatDescPidNamespace is the schema descriptor for pid_namespace field.
+	workerheartbeatDescPidNamespace := workerheartbeatFields[3].Descriptor()
+	// workerheartbeat.DefaultPidNamespace holds the default value on creation for the pid_namespace field.
+	workerheartbeat.DefaultPidNamespace = workerheartbeatDescPidNamespace.Default.(string)
+	// workerheartbeatDescPid is the schema descriptor for pid field.
+	workerheartbeatDescPid := workerheartbeatFields[4].Descriptor()
+	// workerheartbeat.DefaultPid holds the default value on creation for the pid field.
+	workerheartbeat.DefaultPid = workerheartbeatDescPid.Default.(int)
+	// workerheartbeatDescID is the schema descriptor for id field.
+	workerheartbeatDescID := workerheartbeatFields[0].Descriptor()
+	// workerheartbeat.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	workerheartbeat.IDValidator = func() func(string) error {
+		validators := workerheartbeatDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 }

@@ -64,6 +64,8 @@ type Tx struct {
 	User *UserClient
 	// VM is the client for interacting with the VM builders.
 	VM *VMClient
+	// WorkerHeartbeat is the client for interacting with the WorkerHeartbeat builders.
+	WorkerHeartbeat *WorkerHeartbeatClient
 
 	// lazily loaded.
 	client     *Client
@@ -220,6 +222,7 @@ func (tx *Tx) init() {
 	tx.Template = NewTemplateClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.VM = NewVMClient(tx.config)
+	tx.WorkerHeartbeat = NewWorkerHeartbeatClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -309,6 +309,18 @@ func (f VMFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.VMMutation", m)
 }
 
+// The WorkerHeartbeatFunc type is an adapter to allow the use of ordinary
+// function as WorkerHeartbeat mutator.
+type WorkerHeartbeatFunc func(context.Context, *ent.WorkerHeartbeatMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f WorkerHeartbeatFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.WorkerHeartbeatMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.WorkerHeartbeatMutation", m)
+}
+
 // Condition is a hook condition function.
 type Condition func(context.Context, ent.Mutation) bool
 

@@ -878,6 +878,29 @@ var (
 			},
 		},
 	}
+	// WorkerHeartbeatsColumns holds the columns for the "worker_heartbeats" table.
+	WorkerHeartbeatsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 128},
+		{Name: "hostname", Type: field.TypeString, Default: ""},
+		{Name: "boot_id", Type: field.TypeString, Default: ""},
+		{Name: "pid_namespace", Type: field.TypeString, Default: ""},
+		{Name: "pid", Type: field.TypeInt, Default: 0},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "beat_at", Type: field.TypeTime},
+	}
+	// WorkerHeartbeatsTable holds the schema information for the "worker_heartbeats" table.
+	WorkerHeartbeatsTable = &schema.Table{
+		Name:       "worker_heartbeats",
+		Columns:    WorkerHeartbeatsColumns,
+		PrimaryKey: []*schema.Column{WorkerHeartbeatsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "workerheartbeat_beat_at",
+				Unique:  false,
+				Columns: []*schema.Column{WorkerHeartbeatsColumns[6]},
+			},
+		},
+	}
 	// RolePermissionsColumns holds the columns for the "role_permissions" table.
 	RolePermissionsColumns = []*schema.Column{
 		{Name: "role_id", Type: field.TypeUUID},
@@ -930,6 +953,7 @@ var (
 		TemplatesTable,
 		UsersTable,
 		VmsTable,
+		WorkerHeartbeatsTable,
 		RolePermissionsTable,
 	}
 )

@@ -80,3 +80,6 @@ type User func(*sql.Selector)
 
 // VM is the predicate function for vm builders.
 type VM func(*sql.Selector)
+
+// WorkerHeartbeat is the predicate function for workerheartbeat builders.
+type WorkerHeartbeat func(*sql.Selector)

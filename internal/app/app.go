@@ -37,6 +37,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/jobs"
 	"kv-shepherd.io/shepherd/internal/jobs/clusterhealth"
+	"kv-shepherd.io/shepherd/internal/jobs/liveness"
 	"kv-shepherd.io/shepherd/internal/jobs/reconcile"
 	"kv-shepherd.io/shepherd/internal/jobs/sessioncleanup"
 	"kv-shepherd.io/shepherd/internal/jobs/vmcreate"
@@ -64,6 +65,7 @@ type App struct {
 	Pool       *pgxpool.Pool
 	Store      *db.Store
 	River      *river.Client[pgx.Tx]
+	Liveness   *liveness.Monitor // heartbeat; hands back the jobs of dead processes
 	Echo       *echo.Echo
 	DevIssuer  *devoidc.Issuer
 	Sessions   *auth.SessionStore
@@ -173,7 +175,12 @@ func (a *App) wire(ctx context.Context) error {
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: &reconcile.Reconciler{Store: a.Store, Clusters: a.Clusters,
 		Logger: logger.With("component", "reconcile"), Timeout: cfg.K8sTimeout}})
 	a.StatusSync = statussync.New(a.Store, a.Clusters, logger, statussync.Options{CallTimeout: cfg.K8sTimeout})
+	// The client ID is explicit and unique per process: it is what river_job.attempted_by
+	// records and what the heartbeat row is keyed by.
+	a.Liveness = liveness.New(a.Pool, liveness.ClientID(), logger.With("component", "liveness"),
+		liveness.Options{Beat: cfg.WorkerHeartbeat, DeadAfter: cfg.WorkerDeadAfter})
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
+		ID:     a.Liveness.ID(),
 		Logger: logger.With("component", "river"),
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: cfg.RiverMaxWorkers},
@@ -298,6 +305,24 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		}
 		a.metricsAddr.Store(metricsLn.Addr().String())
 	}
+	// The heartbeat starts before River fetches a job and stops only after River has
+	// stopped, so no job of a live process is ever without a fresh row; it has its own
+	// context because ctx ends before River's graceful stop.
+	if err := a.Liveness.Register(ctx); err != nil {
+		return err
+	}
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	beats := runner.New(beatCtx, a.Logger)
+	beats.Go("worker heartbeat", a.Liveness.Run)
+	defer func() {
+		stopBeat()
+		beats.Wait()
+		retireCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.Liveness.Retire(retireCtx); err != nil {
+			a.Logger.Warn("removing this process's heartbeat", "err", err)
+		}
+	}()
 	if err := a.River.Start(ctx); err != nil {
 		return fmt.Errorf("start river: %w", err)
 	}

@@ -58,6 +58,8 @@ type Config struct {
 	VMReadyTimeout      time.Duration `env:"SHEPHERD_VM_READY_TIMEOUT" yaml:"vm_ready_timeout" doc:"How long a job waits for a VM to reach Running/Stopped before leaving it to status sync." default:"5m"`
 	JobRetryBase        time.Duration `env:"SHEPHERD_JOB_RETRY_BASE" yaml:"job_retry_base" doc:"First retry delay of a failed cluster job; doubles per attempt (with jitter) up to 10m." default:"5s"`
 	JobRescueAfter      time.Duration `env:"SHEPHERD_JOB_RESCUE_AFTER" yaml:"job_rescue_after" doc:"A job still 'running' this long (its process died) is retried. Must exceed the job timeout. 0 = job timeout + 1m."`
+	WorkerHeartbeat     time.Duration `env:"SHEPHERD_WORKER_HEARTBEAT" yaml:"worker_heartbeat" doc:"How often each process records in PostgreSQL that it is alive, and hands back the running jobs of processes that are not." default:"5s"`
+	WorkerDeadAfter     time.Duration `env:"SHEPHERD_WORKER_DEAD_AFTER" yaml:"worker_dead_after" doc:"A process whose heartbeat is this old is dead: its running jobs are handed back to the queue. At least 3 heartbeats." default:"20s"`
 	JobPollInterval     time.Duration `env:"SHEPHERD_JOB_POLL_INTERVAL" yaml:"job_poll_interval" doc:"Fallback poll for due jobs (new jobs arrive by LISTEN/NOTIFY)." default:"1s"`
 	ClusterCheckEvery   time.Duration `env:"SHEPHERD_CLUSTER_CHECK_INTERVAL" yaml:"cluster_check_interval" doc:"Health and capability check of every cluster." default:"60s"`
 	ReconcileEvery      time.Duration `env:"SHEPHERD_RECONCILE_INTERVAL" yaml:"reconcile_interval" doc:"Comparison of each cluster's VMs with Shepherd's (ghosts and orphans)." default:"10m"`
@@ -272,7 +274,8 @@ func (c *Config) Validate() error {
 	}
 	for key, d := range map[string]time.Duration{"SHEPHERD_K8S_OPERATION_TIMEOUT": c.K8sTimeout, "SHEPHERD_VM_READY_TIMEOUT": c.VMReadyTimeout,
 		"SHEPHERD_JOB_RETRY_BASE": c.JobRetryBase, "SHEPHERD_JOB_POLL_INTERVAL": c.JobPollInterval,
-		"SHEPHERD_CLUSTER_CHECK_INTERVAL": c.ClusterCheckEvery, "SHEPHERD_RECONCILE_INTERVAL": c.ReconcileEvery} {
+		"SHEPHERD_CLUSTER_CHECK_INTERVAL": c.ClusterCheckEvery, "SHEPHERD_RECONCILE_INTERVAL": c.ReconcileEvery,
+		"SHEPHERD_WORKER_HEARTBEAT": c.WorkerHeartbeat} {
 		if d <= 0 {
 			return &FieldError{Key: key, Message: "must be a positive duration such as 30s or 5m"}
 		}
@@ -285,6 +288,9 @@ func (c *Config) Validate() error {
 	}
 	if c.JobRescueAfter != 0 && c.JobRescueAfter <= c.JobTimeout() {
 		return &FieldError{Key: "SHEPHERD_JOB_RESCUE_AFTER", Message: fmt.Sprintf("must exceed the job timeout (%s = operation timeout + ready timeout)", c.JobTimeout())}
+	}
+	if c.WorkerDeadAfter < 3*c.WorkerHeartbeat {
+		return &FieldError{Key: "SHEPHERD_WORKER_DEAD_AFTER", Message: fmt.Sprintf("must be at least 3 heartbeats (3 × SHEPHERD_WORKER_HEARTBEAT = %s), so a busy process is not taken for dead", 3*c.WorkerHeartbeat)}
 	}
 	if c.RiverMaxWorkers < 1 || c.RiverMaxWorkers >= c.DBMaxConns {
 		return &FieldError{Key: "SHEPHERD_RIVER_MAX_WORKERS", Message: "must be at least 1 and below SHEPHERD_DB_MAX_CONNS"}

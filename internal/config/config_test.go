@@ -59,6 +59,8 @@ func TestBadSettingsNameTheKey(t *testing.T) {
 		"SHEPHERD_RIVER_MAX_WORKERS":    {"SHEPHERD_RIVER_MAX_WORKERS": "0"},
 		"SHEPHERD_DEV_MODE":             {"SHEPHERD_DEV_MODE": "maybe"},
 		"SHEPHERD_CONFIG":               {"SHEPHERD_CONFIG": "/does/not/exist.yaml"},
+		"SHEPHERD_WORKER_DEAD_AFTER":    {"SHEPHERD_WORKER_HEARTBEAT": "10s"},
+		"SHEPHERD_WORKER_HEARTBEAT":     {"SHEPHERD_WORKER_HEARTBEAT": "0s"},
 	}
 	for key, e := range cases {
 		_, err := Load(env(e))

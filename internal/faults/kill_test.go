@@ -23,7 +23,8 @@ import (
 )
 
 // The process is SIGKILLed after the cluster applied the VM and before the outcome
-// committed. After a restart River rescues the job, it runs again, and exactly one VM
+// committed. The restarted process hands the dead one's job back at once (River's
+// rescuer keeps its delay of job timeout + 1 m), it runs again, and exactly one VM
 // exists — on the cluster and in the database.
 func TestKilledMidJobResumesWithOneVM(t *testing.T) {
 	ctx := context.Background()
@@ -33,7 +34,7 @@ func TestKilledMidJobResumesWithOneVM(t *testing.T) {
 	env := []string{"DATABASE_URL=" + dsn, "SHEPHERD_SIM_STATE_DIR=" + simDir,
 		// Each phase lasts a second, so the job waits for Running long enough to be killed.
 		"SHEPHERD_SIM_STEP_DELAY=1s", "SHEPHERD_K8S_OPERATION_TIMEOUT=2s", "SHEPHERD_VM_READY_TIMEOUT=5s",
-		"SHEPHERD_JOB_RESCUE_AFTER=8s", "SHEPHERD_JOB_RETRY_BASE=100ms", "SHEPHERD_JOB_POLL_INTERVAL=100ms",
+		"SHEPHERD_JOB_RETRY_BASE=100ms", "SHEPHERD_JOB_POLL_INTERVAL=100ms",
 		"SHEPHERD_DB_MAX_CONNS=10", "SHEPHERD_RIVER_MAX_WORKERS=2", "SHEPHERD_PROVISIONING_WORKERS=2", "SHEPHERD_POWER_WORKERS=1"}
 	first := startChild(t, "first", addr, env)
 
@@ -54,7 +55,7 @@ func TestKilledMidJobResumesWithOneVM(t *testing.T) {
 	}
 
 	second := startChild(t, "second", addr, env)
-	waitFor(t, 90*time.Second, "the rescued job to finish", func() bool {
+	waitFor(t, 30*time.Second, "the handed-back job to finish", func() bool {
 		return ticketOf(t, store, ev).Status != approvalticket.StatusEXECUTING
 	})
 	second.stop(t)
