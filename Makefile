@@ -20,8 +20,15 @@ help:
 	@echo "make build  - bin/shepherd"
 	@echo "make generate - regenerate templ and Ent code"
 
+# A cold build compiles several hundred packages (Kubernetes' client libraries among them):
+# minutes on a small machine, so it reports its progress; later builds take seconds.
+BUILD_PROGRESS = awk '/ /{print; next} {n++; if (n%50==0) {printf "    %d packages compiled...\n", n; fflush()}} END {if (n) printf "    %d packages compiled\n", n}'
+
 run: assets
-	$(GO) build -o $(BIN) ./cmd/shepherd
+	@echo "==> Building $(BIN) (a first build takes minutes on a small machine; progress below)"
+	@start=$$(date +%s); set -o pipefail; $(GO) build -v -o $(BIN) ./cmd/shepherd 2>&1 | $(BUILD_PROGRESS) && \
+		echo "==> Built in $$(( $$(date +%s) - start )) s"
+	@echo "==> Starting Shepherd: private PostgreSQL, migrations, demo data; it prints its address when ready (Ctrl-C stops it)"
 	./$(BIN) dev
 
 # The test cluster: kube-apiserver and kubectl built from k8s.io/kubernetes in their own
