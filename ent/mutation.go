@@ -13766,6 +13766,8 @@ type NotificationMutation struct {
 	body          *string
 	link          *string
 	ticket_id     *uuid.UUID
+	count         *int
+	addcount      *int
 	read_at       *time.Time
 	created_at    *time.Time
 	clearedFields map[string]struct{}
@@ -14107,6 +14109,62 @@ func (m *NotificationMutation) ResetTicketID() {
 	delete(m.clearedFields, notification.FieldTicketID)
 }
 
+// SetCount sets the "count" field.
+func (m *NotificationMutation) SetCount(i int) {
+	m.count = &i
+	m.addcount = nil
+}
+
+// Count returns the value of the "count" field in the mutation.
+func (m *NotificationMutation) Count() (r int, exists bool) {
+	v := m.count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCount returns the old "count" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCount: %w", err)
+	}
+	return oldValue.Count, nil
+}
+
+// AddCount adds i to the "count" field.
+func (m *NotificationMutation) AddCount(i int) {
+	if m.addcount != nil {
+		*m.addcount += i
+	} else {
+		m.addcount = &i
+	}
+}
+
+// AddedCount returns the value that was added to the "count" field in this mutation.
+func (m *NotificationMutation) AddedCount() (r int, exists bool) {
+	v := m.addcount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCount resets all changes to the "count" field.
+func (m *NotificationMutation) ResetCount() {
+	m.count = nil
+	m.addcount = nil
+}
+
 // SetReadAt sets the "read_at" field.
 func (m *NotificationMutation) SetReadAt(t time.Time) {
 	m.read_at = &t
@@ -14226,7 +14284,7 @@ func (m *NotificationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *NotificationMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.recipient_id != nil {
 		fields = append(fields, notification.FieldRecipientID)
 	}
@@ -14244,6 +14302,9 @@ func (m *NotificationMutation) Fields() []string {
 	}
 	if m.ticket_id != nil {
 		fields = append(fields, notification.FieldTicketID)
+	}
+	if m.count != nil {
+		fields = append(fields, notification.FieldCount)
 	}
 	if m.read_at != nil {
 		fields = append(fields, notification.FieldReadAt)
@@ -14271,6 +14332,8 @@ func (m *NotificationMutation) Field(name string) (ent.Value, bool) {
 		return m.Link()
 	case notification.FieldTicketID:
 		return m.TicketID()
+	case notification.FieldCount:
+		return m.Count()
 	case notification.FieldReadAt:
 		return m.ReadAt()
 	case notification.FieldCreatedAt:
@@ -14296,6 +14359,8 @@ func (m *NotificationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldLink(ctx)
 	case notification.FieldTicketID:
 		return m.OldTicketID(ctx)
+	case notification.FieldCount:
+		return m.OldCount(ctx)
 	case notification.FieldReadAt:
 		return m.OldReadAt(ctx)
 	case notification.FieldCreatedAt:
@@ -14351,6 +14416,13 @@ func (m *NotificationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTicketID(v)
 		return nil
+	case notification.FieldCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCount(v)
+		return nil
 	case notification.FieldReadAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -14372,13 +14444,21 @@ func (m *NotificationMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *NotificationMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addcount != nil {
+		fields = append(fields, notification.FieldCount)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *NotificationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case notification.FieldCount:
+		return m.AddedCount()
+	}
 	return nil, false
 }
 
@@ -14387,6 +14467,13 @@ func (m *NotificationMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *NotificationMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case notification.FieldCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Notification numeric field %s", name)
 }
@@ -14446,6 +14533,9 @@ func (m *NotificationMutation) ResetField(name string) error {
 		return nil
 	case notification.FieldTicketID:
 		m.ResetTicketID()
+		return nil
+	case notification.FieldCount:
+		m.ResetCount()
 		return nil
 	case notification.FieldReadAt:
 		m.ResetReadAt()

@@ -30,6 +30,8 @@ type Notification struct {
 	Link string `json:"link,omitempty"`
 	// TicketID holds the value of the "ticket_id" field.
 	TicketID *uuid.UUID `json:"ticket_id,omitempty"`
+	// Count holds the value of the "count" field.
+	Count int `json:"count,omitempty"`
 	// ReadAt holds the value of the "read_at" field.
 	ReadAt *time.Time `json:"read_at,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -44,6 +46,8 @@ func (*Notification) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case notification.FieldTicketID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
+		case notification.FieldCount:
+			values[i] = new(sql.NullInt64)
 		case notification.FieldType, notification.FieldTitle, notification.FieldBody, notification.FieldLink:
 			values[i] = new(sql.NullString)
 		case notification.FieldReadAt, notification.FieldCreatedAt:
@@ -107,6 +111,12 @@ func (_m *Notification) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.TicketID = new(uuid.UUID)
 				*_m.TicketID = *value.S.(*uuid.UUID)
+			}
+		case notification.FieldCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field count", values[i])
+			} else if value.Valid {
+				_m.Count = int(value.Int64)
 			}
 		case notification.FieldReadAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -176,6 +186,9 @@ func (_m *Notification) String() string {
 		builder.WriteString("ticket_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Count))
 	builder.WriteString(", ")
 	if v := _m.ReadAt; v != nil {
 		builder.WriteString("read_at=")

@@ -84,6 +84,20 @@ func (_c *NotificationCreate) SetNillableTicketID(v *uuid.UUID) *NotificationCre
 	return _c
 }
 
+// SetCount sets the "count" field.
+func (_c *NotificationCreate) SetCount(v int) *NotificationCreate {
+	_c.mutation.SetCount(v)
+	return _c
+}
+
+// SetNillableCount sets the "count" field if the given value is not nil.
+func (_c *NotificationCreate) SetNillableCount(v *int) *NotificationCreate {
+	if v != nil {
+		_c.SetCount(*v)
+	}
+	return _c
+}
+
 // SetReadAt sets the "read_at" field.
 func (_c *NotificationCreate) SetReadAt(v time.Time) *NotificationCreate {
 	_c.mutation.SetReadAt(v)
@@ -169,6 +183,10 @@ func (_c *NotificationCreate) defaults() {
 		v := notification.DefaultLink
 		_c.mutation.SetLink(v)
 	}
+	if _, ok := _c.mutation.Count(); !ok {
+		v := notification.DefaultCount
+		_c.mutation.SetCount(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := notification.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
@@ -205,6 +223,9 @@ func (_c *NotificationCreate) check() error {
 	}
 	if _, ok := _c.mutation.Link(); !ok {
 		return &ValidationError{Name: "link", err: errors.New(`ent: missing required field "Notification.link"`)}
+	}
+	if _, ok := _c.mutation.Count(); !ok {
+		return &ValidationError{Name: "count", err: errors.New(`ent: missing required field "Notification.count"`)}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "Notification.created_at"`)}
@@ -269,6 +290,10 @@ func (_c *NotificationCreate) createSpec() (*Notification, *sqlgraph.CreateSpec)
 		_spec.SetField(notification.FieldTicketID, field.TypeUUID, value)
 		_node.TicketID = &value
 	}
+	if value, ok := _c.mutation.Count(); ok {
+		_spec.SetField(notification.FieldCount, field.TypeInt, value)
+		_node.Count = value
+	}
 	if value, ok := _c.mutation.ReadAt(); ok {
 		_spec.SetField(notification.FieldReadAt, field.TypeTime, value)
 		_node.ReadAt = &value
@@ -329,6 +354,78 @@ type (
 	}
 )
 
+// SetTitle sets the "title" field.
+func (u *NotificationUpsert) SetTitle(v string) *NotificationUpsert {
+	u.Set(notification.FieldTitle, v)
+	return u
+}
+
+// UpdateTitle sets the "title" field to the value that was provided on create.
+func (u *NotificationUpsert) UpdateTitle() *NotificationUpsert {
+	u.SetExcluded(notification.FieldTitle)
+	return u
+}
+
+// SetBody sets the "body" field.
+func (u *NotificationUpsert) SetBody(v string) *NotificationUpsert {
+	u.Set(notification.FieldBody, v)
+	return u
+}
+
+// UpdateBody sets the "body" field to the value that was provided on create.
+func (u *NotificationUpsert) UpdateBody() *NotificationUpsert {
+	u.SetExcluded(notification.FieldBody)
+	return u
+}
+
+// SetLink sets the "link" field.
+func (u *NotificationUpsert) SetLink(v string) *NotificationUpsert {
+	u.Set(notification.FieldLink, v)
+	return u
+}
+
+// UpdateLink sets the "link" field to the value that was provided on create.
+func (u *NotificationUpsert) UpdateLink() *NotificationUpsert {
+	u.SetExcluded(notification.FieldLink)
+	return u
+}
+
+// SetTicketID sets the "ticket_id" field.
+func (u *NotificationUpsert) SetTicketID(v uuid.UUID) *NotificationUpsert {
+	u.Set(notification.FieldTicketID, v)
+	return u
+}
+
+// UpdateTicketID sets the "ticket_id" field to the value that was provided on create.
+func (u *NotificationUpsert) UpdateTicketID() *NotificationUpsert {
+	u.SetExcluded(notification.FieldTicketID)
+	return u
+}
+
+// ClearTicketID clears the value of the "ticket_id" field.
+func (u *NotificationUpsert) ClearTicketID() *NotificationUpsert {
+	u.SetNull(notification.FieldTicketID)
+	return u
+}
+
+// SetCount sets the "count" field.
+func (u *NotificationUpsert) SetCount(v int) *NotificationUpsert {
+	u.Set(notification.FieldCount, v)
+	return u
+}
+
+// UpdateCount sets the "count" field to the value that was provided on create.
+func (u *NotificationUpsert) UpdateCount() *NotificationUpsert {
+	u.SetExcluded(notification.FieldCount)
+	return u
+}
+
+// AddCount adds v to the "count" field.
+func (u *NotificationUpsert) AddCount(v int) *NotificationUpsert {
+	u.Add(notification.FieldCount, v)
+	return u
+}
+
 // SetReadAt sets the "read_at" field.
 func (u *NotificationUpsert) SetReadAt(v time.Time) *NotificationUpsert {
 	u.Set(notification.FieldReadAt, v)
@@ -370,18 +467,6 @@ func (u *NotificationUpsertOne) UpdateNewValues() *NotificationUpsertOne {
 		if _, exists := u.create.mutation.GetType(); exists {
 			s.SetIgnore(notification.FieldType)
 		}
-		if _, exists := u.create.mutation.Title(); exists {
-			s.SetIgnore(notification.FieldTitle)
-		}
-		if _, exists := u.create.mutation.Body(); exists {
-			s.SetIgnore(notification.FieldBody)
-		}
-		if _, exists := u.create.mutation.Link(); exists {
-			s.SetIgnore(notification.FieldLink)
-		}
-		if _, exists := u.create.mutation.TicketID(); exists {
-			s.SetIgnore(notification.FieldTicketID)
-		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(notification.FieldCreatedAt)
 		}
@@ -414,6 +499,90 @@ func (u *NotificationUpsertOne) Update(set func(*NotificationUpsert)) *Notificat
 		set(&NotificationUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetTitle sets the "title" field.
+func (u *NotificationUpsertOne) SetTitle(v string) *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetTitle(v)
+	})
+}
+
+// UpdateTitle sets the "title" field to the value that was provided on create.
+func (u *NotificationUpsertOne) UpdateTitle() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateTitle()
+	})
+}
+
+// SetBody sets the "body" field.
+func (u *NotificationUpsertOne) SetBody(v string) *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetBody(v)
+	})
+}
+
+// UpdateBody sets the "body" field to the value that was provided on create.
+func (u *NotificationUpsertOne) UpdateBody() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateBody()
+	})
+}
+
+// SetLink sets the "link" field.
+func (u *NotificationUpsertOne) SetLink(v string) *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetLink(v)
+	})
+}
+
+// UpdateLink sets the "link" field to the value that was provided on create.
+func (u *NotificationUpsertOne) UpdateLink() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateLink()
+	})
+}
+
+// SetTicketID sets the "ticket_id" field.
+func (u *NotificationUpsertOne) SetTicketID(v uuid.UUID) *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetTicketID(v)
+	})
+}
+
+// UpdateTicketID sets the "ticket_id" field to the value that was provided on create.
+func (u *NotificationUpsertOne) UpdateTicketID() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateTicketID()
+	})
+}
+
+// ClearTicketID clears the value of the "ticket_id" field.
+func (u *NotificationUpsertOne) ClearTicketID() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.ClearTicketID()
+	})
+}
+
+// SetCount sets the "count" field.
+func (u *NotificationUpsertOne) SetCount(v int) *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetCount(v)
+	})
+}
+
+// AddCount adds v to the "count" field.
+func (u *NotificationUpsertOne) AddCount(v int) *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.AddCount(v)
+	})
+}
+
+// UpdateCount sets the "count" field to the value that was provided on create.
+func (u *NotificationUpsertOne) UpdateCount() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateCount()
+	})
 }
 
 // SetReadAt sets the "read_at" field.
@@ -626,18 +795,6 @@ func (u *NotificationUpsertBulk) UpdateNewValues() *NotificationUpsertBulk {
 			if _, exists := b.mutation.GetType(); exists {
 				s.SetIgnore(notification.FieldType)
 			}
-			if _, exists := b.mutation.Title(); exists {
-				s.SetIgnore(notification.FieldTitle)
-			}
-			if _, exists := b.mutation.Body(); exists {
-				s.SetIgnore(notification.FieldBody)
-			}
-			if _, exists := b.mutation.Link(); exists {
-				s.SetIgnore(notification.FieldLink)
-			}
-			if _, exists := b.mutation.TicketID(); exists {
-				s.SetIgnore(notification.FieldTicketID)
-			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(notification.FieldCreatedAt)
 			}
@@ -671,6 +828,90 @@ func (u *NotificationUpsertBulk) Update(set func(*NotificationUpsert)) *Notifica
 		set(&NotificationUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetTitle sets the "title" field.
+func (u *NotificationUpsertBulk) SetTitle(v string) *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetTitle(v)
+	})
+}
+
+// UpdateTitle sets the "title" field to the value that was provided on create.
+func (u *NotificationUpsertBulk) UpdateTitle() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateTitle()
+	})
+}
+
+// SetBody sets the "body" field.
+func (u *NotificationUpsertBulk) SetBody(v string) *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetBody(v)
+	})
+}
+
+// UpdateBody sets the "body" field to the value that was provided on create.
+func (u *NotificationUpsertBulk) UpdateBody() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateBody()
+	})
+}
+
+// SetLink sets the "link" field.
+func (u *NotificationUpsertBulk) SetLink(v string) *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetLink(v)
+	})
+}
+
+// UpdateLink sets the "link" field to the value that was provided on create.
+func (u *NotificationUpsertBulk) UpdateLink() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateLink()
+	})
+}
+
+// SetTicketID sets the "ticket_id" field.
+func (u *NotificationUpsertBulk) SetTicketID(v uuid.UUID) *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetTicketID(v)
+	})
+}
+
+// UpdateTicketID sets the "ticket_id" field to the value that was provided on create.
+func (u *NotificationUpsertBulk) UpdateTicketID() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateTicketID()
+	})
+}
+
+// ClearTicketID clears the value of the "ticket_id" field.
+func (u *NotificationUpsertBulk) ClearTicketID() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.ClearTicketID()
+	})
+}
+
+// SetCount sets the "count" field.
+func (u *NotificationUpsertBulk) SetCount(v int) *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetCount(v)
+	})
+}
+
+// AddCount adds v to the "count" field.
+func (u *NotificationUpsertBulk) AddCount(v int) *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.AddCount(v)
+	})
+}
+
+// UpdateCount sets the "count" field to the value that was provided on create.
+func (u *NotificationUpsertBulk) UpdateCount() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateCount()
+	})
 }
 
 // SetReadAt sets the "read_at" field.

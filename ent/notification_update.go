@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/predicate"
 )
@@ -25,6 +26,89 @@ type NotificationUpdate struct {
 // Where appends a list predicates to the NotificationUpdate builder.
 func (_u *NotificationUpdate) Where(ps ...predicate.Notification) *NotificationUpdate {
 	_u.mutation.Where(ps...)
+	return _u
+}
+
+// SetTitle sets the "title" field.
+func (_u *NotificationUpdate) SetTitle(v string) *NotificationUpdate {
+	_u.mutation.SetTitle(v)
+	return _u
+}
+
+// SetNillableTitle sets the "title" field if the given value is not nil.
+func (_u *NotificationUpdate) SetNillableTitle(v *string) *NotificationUpdate {
+	if v != nil {
+		_u.SetTitle(*v)
+	}
+	return _u
+}
+
+// SetBody sets the "body" field.
+func (_u *NotificationUpdate) SetBody(v string) *NotificationUpdate {
+	_u.mutation.SetBody(v)
+	return _u
+}
+
+// SetNillableBody sets the "body" field if the given value is not nil.
+func (_u *NotificationUpdate) SetNillableBody(v *string) *NotificationUpdate {
+	if v != nil {
+		_u.SetBody(*v)
+	}
+	return _u
+}
+
+// SetLink sets the "link" field.
+func (_u *NotificationUpdate) SetLink(v string) *NotificationUpdate {
+	_u.mutation.SetLink(v)
+	return _u
+}
+
+// SetNillableLink sets the "link" field if the given value is not nil.
+func (_u *NotificationUpdate) SetNillableLink(v *string) *NotificationUpdate {
+	if v != nil {
+		_u.SetLink(*v)
+	}
+	return _u
+}
+
+// SetTicketID sets the "ticket_id" field.
+func (_u *NotificationUpdate) SetTicketID(v uuid.UUID) *NotificationUpdate {
+	_u.mutation.SetTicketID(v)
+	return _u
+}
+
+// SetNillableTicketID sets the "ticket_id" field if the given value is not nil.
+func (_u *NotificationUpdate) SetNillableTicketID(v *uuid.UUID) *NotificationUpdate {
+	if v != nil {
+		_u.SetTicketID(*v)
+	}
+	return _u
+}
+
+// ClearTicketID clears the value of the "ticket_id" field.
+func (_u *NotificationUpdate) ClearTicketID() *NotificationUpdate {
+	_u.mutation.ClearTicketID()
+	return _u
+}
+
+// SetCount sets the "count" field.
+func (_u *NotificationUpdate) SetCount(v int) *NotificationUpdate {
+	_u.mutation.ResetCount()
+	_u.mutation.SetCount(v)
+	return _u
+}
+
+// SetNillableCount sets the "count" field if the given value is not nil.
+func (_u *NotificationUpdate) SetNillableCount(v *int) *NotificationUpdate {
+	if v != nil {
+		_u.SetCount(*v)
+	}
+	return _u
+}
+
+// AddCount adds value to the "count" field.
+func (_u *NotificationUpdate) AddCount(v int) *NotificationUpdate {
+	_u.mutation.AddCount(v)
 	return _u
 }
 
@@ -80,7 +164,20 @@ func (_u *NotificationUpdate) ExecX(ctx context.Context) {
 	}
 }
 
+// check runs all checks and user-defined validators on the builder.
+func (_u *NotificationUpdate) check() error {
+	if v, ok := _u.mutation.Title(); ok {
+		if err := notification.TitleValidator(v); err != nil {
+			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Notification.title": %w`, err)}
+		}
+	}
+	return nil
+}
+
 func (_u *NotificationUpdate) sqlSave(ctx context.Context) (_node int, err error) {
+	if err := _u.check(); err != nil {
+		return _node, err
+	}
 	_spec := sqlgraph.NewUpdateSpec(notification.Table, notification.Columns, sqlgraph.NewFieldSpec(notification.FieldID, field.TypeUUID))
 	if ps := _u.mutation.predicates; len(ps) > 0 {
 		_spec.Predicate = func(selector *sql.Selector) {
@@ -89,8 +186,26 @@ func (_u *NotificationUpdate) sqlSave(ctx context.Context) (_node int, err error
 			}
 		}
 	}
+	if value, ok := _u.mutation.Title(); ok {
+		_spec.SetField(notification.FieldTitle, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Body(); ok {
+		_spec.SetField(notification.FieldBody, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Link(); ok {
+		_spec.SetField(notification.FieldLink, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.TicketID(); ok {
+		_spec.SetField(notification.FieldTicketID, field.TypeUUID, value)
+	}
 	if _u.mutation.TicketIDCleared() {
 		_spec.ClearField(notification.FieldTicketID, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.Count(); ok {
+		_spec.SetField(notification.FieldCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCount(); ok {
+		_spec.AddField(notification.FieldCount, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.ReadAt(); ok {
 		_spec.SetField(notification.FieldReadAt, field.TypeTime, value)
@@ -116,6 +231,89 @@ type NotificationUpdateOne struct {
 	fields   []string
 	hooks    []Hook
 	mutation *NotificationMutation
+}
+
+// SetTitle sets the "title" field.
+func (_u *NotificationUpdateOne) SetTitle(v string) *NotificationUpdateOne {
+	_u.mutation.SetTitle(v)
+	return _u
+}
+
+// SetNillableTitle sets the "title" field if the given value is not nil.
+func (_u *NotificationUpdateOne) SetNillableTitle(v *string) *NotificationUpdateOne {
+	if v != nil {
+		_u.SetTitle(*v)
+	}
+	return _u
+}
+
+// SetBody sets the "body" field.
+func (_u *NotificationUpdateOne) SetBody(v string) *NotificationUpdateOne {
+	_u.mutation.SetBody(v)
+	return _u
+}
+
+// SetNillableBody sets the "body" field if the given value is not nil.
+func (_u *NotificationUpdateOne) SetNillableBody(v *string) *NotificationUpdateOne {
+	if v != nil {
+		_u.SetBody(*v)
+	}
+	return _u
+}
+
+// SetLink sets the "link" field.
+func (_u *NotificationUpdateOne) SetLink(v string) *NotificationUpdateOne {
+	_u.mutation.SetLink(v)
+	return _u
+}
+
+// SetNillableLink sets the "link" field if the given value is not nil.
+func (_u *NotificationUpdateOne) SetNillableLink(v *string) *NotificationUpdateOne {
+	if v != nil {
+		_u.SetLink(*v)
+	}
+	return _u
+}
+
+// SetTicketID sets the "ticket_id" field.
+func (_u *NotificationUpdateOne) SetTicketID(v uuid.UUID) *NotificationUpdateOne {
+	_u.mutation.SetTicketID(v)
+	return _u
+}
+
+// SetNillableTicketID sets the "ticket_id" field if the given value is not nil.
+func (_u *NotificationUpdateOne) SetNillableTicketID(v *uuid.UUID) *NotificationUpdateOne {
+	if v != nil {
+		_u.SetTicketID(*v)
+	}
+	return _u
+}
+
+// ClearTicketID clears the value of the "ticket_id" field.
+func (_u *NotificationUpdateOne) ClearTicketID() *NotificationUpdateOne {
+	_u.mutation.ClearTicketID()
+	return _u
+}
+
+// SetCount sets the "count" field.
+func (_u *NotificationUpdateOne) SetCount(v int) *NotificationUpdateOne {
+	_u.mutation.ResetCount()
+	_u.mutation.SetCount(v)
+	return _u
+}
+
+// SetNillableCount sets the "count" field if the given value is not nil.
+func (_u *NotificationUpdateOne) SetNillableCount(v *int) *NotificationUpdateOne {
+	if v != nil {
+		_u.SetCount(*v)
+	}
+	return _u
+}
+
+// AddCount adds value to the "count" field.
+func (_u *NotificationUpdateOne) AddCount(v int) *NotificationUpdateOne {
+	_u.mutation.AddCount(v)
+	return _u
 }
 
 // SetReadAt sets the "read_at" field.
@@ -183,7 +381,20 @@ func (_u *NotificationUpdateOne) ExecX(ctx context.Context) {
 	}
 }
 
+// check runs all checks and user-defined validators on the builder.
+func (_u *NotificationUpdateOne) check() error {
+	if v, ok := _u.mutation.Title(); ok {
+		if err := notification.TitleValidator(v); err != nil {
+			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Notification.title": %w`, err)}
+		}
+	}
+	return nil
+}
+
 func (_u *NotificationUpdateOne) sqlSave(ctx context.Context) (_node *Notification, err error) {
+	if err := _u.check(); err != nil {
+		return _node, err
+	}
 	_spec := sqlgraph.NewUpdateSpec(notification.Table, notification.Columns, sqlgraph.NewFieldSpec(notification.FieldID, field.TypeUUID))
 	id, ok := _u.mutation.ID()
 	if !ok {
@@ -209,8 +420,26 @@ func (_u *NotificationUpdateOne) sqlSave(ctx context.Context) (_node *Notificati
 			}
 		}
 	}
+	if value, ok := _u.mutation.Title(); ok {
+		_spec.SetField(notification.FieldTitle, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Body(); ok {
+		_spec.SetField(notification.FieldBody, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Link(); ok {
+		_spec.SetField(notification.FieldLink, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.TicketID(); ok {
+		_spec.SetField(notification.FieldTicketID, field.TypeUUID, value)
+	}
 	if _u.mutation.TicketIDCleared() {
 		_spec.ClearField(notification.FieldTicketID, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.Count(); ok {
+		_spec.SetField(notification.FieldCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCount(); ok {
+		_spec.AddField(notification.FieldCount, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.ReadAt(); ok {
 		_spec.SetField(notification.FieldReadAt, field.TypeTime, value)

@@ -692,8 +692,12 @@ func init() {
 	notificationDescLink := notificationFields[5].Descriptor()
 	// notification.DefaultLink holds the default value on creation for the link field.
 	notification.DefaultLink = notificationDescLink.Default.(string)
+	// notificationDescCount is the schema descriptor for count field.
+	notificationDescCount := notificationFields[7].Descriptor()
+	// notification.DefaultCount holds the default value on creation for the count field.
+	notification.DefaultCount = notificationDescCount.Default.(int)
 	// notificationDescCreatedAt is the schema descriptor for created_at field.
-	notificationDescCreatedAt := notificationFields[8].Descriptor()
+	notificationDescCreatedAt := notificationFields[9].Descriptor()
 	// notification.DefaultCreatedAt holds the default value on creation for the created_at field.
 	notification.DefaultCreatedAt = notificationDescCreatedAt.Default.(func() time.Time)
 	// notificationDescID is the schema descriptor for id field.

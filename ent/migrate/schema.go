@@ -474,6 +474,7 @@ var (
 		{Name: "body", Type: field.TypeString, Size: 2147483647, Default: ""},
 		{Name: "link", Type: field.TypeString, Default: ""},
 		{Name: "ticket_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "count", Type: field.TypeInt, Default: 1},
 		{Name: "read_at", Type: field.TypeTime, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
 	}
@@ -486,7 +487,7 @@ var (
 			{
 				Name:    "notification_recipient_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{NotificationsColumns[1], NotificationsColumns[8]},
+				Columns: []*schema.Column{NotificationsColumns[1], NotificationsColumns[9]},
 			},
 			{
 				Name:    "notification_unread",

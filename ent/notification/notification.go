@@ -27,6 +27,8 @@ const (
 	FieldLink = "link"
 	// FieldTicketID holds the string denoting the ticket_id field in the database.
 	FieldTicketID = "ticket_id"
+	// FieldCount holds the string denoting the count field in the database.
+	FieldCount = "count"
 	// FieldReadAt holds the string denoting the read_at field in the database.
 	FieldReadAt = "read_at"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -44,6 +46,7 @@ var Columns = []string{
 	FieldBody,
 	FieldLink,
 	FieldTicketID,
+	FieldCount,
 	FieldReadAt,
 	FieldCreatedAt,
 }
@@ -65,6 +68,8 @@ var (
 	DefaultBody string
 	// DefaultLink holds the default value on creation for the "link" field.
 	DefaultLink string
+	// DefaultCount holds the default value on creation for the "count" field.
+	DefaultCount int
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 	// DefaultID holds the default value on creation for the "id" field.
@@ -138,6 +143,11 @@ func ByLink(opts ...sql.OrderTermOption) OrderOption {
 // ByTicketID orders the results by the ticket_id field.
 func ByTicketID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTicketID, opts...).ToFunc()
+}
+
+// ByCount orders the results by the count field.
+func ByCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCount, opts...).ToFunc()
 }
 
 // ByReadAt orders the results by the read_at field.

@@ -80,6 +80,11 @@ func TicketID(v uuid.UUID) predicate.Notification {
 	return predicate.Notification(sql.FieldEQ(FieldTicketID, v))
 }
 
+// Count applies equality check predicate on the "count" field. It's identical to CountEQ.
+func Count(v int) predicate.Notification {
+	return predicate.Notification(sql.FieldEQ(FieldCount, v))
+}
+
 // ReadAt applies equality check predicate on the "read_at" field. It's identical to ReadAtEQ.
 func ReadAt(v time.Time) predicate.Notification {
 	return predicate.Notification(sql.FieldEQ(FieldReadAt, v))
@@ -393,6 +398,46 @@ func TicketIDIsNil() predicate.Notification {
 // TicketIDNotNil applies the NotNil predicate on the "ticket_id" field.
 func TicketIDNotNil() predicate.Notification {
 	return predicate.Notification(sql.FieldNotNull(FieldTicketID))
+}
+
+// CountEQ applies the EQ predicate on the "count" field.
+func CountEQ(v int) predicate.Notification {
+	return predicate.Notification(sql.FieldEQ(FieldCount, v))
+}
+
+// CountNEQ applies the NEQ predicate on the "count" field.
+func CountNEQ(v int) predicate.Notification {
+	return predicate.Notification(sql.FieldNEQ(FieldCount, v))
+}
+
+// CountIn applies the In predicate on the "count" field.
+func CountIn(vs ...int) predicate.Notification {
+	return predicate.Notification(sql.FieldIn(FieldCount, vs...))
+}
+
+// CountNotIn applies the NotIn predicate on the "count" field.
+func CountNotIn(vs ...int) predicate.Notification {
+	return predicate.Notification(sql.FieldNotIn(FieldCount, vs...))
+}
+
+// CountGT applies the GT predicate on the "count" field.
+func CountGT(v int) predicate.Notification {
+	return predicate.Notification(sql.FieldGT(FieldCount, v))
+}
+
+// CountGTE applies the GTE predicate on the "count" field.
+func CountGTE(v int) predicate.Notification {
+	return predicate.Notification(sql.FieldGTE(FieldCount, v))
+}
+
+// CountLT applies the LT predicate on the "count" field.
+func CountLT(v int) predicate.Notification {
+	return predicate.Notification(sql.FieldLT(FieldCount, v))
+}
+
+// CountLTE applies the LTE predicate on the "count" field.
+func CountLTE(v int) predicate.Notification {
+	return predicate.Notification(sql.FieldLTE(FieldCount, v))
 }
 
 // ReadAtEQ applies the EQ predicate on the "read_at" field.

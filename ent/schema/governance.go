@@ -177,10 +177,13 @@ func (Notification) Fields() []ent.Field {
 		field.Enum("type").Values("APPROVAL_REQUIRED", "REQUEST_APPROVED", "REQUEST_REJECTED", "REQUEST_CANCELLED",
 			"VM_CREATED", "VM_DELETED", "VM_FAILED", "APPROVAL_OVERDUE",
 			"VM_OPERATION_DONE", "VM_OPERATION_FAILED").Immutable(),
-		field.String("title").NotEmpty().Immutable(),
-		field.Text("body").Default("").Immutable(),
-		field.String("link").Default("").Immutable(),
-		field.UUID("ticket_id", uuid.UUID{}).Optional().Nillable().Immutable(),
+		// title, body, link and ticket change only when approval requests are gathered into one
+		// unread digest entry (notify.Send); count is how many it stands for.
+		field.String("title").NotEmpty(),
+		field.Text("body").Default(""),
+		field.String("link").Default(""),
+		field.UUID("ticket_id", uuid.UUID{}).Optional().Nillable(),
+		field.Int("count").Default(1),
 		field.Time("read_at").Optional().Nillable(),
 		field.Time("created_at").Default(time.Now).Immutable(),
 	}

@@ -4,7 +4,9 @@ package notify
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -26,7 +28,13 @@ type Message struct {
 	TicketID *uuid.UUID
 }
 
-// Send writes the message for each distinct recipient.
+// DigestWindow is how long an unread approval request keeps gathering the ones that
+// follow it: an approver's bell grows by one entry per batch, not one per request.
+const DigestWindow = 15 * time.Minute
+
+// Send writes the message for each distinct recipient. An approval request for someone
+// who has an unread one from the last DigestWindow is folded into it ("3 requests wait
+// for your approval", linking to the inbox) instead of adding another entry.
 func Send(ctx context.Context, client *ent.Client, recipients []uuid.UUID, m Message) error {
 	seen := map[uuid.UUID]bool{}
 	var builders []*ent.NotificationCreate
@@ -35,6 +43,15 @@ func Send(ctx context.Context, client *ent.Client, recipients []uuid.UUID, m Mes
 			continue
 		}
 		seen[r] = true
+		if m.Type == notification.TypeAPPROVAL_REQUIRED {
+			folded, err := foldIntoDigest(ctx, client, r, m)
+			if err != nil {
+				return err
+			}
+			if folded {
+				continue
+			}
+		}
 		builders = append(builders, client.Notification.Create().SetRecipientID(r).SetType(m.Type).SetTitle(m.Title).
 			SetBody(m.Body).SetLink(m.Link).SetNillableTicketID(m.TicketID))
 	}
@@ -42,6 +59,25 @@ func Send(ctx context.Context, client *ent.Client, recipients []uuid.UUID, m Mes
 		return nil
 	}
 	return client.Notification.CreateBulk(builders...).Exec(ctx)
+}
+
+// foldIntoDigest adds m to the recipient's recent unread approval entry, if there is one.
+// The row is locked, so requests submitted at the same moment count each other.
+func foldIntoDigest(ctx context.Context, client *ent.Client, recipient uuid.UUID, m Message) (bool, error) {
+	n, err := client.Notification.Query().
+		Where(notification.RecipientID(recipient), notification.TypeEQ(notification.TypeAPPROVAL_REQUIRED),
+			notification.ReadAtIsNil(), notification.CreatedAtGT(time.Now().Add(-DigestWindow))).
+		Order(ent.Desc(notification.FieldCreatedAt)).ForUpdate().First(ctx)
+	if ent.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	count := n.Count + 1
+	err = n.Update().SetCount(count).SetTitle(fmt.Sprintf("%d requests wait for your approval", count)).
+		SetBody("Latest: " + m.Title).SetLink("/approvals").ClearTicketID().Exec(ctx)
+	return err == nil, err
 }
 
 // HoldersOf returns the enabled users holding perm for env through a global binding, plus
