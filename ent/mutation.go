@@ -22184,6 +22184,8 @@ type UserMutation struct {
 	force_password_change *bool
 	disabled              *bool
 	last_login_at         *time.Time
+	authz_version         *int64
+	addauthz_version      *int64
 	clearedFields         map[string]struct{}
 	role_bindings         map[uuid.UUID]struct{}
 	removedrole_bindings  map[uuid.UUID]struct{}
@@ -22735,6 +22737,62 @@ func (m *UserMutation) ResetLastLoginAt() {
 	delete(m.clearedFields, user.FieldLastLoginAt)
 }
 
+// SetAuthzVersion sets the "authz_version" field.
+func (m *UserMutation) SetAuthzVersion(i int64) {
+	m.authz_version = &i
+	m.addauthz_version = nil
+}
+
+// AuthzVersion returns the value of the "authz_version" field in the mutation.
+func (m *UserMutation) AuthzVersion() (r int64, exists bool) {
+	v := m.authz_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthzVersion returns the old "authz_version" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldAuthzVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthzVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthzVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthzVersion: %w", err)
+	}
+	return oldValue.AuthzVersion, nil
+}
+
+// AddAuthzVersion adds i to the "authz_version" field.
+func (m *UserMutation) AddAuthzVersion(i int64) {
+	if m.addauthz_version != nil {
+		*m.addauthz_version += i
+	} else {
+		m.addauthz_version = &i
+	}
+}
+
+// AddedAuthzVersion returns the value that was added to the "authz_version" field in this mutation.
+func (m *UserMutation) AddedAuthzVersion() (r int64, exists bool) {
+	v := m.addauthz_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAuthzVersion resets all changes to the "authz_version" field.
+func (m *UserMutation) ResetAuthzVersion() {
+	m.authz_version = nil
+	m.addauthz_version = nil
+}
+
 // AddRoleBindingIDs adds the "role_bindings" edge to the RoleBinding entity by ids.
 func (m *UserMutation) AddRoleBindingIDs(ids ...uuid.UUID) {
 	if m.role_bindings == nil {
@@ -22877,7 +22935,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -22911,6 +22969,9 @@ func (m *UserMutation) Fields() []string {
 	if m.last_login_at != nil {
 		fields = append(fields, user.FieldLastLoginAt)
 	}
+	if m.authz_version != nil {
+		fields = append(fields, user.FieldAuthzVersion)
+	}
 	return fields
 }
 
@@ -22941,6 +23002,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Disabled()
 	case user.FieldLastLoginAt:
 		return m.LastLoginAt()
+	case user.FieldAuthzVersion:
+		return m.AuthzVersion()
 	}
 	return nil, false
 }
@@ -22972,6 +23035,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldDisabled(ctx)
 	case user.FieldLastLoginAt:
 		return m.OldLastLoginAt(ctx)
+	case user.FieldAuthzVersion:
+		return m.OldAuthzVersion(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -23058,6 +23123,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastLoginAt(v)
 		return nil
+	case user.FieldAuthzVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthzVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -23065,13 +23137,21 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *UserMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addauthz_version != nil {
+		fields = append(fields, user.FieldAuthzVersion)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case user.FieldAuthzVersion:
+		return m.AddedAuthzVersion()
+	}
 	return nil, false
 }
 
@@ -23080,6 +23160,13 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *UserMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case user.FieldAuthzVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAuthzVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
 }
@@ -23160,6 +23247,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldLastLoginAt:
 		m.ResetLastLoginAt()
+		return nil
+	case user.FieldAuthzVersion:
+		m.ResetAuthzVersion()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

@@ -1122,6 +1122,10 @@ func init() {
 	userDescDisabled := userFields[7].Descriptor()
 	// user.DefaultDisabled holds the default value on creation for the disabled field.
 	user.DefaultDisabled = userDescDisabled.Default.(bool)
+	// userDescAuthzVersion is the schema descriptor for authz_version field.
+	userDescAuthzVersion := userFields[9].Descriptor()
+	// user.DefaultAuthzVersion holds the default value on creation for the authz_version field.
+	user.DefaultAuthzVersion = userDescAuthzVersion.Default.(int64)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

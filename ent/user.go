@@ -40,6 +40,8 @@ type User struct {
 	Disabled bool `json:"disabled,omitempty"`
 	// LastLoginAt holds the value of the "last_login_at" field.
 	LastLoginAt *time.Time `json:"last_login_at,omitempty"`
+	// AuthzVersion holds the value of the "authz_version" field.
+	AuthzVersion int64 `json:"authz_version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -82,6 +84,8 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldForcePasswordChange, user.FieldDisabled:
 			values[i] = new(sql.NullBool)
+		case user.FieldAuthzVersion:
+			values[i] = new(sql.NullInt64)
 		case user.FieldUsername, user.FieldEmail, user.FieldDisplayName, user.FieldAuthType, user.FieldExternalID, user.FieldPasswordHash:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldLastLoginAt:
@@ -177,6 +181,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.LastLoginAt = new(time.Time)
 				*_m.LastLoginAt = value.Time
 			}
+		case user.FieldAuthzVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field authz_version", values[i])
+			} else if value.Valid {
+				_m.AuthzVersion = value.Int64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -258,6 +268,9 @@ func (_m *User) String() string {
 		builder.WriteString("last_login_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("authz_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.AuthzVersion))
 	builder.WriteByte(')')
 	return builder.String()
 }

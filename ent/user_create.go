@@ -172,6 +172,20 @@ func (_c *UserCreate) SetNillableLastLoginAt(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetAuthzVersion sets the "authz_version" field.
+func (_c *UserCreate) SetAuthzVersion(v int64) *UserCreate {
+	_c.mutation.SetAuthzVersion(v)
+	return _c
+}
+
+// SetNillableAuthzVersion sets the "authz_version" field if the given value is not nil.
+func (_c *UserCreate) SetNillableAuthzVersion(v *int64) *UserCreate {
+	if v != nil {
+		_c.SetAuthzVersion(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *UserCreate) SetID(v uuid.UUID) *UserCreate {
 	_c.mutation.SetID(v)
@@ -279,6 +293,10 @@ func (_c *UserCreate) defaults() {
 		v := user.DefaultDisabled
 		_c.mutation.SetDisabled(v)
 	}
+	if _, ok := _c.mutation.AuthzVersion(); !ok {
+		v := user.DefaultAuthzVersion
+		_c.mutation.SetAuthzVersion(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := user.DefaultID()
 		_c.mutation.SetID(v)
@@ -335,6 +353,9 @@ func (_c *UserCreate) check() error {
 	}
 	if _, ok := _c.mutation.Disabled(); !ok {
 		return &ValidationError{Name: "disabled", err: errors.New(`ent: missing required field "User.disabled"`)}
+	}
+	if _, ok := _c.mutation.AuthzVersion(); !ok {
+		return &ValidationError{Name: "authz_version", err: errors.New(`ent: missing required field "User.authz_version"`)}
 	}
 	return nil
 }
@@ -415,6 +436,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastLoginAt(); ok {
 		_spec.SetField(user.FieldLastLoginAt, field.TypeTime, value)
 		_node.LastLoginAt = &value
+	}
+	if value, ok := _c.mutation.AuthzVersion(); ok {
+		_spec.SetField(user.FieldAuthzVersion, field.TypeInt64, value)
+		_node.AuthzVersion = value
 	}
 	if nodes := _c.mutation.RoleBindingsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -638,6 +663,24 @@ func (u *UserUpsert) ClearLastLoginAt() *UserUpsert {
 	return u
 }
 
+// SetAuthzVersion sets the "authz_version" field.
+func (u *UserUpsert) SetAuthzVersion(v int64) *UserUpsert {
+	u.Set(user.FieldAuthzVersion, v)
+	return u
+}
+
+// UpdateAuthzVersion sets the "authz_version" field to the value that was provided on create.
+func (u *UserUpsert) UpdateAuthzVersion() *UserUpsert {
+	u.SetExcluded(user.FieldAuthzVersion)
+	return u
+}
+
+// AddAuthzVersion adds v to the "authz_version" field.
+func (u *UserUpsert) AddAuthzVersion(v int64) *UserUpsert {
+	u.Add(user.FieldAuthzVersion, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -847,6 +890,27 @@ func (u *UserUpsertOne) UpdateLastLoginAt() *UserUpsertOne {
 func (u *UserUpsertOne) ClearLastLoginAt() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetAuthzVersion sets the "authz_version" field.
+func (u *UserUpsertOne) SetAuthzVersion(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAuthzVersion(v)
+	})
+}
+
+// AddAuthzVersion adds v to the "authz_version" field.
+func (u *UserUpsertOne) AddAuthzVersion(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddAuthzVersion(v)
+	})
+}
+
+// UpdateAuthzVersion sets the "authz_version" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateAuthzVersion() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAuthzVersion()
 	})
 }
 
@@ -1226,6 +1290,27 @@ func (u *UserUpsertBulk) UpdateLastLoginAt() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearLastLoginAt() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetAuthzVersion sets the "authz_version" field.
+func (u *UserUpsertBulk) SetAuthzVersion(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAuthzVersion(v)
+	})
+}
+
+// AddAuthzVersion adds v to the "authz_version" field.
+func (u *UserUpsertBulk) AddAuthzVersion(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddAuthzVersion(v)
+	})
+}
+
+// UpdateAuthzVersion sets the "authz_version" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateAuthzVersion() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAuthzVersion()
 	})
 }
 

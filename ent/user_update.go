@@ -181,6 +181,27 @@ func (_u *UserUpdate) ClearLastLoginAt() *UserUpdate {
 	return _u
 }
 
+// SetAuthzVersion sets the "authz_version" field.
+func (_u *UserUpdate) SetAuthzVersion(v int64) *UserUpdate {
+	_u.mutation.ResetAuthzVersion()
+	_u.mutation.SetAuthzVersion(v)
+	return _u
+}
+
+// SetNillableAuthzVersion sets the "authz_version" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableAuthzVersion(v *int64) *UserUpdate {
+	if v != nil {
+		_u.SetAuthzVersion(*v)
+	}
+	return _u
+}
+
+// AddAuthzVersion adds value to the "authz_version" field.
+func (_u *UserUpdate) AddAuthzVersion(v int64) *UserUpdate {
+	_u.mutation.AddAuthzVersion(v)
+	return _u
+}
+
 // AddRoleBindingIDs adds the "role_bindings" edge to the RoleBinding entity by IDs.
 func (_u *UserUpdate) AddRoleBindingIDs(ids ...uuid.UUID) *UserUpdate {
 	_u.mutation.AddRoleBindingIDs(ids...)
@@ -374,6 +395,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.AuthzVersion(); ok {
+		_spec.SetField(user.FieldAuthzVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAuthzVersion(); ok {
+		_spec.AddField(user.FieldAuthzVersion, field.TypeInt64, value)
 	}
 	if _u.mutation.RoleBindingsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -635,6 +662,27 @@ func (_u *UserUpdateOne) ClearLastLoginAt() *UserUpdateOne {
 	return _u
 }
 
+// SetAuthzVersion sets the "authz_version" field.
+func (_u *UserUpdateOne) SetAuthzVersion(v int64) *UserUpdateOne {
+	_u.mutation.ResetAuthzVersion()
+	_u.mutation.SetAuthzVersion(v)
+	return _u
+}
+
+// SetNillableAuthzVersion sets the "authz_version" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableAuthzVersion(v *int64) *UserUpdateOne {
+	if v != nil {
+		_u.SetAuthzVersion(*v)
+	}
+	return _u
+}
+
+// AddAuthzVersion adds value to the "authz_version" field.
+func (_u *UserUpdateOne) AddAuthzVersion(v int64) *UserUpdateOne {
+	_u.mutation.AddAuthzVersion(v)
+	return _u
+}
+
 // AddRoleBindingIDs adds the "role_bindings" edge to the RoleBinding entity by IDs.
 func (_u *UserUpdateOne) AddRoleBindingIDs(ids ...uuid.UUID) *UserUpdateOne {
 	_u.mutation.AddRoleBindingIDs(ids...)
@@ -858,6 +906,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.AuthzVersion(); ok {
+		_spec.SetField(user.FieldAuthzVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAuthzVersion(); ok {
+		_spec.AddField(user.FieldAuthzVersion, field.TypeInt64, value)
 	}
 	if _u.mutation.RoleBindingsCleared() {
 		edge := &sqlgraph.EdgeSpec{

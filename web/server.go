@@ -99,7 +99,14 @@ func New(d *Deps) *echo.Echo {
 		e.Any(d.DevIssuerPath+"/*", issuer)
 	}
 
-	kit := &page.Kit{Config: d.Config, Logger: d.Logger, Store: d.Store, Sessions: d.Sessions, JobsEnabled: d.JobsUI != nil}
+	kit := &page.Kit{
+		Config:      d.Config,
+		Logger:      d.Logger,
+		Store:       d.Store,
+		Sessions:    d.Sessions,
+		JobsEnabled: d.JobsUI != nil,
+		Principals:  authz.NewCache(10000),
+	}
 	h.kit = kit
 	r := &page.Router{E: e, Kit: kit}
 	(&signin.Handler{Kit: kit, Auth: d.Auth, OIDC: d.OIDC}).Register(r)

@@ -23,6 +23,11 @@ func (User) Fields() []ent.Field {
 		field.Bool("force_password_change").Default(false),
 		field.Bool("disabled").Default(false),
 		field.Time("last_login_at").Optional().Nillable(),
+		// authz_version changes (by triggers, in the changing transaction) whenever what the
+		// user may do changes: their role bindings or memberships, a role's permissions, or
+		// the name or deletion of one of their Systems. A cached principal is good while it
+		// matches.
+		field.Int64("authz_version").Default(0),
 	}
 }
 

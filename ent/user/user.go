@@ -38,6 +38,8 @@ const (
 	FieldDisabled = "disabled"
 	// FieldLastLoginAt holds the string denoting the last_login_at field in the database.
 	FieldLastLoginAt = "last_login_at"
+	// FieldAuthzVersion holds the string denoting the authz_version field in the database.
+	FieldAuthzVersion = "authz_version"
 	// EdgeRoleBindings holds the string denoting the role_bindings edge name in mutations.
 	EdgeRoleBindings = "role_bindings"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
@@ -74,6 +76,7 @@ var Columns = []string{
 	FieldForcePasswordChange,
 	FieldDisabled,
 	FieldLastLoginAt,
+	FieldAuthzVersion,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -109,6 +112,8 @@ var (
 	DefaultForcePasswordChange bool
 	// DefaultDisabled holds the default value on creation for the "disabled" field.
 	DefaultDisabled bool
+	// DefaultAuthzVersion holds the default value on creation for the "authz_version" field.
+	DefaultAuthzVersion int64
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -200,6 +205,11 @@ func ByDisabled(opts ...sql.OrderTermOption) OrderOption {
 // ByLastLoginAt orders the results by the last_login_at field.
 func ByLastLoginAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastLoginAt, opts...).ToFunc()
+}
+
+// ByAuthzVersion orders the results by the authz_version field.
+func ByAuthzVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAuthzVersion, opts...).ToFunc()
 }
 
 // ByRoleBindingsCount orders the results by role_bindings count.

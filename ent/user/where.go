@@ -106,6 +106,11 @@ func LastLoginAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldLastLoginAt, v))
 }
 
+// AuthzVersion applies equality check predicate on the "authz_version" field. It's identical to AuthzVersionEQ.
+func AuthzVersion(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldAuthzVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -619,6 +624,46 @@ func LastLoginAtIsNil() predicate.User {
 // LastLoginAtNotNil applies the NotNil predicate on the "last_login_at" field.
 func LastLoginAtNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldLastLoginAt))
+}
+
+// AuthzVersionEQ applies the EQ predicate on the "authz_version" field.
+func AuthzVersionEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldAuthzVersion, v))
+}
+
+// AuthzVersionNEQ applies the NEQ predicate on the "authz_version" field.
+func AuthzVersionNEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldAuthzVersion, v))
+}
+
+// AuthzVersionIn applies the In predicate on the "authz_version" field.
+func AuthzVersionIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldIn(FieldAuthzVersion, vs...))
+}
+
+// AuthzVersionNotIn applies the NotIn predicate on the "authz_version" field.
+func AuthzVersionNotIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldAuthzVersion, vs...))
+}
+
+// AuthzVersionGT applies the GT predicate on the "authz_version" field.
+func AuthzVersionGT(v int64) predicate.User {
+	return predicate.User(sql.FieldGT(FieldAuthzVersion, v))
+}
+
+// AuthzVersionGTE applies the GTE predicate on the "authz_version" field.
+func AuthzVersionGTE(v int64) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldAuthzVersion, v))
+}
+
+// AuthzVersionLT applies the LT predicate on the "authz_version" field.
+func AuthzVersionLT(v int64) predicate.User {
+	return predicate.User(sql.FieldLT(FieldAuthzVersion, v))
+}
+
+// AuthzVersionLTE applies the LTE predicate on the "authz_version" field.
+func AuthzVersionLTE(v int64) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldAuthzVersion, v))
 }
 
 // HasRoleBindings applies the HasEdge predicate on the "role_bindings" edge.

@@ -25,6 +25,8 @@ type Kit struct {
 	Sessions *auth.SessionStore
 	// JobsEnabled shows the job UI in the navigation of platform admins.
 	JobsEnabled bool
+	// Principals caches who is asking, per user and authz version (nil: load every time).
+	Principals *authz.Cache
 }
 
 // SessionCookie is the name of the session cookie.

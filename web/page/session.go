@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/auth"
-	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/redirect"
 	"kv-shepherd.io/shepherd/views"
 )
@@ -129,7 +128,7 @@ func (k *Kit) loadUser(c echo.Context) error {
 	if err != nil || u.Disabled {
 		return nil
 	}
-	p, err := authz.Load(ctx, k.Store.Ent, u.ID, u.Username)
+	p, err := k.Principals.Principal(ctx, k.Store.Ent, u)
 	if err != nil {
 		return err
 	}
