@@ -21,12 +21,14 @@ import (
 	"kv-shepherd.io/shepherd/internal/console"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/live"
 	systemsuc "kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/static"
 	"kv-shepherd.io/shepherd/web/admin"
 	"kv-shepherd.io/shepherd/web/approvals"
 	"kv-shepherd.io/shepherd/web/auditlog"
 	consoleweb "kv-shepherd.io/shepherd/web/console"
+	"kv-shepherd.io/shepherd/web/events"
 	"kv-shepherd.io/shepherd/web/home"
 	"kv-shepherd.io/shepherd/web/notifications"
 	"kv-shepherd.io/shepherd/web/page"
@@ -61,6 +63,8 @@ type Deps struct {
 	ConsoleAccess   *console.Access
 	ConsoleHub      *console.Hub
 	ConsoleUpgrader *websocket.Upgrader
+	// Live fans database changes out to the pages' event streams (GET /events).
+	Live *live.Hub
 }
 
 // JobsPrefix is where the River UI is mounted.
@@ -114,6 +118,9 @@ func New(d *Deps) *echo.Echo {
 	(&admin.Handler{Kit: kit, Catalog: d.Catalog, Consoles: d.ConsoleAccess}).Register(r)
 	(&systems.Handler{Kit: kit, Systems: d.Systems}).Register(r)
 	(&notifications.Handler{Kit: kit}).Register(r)
+	if d.Live != nil {
+		(&events.Handler{Kit: kit, Hub: d.Live}).Register(r)
+	}
 	(&auditlog.Handler{Kit: kit}).Register(r)
 	reqs := &requests.Handler{Kit: kit, Gov: d.Governance}
 	reqs.Register(r)

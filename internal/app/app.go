@@ -43,6 +43,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/jobs/vmcreate"
 	"kv-shepherd.io/shepherd/internal/jobs/vmdelete"
 	"kv-shepherd.io/shepherd/internal/jobs/vmpower"
+	"kv-shepherd.io/shepherd/internal/live"
 	"kv-shepherd.io/shepherd/internal/provisioning"
 	"kv-shepherd.io/shepherd/internal/runner"
 	"kv-shepherd.io/shepherd/internal/secrets"
@@ -75,6 +76,8 @@ type App struct {
 	// ConsoleAccess decides and records console sessions; ConsoleHub runs them.
 	ConsoleAccess *console.Access
 	ConsoleHub    *console.Hub
+	Live          *live.Hub      // fans committed changes out to open pages
+	liveListener  *live.Listener // feeds Live
 	jobsUI        *riverui.Handler
 	metrics       *prometheus.Registry
 	metricsAddr   atomic.Value // string: where /metrics is served, once Run listens
@@ -225,6 +228,7 @@ func (a *App) wire(ctx context.Context) error {
 	if err := a.wireConsole(ctx, deps); err != nil {
 		return err
 	}
+	a.wireLive(deps)
 	deps.Catalog = catalog.NewService(a.Store, box)
 	deps.Catalog.Clusters = a.Clusters
 	deps.Ready = a.ready
@@ -333,6 +337,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		ErrorLog: slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn)}
 	run := runner.New(ctx, a.Logger)
 	run.Go("status sync", a.StatusSync.Run)
+	// Event streams end when the listener stops with ctx, before the server's shutdown
+	// waits for open requests.
+	run.Go("live updates", a.liveListener.Run)
 	// Consoles end with ReasonServerShutdown when ctx does; their records are written
 	// before Run returns.
 	a.ConsoleHub.Start(ctx)

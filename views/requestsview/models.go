@@ -99,10 +99,9 @@ func boolAttr(b bool) string {
 	return "false"
 }
 
-// pollAttrs make the timeline ask for itself every two seconds while work is in flight.
+// pollAttrs make the timeline re-fetch itself whenever the ticket changes (pushed by
+// /events through static/js/live.js; see vmsview.LiveTrigger).
 func pollAttrs(d Detail) templ.Attributes {
-	if !d.Poll {
-		return templ.Attributes{}
-	}
-	return templ.Attributes{"hx-get": "/requests/" + d.ID + "/status", "hx-trigger": "every 2s", "hx-swap": "outerHTML"}
+	return templ.Attributes{"data-live": "ticket:" + d.ID, "hx-get": "/requests/" + d.ID + "/status", "hx-trigger": "shepherd-live",
+		"hx-swap": "outerHTML", "hx-sync": "this:queue last"}
 }

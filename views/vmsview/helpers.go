@@ -1,9 +1,14 @@
 package vmsview
 
-import "github.com/a-h/templ"
+import (
+	"strings"
 
-// PollInterval is how often a block in flight asks for itself again.
-const PollInterval = "every 2s"
+	"github.com/a-h/templ"
+)
+
+// LiveTrigger is the event static/js/live.js sends an element when a topic it lists in
+// data-live has changed (pushed by /events; every 30 s while the stream is down).
+const LiveTrigger = "shepherd-live"
 
 func boolAttr(b bool) string {
 	if b {
@@ -12,20 +17,21 @@ func boolAttr(b bool) string {
 	return "false"
 }
 
-// pollAttrs make the live block poll while work is in flight; without them htmx stops.
+// pollAttrs make the live block re-fetch itself whenever the VM or one of its tickets
+// changes, whoever changed it; queue last: a change during a fetch is fetched after it.
 func pollAttrs(m Live) templ.Attributes {
-	if !m.Poll {
-		return templ.Attributes{}
-	}
-	return templ.Attributes{"hx-get": "/vms/" + m.ID + "/status", "hx-trigger": PollInterval, "hx-swap": "outerHTML"}
+	return templ.Attributes{"data-live": "vm:" + m.ID, "hx-get": "/vms/" + m.ID + "/status", "hx-trigger": LiveTrigger,
+		"hx-swap": "outerHTML", "hx-sync": "this:queue last"}
 }
 
-// rowsPollAttrs make the list's table body poll while a row on the page is transitional.
+// rowsPollAttrs make the list's table body re-fetch itself when a VM on it changes.
 func rowsPollAttrs(m List) templ.Attributes {
-	if !m.Poll {
-		return templ.Attributes{}
+	topics := make([]string, len(m.Rows))
+	for i, r := range m.Rows {
+		topics[i] = "vm:" + r.ID
 	}
-	return templ.Attributes{"hx-get": m.RowsURL, "hx-trigger": PollInterval, "hx-swap": "outerHTML"}
+	return templ.Attributes{"data-live": strings.Join(topics, " "), "hx-get": m.RowsURL, "hx-trigger": LiveTrigger,
+		"hx-swap": "outerHTML", "hx-sync": "this:queue last"}
 }
 
 func orDash(s string) string {

@@ -108,8 +108,9 @@ func TestInboxListsOnlyOwnNotificationsUnreadFirst(t *testing.T) {
 	if !strings.Contains(body, `aria-label="2 unread notifications"`) || !strings.Contains(body, `data-testid="unread-count">2<`) {
 		t.Fatal("bell does not show 2 unread")
 	}
-	if !strings.Contains(body, `hx-trigger="every 30s"`) || !strings.Contains(body, `hx-get="/notifications/badge?n=2"`) {
-		t.Fatal("bell does not poll its badge")
+	if !strings.Contains(body, `hx-trigger="shepherd-live"`) || !strings.Contains(body, `data-live="bell"`) ||
+		!strings.Contains(body, `hx-get="/notifications/badge?n=2"`) {
+		t.Fatal("bell does not re-fetch its badge on push")
 	}
 
 	_, body, _ = env.Get(t, alice.c, "/notifications?show=unread")
@@ -268,7 +269,7 @@ func TestBadgeFragment(t *testing.T) {
 	}
 	if !strings.HasPrefix(body, `<a href="/notifications" id="notification-bell"`) || strings.Contains(body, "<html") ||
 		!strings.Contains(body, `aria-label="3 unread notifications"`) || !strings.Contains(body, `data-testid="unread-count">3<`) ||
-		!strings.Contains(body, `hx-swap="outerHTML"`) || !strings.Contains(body, `hx-trigger="every 30s"`) {
+		!strings.Contains(body, `hx-swap="outerHTML"`) || !strings.Contains(body, `hx-trigger="shepherd-live"`) {
 		t.Fatalf("badge fragment:\n%s", body)
 	}
 	if status, _, _ := env.Get(t, alice.c, "/notifications/badge?n=3"); status != http.StatusNoContent {

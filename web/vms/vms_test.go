@@ -117,18 +117,20 @@ func TestPowerOperationsOnTheVMPage(t *testing.T) {
 		t.Error("a viewer is offered power actions")
 	}
 	_, frag, _ := w.env.Get(t, w.alice, page+"/status")
-	if !strings.Contains(frag, `hx-swap-oob="true"`) || strings.Contains(frag, "<html") || strings.Contains(frag, "hx-trigger") {
+	// The block is re-fetched on push (data-live, static/js/live.js), never on a timer.
+	if !strings.Contains(frag, `hx-swap-oob="true"`) || strings.Contains(frag, "<html") || strings.Contains(frag, "every ") ||
+		!strings.Contains(frag, `data-live="vm:`+v.ID.String()+`"`) || !strings.Contains(frag, `hx-trigger="shepherd-live"`) {
 		t.Fatalf("settled status fragment: %.400s", frag)
 	}
 
-	// Stop runs at once in test; while it is in flight the fragment keeps polling.
+	// Stop runs at once in test; while it is in flight the fragment says so (and still does not poll).
 	status, _, resp := w.post(t, w.alice, page, page+"/power", url.Values{"op": {"stop"}})
 	if status != http.StatusSeeOther || resp.Header.Get("Location") != page {
 		t.Fatalf("stop: %d %s", status, resp.Header.Get("Location"))
 	}
 	_, frag, _ = w.env.Get(t, w.alice, page+"/status")
-	if !strings.Contains(frag, `hx-trigger="every 2s"`) || !strings.Contains(frag, `data-testid="actions-busy"`) {
-		t.Fatalf("in-flight fragment does not poll: %.600s", frag)
+	if strings.Contains(frag, "every ") || !strings.Contains(frag, `data-polling="true"`) || !strings.Contains(frag, `data-testid="actions-busy"`) {
+		t.Fatalf("in-flight fragment: %.600s", frag)
 	}
 	status, body, _ = w.post(t, w.alice, page, page+"/power", url.Values{"op": {"restart"}})
 	if status != http.StatusUnprocessableEntity || !(strings.Contains(body, "still running") || strings.Contains(body, "cannot be restarted")) {
@@ -140,7 +142,7 @@ func TestPowerOperationsOnTheVMPage(t *testing.T) {
 		t.Fatalf("restart of a stopped VM: %d", status)
 	}
 	_, frag, _ = w.env.Get(t, w.alice, page+"/status")
-	if strings.Contains(frag, "hx-trigger") || !strings.Contains(frag, `data-testid="power-start"`) || !strings.Contains(frag, `data-step-state="done"`) {
+	if strings.Contains(frag, "every ") || !strings.Contains(frag, `data-testid="power-start"`) || !strings.Contains(frag, `data-step-state="done"`) {
 		t.Fatalf("stopped fragment: %.600s", frag)
 	}
 	// The request page of the stop shows the auto-approval and the steps.
@@ -154,7 +156,8 @@ func TestPowerOperationsOnTheVMPage(t *testing.T) {
 	if status, frag, _ := w.env.Get(t, w.alice, "/requests/"+stop.ID.String()+"/status"); status != http.StatusOK || !strings.Contains(frag, `id="request-live"`) {
 		t.Fatalf("request status fragment: %d", status)
 	}
-	if status, rows, _ := w.env.Get(t, w.alice, "/vms/rows"); status != http.StatusOK || !strings.Contains(rows, `id="vm-rows"`) || strings.Contains(rows, "hx-trigger") {
+	if status, rows, _ := w.env.Get(t, w.alice, "/vms/rows"); status != http.StatusOK || !strings.Contains(rows, `id="vm-rows"`) || strings.Contains(rows, "every ") ||
+		!strings.Contains(rows, `data-live="vm:`+v.ID.String()) {
 		t.Fatalf("list rows fragment: %d %.300s", status, rows)
 	}
 }
