@@ -170,9 +170,9 @@ func (a *App) wire(ctx context.Context) error {
 	workers := river.NewWorkers()
 	a.ConsoleAccess = &console.Access{Store: a.Store, Replica: replicaName(), Logger: logger.With("component", "console")}
 	river.AddWorker(workers, &sessioncleanup.Worker{Sessions: a.Sessions, Consoles: a.ConsoleAccess, Logger: logger})
-	river.AddWorker(workers, &jobs.EventWorker[vmcreate.Args]{Run: a.Executor.Create, JobTimeout: cfg.JobTimeout()})
-	river.AddWorker(workers, &jobs.EventWorker[vmpower.Args]{Run: a.Executor.Power, JobTimeout: cfg.JobTimeout()})
-	river.AddWorker(workers, &jobs.EventWorker[vmdelete.Args]{Run: a.Executor.Delete, JobTimeout: cfg.JobTimeout()})
+	river.AddWorker(workers, &jobs.EventWorker[vmcreate.Args]{Run: a.Executor.Create, JobTimeout: cfg.JobTimeout})
+	river.AddWorker(workers, &jobs.EventWorker[vmpower.Args]{Run: a.Executor.Power, JobTimeout: cfg.JobTimeout})
+	river.AddWorker(workers, &jobs.EventWorker[vmdelete.Args]{Run: a.Executor.Delete, JobTimeout: cfg.JobTimeout})
 	river.AddWorker(workers, &clusterhealth.Worker{Checker: &clusterhealth.Checker{Store: a.Store, Clusters: a.Clusters,
 		Logger: logger.With("component", "clusterhealth")}})
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: &reconcile.Reconciler{Store: a.Store, Clusters: a.Clusters,
@@ -197,7 +197,7 @@ func (a *App) wire(ctx context.Context) error {
 		FetchCooldown:        20 * time.Millisecond,
 		FetchPollInterval:    cfg.JobPollInterval,
 		RetryPolicy:          jobs.RetryPolicy{Base: cfg.JobRetryBase, Max: 10 * time.Minute},
-		JobTimeout:           cfg.JobTimeout(),
+		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter(),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return sessioncleanup.Args{}, nil },

@@ -55,9 +55,10 @@ type Config struct {
 	PowerWorkers        int           `env:"SHEPHERD_POWER_WORKERS" yaml:"power_workers" doc:"Concurrent start/stop/restart jobs per instance (River queue power)." default:"5"`
 	ClusterConcurrency  int           `env:"SHEPHERD_K8S_CLUSTER_CONCURRENCY" yaml:"k8s_cluster_concurrency" doc:"Concurrent operations per cluster per instance." default:"20"`
 	K8sTimeout          time.Duration `env:"SHEPHERD_K8S_OPERATION_TIMEOUT" yaml:"k8s_operation_timeout" doc:"Timeout of each call to a cluster." default:"5m"`
-	VMReadyTimeout      time.Duration `env:"SHEPHERD_VM_READY_TIMEOUT" yaml:"vm_ready_timeout" doc:"How long a job waits for a VM to reach Running/Stopped before leaving it to status sync." default:"5m"`
+	VMReadyTimeout      time.Duration `env:"SHEPHERD_VM_READY_TIMEOUT" yaml:"vm_ready_timeout" doc:"How long a ticket waits for its VM to reach Running/Stopped (checked by short job runs, no worker held) before leaving it to status sync." default:"5m"`
+	JobTimeout          time.Duration `env:"SHEPHERD_JOB_TIMEOUT" yaml:"job_timeout" doc:"Bounds one run of a cluster job: its cluster calls, never a wait for a boot (that is a later run)." default:"1m"`
 	JobRetryBase        time.Duration `env:"SHEPHERD_JOB_RETRY_BASE" yaml:"job_retry_base" doc:"First retry delay of a failed cluster job; doubles per attempt (with jitter) up to 10m." default:"5s"`
-	JobRescueAfter      time.Duration `env:"SHEPHERD_JOB_RESCUE_AFTER" yaml:"job_rescue_after" doc:"A job still 'running' this long (its process died) is retried. Must exceed the job timeout. 0 = job timeout + 1m."`
+	JobRescueAfter      time.Duration `env:"SHEPHERD_JOB_RESCUE_AFTER" yaml:"job_rescue_after" doc:"River's rescuer retries a job still 'running' this long (its process died without a heartbeat row to tell). Must exceed the job timeout. 0 = job timeout + 1m."`
 	WorkerHeartbeat     time.Duration `env:"SHEPHERD_WORKER_HEARTBEAT" yaml:"worker_heartbeat" doc:"How often each process records in PostgreSQL that it is alive, and hands back the running jobs of processes that are not." default:"5s"`
 	WorkerDeadAfter     time.Duration `env:"SHEPHERD_WORKER_DEAD_AFTER" yaml:"worker_dead_after" doc:"A process whose heartbeat is this old is dead: its running jobs are handed back to the queue. At least 3 heartbeats." default:"20s"`
 	JobPollInterval     time.Duration `env:"SHEPHERD_JOB_POLL_INTERVAL" yaml:"job_poll_interval" doc:"Fallback poll for due jobs (new jobs arrive by LISTEN/NOTIFY)." default:"1s"`
@@ -275,7 +276,7 @@ func (c *Config) Validate() error {
 	for key, d := range map[string]time.Duration{"SHEPHERD_K8S_OPERATION_TIMEOUT": c.K8sTimeout, "SHEPHERD_VM_READY_TIMEOUT": c.VMReadyTimeout,
 		"SHEPHERD_JOB_RETRY_BASE": c.JobRetryBase, "SHEPHERD_JOB_POLL_INTERVAL": c.JobPollInterval,
 		"SHEPHERD_CLUSTER_CHECK_INTERVAL": c.ClusterCheckEvery, "SHEPHERD_RECONCILE_INTERVAL": c.ReconcileEvery,
-		"SHEPHERD_WORKER_HEARTBEAT": c.WorkerHeartbeat} {
+		"SHEPHERD_WORKER_HEARTBEAT": c.WorkerHeartbeat, "SHEPHERD_JOB_TIMEOUT": c.JobTimeout} {
 		if d <= 0 {
 			return &FieldError{Key: key, Message: "must be a positive duration such as 30s or 5m"}
 		}
@@ -286,8 +287,8 @@ func (c *Config) Validate() error {
 	if c.SimStepDelay < 0 || c.JobRescueAfter < 0 {
 		return &FieldError{Key: "SHEPHERD_SIM_STEP_DELAY", Message: "durations must not be negative"}
 	}
-	if c.JobRescueAfter != 0 && c.JobRescueAfter <= c.JobTimeout() {
-		return &FieldError{Key: "SHEPHERD_JOB_RESCUE_AFTER", Message: fmt.Sprintf("must exceed the job timeout (%s = operation timeout + ready timeout)", c.JobTimeout())}
+	if c.JobRescueAfter != 0 && c.JobRescueAfter <= c.JobTimeout {
+		return &FieldError{Key: "SHEPHERD_JOB_RESCUE_AFTER", Message: fmt.Sprintf("must exceed the job timeout (SHEPHERD_JOB_TIMEOUT = %s)", c.JobTimeout)}
 	}
 	if c.WorkerDeadAfter < 3*c.WorkerHeartbeat {
 		return &FieldError{Key: "SHEPHERD_WORKER_DEAD_AFTER", Message: fmt.Sprintf("must be at least 3 heartbeats (3 × SHEPHERD_WORKER_HEARTBEAT = %s), so a busy process is not taken for dead", 3*c.WorkerHeartbeat)}
@@ -329,13 +330,10 @@ func Reference() []Setting {
 	return out
 }
 
-// JobTimeout bounds one cluster job: its cluster calls plus the wait for the VM to settle.
-func (c *Config) JobTimeout() time.Duration { return c.K8sTimeout + c.VMReadyTimeout }
-
 // RescueAfter is when River retries a job whose process died mid-run.
 func (c *Config) RescueAfter() time.Duration {
 	if c.JobRescueAfter > 0 {
 		return c.JobRescueAfter
 	}
-	return c.JobTimeout() + time.Minute
+	return c.JobTimeout + time.Minute
 }

@@ -32,7 +32,7 @@ func TestKilledMidJobResumesWithOneVM(t *testing.T) {
 	simDir := t.TempDir()
 	addr := freeAddr(t)
 	env := []string{"DATABASE_URL=" + dsn, "SHEPHERD_SIM_STATE_DIR=" + simDir,
-		// Each phase lasts a second, so the job waits for Running long enough to be killed.
+		// Each phase lasts a second, so the VM is still booting at the kill.
 		"SHEPHERD_SIM_STEP_DELAY=1s", "SHEPHERD_K8S_OPERATION_TIMEOUT=2s", "SHEPHERD_VM_READY_TIMEOUT=5s",
 		"SHEPHERD_JOB_RETRY_BASE=100ms", "SHEPHERD_JOB_POLL_INTERVAL=100ms",
 		"SHEPHERD_DB_MAX_CONNS=10", "SHEPHERD_RIVER_MAX_WORKERS=2", "SHEPHERD_PROVISIONING_WORKERS=2", "SHEPHERD_POWER_WORKERS=1"}
@@ -76,15 +76,16 @@ func TestKilledMidJobResumesWithOneVM(t *testing.T) {
 	if len(vms) != 1 || vms[0].UID != row.K8sUID {
 		t.Fatalf("cluster has %d VMs %+v; the row says uid %s", len(vms), vms, row.K8sUID)
 	}
-	var attempts int
+	// The kill may find the job running (a check run, handed back by the restart) or
+	// snoozed until its next check; either way it completes, with one VM.
 	var state string
-	err = store.SQL.QueryRowContext(ctx, "SELECT attempt, state FROM river_job WHERE kind = 'vm_create' AND args->>'event_id' = $1",
-		ev.String()).Scan(&attempts, &state)
+	err = store.SQL.QueryRowContext(ctx, "SELECT state FROM river_job WHERE kind = 'vm_create' AND args->>'event_id' = $1",
+		ev.String()).Scan(&state)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state != "completed" || attempts < 2 {
-		t.Fatalf("job %s after %d attempts", state, attempts)
+	if state != "completed" {
+		t.Fatalf("job %s", state)
 	}
 	n, err := store.Ent.VM.Query().Count(ctx)
 	if err != nil || n != 1 {

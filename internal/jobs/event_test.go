@@ -42,6 +42,11 @@ func TestEventWorkerMapsOutcomes(t *testing.T) {
 	if err := w.Work(context.Background(), job); !errors.As(err, &cancel) {
 		t.Fatalf("a permanent failure must cancel the job, got %v", err)
 	}
+	result = NotYet(2 * time.Second)
+	var snooze *river.JobSnoozeError
+	if err := w.Work(context.Background(), job); !errors.As(err, &snooze) || snooze.Duration != 2*time.Second {
+		t.Fatalf("a VM that has not settled must snooze the job, got %v", err)
+	}
 	result = nil
 	if err := w.Work(context.Background(), job); err != nil {
 		t.Fatal(err)

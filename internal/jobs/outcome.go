@@ -1,6 +1,9 @@
 package jobs
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Attempt is the River attempt being run: on the last one a retryable error fails the
 // ticket instead of waiting for a retry that will not come.
@@ -20,4 +23,25 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
+}
+
+// NotYetError says the job's cluster step is done and the VM has not settled yet: the
+// job ends and runs again after After, to check once more (River's snooze, which uses
+// no attempt), rather than holding a worker while the VM boots.
+type NotYetError struct {
+	After time.Duration
+}
+
+func (e *NotYetError) Error() string { return "not settled yet; checking again in " + e.After.String() }
+
+// NotYet returns a NotYetError.
+func NotYet(after time.Duration) error { return &NotYetError{After: after} }
+
+// IsNotYet reports whether err asks for the job to run again later, and when.
+func IsNotYet(err error) (time.Duration, bool) {
+	var n *NotYetError
+	if errors.As(err, &n) {
+		return n.After, true
+	}
+	return 0, false
 }

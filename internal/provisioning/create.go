@@ -16,12 +16,15 @@ import (
 	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/jobs"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/notify"
 )
 
-// Create provisions the VM of an approved VM_CREATE event: namespace just in time,
-// server-side apply, wait until it runs, then one transaction for the outcome.
+// Create provisions the VM of an approved VM_CREATE event: namespace just in time and
+// server-side apply, then one check whether it runs. Until it does, the job ends with
+// "not yet" and its next run only checks again; once it runs (or the ready timeout has
+// passed), one transaction commits the outcome.
 func (e *Executor) Create(ctx context.Context, eventID uuid.UUID, at Attempt) error {
 	r, err := e.start(ctx, eventID, at, domain.StepNamespace)
 	if r == nil {
@@ -29,11 +32,34 @@ func (e *Executor) Create(ctx context.Context, eventID uuid.UUID, at Attempt) er
 	}
 	defer r.release()
 	w, prov, cl := r.work, r.prov, r.cluster
+	spec := vmSpec(w.ticket, w.event, w.vm)
+	appliedAt, applied := stepDoneAt(w.steps, domain.StepApplied)
+	var linger time.Duration
+	if !applied {
+		if err := e.apply(ctx, w, prov, cl.Name, at); err != nil {
+			return err
+		}
+		appliedAt, linger = e.now(), e.linger()
+	}
 
+	// 3. Does it run yet?
+	st, reached, err := e.checkPhase(ctx, prov, spec.Ref, kube.PhaseRunning, appliedAt, linger)
+	if _, later := jobs.IsNotYet(err); later {
+		return err
+	}
+	if err != nil {
+		return e.failed(ctx, w, at, domain.StepRunning, err)
+	}
+	return e.created(ctx, w, cl.Name, st, reached)
+}
+
+// apply makes the namespace and applies the VM: the cluster steps of a create, done
+// once; later runs of the job find the applied step done and only check the VM.
+func (e *Executor) apply(ctx context.Context, w *work, prov kube.Provider, clusterName string, at Attempt) error {
 	// 1. Namespace, just in time (flows §2.16.3).
-	e.step(ctx, w, domain.StepNamespace, domain.StepStateRunning, "on "+cl.Name)
+	e.step(ctx, w, domain.StepNamespace, domain.StepStateRunning, "on "+clusterName)
 	var created bool
-	err = e.call(ctx, func(ctx context.Context) (err error) {
+	err := e.call(ctx, func(ctx context.Context) (err error) {
 		created, err = prov.EnsureNamespace(ctx, w.vm.NamespaceName, map[string]string{
 			NamespaceEnvKey: string(w.vm.Environment), NamespaceByKey: "shepherd",
 			NamespaceAtKey: e.now().UTC().Format("2006-01-02T15.04.05Z"),
@@ -43,15 +69,15 @@ func (e *Executor) Create(ctx context.Context, eventID uuid.UUID, at Attempt) er
 	if nsErr := kube.ClassifyNamespace(err); nsErr != nil {
 		return e.failed(ctx, w, at, domain.StepNamespace, nsErr)
 	}
-	nsMsg := "already present on " + cl.Name
+	nsMsg := "already present on " + clusterName
 	if created {
-		nsMsg = "created on " + cl.Name
-		e.recordNamespaceCreated(ctx, w, cl.Name)
+		nsMsg = "created on " + clusterName
+		e.recordNamespaceCreated(ctx, w, clusterName)
 	}
 	e.step(ctx, w, domain.StepNamespace, domain.StepStateDone, nsMsg)
 
-	// 2. Render and apply. Apply is idempotent, so a rerun after a crash finds the
-	// same VM (same UID) instead of creating a second one.
+	// 2. Render and apply. Apply is idempotent, so a rerun after a crash before the
+	// step was recorded finds the same VM (same UID) instead of creating a second one.
 	spec := vmSpec(w.ticket, w.event, w.vm)
 	if err := kube.ValidateSpec(spec); err != nil {
 		return e.failed(ctx, w, at, domain.StepApplied, err)
@@ -68,13 +94,8 @@ func (e *Executor) Create(ctx context.Context, eventID uuid.UUID, at Attempt) er
 		}
 	}
 
-	// 3. Wait for it to run.
 	e.step(ctx, w, domain.StepRunning, domain.StepStateRunning, string(st.Phase))
-	st, reached, err := e.waitPhase(ctx, prov, spec.Ref, kube.PhaseRunning)
-	if err != nil {
-		return e.failed(ctx, w, at, domain.StepRunning, err)
-	}
-	return e.created(ctx, w, cl.Name, st, reached)
+	return nil
 }
 
 // created commits a successful create.
@@ -144,37 +165,4 @@ func (e *Executor) readyTimeout() time.Duration {
 		return e.ReadyTimeout
 	}
 	return 5 * time.Minute
-}
-
-// waitPhase polls the VM until it reaches target. reached is false when the ready
-// timeout passed first (not an error: slow boots happen); a Failed phase is permanent.
-func (e *Executor) waitPhase(ctx context.Context, prov kube.Provider, ref kube.VMRef, target kube.Phase) (kube.VMStatus, bool, error) {
-	deadline := time.Now().Add(e.readyTimeout())
-	interval := e.PollInterval
-	if interval <= 0 {
-		interval = 100 * time.Millisecond
-	}
-	for {
-		var st kube.VMStatus
-		err := e.call(ctx, func(ctx context.Context) (err error) { st, err = prov.GetVM(ctx, ref); return err })
-		if err != nil {
-			return st, false, err
-		}
-		switch {
-		case st.Phase == target:
-			return st, true, nil
-		case st.Phase == kube.PhaseFailed:
-			return st, false, kube.NewPermanent(kube.CodeValidationFailed, "the VM failed on the cluster: "+st.Message)
-		case time.Now().After(deadline):
-			return st, false, nil
-		}
-		t := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return st, false, kube.Classify(ctx.Err())
-		case <-t.C:
-		}
-		interval = min(interval*2, 2*time.Second)
-	}
 }

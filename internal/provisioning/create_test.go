@@ -19,7 +19,7 @@ import (
 func TestCreateProvisionsTheApprovedVM(t *testing.T) {
 	f := newFixture(t)
 	ev, v := f.approved()
-	if err := f.exec.Create(f.ctx, ev, Attempt{N: 1, Max: 5}); err != nil {
+	if err := f.drive(f.exec.Create, ev, Attempt{N: 1, Max: 5}); err != nil {
 		t.Fatal(err)
 	}
 	got := f.vm(v.ID)
@@ -66,7 +66,7 @@ func TestCreateProvisionsTheApprovedVM(t *testing.T) {
 		}
 	}
 	// A second delivery of the same job is a no-op.
-	if err := f.exec.Create(f.ctx, ev, Attempt{N: 2, Max: 5}); err != nil {
+	if err := f.drive(f.exec.Create, ev, Attempt{N: 2, Max: 5}); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.count("SELECT count(*) FROM audit_logs WHERE action = 'vm.create'"); n != 1 {
@@ -81,7 +81,7 @@ func TestCreateRunTwiceAfterCrashMakesOneVM(t *testing.T) {
 	ev, v := f.approved()
 	crash := errors.New("process killed")
 	f.exec.afterApply = func() error { return crash }
-	if err := f.exec.Create(f.ctx, ev, Attempt{N: 1, Max: 5}); !errors.Is(err, crash) {
+	if err := f.drive(f.exec.Create, ev, Attempt{N: 1, Max: 5}); !errors.Is(err, crash) {
 		t.Fatalf("first run: %v", err)
 	}
 	first, err := f.sim.GetVM(f.ctx, kube.VMRef{Namespace: "dev", Name: v.Name})
@@ -92,7 +92,7 @@ func TestCreateRunTwiceAfterCrashMakesOneVM(t *testing.T) {
 		t.Fatalf("after crash the row is %s", got.Status)
 	}
 	f.exec.afterApply = nil
-	if err := f.exec.Create(f.ctx, ev, Attempt{N: 2, Max: 5}); err != nil {
+	if err := f.drive(f.exec.Create, ev, Attempt{N: 2, Max: 5}); err != nil {
 		t.Fatal(err)
 	}
 	all, err := f.sim.ListVMs(f.ctx, "")
@@ -136,7 +136,7 @@ func TestCreateProviderErrorOnEachStep(t *testing.T) {
 			f := newFixture(t)
 			ev, v := f.approved()
 			f.sim.FailNext(tc.op, tc.err)
-			err := f.exec.Create(f.ctx, ev, tc.at)
+			err := f.drive(f.exec.Create, ev, tc.at)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -158,7 +158,7 @@ func TestCreateProviderErrorOnEachStep(t *testing.T) {
 					t.Errorf("step %s shows %q", tc.step, step)
 				}
 				// The retry succeeds.
-				if err := f.exec.Create(f.ctx, ev, Attempt{N: tc.at.N + 1, Max: tc.at.Max}); err != nil {
+				if err := f.drive(f.exec.Create, ev, Attempt{N: tc.at.N + 1, Max: tc.at.Max}); err != nil {
 					t.Fatalf("retry: %v", err)
 				}
 				if got := f.vm(v.ID); got.Status != vm.StatusRUNNING {
@@ -202,12 +202,12 @@ func TestCreateClusterUnhealthyDuringJob(t *testing.T) {
 	f := newFixture(t)
 	ev, v := f.approved()
 	f.sim.SetHealthy(false)
-	err := f.exec.Create(f.ctx, ev, Attempt{N: 1, Max: 5})
+	err := f.drive(f.exec.Create, ev, Attempt{N: 1, Max: 5})
 	if err == nil || IsPermanent(err) || !kube.IsRetryable(err) {
 		t.Fatalf("unhealthy cluster: %v", err)
 	}
 	f.sim.SetHealthy(true)
-	if err := f.exec.Create(f.ctx, ev, Attempt{N: 2, Max: 5}); err != nil {
+	if err := f.drive(f.exec.Create, ev, Attempt{N: 2, Max: 5}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.vm(v.ID); got.Status != vm.StatusRUNNING {
@@ -221,7 +221,7 @@ func TestCreateOfMissingEventCancelsTheJob(t *testing.T) {
 	if _, err := f.store.SQL.ExecContext(f.ctx, "DELETE FROM domain_events WHERE id = $1", ev); err != nil {
 		t.Fatal(err)
 	}
-	err := f.exec.Create(f.ctx, ev, Attempt{N: 1, Max: 5})
+	err := f.drive(f.exec.Create, ev, Attempt{N: 1, Max: 5})
 	if !IsPermanent(err) || !errors.Is(err, ErrEventGone) {
 		t.Fatalf("got %v", err)
 	}

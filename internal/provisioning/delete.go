@@ -14,12 +14,15 @@ import (
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/jobs"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/notify"
 )
 
 // Delete removes the VM of an approved VM_DELETE event from its cluster and tombstones
-// its row (flows §2.19). A VM already missing on the cluster counts as deleted.
+// its row (flows §2.19). A VM already missing on the cluster counts as deleted. The
+// delete is sent once; until the VM is gone the job ends with "not yet" and its next
+// run only checks again.
 func (e *Executor) Delete(ctx context.Context, eventID uuid.UUID, at Attempt) error {
 	r, err := e.start(ctx, eventID, at, domain.StepRequested)
 	if r == nil {
@@ -29,46 +32,51 @@ func (e *Executor) Delete(ctx context.Context, eventID uuid.UUID, at Attempt) er
 	w, prov, cl := r.work, r.prov, r.cluster
 
 	ref := kube.VMRef{Namespace: w.vm.NamespaceName, Name: w.vm.Name}
-	e.step(ctx, w, domain.StepRequested, domain.StepStateRunning, "on "+cl.Name)
-	err = e.call(ctx, func(ctx context.Context) error { return prov.DeleteVM(ctx, ref) })
-	if err != nil && !kube.IsNotFound(err) {
-		return e.failed(ctx, w, at, domain.StepRequested, err)
+	requestedAt, requested := stepDoneAt(w.steps, domain.StepRequested)
+	var linger time.Duration
+	if !requested {
+		e.step(ctx, w, domain.StepRequested, domain.StepStateRunning, "on "+cl.Name)
+		err = e.call(ctx, func(ctx context.Context) error { return prov.DeleteVM(ctx, ref) })
+		if err != nil && !kube.IsNotFound(err) {
+			return e.failed(ctx, w, at, domain.StepRequested, err)
+		}
+		e.step(ctx, w, domain.StepRequested, domain.StepStateDone, "on "+cl.Name)
+		e.step(ctx, w, domain.StepDeleted, domain.StepStateRunning, "")
+		requestedAt, linger = e.now(), e.linger()
 	}
-	e.step(ctx, w, domain.StepRequested, domain.StepStateDone, "on "+cl.Name)
-	e.step(ctx, w, domain.StepDeleted, domain.StepStateRunning, "")
-	if err := e.waitGone(ctx, prov, ref); err != nil {
+	err = e.checkGone(ctx, w, prov, ref, requestedAt, linger)
+	if _, later := jobs.IsNotYet(err); later {
+		return err
+	}
+	if err != nil {
 		return e.failed(ctx, w, at, domain.StepDeleted, err)
 	}
 	return e.deleted(ctx, w, cl.Name)
 }
 
-// waitGone polls until the VM is gone. A VM still terminating at the ready timeout is a
-// retryable error: the next attempt deletes again (a no-op) and waits again.
-func (e *Executor) waitGone(ctx context.Context, prov kube.Provider, ref kube.VMRef) error {
-	deadline := time.Now().Add(e.readyTimeout())
-	interval := e.PollInterval
-	if interval <= 0 {
-		interval = 100 * time.Millisecond
+// checkGone reads the VM once: nil when it is gone, "not yet" while it terminates. A VM
+// still terminating at the ready timeout is a retryable error, and the delete step is
+// reopened so the next attempt deletes again (a no-op) and waits again.
+func (e *Executor) checkGone(ctx context.Context, w *work, prov kube.Provider, ref kube.VMRef, since time.Time, linger time.Duration) error {
+	var err error
+	if perr := e.poll(ctx, linger, func(ctx context.Context) (bool, error) {
+		err = e.call(ctx, func(ctx context.Context) error { _, err := prov.GetVM(ctx, ref); return err })
+		return err != nil, nil
+	}); perr != nil {
+		return perr
 	}
-	for {
-		err := e.call(ctx, func(ctx context.Context) error { _, err := prov.GetVM(ctx, ref); return err })
-		switch {
-		case kube.IsNotFound(err):
-			return nil
-		case err != nil:
-			return err
-		case time.Now().After(deadline):
-			return kube.NewRetryable(kube.CodeTimeout, fmt.Sprintf("%s is still terminating after %s", ref, e.readyTimeout()))
-		}
-		t := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return kube.Classify(ctx.Err())
-		case <-t.C:
-		}
-		interval = min(interval*2, 2*time.Second)
+	switch {
+	case kube.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
 	}
+	waited := e.now().Sub(since)
+	if waited < e.readyTimeout() {
+		return jobs.NotYet(e.recheckAfter(waited))
+	}
+	e.step(ctx, w, domain.StepRequested, domain.StepStateRunning, "deleting again")
+	return kube.NewRetryable(kube.CodeTimeout, fmt.Sprintf("%s is still terminating after %s", ref, e.readyTimeout()))
 }
 
 // deleted commits the tombstone.

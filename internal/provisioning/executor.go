@@ -40,12 +40,17 @@ type Executor struct {
 	Logger   *slog.Logger
 	// CallTimeout bounds each cluster call (K8S_OPERATION_TIMEOUT).
 	CallTimeout time.Duration
-	// ReadyTimeout bounds the wait for a VM to reach its target phase; past it the
-	// ticket still succeeds and status sync takes over (a slow boot is not a failure).
+	// ReadyTimeout bounds the wait for a VM to reach its target phase, counted from the
+	// cluster step across the job's runs; past it the ticket still succeeds and status
+	// sync takes over (a slow boot is not a failure).
 	ReadyTimeout time.Duration
-	// PollInterval is the first interval of the wait's polling (it backs off to 2 s).
+	// PollInterval is the first pause before a job checks an unsettled VM again (the
+	// job is snoozed meanwhile; the pause grows to 5 s). Default 250 ms.
 	PollInterval time.Duration
-	Now          func() time.Time
+	// Linger is how long the run that did the cluster step keeps checking the VM before
+	// it ends "not yet". Default 3 s.
+	Linger time.Duration
+	Now    func() time.Time
 	// afterApply is a test hook: it runs right after a successful ApplyVM, to simulate
 	// a crash between the cluster call and the commit.
 	afterApply func() error

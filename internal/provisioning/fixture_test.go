@@ -16,6 +16,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/jobs"
 	"kv-shepherd.io/shepherd/internal/kube/sim"
 	"kv-shepherd.io/shepherd/internal/seed"
 	"kv-shepherd.io/shepherd/internal/testdb"
@@ -56,6 +57,22 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// drive runs a job as River would: again after each "not yet" (a snooze), until it
+// ends. It returns the first other outcome.
+func (f *fixture) drive(run func(context.Context, uuid.UUID, Attempt) error, ev uuid.UUID, at Attempt) error {
+	f.t.Helper()
+	for range 10000 {
+		err := run(f.ctx, ev, at)
+		after, later := jobs.IsNotYet(err)
+		if !later {
+			return err
+		}
+		time.Sleep(min(after, 20*time.Millisecond))
+	}
+	f.t.Fatal("the job never settled")
+	return nil
+}
+
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
@@ -78,7 +95,7 @@ func (f *fixture) approved() (uuid.UUID, *ent.VM) {
 func (f *fixture) running() *ent.VM {
 	f.t.Helper()
 	ev, v := f.approved()
-	if err := f.exec.Create(f.ctx, ev, Attempt{N: 1, Max: 5}); err != nil {
+	if err := f.drive(f.exec.Create, ev, Attempt{N: 1, Max: 5}); err != nil {
 		f.t.Fatal(err)
 	}
 	return f.vm(v.ID)

@@ -25,7 +25,7 @@ func TestPowerOperations(t *testing.T) {
 	}
 	for _, s := range steps {
 		ev := f.operation(v, s.typ, nil)
-		if err := f.exec.Power(f.ctx, ev, Attempt{N: 1, Max: 5}); err != nil {
+		if err := f.drive(f.exec.Power, ev, Attempt{N: 1, Max: 5}); err != nil {
 			t.Fatalf("%s: %v", s.typ, err)
 		}
 		if got := f.vm(v.ID); got.Status != s.want {
@@ -48,7 +48,7 @@ func TestPowerOperations(t *testing.T) {
 		t.Errorf("auto-approved ops notified %d times", n)
 	}
 	ev := f.operation(v, approvalticket.TypeVM_STOP, f.Bob)
-	if err := f.exec.Power(f.ctx, ev, Attempt{N: 1, Max: 5}); err != nil {
+	if err := f.drive(f.exec.Power, ev, Attempt{N: 1, Max: 5}); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.count("SELECT count(*) FROM notifications WHERE type = 'VM_OPERATION_DONE' AND recipient_id = $1", f.Alice.ID); n != 1 {
@@ -65,7 +65,7 @@ func TestPowerOnVMDeletedBehindOurBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := f.operation(v, approvalticket.TypeVM_RESTART, nil)
-	err := f.exec.Power(f.ctx, ev, Attempt{N: 1, Max: 5})
+	err := f.drive(f.exec.Power, ev, Attempt{N: 1, Max: 5})
 	if !IsPermanent(err) {
 		t.Fatalf("got %v", err)
 	}
@@ -89,10 +89,10 @@ func TestDeleteTombstonesTheVM(t *testing.T) {
 	}
 	ev := f.operation(v, approvalticket.TypeVM_DELETE, f.Bob)
 	f.sim.FailNext(sim.OpDeleteVM, kube.NewRetryable(kube.CodeConflict, "object was modified"))
-	if err := f.exec.Delete(f.ctx, ev, Attempt{N: 1, Max: 5}); err == nil || IsPermanent(err) {
+	if err := f.drive(f.exec.Delete, ev, Attempt{N: 1, Max: 5}); err == nil || IsPermanent(err) {
 		t.Fatalf("conflict should be retried: %v", err)
 	}
-	if err := f.exec.Delete(f.ctx, ev, Attempt{N: 2, Max: 5}); err != nil {
+	if err := f.drive(f.exec.Delete, ev, Attempt{N: 2, Max: 5}); err != nil {
 		t.Fatal(err)
 	}
 	got := f.vm(v.ID)
@@ -116,7 +116,7 @@ func TestDeleteOfVMMissingOnCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := f.operation(v, approvalticket.TypeVM_DELETE, f.Bob)
-	if err := f.exec.Delete(f.ctx, ev, Attempt{N: 1, Max: 5}); err != nil {
+	if err := f.drive(f.exec.Delete, ev, Attempt{N: 1, Max: 5}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.vm(v.ID); got.Status != vm.StatusDELETED {

@@ -3,6 +3,7 @@ package provisioning
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -15,6 +16,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/clusters"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/jobs"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/notify"
 )
@@ -34,7 +36,8 @@ var powerPlans = map[approvalticket.Type]powerPlan{
 }
 
 // Power starts, stops or restarts the VM of an approved power event (flows §2.17)
-// through the cluster's subresources, then waits for the VM to settle.
+// through the cluster's subresources, once, then checks whether the VM has settled;
+// until it has, the job ends with "not yet" and its next run only checks again.
 func (e *Executor) Power(ctx context.Context, eventID uuid.UUID, at Attempt) error {
 	r, err := e.start(ctx, eventID, at, domain.StepRequested)
 	if r == nil {
@@ -48,19 +51,27 @@ func (e *Executor) Power(ctx context.Context, eventID uuid.UUID, at Attempt) err
 			kube.NewPermanent(kube.CodeValidationFailed, fmt.Sprintf("%s is not a power operation", w.ticket.Type)))
 	}
 
-	err = e.Store.Ent.VM.UpdateOneID(w.vm.ID).Where(vm.StatusNotIn(vm.StatusDELETING, vm.StatusDELETED, vm.StatusCREATING)).
-		SetStatus(plan.transitional).SetStatusMessage("").Exec(ctx)
-	if err != nil && !ent.IsNotFound(err) {
+	ref := kube.VMRef{Namespace: w.vm.NamespaceName, Name: w.vm.Name}
+	requestedAt, requested := stepDoneAt(w.steps, domain.StepRequested)
+	var linger time.Duration
+	if !requested {
+		err = e.Store.Ent.VM.UpdateOneID(w.vm.ID).Where(vm.StatusNotIn(vm.StatusDELETING, vm.StatusDELETED, vm.StatusCREATING)).
+			SetStatus(plan.transitional).SetStatusMessage("").Exec(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return err
+		}
+		e.step(ctx, w, domain.StepRequested, domain.StepStateRunning, "on "+cl.Name)
+		if err := e.call(ctx, func(ctx context.Context) error { return plan.call(prov, ctx, ref) }); err != nil {
+			return e.failed(ctx, w, at, domain.StepRequested, err)
+		}
+		e.step(ctx, w, domain.StepRequested, domain.StepStateDone, "on "+cl.Name)
+		e.step(ctx, w, plan.doneStep, domain.StepStateRunning, "")
+		requestedAt, linger = e.now(), e.linger()
+	}
+	st, reached, err := e.checkPhase(ctx, prov, ref, plan.target, requestedAt, linger)
+	if _, later := jobs.IsNotYet(err); later {
 		return err
 	}
-	ref := kube.VMRef{Namespace: w.vm.NamespaceName, Name: w.vm.Name}
-	e.step(ctx, w, domain.StepRequested, domain.StepStateRunning, "on "+cl.Name)
-	if err := e.call(ctx, func(ctx context.Context) error { return plan.call(prov, ctx, ref) }); err != nil {
-		return e.failed(ctx, w, at, domain.StepRequested, err)
-	}
-	e.step(ctx, w, domain.StepRequested, domain.StepStateDone, "on "+cl.Name)
-	e.step(ctx, w, plan.doneStep, domain.StepStateRunning, "")
-	st, reached, err := e.waitPhase(ctx, prov, ref, plan.target)
 	if err != nil {
 		return e.failed(ctx, w, at, plan.doneStep, err)
 	}

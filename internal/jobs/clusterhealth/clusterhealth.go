@@ -236,3 +236,7 @@ func (w *Worker) Work(ctx context.Context, _ *river.Job[Args]) error {
 	_, err := w.Checker.CheckAll(ctx)
 	return err
 }
+
+// Timeout implements river.Worker: clusters are checked one after the other, a few
+// calls each, so many unreachable clusters take longer than a cluster job's minute.
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 10 * time.Minute }
