@@ -8,6 +8,15 @@ type Dashboard struct {
 	Capabilities []Capability
 	IsAdmin      bool
 	JobsURL      string
+	// CanRequest offers "Request a VM"; Approver shows what waits for the user's decision.
+	CanRequest bool
+	Approver   *Waiting
+}
+
+// Waiting is what waits for an approver: how many requests, and the oldest.
+type Waiting struct {
+	Count                            int
+	OldestAge, OldestURL, OldestWhat string
 }
 
 // RoleBadge is one global role with the environments it applies to.
@@ -20,6 +29,7 @@ type RoleBadge struct {
 // SystemSummary is a System the user belongs to.
 type SystemSummary struct {
 	Name        string
+	URL         string
 	Role        string
 	Description string // sanitized HTML excerpt is a later concern; plain text here
 }

@@ -112,7 +112,7 @@ func TestRequestApproveRejectCancelInTheBrowser(t *testing.T) {
 	signIn(t, ctx, env, "dana")
 	createSystemAndService(t, ctx, env)
 	reqURL := requestVM(t, ctx, env, "alpha / api", "small", "Build agents for the alpha team", "10-request-form")
-	if got := text(t, ctx, `[data-testid="ticket-status"]`); !strings.Contains(got, "PENDING_APPROVAL") {
+	if got := text(t, ctx, `[data-testid="ticket-status"]`); !strings.Contains(got, "Waiting for approval") {
 		t.Fatalf("status after submit: %q", got)
 	}
 	screenshot(t, ctx, "11-request-pending")

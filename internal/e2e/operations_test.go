@@ -153,7 +153,7 @@ func TestVMLifecycleInTheBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if row := text(t, ctx, `[data-vm="dev-alpha-api-01"] [data-status]`); row != "RUNNING" {
+	if row := text(t, ctx, `[data-vm="dev-alpha-api-01"] [data-status]`); row != "Running" {
 		if got := attr(t, ctx, `#vm-rows`, "data-polling"); got != "true" {
 			t.Errorf("the list does not poll while the VM is %s", row)
 		}
@@ -199,7 +199,7 @@ func TestVMLifecycleInTheBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("prod stop request: %v", err)
 	}
-	if got := text(t, ctx, `#vm-status`); got != "RUNNING" {
+	if got := text(t, ctx, `#vm-status`); got != "Running" {
 		t.Fatalf("a prod stop ran before its approval: %q", got)
 	}
 	screenshot(t, ctx, "26-prod-stop-pending")

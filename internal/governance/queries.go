@@ -63,6 +63,46 @@ func (s *Service) Inbox(ctx context.Context, p *authz.Principal, f InboxFilter) 
 	return rows, total, err
 }
 
+// Waiting is what waits for an approver: the pending tickets he may decide (his
+// environments, not his own requests), their number and the oldest one.
+func Waiting(ctx context.Context, client *ent.Client, p *authz.Principal, userID uuid.UUID) (int, *ent.ApprovalTicket, error) {
+	envs := p.Environments(authz.ApprovalApprove)
+	if len(envs) == 0 {
+		return 0, nil, nil
+	}
+	var envPreds []approvalticket.Environment
+	for _, e := range envs {
+		envPreds = append(envPreds, approvalticket.Environment(e))
+	}
+	q := client.ApprovalTicket.Query().Where(approvalticket.StatusEQ(approvalticket.StatusPENDING_APPROVAL),
+		approvalticket.EnvironmentIn(envPreds...), approvalticket.RequesterIDNEQ(userID))
+	n, err := q.Clone().Count(ctx)
+	if err != nil || n == 0 {
+		return n, nil, err
+	}
+	oldest, err := q.Order(ent.Asc(approvalticket.FieldCreatedAt), ent.Asc(approvalticket.FieldID)).First(ctx)
+	return n, oldest, err
+}
+
+// NextWaiting is the oldest ticket waiting for this approver other than skip, or nil.
+func NextWaiting(ctx context.Context, client *ent.Client, p *authz.Principal, userID, skip uuid.UUID) (*ent.ApprovalTicket, error) {
+	envs := p.Environments(authz.ApprovalApprove)
+	if len(envs) == 0 {
+		return nil, nil
+	}
+	var envPreds []approvalticket.Environment
+	for _, e := range envs {
+		envPreds = append(envPreds, approvalticket.Environment(e))
+	}
+	t, err := client.ApprovalTicket.Query().Where(approvalticket.StatusEQ(approvalticket.StatusPENDING_APPROVAL),
+		approvalticket.EnvironmentIn(envPreds...), approvalticket.RequesterIDNEQ(userID), approvalticket.IDNEQ(skip)).
+		Order(ent.Asc(approvalticket.FieldCreatedAt), ent.Asc(approvalticket.FieldID)).First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return t, err
+}
+
 // AgeDays is how long a ticket has waited, in whole days.
 func (s *Service) AgeDays(t *ent.ApprovalTicket) int {
 	return int(s.now().Sub(t.CreatedAt).Hours() / 24)
@@ -118,6 +158,28 @@ func (s *Service) TicketFor(ctx context.Context, who Requester, id uuid.UUID) (*
 		return t, nil
 	}
 	return nil, ErrNotFound
+}
+
+// ApproverSees reports whether an approver may read VM v although he is not in its
+// System: he holds approval:view in its environment and decided a ticket of the VM, or
+// a ticket of the VM waits for a decision (he needs to see what he decides).
+func (s *Service) ApproverSees(ctx context.Context, p *authz.Principal, userID uuid.UUID, v *ent.VM) (bool, error) {
+	if !p.HasIn(authz.ApprovalView, string(v.Environment)) {
+		return false, nil
+	}
+	return s.Store.Ent.ApprovalTicket.Query().Where(
+		approvalticket.Or(approvalticket.ID(v.TicketID), approvalticket.VMID(v.ID)),
+		approvalticket.Or(approvalticket.ApproverID(userID), approvalticket.StatusEQ(approvalticket.StatusPENDING_APPROVAL)),
+	).Exist(ctx)
+}
+
+// CanReadVM is the VM read rule of the portal: vm:read through the VM's System, or an
+// approver's view of a VM he decides or decided (ApproverSees).
+func (s *Service) CanReadVM(ctx context.Context, p *authz.Principal, userID uuid.UUID, v *ent.VM) (bool, error) {
+	if p.Check(authz.VMRead, authz.View, v.SystemID, string(v.Environment)) == authz.Allow {
+		return true, nil
+	}
+	return s.ApproverSees(ctx, p, userID, v)
 }
 
 // VMFilter narrows the VM list.

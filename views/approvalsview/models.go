@@ -51,6 +51,9 @@ type Page struct {
 	Decision Decision
 	CanAct   bool
 	Decided  bool
+	// NextURL leads a decided page on to the next request waiting for this approver (or
+	// the inbox); "" for users who may not decide.
+	NextURL string
 	// Operation is set for start, stop, restart and delete requests.
 	Operation *Operation
 	// Console is set for console access requests.

@@ -37,6 +37,9 @@ type Row struct {
 	Size                                                                                string
 	// Duration is what a console access request asks for ("1 hour"), "" for others.
 	Duration string
+	// DecidedAgo ("3 minutes ago"), DecidedAt (timestamp) and Waited ("2 minutes") describe
+	// the decision of a decided request; "" while it waits.
+	DecidedAgo, DecidedAt, Waited string
 }
 
 // List is "My requests".
@@ -90,6 +93,9 @@ type Detail struct {
 	Poll bool
 	// OOB also refreshes the header's status badge (fragment responses only).
 	OOB bool
+	// VMURL links the VM once it exists and the viewer may read it; ServiceURL links the
+	// Service of a VM request for its members.
+	VMURL, ServiceURL string
 }
 
 func boolAttr(b bool) string {

@@ -140,8 +140,8 @@ type ServicePage struct {
 
 // VMRow is one VM of a Service.
 type VMRow struct {
-	Name, Namespace, Environment, Status, Size string
-	CreatedAt                                  time.Time
+	ID, Name, Namespace, Environment, Status, Size string
+	CreatedAt                                      time.Time
 }
 
 // NameCheck is the live verdict under a name field. Message and Warning carry their

@@ -86,5 +86,5 @@ func (h *Handler) approveConsole(c echo.Context, t *ent.ApprovalTicket) error {
 	length := int(g.ExpiresAt.Sub(g.StartsAt).Round(time.Minute).Minutes())
 	page.Flash(c, "success", fmt.Sprintf("Console access to %s granted to %s %s. They have been notified.",
 		t.TargetName, t.RequesterName, governance.ConsoleUntil(g.ExpiresAt, length)))
-	return page.Redirect(c, "/requests/"+t.ID.String())
+	return h.afterDecision(c, t, c.FormValue("next") == "1")
 }

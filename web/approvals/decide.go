@@ -61,6 +61,11 @@ func (h *Handler) pageModel(c echo.Context, t *ent.ApprovalTicket, in governance
 	m := approvalsview.Page{Request: d, Decided: t.Status != approvalticket.StatusPENDING_APPROVAL}
 	u, p := page.User(c), page.Principal(c)
 	m.CanAct = !m.Decided && t.RequesterID != u.ID && p.HasIn(authz.ApprovalApprove, string(t.Environment))
+	if m.Decided && p.Has(authz.ApprovalApprove) {
+		if m.NextURL, err = h.nextURL(c, t.ID); err != nil {
+			return m, err
+		}
+	}
 	switch t.Type {
 	case approvalticket.TypeVM_CREATE:
 	case approvalticket.TypeVNC_ACCESS:
@@ -178,7 +183,7 @@ func (h *Handler) approve(c echo.Context) error {
 	v, err := h.Gov.Approve(c.Request().Context(), who(c), in)
 	if err == nil {
 		page.Flash(c, "success", fmt.Sprintf("Approved. VM %s is being created.", v.Name))
-		return page.Redirect(c, "/requests/"+t.ID.String())
+		return h.afterDecision(c, t, c.FormValue("next") == "1")
 	}
 	return h.refused(c, t, in, err)
 }
@@ -192,10 +197,37 @@ func (h *Handler) reject(c echo.Context) error {
 	err = h.Gov.Reject(c.Request().Context(), who(c), t.ID, reason)
 	if err == nil {
 		page.Flash(c, "success", "Rejected. The requester has been notified.")
-		return page.Redirect(c, "/approvals")
+		return h.afterDecision(c, t, true)
 	}
 	in := governance.ApproveInput{TicketID: t.ID}
 	return h.refusedWith(c, t, in, err, reason, "")
+}
+
+// afterDecision leads on from a decided ticket: to its request page, or with next (the
+// "Approve and open next" button, and always after a rejection) to the oldest request
+// still waiting for this approver, or to the inbox when none is left.
+func (h *Handler) afterDecision(c echo.Context, t *ent.ApprovalTicket, next bool) error {
+	if !next {
+		return page.Redirect(c, "/requests/"+t.ID.String())
+	}
+	url, err := h.nextURL(c, t.ID)
+	if err != nil {
+		return err
+	}
+	if url == "/approvals" {
+		page.Flash(c, "info", "Nothing else waits for your decision.")
+	}
+	return page.Redirect(c, url)
+}
+
+// nextURL is the approval page of the oldest request waiting for this approver other
+// than skip, or the inbox when none is left.
+func (h *Handler) nextURL(c echo.Context, skip uuid.UUID) (string, error) {
+	n, err := governance.NextWaiting(c.Request().Context(), h.Kit.Store.Ent, page.Principal(c), page.User(c).ID, skip)
+	if err != nil || n == nil {
+		return "/approvals", err
+	}
+	return "/approvals/" + n.ID.String(), nil
 }
 
 func (h *Handler) refused(c echo.Context, t *ent.ApprovalTicket, in governance.ApproveInput, err error) error {

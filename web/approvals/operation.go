@@ -50,7 +50,7 @@ func (h *Handler) approveOperation(c echo.Context, t *ent.ApprovalTicket) error 
 	if err == nil {
 		op := strings.ToLower(strings.TrimPrefix(string(t.Type), "VM_"))
 		page.Flash(c, "success", fmt.Sprintf("Approved: %s of %s runs now. The requester has been notified.", op, t.TargetName))
-		return page.Redirect(c, "/requests/"+t.ID.String())
+		return h.afterDecision(c, t, c.FormValue("next") == "1")
 	}
 	return h.refusedWith(c, t, governance.ApproveInput{TicketID: t.ID}, err, "", comment)
 }

@@ -2,10 +2,12 @@ package home
 
 import (
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/authz"
+	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/web/page"
 )
@@ -22,7 +24,20 @@ func (h *Handler) dashboard(c echo.Context) error {
 		m.Roles = append(m.Roles, views.RoleBadge{Role: b.Role, Environments: b.Environments, Source: sourceLabel(b.Source)})
 	}
 	for _, ms := range p.Memberships {
-		m.Systems = append(m.Systems, views.SystemSummary{Name: ms.SystemName, Role: string(ms.Role)})
+		m.Systems = append(m.Systems, views.SystemSummary{Name: ms.SystemName, URL: "/systems/" + ms.SystemID.String(), Role: string(ms.Role)})
+	}
+	m.CanRequest = p.Has(authz.VMCreate)
+	if p.Has(authz.ApprovalApprove) {
+		n, oldest, err := governance.Waiting(c.Request().Context(), h.Kit.Store.Ent, p, st.User.ID)
+		if err != nil {
+			return err
+		}
+		m.Approver = &views.Waiting{Count: n}
+		if oldest != nil {
+			m.Approver.OldestAge = views.Span(time.Since(oldest.CreatedAt))
+			m.Approver.OldestURL = "/approvals/" + oldest.ID.String()
+			m.Approver.OldestWhat = strings.ToLower(views.TicketTypeLabel(string(oldest.Type))[:1]) + views.TicketTypeLabel(string(oldest.Type))[1:] + " for " + oldest.TargetName
+		}
 	}
 	m.Capabilities = capabilities(p)
 	return page.OK(c, views.DashboardPage(h.Kit.Layout(c, "Dashboard", "dashboard"), m))

@@ -66,6 +66,11 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 	if t.VMID != nil {
 		if v, err := client.VM.Get(ctx, *t.VMID); err == nil {
 			d.VMName, d.VMID, d.StorageClass = v.Name, v.ID.String(), v.StorageClass
+			if ok, err := h.Gov.CanReadVM(ctx, p, u.ID, v); err != nil {
+				return d, err
+			} else if ok {
+				d.VMURL = "/vms/" + v.ID.String()
+			}
 			if cl, err := client.Cluster.Get(ctx, v.ClusterID); err == nil {
 				d.Cluster = cl.Name
 			}
@@ -73,6 +78,9 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 		d.Final = fmt.Sprintf("CPU %s (request %s), memory %s (request %s), disk %d GB", t.FinalCPULimit, t.FinalCPURequest, t.FinalMemLimit, t.FinalMemRequest, t.FinalDiskGB)
 	}
 	d.IsCreate = t.Type == approvalticket.TypeVM_CREATE
+	if p.Check(authz.ServiceRead, authz.View, t.SystemID, "") == authz.Allow {
+		d.ServiceURL = "/services/" + t.ServiceID.String()
+	}
 	d.Poll = governance.InFlight(t)
 	pending := t.Status == approvalticket.StatusPENDING_APPROVAL
 	d.CanCancel = pending && (t.RequesterID == u.ID || p.Check(authz.VMCreate, authz.Update, t.SystemID, string(t.Environment)) == authz.Allow)

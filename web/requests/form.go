@@ -173,7 +173,7 @@ func (h *Handler) submit(c echo.Context) error {
 			f.Errors["disk_gb"] = "Enter the disk size in whole GB."
 		}
 	case errors.As(err, &dup):
-		page.Flash(c, "warning", "You already have the same request pending ("+domain.CodeDuplicatePending+"). Here it is.")
+		page.Flash(c, "warning", "You already have the same request waiting for approval. Here it is.")
 		return page.Redirect(c, "/requests/"+dup.TicketID.String())
 	case errors.As(err, &de):
 		if de.Field != "" {

@@ -28,10 +28,14 @@ func (h *Handler) list(c echo.Context) error {
 
 func (h *Handler) row(t *ent.ApprovalTicket) requestsview.Row {
 	days := h.Gov.AgeDays(t)
-	return requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,
+	r := requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,
 		Namespace: t.NamespaceName, Env: string(t.Environment), Status: string(t.Status), Requester: t.RequesterName,
 		Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt), Updated: views.Ago(t.UpdatedAt),
 		AgeClass: governance.AgeClass(days), Duration: ConsoleDuration(t)}
+	if t.DecidedAt != nil {
+		r.DecidedAgo, r.DecidedAt, r.Waited = views.Ago(*t.DecidedAt), views.Timestamp(*t.DecidedAt), views.Span(t.DecidedAt.Sub(t.CreatedAt))
+	}
+	return r
 }
 
 // ConsoleDuration is the duration a console access request asks for, in words ("1 hour");

@@ -41,7 +41,7 @@ func (h *Handler) renderService(c echo.Context, status int, id uuid.UUID, tab sy
 		m.HistoryPager = views.NewPager(d.Page, d.HistoryTotal, base, url.Values{"tab": {string(systems.TabHistory)}})
 	} else {
 		for _, v := range d.VMs {
-			m.VMs = append(m.VMs, systemsview.VMRow{Name: v.Name, Namespace: v.NamespaceName, Environment: string(v.Environment),
+			m.VMs = append(m.VMs, systemsview.VMRow{ID: v.ID.String(), Name: v.Name, Namespace: v.NamespaceName, Environment: string(v.Environment),
 				Status: string(v.Status), Size: v.InstanceSizeName, CreatedAt: v.CreatedAt})
 		}
 		m.VMsPager = views.NewPager(d.Page, d.VMsTotal, base, nil)

@@ -50,6 +50,17 @@ func (h *Handler) detailModel(c echo.Context, v *ent.VM) (vmsview.Detail, error)
 	if tp, err := client.Template.Get(ctx, v.TemplateID); err == nil {
 		d.Template = fmt.Sprintf("%s v%d", tp.Name, tp.Version)
 	}
+	if !d.HistoryTab {
+		tickets, err := client.ApprovalTicket.Query().Where(approvalticket.Or(approvalticket.ID(v.TicketID), approvalticket.VMID(v.ID))).
+			Order(ent.Desc(approvalticket.FieldCreatedAt)).Limit(20).All(ctx)
+		if err != nil {
+			return d, err
+		}
+		for _, t := range tickets {
+			d.Requests = append(d.Requests, vmsview.TicketLink{URL: "/requests/" + t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type),
+				Status: string(t.Status), Requester: t.RequesterName, Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt)})
+		}
+	}
 	if d.HistoryTab {
 		tickets, err := client.ApprovalTicket.Query().Where(approvalticket.Or(approvalticket.ID(v.TicketID), approvalticket.VMID(v.ID))).IDs(ctx)
 		if err != nil {

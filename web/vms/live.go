@@ -31,7 +31,11 @@ func (h *Handler) visibleVM(c echo.Context) (*ent.VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	if page.Principal(c).Check(authz.VMRead, authz.View, v.SystemID, string(v.Environment)) != authz.Allow {
+	ok, err := h.Gov.CanReadVM(c.Request().Context(), page.Principal(c), page.User(c).ID, v)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, echo.NewHTTPError(http.StatusNotFound)
 	}
 	return v, nil
