@@ -1,8 +1,8 @@
 // Live updates: one EventSource per tab on /events (web/events). The server sends the
 // topics that changed ("vm:<id>", "ticket:<id>", "inbox", "bell") among those this user
-// may see; every element whose data-live lists one of them is re-fetched: elements with
-// their own hx-get get the event "shepherd-live" (their hx-trigger), others are replaced
-// by the same element of a fresh copy of the page. "refresh" re-fetches all of them
+// may see; every element whose data-live lists one of them (and which has an id) is
+// re-fetched from its hx-get, or else replaced by the same element of a fresh copy of
+// the page. (Its hx-trigger "shepherd-live" only keeps htmx from fetching on a click.) "refresh" re-fetches all of them
 // (events may have been missed). While the stream is down, the elements are re-fetched
 // every 30 s instead; an idle tab with a working stream sends nothing.
 (function () {
@@ -16,13 +16,35 @@
     return Array.prototype.slice.call(document.querySelectorAll("[data-live]"));
   }
 
+  // One fetch per element at a time; a change heard meanwhile fetches once more after it
+  // (on the element that replaced this one), so the last state is always shown.
+  var busy = {};
+
   function fetchOne(el) {
-    if (!window.htmx) return;
-    if (el.hasAttribute("hx-get")) {
-      htmx.trigger(el, "shepherd-live");
-    } else if (el.id) {
-      htmx.ajax("GET", window.location.href, { source: el, target: el, select: "#" + el.id, swap: "outerHTML" });
+    var id = el.id;
+    if (!window.htmx || !id) return;
+    if (busy[id]) {
+      busy[id] = "again";
+      return;
     }
+    busy[id] = "busy";
+    var opts = { source: el, target: el, swap: "outerHTML" };
+    var url = el.getAttribute("hx-get");
+    if (!url) {
+      url = window.location.href;
+      opts.select = "#" + id;
+    }
+    var finished = false;
+    function done() {
+      if (finished) return;
+      finished = true;
+      var again = busy[id] === "again";
+      delete busy[id];
+      var now = document.getElementById(id);
+      if (again && now) fetchOne(now);
+    }
+    htmx.ajax("GET", url, opts).then(done, done);
+    window.setTimeout(done, 15000); // a fetch that never settles must not stop updates
   }
 
   function update(topics) {
@@ -36,6 +58,19 @@
       }
     });
   }
+
+  // The version of each element as last fetched: the server answers 204 (nothing to swap)
+  // when it has not changed, so a block is not replaced under the pointer for nothing.
+  var versions = {};
+  document.addEventListener("htmx:configRequest", function (ev) {
+    var el = ev.detail.elt;
+    if (el && el.id && busy[el.id] && versions[el.id]) ev.detail.headers["X-Live-Version"] = versions[el.id];
+  });
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    var el = ev.detail.elt;
+    var v = ev.detail.xhr && ev.detail.xhr.getResponseHeader("X-Live-Version");
+    if (el && el.id && v) versions[el.id] = v;
+  });
 
   function refreshAll() {
     elements().forEach(fetchOne);

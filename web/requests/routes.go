@@ -28,7 +28,7 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodPost, "/requests/new", h.submit, need)
 	r.App(http.MethodGet, "/requests/size-card", h.sizeCard, need)
 	r.App(http.MethodGet, "/requests/:id", h.detail)
-	r.App(http.MethodGet, "/requests/:id/status", h.status)
+	r.App(http.MethodGet, "/requests/:id/status", h.status, page.Unchanged)
 	r.App(http.MethodPost, "/requests/:id/cancel", h.cancel)
 	// Console access to a prod VM is requested from the console page.
 	r.App(http.MethodPost, "/vms/:id/console/request", h.requestConsole,

@@ -30,9 +30,9 @@ type Handler struct {
 func (h *Handler) Register(r *page.Router) {
 	need := page.RequirePermission(authz.VMRead, "Seeing VMs needs the vm:read permission.")
 	r.App(http.MethodGet, "/vms", h.list, need)
-	r.App(http.MethodGet, "/vms/rows", h.rows, need)
+	r.App(http.MethodGet, "/vms/rows", h.rows, need, page.Unchanged)
 	r.App(http.MethodGet, "/vms/:id", h.detail, need)
-	r.App(http.MethodGet, "/vms/:id/status", h.status, need)
+	r.App(http.MethodGet, "/vms/:id/status", h.status, need, page.Unchanged)
 	r.App(http.MethodPost, "/vms/:id/power", h.power, need)
 	r.App(http.MethodPost, "/vms/:id/delete", h.remove, need)
 }

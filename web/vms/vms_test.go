@@ -123,6 +123,19 @@ func TestPowerOperationsOnTheVMPage(t *testing.T) {
 		t.Fatalf("settled status fragment: %.400s", frag)
 	}
 
+	// The fragment is versioned: fetched again unchanged, it is 204 (live.js swaps nothing).
+	vreq, _ := http.NewRequest(http.MethodGet, w.env.URL+page+"/status", nil)
+	resp0, err := w.alice.Do(vreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp0.Body.Close()
+	version := resp0.Header.Get("X-Live-Version")
+	vreq.Header.Set("X-Live-Version", version)
+	if resp1, err := w.alice.Do(vreq); err != nil || version == "" || resp1.StatusCode != http.StatusNoContent {
+		t.Fatalf("unchanged fragment with version %q: %v %v", version, err, resp1)
+	}
+
 	// Stop runs at once in test; while it is in flight the fragment says so (and still does not poll).
 	status, _, resp := w.post(t, w.alice, page, page+"/power", url.Values{"op": {"stop"}})
 	if status != http.StatusSeeOther || resp.Header.Get("Location") != page {

@@ -1,0 +1,78 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/internal/apptest"
+	"kv-shepherd.io/shepherd/internal/config"
+)
+
+// waitStream waits until the page's event stream (static/js/live.js) is open.
+func waitStream(t *testing.T, ctx context.Context) {
+	t.Helper()
+	waitFor(t, ctx, `html[data-live-stream="open"] body`, 10*time.Second)
+}
+
+// TestPagesUpdateByPush: dana has her prod VM's page open; she asks for a stop, and bob
+// approves it elsewhere (through the use case, as his own browser would). Without a
+// reload her page shows the request, then STOPPED, within 5 s of each commit; then her
+// VM list shows the VM starting again after bob approves a start. Nothing polls.
+func TestPagesUpdateByPush(t *testing.T) {
+	env := apptest.Start(t, func(c *config.Config) { c.SimStepDelay = 300 * time.Millisecond })
+	ctx := browser(t)
+	logJSErrors(t, ctx)
+	v, gov := prodVM(t, env)
+	c := env.App.Store.Ent
+	bg := context.Background()
+	waitDB(t, "the prod VM running", func() bool { return c.VM.GetX(bg, v.ID).Status == vm.StatusRUNNING })
+
+	signIn(t, ctx, env, "dana")
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/vms/"+v.ID.String())); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, vmStatus("RUNNING"), 10*time.Second)
+	waitStream(t, ctx)
+	if got := attr(t, ctx, `#vm-live`, "hx-trigger"); got != "shepherd-live" {
+		t.Fatalf("the live block's trigger is %q, want the push event only", got)
+	}
+
+	dana, bob := who(t, env, "dana"), who(t, env, "bob")
+	stop, err := gov.RequestPower(bg, dana, v.ID, "stop", "Maintenance window for the database migration.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitFor(t, ctx, `[data-testid="pending-op"]`, 5*time.Second)
+	t.Logf("the pending request appeared %v after its commit", time.Since(start).Round(time.Millisecond))
+
+	if err := gov.ApproveOperation(bg, bob, stop.ID, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	waitFor(t, ctx, vmStatus("STOPPED"), 5*time.Second)
+	t.Logf("STOPPED shown %v after the approval's commit", time.Since(start).Round(time.Millisecond))
+	waitFor(t, ctx, `#vm-live[data-polling="false"] [data-testid="power-start"]`, 5*time.Second)
+	screenshot(t, ctx, "60-pushed-stop")
+
+	// The VM list: the row follows a start approved by bob.
+	err = chromedp.Do(ctx, chromedp.Navigate(env.URL+"/vms"), chromedp.WaitVisible(chromedp.CSS(`[data-vm="`+v.Name+`"] [data-status="STOPPED"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStream(t, ctx)
+	startTk, err := gov.RequestPower(bg, dana, v.ID, "start", "Maintenance is over.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gov.ApproveOperation(bg, bob, startTk.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	waitFor(t, ctx, `#vm-rows [data-vm="`+v.Name+`"] [data-status="RUNNING"]`, 5*time.Second)
+	t.Logf("the list row showed RUNNING %v after the approval's commit", time.Since(start).Round(time.Millisecond))
+}
