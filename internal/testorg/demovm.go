@@ -29,6 +29,25 @@ type DemoRequest struct {
 // browser flow for that is tested elsewhere) and returns the VM row, still CREATING,
 // and the governance service used, whose jobs the running portal's workers execute.
 func DemoVM(ctx context.Context, store *db.Store, r DemoRequest) (*ent.VM, *governance.Service, error) {
+	tk, gov, err := DemoTicket(ctx, store, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	approver, err := DemoWho(ctx, store.Ent, r.Approver)
+	if err != nil {
+		return nil, nil, err
+	}
+	target, err := store.Ent.Cluster.Query().Where(cluster.Name(r.Cluster)).Only(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := gov.Approve(ctx, approver, governance.ApproveInput{TicketID: tk.ID, ClusterID: target.ID})
+	return v, gov, err
+}
+
+// DemoTicket submits the request of r (its Approver and Cluster are not used) and
+// returns the pending ticket and the governance service used.
+func DemoTicket(ctx context.Context, store *db.Store, r DemoRequest) (*ent.ApprovalTicket, *governance.Service, error) {
 	c := store.Ent
 	ins, err := river.NewClient(riverdatabasesql.New(store.SQL), &river.Config{})
 	if err != nil {
@@ -36,10 +55,6 @@ func DemoVM(ctx context.Context, store *db.Store, r DemoRequest) (*ent.VM, *gove
 	}
 	gov := &governance.Service{Store: store, Jobs: ins}
 	requester, err := DemoWho(ctx, c, r.Requester)
-	if err != nil {
-		return nil, nil, err
-	}
-	approver, err := DemoWho(ctx, c, r.Approver)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -59,10 +74,6 @@ func DemoVM(ctx context.Context, store *db.Store, r DemoRequest) (*ent.VM, *gove
 	if err != nil {
 		return nil, nil, err
 	}
-	target, err := c.Cluster.Query().Where(cluster.Name(r.Cluster)).Only(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
 	tk, err := gov.Submit(ctx, requester, governance.RequestInput{
 		ServiceID:   svc.ID,
 		NamespaceID: ns.ID,
@@ -74,8 +85,7 @@ func DemoVM(ctx context.Context, store *db.Store, r DemoRequest) (*ent.VM, *gove
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := gov.Approve(ctx, approver, governance.ApproveInput{TicketID: tk.ID, ClusterID: target.ID})
-	return v, gov, err
+	return tk, gov, nil
 }
 
 // DemoWho is the demo user named username as governance sees them.

@@ -56,7 +56,7 @@ func ConsolesPage(l views.Layout, n Nav, m Consoles) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<div class=\"table-wrap\"><table class=\"admin-table console-table\" data-testid=\"console-sessions\"><thead><tr><th scope=\"col\">User</th><th scope=\"col\">VM</th><th scope=\"col\">Open</th><th scope=\"col\">Replica</th><th scope=\"col\">Action</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<div class=\"table-wrap\"><table class=\"admin-table console-table stack\" data-testid=\"console-sessions\"><thead><tr><th scope=\"col\">User</th><th scope=\"col\">VM</th><th scope=\"col\">Open</th><th scope=\"col\">Replica</th><th scope=\"col\">Action</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -273,7 +273,7 @@ func ConsolesPage(l views.Layout, n Nav, m Consoles) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<div class=\"table-wrap\"><table class=\"admin-table console-table\" data-testid=\"console-grants\"><thead><tr><th scope=\"col\">User</th><th scope=\"col\">VM</th><th scope=\"col\">Granted by</th><th scope=\"col\">Expires</th><th scope=\"col\">Revoke</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<div class=\"table-wrap\"><table class=\"admin-table console-table stack\" data-testid=\"console-grants\"><thead><tr><th scope=\"col\">User</th><th scope=\"col\">VM</th><th scope=\"col\">Granted by</th><th scope=\"col\">Expires</th><th scope=\"col\">Revoke</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -56,7 +56,7 @@ func SignInThrottlePage(l views.Layout, n Nav, m SignInThrottle) templ.Component
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<div class=\"table-wrap\"><table class=\"admin-table throttle-table\" data-testid=\"throttle-keys\"><thead><tr><th scope=\"col\">Account or address</th><th scope=\"col\" class=\"num\">Failures</th><th scope=\"col\">Last failure</th><th scope=\"col\">Blocked</th><th scope=\"col\">Clear</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<div class=\"table-wrap\"><table class=\"admin-table throttle-table stack\" data-testid=\"throttle-keys\"><thead><tr><th scope=\"col\">Account or address</th><th scope=\"col\" class=\"num\">Failures</th><th scope=\"col\">Last failure</th><th scope=\"col\">Blocked</th><th scope=\"col\">Clear</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
