@@ -92,13 +92,11 @@ var (
 		"lone surrogate, overlong encoding": "\xed\xa0\x80\xc0\xaf",
 	}
 	awkward = map[string]string{
-		"overlong":      strings.Repeat("é", 1500),
-		"huge number":   "9223372036854775807",
-		"beyond int64":  "99999999999999999999999999",
-		"negative":      "-9223372036854775808",
-		"float":         "1e308",
-		"empty":         "",
-		"markup, space": " <script>x</script>%00 ",
+		"overlong":     strings.Repeat("é", 1500),
+		"huge number":  "9223372036854775807",
+		"beyond int64": "99999999999999999999999999",
+		"negative":     "-9223372036854775808",
+		"float":        "1e308",
 	}
 )
 
@@ -352,6 +350,7 @@ func dbFingerprint(t *testing.T, env *apptest.Env) map[string]string {
 // backgroundTables change without any request.
 var backgroundTables = map[string]bool{
 	"clusters": true, "cluster_health_checks": true, "vms": true, "schema_migrations": true,
+	"worker_heartbeats": true,
 }
 
 func equalFingerprints(t *testing.T, a, b map[string]string) bool {

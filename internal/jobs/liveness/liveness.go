@@ -163,7 +163,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 // Beat refreshes the heartbeat row (recreating it if a sweeper took this process for
 // dead, which it says loudly: its running jobs may have been handed to another process).
 func (m *Monitor) Beat(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, m.beat)
+	// A beat may take up to half the dead period (a slow database is not a dead process);
+	// longer, and others could take this process for dead while it waits.
+	ctx, cancel := context.WithTimeout(ctx, max(m.beat, m.deadAfter/2))
 	defer cancel()
 	var inserted bool
 	err := m.pool.QueryRow(ctx, `INSERT INTO worker_heartbeats (id, hostname, boot_id, pid_namespace, pid, started_at, beat_at)

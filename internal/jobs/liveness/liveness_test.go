@@ -92,7 +92,9 @@ func TestLiveWorkersJobIsNeverHandedBack(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	pool := testdb.New(t)
-	opts := Options{Beat: 50 * time.Millisecond, DeadAfter: 200 * time.Millisecond}
+	// Short enough for a quick test, long enough that a loaded CI machine (race detector,
+	// packages in parallel) does not make the live client's beats late.
+	opts := Options{Beat: 100 * time.Millisecond, DeadAfter: 2 * time.Second}
 
 	live := New(pool, ClientID(), quiet, opts)
 	workers := river.NewWorkers()
