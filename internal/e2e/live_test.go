@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
 	"kv-shepherd.io/shepherd/internal/config"
@@ -21,7 +22,8 @@ func waitStream(t *testing.T, ctx context.Context) {
 // TestPagesUpdateByPush: dana has her prod VM's page open; she asks for a stop, and bob
 // approves it elsewhere (through the use case, as his own browser would). Without a
 // reload her page shows the request, then STOPPED, within 5 s of each commit; then her
-// VM list shows the VM starting again after bob approves a start. Nothing polls.
+// VM list shows the VM starting again after bob approves a start, her bell a new
+// notification, and bob's open inbox her next request. Nothing polls.
 func TestPagesUpdateByPush(t *testing.T) {
 	env := apptest.Start(t, func(c *config.Config) { c.SimStepDelay = 300 * time.Millisecond })
 	ctx := browser(t)
@@ -75,4 +77,27 @@ func TestPagesUpdateByPush(t *testing.T) {
 	start = time.Now()
 	waitFor(t, ctx, `#vm-rows [data-vm="`+v.Name+`"] [data-status="RUNNING"]`, 5*time.Second)
 	t.Logf("the list row showed RUNNING %v after the approval's commit", time.Since(start).Round(time.Millisecond))
+
+	// The bell: a notification of dana's shows at once.
+	unread := attr(t, ctx, `#notification-bell`, "data-unread")
+	c.Notification.Create().SetRecipientID(dana.User.ID).SetType(notification.TypeVM_OPERATION_DONE).
+		SetTitle("pushed").SaveX(bg)
+	start = time.Now()
+	waitFor(t, ctx, `#notification-bell:not([data-unread="`+unread+`"])`, 5*time.Second)
+	t.Logf("the bell changed %v after the notification's commit", time.Since(start).Round(time.Millisecond))
+
+	// The approver's inbox: a new request appears without a reload.
+	signOut(t, ctx)
+	signIn(t, ctx, env, "bob")
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/approvals"), chromedp.WaitVisible(chromedp.CSS(`#inbox-live`))); err != nil {
+		t.Fatal(err)
+	}
+	waitStream(t, ctx)
+	again, err := gov.RequestPower(bg, dana, v.ID, "stop", "Another maintenance window.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	waitFor(t, ctx, `#inbox-live [data-ticket="`+again.ID.String()+`"]`, 5*time.Second)
+	t.Logf("the inbox showed the new request %v after its commit", time.Since(start).Round(time.Millisecond))
 }
