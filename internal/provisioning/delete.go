@@ -97,7 +97,7 @@ func (e *Executor) deleted(ctx context.Context, w *work, clusterName string) err
 				"ticket_id": t.ID.String(), "requested_by": t.RequesterName, "approved_by": t.ApproverName}}); err != nil {
 			return err
 		}
-		to, err := maintainers(ctx, tx.Ent, v.SystemID)
+		to, err := members(ctx, tx.Ent, v.SystemID)
 		if err != nil {
 			return err
 		}

@@ -197,8 +197,21 @@ func (e *Executor) call(ctx context.Context, fn func(ctx context.Context) error)
 
 // maintainers are the owners and admins of a System: they hear about its VMs.
 func maintainers(ctx context.Context, client *ent.Client, systemID uuid.UUID) ([]uuid.UUID, error) {
-	ms, err := client.SystemMember.Query().
-		Where(systemmember.SystemID(systemID), systemmember.RoleIn(systemmember.RoleOwner, systemmember.RoleAdmin)).All(ctx)
+	return membersOf(ctx, client, systemID, systemmember.RoleOwner, systemmember.RoleAdmin)
+}
+
+// members are everyone in the VM's System (owners, admins, members, viewers): they hear
+// of its deletion and of power operations others made.
+func members(ctx context.Context, client *ent.Client, systemID uuid.UUID) ([]uuid.UUID, error) {
+	return membersOf(ctx, client, systemID)
+}
+
+func membersOf(ctx context.Context, client *ent.Client, systemID uuid.UUID, roles ...systemmember.Role) ([]uuid.UUID, error) {
+	q := client.SystemMember.Query().Where(systemmember.SystemID(systemID))
+	if len(roles) > 0 {
+		q = q.Where(systemmember.RoleIn(roles...))
+	}
+	ms, err := q.All(ctx)
 	if err != nil {
 		return nil, err
 	}

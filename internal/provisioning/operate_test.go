@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/kube/sim"
@@ -43,16 +45,24 @@ func TestPowerOperations(t *testing.T) {
 			t.Errorf("no %s audit row", action)
 		}
 	}
-	// Auto-approved operations send no notification; an approved one does.
-	if n := f.count("SELECT count(*) FROM notifications WHERE type = 'VM_OPERATION_DONE'"); n != 0 {
-		t.Errorf("auto-approved ops notified %d times", n)
+	// alice watched her auto-approved operations live: nothing for her; olga, who owns
+	// the System, hears of each one someone else made.
+	done := func(who *ent.User) int {
+		return f.count("SELECT count(*) FROM notifications WHERE type = 'VM_OPERATION_DONE' AND recipient_id = $1", who.ID)
+	}
+	if a, o := done(f.Alice), done(f.Olga); a != 0 || o != 3 {
+		t.Errorf("auto-approved ops notified alice %d, olga %d times; want 0 and 3", a, o)
+	}
+	body := f.count("SELECT count(*) FROM notifications WHERE recipient_id = $1 AND body LIKE 'alice stopped % it is now stopped.'", f.Olga.ID)
+	if body != 1 {
+		t.Error("olga's notification does not say who stopped the VM")
 	}
 	ev := f.operation(v, approvalticket.TypeVM_STOP, f.Bob)
 	if err := f.drive(f.exec.Power, ev, Attempt{N: 1, Max: 5}); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.count("SELECT count(*) FROM notifications WHERE type = 'VM_OPERATION_DONE' AND recipient_id = $1", f.Alice.ID); n != 1 {
-		t.Errorf("approved op notified %d times", n)
+	if a, o := done(f.Alice), done(f.Olga); a != 1 || o != 4 {
+		t.Errorf("approved op: alice told %d, olga %d times; want 1 and 4", a, o)
 	}
 }
 
@@ -87,6 +97,9 @@ func TestDeleteTombstonesTheVM(t *testing.T) {
 	if _, err := f.store.SQL.ExecContext(f.ctx, "UPDATE vms SET status = 'DELETING' WHERE id = $1", v.ID); err != nil {
 		t.Fatal(err)
 	}
+	// A viewer of the System is told too.
+	mia := f.store.Ent.User.Create().SetUsername("mia").SaveX(f.ctx)
+	f.store.Ent.SystemMember.Create().SetSystemID(f.System.ID).SetUserID(mia.ID).SetRole(systemmember.RoleViewer).ExecX(f.ctx)
 	ev := f.operation(v, approvalticket.TypeVM_DELETE, f.Bob)
 	f.sim.FailNext(sim.OpDeleteVM, kube.NewRetryable(kube.CodeConflict, "object was modified"))
 	if err := f.drive(f.exec.Delete, ev, Attempt{N: 1, Max: 5}); err == nil || IsPermanent(err) {
@@ -103,7 +116,8 @@ func TestDeleteTombstonesTheVM(t *testing.T) {
 		t.Fatalf("cluster still has %d VMs", len(all))
 	}
 	if f.count("SELECT count(*) FROM audit_logs WHERE action = 'vm.delete'") != 1 ||
-		f.count("SELECT count(*) FROM notifications WHERE type = 'VM_DELETED'") != 2 {
+		f.count("SELECT count(*) FROM notifications WHERE type = 'VM_DELETED'") != 3 ||
+		f.count("SELECT count(*) FROM notifications WHERE type = 'VM_DELETED' AND recipient_id = $1", mia.ID) != 1 {
 		t.Error("missing audit or notifications")
 	}
 }

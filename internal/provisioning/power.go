@@ -3,6 +3,8 @@ package provisioning
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -108,13 +110,35 @@ func (e *Executor) powered(ctx context.Context, w *work, plan powerPlan, st kube
 			Environment: string(v.Environment), Details: details}); err != nil {
 			return err
 		}
-		// Auto-approved test operations were watched live by whoever clicked; an
-		// approved one may have waited days, so its requester hears about it.
-		if t.ApproverID == nil {
-			return nil
+		// The System's other members hear of what someone else did to their VM. The
+		// requester watched an auto-approved (test) operation live; an approved one may
+		// have waited days, so they hear about it too.
+		to, err := members(ctx, tx.Ent, v.SystemID)
+		if err != nil {
+			return err
 		}
-		return notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{Type: notification.TypeVM_OPERATION_DONE,
-			Title: fmt.Sprintf("%s: %s done", v.Name, op), Body: fmt.Sprintf("%s approved by %s; the VM is now %s.", op, t.ApproverName, clusters.VMStatus(st.Phase)),
+		to = slices.DeleteFunc(to, func(id uuid.UUID) bool { return id == t.RequesterID })
+		body := fmt.Sprintf("%s %s %s; it is now %s.", t.RequesterName, pastTense(op), v.Name, strings.ToLower(string(clusters.VMStatus(st.Phase))))
+		if t.ApproverID != nil {
+			to = append(to, t.RequesterID)
+			body = fmt.Sprintf("%s %s %s (approved by %s); it is now %s.", t.RequesterName, pastTense(op), v.Name, t.ApproverName,
+				strings.ToLower(string(clusters.VMStatus(st.Phase))))
+		}
+		return notify.Send(ctx, tx.Ent, to, notify.Message{Type: notification.TypeVM_OPERATION_DONE,
+			Title: fmt.Sprintf("%s: %s done", v.Name, op), Body: body,
 			Link: "/vms/" + v.ID.String(), TicketID: &t.ID})
 	})
+}
+
+// pastTense words an operation for a sentence ("alice stopped web-01").
+func pastTense(op string) string {
+	switch op {
+	case "stop":
+		return "stopped"
+	case "start":
+		return "started"
+	case "restart":
+		return "restarted"
+	}
+	return op + "ed"
 }
