@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"k8s.io/klog/v2"
 	"riverqueue.com/riverui"
 
@@ -190,7 +191,10 @@ func (a *App) wire(ctx context.Context) error {
 			vmcreate.Queue:     {MaxWorkers: cfg.ProvisioningWorkers},
 			vmpower.Queue:      {MaxWorkers: cfg.PowerWorkers},
 		},
-		Workers:                     workers,
+		Workers: workers,
+		// Tracks the jobs this process works, so ones whose outcome River could not record
+		// during a database outage are handed back in seconds (liveness.OwnGrace).
+		Middleware:                  []rivertype.Middleware{a.Liveness.Middleware()},
 		CompletedJobRetentionPeriod: 24 * time.Hour,
 		// New jobs arrive by LISTEN/NOTIFY when the approval commits; a short cooldown
 		// lets a burst of approvals start within milliseconds instead of the next poll.

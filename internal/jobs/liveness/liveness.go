@@ -33,6 +33,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -67,6 +68,9 @@ type Monitor struct {
 	// while it is not); the stale-heartbeat rule waits until it is DeadAfter old.
 	reachableSince time.Time
 	registered     bool
+
+	own      ownJobs     // jobs this process works and finished lately (Middleware)
+	tracking atomic.Bool // Middleware is installed: own orphans can be told apart
 }
 
 // process locates a Shepherd process on its machine.
@@ -207,7 +211,12 @@ func (m *Monitor) Sweep(ctx context.Context) ([]HandedBack, error) {
 	m.mu.Lock()
 	staleRule := !m.reachableSince.IsZero() && time.Since(m.reachableSince) >= m.deadAfter
 	m.mu.Unlock()
-	return m.handBack(ctx, gone, staleRule)
+	out, err := m.handBack(ctx, gone, staleRule)
+	if err != nil {
+		return out, err
+	}
+	own, err := m.reclaimOwn(ctx)
+	return append(out, own...), err
 }
 
 // Retire hands back whatever this process still runs and deletes its row; call it once
