@@ -149,7 +149,7 @@ func (s *Service) PlanApproval(ctx context.Context, t *ent.ApprovalTicket, in Ap
 	}
 	p.Overcommit = p.CPURequest != p.CPULimit || p.MemRequest != p.MemLimit
 	if p.Overcommit && size.DedicatedCPU {
-		p.Errors.Add("cpu_request", "Dedicated CPU placement needs request = limit ("+domain.CodeDedicatedOvercommit+"): remove the overcommit.")
+		p.Errors.Add("cpu_request", "Dedicated CPU placement needs request = limit: remove the overcommit.")
 	}
 	if p.Overcommit && t.Environment == "prod" {
 		p.Warnings = append(p.Warnings, "Overcommit in production: this VM may be throttled or evicted under memory pressure.")

@@ -42,6 +42,7 @@ type Row struct {
 	ResourceName string
 	ResourceID   string
 	ResourceURL  string // the resource's history
+	PageURL      string // the resource's page, while it exists (VMs, requests, Systems, Services)
 	Parent       string // "type id" of the parent, when any
 	Environment  string
 	IP           string

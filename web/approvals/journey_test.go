@@ -128,6 +128,12 @@ func TestJourneyWordsAndLinks(t *testing.T) {
 		}
 	}
 
+	// Audit rows link what they concern while it exists.
+	carol := w.env.Client(t)
+	w.env.LoginOIDC(t, carol, "demo-carol")
+	_, auditPage, _ := w.env.Get(t, carol, "/admin/audit?resource_type=ticket&resource_id="+id)
+	wantIn(t, "audit of the ticket", auditPage, `href="/requests/`+id+`" class="small" data-testid="audit-open"`)
+
 	// Rejecting the last waiting request leads back to the inbox.
 	status, _, resp = w.decide(t, w.bob, id2, "reject", url.Values{"reason": {"use dev"}})
 	if loc := resp.Header.Get("Location"); status != http.StatusSeeOther || loc != "/approvals" {

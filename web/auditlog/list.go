@@ -52,6 +52,9 @@ func (h *Handler) list(c echo.Context) error {
 	for _, r := range res.Rows {
 		m.Rows = append(m.Rows, viewRow(r))
 	}
+	if err := pageLinks(ctx, h.Kit.Store.Ent, m.Rows); err != nil {
+		return err
+	}
 	return page.OK(c, auditview.AuditPage(layout, m))
 }
 
