@@ -13,6 +13,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/config"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/pgembed"
+	"kv-shepherd.io/shepherd/internal/runner"
 )
 
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
@@ -29,11 +30,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 // dev is the embedded default behind `make run`.
 func dev(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	started := time.Now()
+	var pg *pgembed.Instance // the private PostgreSQL, when dev runs one
 	if cfg.DatabaseURL == "" {
 		inst, err := pgembed.Start(ctx, pgembed.Options{Dir: filepath.Join(cfg.DataDir, "pg"), Port: cfg.PGPort, Logger: log, Install: true})
 		if err != nil {
 			return fmt.Errorf("private PostgreSQL: %w", err)
 		}
+		pg = inst
 		defer func() {
 			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -58,7 +61,48 @@ func dev(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("ready to serve", "startup", time.Since(started).Round(time.Millisecond).String(),
 		"open", cfg.BaseURL, "demo_users", "alice bob dana carol victor (via the sign-in button)", "local_admin", "admin")
-	return a.Run(ctx, nil)
+	if pg == nil {
+		return a.Run(ctx, nil)
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	run := runner.New(watchCtx, log)
+	run.Go("postgres watchdog", func(ctx context.Context) error {
+		watchPostgres(ctx, pg, log, 3*time.Second)
+		return nil
+	})
+	err = a.Run(ctx, nil)
+	stopWatch()
+	run.Wait()
+	return err
+}
+
+// watchPostgres says plainly, once, when the private PostgreSQL dies under `make run`,
+// and how to recover; and again when it is back.
+func watchPostgres(ctx context.Context, pg *pgembed.Instance, log *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	up := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		alive := pg.Alive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case up && !alive:
+			log.Error("the private PostgreSQL has stopped; Shepherd cannot serve or run jobs without it",
+				"dir", pg.Dir(), "log", pg.LogFile(), "last_log_lines", pg.LogTail(5))
+			log.Error("to recover: stop Shepherd (Ctrl-C) and run `make run` again, which starts PostgreSQL on the same data; " +
+				"if it will not start, the log above says why, and removing " + pg.Dir() + " starts afresh (the demo data is recreated)")
+		case !up && alive:
+			log.Info("the private PostgreSQL is running again; Shepherd reconnects by itself")
+		}
+		up = alive
+	}
 }
 
 func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger, args []string) error {

@@ -58,8 +58,9 @@ type Instance struct {
 }
 
 // Start starts the server described by opts, creating the cluster first if
-// needed. When a server is already running on the same data directory, it
-// is reused and Started reports false.
+// needed. When a server is already running on the same data directory, it is
+// reused: left alone (Started false) while the process that started it runs,
+// adopted (Started true: Stop stops it) when that process is gone.
 func Start(ctx context.Context, opts Options) (*Instance, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("pgembed: Options.Dir is empty")
@@ -103,6 +104,7 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 			inst.reuse(opts.Port)
 			return inst, nil
 		}
+		_ = os.Remove(inst.ownerFile()) // a server that is gone owns nothing
 	}
 
 	if err := checkPortFree(opts.Port); err != nil {
@@ -117,9 +119,55 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 		return nil, err
 	}
 	inst.started = true
+	inst.claim()
 	inst.logger.Info("PostgreSQL started", "dir", inst.dir, "port", inst.port)
 	return inst, nil
 }
+
+// ownerFile names the process that started (or adopted) the server: it stops it.
+func (i *Instance) ownerFile() string { return filepath.Join(i.dir, "owner.pid") }
+
+// claim records this process as the server's owner.
+func (i *Instance) claim() {
+	if err := os.WriteFile(i.ownerFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		i.logger.Warn("cannot record the owner of PostgreSQL", "file", i.ownerFile(), "err", err)
+	}
+}
+
+// ownerAlive reports whether the process recorded as owner still runs (and is not us).
+func (i *Instance) ownerAlive() (int, bool) {
+	b, err := os.ReadFile(i.ownerFile())
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return pid, false
+	}
+	if pid == os.Getpid() {
+		return pid, true // another Instance of this process started it
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return pid, false
+	}
+	defer p.Release()
+	err = p.Signal(syscall.Signal(0))
+	return pid, err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Alive reports whether the server still runs on the data directory.
+func (i *Instance) Alive(ctx context.Context) bool {
+	ok, err := i.running(ctx)
+	return err == nil && ok
+}
+
+// Dir is the instance's directory (data, log, socket); LogFile its server log.
+func (i *Instance) Dir() string     { return i.dir }
+func (i *Instance) LogFile() string { return filepath.Join(i.dir, "postgres.log") }
+
+// LogTail is the last n lines of the server log.
+func (i *Instance) LogTail(n int) string { return logTail(i.LogFile(), n) }
 
 // DSN returns a connection string for database on this server.
 func (i *Instance) DSN(database string) string {
@@ -180,6 +228,7 @@ func (i *Instance) Stop(ctx context.Context) error {
 		}
 	}
 	i.started = false
+	_ = os.Remove(i.ownerFile())
 	i.logger.Info("PostgreSQL stopped", "dir", i.dir)
 	return nil
 }
@@ -191,7 +240,17 @@ func (i *Instance) reuse(wantPort int) {
 			"dir", i.dir, "port", port, "requested", wantPort)
 		i.port = port
 	}
-	i.logger.Info("reusing running PostgreSQL", "dir", i.dir, "port", i.port)
+	// A server whose owner is gone was left behind by a run that crashed: adopt it, so
+	// it is stopped when this run ends. One whose owner lives is shared, and left alone.
+	if pid, alive := i.ownerAlive(); alive {
+		i.logger.Info("reusing PostgreSQL started by another running process; it stays up when this one ends",
+			"dir", i.dir, "port", i.port, "owner_pid", pid)
+		return
+	}
+	i.started = true
+	i.claim()
+	i.logger.Info("adopting PostgreSQL left running by an earlier run that ended abruptly; it will be stopped when this run ends",
+		"dir", i.dir, "port", i.port)
 }
 
 // prepareDir creates the data root and, as root, hands it to postgres.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -170,6 +171,57 @@ func TestStartAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	inst.started = false // its server is dead; the cleanup must not stop the new one twice
+}
+
+// A server left running by a run that ended abruptly (its owner process is gone) is
+// adopted: this run stops it when it ends. One whose owner still runs is only shared.
+func TestAdoptsServerLeftByACrashedRun(t *testing.T) {
+	opts := Options{Dir: dataDir(t), Port: freePort(t), Fast: true, Logger: testLogger(t)}
+	ctx := t.Context()
+	first := start(t, opts)
+
+	// Another live process owns it: shared, left running.
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+	if err := os.WriteFile(first.ownerFile(), []byte(strconv.Itoa(sleeper.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shared := start(t, opts)
+	if shared.Started() {
+		t.Fatal("a server whose owner runs was adopted")
+	}
+	if err := shared.Stop(ctx); err != nil || !shared.Alive(ctx) {
+		t.Fatalf("stopping the sharer: %v, alive %v", err, shared.Alive(ctx))
+	}
+
+	// Its owner is gone (a crashed `make run`): adopted, and stopped at the end.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(first.ownerFile(), []byte(strconv.Itoa(dead.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first.started = false // the "crashed" run: it will never stop the server
+	adopter := start(t, opts)
+	if !adopter.Started() {
+		t.Fatal("a server left by a dead owner was not adopted")
+	}
+	if b, _ := os.ReadFile(adopter.ownerFile()); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Errorf("owner file says %q", b)
+	}
+	if err := adopter.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if adopter.Alive(ctx) {
+		t.Error("the adopted server still runs after Stop")
+	}
+	if _, err := os.Stat(adopter.ownerFile()); !os.IsNotExist(err) {
+		t.Errorf("owner file left after Stop: %v", err)
+	}
 }
 
 func TestPortInUse(t *testing.T) {
