@@ -17,7 +17,10 @@ import (
 // handful of statements and write only the rows whose observed state changed.
 //
 // Ownership (see the brief of issue 4): CREATING, DELETING and DELETED rows belong to
-// the workers, so every statement here skips them entirely.
+// the workers, so every statement here skips them — with one exception: a CREATING VM
+// seen Running is shown RUNNING at once (with its IP and node), so the page never says
+// "creating" about a VM that runs while its create job has yet to record the outcome
+// (its ticket keeps its last step until then, and no other operation can start).
 
 // DB is what the writes need: *sql.DB or *sql.Tx.
 type DB interface {
@@ -47,7 +50,7 @@ const applySQL = `UPDATE vms AS v SET
 	synced_at = now(), updated_at = now()
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS o(ns, name, status, msg, ip, node, uid)
 WHERE v.cluster_id = $1 AND v.namespace_name = o.ns AND v.name = o.name AND v.deleted_at IS NULL
-	AND v.status NOT IN ` + workerOwned + `
+	AND (v.status NOT IN ` + workerOwned + ` OR (v.status = 'CREATING' AND o.status = 'RUNNING'))
 	AND (v.status <> o.status OR v.ip <> o.ip OR v.node <> o.node OR NOT v.k8s_exists
 		OR (o.msg <> '' AND v.status_message <> o.msg) OR (v.k8s_uid = '' AND o.uid <> ''))`
 

@@ -128,3 +128,25 @@ func TestMarkMissingCircuitBreaker(t *testing.T) {
 		t.Fatalf("half: %+v", m)
 	}
 }
+
+// A VM still CREATING in Shepherd that the cluster shows Running is shown RUNNING at once;
+// any other observation of a CREATING row leaves it to its worker.
+func TestCreatingVMSeenRunningIsShownRunning(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	up := f.row("up", vm.StatusCREATING, "", time.Hour)
+	booting := f.row("booting", vm.StatusCREATING, "", time.Hour)
+	running := status("up", kube.PhaseRunning)
+	running.IP, running.Node, running.UID = "10.0.0.7", "node-1", "uid-up"
+	n, err := statussync.Apply(ctx, f.store.SQL, f.cluster.ID, []kube.VMStatus{running, status("booting", kube.PhaseStarting)})
+	if err != nil || n != 1 {
+		t.Fatalf("Apply = %d, %v; want 1 row", n, err)
+	}
+	if r := f.get(up.ID); r.Status != vm.StatusRUNNING || r.IP != "10.0.0.7" || r.Node != "node-1" || r.K8sUID != "uid-up" {
+		t.Errorf("running VM shown as %s ip %q node %q uid %q", r.Status, r.IP, r.Node, r.K8sUID)
+	}
+	if r := f.get(booting.ID); r.Status != vm.StatusCREATING || r.SyncedAt != nil {
+		t.Errorf("booting VM touched: %s", r.Status)
+	}
+}
