@@ -22,8 +22,9 @@ func TestMainPagesOnAPhone(t *testing.T) {
 	env := apptest.Start(t)
 	bg := context.Background()
 	vm := demoVM(t, env)
-	if _, _, err := testorg.DemoTicket(bg, env.App.Store, testorg.DemoRequest{Requester: "alice", Namespace: "qa",
-		Reason: "a second wiki for the acceptance tests"}); err != nil {
+	pending, _, err := testorg.DemoTicket(bg, env.App.Store, testorg.DemoRequest{Requester: "alice", Namespace: "qa",
+		Reason: "a second wiki for the acceptance tests"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := browser(t)
@@ -61,7 +62,7 @@ func TestMainPagesOnAPhone(t *testing.T) {
 	}
 
 	signIn(t, ctx, env, "bob")
-	page("bob-dashboard", "/", `[data-testid="capabilities"]`)
+	page("bob-dashboard", "/", `[data-testid="capabilities"]`, `[data-testid="review-oldest"]`)
 	openMenuWithKeyboard(t, ctx, "bob-dashboard")
 	page("bob-inbox", "/approvals", `table[data-testid="inbox"] tr[data-ticket]`,
 		`table[data-testid="inbox"] tr[data-ticket] a[role="button"]`, `table[data-testid="inbox"] tr[data-ticket] td:first-child`)
@@ -69,10 +70,12 @@ func TestMainPagesOnAPhone(t *testing.T) {
 	if top, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector('table[data-testid="inbox"] tr[data-ticket] a[role="button"]').getBoundingClientRect().bottom`)); err != nil || top > 844 {
 		t.Errorf("bob-inbox: the first Review button ends at %v px, below the first screen (%v)", top, err)
 	}
+	page("bob-decide", "/approvals/"+pending.ID.String(), `[data-testid="approve"]`, `[data-testid="approve"]`, `[data-testid="reject"]`)
+	page("bob-notifications", "/notifications", `[data-testid="inbox"]`, `[data-testid="notification"] a`)
 	signOut(t, ctx)
 
 	signIn(t, ctx, env, "alice")
-	page("alice-dashboard", "/", `[data-testid="capabilities"]`)
+	page("alice-dashboard", "/", `[data-testid="capabilities"]`, `[data-testid="dashboard-request-vm"]`)
 	row := `table[data-testid="vm-list"] tr[data-vm="` + vm.Name + `"]`
 	page("alice-vms", "/vms", row, row+` td:first-child a`, row+` .badge`)
 	if top, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector('`+row+` .badge').getBoundingClientRect().bottom`)); err != nil || top > 844 {
@@ -80,6 +83,8 @@ func TestMainPagesOnAPhone(t *testing.T) {
 	}
 	page("alice-requests", "/requests", `table[data-testid="my-requests"] tbody tr`,
 		`table[data-testid="my-requests"] tbody tr td:first-child a`, `table[data-testid="my-requests"] tbody tr .badge`)
+	page("alice-request", "/requests/"+pending.ID.String(), `[data-testid="timeline"]`, `[data-testid="ticket-status"]`, `[data-testid="cancel-request"]`)
+	page("alice-new-request", "/requests/new", `[data-testid="submit-request"]`, `[data-testid="submit-request"]`)
 	page("alice-vm", "/vms/"+vm.ID.String(), `[data-testid="vm-title"]`, `[data-testid="vm-status"]`)
 	page("alice-permissions", "/me/permissions", `table[data-testid="memberships"] tbody tr`, `table[data-testid="effective"] tbody tr td:first-child`)
 	page("alice-systems", "/systems", `table[data-testid="systems-table"] tbody tr`, `table[data-testid="systems-table"] tbody tr td:first-child a`)
@@ -90,6 +95,12 @@ func TestMainPagesOnAPhone(t *testing.T) {
 	loc := strings.TrimPrefix(location(t, ctx), env.URL)
 	page("alice-service", loc, `table[data-testid="vms-table"] tr[data-vm="`+vm.Name+`"]`,
 		`table[data-testid="vms-table"] tr[data-vm="`+vm.Name+`"] td:first-child`, `table[data-testid="vms-table"] tr[data-vm="`+vm.Name+`"] .badge`)
+
+	signOut(t, ctx)
+
+	signIn(t, ctx, env, "carol")
+	page("carol-admin", "/admin", `[data-testid="card-templates"]`)
+	page("carol-audit", "/admin/audit", `[data-testid="audit-rows"]`, `[data-testid="audit-rows"] tbody tr td:first-child`)
 
 	// Filters with a value stay open, so the active filter is seen.
 	run("filtered", chromedp.Navigate(env.URL+"/vms?environment=test"), chromedp.WaitVisible(chromedp.CSS(`details.filter-fold[open] form`)))
