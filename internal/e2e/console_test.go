@@ -13,7 +13,6 @@ import (
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/consolesession"
-	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
 	consoleuc "kv-shepherd.io/shepherd/internal/console"
 	"kv-shepherd.io/shepherd/internal/governance"
@@ -58,7 +57,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	v := demoVM(t, env)
 	bg := context.Background()
 	db := env.App.Store.Ent
-	waitDB(t, "the VM running", func() bool { return db.VM.Query().Where(vm.ID(v.ID), vm.StatusEQ(vm.StatusRUNNING)).ExistX(bg) })
+	waitCreated(t, env, v.ID)
 	simCluster := env.App.Clusters.Sim(bg, "sim-test-a")
 	ref := kube.VMRef{Namespace: v.NamespaceName, Name: v.Name}
 
@@ -205,7 +204,7 @@ func TestProdConsoleNeedsAGrantInTheBrowser(t *testing.T) {
 	v, gov := prodVM(t, env)
 	bg := context.Background()
 	db := env.App.Store.Ent
-	waitDB(t, "the prod VM running", func() bool { return db.VM.Query().Where(vm.ID(v.ID), vm.StatusEQ(vm.StatusRUNNING)).ExistX(bg) })
+	waitCreated(t, env, v.ID)
 
 	ctx := browser(t)
 	logJSErrors(t, ctx)

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
 
 	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
@@ -25,7 +27,9 @@ func TestClusterDriftIsVisible(t *testing.T) {
 	bg := context.Background()
 	c := env.App.Store.Ent
 	v := demoVM(t, env)
-	waitDB(t, "the VM to run", func() bool { return c.VM.GetX(bg, v.ID).Status == vm.StatusRUNNING })
+	// Running, and its create ticket closed: a VM seen Running is shown RUNNING before its
+	// worker records the outcome, and one deleted before that is a failed creation instead.
+	waitCreated(t, env, v.ID)
 
 	sim := env.App.Clusters.Sim(bg, "sim-test-a")
 	if err := sim.DeleteVM(bg, kube.VMRef{Namespace: v.NamespaceName, Name: v.Name}); err != nil {
@@ -89,6 +93,18 @@ func demoVM(t *testing.T, env *apptest.Env) *ent.VM {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// waitCreated waits until the VM runs and its creation is recorded (ticket SUCCESS). A VM
+// seen Running is shown RUNNING a moment before its worker closes the ticket, and no
+// other operation may start until it has.
+func waitCreated(t *testing.T, env *apptest.Env, id uuid.UUID) {
+	t.Helper()
+	c, bg := env.App.Store.Ent, context.Background()
+	waitDB(t, "the VM to run and its creation to be recorded", func() bool {
+		return c.VM.GetX(bg, id).Status == vm.StatusRUNNING && c.ApprovalTicket.Query().
+			Where(approvalticket.VMID(id), approvalticket.TypeEQ(approvalticket.TypeVM_CREATE), approvalticket.StatusEQ(approvalticket.StatusSUCCESS)).ExistX(bg)
+	})
 }
 
 func waitDB(t *testing.T, what string, cond func() bool) {

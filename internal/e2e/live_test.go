@@ -8,7 +8,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"kv-shepherd.io/shepherd/ent/notification"
-	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/apptest"
 	"kv-shepherd.io/shepherd/internal/config"
 )
@@ -31,7 +30,7 @@ func TestPagesUpdateByPush(t *testing.T) {
 	v, gov := prodVM(t, env)
 	c := env.App.Store.Ent
 	bg := context.Background()
-	waitDB(t, "the prod VM running", func() bool { return c.VM.GetX(bg, v.ID).Status == vm.StatusRUNNING })
+	waitCreated(t, env, v.ID)
 
 	signIn(t, ctx, env, "dana")
 	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/vms/"+v.ID.String())); err != nil {

@@ -70,7 +70,29 @@
     var el = ev.detail.elt;
     var v = ev.detail.xhr && ev.detail.xhr.getResponseHeader("X-Live-Version");
     if (el && el.id && v) versions[el.id] = v;
+    // The first fetch after a page load has no version to send, so the server cannot
+    // answer 204: compare the new block with the one shown and keep the shown one when
+    // they are the same, so a link or button is never replaced under a click for nothing.
+    if (el && el.id && busy[el.id] && ev.detail.xhr && ev.detail.xhr.status === 200 && sameAsShown(el, ev.detail.serverResponse)) {
+      ev.detail.shouldSwap = false;
+    }
   });
+
+  var htmxClasses = ["htmx-request", "htmx-settling", "htmx-swapping", "htmx-added"];
+
+  function sameAsShown(el, html) {
+    if (typeof html !== "string" || !window.CSS || !CSS.escape) return false;
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    var incoming = t.content.querySelector("#" + CSS.escape(el.id));
+    if (!incoming) return false;
+    var shown = el.cloneNode(true);
+    [shown].concat(Array.prototype.slice.call(shown.querySelectorAll("[class]"))).forEach(function (n) {
+      htmxClasses.forEach(function (c) { n.classList.remove(c); });
+      if (n.getAttribute("class") === "") n.removeAttribute("class");
+    });
+    return shown.isEqualNode(incoming);
+  }
 
   function refreshAll() {
     elements().forEach(fetchOne);
