@@ -9,6 +9,7 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/domain"
@@ -63,8 +64,10 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 			d.Template = fmt.Sprintf("%s v%d", tp.Name, tp.Version)
 		}
 	}
+	vmRunning := false
 	if t.VMID != nil {
 		if v, err := client.VM.Get(ctx, *t.VMID); err == nil {
+			vmRunning = v.Status == vm.StatusRUNNING
 			d.VMName, d.VMID, d.StorageClass = v.Name, v.ID.String(), v.StorageClass
 			if ok, err := h.Gov.CanReadVM(ctx, p, u.ID, v); err != nil {
 				return d, err
@@ -86,6 +89,9 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 	d.CanCancel = pending && (t.RequesterID == u.ID || p.Check(authz.VMCreate, authz.Update, t.SystemID, string(t.Environment)) == authz.Allow)
 	d.CanDecide = pending && t.RequesterID != u.ID && p.HasIn(authz.ApprovalApprove, string(t.Environment))
 	d.Steps = steps(t)
+	if t.Type == approvalticket.TypeVM_CREATE && t.Status == approvalticket.StatusEXECUTING && vmRunning {
+		finishing(d.Steps)
+	}
 	for i := range d.Steps {
 		if d.Steps[i].State == "failed" && t.Status == approvalticket.StatusFAILED {
 			d.Steps[i].Hint = kube.Hint(t.ErrorCode, t.NamespaceName, d.Cluster)
@@ -153,6 +159,18 @@ func steps(t *ent.ApprovalTicket) []requestsview.Step {
 		}
 	}
 	return out
+}
+
+// finishing words the step in progress of a creation whose VM already runs (status sync
+// saw it before the worker recorded the outcome): the page must not contradict the VM.
+func finishing(steps []requestsview.Step) {
+	for i := range steps {
+		if steps[i].State == "current" || (steps[i].State == "pending" && (i == 0 || steps[i-1].State == "done")) {
+			steps[i].Title, steps[i].State = "Running — finishing", "current"
+			steps[i].Detail = "The VM runs; the worker is recording the outcome."
+			return
+		}
+	}
 }
 
 // timelineState maps progress states to the timeline's classes.
