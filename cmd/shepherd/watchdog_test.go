@@ -66,7 +66,9 @@ func TestWatchdogSaysWhenPostgresDies(t *testing.T) {
 	if err := pg.Stop(t.Context()); err != nil { // as if it died
 		t.Fatal(err)
 	}
-	wait(t, logs, "how to recover", func(s string) bool { return strings.Contains(s, "to recover: stop Shepherd (Ctrl-C) and run `make run` again") })
+	wait(t, logs, "how to recover", func(s string) bool {
+		return strings.Contains(s, "to recover: stop Shepherd (Ctrl-C) and run `make run` again")
+	})
 	time.Sleep(500 * time.Millisecond)
 	if n := strings.Count(logs.String(), "the private PostgreSQL has stopped"); n != 1 {
 		t.Errorf("said %d times that PostgreSQL stopped, want once", n)
