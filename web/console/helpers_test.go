@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/consolesession"
 	"kv-shepherd.io/shepherd/ent/consoleticket"
@@ -82,9 +83,11 @@ func demoVM(t *testing.T, env *apptest.Env) *ent.VM {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the VM to run", 30*time.Second, func() bool {
+	waitFor(t, "the VM to run and its creation to be recorded", 30*time.Second, func() bool {
 		r := c.VM.GetX(bg, v.ID)
-		return r.Status == vm.StatusRUNNING && r.K8sExists
+		busy := c.ApprovalTicket.Query().Where(approvalticket.VMID(v.ID),
+			approvalticket.StatusIn(approvalticket.StatusAPPROVED, approvalticket.StatusEXECUTING)).ExistX(bg)
+		return r.Status == vm.StatusRUNNING && r.K8sExists && !busy
 	})
 	return c.VM.GetX(bg, v.ID)
 }

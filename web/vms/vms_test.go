@@ -83,12 +83,17 @@ func (w *world) approved(t *testing.T, who *http.Client, ns string, status vm.St
 	return w.waitStatus(t, *tk.VMID, status)
 }
 
+// waitStatus waits until the VM has status want and no operation of it is still running
+// (a VM seen Running is shown RUNNING a moment before its worker closes the ticket, and
+// no other operation may start until it has).
 func (w *world) waitStatus(t *testing.T, id uuid.UUID, want vm.Status) *ent.VM {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		v := w.env.App.Store.Ent.VM.GetX(context.Background(), id)
-		if v.Status == want {
+		busy := w.env.App.Store.Ent.ApprovalTicket.Query().Where(approvalticket.VMID(id),
+			approvalticket.StatusIn(approvalticket.StatusAPPROVED, approvalticket.StatusEXECUTING)).ExistX(context.Background())
+		if v.Status == want && !busy {
 			return v
 		}
 		if time.Now().After(deadline) {
