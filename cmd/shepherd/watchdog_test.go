@@ -1,35 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"kv-shepherd.io/shepherd/internal/apptest"
 	"kv-shepherd.io/shepherd/internal/pgembed"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // When the private PostgreSQL dies under `make run`, the log says so once, plainly,
 // with how to recover; and says when it is back.
@@ -45,7 +27,7 @@ func TestWatchdogSaysWhenPostgresDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &apptest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -79,7 +61,7 @@ func TestWatchdogSaysWhenPostgresDies(t *testing.T) {
 	wait(t, logs, "the all-clear", func(s string) bool { return strings.Contains(s, "running again") })
 }
 
-func wait(t *testing.T, logs *syncBuffer, what string, ok func(string) bool) {
+func wait(t *testing.T, logs *apptest.LogBuffer, what string, ok func(string) bool) {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if ok(logs.String()) {

@@ -277,7 +277,7 @@ func alive(pid int) bool {
 // refreshed meanwhile is re-checked by PostgreSQL and left alone. The new state follows
 // River's rescuer: cancelled when a cancel was requested, discarded when no attempt is
 // left, otherwise available now (the attempt is not counted again; it is in errors).
-const handBackSQL = `
+var handBackSQL = `
 WITH dead AS (
 	DELETE FROM worker_heartbeats
 	WHERE id = ANY($2::text[])
@@ -285,16 +285,7 @@ WITH dead AS (
 	RETURNING id
 ), handed AS (
 	UPDATE river_job AS j SET
-		state = CASE
-			WHEN j.metadata ? 'cancel_attempted_at' THEN 'cancelled'
-			WHEN j.attempt < j.max_attempts THEN 'available'
-			ELSE 'discarded' END::river_job_state,
-		finalized_at = CASE WHEN j.metadata ? 'cancel_attempted_at' OR j.attempt >= j.max_attempts THEN now() END,
-		scheduled_at = CASE WHEN j.metadata ? 'cancel_attempted_at' OR j.attempt >= j.max_attempts THEN j.scheduled_at ELSE now() END,
-		errors = array_append(j.errors, jsonb_build_object('at', now(), 'attempt', greatest(j.attempt, 0),
-			'error', 'worker ' || dead.id || ' is gone (no heartbeat); job handed back', 'trace', '')),
-		metadata = j.metadata || jsonb_build_object('shepherd:handed_back_count',
-			coalesce((j.metadata ->> 'shepherd:handed_back_count')::int, 0) + 1)
+		` + handBackSet(`'worker ' || dead.id || ' is gone (no heartbeat); job handed back'`) + `
 	FROM dead
 	WHERE j.state = 'running' AND j.attempted_by[cardinality(j.attempted_by)] = dead.id
 	RETURNING j.id, j.kind, j.state::text, dead.id AS client
@@ -302,6 +293,21 @@ WITH dead AS (
 SELECT id, kind, state, client FROM handed
 UNION ALL
 SELECT 0, '', 'row deleted', id FROM dead`
+
+// handBackSet is the SET list of a hand-back of river_job AS j, recording errorSQL (an
+// SQL text expression) as the attempt's error.
+func handBackSet(errorSQL string) string {
+	return `state = CASE
+			WHEN j.metadata ? 'cancel_attempted_at' THEN 'cancelled'
+			WHEN j.attempt < j.max_attempts THEN 'available'
+			ELSE 'discarded' END::river_job_state,
+		finalized_at = CASE WHEN j.metadata ? 'cancel_attempted_at' OR j.attempt >= j.max_attempts THEN now() END,
+		scheduled_at = CASE WHEN j.metadata ? 'cancel_attempted_at' OR j.attempt >= j.max_attempts THEN j.scheduled_at ELSE now() END,
+		errors = array_append(j.errors, jsonb_build_object('at', now(), 'attempt', greatest(j.attempt, 0),
+			'error', ` + errorSQL + `, 'trace', '')),
+		metadata = j.metadata || jsonb_build_object('shepherd:handed_back_count',
+			coalesce((j.metadata ->> 'shepherd:handed_back_count')::int, 0) + 1)`
+}
 
 func (m *Monitor) handBack(ctx context.Context, gone []string, staleRule bool) ([]HandedBack, error) {
 	if len(gone) == 0 && !staleRule {

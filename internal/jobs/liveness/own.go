@@ -92,18 +92,9 @@ const ownCandidatesSQL = `SELECT id FROM river_job
 
 // handBackOwnSQL hands back the listed jobs if they are still 'running' under this
 // client, with the same outcome rules as a dead process's jobs.
-const handBackOwnSQL = `
+var handBackOwnSQL = `
 UPDATE river_job AS j SET
-	state = CASE
-		WHEN j.metadata ? 'cancel_attempted_at' THEN 'cancelled'
-		WHEN j.attempt < j.max_attempts THEN 'available'
-		ELSE 'discarded' END::river_job_state,
-	finalized_at = CASE WHEN j.metadata ? 'cancel_attempted_at' OR j.attempt >= j.max_attempts THEN now() END,
-	scheduled_at = CASE WHEN j.metadata ? 'cancel_attempted_at' OR j.attempt >= j.max_attempts THEN j.scheduled_at ELSE now() END,
-	errors = array_append(j.errors, jsonb_build_object('at', now(), 'attempt', greatest(j.attempt, 0),
-		'error', 'the outcome of this attempt was never recorded (database unreachable); job handed back', 'trace', '')),
-	metadata = j.metadata || jsonb_build_object('shepherd:handed_back_count',
-		coalesce((j.metadata ->> 'shepherd:handed_back_count')::int, 0) + 1)
+	` + handBackSet(`'the outcome of this attempt was never recorded (database unreachable); job handed back'`) + `
 WHERE j.id = ANY($2::bigint[]) AND j.state = 'running' AND j.attempted_by[cardinality(j.attempted_by)] = $1
 RETURNING j.id, j.kind, j.state::text`
 
