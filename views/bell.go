@@ -27,7 +27,7 @@ func BellCount(unread int) string {
 
 func bellOOB(oob bool) templ.Attributes {
 	if oob {
-		return templ.Attributes{"hx-swap-oob": "true"}
+		return templ.Attributes{"data-hx-swap-oob": "true"}
 	}
 	return templ.Attributes{}
 }

@@ -3,7 +3,10 @@ package views
 import (
 	"fmt"
 	"net/url"
+	"regexp"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -132,3 +135,81 @@ func fieldType(f Field) string {
 
 // Itoa formats an int for templates.
 func Itoa(n int) string { return strconv.Itoa(n) }
+
+// Problem is one entry of an error summary: a message and the field it is about (empty
+// for a problem of the whole form).
+type Problem struct {
+	Field, Message string
+}
+
+// Problems orders a form's field errors for the summary: the fields named in order first
+// (the order they appear in the form), then any others by name. An entry "key:field"
+// files the error under key against the form field named field.
+func Problems(errs map[string]string, order ...string) []Problem {
+	if len(errs) == 0 {
+		return nil
+	}
+	out := make([]Problem, 0, len(errs))
+	listed := map[string]bool{}
+	for _, o := range order {
+		key, field, found := strings.Cut(o, ":")
+		if !found {
+			field = key
+		}
+		listed[key] = true
+		if msg, ok := errs[key]; ok && msg != "" {
+			out = append(out, Problem{Field: field, Message: msg})
+		}
+	}
+	var rest []string
+	for f, msg := range errs {
+		if !listed[f] && msg != "" {
+			rest = append(rest, f)
+		}
+	}
+	sort.Strings(rest)
+	for _, f := range rest {
+		out = append(out, Problem{Field: f, Message: errs[f]})
+	}
+	return out
+}
+
+func problemsTitle(n int) string {
+	if n == 1 {
+		return "There is a problem"
+	}
+	return "There are " + itoa(n) + " problems"
+}
+
+func formMessage(message string) []Problem {
+	if message == "" {
+		return nil
+	}
+	return []Problem{{Message: message}}
+}
+
+// trailingCode is an error code a message ends with, as " (NAME_TAKEN)".
+var trailingCode = regexp.MustCompile(`\s*\(([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\)$`)
+
+// SplitCode separates the spec's error code from the end of a message: people read the
+// words, the code stays in a title attribute (and in the audit log and JSON) for quoting.
+func SplitCode(msg string) (text, code string) {
+	m := trailingCode.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return msg, ""
+	}
+	return msg[:m[0]], msg[m[2]:m[3]]
+}
+
+func MessageText(msg string) string {
+	t, _ := SplitCode(msg)
+	return t
+}
+
+// CodeAttr puts a message's code in a title attribute (none without a code).
+func CodeAttr(msg string) templ.Attributes {
+	if _, c := SplitCode(msg); c != "" {
+		return templ.Attributes{"title": c}
+	}
+	return templ.Attributes{}
+}

@@ -1,5 +1,7 @@
 package views
 
+import "time"
+
 // Dashboard is the landing page after sign-in.
 type Dashboard struct {
 	FirstName    string
@@ -11,6 +13,26 @@ type Dashboard struct {
 	// CanRequest offers "Request a VM"; Approver shows what waits for the user's decision.
 	CanRequest bool
 	Approver   *Waiting
+	// VMs are the newest VMs the user may see (nil: no vm:read), VMTotal all of them;
+	// Notes the latest notifications, unread first.
+	VMs     []DashboardVM
+	VMTotal int
+	CanSee  bool
+	Notes   []DashboardNote
+	Unread  int
+}
+
+// DashboardVM is one VM on the dashboard.
+type DashboardVM struct {
+	Name, URL, Status, Environment string
+	System, SystemURL              string
+}
+
+// DashboardNote is one recent notification.
+type DashboardNote struct {
+	Title, Link string
+	At          time.Time
+	Read        bool
 }
 
 // Waiting is what waits for an approver: how many requests, and the oldest.
@@ -57,7 +79,7 @@ type BindingRow struct {
 }
 
 // MembershipRow is one System membership.
-type MembershipRow struct{ System, Role, Grants string }
+type MembershipRow struct{ System, SystemURL, Role, Grants string }
 
 // PermissionRow is one effective permission.
 type PermissionRow struct {
@@ -72,4 +94,18 @@ type ErrorInfo struct {
 	Message   string
 	RequestID string
 	ShowHome  bool
+}
+
+func allVMs(total int) string {
+	if total <= 0 {
+		return "The VM list →"
+	}
+	return "All VMs (" + Itoa(total) + ") →"
+}
+
+func allNotes(unread int) string {
+	if unread == 0 {
+		return "All notifications →"
+	}
+	return "All notifications (" + Itoa(unread) + " unread) →"
 }

@@ -2,7 +2,10 @@
 // structs defined here), never database clients.
 package views
 
-import "encoding/json"
+import (
+	"context"
+	"encoding/json"
+)
 
 // Layout is what every full page needs: who is signed in, what they may navigate to,
 // the CSRF token for htmx and forms, and pending flash messages.
@@ -65,9 +68,20 @@ func ariaCurrent(item NavItem, active string) string {
 	return "false"
 }
 
-func pageTitle(t string) string {
+func pageTitle(ctx context.Context, t string) string {
 	if t == "" {
-		return "Shepherd"
+		t = "Shepherd"
+	} else {
+		t += " · Shepherd"
 	}
-	return t + " · Shepherd"
+	if failed, _ := ctx.Value(failedKey{}).(bool); failed {
+		return "Error: " + t
+	}
+	return t
 }
+
+type failedKey struct{}
+
+// Failed marks a page rendered for a refused request (a form with errors, a denied page):
+// its title starts with "Error:", the first thing a screen reader announces.
+func Failed(ctx context.Context) context.Context { return context.WithValue(ctx, failedKey{}, true) }

@@ -114,7 +114,7 @@ func New(d *Deps) *echo.Echo {
 	h.kit = kit
 	r := &page.Router{E: e, Kit: kit}
 	(&signin.Handler{Kit: kit, Auth: d.Auth, OIDC: d.OIDC}).Register(r)
-	(&home.Handler{Kit: kit}).Register(r)
+	(&home.Handler{Kit: kit, Gov: d.Governance}).Register(r)
 	(&admin.Handler{Kit: kit, Catalog: d.Catalog, Consoles: d.ConsoleAccess}).Register(r)
 	(&systems.Handler{Kit: kit, Systems: d.Systems}).Register(r)
 	(&notifications.Handler{Kit: kit}).Register(r)

@@ -15,8 +15,14 @@ import (
 )
 
 // browser starts headless Chromium with the flags this network needs (no background
-// traffic) and returns a context for driving one tab.
+// traffic) and returns a context for driving one tab for up to three minutes.
 func browser(t *testing.T) context.Context {
+	t.Helper()
+	return browserFor(t, 3*time.Minute)
+}
+
+// browserFor is browser with a longer or shorter limit.
+func browserFor(t *testing.T, limit time.Duration) context.Context {
 	t.Helper()
 	path := ""
 	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
@@ -54,7 +60,7 @@ func browser(t *testing.T) context.Context {
 		cancelAlloc()
 		t.Fatalf("start chromium: %v", err)
 	}
-	tctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	tctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	return tctx
 }

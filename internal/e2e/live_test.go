@@ -38,7 +38,7 @@ func TestPagesUpdateByPush(t *testing.T) {
 	}
 	waitFor(t, ctx, vmStatus("RUNNING"), 10*time.Second)
 	waitStream(t, ctx)
-	if got := attr(t, ctx, `#vm-live`, "hx-trigger"); got != "shepherd-live" {
+	if got := attr(t, ctx, `#vm-live`, "data-hx-trigger"); got != "shepherd-live" {
 		t.Fatalf("the live block's trigger is %q, want the push event only", got)
 	}
 

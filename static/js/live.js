@@ -1,8 +1,8 @@
 // Live updates: one EventSource per tab on /events (web/events). The server sends the
 // topics that changed ("vm:<id>", "ticket:<id>", "inbox", "bell") among those this user
 // may see; every element whose data-live lists one of them (and which has an id) is
-// re-fetched from its hx-get, or else replaced by the same element of a fresh copy of
-// the page. (Its hx-trigger "shepherd-live" only keeps htmx from fetching on a click.) "refresh" re-fetches all of them
+// re-fetched from its data-hx-get, or else replaced by the same element of a fresh copy of
+// the page. (Its data-hx-trigger "shepherd-live" only keeps htmx from fetching on a click.) "refresh" re-fetches all of them
 // (events may have been missed). While the stream is down, the elements are re-fetched
 // every 30 s instead; an idle tab with a working stream sends nothing.
 (function () {
@@ -29,7 +29,7 @@
     }
     busy[id] = "busy";
     var opts = { source: el, target: el, swap: "outerHTML" };
-    var url = el.getAttribute("hx-get");
+    var url = el.getAttribute("data-hx-get");
     if (!url) {
       url = window.location.href;
       opts.select = "#" + id;

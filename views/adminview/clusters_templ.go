@@ -394,7 +394,7 @@ func ClusterFormPage(l views.Layout, n Nav, f ClusterForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = FormProblem(f.Errors, f.Message).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = FormProblem(f.Errors, f.Message, "provider", "name", "environment", "scheduling_weight", "default_storage_class", "storage_classes", "gpu_devices", "hugepages", "dedicated_cpu").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -194,3 +194,12 @@ type ConsoleGrantRow struct {
 	Expires, ExpiresTitle                           string // "14:05 UTC", "in 25 minutes"
 	RequestURL                                      string
 }
+
+// formProblems is the error summary of an admin form: its message first, then the fields.
+func formProblems(errs Errors, message string, order []string) []views.Problem {
+	var out []views.Problem
+	if message != "" {
+		out = append(out, views.Problem{Message: message})
+	}
+	return append(out, views.Problems(errs, order...)...)
+}

@@ -332,7 +332,7 @@ func NamespaceFormPage(l views.Layout, n Nav, f NamespaceForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = FormProblem(f.Errors, f.Message).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = FormProblem(f.Errors, f.Message, "name", "environment", "description").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -151,7 +151,7 @@ func SpecOverridesFields(f SizeForm) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<div class=\"button-row connection-test\"><button type=\"button\" class=\"secondary outline small-button\" hx-post=\"/admin/sizes/dry-run\" hx-include=\"closest form\" hx-target=\"#size-dryrun-result\" hx-swap=\"innerHTML\" hx-indicator=\"#size-dryrun-busy\" hx-disabled-elt=\"this\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<div class=\"button-row connection-test\"><button type=\"button\" class=\"secondary outline small-button\" data-hx-post=\"/admin/sizes/dry-run\" data-hx-include=\"closest form\" data-hx-target=\"#size-dryrun-result\" data-hx-swap=\"innerHTML\" data-hx-indicator=\"#size-dryrun-busy\" data-hx-disabled-elt=\"this\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -424,7 +424,7 @@ func SizeFormPage(l views.Layout, n Nav, f SizeForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = FormProblem(f.Errors, f.Message).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = FormProblem(f.Errors, f.Message, "name", "display_name", "description", "cpu_cores", "memory_gib", "cpu_request", "mem_request_gib", "dedicated_cpu", "hugepages_size", "gpu_devices", "disk_min_gb", "disk_default_gb", "disk_max_gb", "sort_order").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -709,7 +709,7 @@ func TemplateFormBody(n Nav, f TemplateForm, action, submit string) templ.Compon
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = FormProblem(f.Errors, f.Message).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = FormProblem(f.Errors, f.Message, "name", "display_name", "category", "description", "source_type", "image", "pvc_namespace", "pvc_name", "cloud_init").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -20,7 +20,7 @@ func readAttr(read bool) string {
 
 func oobAttr(oob bool) templ.Attributes {
 	if oob {
-		return templ.Attributes{"hx-swap-oob": "true"}
+		return templ.Attributes{"data-hx-swap-oob": "true"}
 	}
 	return templ.Attributes{}
 }

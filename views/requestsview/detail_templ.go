@@ -733,7 +733,7 @@ func Live(d Detail) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if d.OOB {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 72, "<span id=\"ticket-status\" data-testid=\"ticket-status\" hx-swap-oob=\"true\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 72, "<span id=\"ticket-status\" data-testid=\"ticket-status\" data-hx-swap-oob=\"true\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -108,6 +108,6 @@ func boolAttr(b bool) string {
 // pollAttrs make the timeline re-fetch itself whenever the ticket changes (pushed by
 // /events through static/js/live.js; see vmsview.LiveTrigger).
 func pollAttrs(d Detail) templ.Attributes {
-	return templ.Attributes{"data-live": "ticket:" + d.ID, "hx-get": "/requests/" + d.ID + "/status", "hx-trigger": "shepherd-live",
-		"hx-swap": "outerHTML", "hx-sync": "this:queue last"}
+	return templ.Attributes{"data-live": "ticket:" + d.ID, "data-hx-get": "/requests/" + d.ID + "/status", "data-hx-trigger": "shepherd-live",
+		"data-hx-swap": "outerHTML", "data-hx-sync": "this:queue last"}
 }

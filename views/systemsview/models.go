@@ -166,7 +166,7 @@ func includeAttr(sel string) templ.Attributes {
 	if sel == "" {
 		return templ.Attributes{}
 	}
-	return templ.Attributes{"hx-include": sel}
+	return templ.Attributes{"data-hx-include": sel}
 }
 
 // invalid marks a control with an error. Valid controls carry no aria-invalid at all:

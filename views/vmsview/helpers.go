@@ -20,8 +20,8 @@ func boolAttr(b bool) string {
 // pollAttrs make the live block re-fetch itself whenever the VM or one of its tickets
 // changes, whoever changed it; queue last: a change during a fetch is fetched after it.
 func pollAttrs(m Live) templ.Attributes {
-	return templ.Attributes{"data-live": "vm:" + m.ID, "hx-get": "/vms/" + m.ID + "/status", "hx-trigger": LiveTrigger,
-		"hx-swap": "outerHTML", "hx-sync": "this:queue last"}
+	return templ.Attributes{"data-live": "vm:" + m.ID, "data-hx-get": "/vms/" + m.ID + "/status", "data-hx-trigger": LiveTrigger,
+		"data-hx-swap": "outerHTML", "data-hx-sync": "this:queue last"}
 }
 
 // rowsPollAttrs make the list's table body re-fetch itself when a VM on it changes.
@@ -30,8 +30,8 @@ func rowsPollAttrs(m List) templ.Attributes {
 	for i, r := range m.Rows {
 		topics[i] = "vm:" + r.ID
 	}
-	return templ.Attributes{"data-live": strings.Join(topics, " "), "hx-get": m.RowsURL, "hx-trigger": LiveTrigger,
-		"hx-swap": "outerHTML", "hx-sync": "this:queue last"}
+	return templ.Attributes{"data-live": strings.Join(topics, " "), "data-hx-get": m.RowsURL, "data-hx-trigger": LiveTrigger,
+		"data-hx-swap": "outerHTML", "data-hx-sync": "this:queue last"}
 }
 
 func orDash(s string) string {

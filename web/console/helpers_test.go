@@ -111,7 +111,7 @@ type user struct {
 	csrf string
 }
 
-var hxHeaders = regexp.MustCompile(`<body[^>]*\shx-headers="([^"]*)"`)
+var hxHeaders = regexp.MustCompile(`<body[^>]*\sdata-hx-headers="([^"]*)"`)
 
 // signIn signs the demo user in through the development OIDC issuer and reads the
 // CSRF token the layout puts in <body hx-headers>.

@@ -4,10 +4,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/notify"
+	"kv-shepherd.io/shepherd/internal/paging"
+	"kv-shepherd.io/shepherd/internal/redirect"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/web/page"
 )
@@ -38,6 +42,9 @@ func (h *Handler) dashboard(c echo.Context) error {
 			m.Approver.OldestURL = "/approvals/" + oldest.ID.String()
 			m.Approver.OldestWhat = strings.ToLower(views.TicketTypeLabel(string(oldest.Type))[:1]) + views.TicketTypeLabel(string(oldest.Type))[1:] + " for " + oldest.TargetName
 		}
+	}
+	if err := h.recent(c, &m); err != nil {
+		return err
 	}
 	m.Capabilities = capabilities(p)
 	return page.OK(c, views.DashboardPage(h.Kit.Layout(c, "Dashboard", "dashboard"), m))
@@ -84,4 +91,55 @@ func sourceLabel(s string) string {
 	default:
 		return "granted by an administrator"
 	}
+}
+
+// dashboardRows is how many VMs and notifications the dashboard shows.
+const dashboardRows = 5
+
+// recent adds the user's newest VMs and latest notifications to the dashboard.
+func (h *Handler) recent(c echo.Context, m *views.Dashboard) error {
+	ctx := c.Request().Context()
+	st := page.StateOf(c)
+	if st.Principal.Has(authz.VMRead) {
+		m.CanSee = true
+		vms, total, err := h.Gov.VMs(ctx, st.Principal, governance.VMFilter{Page: paging.Page{Number: 1, PerPage: dashboardRows}})
+		if err != nil {
+			return err
+		}
+		m.VMTotal = total
+		for _, v := range vms {
+			m.VMs = append(m.VMs, views.DashboardVM{
+				Name:        v.Name,
+				URL:         "/vms/" + v.ID.String(),
+				Status:      string(v.Status),
+				Environment: string(v.Environment),
+				System:      systemName(st.Principal, v.SystemID),
+				SystemURL:   "/systems/" + v.SystemID.String(),
+			})
+		}
+	}
+	inbox, err := notify.List(ctx, h.Kit.Store.Ent, notify.InboxQuery{Recipient: st.User.ID, Page: paging.Page{Number: 1, PerPage: dashboardRows}})
+	if err != nil {
+		return err
+	}
+	m.Unread = inbox.Unread
+	for _, n := range inbox.Items {
+		note := views.DashboardNote{Title: n.Title, At: n.CreatedAt, Read: n.ReadAt != nil}
+		if n.Link != "" && redirect.LocalPath(n.Link) == n.Link {
+			note.Link = n.Link
+		}
+		m.Notes = append(m.Notes, note)
+	}
+	return nil
+}
+
+// systemName is the name of a System the user belongs to ("" for others: a platform
+// admin sees every VM, and the VM's name already starts with its System's).
+func systemName(p *authz.Principal, id uuid.UUID) string {
+	for _, ms := range p.Memberships {
+		if ms.SystemID == id {
+			return ms.SystemName
+		}
+	}
+	return ""
 }

@@ -30,7 +30,12 @@ func (h *Handler) permissionsModel(c echo.Context) (views.Permissions, error) {
 		m.Bindings = append(m.Bindings, views.BindingRow{Role: b.Role, Scope: scope, Source: sourceLabel(b.Source), Environments: b.Environments})
 	}
 	for _, ms := range p.Memberships {
-		m.Memberships = append(m.Memberships, views.MembershipRow{System: ms.SystemName, Role: string(ms.Role), Grants: memberGrants[ms.Role]})
+		m.Memberships = append(m.Memberships, views.MembershipRow{
+			System:    ms.SystemName,
+			SystemURL: "/systems/" + ms.SystemID.String(),
+			Role:      string(ms.Role),
+			Grants:    memberGrants[ms.Role],
+		})
 	}
 	perms, err := h.Kit.Store.Ent.Permission.Query().All(c.Request().Context())
 	if err != nil {

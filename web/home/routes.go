@@ -4,11 +4,15 @@ package home
 import (
 	"net/http"
 
+	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/web/page"
 )
 
 // Handler serves the dashboard and permission pages.
-type Handler struct{ Kit *page.Kit }
+type Handler struct {
+	Kit *page.Kit
+	Gov *governance.Service
+}
 
 // Register adds the area's routes.
 func (h *Handler) Register(r *page.Router) {

@@ -79,7 +79,11 @@ func Render(c echo.Context, status int, comp templ.Component) error {
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	c.Response().WriteHeader(status)
-	return comp.Render(c.Request().Context(), c.Response())
+	ctx := c.Request().Context()
+	if status >= http.StatusBadRequest {
+		ctx = views.Failed(ctx)
+	}
+	return comp.Render(ctx, c.Response())
 }
 
 // OK renders with 200.

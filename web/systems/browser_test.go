@@ -54,8 +54,12 @@ func TestBrowserLiveValidationAndPages(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#f-name`), "inventory-syncer"),
 		chromedp.WaitVisible(chromedp.CSS(`#f-name-help.field-error`)))
 	help := text("#f-name-help")
-	if !strings.Contains(help, "16/15") || !strings.Contains(help, "NAME_TOO_LONG") {
+	if !strings.Contains(help, "16/15") || strings.Contains(help, "NAME_TOO_LONG") {
 		t.Fatalf("help line %q", help)
+	}
+	// The code is for quoting, in the title; people read words.
+	if code, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#f-name-help [title]').title`)); err != nil || code != "NAME_TOO_LONG" {
+		t.Fatalf("help line's code %q (%v)", code, err)
 	}
 	run("shorten and preview",
 		chromedp.SendKeys(chromedp.CSS(`#f-name`), "\b\b"), // "inventory-sync": 14 characters, a warning
@@ -97,16 +101,19 @@ func TestBrowserLiveValidationAndPages(t *testing.T) {
 	shot(t, ctx, "systems-06-history")
 
 	run("danger zone", chromedp.Click(chromedp.CSS(`[data-testid="tab-overview"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="danger-zone"] summary`)),
-		chromedp.Click(chromedp.CSS(`[data-testid="danger-zone"] summary`)), chromedp.WaitVisible(chromedp.CSS(`#confirm-name`)),
-		chromedp.SendKeys(chromedp.CSS(`#confirm-name`), "inventory-sync"), chromedp.Click(chromedp.CSS(`[data-testid="delete-system"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="danger-zone"] summary`)), chromedp.WaitVisible(chromedp.CSS(`#f-confirm_name`)),
+		chromedp.SendKeys(chromedp.CSS(`#f-confirm_name`), "inventory-sync"), chromedp.Click(chromedp.CSS(`[data-testid="delete-system"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="delete-error"]`)))
 	shot(t, ctx, "systems-07-delete-restricted")
 
 	run("refused form", chromedp.Navigate(env.URL+"/systems/new"), chromedp.WaitVisible(chromedp.CSS(`#f-name`)),
 		chromedp.SendKeys(chromedp.CSS(`#f-name`), "shop"), chromedp.SendKeys(chromedp.CSS(`#f-description`), "kept"),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-system"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="form-errors"]`)))
-	if help := text("#f-name-help"); !strings.Contains(help, "NAME_TAKEN") {
+	if help := text("#f-name-help"); !strings.Contains(help, "already exists") || strings.Contains(help, "NAME_TAKEN") {
 		t.Fatalf("refused form help %q", help)
+	}
+	if code, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#f-name-help [title]').title`)); err != nil || code != "NAME_TAKEN" {
+		t.Fatalf("refused form help's code %q (%v)", code, err)
 	}
 	shot(t, ctx, "systems-08-refused-form")
 }
