@@ -20,6 +20,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
+	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
 	"kv-shepherd.io/shepherd/ent/consolegrant"
 	"kv-shepherd.io/shepherd/ent/consolesession"
 	"kv-shepherd.io/shepherd/ent/consoleticket"
@@ -59,6 +60,8 @@ type Client struct {
 	Cluster *ClusterClient
 	// ClusterHealthCheck is the client for interacting with the ClusterHealthCheck builders.
 	ClusterHealthCheck *ClusterHealthCheckClient
+	// ClusterWatchLease is the client for interacting with the ClusterWatchLease builders.
+	ClusterWatchLease *ClusterWatchLeaseClient
 	// ConsoleGrant is the client for interacting with the ConsoleGrant builders.
 	ConsoleGrant *ConsoleGrantClient
 	// ConsoleSession is the client for interacting with the ConsoleSession builders.
@@ -118,6 +121,7 @@ func (c *Client) init() {
 	c.AuditLog = NewAuditLogClient(c.config)
 	c.Cluster = NewClusterClient(c.config)
 	c.ClusterHealthCheck = NewClusterHealthCheckClient(c.config)
+	c.ClusterWatchLease = NewClusterWatchLeaseClient(c.config)
 	c.ConsoleGrant = NewConsoleGrantClient(c.config)
 	c.ConsoleSession = NewConsoleSessionClient(c.config)
 	c.ConsoleTicket = NewConsoleTicketClient(c.config)
@@ -236,6 +240,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuditLog:           NewAuditLogClient(cfg),
 		Cluster:            NewClusterClient(cfg),
 		ClusterHealthCheck: NewClusterHealthCheckClient(cfg),
+		ClusterWatchLease:  NewClusterWatchLeaseClient(cfg),
 		ConsoleGrant:       NewConsoleGrantClient(cfg),
 		ConsoleSession:     NewConsoleSessionClient(cfg),
 		ConsoleTicket:      NewConsoleTicketClient(cfg),
@@ -281,6 +286,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuditLog:           NewAuditLogClient(cfg),
 		Cluster:            NewClusterClient(cfg),
 		ClusterHealthCheck: NewClusterHealthCheckClient(cfg),
+		ClusterWatchLease:  NewClusterWatchLeaseClient(cfg),
 		ConsoleGrant:       NewConsoleGrantClient(cfg),
 		ConsoleSession:     NewConsoleSessionClient(cfg),
 		ConsoleTicket:      NewConsoleTicketClient(cfg),
@@ -332,12 +338,12 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck, c.ConsoleGrant,
-		c.ConsoleSession, c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping,
-		c.InstanceSize, c.LoginThrottle, c.Namespace, c.Notification,
-		c.PendingAdoption, c.Permission, c.Role, c.RoleBinding, c.Service, c.Session,
-		c.System, c.SystemMember, c.SystemSecret, c.Template, c.User, c.VM,
-		c.WorkerHeartbeat,
+		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck,
+		c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket,
+		c.DomainEvent, c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
+		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
+		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
+		c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Use(hooks...)
 	}
@@ -347,12 +353,12 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck, c.ConsoleGrant,
-		c.ConsoleSession, c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping,
-		c.InstanceSize, c.LoginThrottle, c.Namespace, c.Notification,
-		c.PendingAdoption, c.Permission, c.Role, c.RoleBinding, c.Service, c.Session,
-		c.System, c.SystemMember, c.SystemSecret, c.Template, c.User, c.VM,
-		c.WorkerHeartbeat,
+		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck,
+		c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket,
+		c.DomainEvent, c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
+		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
+		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
+		c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -369,6 +375,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Cluster.mutate(ctx, m)
 	case *ClusterHealthCheckMutation:
 		return c.ClusterHealthCheck.mutate(ctx, m)
+	case *ClusterWatchLeaseMutation:
+		return c.ClusterWatchLease.mutate(ctx, m)
 	case *ConsoleGrantMutation:
 		return c.ConsoleGrant.mutate(ctx, m)
 	case *ConsoleSessionMutation:
@@ -947,6 +955,139 @@ func (c *ClusterHealthCheckClient) mutate(ctx context.Context, m *ClusterHealthC
 		return (&ClusterHealthCheckDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown ClusterHealthCheck mutation op: %q", m.Op())
+	}
+}
+
+// ClusterWatchLeaseClient is a client for the ClusterWatchLease schema.
+type ClusterWatchLeaseClient struct {
+	config
+}
+
+// NewClusterWatchLeaseClient returns a client for the ClusterWatchLease from the given config.
+func NewClusterWatchLeaseClient(c config) *ClusterWatchLeaseClient {
+	return &ClusterWatchLeaseClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `clusterwatchlease.Hooks(f(g(h())))`.
+func (c *ClusterWatchLeaseClient) Use(hooks ...Hook) {
+	c.hooks.ClusterWatchLease = append(c.hooks.ClusterWatchLease, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `clusterwatchlease.Intercept(f(g(h())))`.
+func (c *ClusterWatchLeaseClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ClusterWatchLease = append(c.inters.ClusterWatchLease, interceptors...)
+}
+
+// Create returns a builder for creating a ClusterWatchLease entity.
+func (c *ClusterWatchLeaseClient) Create() *ClusterWatchLeaseCreate {
+	mutation := newClusterWatchLeaseMutation(c.config, OpCreate)
+	return &ClusterWatchLeaseCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ClusterWatchLease entities.
+func (c *ClusterWatchLeaseClient) CreateBulk(builders ...*ClusterWatchLeaseCreate) *ClusterWatchLeaseCreateBulk {
+	return &ClusterWatchLeaseCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ClusterWatchLeaseClient) MapCreateBulk(slice any, setFunc func(*ClusterWatchLeaseCreate, int)) *ClusterWatchLeaseCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ClusterWatchLeaseCreateBulk{err: fmt.Errorf("calling to ClusterWatchLeaseClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ClusterWatchLeaseCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ClusterWatchLeaseCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ClusterWatchLease.
+func (c *ClusterWatchLeaseClient) Update() *ClusterWatchLeaseUpdate {
+	mutation := newClusterWatchLeaseMutation(c.config, OpUpdate)
+	return &ClusterWatchLeaseUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ClusterWatchLeaseClient) UpdateOne(_m *ClusterWatchLease) *ClusterWatchLeaseUpdateOne {
+	mutation := newClusterWatchLeaseMutation(c.config, OpUpdateOne, withClusterWatchLease(_m))
+	return &ClusterWatchLeaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ClusterWatchLeaseClient) UpdateOneID(id uuid.UUID) *ClusterWatchLeaseUpdateOne {
+	mutation := newClusterWatchLeaseMutation(c.config, OpUpdateOne, withClusterWatchLeaseID(id))
+	return &ClusterWatchLeaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ClusterWatchLease.
+func (c *ClusterWatchLeaseClient) Delete() *ClusterWatchLeaseDelete {
+	mutation := newClusterWatchLeaseMutation(c.config, OpDelete)
+	return &ClusterWatchLeaseDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ClusterWatchLeaseClient) DeleteOne(_m *ClusterWatchLease) *ClusterWatchLeaseDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ClusterWatchLeaseClient) DeleteOneID(id uuid.UUID) *ClusterWatchLeaseDeleteOne {
+	builder := c.Delete().Where(clusterwatchlease.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ClusterWatchLeaseDeleteOne{builder}
+}
+
+// Query returns a query builder for ClusterWatchLease.
+func (c *ClusterWatchLeaseClient) Query() *ClusterWatchLeaseQuery {
+	return &ClusterWatchLeaseQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeClusterWatchLease},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ClusterWatchLease entity by its id.
+func (c *ClusterWatchLeaseClient) Get(ctx context.Context, id uuid.UUID) (*ClusterWatchLease, error) {
+	return c.Query().Where(clusterwatchlease.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ClusterWatchLeaseClient) GetX(ctx context.Context, id uuid.UUID) *ClusterWatchLease {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ClusterWatchLeaseClient) Hooks() []Hook {
+	return c.hooks.ClusterWatchLease
+}
+
+// Interceptors returns the client interceptors.
+func (c *ClusterWatchLeaseClient) Interceptors() []Interceptor {
+	return c.inters.ClusterWatchLease
+}
+
+func (c *ClusterWatchLeaseClient) mutate(ctx context.Context, m *ClusterWatchLeaseMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ClusterWatchLeaseCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ClusterWatchLeaseUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ClusterWatchLeaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ClusterWatchLeaseDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ClusterWatchLease mutation op: %q", m.Op())
 	}
 }
 
@@ -4071,18 +4212,18 @@ func (c *WorkerHeartbeatClient) mutate(ctx context.Context, m *WorkerHeartbeatMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ConsoleGrant,
-		ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping, InstanceSize,
-		LoginThrottle, Namespace, Notification, PendingAdoption, Permission, Role,
-		RoleBinding, Service, Session, System, SystemMember, SystemSecret, Template,
-		User, VM, WorkerHeartbeat []ent.Hook
+		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ClusterWatchLease,
+		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
+		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
+		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
+		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Hook
 	}
 	inters struct {
-		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ConsoleGrant,
-		ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping, InstanceSize,
-		LoginThrottle, Namespace, Notification, PendingAdoption, Permission, Role,
-		RoleBinding, Service, Session, System, SystemMember, SystemSecret, Template,
-		User, VM, WorkerHeartbeat []ent.Interceptor
+		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ClusterWatchLease,
+		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
+		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
+		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
+		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Interceptor
 	}
 )
 

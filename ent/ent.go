@@ -16,6 +16,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
+	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
 	"kv-shepherd.io/shepherd/ent/consolegrant"
 	"kv-shepherd.io/shepherd/ent/consolesession"
 	"kv-shepherd.io/shepherd/ent/consoleticket"
@@ -102,6 +103,7 @@ func checkColumn(t, c string) error {
 			auditlog.Table:           auditlog.ValidColumn,
 			cluster.Table:            cluster.ValidColumn,
 			clusterhealthcheck.Table: clusterhealthcheck.ValidColumn,
+			clusterwatchlease.Table:  clusterwatchlease.ValidColumn,
 			consolegrant.Table:       consolegrant.ValidColumn,
 			consolesession.Table:     consolesession.ValidColumn,
 			consoleticket.Table:      consoleticket.ValidColumn,

@@ -16,6 +16,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
+	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
 	"kv-shepherd.io/shepherd/ent/consolegrant"
 	"kv-shepherd.io/shepherd/ent/consolesession"
 	"kv-shepherd.io/shepherd/ent/consoleticket"
@@ -55,6 +56,7 @@ const (
 	TypeAuditLog           = "AuditLog"
 	TypeCluster            = "Cluster"
 	TypeClusterHealthCheck = "ClusterHealthCheck"
+	TypeClusterWatchLease  = "ClusterWatchLease"
 	TypeConsoleGrant       = "ConsoleGrant"
 	TypeConsoleSession     = "ConsoleSession"
 	TypeConsoleTicket      = "ConsoleTicket"
@@ -6230,6 +6232,500 @@ func (m *ClusterHealthCheckMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *ClusterHealthCheckMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown ClusterHealthCheck edge %s", name)
+}
+
+// ClusterWatchLeaseMutation represents an operation that mutates the ClusterWatchLease nodes in the graph.
+type ClusterWatchLeaseMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *uuid.UUID
+	holder        *string
+	acquired_at   *time.Time
+	expires_at    *time.Time
+	wanted_by     *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*ClusterWatchLease, error)
+	predicates    []predicate.ClusterWatchLease
+}
+
+var _ ent.Mutation = (*ClusterWatchLeaseMutation)(nil)
+
+// clusterwatchleaseOption allows management of the mutation configuration using functional options.
+type clusterwatchleaseOption func(*ClusterWatchLeaseMutation)
+
+// newClusterWatchLeaseMutation creates new mutation for the ClusterWatchLease entity.
+func newClusterWatchLeaseMutation(c config, op Op, opts ...clusterwatchleaseOption) *ClusterWatchLeaseMutation {
+	m := &ClusterWatchLeaseMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeClusterWatchLease,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withClusterWatchLeaseID sets the ID field of the mutation.
+func withClusterWatchLeaseID(id uuid.UUID) clusterwatchleaseOption {
+	return func(m *ClusterWatchLeaseMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ClusterWatchLease
+		)
+		m.oldValue = func(ctx context.Context) (*ClusterWatchLease, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ClusterWatchLease.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withClusterWatchLease sets the old ClusterWatchLease of the mutation.
+func withClusterWatchLease(node *ClusterWatchLease) clusterwatchleaseOption {
+	return func(m *ClusterWatchLeaseMutation) {
+		m.oldValue = func(context.Context) (*ClusterWatchLease, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ClusterWatchLeaseMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ClusterWatchLeaseMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ClusterWatchLease entities.
+func (m *ClusterWatchLeaseMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ClusterWatchLeaseMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ClusterWatchLeaseMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ClusterWatchLease.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetHolder sets the "holder" field.
+func (m *ClusterWatchLeaseMutation) SetHolder(s string) {
+	m.holder = &s
+}
+
+// Holder returns the value of the "holder" field in the mutation.
+func (m *ClusterWatchLeaseMutation) Holder() (r string, exists bool) {
+	v := m.holder
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHolder returns the old "holder" field's value of the ClusterWatchLease entity.
+// If the ClusterWatchLease object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterWatchLeaseMutation) OldHolder(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHolder is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHolder requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHolder: %w", err)
+	}
+	return oldValue.Holder, nil
+}
+
+// ResetHolder resets all changes to the "holder" field.
+func (m *ClusterWatchLeaseMutation) ResetHolder() {
+	m.holder = nil
+}
+
+// SetAcquiredAt sets the "acquired_at" field.
+func (m *ClusterWatchLeaseMutation) SetAcquiredAt(t time.Time) {
+	m.acquired_at = &t
+}
+
+// AcquiredAt returns the value of the "acquired_at" field in the mutation.
+func (m *ClusterWatchLeaseMutation) AcquiredAt() (r time.Time, exists bool) {
+	v := m.acquired_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAcquiredAt returns the old "acquired_at" field's value of the ClusterWatchLease entity.
+// If the ClusterWatchLease object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterWatchLeaseMutation) OldAcquiredAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAcquiredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAcquiredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAcquiredAt: %w", err)
+	}
+	return oldValue.AcquiredAt, nil
+}
+
+// ResetAcquiredAt resets all changes to the "acquired_at" field.
+func (m *ClusterWatchLeaseMutation) ResetAcquiredAt() {
+	m.acquired_at = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *ClusterWatchLeaseMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *ClusterWatchLeaseMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the ClusterWatchLease entity.
+// If the ClusterWatchLease object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterWatchLeaseMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *ClusterWatchLeaseMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetWantedBy sets the "wanted_by" field.
+func (m *ClusterWatchLeaseMutation) SetWantedBy(s string) {
+	m.wanted_by = &s
+}
+
+// WantedBy returns the value of the "wanted_by" field in the mutation.
+func (m *ClusterWatchLeaseMutation) WantedBy() (r string, exists bool) {
+	v := m.wanted_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWantedBy returns the old "wanted_by" field's value of the ClusterWatchLease entity.
+// If the ClusterWatchLease object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClusterWatchLeaseMutation) OldWantedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWantedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWantedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWantedBy: %w", err)
+	}
+	return oldValue.WantedBy, nil
+}
+
+// ResetWantedBy resets all changes to the "wanted_by" field.
+func (m *ClusterWatchLeaseMutation) ResetWantedBy() {
+	m.wanted_by = nil
+}
+
+// Where appends a list predicates to the ClusterWatchLeaseMutation builder.
+func (m *ClusterWatchLeaseMutation) Where(ps ...predicate.ClusterWatchLease) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ClusterWatchLeaseMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ClusterWatchLeaseMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ClusterWatchLease, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ClusterWatchLeaseMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ClusterWatchLeaseMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ClusterWatchLease).
+func (m *ClusterWatchLeaseMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ClusterWatchLeaseMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.holder != nil {
+		fields = append(fields, clusterwatchlease.FieldHolder)
+	}
+	if m.acquired_at != nil {
+		fields = append(fields, clusterwatchlease.FieldAcquiredAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, clusterwatchlease.FieldExpiresAt)
+	}
+	if m.wanted_by != nil {
+		fields = append(fields, clusterwatchlease.FieldWantedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ClusterWatchLeaseMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case clusterwatchlease.FieldHolder:
+		return m.Holder()
+	case clusterwatchlease.FieldAcquiredAt:
+		return m.AcquiredAt()
+	case clusterwatchlease.FieldExpiresAt:
+		return m.ExpiresAt()
+	case clusterwatchlease.FieldWantedBy:
+		return m.WantedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ClusterWatchLeaseMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case clusterwatchlease.FieldHolder:
+		return m.OldHolder(ctx)
+	case clusterwatchlease.FieldAcquiredAt:
+		return m.OldAcquiredAt(ctx)
+	case clusterwatchlease.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case clusterwatchlease.FieldWantedBy:
+		return m.OldWantedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown ClusterWatchLease field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClusterWatchLeaseMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case clusterwatchlease.FieldHolder:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHolder(v)
+		return nil
+	case clusterwatchlease.FieldAcquiredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAcquiredAt(v)
+		return nil
+	case clusterwatchlease.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case clusterwatchlease.FieldWantedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWantedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ClusterWatchLease field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ClusterWatchLeaseMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ClusterWatchLeaseMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClusterWatchLeaseMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ClusterWatchLease numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ClusterWatchLeaseMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ClusterWatchLeaseMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ClusterWatchLeaseMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ClusterWatchLease nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ClusterWatchLeaseMutation) ResetField(name string) error {
+	switch name {
+	case clusterwatchlease.FieldHolder:
+		m.ResetHolder()
+		return nil
+	case clusterwatchlease.FieldAcquiredAt:
+		m.ResetAcquiredAt()
+		return nil
+	case clusterwatchlease.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case clusterwatchlease.FieldWantedBy:
+		m.ResetWantedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown ClusterWatchLease field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ClusterWatchLeaseMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ClusterWatchLeaseMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ClusterWatchLeaseMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ClusterWatchLeaseMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ClusterWatchLeaseMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ClusterWatchLeaseMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ClusterWatchLeaseMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ClusterWatchLease unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ClusterWatchLeaseMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ClusterWatchLease edge %s", name)
 }
 
 // ConsoleGrantMutation represents an operation that mutates the ConsoleGrant nodes in the graph.

@@ -10,6 +10,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
+	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
 	"kv-shepherd.io/shepherd/ent/consolegrant"
 	"kv-shepherd.io/shepherd/ent/consolesession"
 	"kv-shepherd.io/shepherd/ent/consoleticket"
@@ -308,6 +309,32 @@ func init() {
 	clusterhealthcheckDescID := clusterhealthcheckMixinFields0[0].Descriptor()
 	// clusterhealthcheck.DefaultID holds the default value on creation for the id field.
 	clusterhealthcheck.DefaultID = clusterhealthcheckDescID.Default.(func() uuid.UUID)
+	clusterwatchleaseFields := schema.ClusterWatchLease{}.Fields()
+	_ = clusterwatchleaseFields
+	// clusterwatchleaseDescHolder is the schema descriptor for holder field.
+	clusterwatchleaseDescHolder := clusterwatchleaseFields[1].Descriptor()
+	// clusterwatchlease.HolderValidator is a validator for the "holder" field. It is called by the builders before save.
+	clusterwatchlease.HolderValidator = func() func(string) error {
+		validators := clusterwatchleaseDescHolder.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(holder string) error {
+			for _, fn := range fns {
+				if err := fn(holder); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// clusterwatchleaseDescWantedBy is the schema descriptor for wanted_by field.
+	clusterwatchleaseDescWantedBy := clusterwatchleaseFields[4].Descriptor()
+	// clusterwatchlease.DefaultWantedBy holds the default value on creation for the wanted_by field.
+	clusterwatchlease.DefaultWantedBy = clusterwatchleaseDescWantedBy.Default.(string)
+	// clusterwatchlease.WantedByValidator is a validator for the "wanted_by" field. It is called by the builders before save.
+	clusterwatchlease.WantedByValidator = clusterwatchleaseDescWantedBy.Validators[0].(func(string) error)
 	consolegrantMixin := schema.ConsoleGrant{}.Mixin()
 	consolegrantMixinFields0 := consolegrantMixin[0].Fields()
 	_ = consolegrantMixinFields0

@@ -22,6 +22,8 @@ type Tx struct {
 	Cluster *ClusterClient
 	// ClusterHealthCheck is the client for interacting with the ClusterHealthCheck builders.
 	ClusterHealthCheck *ClusterHealthCheckClient
+	// ClusterWatchLease is the client for interacting with the ClusterWatchLease builders.
+	ClusterWatchLease *ClusterWatchLeaseClient
 	// ConsoleGrant is the client for interacting with the ConsoleGrant builders.
 	ConsoleGrant *ConsoleGrantClient
 	// ConsoleSession is the client for interacting with the ConsoleSession builders.
@@ -201,6 +203,7 @@ func (tx *Tx) init() {
 	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.Cluster = NewClusterClient(tx.config)
 	tx.ClusterHealthCheck = NewClusterHealthCheckClient(tx.config)
+	tx.ClusterWatchLease = NewClusterWatchLeaseClient(tx.config)
 	tx.ConsoleGrant = NewConsoleGrantClient(tx.config)
 	tx.ConsoleSession = NewConsoleSessionClient(tx.config)
 	tx.ConsoleTicket = NewConsoleTicketClient(tx.config)

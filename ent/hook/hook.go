@@ -57,6 +57,18 @@ func (f ClusterHealthCheckFunc) Mutate(ctx context.Context, m ent.Mutation) (ent
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClusterHealthCheckMutation", m)
 }
 
+// The ClusterWatchLeaseFunc type is an adapter to allow the use of ordinary
+// function as ClusterWatchLease mutator.
+type ClusterWatchLeaseFunc func(context.Context, *ent.ClusterWatchLeaseMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ClusterWatchLeaseFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ClusterWatchLeaseMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClusterWatchLeaseMutation", m)
+}
+
 // The ConsoleGrantFunc type is an adapter to allow the use of ordinary
 // function as ConsoleGrant mutator.
 type ConsoleGrantFunc func(context.Context, *ent.ConsoleGrantMutation) (ent.Value, error)

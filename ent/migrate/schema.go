@@ -212,6 +212,27 @@ var (
 			},
 		},
 	}
+	// ClusterWatchLeasesColumns holds the columns for the "cluster_watch_leases" table.
+	ClusterWatchLeasesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "holder", Type: field.TypeString, Size: 128},
+		{Name: "acquired_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "wanted_by", Type: field.TypeString, Size: 128, Default: ""},
+	}
+	// ClusterWatchLeasesTable holds the schema information for the "cluster_watch_leases" table.
+	ClusterWatchLeasesTable = &schema.Table{
+		Name:       "cluster_watch_leases",
+		Columns:    ClusterWatchLeasesColumns,
+		PrimaryKey: []*schema.Column{ClusterWatchLeasesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "clusterwatchlease_holder",
+				Unique:  false,
+				Columns: []*schema.Column{ClusterWatchLeasesColumns[1]},
+			},
+		},
+	}
 	// ConsoleGrantsColumns holds the columns for the "console_grants" table.
 	ConsoleGrantsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -934,6 +955,7 @@ var (
 		AuditLogsTable,
 		ClustersTable,
 		ClusterHealthChecksTable,
+		ClusterWatchLeasesTable,
 		ConsoleGrantsTable,
 		ConsoleSessionsTable,
 		ConsoleTicketsTable,

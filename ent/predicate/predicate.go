@@ -18,6 +18,9 @@ type Cluster func(*sql.Selector)
 // ClusterHealthCheck is the predicate function for clusterhealthcheck builders.
 type ClusterHealthCheck func(*sql.Selector)
 
+// ClusterWatchLease is the predicate function for clusterwatchlease builders.
+type ClusterWatchLease func(*sql.Selector)
+
 // ConsoleGrant is the predicate function for consolegrant builders.
 type ConsoleGrant func(*sql.Selector)
 

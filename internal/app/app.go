@@ -178,11 +178,16 @@ func (a *App) wire(ctx context.Context) error {
 		Logger: logger.With("component", "clusterhealth")}})
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: &reconcile.Reconciler{Store: a.Store, Clusters: a.Clusters,
 		Logger: logger.With("component", "reconcile"), Timeout: cfg.K8sTimeout}})
-	a.StatusSync = statussync.New(a.Store, a.Clusters, logger, statussync.Options{CallTimeout: cfg.K8sTimeout})
 	// The client ID is explicit and unique per process: it is what river_job.attempted_by
 	// records and what the heartbeat row is keyed by.
 	a.Liveness = liveness.New(a.Pool, liveness.ClientID(), logger.With("component", "liveness"),
 		liveness.Options{Beat: cfg.WorkerHeartbeat, DeadAfter: cfg.WorkerDeadAfter})
+	// Each cluster is watched by one process of those sharing the database: leases keyed
+	// by the same ID, lasting as long as a heartbeat counts as alive.
+	a.StatusSync = statussync.New(a.Store, a.Clusters, logger, statussync.Options{
+		CallTimeout: cfg.K8sTimeout,
+		Leases:      statussync.NewLeases(a.Store.SQL, a.Liveness.ID(), cfg.WorkerDeadAfter, cfg.WorkerDeadAfter),
+	})
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
 		ID:     a.Liveness.ID(),
 		Logger: logger.With("component", "river"),

@@ -55,8 +55,13 @@ func TestKilledMidJobResumesWithOneVM(t *testing.T) {
 	}
 
 	second := startChild(t, "second", addr, env)
+	// The row may show STARTING a moment after the ticket's success: the new process's
+	// status sync can apply a list taken while the VM still booted; the watch brings
+	// RUNNING right after.
 	waitFor(t, 30*time.Second, "the handed-back job to finish", func() bool {
-		return ticketOf(t, store, ev).Status != approvalticket.StatusEXECUTING
+		tk := ticketOf(t, store, ev)
+		return tk.Status == approvalticket.StatusFAILED ||
+			(tk.Status == approvalticket.StatusSUCCESS && vmRow(t, store, v.ID).Status == vm.StatusRUNNING)
 	})
 	second.stop(t)
 

@@ -44,6 +44,13 @@ type Options struct {
 	CallTimeout time.Duration
 	// LogEvery rate-limits repeated failure logs of one cluster. Default 5m.
 	LogEvery time.Duration
+	// Leases, when set, share the clusters among the processes of one database: this
+	// process watches only the clusters whose lease it holds. Nil watches every enabled
+	// cluster (one process).
+	Leases *Leases
+	// Renew is how often leases are renewed (and the cluster set re-read) when Leases is
+	// set. Default and maximum: a quarter of the leases' TTL.
+	Renew time.Duration
 }
 
 func (o *Options) defaults() {
@@ -61,6 +68,9 @@ func (o *Options) defaults() {
 	def(&o.Heartbeat, 15*time.Second)
 	def(&o.CallTimeout, time.Minute)
 	def(&o.LogEvery, 5*time.Minute)
+	if o.Leases != nil && (o.Renew <= 0 || o.Renew > o.Leases.TTL/4) {
+		o.Renew = o.Leases.TTL / 4
+	}
 }
 
 // State is what one watcher reports about its cluster.
@@ -81,6 +91,8 @@ type Syncer struct {
 
 	mu       sync.Mutex
 	watchers map[uuid.UUID]*watcher
+	// leaseUntil is when the leases last renewed run out for this process (local time).
+	leaseUntil time.Time
 }
 
 // New returns a Syncer; nothing runs until Run.
@@ -97,9 +109,24 @@ func New(store *db.Store, reg *clusters.Registry, logger *slog.Logger, opts Opti
 // then waits for the watchers to stop. It returns nil on shutdown: failures of the
 // database or a cluster are logged and retried, never fatal.
 func (s *Syncer) Run(ctx context.Context) error {
+	if s.opts.Leases != nil {
+		// Runs after the watchers stopped (deferred calls run last-in first-out): the
+		// other processes take the clusters at their next renewal.
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := s.opts.Leases.Release(rctx); err != nil {
+				s.logger.Warn("status sync: releasing the cluster watch leases failed; they expire by themselves", "err", err)
+			}
+		}()
+	}
 	run := runner.New(ctx, s.logger)
 	defer run.Wait()
-	tick := time.NewTicker(s.opts.Refresh)
+	every := s.opts.Refresh
+	if s.opts.Leases != nil {
+		every = s.opts.Renew
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		s.refresh(ctx, run)
@@ -116,14 +143,23 @@ func (s *Syncer) Run(ctx context.Context) error {
 func (s *Syncer) refresh(ctx context.Context, run *runner.Runner) {
 	rows, err := s.store.Ent.Cluster.Query().Where(cluster.Enabled(true)).All(ctx)
 	if err != nil {
-		if ctx.Err() == nil {
-			s.logger.Warn("status sync: reading clusters failed; keeping the current watchers", "err", err)
+		if ctx.Err() != nil {
+			return
 		}
-		return
+		if s.opts.Leases == nil || time.Now().Before(s.leaseUntil) {
+			s.logger.Warn("status sync: reading clusters failed; keeping the current watchers", "err", err)
+			return
+		}
+		// Leases that cannot be renewed must not outlive their half-time here.
+		s.logger.Warn("status sync: the cluster watch leases ran out; stopping the watchers until they can be renewed", "err", err)
+		rows = nil
 	}
 	want := map[uuid.UUID]*ent.Cluster{}
 	for _, c := range rows {
 		want[c.ID] = c
+	}
+	if err == nil && s.opts.Leases != nil && !s.claim(ctx, want) {
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -149,6 +185,49 @@ func (s *Syncer) refresh(ctx context.Context, run *runner.Runner) {
 		s.watchers[id] = w
 		run.Go("statussync "+c.Name, func(context.Context) error { w.run(wctx); return nil })
 	}
+}
+
+// claim keeps in want only the clusters whose lease this process holds. When the leases
+// could not be renewed it keeps the current watchers (false) while the last renewal
+// lasts, and stops them all once it ran out — another process may take over then.
+func (s *Syncer) claim(ctx context.Context, want map[uuid.UUID]*ent.Cluster) bool {
+	ids := make([]uuid.UUID, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.opts.Renew)
+	defer cancel()
+	held, until, err := s.opts.Leases.Claim(cctx, ids)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		if time.Now().Before(s.leaseUntil) {
+			s.logger.Warn("status sync: renewing the cluster watch leases failed; keeping the watchers while the leases last", "err", err)
+			return false
+		}
+		s.logger.Warn("status sync: the cluster watch leases ran out; stopping the watchers until they can be renewed", "err", err)
+		clear(want)
+		return true
+	}
+	s.leaseUntil = until
+	for id, c := range want {
+		if !held[id] {
+			delete(want, id)
+			if s.watching(id) {
+				s.logger.Info("status sync: another process watches this cluster now", "cluster", c.Name)
+			}
+		}
+	}
+	return true
+}
+
+// watching reports whether this process runs a watcher for the cluster.
+func (s *Syncer) watching(id uuid.UUID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.watchers[id]
+	return ok
 }
 
 // connection is what the provider is built from; a change needs a new watcher. Other
