@@ -61,6 +61,14 @@ type child struct {
 // startChild runs Shepherd with env (KEY=value) on addr and waits until it is ready.
 func startChild(t *testing.T, name, addr string, env []string) *child {
 	t.Helper()
+	c := launchChild(t, name, addr, env)
+	c.waitReady(t, name)
+	return c
+}
+
+// launchChild runs Shepherd with env (KEY=value) on addr without waiting for it.
+func launchChild(t *testing.T, name, addr string, env []string) *child {
+	t.Helper()
 	logs := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logs)
 	if err != nil {
@@ -83,19 +91,24 @@ func startChild(t *testing.T, name, addr string, env []string) *child {
 			t.Logf("%s log tail:\n%s", name, c.tail(60))
 		}
 	})
+	return c
+}
+
+// waitReady waits until the child answers /health/ready with 200.
+func (c *child) waitReady(t *testing.T, name string) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(c.url + "/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return c
+				return
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s did not become ready:\n%s", name, c.tail(60))
-	return nil
 }
 
 // kill sends SIGKILL: no shutdown code runs, like a node dying.
