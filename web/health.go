@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/subtle"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,18 +17,54 @@ func (h *handlers) live(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// startup answers once the process serves at all: the listener opens only after the
+// migrations ran and River started, so a slow migration keeps a startup probe waiting
+// instead of failing liveness.
+func (h *handlers) startup(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "started"})
+}
+
+// readiness is /health/ready's body: the verdict on the database and River, and the
+// cluster watchers this process runs — reported, never a reason to be unready, so one
+// unreachable cluster does not take every replica out of the load balancer.
+type readiness struct {
+	Status   string          `json:"status"`
+	Reason   string          `json:"reason,omitempty"`
+	Watchers []watcherReport `json:"watchers"`
+}
+
+type watcherReport struct {
+	Cluster string `json:"cluster"`
+	Healthy bool   `json:"healthy"`
+	// StaleSeconds is the time since the last list, event or heartbeat (-1: none yet).
+	StaleSeconds float64 `json:"stale_seconds"`
+	LastError    string  `json:"last_error,omitempty"`
+}
+
 // ready answers 503 with the failing check when the database or River is not usable.
 func (h *handlers) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
+	body := readiness{Status: "ok", Watchers: []watcherReport{}}
+	if h.d.Watchers != nil {
+		now := time.Now()
+		for _, w := range h.d.Watchers() {
+			r := watcherReport{Cluster: w.Name, Healthy: w.Healthy, StaleSeconds: -1, LastError: w.LastError}
+			if !w.LastHeartbeat.IsZero() {
+				r.StaleSeconds = math.Round(now.Sub(w.LastHeartbeat).Seconds()*10) / 10
+			}
+			body.Watchers = append(body.Watchers, r)
+		}
+	}
 	if err := h.d.Ready(ctx); err != nil {
 		if clientGone(c, err) {
 			return err // the prober hung up: says nothing about the database
 		}
 		h.d.Logger.Warn("not ready", "err", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+		body.Status, body.Reason = "unavailable", err.Error()
+		return c.JSON(http.StatusServiceUnavailable, body)
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	return c.JSON(http.StatusOK, body)
 }
 
 type httpMetrics struct{ duration *prometheus.HistogramVec }

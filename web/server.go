@@ -22,6 +22,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/live"
+	"kv-shepherd.io/shepherd/internal/statussync"
 	systemsuc "kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/static"
 	"kv-shepherd.io/shepherd/web/admin"
@@ -52,7 +53,9 @@ type Deps struct {
 	DevIssuerPath string
 	JobsUI        http.Handler // River UI, platform admins only
 	Ready         func(ctx context.Context) error
-	Registry      *prometheus.Registry
+	// Watchers reports the cluster status watchers this process runs (readiness body).
+	Watchers func() []statussync.State
+	Registry *prometheus.Registry
 	// Catalog runs the admin catalogues (namespaces, clusters, sizes, templates).
 	Catalog    *catalog.Service
 	Governance *governance.Service
@@ -93,6 +96,7 @@ func New(d *Deps) *echo.Echo {
 
 	e.GET("/health/live", h.live)
 	e.GET("/health/ready", h.ready)
+	e.GET("/health/startup", h.startup)
 	if d.Config.MetricsToken != "" {
 		e.GET("/metrics", echo.WrapHandler(MetricsHandler(d.Registry)), bearer(d.Config.MetricsToken))
 	}

@@ -244,6 +244,33 @@ func TestHealthAndMetrics(t *testing.T) {
 	if status, body, _ := env.Get(t, c, "/health/ready"); status != http.StatusOK || !strings.Contains(body, `"ok"`) {
 		t.Fatal("ready")
 	}
+	if status, _, _ := env.Get(t, c, "/health/startup"); status != http.StatusOK {
+		t.Fatal("startup")
+	}
+	// The body reports the cluster watchers this process runs (the demo's simulated clusters).
+	var ready struct {
+		Status   string
+		Watchers []struct {
+			Cluster      string
+			Healthy      bool
+			StaleSeconds float64 `json:"stale_seconds"`
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, body, _ := env.Get(t, c, "/health/ready")
+		if err := json.Unmarshal([]byte(body), &ready); err != nil {
+			t.Fatalf("ready body %q: %v", body, err)
+		}
+		if len(ready.Watchers) > 0 && ready.Watchers[0].Healthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no healthy watcher in the readiness body: %s", body)
+		}
+	}
+	if w := ready.Watchers[0]; w.Cluster == "" || w.StaleSeconds < 0 || w.StaleSeconds > 60 {
+		t.Errorf("watcher report %+v", w)
+	}
 	env.Get(t, c, "/login")
 	// Not on the portal's address: route names, status counts and queue depths are for operators.
 	if status, body, _ := env.Get(t, c, "/metrics"); status != http.StatusNotFound || strings.Contains(body, "shepherd_river_jobs") {
@@ -255,7 +282,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`shepherd_http_request_duration_seconds_bucket{method="GET",route="/login"`, "shepherd_river_jobs{"} {
+	for _, want := range []string{`shepherd_http_request_duration_seconds_bucket{method="GET",route="/login"`, "shepherd_river_jobs{",
+		`shepherd_cluster_watcher{cluster="` + ready.Watchers[0].Cluster + `"} 1`, "shepherd_cluster_watcher_staleness_seconds{"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s", want)
 		}

@@ -241,8 +241,9 @@ func (a *App) wire(ctx context.Context) error {
 	deps.Catalog = catalog.NewService(a.Store, box)
 	deps.Catalog.Clusters = a.Clusters
 	deps.Ready = a.ready
+	deps.Watchers = a.StatusSync.States
 	deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		jobs.NewQueueCollector(a.Pool))
+		jobs.NewQueueCollector(a.Pool), statussync.NewCollector(a.StatusSync))
 	a.metrics = deps.Registry
 	a.Echo = web.New(deps)
 	return nil
