@@ -21,6 +21,8 @@ type Page struct {
 	Actions       []string // suggestions for the action filter
 	ResourceTypes []string // suggestions for the resource type filter
 	ExportURL     string
+	// StreamURLs export every matching record (JSON Lines, CSV), not one page.
+	StreamURLs []Link
 	ResetURL      string
 }
 
@@ -90,3 +92,13 @@ func resourceLabel(r Row) string {
 }
 
 func shortTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+
+// Link is a labelled URL.
+type Link struct{ Label, URL string }
+
+func streamLabel(format string) string {
+	if format == "jsonl" {
+		return "JSON Lines"
+	}
+	return "CSV"
+}

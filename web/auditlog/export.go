@@ -74,15 +74,26 @@ type apiError struct {
 	} `json:"error"`
 }
 
-// export is GET /admin/audit/export: the viewer's filters, page and per_page (at most 1000).
+// export is GET /admin/audit/export: the viewer's filters, page and per_page (at most
+// 1000) as a JSON page; with format=jsonl or format=csv, every matching row, streamed.
 func (h *Handler) export(c echo.Context) error {
 	form := readFilterForm(c.QueryParams(), exportDefaultPerPage, audit.MaxExportPerPage)
 	filter, errs := form.filter()
 	c.Response().Header().Set("Cache-Control", "no-store")
+	format := c.QueryParam("format")
+	if _, ok := streamFormats[format]; !ok && format != "" && format != "json" {
+		if errs == nil {
+			errs = map[string]string{}
+		}
+		errs["format"] = "json, jsonl or csv"
+	}
 	if len(errs) > 0 {
 		var e apiError
 		e.Error.Code, e.Error.Params = "VALIDATION_FAILED", errs
 		return c.JSON(http.StatusBadRequest, e)
+	}
+	if _, ok := streamFormats[format]; ok {
+		return h.exportStream(c, form, filter, format)
 	}
 	res, err := audit.Search(c.Request().Context(), h.Kit.Store.Ent, filter)
 	if err != nil {

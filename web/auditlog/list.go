@@ -28,6 +28,12 @@ func (h *Handler) list(c echo.Context) error {
 	exportQuery := form.values()
 	exportQuery.Set("per_page", strconv.Itoa(audit.MaxExportPerPage))
 	m.ExportURL = exportPath + "?" + exportQuery.Encode()
+	// The whole-log exports take the same filters and no page.
+	exportQuery.Del("per_page")
+	for _, f := range []string{"jsonl", "csv"} {
+		exportQuery.Set("format", f)
+		m.StreamURLs = append(m.StreamURLs, auditview.Link{Label: f, URL: exportPath + "?" + exportQuery.Encode()})
+	}
 	var err error
 	if m.Actions, err = audit.DistinctActions(ctx, client); err != nil {
 		return err
