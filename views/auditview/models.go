@@ -23,7 +23,7 @@ type Page struct {
 	ExportURL     string
 	// StreamURLs export every matching record (JSON Lines, CSV), not one page.
 	StreamURLs []Link
-	ResetURL      string
+	ResetURL   string
 }
 
 // Form is the filter form as submitted, with an error per field name.
