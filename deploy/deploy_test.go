@@ -344,4 +344,26 @@ func TestServerDryRun(t *testing.T) {
 		}
 		t.Logf("%s: %d objects accepted in %v", path, want, time.Since(start).Round(time.Millisecond))
 	}
+
+	// The check has teeth: a misspelt field (strict field validation) and an invalid value are refused.
+	data, err := os.ReadFile("manifests/shepherd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, bad := range map[string][2]string{
+		"unknown field": {"readOnlyRootFilesystem: true", "readOnlyRootFileSystem: true"},
+		"invalid value": {"minAvailable: 1", "minAvailable: -1"},
+	} {
+		broken := filepath.Join(t.TempDir(), "broken.yaml")
+		if err := os.WriteFile(broken, bytes.Replace(data, []byte(bad[0]), []byte(bad[1]), 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := kubectl("apply", "--dry-run=server", "-n", ns, "-f", broken)
+		if err == nil {
+			t.Errorf("%s (%s): the server accepted it:\n%s", what, bad[1], out)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		t.Logf("%s refused: %s", what, lines[len(lines)-1])
+	}
 }
