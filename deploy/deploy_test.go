@@ -138,6 +138,9 @@ func checkSecurity(t *testing.T, what string, pod corev1.PodSpec) {
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Errorf("%s: a service account token is mounted", what)
 	}
+	if pod.EnableServiceLinks == nil || *pod.EnableServiceLinks {
+		t.Errorf("%s: service links would add SHEPHERD_PORT and the like to the environment", what)
+	}
 	psc := pod.SecurityContext
 	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != 65532 ||
 		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -179,17 +182,25 @@ func TestDefaultManifests(t *testing.T) {
 		t.Errorf("replicas %v; want 2", d.Spec.Replicas)
 	}
 	pod := d.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers", len(pod.Containers))
+	}
 	checkSecurity(t, "Deployment", pod)
-	if pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds < 30 {
-		t.Errorf("terminationGracePeriodSeconds %v; want at least 30 (River gets 15 s to finish jobs)", pod.TerminationGracePeriodSeconds)
+	var preStop int64
+	if l := pod.Containers[0].Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
+		preStop = l.PreStop.Sleep.Seconds
+	}
+	if preStop == 0 {
+		t.Error("no preStop sleep: a rolling update would send requests to a pod that stopped listening")
+	}
+	if pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds < 30+preStop {
+		t.Errorf("terminationGracePeriodSeconds %v; want at least 30 after the %d s preStop sleep (River gets 15 s to finish jobs)",
+			pod.TerminationGracePeriodSeconds, preStop)
 	}
 	if pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil ||
 		len(pod.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
 		pod.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" {
 		t.Errorf("affinity %+v; want a preferred podAntiAffinity by hostname", pod.Affinity)
-	}
-	if len(pod.Containers) != 1 {
-		t.Fatalf("%d containers", len(pod.Containers))
 	}
 	c := pod.Containers[0]
 	if strings.Join(c.Args, " ") != "serve" {
