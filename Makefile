@@ -94,6 +94,14 @@ check-helm:
 	$(HELM) lint --strict $(CHART)
 	$(HELM) lint --strict $(CHART) --set ingress.enabled=true
 	$(HELM) lint --strict $(CHART) -f ../../deploy/helm/examples/cloudnativepg.yaml
+	@# The ServiceMonitor appears only where its CRD exists; OIDC without its Secret is refused.
+	@$(HELM) template shepherd $(CHART) --set metrics.serviceMonitor.enabled=true \
+		--api-versions monitoring.coreos.com/v1/ServiceMonitor | grep -q '^kind: ServiceMonitor$$' || \
+		{ echo "check-helm: no ServiceMonitor although the cluster has its CRD"; exit 1; }
+	@if $(HELM) template shepherd $(CHART) --set metrics.serviceMonitor.enabled=true | grep -q '^kind: ServiceMonitor$$'; then \
+		echo "check-helm: a ServiceMonitor is rendered for a cluster without its CRD"; exit 1; fi
+	@if $(HELM) template shepherd $(CHART) --set oidc.issuer=https://idp.example.com --set oidc.clientID=x >/dev/null 2>&1; then \
+		echo "check-helm: oidc.issuer without oidc.existingSecret was accepted"; exit 1; fi
 	@$(MAKE) --no-print-directory manifests
 	@if [ -n "$$(git status --porcelain -- deploy/manifests deploy/testdata)" ]; then \
 		echo "Rendered manifests are stale; run 'make manifests' and commit:"; git status --porcelain -- deploy/manifests deploy/testdata; exit 1; fi
