@@ -230,8 +230,8 @@ func TestDefaultManifests(t *testing.T) {
 			t.Errorf("probe %+v; want %s", p, path)
 		}
 	}
-	if s := c.StartupProbe; s == nil || s.HTTPGet == nil || s.HTTPGet.Path != "/health/live" || s.FailureThreshold*s.PeriodSeconds < 120 {
-		t.Errorf("startup probe %+v; want /health/live allowing minutes of migrations", s)
+	if s := c.StartupProbe; s == nil || s.HTTPGet == nil || s.HTTPGet.Path != "/health/startup" || s.FailureThreshold*s.PeriodSeconds < 120 {
+		t.Errorf("startup probe %+v; want /health/startup allowing minutes of migrations", s)
 	}
 
 	svc := find[corev1.Service](t, objs, "Service", "shepherd")
