@@ -35,10 +35,12 @@ func Stream(ctx context.Context, client *ent.Client, f Filter, fn func([]*ent.Au
 		q := client.AuditLog.Query().Where(predicate.AuditLog(pred))
 		if n > 0 {
 			at, id := lastAt, lastID
+			// created_at <= at is what an index can start from (the OR alone would make
+			// every batch scan from the newest row again); the OR settles ties by id.
 			q = q.Where(func(s *entsql.Selector) {
-				s.Where(entsql.Or(
-					entsql.LT(s.C(auditlog.FieldCreatedAt), at),
-					entsql.And(entsql.EQ(s.C(auditlog.FieldCreatedAt), at), entsql.LT(s.C(auditlog.FieldID), id)),
+				s.Where(entsql.And(
+					entsql.LTE(s.C(auditlog.FieldCreatedAt), at),
+					entsql.Or(entsql.LT(s.C(auditlog.FieldCreatedAt), at), entsql.LT(s.C(auditlog.FieldID), id)),
 				))
 			})
 		}
