@@ -18,6 +18,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
@@ -56,6 +57,8 @@ type Client struct {
 	ApprovalTicket *ApprovalTicketClient
 	// AuditLog is the client for interacting with the AuditLog builders.
 	AuditLog *AuditLogClient
+	// AuditWebhookCursor is the client for interacting with the AuditWebhookCursor builders.
+	AuditWebhookCursor *AuditWebhookCursorClient
 	// Cluster is the client for interacting with the Cluster builders.
 	Cluster *ClusterClient
 	// ClusterHealthCheck is the client for interacting with the ClusterHealthCheck builders.
@@ -119,6 +122,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.ApprovalTicket = NewApprovalTicketClient(c.config)
 	c.AuditLog = NewAuditLogClient(c.config)
+	c.AuditWebhookCursor = NewAuditWebhookCursorClient(c.config)
 	c.Cluster = NewClusterClient(c.config)
 	c.ClusterHealthCheck = NewClusterHealthCheckClient(c.config)
 	c.ClusterWatchLease = NewClusterWatchLeaseClient(c.config)
@@ -238,6 +242,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:             cfg,
 		ApprovalTicket:     NewApprovalTicketClient(cfg),
 		AuditLog:           NewAuditLogClient(cfg),
+		AuditWebhookCursor: NewAuditWebhookCursorClient(cfg),
 		Cluster:            NewClusterClient(cfg),
 		ClusterHealthCheck: NewClusterHealthCheckClient(cfg),
 		ClusterWatchLease:  NewClusterWatchLeaseClient(cfg),
@@ -284,6 +289,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:             cfg,
 		ApprovalTicket:     NewApprovalTicketClient(cfg),
 		AuditLog:           NewAuditLogClient(cfg),
+		AuditWebhookCursor: NewAuditWebhookCursorClient(cfg),
 		Cluster:            NewClusterClient(cfg),
 		ClusterHealthCheck: NewClusterHealthCheckClient(cfg),
 		ClusterWatchLease:  NewClusterWatchLeaseClient(cfg),
@@ -338,12 +344,12 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck,
-		c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket,
-		c.DomainEvent, c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
-		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
-		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
-		c.User, c.VM, c.WorkerHeartbeat,
+		c.ApprovalTicket, c.AuditLog, c.AuditWebhookCursor, c.Cluster,
+		c.ClusterHealthCheck, c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession,
+		c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping, c.InstanceSize,
+		c.LoginThrottle, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
+		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
+		c.SystemSecret, c.Template, c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Use(hooks...)
 	}
@@ -353,12 +359,12 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.ApprovalTicket, c.AuditLog, c.Cluster, c.ClusterHealthCheck,
-		c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket,
-		c.DomainEvent, c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
-		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
-		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
-		c.User, c.VM, c.WorkerHeartbeat,
+		c.ApprovalTicket, c.AuditLog, c.AuditWebhookCursor, c.Cluster,
+		c.ClusterHealthCheck, c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession,
+		c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping, c.InstanceSize,
+		c.LoginThrottle, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
+		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
+		c.SystemSecret, c.Template, c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -371,6 +377,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ApprovalTicket.mutate(ctx, m)
 	case *AuditLogMutation:
 		return c.AuditLog.mutate(ctx, m)
+	case *AuditWebhookCursorMutation:
+		return c.AuditWebhookCursor.mutate(ctx, m)
 	case *ClusterMutation:
 		return c.Cluster.mutate(ctx, m)
 	case *ClusterHealthCheckMutation:
@@ -689,6 +697,139 @@ func (c *AuditLogClient) mutate(ctx context.Context, m *AuditLogMutation) (Value
 		return (&AuditLogDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AuditLog mutation op: %q", m.Op())
+	}
+}
+
+// AuditWebhookCursorClient is a client for the AuditWebhookCursor schema.
+type AuditWebhookCursorClient struct {
+	config
+}
+
+// NewAuditWebhookCursorClient returns a client for the AuditWebhookCursor from the given config.
+func NewAuditWebhookCursorClient(c config) *AuditWebhookCursorClient {
+	return &AuditWebhookCursorClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `auditwebhookcursor.Hooks(f(g(h())))`.
+func (c *AuditWebhookCursorClient) Use(hooks ...Hook) {
+	c.hooks.AuditWebhookCursor = append(c.hooks.AuditWebhookCursor, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `auditwebhookcursor.Intercept(f(g(h())))`.
+func (c *AuditWebhookCursorClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuditWebhookCursor = append(c.inters.AuditWebhookCursor, interceptors...)
+}
+
+// Create returns a builder for creating a AuditWebhookCursor entity.
+func (c *AuditWebhookCursorClient) Create() *AuditWebhookCursorCreate {
+	mutation := newAuditWebhookCursorMutation(c.config, OpCreate)
+	return &AuditWebhookCursorCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuditWebhookCursor entities.
+func (c *AuditWebhookCursorClient) CreateBulk(builders ...*AuditWebhookCursorCreate) *AuditWebhookCursorCreateBulk {
+	return &AuditWebhookCursorCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuditWebhookCursorClient) MapCreateBulk(slice any, setFunc func(*AuditWebhookCursorCreate, int)) *AuditWebhookCursorCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuditWebhookCursorCreateBulk{err: fmt.Errorf("calling to AuditWebhookCursorClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuditWebhookCursorCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuditWebhookCursorCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuditWebhookCursor.
+func (c *AuditWebhookCursorClient) Update() *AuditWebhookCursorUpdate {
+	mutation := newAuditWebhookCursorMutation(c.config, OpUpdate)
+	return &AuditWebhookCursorUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuditWebhookCursorClient) UpdateOne(_m *AuditWebhookCursor) *AuditWebhookCursorUpdateOne {
+	mutation := newAuditWebhookCursorMutation(c.config, OpUpdateOne, withAuditWebhookCursor(_m))
+	return &AuditWebhookCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuditWebhookCursorClient) UpdateOneID(id int) *AuditWebhookCursorUpdateOne {
+	mutation := newAuditWebhookCursorMutation(c.config, OpUpdateOne, withAuditWebhookCursorID(id))
+	return &AuditWebhookCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuditWebhookCursor.
+func (c *AuditWebhookCursorClient) Delete() *AuditWebhookCursorDelete {
+	mutation := newAuditWebhookCursorMutation(c.config, OpDelete)
+	return &AuditWebhookCursorDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuditWebhookCursorClient) DeleteOne(_m *AuditWebhookCursor) *AuditWebhookCursorDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuditWebhookCursorClient) DeleteOneID(id int) *AuditWebhookCursorDeleteOne {
+	builder := c.Delete().Where(auditwebhookcursor.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuditWebhookCursorDeleteOne{builder}
+}
+
+// Query returns a query builder for AuditWebhookCursor.
+func (c *AuditWebhookCursorClient) Query() *AuditWebhookCursorQuery {
+	return &AuditWebhookCursorQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuditWebhookCursor},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuditWebhookCursor entity by its id.
+func (c *AuditWebhookCursorClient) Get(ctx context.Context, id int) (*AuditWebhookCursor, error) {
+	return c.Query().Where(auditwebhookcursor.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuditWebhookCursorClient) GetX(ctx context.Context, id int) *AuditWebhookCursor {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuditWebhookCursorClient) Hooks() []Hook {
+	return c.hooks.AuditWebhookCursor
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuditWebhookCursorClient) Interceptors() []Interceptor {
+	return c.inters.AuditWebhookCursor
+}
+
+func (c *AuditWebhookCursorClient) mutate(ctx context.Context, m *AuditWebhookCursorMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuditWebhookCursorCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuditWebhookCursorUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuditWebhookCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuditWebhookCursorDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuditWebhookCursor mutation op: %q", m.Op())
 	}
 }
 
@@ -4212,18 +4353,19 @@ func (c *WorkerHeartbeatClient) mutate(ctx context.Context, m *WorkerHeartbeatMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ClusterWatchLease,
-		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
-		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
-		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
-		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Hook
+		ApprovalTicket, AuditLog, AuditWebhookCursor, Cluster, ClusterHealthCheck,
+		ClusterWatchLease, ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent,
+		IdPGroupMapping, InstanceSize, LoginThrottle, Namespace, Notification,
+		PendingAdoption, Permission, Role, RoleBinding, Service, Session, System,
+		SystemMember, SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Hook
 	}
 	inters struct {
-		ApprovalTicket, AuditLog, Cluster, ClusterHealthCheck, ClusterWatchLease,
-		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
-		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
-		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
-		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Interceptor
+		ApprovalTicket, AuditLog, AuditWebhookCursor, Cluster, ClusterHealthCheck,
+		ClusterWatchLease, ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent,
+		IdPGroupMapping, InstanceSize, LoginThrottle, Namespace, Notification,
+		PendingAdoption, Permission, Role, RoleBinding, Service, Session, System,
+		SystemMember, SystemSecret, Template, User, VM,
+		WorkerHeartbeat []ent.Interceptor
 	}
 )
 

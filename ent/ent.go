@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
@@ -101,6 +102,7 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			approvalticket.Table:     approvalticket.ValidColumn,
 			auditlog.Table:           auditlog.ValidColumn,
+			auditwebhookcursor.Table: auditwebhookcursor.ValidColumn,
 			cluster.Table:            cluster.ValidColumn,
 			clusterhealthcheck.Table: clusterhealthcheck.ValidColumn,
 			clusterwatchlease.Table:  clusterwatchlease.ValidColumn,

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
@@ -54,6 +55,7 @@ const (
 	// Node types.
 	TypeApprovalTicket     = "ApprovalTicket"
 	TypeAuditLog           = "AuditLog"
+	TypeAuditWebhookCursor = "AuditWebhookCursor"
 	TypeCluster            = "Cluster"
 	TypeClusterHealthCheck = "ClusterHealthCheck"
 	TypeClusterWatchLease  = "ClusterWatchLease"
@@ -3787,6 +3789,577 @@ func (m *AuditLogMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *AuditLogMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown AuditLog edge %s", name)
+}
+
+// AuditWebhookCursorMutation represents an operation that mutates the AuditWebhookCursor nodes in the graph.
+type AuditWebhookCursorMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	last_created_at *time.Time
+	last_id         *uuid.UUID
+	shipped         *int64
+	addshipped      *int64
+	updated_at      *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*AuditWebhookCursor, error)
+	predicates      []predicate.AuditWebhookCursor
+}
+
+var _ ent.Mutation = (*AuditWebhookCursorMutation)(nil)
+
+// auditwebhookcursorOption allows management of the mutation configuration using functional options.
+type auditwebhookcursorOption func(*AuditWebhookCursorMutation)
+
+// newAuditWebhookCursorMutation creates new mutation for the AuditWebhookCursor entity.
+func newAuditWebhookCursorMutation(c config, op Op, opts ...auditwebhookcursorOption) *AuditWebhookCursorMutation {
+	m := &AuditWebhookCursorMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAuditWebhookCursor,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAuditWebhookCursorID sets the ID field of the mutation.
+func withAuditWebhookCursorID(id int) auditwebhookcursorOption {
+	return func(m *AuditWebhookCursorMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AuditWebhookCursor
+		)
+		m.oldValue = func(ctx context.Context) (*AuditWebhookCursor, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AuditWebhookCursor.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAuditWebhookCursor sets the old AuditWebhookCursor of the mutation.
+func withAuditWebhookCursor(node *AuditWebhookCursor) auditwebhookcursorOption {
+	return func(m *AuditWebhookCursorMutation) {
+		m.oldValue = func(context.Context) (*AuditWebhookCursor, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AuditWebhookCursorMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AuditWebhookCursorMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AuditWebhookCursor entities.
+func (m *AuditWebhookCursorMutation) SetID(id int) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AuditWebhookCursorMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AuditWebhookCursorMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AuditWebhookCursor.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetLastCreatedAt sets the "last_created_at" field.
+func (m *AuditWebhookCursorMutation) SetLastCreatedAt(t time.Time) {
+	m.last_created_at = &t
+}
+
+// LastCreatedAt returns the value of the "last_created_at" field in the mutation.
+func (m *AuditWebhookCursorMutation) LastCreatedAt() (r time.Time, exists bool) {
+	v := m.last_created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastCreatedAt returns the old "last_created_at" field's value of the AuditWebhookCursor entity.
+// If the AuditWebhookCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditWebhookCursorMutation) OldLastCreatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastCreatedAt: %w", err)
+	}
+	return oldValue.LastCreatedAt, nil
+}
+
+// ClearLastCreatedAt clears the value of the "last_created_at" field.
+func (m *AuditWebhookCursorMutation) ClearLastCreatedAt() {
+	m.last_created_at = nil
+	m.clearedFields[auditwebhookcursor.FieldLastCreatedAt] = struct{}{}
+}
+
+// LastCreatedAtCleared returns if the "last_created_at" field was cleared in this mutation.
+func (m *AuditWebhookCursorMutation) LastCreatedAtCleared() bool {
+	_, ok := m.clearedFields[auditwebhookcursor.FieldLastCreatedAt]
+	return ok
+}
+
+// ResetLastCreatedAt resets all changes to the "last_created_at" field.
+func (m *AuditWebhookCursorMutation) ResetLastCreatedAt() {
+	m.last_created_at = nil
+	delete(m.clearedFields, auditwebhookcursor.FieldLastCreatedAt)
+}
+
+// SetLastID sets the "last_id" field.
+func (m *AuditWebhookCursorMutation) SetLastID(u uuid.UUID) {
+	m.last_id = &u
+}
+
+// LastID returns the value of the "last_id" field in the mutation.
+func (m *AuditWebhookCursorMutation) LastID() (r uuid.UUID, exists bool) {
+	v := m.last_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastID returns the old "last_id" field's value of the AuditWebhookCursor entity.
+// If the AuditWebhookCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditWebhookCursorMutation) OldLastID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastID: %w", err)
+	}
+	return oldValue.LastID, nil
+}
+
+// ClearLastID clears the value of the "last_id" field.
+func (m *AuditWebhookCursorMutation) ClearLastID() {
+	m.last_id = nil
+	m.clearedFields[auditwebhookcursor.FieldLastID] = struct{}{}
+}
+
+// LastIDCleared returns if the "last_id" field was cleared in this mutation.
+func (m *AuditWebhookCursorMutation) LastIDCleared() bool {
+	_, ok := m.clearedFields[auditwebhookcursor.FieldLastID]
+	return ok
+}
+
+// ResetLastID resets all changes to the "last_id" field.
+func (m *AuditWebhookCursorMutation) ResetLastID() {
+	m.last_id = nil
+	delete(m.clearedFields, auditwebhookcursor.FieldLastID)
+}
+
+// SetShipped sets the "shipped" field.
+func (m *AuditWebhookCursorMutation) SetShipped(i int64) {
+	m.shipped = &i
+	m.addshipped = nil
+}
+
+// Shipped returns the value of the "shipped" field in the mutation.
+func (m *AuditWebhookCursorMutation) Shipped() (r int64, exists bool) {
+	v := m.shipped
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShipped returns the old "shipped" field's value of the AuditWebhookCursor entity.
+// If the AuditWebhookCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditWebhookCursorMutation) OldShipped(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShipped is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShipped requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShipped: %w", err)
+	}
+	return oldValue.Shipped, nil
+}
+
+// AddShipped adds i to the "shipped" field.
+func (m *AuditWebhookCursorMutation) AddShipped(i int64) {
+	if m.addshipped != nil {
+		*m.addshipped += i
+	} else {
+		m.addshipped = &i
+	}
+}
+
+// AddedShipped returns the value that was added to the "shipped" field in this mutation.
+func (m *AuditWebhookCursorMutation) AddedShipped() (r int64, exists bool) {
+	v := m.addshipped
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetShipped resets all changes to the "shipped" field.
+func (m *AuditWebhookCursorMutation) ResetShipped() {
+	m.shipped = nil
+	m.addshipped = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AuditWebhookCursorMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AuditWebhookCursorMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the AuditWebhookCursor entity.
+// If the AuditWebhookCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditWebhookCursorMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AuditWebhookCursorMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the AuditWebhookCursorMutation builder.
+func (m *AuditWebhookCursorMutation) Where(ps ...predicate.AuditWebhookCursor) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AuditWebhookCursorMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AuditWebhookCursorMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AuditWebhookCursor, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AuditWebhookCursorMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AuditWebhookCursorMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AuditWebhookCursor).
+func (m *AuditWebhookCursorMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AuditWebhookCursorMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.last_created_at != nil {
+		fields = append(fields, auditwebhookcursor.FieldLastCreatedAt)
+	}
+	if m.last_id != nil {
+		fields = append(fields, auditwebhookcursor.FieldLastID)
+	}
+	if m.shipped != nil {
+		fields = append(fields, auditwebhookcursor.FieldShipped)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, auditwebhookcursor.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AuditWebhookCursorMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case auditwebhookcursor.FieldLastCreatedAt:
+		return m.LastCreatedAt()
+	case auditwebhookcursor.FieldLastID:
+		return m.LastID()
+	case auditwebhookcursor.FieldShipped:
+		return m.Shipped()
+	case auditwebhookcursor.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AuditWebhookCursorMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case auditwebhookcursor.FieldLastCreatedAt:
+		return m.OldLastCreatedAt(ctx)
+	case auditwebhookcursor.FieldLastID:
+		return m.OldLastID(ctx)
+	case auditwebhookcursor.FieldShipped:
+		return m.OldShipped(ctx)
+	case auditwebhookcursor.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown AuditWebhookCursor field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AuditWebhookCursorMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case auditwebhookcursor.FieldLastCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastCreatedAt(v)
+		return nil
+	case auditwebhookcursor.FieldLastID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastID(v)
+		return nil
+	case auditwebhookcursor.FieldShipped:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShipped(v)
+		return nil
+	case auditwebhookcursor.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AuditWebhookCursor field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AuditWebhookCursorMutation) AddedFields() []string {
+	var fields []string
+	if m.addshipped != nil {
+		fields = append(fields, auditwebhookcursor.FieldShipped)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AuditWebhookCursorMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case auditwebhookcursor.FieldShipped:
+		return m.AddedShipped()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AuditWebhookCursorMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case auditwebhookcursor.FieldShipped:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddShipped(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AuditWebhookCursor numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AuditWebhookCursorMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(auditwebhookcursor.FieldLastCreatedAt) {
+		fields = append(fields, auditwebhookcursor.FieldLastCreatedAt)
+	}
+	if m.FieldCleared(auditwebhookcursor.FieldLastID) {
+		fields = append(fields, auditwebhookcursor.FieldLastID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AuditWebhookCursorMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AuditWebhookCursorMutation) ClearField(name string) error {
+	switch name {
+	case auditwebhookcursor.FieldLastCreatedAt:
+		m.ClearLastCreatedAt()
+		return nil
+	case auditwebhookcursor.FieldLastID:
+		m.ClearLastID()
+		return nil
+	}
+	return fmt.Errorf("unknown AuditWebhookCursor nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AuditWebhookCursorMutation) ResetField(name string) error {
+	switch name {
+	case auditwebhookcursor.FieldLastCreatedAt:
+		m.ResetLastCreatedAt()
+		return nil
+	case auditwebhookcursor.FieldLastID:
+		m.ResetLastID()
+		return nil
+	case auditwebhookcursor.FieldShipped:
+		m.ResetShipped()
+		return nil
+	case auditwebhookcursor.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AuditWebhookCursor field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AuditWebhookCursorMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AuditWebhookCursorMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AuditWebhookCursorMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AuditWebhookCursorMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AuditWebhookCursorMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AuditWebhookCursorMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AuditWebhookCursorMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AuditWebhookCursor unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AuditWebhookCursorMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AuditWebhookCursor edge %s", name)
 }
 
 // ClusterMutation represents an operation that mutates the Cluster nodes in the graph.

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
@@ -181,6 +182,12 @@ func init() {
 	auditlogDescID := auditlogFields[0].Descriptor()
 	// auditlog.DefaultID holds the default value on creation for the id field.
 	auditlog.DefaultID = auditlogDescID.Default.(func() uuid.UUID)
+	auditwebhookcursorFields := schema.AuditWebhookCursor{}.Fields()
+	_ = auditwebhookcursorFields
+	// auditwebhookcursorDescShipped is the schema descriptor for shipped field.
+	auditwebhookcursorDescShipped := auditwebhookcursorFields[3].Descriptor()
+	// auditwebhookcursor.DefaultShipped holds the default value on creation for the shipped field.
+	auditwebhookcursor.DefaultShipped = auditwebhookcursorDescShipped.Default.(int64)
 	clusterMixin := schema.Cluster{}.Mixin()
 	clusterMixinFields0 := clusterMixin[0].Fields()
 	_ = clusterMixinFields0

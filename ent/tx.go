@@ -18,6 +18,8 @@ type Tx struct {
 	ApprovalTicket *ApprovalTicketClient
 	// AuditLog is the client for interacting with the AuditLog builders.
 	AuditLog *AuditLogClient
+	// AuditWebhookCursor is the client for interacting with the AuditWebhookCursor builders.
+	AuditWebhookCursor *AuditWebhookCursorClient
 	// Cluster is the client for interacting with the Cluster builders.
 	Cluster *ClusterClient
 	// ClusterHealthCheck is the client for interacting with the ClusterHealthCheck builders.
@@ -201,6 +203,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.ApprovalTicket = NewApprovalTicketClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
+	tx.AuditWebhookCursor = NewAuditWebhookCursorClient(tx.config)
 	tx.Cluster = NewClusterClient(tx.config)
 	tx.ClusterHealthCheck = NewClusterHealthCheckClient(tx.config)
 	tx.ClusterWatchLease = NewClusterWatchLeaseClient(tx.config)

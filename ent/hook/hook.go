@@ -33,6 +33,18 @@ func (f AuditLogFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditLogMutation", m)
 }
 
+// The AuditWebhookCursorFunc type is an adapter to allow the use of ordinary
+// function as AuditWebhookCursor mutator.
+type AuditWebhookCursorFunc func(context.Context, *ent.AuditWebhookCursorMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AuditWebhookCursorFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AuditWebhookCursorMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditWebhookCursorMutation", m)
+}
+
 // The ClusterFunc type is an adapter to allow the use of ordinary
 // function as Cluster mutator.
 type ClusterFunc func(context.Context, *ent.ClusterMutation) (ent.Value, error)

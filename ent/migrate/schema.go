@@ -149,6 +149,20 @@ var (
 			},
 		},
 	}
+	// AuditWebhookCursorsColumns holds the columns for the "audit_webhook_cursors" table.
+	AuditWebhookCursorsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "last_created_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "shipped", Type: field.TypeInt64, Default: 0},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// AuditWebhookCursorsTable holds the schema information for the "audit_webhook_cursors" table.
+	AuditWebhookCursorsTable = &schema.Table{
+		Name:       "audit_webhook_cursors",
+		Columns:    AuditWebhookCursorsColumns,
+		PrimaryKey: []*schema.Column{AuditWebhookCursorsColumns[0]},
+	}
 	// ClustersColumns holds the columns for the "clusters" table.
 	ClustersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -953,6 +967,7 @@ var (
 	Tables = []*schema.Table{
 		ApprovalTicketsTable,
 		AuditLogsTable,
+		AuditWebhookCursorsTable,
 		ClustersTable,
 		ClusterHealthChecksTable,
 		ClusterWatchLeasesTable,

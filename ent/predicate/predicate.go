@@ -12,6 +12,9 @@ type ApprovalTicket func(*sql.Selector)
 // AuditLog is the predicate function for auditlog builders.
 type AuditLog func(*sql.Selector)
 
+// AuditWebhookCursor is the predicate function for auditwebhookcursor builders.
+type AuditWebhookCursor func(*sql.Selector)
+
 // Cluster is the predicate function for cluster builders.
 type Cluster func(*sql.Selector)
 

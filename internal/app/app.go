@@ -27,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 	"riverqueue.com/riverui"
 
+	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/auth/password"
 	"kv-shepherd.io/shepherd/internal/catalog"
@@ -37,6 +38,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/devoidc"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/jobs"
+	"kv-shepherd.io/shepherd/internal/jobs/auditwebhook"
 	"kv-shepherd.io/shepherd/internal/jobs/clusterhealth"
 	"kv-shepherd.io/shepherd/internal/jobs/liveness"
 	"kv-shepherd.io/shepherd/internal/jobs/reconcile"
@@ -178,6 +180,30 @@ func (a *App) wire(ctx context.Context) error {
 		Logger: logger.With("component", "clusterhealth")}})
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: &reconcile.Reconciler{Store: a.Store, Clusters: a.Clusters,
 		Logger: logger.With("component", "reconcile"), Timeout: cfg.K8sTimeout}})
+	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
+		func() (river.JobArgs, *river.InsertOpts) { return sessioncleanup.Args{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.ClusterCheckEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return clusterhealth.Args{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return reconcile.Args{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true})}
+	// The SIEM webhook, when configured: River's leader enqueues it; a failed delivery is
+	// retried by River with backoff.
+	river.AddWorker(workers, &auditwebhook.Worker{Logger: logger.With("component", "audit-webhook"), Shipper: &audit.Shipper{
+		Store:        a.Store,
+		URL:          cfg.AuditWebhookURL,
+		Secret:       []byte(cfg.AuditWebhookSecret),
+		Batch:        cfg.AuditWebhookBatch,
+		Actions:      splitList(cfg.AuditWebhookActions),
+		Environments: splitList(cfg.AuditWebhookEnvironments),
+	}})
+	if cfg.AuditWebhookURL != "" {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.AuditWebhookEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return auditwebhook.Args{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}))
+	}
 	// The client ID is explicit and unique per process: it is what river_job.attempted_by
 	// records and what the heartbeat row is keyed by.
 	a.Liveness = liveness.New(a.Pool, liveness.ClientID(), logger.With("component", "liveness"),
@@ -208,15 +234,7 @@ func (a *App) wire(ctx context.Context) error {
 		RetryPolicy:          jobs.RetryPolicy{Base: cfg.JobRetryBase, Max: 10 * time.Minute},
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter(),
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
-			func() (river.JobArgs, *river.InsertOpts) { return sessioncleanup.Args{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.ClusterCheckEvery),
-				func() (river.JobArgs, *river.InsertOpts) { return clusterhealth.Args{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileEvery),
-				func() (river.JobArgs, *river.InsertOpts) { return reconcile.Args{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true})},
+		PeriodicJobs:         periodic,
 	})
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
@@ -395,4 +413,15 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	run.Wait()
 	a.Clusters.Close()
 	return err
+}
+
+// splitList reads a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

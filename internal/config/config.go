@@ -64,9 +64,16 @@ type Config struct {
 	JobPollInterval     time.Duration `env:"SHEPHERD_JOB_POLL_INTERVAL" yaml:"job_poll_interval" doc:"Fallback poll for due jobs (new jobs arrive by LISTEN/NOTIFY)." default:"1s"`
 	ClusterCheckEvery   time.Duration `env:"SHEPHERD_CLUSTER_CHECK_INTERVAL" yaml:"cluster_check_interval" doc:"Health and capability check of every cluster." default:"60s"`
 	ReconcileEvery      time.Duration `env:"SHEPHERD_RECONCILE_INTERVAL" yaml:"reconcile_interval" doc:"Comparison of each cluster's VMs with Shepherd's (ghosts and orphans)." default:"10m"`
-	ConsoleIdleTimeout  time.Duration `env:"SHEPHERD_CONSOLE_IDLE_TIMEOUT" yaml:"console_idle_timeout" doc:"Close a VM console after this long without a byte either way. 0 = never (sessions still end at their 2 h cap)." default:"0s"`
-	SimStepDelay        time.Duration `env:"SHEPHERD_SIM_STEP_DELAY" yaml:"sim_step_delay" doc:"Simulated clusters: how long a VM stays in each intermediate phase (Starting, Stopping)." default:"2s"`
-	SimStateDir         string        `env:"SHEPHERD_SIM_STATE_DIR" yaml:"sim_state_dir" doc:"Simulated clusters: directory keeping their VMs across restarts. Empty = in memory (dev: DATA_DIR/sim)."`
+	// The SIEM webhook (internal/audit Shipper): off while the URL is empty.
+	AuditWebhookURL          string        `env:"SHEPHERD_AUDIT_WEBHOOK_URL" yaml:"audit_webhook_url" doc:"Receiver of the audit log as batches of ECS-like JSON events (https; http only to a loopback address). Empty: off."`
+	AuditWebhookSecret       string        `env:"SHEPHERD_AUDIT_WEBHOOK_SECRET" yaml:"audit_webhook_secret" doc:"HMAC-SHA256 key signing each delivery (header X-Shepherd-Signature-256). At least 16 characters; required with the URL." secret:"true"`
+	AuditWebhookEvery        time.Duration `env:"SHEPHERD_AUDIT_WEBHOOK_INTERVAL" yaml:"audit_webhook_interval" doc:"How often new audit events are sent." default:"60s"`
+	AuditWebhookBatch        int           `env:"SHEPHERD_AUDIT_WEBHOOK_BATCH" yaml:"audit_webhook_batch" doc:"Most events per delivery." default:"100"`
+	AuditWebhookActions      string        `env:"SHEPHERD_AUDIT_WEBHOOK_ACTIONS" yaml:"audit_webhook_actions" doc:"Comma-separated action codes or prefixes (vm., approval.*) to send; empty sends all."`
+	AuditWebhookEnvironments string        `env:"SHEPHERD_AUDIT_WEBHOOK_ENVIRONMENTS" yaml:"audit_webhook_environments" doc:"Comma-separated environments (test, prod) to send; empty sends all."`
+	ConsoleIdleTimeout       time.Duration `env:"SHEPHERD_CONSOLE_IDLE_TIMEOUT" yaml:"console_idle_timeout" doc:"Close a VM console after this long without a byte either way. 0 = never (sessions still end at their 2 h cap)." default:"0s"`
+	SimStepDelay             time.Duration `env:"SHEPHERD_SIM_STEP_DELAY" yaml:"sim_step_delay" doc:"Simulated clusters: how long a VM stays in each intermediate phase (Starting, Stopping)." default:"2s"`
+	SimStateDir              string        `env:"SHEPHERD_SIM_STATE_DIR" yaml:"sim_state_dir" doc:"Simulated clusters: directory keeping their VMs across restarts. Empty = in memory (dev: DATA_DIR/sim)."`
 
 	DataDir string `env:"SHEPHERD_DATA_DIR" yaml:"data_dir" doc:"dev only: where the private PostgreSQL keeps its data." default:".data"`
 	PGPort  int    `env:"SHEPHERD_PG_PORT" yaml:"pg_port" doc:"dev only: port of the private PostgreSQL." default:"5433"`
@@ -295,6 +302,19 @@ func (c *Config) Validate() error {
 	}
 	if c.RiverMaxWorkers < 1 || c.RiverMaxWorkers >= c.DBMaxConns {
 		return &FieldError{Key: "SHEPHERD_RIVER_MAX_WORKERS", Message: "must be at least 1 and below SHEPHERD_DB_MAX_CONNS"}
+	}
+	if c.AuditWebhookURL != "" {
+		u, err := url.Parse(c.AuditWebhookURL)
+		loopback := err == nil && (u.Hostname() == "localhost" || net.ParseIP(u.Hostname()).IsLoopback())
+		if err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && loopback)) {
+			return &FieldError{Key: "SHEPHERD_AUDIT_WEBHOOK_URL", Message: "must be an https:// URL (http:// only to a loopback address)"}
+		}
+		if len(c.AuditWebhookSecret) < 16 {
+			return &FieldError{Key: "SHEPHERD_AUDIT_WEBHOOK_SECRET", Message: "must be at least 16 characters when SHEPHERD_AUDIT_WEBHOOK_URL is set"}
+		}
+		if c.AuditWebhookEvery <= 0 || c.AuditWebhookBatch < 1 || c.AuditWebhookBatch > 1000 {
+			return &FieldError{Key: "SHEPHERD_AUDIT_WEBHOOK_BATCH", Message: "the batch must be 1–1000 events and the interval positive"}
+		}
 	}
 	if c.PGPort < 1 || c.PGPort > 65535 {
 		return &FieldError{Key: "SHEPHERD_PG_PORT", Message: "must be a TCP port"}

@@ -2,57 +2,18 @@ package auditlog
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/internal/audit"
 )
 
 // exportDoc is the SIEM-friendly export (spec/flows.md §2.23): ECS-like events plus
 // pagination, so a collector can page through with the same filters.
 type exportDoc struct {
-	Data       []exportEvent    `json:"data"`
+	Data       []audit.ECSEvent `json:"data"`
 	Pagination exportPagination `json:"pagination"`
-}
-
-type exportEvent struct {
-	Timestamp string         `json:"@timestamp"`
-	ID        string         `json:"id"`
-	Action    string         `json:"action"`
-	Level     string         `json:"level"`
-	Actor     exportActor    `json:"actor"`
-	Resource  exportResource `json:"resource"`
-	Context   exportContext  `json:"context"`
-	Details   map[string]any `json:"details"`
-}
-
-type exportActor struct {
-	ID        *string `json:"id"` // null when nobody was signed in
-	Name      string  `json:"name"`
-	IP        string  `json:"ip"`
-	UserAgent string  `json:"user_agent,omitempty"`
-}
-
-type exportResource struct {
-	Type   string        `json:"type"`
-	ID     string        `json:"id"`
-	Name   string        `json:"name"`
-	Parent *exportParent `json:"parent,omitempty"`
-}
-
-type exportParent struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
-}
-
-type exportContext struct {
-	Environment   string `json:"environment"`
-	Cluster       string `json:"cluster,omitempty"`
-	RequestID     string `json:"request_id"`
-	CorrelationID string `json:"correlation_id"` // the request id, under the spec's name
 }
 
 type exportPagination struct {
@@ -99,11 +60,11 @@ func (h *Handler) export(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	doc := exportDoc{Data: make([]exportEvent, 0, len(res.Rows)), Pagination: exportPagination{Page: res.Page.Number,
+	doc := exportDoc{Data: make([]audit.ECSEvent, 0, len(res.Rows)), Pagination: exportPagination{Page: res.Page.Number,
 		PerPage: res.Page.PerPage, Total: res.Total, TotalCapped: res.Capped, MaxPerPage: audit.MaxExportPerPage,
 		HasMore: res.Capped || res.Page.Number < res.Page.Pages(res.Total)}}
 	for _, r := range res.Rows {
-		doc.Data = append(doc.Data, exportOf(r))
+		doc.Data = append(doc.Data, audit.ECS(r))
 	}
 	if err := h.record(c, "audit.export", form, map[string]any{"page": res.Page.Number, "per_page": res.Page.PerPage, "count": len(doc.Data)}); err != nil {
 		return err
@@ -113,34 +74,3 @@ func (h *Handler) export(c echo.Context) error {
 	return c.JSON(http.StatusOK, doc)
 }
 
-func exportOf(r *ent.AuditLog) exportEvent {
-	ev := exportEvent{Timestamp: r.CreatedAt.UTC().Format(time.RFC3339Nano), ID: r.ID.String(), Action: r.Action,
-		Level: level(r.Action), Actor: exportActor{Name: r.ActorName, IP: r.IPAddress, UserAgent: r.UserAgent},
-		Resource: exportResource{Type: r.ResourceType, ID: r.ResourceID, Name: r.ResourceName},
-		Context:  exportContext{Environment: r.Environment, RequestID: r.RequestID, CorrelationID: r.RequestID},
-		Details:  r.Details}
-	if r.ActorID != nil {
-		id := r.ActorID.String()
-		ev.Actor.ID = &id
-	}
-	if r.ParentType != "" || r.ParentID != "" {
-		ev.Resource.Parent = &exportParent{Type: r.ParentType, ID: r.ParentID}
-	}
-	if cl, ok := r.Details["cluster"].(string); ok {
-		ev.Context.Cluster = cl
-	}
-	if ev.Details == nil {
-		ev.Details = map[string]any{}
-	}
-	return ev
-}
-
-// level marks refusals and failures for the SIEM; everything else is informational.
-func level(action string) string {
-	for _, w := range []string{"failed", "denied", "refused", "rejected_self"} {
-		if strings.Contains(action, w) {
-			return "warning"
-		}
-	}
-	return "info"
-}

@@ -50,7 +50,7 @@ func (h *Handler) exportStream(c echo.Context, form filterForm, filter audit.Fil
 		record := make([]string, len(csvHeader))
 		write = func(rows []*ent.AuditLog) error {
 			for _, r := range rows {
-				if err := cw.Write(csvRecord(record, exportOf(r))); err != nil {
+				if err := cw.Write(csvRecord(record, audit.ECS(r))); err != nil {
 					return err
 				}
 			}
@@ -62,7 +62,7 @@ func (h *Handler) exportStream(c echo.Context, form filterForm, filter audit.Fil
 		enc.SetEscapeHTML(false)
 		write = func(rows []*ent.AuditLog) error {
 			for _, r := range rows {
-				if err := enc.Encode(exportOf(r)); err != nil {
+				if err := enc.Encode(audit.ECS(r)); err != nil {
 					return err
 				}
 			}
@@ -89,7 +89,7 @@ func (h *Handler) exportStream(c echo.Context, form filterForm, filter audit.Fil
 
 // csvRecord fills record with one event. Cells a spreadsheet would run as a formula are
 // prefixed with an apostrophe.
-func csvRecord(record []string, ev exportEvent) []string {
+func csvRecord(record []string, ev audit.ECSEvent) []string {
 	actorID := ""
 	if ev.Actor.ID != nil {
 		actorID = *ev.Actor.ID
