@@ -73,4 +73,3 @@ func (h *Handler) export(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
 	return c.JSON(http.StatusOK, doc)
 }
-
