@@ -14,6 +14,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
+	"kv-shepherd.io/shepherd/ent/autoapprovalpolicy"
+	"kv-shepherd.io/shepherd/ent/autoapprovalswitch"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/ent/consolegrant"
@@ -100,6 +102,8 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			approvalticket.Table:     approvalticket.ValidColumn,
 			auditlog.Table:           auditlog.ValidColumn,
+			autoapprovalpolicy.Table: autoapprovalpolicy.ValidColumn,
+			autoapprovalswitch.Table: autoapprovalswitch.ValidColumn,
 			cluster.Table:            cluster.ValidColumn,
 			clusterhealthcheck.Table: clusterhealthcheck.ValidColumn,
 			consolegrant.Table:       consolegrant.ValidColumn,

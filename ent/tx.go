@@ -18,6 +18,10 @@ type Tx struct {
 	ApprovalTicket *ApprovalTicketClient
 	// AuditLog is the client for interacting with the AuditLog builders.
 	AuditLog *AuditLogClient
+	// AutoApprovalPolicy is the client for interacting with the AutoApprovalPolicy builders.
+	AutoApprovalPolicy *AutoApprovalPolicyClient
+	// AutoApprovalSwitch is the client for interacting with the AutoApprovalSwitch builders.
+	AutoApprovalSwitch *AutoApprovalSwitchClient
 	// Cluster is the client for interacting with the Cluster builders.
 	Cluster *ClusterClient
 	// ClusterHealthCheck is the client for interacting with the ClusterHealthCheck builders.
@@ -199,6 +203,8 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.ApprovalTicket = NewApprovalTicketClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
+	tx.AutoApprovalPolicy = NewAutoApprovalPolicyClient(tx.config)
+	tx.AutoApprovalSwitch = NewAutoApprovalSwitchClient(tx.config)
 	tx.Cluster = NewClusterClient(tx.config)
 	tx.ClusterHealthCheck = NewClusterHealthCheckClient(tx.config)
 	tx.ConsoleGrant = NewConsoleGrantClient(tx.config)

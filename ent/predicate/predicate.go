@@ -12,6 +12,12 @@ type ApprovalTicket func(*sql.Selector)
 // AuditLog is the predicate function for auditlog builders.
 type AuditLog func(*sql.Selector)
 
+// AutoApprovalPolicy is the predicate function for autoapprovalpolicy builders.
+type AutoApprovalPolicy func(*sql.Selector)
+
+// AutoApprovalSwitch is the predicate function for autoapprovalswitch builders.
+type AutoApprovalSwitch func(*sql.Selector)
+
 // Cluster is the predicate function for cluster builders.
 type Cluster func(*sql.Selector)
 
