@@ -62,6 +62,14 @@ func (s *Service) DryRun(ctx context.Context, a Actor, pol *ent.AutoApprovalPoli
 	if err := s.admin(a); err != nil {
 		return nil, err
 	}
+	// The replay shows what the policy would do once in force, so a prod confirmation
+	// still to come is taken as given.
+	replayed := *pol
+	if replayed.ProdConfirmedBy == nil {
+		someone := uuid.New()
+		replayed.ProdConfirmedBy = &someone
+	}
+	pol = &replayed
 	c := s.Store.Ent
 	tickets, err := c.ApprovalTicket.Query().Where(approvalticket.TypeEQ(approvalticket.TypeVM_CREATE),
 		approvalticket.StatusIn(approvalticket.StatusAPPROVED, approvalticket.StatusEXECUTING, approvalticket.StatusSUCCESS,
