@@ -22,6 +22,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/live"
+	"kv-shepherd.io/shepherd/internal/policy"
 	systemsuc "kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/static"
 	"kv-shepherd.io/shepherd/web/admin"
@@ -115,7 +116,7 @@ func New(d *Deps) *echo.Echo {
 	r := &page.Router{E: e, Kit: kit}
 	(&signin.Handler{Kit: kit, Auth: d.Auth, OIDC: d.OIDC}).Register(r)
 	(&home.Handler{Kit: kit}).Register(r)
-	(&admin.Handler{Kit: kit, Catalog: d.Catalog, Consoles: d.ConsoleAccess}).Register(r)
+	(&admin.Handler{Kit: kit, Catalog: d.Catalog, Consoles: d.ConsoleAccess, Policies: &policy.Service{Store: d.Store}}).Register(r)
 	(&systems.Handler{Kit: kit, Systems: d.Systems}).Register(r)
 	(&notifications.Handler{Kit: kit}).Register(r)
 	if d.Live != nil {

@@ -273,6 +273,18 @@ func KillSwitch(ctx context.Context, c *ent.Client) (bool, error) {
 	return sw.AllOff, nil
 }
 
+// KillSwitchChangedBy names who last turned the kill switch.
+func (s *Service) KillSwitchChangedBy(ctx context.Context) (string, error) {
+	sw, err := s.Store.Ent.AutoApprovalSwitch.Query().First(ctx)
+	if ent.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return sw.ChangedByName, nil
+}
+
 // Current is a policy's current version.
 func (s *Service) Current(ctx context.Context, policyID uuid.UUID) (*ent.AutoApprovalPolicy, error) {
 	p, err := s.Store.Ent.AutoApprovalPolicy.Query().Where(autoapprovalpolicy.PolicyID(policyID),

@@ -75,6 +75,10 @@ type Detail struct {
 	Template       string
 	DecisionReason string
 	Approver       string
+	// AutoPolicy names the auto-approval policy version that approved the request
+	// ("policy NAME (vN)"); AutoNote says why a matching policy left it to a person.
+	AutoPolicy string
+	AutoNote   string
 	VMName         string
 	VMID           string
 	Cluster        string
