@@ -87,6 +87,25 @@ func TestMatchingPolicyApprovesAtSubmit(t *testing.T) {
 	}
 }
 
+// The author of a policy may be approved by it; the audit row says so.
+func TestPolicyAuthorIsApprovedAndAuditedAsSuch(t *testing.T) {
+	f := newFixture(t)
+	author := adminActor("alice")
+	author.ID = f.alice.ID
+	ps := &policy.Service{Store: f.store}
+	p := must(ps.Create(f.ctx, author, policy.Input{Name: "mine", Environments: []string{"test"}}))
+	if err := ps.SetEnabled(f.ctx, adminActor("root"), p.PolicyID, true); err != nil {
+		t.Fatal(err)
+	}
+	if tk := f.submit(); tk.Status != approvalticket.StatusAPPROVED {
+		t.Fatalf("author's request: %s", tk.Status)
+	}
+	a := must(f.store.Ent.AuditLog.Query().Where(auditlog.Action("approval.auto_approve")).Only(f.ctx))
+	if a.Details["requester_is_policy_author"] != true {
+		t.Fatalf("audit details: %v", a.Details)
+	}
+}
+
 func TestFailureAfterJobInsertOfAnAutoApprovalLeavesNothing(t *testing.T) {
 	f := newFixture(t)
 	f.enabledPolicy(policy.Input{})

@@ -379,3 +379,29 @@ func (h *Handler) killSwitch(allOff bool) echo.HandlerFunc {
 		return actionDone(c, err, msg, policiesPath)
 	}
 }
+
+// policiesCard counts policies and the enabled ones, or says they are all switched off.
+func (h *Handler) policiesCard(c echo.Context) (adminview.Card, error) {
+	rows, allOff, err := h.Policies.List(c.Request().Context())
+	if err != nil {
+		return adminview.Card{}, err
+	}
+	enabled := 0
+	for _, r := range rows {
+		if r.Policy.Enabled {
+			enabled++
+		}
+	}
+	detail := fmt.Sprintf("%d enabled", enabled)
+	if allOff {
+		detail = "all switched off"
+	}
+	return adminview.Card{
+		Key:         "policies",
+		Title:       "Auto-approval",
+		Href:        policiesPath,
+		Count:       len(rows),
+		Detail:      detail,
+		Description: "Policies that approve routine VM requests when they are submitted.",
+	}, nil
+}
