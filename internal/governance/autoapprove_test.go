@@ -238,3 +238,43 @@ func TestDailyLimitHoldsUnderConcurrentSubmits(t *testing.T) {
 		t.Fatal("the requests over the limit do not say why they wait")
 	}
 }
+
+func TestPerRequesterLimitAndWarningsStopMatching(t *testing.T) {
+	f := newFixture(t)
+	p := f.enabledPolicy(policy.Input{MaxPerRequesterPerDay: 1, SizeIDs: []string{f.size.ID.String(), f.dedicated.ID.String()}})
+	if tk := f.submit(); tk.Status != approvalticket.StatusAPPROVED {
+		t.Fatalf("first: %s", tk.Status)
+	}
+	second, err := f.gov.Submit(f.ctx, f.who(f.alice), f.request(f.dev, f.dedicated, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Status != approvalticket.StatusPENDING_APPROVAL || second.AutoApprovalNote == "" {
+		t.Fatalf("over the per-requester limit: %s %q", second.Status, second.AutoApprovalNote)
+	}
+	// Raise the limit (version 2) but disable one of its sizes: a warning, so no match at all.
+	ps := &policy.Service{Store: f.store}
+	in := policy.InputOf(p)
+	in.MaxPerRequesterPerDay = 10
+	if _, err := ps.Update(f.ctx, adminActor("root"), p.PolicyID, in); err != nil {
+		t.Fatal(err)
+	}
+	f.store.Ent.InstanceSize.UpdateOneID(f.dedicated.ID).SetEnabled(false).ExecX(f.ctx)
+	in2 := f.request(f.dev, f.size, 120)
+	in2.ServiceID = must(f.store.Ent.Service.Create().SetSystemID(f.svc.SystemID).SetName("api").Save(f.ctx)).ID
+	third, err := f.gov.Submit(f.ctx, f.who(f.alice), in2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Status != approvalticket.StatusPENDING_APPROVAL || third.AutoApprovalNote != "" {
+		t.Fatalf("a policy with a warning matched: %s %q", third.Status, third.AutoApprovalNote)
+	}
+	f.store.Ent.InstanceSize.UpdateOneID(f.dedicated.ID).SetEnabled(true).ExecX(f.ctx)
+	fourth, err := f.gov.Submit(f.ctx, f.who(f.alice), f.request(f.dev, f.size, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fourth.Status != approvalticket.StatusAPPROVED || *fourth.DecidedByPolicyVersion != 2 {
+		t.Fatalf("version 2 after the fix: %s", fourth.Status)
+	}
+}
