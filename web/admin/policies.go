@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/policy"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/adminview"
@@ -146,6 +148,17 @@ func policyInput(c echo.Context) (policy.Input, adminview.Errors) {
 		MaxDiskGB:             num("max_disk_gb"),
 		MaxPerRequesterPerDay: num("max_per_requester_per_day"),
 		MaxPerSystemPerDay:    num("max_per_system_per_day"),
+	}
+	if len(errs) > 0 {
+		// Show every problem at once, not the unparsable numbers first and the rest later.
+		var ve *domain.ValidationError
+		if errors.As(in.Validate(), &ve) {
+			for field, msg := range ve.Fields {
+				if errs[field] == "" {
+					errs[field] = msg
+				}
+			}
+		}
 	}
 	return in, errs
 }

@@ -16,7 +16,8 @@ func TestPolicyFormsVersionsAndTheKillSwitch(t *testing.T) {
 
 	// A refused form names its fields and keeps the input.
 	status, body, _ := carol.post(t, "/admin/policies", url.Values{"name": {""}, "priority": {"x"}})
-	if status != http.StatusUnprocessableEntity || fieldError(body, "priority") == "" || !strings.Contains(body, `data-testid="form-errors"`) {
+	if status != http.StatusUnprocessableEntity || fieldError(body, "priority") == "" || fieldError(body, "name") == "" ||
+		!strings.Contains(body, `data-testid="form-errors"`) {
 		t.Fatalf("refused form: %d\n%s", status, errorsIn(body))
 	}
 	status, body, _ = carol.post(t, "/admin/policies", url.Values{"name": {""}, "priority": {"1"}})
