@@ -64,6 +64,12 @@ type ApprovalTicket struct {
 	DecidedAt *time.Time `json:"decided_at,omitempty"`
 	// DecisionReason holds the value of the "decision_reason" field.
 	DecisionReason string `json:"decision_reason,omitempty"`
+	// DecidedByPolicyID holds the value of the "decided_by_policy_id" field.
+	DecidedByPolicyID *uuid.UUID `json:"decided_by_policy_id,omitempty"`
+	// DecidedByPolicyVersion holds the value of the "decided_by_policy_version" field.
+	DecidedByPolicyVersion *int `json:"decided_by_policy_version,omitempty"`
+	// AutoApprovalNote holds the value of the "auto_approval_note" field.
+	AutoApprovalNote string `json:"auto_approval_note,omitempty"`
 	// SelectedClusterID holds the value of the "selected_cluster_id" field.
 	SelectedClusterID *uuid.UUID `json:"selected_cluster_id,omitempty"`
 	// SelectedTemplateID holds the value of the "selected_template_id" field.
@@ -104,13 +110,13 @@ func (*ApprovalTicket) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case approvalticket.FieldInstanceSizeID, approvalticket.FieldTemplateID, approvalticket.FieldVMID, approvalticket.FieldApproverID, approvalticket.FieldSelectedClusterID, approvalticket.FieldSelectedTemplateID:
+		case approvalticket.FieldInstanceSizeID, approvalticket.FieldTemplateID, approvalticket.FieldVMID, approvalticket.FieldApproverID, approvalticket.FieldDecidedByPolicyID, approvalticket.FieldSelectedClusterID, approvalticket.FieldSelectedTemplateID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case approvalticket.FieldRequestParams, approvalticket.FieldModifiedSpec, approvalticket.FieldTemplateSnapshot, approvalticket.FieldInstanceSizeSnapshot, approvalticket.FieldSteps:
 			values[i] = new([]byte)
-		case approvalticket.FieldFinalDiskGB:
+		case approvalticket.FieldDecidedByPolicyVersion, approvalticket.FieldFinalDiskGB:
 			values[i] = new(sql.NullInt64)
-		case approvalticket.FieldType, approvalticket.FieldStatus, approvalticket.FieldRequesterName, approvalticket.FieldReason, approvalticket.FieldNamespaceName, approvalticket.FieldEnvironment, approvalticket.FieldTargetName, approvalticket.FieldApproverName, approvalticket.FieldDecisionReason, approvalticket.FieldSelectedStorageClass, approvalticket.FieldModificationReason, approvalticket.FieldFinalCPURequest, approvalticket.FieldFinalCPULimit, approvalticket.FieldFinalMemRequest, approvalticket.FieldFinalMemLimit, approvalticket.FieldErrorMessage, approvalticket.FieldErrorCode:
+		case approvalticket.FieldType, approvalticket.FieldStatus, approvalticket.FieldRequesterName, approvalticket.FieldReason, approvalticket.FieldNamespaceName, approvalticket.FieldEnvironment, approvalticket.FieldTargetName, approvalticket.FieldApproverName, approvalticket.FieldDecisionReason, approvalticket.FieldAutoApprovalNote, approvalticket.FieldSelectedStorageClass, approvalticket.FieldModificationReason, approvalticket.FieldFinalCPURequest, approvalticket.FieldFinalCPULimit, approvalticket.FieldFinalMemRequest, approvalticket.FieldFinalMemLimit, approvalticket.FieldErrorMessage, approvalticket.FieldErrorCode:
 			values[i] = new(sql.NullString)
 		case approvalticket.FieldCreatedAt, approvalticket.FieldUpdatedAt, approvalticket.FieldDecidedAt, approvalticket.FieldExecutedAt:
 			values[i] = new(sql.NullTime)
@@ -275,6 +281,26 @@ func (_m *ApprovalTicket) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field decision_reason", values[i])
 			} else if value.Valid {
 				_m.DecisionReason = value.String
+			}
+		case approvalticket.FieldDecidedByPolicyID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field decided_by_policy_id", values[i])
+			} else if value.Valid {
+				_m.DecidedByPolicyID = new(uuid.UUID)
+				*_m.DecidedByPolicyID = *value.S.(*uuid.UUID)
+			}
+		case approvalticket.FieldDecidedByPolicyVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field decided_by_policy_version", values[i])
+			} else if value.Valid {
+				_m.DecidedByPolicyVersion = new(int)
+				*_m.DecidedByPolicyVersion = int(value.Int64)
+			}
+		case approvalticket.FieldAutoApprovalNote:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field auto_approval_note", values[i])
+			} else if value.Valid {
+				_m.AutoApprovalNote = value.String
 			}
 		case approvalticket.FieldSelectedClusterID:
 			if value, ok := values[i].(*sql.NullScanner); !ok {
@@ -494,6 +520,19 @@ func (_m *ApprovalTicket) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("decision_reason=")
 	builder.WriteString(_m.DecisionReason)
+	builder.WriteString(", ")
+	if v := _m.DecidedByPolicyID; v != nil {
+		builder.WriteString("decided_by_policy_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.DecidedByPolicyVersion; v != nil {
+		builder.WriteString("decided_by_policy_version=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("auto_approval_note=")
+	builder.WriteString(_m.AutoApprovalNote)
 	builder.WriteString(", ")
 	if v := _m.SelectedClusterID; v != nil {
 		builder.WriteString("selected_cluster_id=")

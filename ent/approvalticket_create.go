@@ -253,6 +253,48 @@ func (_c *ApprovalTicketCreate) SetNillableDecisionReason(v *string) *ApprovalTi
 	return _c
 }
 
+// SetDecidedByPolicyID sets the "decided_by_policy_id" field.
+func (_c *ApprovalTicketCreate) SetDecidedByPolicyID(v uuid.UUID) *ApprovalTicketCreate {
+	_c.mutation.SetDecidedByPolicyID(v)
+	return _c
+}
+
+// SetNillableDecidedByPolicyID sets the "decided_by_policy_id" field if the given value is not nil.
+func (_c *ApprovalTicketCreate) SetNillableDecidedByPolicyID(v *uuid.UUID) *ApprovalTicketCreate {
+	if v != nil {
+		_c.SetDecidedByPolicyID(*v)
+	}
+	return _c
+}
+
+// SetDecidedByPolicyVersion sets the "decided_by_policy_version" field.
+func (_c *ApprovalTicketCreate) SetDecidedByPolicyVersion(v int) *ApprovalTicketCreate {
+	_c.mutation.SetDecidedByPolicyVersion(v)
+	return _c
+}
+
+// SetNillableDecidedByPolicyVersion sets the "decided_by_policy_version" field if the given value is not nil.
+func (_c *ApprovalTicketCreate) SetNillableDecidedByPolicyVersion(v *int) *ApprovalTicketCreate {
+	if v != nil {
+		_c.SetDecidedByPolicyVersion(*v)
+	}
+	return _c
+}
+
+// SetAutoApprovalNote sets the "auto_approval_note" field.
+func (_c *ApprovalTicketCreate) SetAutoApprovalNote(v string) *ApprovalTicketCreate {
+	_c.mutation.SetAutoApprovalNote(v)
+	return _c
+}
+
+// SetNillableAutoApprovalNote sets the "auto_approval_note" field if the given value is not nil.
+func (_c *ApprovalTicketCreate) SetNillableAutoApprovalNote(v *string) *ApprovalTicketCreate {
+	if v != nil {
+		_c.SetAutoApprovalNote(*v)
+	}
+	return _c
+}
+
 // SetSelectedClusterID sets the "selected_cluster_id" field.
 func (_c *ApprovalTicketCreate) SetSelectedClusterID(v uuid.UUID) *ApprovalTicketCreate {
 	_c.mutation.SetSelectedClusterID(v)
@@ -522,6 +564,10 @@ func (_c *ApprovalTicketCreate) defaults() {
 		v := approvalticket.DefaultDecisionReason
 		_c.mutation.SetDecisionReason(v)
 	}
+	if _, ok := _c.mutation.AutoApprovalNote(); !ok {
+		v := approvalticket.DefaultAutoApprovalNote
+		_c.mutation.SetAutoApprovalNote(v)
+	}
 	if _, ok := _c.mutation.SelectedStorageClass(); !ok {
 		v := approvalticket.DefaultSelectedStorageClass
 		_c.mutation.SetSelectedStorageClass(v)
@@ -628,6 +674,9 @@ func (_c *ApprovalTicketCreate) check() error {
 	}
 	if _, ok := _c.mutation.DecisionReason(); !ok {
 		return &ValidationError{Name: "decision_reason", err: errors.New(`ent: missing required field "ApprovalTicket.decision_reason"`)}
+	}
+	if _, ok := _c.mutation.AutoApprovalNote(); !ok {
+		return &ValidationError{Name: "auto_approval_note", err: errors.New(`ent: missing required field "ApprovalTicket.auto_approval_note"`)}
 	}
 	if _, ok := _c.mutation.SelectedStorageClass(); !ok {
 		return &ValidationError{Name: "selected_storage_class", err: errors.New(`ent: missing required field "ApprovalTicket.selected_storage_class"`)}
@@ -779,6 +828,18 @@ func (_c *ApprovalTicketCreate) createSpec() (*ApprovalTicket, *sqlgraph.CreateS
 	if value, ok := _c.mutation.DecisionReason(); ok {
 		_spec.SetField(approvalticket.FieldDecisionReason, field.TypeString, value)
 		_node.DecisionReason = value
+	}
+	if value, ok := _c.mutation.DecidedByPolicyID(); ok {
+		_spec.SetField(approvalticket.FieldDecidedByPolicyID, field.TypeUUID, value)
+		_node.DecidedByPolicyID = &value
+	}
+	if value, ok := _c.mutation.DecidedByPolicyVersion(); ok {
+		_spec.SetField(approvalticket.FieldDecidedByPolicyVersion, field.TypeInt, value)
+		_node.DecidedByPolicyVersion = &value
+	}
+	if value, ok := _c.mutation.AutoApprovalNote(); ok {
+		_spec.SetField(approvalticket.FieldAutoApprovalNote, field.TypeString, value)
+		_node.AutoApprovalNote = value
 	}
 	if value, ok := _c.mutation.SelectedClusterID(); ok {
 		_spec.SetField(approvalticket.FieldSelectedClusterID, field.TypeUUID, value)
@@ -1007,6 +1068,60 @@ func (u *ApprovalTicketUpsert) SetDecisionReason(v string) *ApprovalTicketUpsert
 // UpdateDecisionReason sets the "decision_reason" field to the value that was provided on create.
 func (u *ApprovalTicketUpsert) UpdateDecisionReason() *ApprovalTicketUpsert {
 	u.SetExcluded(approvalticket.FieldDecisionReason)
+	return u
+}
+
+// SetDecidedByPolicyID sets the "decided_by_policy_id" field.
+func (u *ApprovalTicketUpsert) SetDecidedByPolicyID(v uuid.UUID) *ApprovalTicketUpsert {
+	u.Set(approvalticket.FieldDecidedByPolicyID, v)
+	return u
+}
+
+// UpdateDecidedByPolicyID sets the "decided_by_policy_id" field to the value that was provided on create.
+func (u *ApprovalTicketUpsert) UpdateDecidedByPolicyID() *ApprovalTicketUpsert {
+	u.SetExcluded(approvalticket.FieldDecidedByPolicyID)
+	return u
+}
+
+// ClearDecidedByPolicyID clears the value of the "decided_by_policy_id" field.
+func (u *ApprovalTicketUpsert) ClearDecidedByPolicyID() *ApprovalTicketUpsert {
+	u.SetNull(approvalticket.FieldDecidedByPolicyID)
+	return u
+}
+
+// SetDecidedByPolicyVersion sets the "decided_by_policy_version" field.
+func (u *ApprovalTicketUpsert) SetDecidedByPolicyVersion(v int) *ApprovalTicketUpsert {
+	u.Set(approvalticket.FieldDecidedByPolicyVersion, v)
+	return u
+}
+
+// UpdateDecidedByPolicyVersion sets the "decided_by_policy_version" field to the value that was provided on create.
+func (u *ApprovalTicketUpsert) UpdateDecidedByPolicyVersion() *ApprovalTicketUpsert {
+	u.SetExcluded(approvalticket.FieldDecidedByPolicyVersion)
+	return u
+}
+
+// AddDecidedByPolicyVersion adds v to the "decided_by_policy_version" field.
+func (u *ApprovalTicketUpsert) AddDecidedByPolicyVersion(v int) *ApprovalTicketUpsert {
+	u.Add(approvalticket.FieldDecidedByPolicyVersion, v)
+	return u
+}
+
+// ClearDecidedByPolicyVersion clears the value of the "decided_by_policy_version" field.
+func (u *ApprovalTicketUpsert) ClearDecidedByPolicyVersion() *ApprovalTicketUpsert {
+	u.SetNull(approvalticket.FieldDecidedByPolicyVersion)
+	return u
+}
+
+// SetAutoApprovalNote sets the "auto_approval_note" field.
+func (u *ApprovalTicketUpsert) SetAutoApprovalNote(v string) *ApprovalTicketUpsert {
+	u.Set(approvalticket.FieldAutoApprovalNote, v)
+	return u
+}
+
+// UpdateAutoApprovalNote sets the "auto_approval_note" field to the value that was provided on create.
+func (u *ApprovalTicketUpsert) UpdateAutoApprovalNote() *ApprovalTicketUpsert {
+	u.SetExcluded(approvalticket.FieldAutoApprovalNote)
 	return u
 }
 
@@ -1470,6 +1585,69 @@ func (u *ApprovalTicketUpsertOne) SetDecisionReason(v string) *ApprovalTicketUps
 func (u *ApprovalTicketUpsertOne) UpdateDecisionReason() *ApprovalTicketUpsertOne {
 	return u.Update(func(s *ApprovalTicketUpsert) {
 		s.UpdateDecisionReason()
+	})
+}
+
+// SetDecidedByPolicyID sets the "decided_by_policy_id" field.
+func (u *ApprovalTicketUpsertOne) SetDecidedByPolicyID(v uuid.UUID) *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetDecidedByPolicyID(v)
+	})
+}
+
+// UpdateDecidedByPolicyID sets the "decided_by_policy_id" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertOne) UpdateDecidedByPolicyID() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateDecidedByPolicyID()
+	})
+}
+
+// ClearDecidedByPolicyID clears the value of the "decided_by_policy_id" field.
+func (u *ApprovalTicketUpsertOne) ClearDecidedByPolicyID() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.ClearDecidedByPolicyID()
+	})
+}
+
+// SetDecidedByPolicyVersion sets the "decided_by_policy_version" field.
+func (u *ApprovalTicketUpsertOne) SetDecidedByPolicyVersion(v int) *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetDecidedByPolicyVersion(v)
+	})
+}
+
+// AddDecidedByPolicyVersion adds v to the "decided_by_policy_version" field.
+func (u *ApprovalTicketUpsertOne) AddDecidedByPolicyVersion(v int) *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.AddDecidedByPolicyVersion(v)
+	})
+}
+
+// UpdateDecidedByPolicyVersion sets the "decided_by_policy_version" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertOne) UpdateDecidedByPolicyVersion() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateDecidedByPolicyVersion()
+	})
+}
+
+// ClearDecidedByPolicyVersion clears the value of the "decided_by_policy_version" field.
+func (u *ApprovalTicketUpsertOne) ClearDecidedByPolicyVersion() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.ClearDecidedByPolicyVersion()
+	})
+}
+
+// SetAutoApprovalNote sets the "auto_approval_note" field.
+func (u *ApprovalTicketUpsertOne) SetAutoApprovalNote(v string) *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetAutoApprovalNote(v)
+	})
+}
+
+// UpdateAutoApprovalNote sets the "auto_approval_note" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertOne) UpdateAutoApprovalNote() *ApprovalTicketUpsertOne {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateAutoApprovalNote()
 	})
 }
 
@@ -2140,6 +2318,69 @@ func (u *ApprovalTicketUpsertBulk) SetDecisionReason(v string) *ApprovalTicketUp
 func (u *ApprovalTicketUpsertBulk) UpdateDecisionReason() *ApprovalTicketUpsertBulk {
 	return u.Update(func(s *ApprovalTicketUpsert) {
 		s.UpdateDecisionReason()
+	})
+}
+
+// SetDecidedByPolicyID sets the "decided_by_policy_id" field.
+func (u *ApprovalTicketUpsertBulk) SetDecidedByPolicyID(v uuid.UUID) *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetDecidedByPolicyID(v)
+	})
+}
+
+// UpdateDecidedByPolicyID sets the "decided_by_policy_id" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertBulk) UpdateDecidedByPolicyID() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateDecidedByPolicyID()
+	})
+}
+
+// ClearDecidedByPolicyID clears the value of the "decided_by_policy_id" field.
+func (u *ApprovalTicketUpsertBulk) ClearDecidedByPolicyID() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.ClearDecidedByPolicyID()
+	})
+}
+
+// SetDecidedByPolicyVersion sets the "decided_by_policy_version" field.
+func (u *ApprovalTicketUpsertBulk) SetDecidedByPolicyVersion(v int) *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetDecidedByPolicyVersion(v)
+	})
+}
+
+// AddDecidedByPolicyVersion adds v to the "decided_by_policy_version" field.
+func (u *ApprovalTicketUpsertBulk) AddDecidedByPolicyVersion(v int) *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.AddDecidedByPolicyVersion(v)
+	})
+}
+
+// UpdateDecidedByPolicyVersion sets the "decided_by_policy_version" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertBulk) UpdateDecidedByPolicyVersion() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateDecidedByPolicyVersion()
+	})
+}
+
+// ClearDecidedByPolicyVersion clears the value of the "decided_by_policy_version" field.
+func (u *ApprovalTicketUpsertBulk) ClearDecidedByPolicyVersion() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.ClearDecidedByPolicyVersion()
+	})
+}
+
+// SetAutoApprovalNote sets the "auto_approval_note" field.
+func (u *ApprovalTicketUpsertBulk) SetAutoApprovalNote(v string) *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.SetAutoApprovalNote(v)
+	})
+}
+
+// UpdateAutoApprovalNote sets the "auto_approval_note" field to the value that was provided on create.
+func (u *ApprovalTicketUpsertBulk) UpdateAutoApprovalNote() *ApprovalTicketUpsertBulk {
+	return u.Update(func(s *ApprovalTicketUpsert) {
+		s.UpdateAutoApprovalNote()
 	})
 }
 

@@ -153,6 +153,67 @@ func (_u *ApprovalTicketUpdate) SetNillableDecisionReason(v *string) *ApprovalTi
 	return _u
 }
 
+// SetDecidedByPolicyID sets the "decided_by_policy_id" field.
+func (_u *ApprovalTicketUpdate) SetDecidedByPolicyID(v uuid.UUID) *ApprovalTicketUpdate {
+	_u.mutation.SetDecidedByPolicyID(v)
+	return _u
+}
+
+// SetNillableDecidedByPolicyID sets the "decided_by_policy_id" field if the given value is not nil.
+func (_u *ApprovalTicketUpdate) SetNillableDecidedByPolicyID(v *uuid.UUID) *ApprovalTicketUpdate {
+	if v != nil {
+		_u.SetDecidedByPolicyID(*v)
+	}
+	return _u
+}
+
+// ClearDecidedByPolicyID clears the value of the "decided_by_policy_id" field.
+func (_u *ApprovalTicketUpdate) ClearDecidedByPolicyID() *ApprovalTicketUpdate {
+	_u.mutation.ClearDecidedByPolicyID()
+	return _u
+}
+
+// SetDecidedByPolicyVersion sets the "decided_by_policy_version" field.
+func (_u *ApprovalTicketUpdate) SetDecidedByPolicyVersion(v int) *ApprovalTicketUpdate {
+	_u.mutation.ResetDecidedByPolicyVersion()
+	_u.mutation.SetDecidedByPolicyVersion(v)
+	return _u
+}
+
+// SetNillableDecidedByPolicyVersion sets the "decided_by_policy_version" field if the given value is not nil.
+func (_u *ApprovalTicketUpdate) SetNillableDecidedByPolicyVersion(v *int) *ApprovalTicketUpdate {
+	if v != nil {
+		_u.SetDecidedByPolicyVersion(*v)
+	}
+	return _u
+}
+
+// AddDecidedByPolicyVersion adds value to the "decided_by_policy_version" field.
+func (_u *ApprovalTicketUpdate) AddDecidedByPolicyVersion(v int) *ApprovalTicketUpdate {
+	_u.mutation.AddDecidedByPolicyVersion(v)
+	return _u
+}
+
+// ClearDecidedByPolicyVersion clears the value of the "decided_by_policy_version" field.
+func (_u *ApprovalTicketUpdate) ClearDecidedByPolicyVersion() *ApprovalTicketUpdate {
+	_u.mutation.ClearDecidedByPolicyVersion()
+	return _u
+}
+
+// SetAutoApprovalNote sets the "auto_approval_note" field.
+func (_u *ApprovalTicketUpdate) SetAutoApprovalNote(v string) *ApprovalTicketUpdate {
+	_u.mutation.SetAutoApprovalNote(v)
+	return _u
+}
+
+// SetNillableAutoApprovalNote sets the "auto_approval_note" field if the given value is not nil.
+func (_u *ApprovalTicketUpdate) SetNillableAutoApprovalNote(v *string) *ApprovalTicketUpdate {
+	if v != nil {
+		_u.SetAutoApprovalNote(*v)
+	}
+	return _u
+}
+
 // SetSelectedClusterID sets the "selected_cluster_id" field.
 func (_u *ApprovalTicketUpdate) SetSelectedClusterID(v uuid.UUID) *ApprovalTicketUpdate {
 	_u.mutation.SetSelectedClusterID(v)
@@ -505,6 +566,24 @@ func (_u *ApprovalTicketUpdate) sqlSave(ctx context.Context) (_node int, err err
 	if value, ok := _u.mutation.DecisionReason(); ok {
 		_spec.SetField(approvalticket.FieldDecisionReason, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.DecidedByPolicyID(); ok {
+		_spec.SetField(approvalticket.FieldDecidedByPolicyID, field.TypeUUID, value)
+	}
+	if _u.mutation.DecidedByPolicyIDCleared() {
+		_spec.ClearField(approvalticket.FieldDecidedByPolicyID, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.DecidedByPolicyVersion(); ok {
+		_spec.SetField(approvalticket.FieldDecidedByPolicyVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedDecidedByPolicyVersion(); ok {
+		_spec.AddField(approvalticket.FieldDecidedByPolicyVersion, field.TypeInt, value)
+	}
+	if _u.mutation.DecidedByPolicyVersionCleared() {
+		_spec.ClearField(approvalticket.FieldDecidedByPolicyVersion, field.TypeInt)
+	}
+	if value, ok := _u.mutation.AutoApprovalNote(); ok {
+		_spec.SetField(approvalticket.FieldAutoApprovalNote, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.SelectedClusterID(); ok {
 		_spec.SetField(approvalticket.FieldSelectedClusterID, field.TypeUUID, value)
 	}
@@ -720,6 +799,67 @@ func (_u *ApprovalTicketUpdateOne) SetDecisionReason(v string) *ApprovalTicketUp
 func (_u *ApprovalTicketUpdateOne) SetNillableDecisionReason(v *string) *ApprovalTicketUpdateOne {
 	if v != nil {
 		_u.SetDecisionReason(*v)
+	}
+	return _u
+}
+
+// SetDecidedByPolicyID sets the "decided_by_policy_id" field.
+func (_u *ApprovalTicketUpdateOne) SetDecidedByPolicyID(v uuid.UUID) *ApprovalTicketUpdateOne {
+	_u.mutation.SetDecidedByPolicyID(v)
+	return _u
+}
+
+// SetNillableDecidedByPolicyID sets the "decided_by_policy_id" field if the given value is not nil.
+func (_u *ApprovalTicketUpdateOne) SetNillableDecidedByPolicyID(v *uuid.UUID) *ApprovalTicketUpdateOne {
+	if v != nil {
+		_u.SetDecidedByPolicyID(*v)
+	}
+	return _u
+}
+
+// ClearDecidedByPolicyID clears the value of the "decided_by_policy_id" field.
+func (_u *ApprovalTicketUpdateOne) ClearDecidedByPolicyID() *ApprovalTicketUpdateOne {
+	_u.mutation.ClearDecidedByPolicyID()
+	return _u
+}
+
+// SetDecidedByPolicyVersion sets the "decided_by_policy_version" field.
+func (_u *ApprovalTicketUpdateOne) SetDecidedByPolicyVersion(v int) *ApprovalTicketUpdateOne {
+	_u.mutation.ResetDecidedByPolicyVersion()
+	_u.mutation.SetDecidedByPolicyVersion(v)
+	return _u
+}
+
+// SetNillableDecidedByPolicyVersion sets the "decided_by_policy_version" field if the given value is not nil.
+func (_u *ApprovalTicketUpdateOne) SetNillableDecidedByPolicyVersion(v *int) *ApprovalTicketUpdateOne {
+	if v != nil {
+		_u.SetDecidedByPolicyVersion(*v)
+	}
+	return _u
+}
+
+// AddDecidedByPolicyVersion adds value to the "decided_by_policy_version" field.
+func (_u *ApprovalTicketUpdateOne) AddDecidedByPolicyVersion(v int) *ApprovalTicketUpdateOne {
+	_u.mutation.AddDecidedByPolicyVersion(v)
+	return _u
+}
+
+// ClearDecidedByPolicyVersion clears the value of the "decided_by_policy_version" field.
+func (_u *ApprovalTicketUpdateOne) ClearDecidedByPolicyVersion() *ApprovalTicketUpdateOne {
+	_u.mutation.ClearDecidedByPolicyVersion()
+	return _u
+}
+
+// SetAutoApprovalNote sets the "auto_approval_note" field.
+func (_u *ApprovalTicketUpdateOne) SetAutoApprovalNote(v string) *ApprovalTicketUpdateOne {
+	_u.mutation.SetAutoApprovalNote(v)
+	return _u
+}
+
+// SetNillableAutoApprovalNote sets the "auto_approval_note" field if the given value is not nil.
+func (_u *ApprovalTicketUpdateOne) SetNillableAutoApprovalNote(v *string) *ApprovalTicketUpdateOne {
+	if v != nil {
+		_u.SetAutoApprovalNote(*v)
 	}
 	return _u
 }
@@ -1105,6 +1245,24 @@ func (_u *ApprovalTicketUpdateOne) sqlSave(ctx context.Context) (_node *Approval
 	}
 	if value, ok := _u.mutation.DecisionReason(); ok {
 		_spec.SetField(approvalticket.FieldDecisionReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.DecidedByPolicyID(); ok {
+		_spec.SetField(approvalticket.FieldDecidedByPolicyID, field.TypeUUID, value)
+	}
+	if _u.mutation.DecidedByPolicyIDCleared() {
+		_spec.ClearField(approvalticket.FieldDecidedByPolicyID, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.DecidedByPolicyVersion(); ok {
+		_spec.SetField(approvalticket.FieldDecidedByPolicyVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedDecidedByPolicyVersion(); ok {
+		_spec.AddField(approvalticket.FieldDecidedByPolicyVersion, field.TypeInt, value)
+	}
+	if _u.mutation.DecidedByPolicyVersionCleared() {
+		_spec.ClearField(approvalticket.FieldDecidedByPolicyVersion, field.TypeInt)
+	}
+	if value, ok := _u.mutation.AutoApprovalNote(); ok {
+		_spec.SetField(approvalticket.FieldAutoApprovalNote, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.SelectedClusterID(); ok {
 		_spec.SetField(approvalticket.FieldSelectedClusterID, field.TypeUUID, value)

@@ -19,6 +19,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
+	"kv-shepherd.io/shepherd/ent/autoapprovalpolicy"
+	"kv-shepherd.io/shepherd/ent/autoapprovalswitch"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
@@ -59,6 +61,10 @@ type Client struct {
 	AuditLog *AuditLogClient
 	// AuditWebhookCursor is the client for interacting with the AuditWebhookCursor builders.
 	AuditWebhookCursor *AuditWebhookCursorClient
+	// AutoApprovalPolicy is the client for interacting with the AutoApprovalPolicy builders.
+	AutoApprovalPolicy *AutoApprovalPolicyClient
+	// AutoApprovalSwitch is the client for interacting with the AutoApprovalSwitch builders.
+	AutoApprovalSwitch *AutoApprovalSwitchClient
 	// Cluster is the client for interacting with the Cluster builders.
 	Cluster *ClusterClient
 	// ClusterHealthCheck is the client for interacting with the ClusterHealthCheck builders.
@@ -123,6 +129,8 @@ func (c *Client) init() {
 	c.ApprovalTicket = NewApprovalTicketClient(c.config)
 	c.AuditLog = NewAuditLogClient(c.config)
 	c.AuditWebhookCursor = NewAuditWebhookCursorClient(c.config)
+	c.AutoApprovalPolicy = NewAutoApprovalPolicyClient(c.config)
+	c.AutoApprovalSwitch = NewAutoApprovalSwitchClient(c.config)
 	c.Cluster = NewClusterClient(c.config)
 	c.ClusterHealthCheck = NewClusterHealthCheckClient(c.config)
 	c.ClusterWatchLease = NewClusterWatchLeaseClient(c.config)
@@ -243,6 +251,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ApprovalTicket:     NewApprovalTicketClient(cfg),
 		AuditLog:           NewAuditLogClient(cfg),
 		AuditWebhookCursor: NewAuditWebhookCursorClient(cfg),
+		AutoApprovalPolicy: NewAutoApprovalPolicyClient(cfg),
+		AutoApprovalSwitch: NewAutoApprovalSwitchClient(cfg),
 		Cluster:            NewClusterClient(cfg),
 		ClusterHealthCheck: NewClusterHealthCheckClient(cfg),
 		ClusterWatchLease:  NewClusterWatchLeaseClient(cfg),
@@ -290,6 +300,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ApprovalTicket:     NewApprovalTicketClient(cfg),
 		AuditLog:           NewAuditLogClient(cfg),
 		AuditWebhookCursor: NewAuditWebhookCursorClient(cfg),
+		AutoApprovalPolicy: NewAutoApprovalPolicyClient(cfg),
+		AutoApprovalSwitch: NewAutoApprovalSwitchClient(cfg),
 		Cluster:            NewClusterClient(cfg),
 		ClusterHealthCheck: NewClusterHealthCheckClient(cfg),
 		ClusterWatchLease:  NewClusterWatchLeaseClient(cfg),
@@ -344,12 +356,13 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.ApprovalTicket, c.AuditLog, c.AuditWebhookCursor, c.Cluster,
-		c.ClusterHealthCheck, c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession,
-		c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping, c.InstanceSize,
-		c.LoginThrottle, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
-		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
-		c.SystemSecret, c.Template, c.User, c.VM, c.WorkerHeartbeat,
+		c.ApprovalTicket, c.AuditLog, c.AuditWebhookCursor, c.AutoApprovalPolicy,
+		c.AutoApprovalSwitch, c.Cluster, c.ClusterHealthCheck, c.ClusterWatchLease,
+		c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket, c.DomainEvent,
+		c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
+		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
+		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
+		c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Use(hooks...)
 	}
@@ -359,12 +372,13 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.ApprovalTicket, c.AuditLog, c.AuditWebhookCursor, c.Cluster,
-		c.ClusterHealthCheck, c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession,
-		c.ConsoleTicket, c.DomainEvent, c.IdPGroupMapping, c.InstanceSize,
-		c.LoginThrottle, c.Namespace, c.Notification, c.PendingAdoption, c.Permission,
-		c.Role, c.RoleBinding, c.Service, c.Session, c.System, c.SystemMember,
-		c.SystemSecret, c.Template, c.User, c.VM, c.WorkerHeartbeat,
+		c.ApprovalTicket, c.AuditLog, c.AuditWebhookCursor, c.AutoApprovalPolicy,
+		c.AutoApprovalSwitch, c.Cluster, c.ClusterHealthCheck, c.ClusterWatchLease,
+		c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket, c.DomainEvent,
+		c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
+		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
+		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
+		c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -379,6 +393,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuditLog.mutate(ctx, m)
 	case *AuditWebhookCursorMutation:
 		return c.AuditWebhookCursor.mutate(ctx, m)
+	case *AutoApprovalPolicyMutation:
+		return c.AutoApprovalPolicy.mutate(ctx, m)
+	case *AutoApprovalSwitchMutation:
+		return c.AutoApprovalSwitch.mutate(ctx, m)
 	case *ClusterMutation:
 		return c.Cluster.mutate(ctx, m)
 	case *ClusterHealthCheckMutation:
@@ -830,6 +848,272 @@ func (c *AuditWebhookCursorClient) mutate(ctx context.Context, m *AuditWebhookCu
 		return (&AuditWebhookCursorDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AuditWebhookCursor mutation op: %q", m.Op())
+	}
+}
+
+// AutoApprovalPolicyClient is a client for the AutoApprovalPolicy schema.
+type AutoApprovalPolicyClient struct {
+	config
+}
+
+// NewAutoApprovalPolicyClient returns a client for the AutoApprovalPolicy from the given config.
+func NewAutoApprovalPolicyClient(c config) *AutoApprovalPolicyClient {
+	return &AutoApprovalPolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `autoapprovalpolicy.Hooks(f(g(h())))`.
+func (c *AutoApprovalPolicyClient) Use(hooks ...Hook) {
+	c.hooks.AutoApprovalPolicy = append(c.hooks.AutoApprovalPolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `autoapprovalpolicy.Intercept(f(g(h())))`.
+func (c *AutoApprovalPolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AutoApprovalPolicy = append(c.inters.AutoApprovalPolicy, interceptors...)
+}
+
+// Create returns a builder for creating a AutoApprovalPolicy entity.
+func (c *AutoApprovalPolicyClient) Create() *AutoApprovalPolicyCreate {
+	mutation := newAutoApprovalPolicyMutation(c.config, OpCreate)
+	return &AutoApprovalPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AutoApprovalPolicy entities.
+func (c *AutoApprovalPolicyClient) CreateBulk(builders ...*AutoApprovalPolicyCreate) *AutoApprovalPolicyCreateBulk {
+	return &AutoApprovalPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AutoApprovalPolicyClient) MapCreateBulk(slice any, setFunc func(*AutoApprovalPolicyCreate, int)) *AutoApprovalPolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AutoApprovalPolicyCreateBulk{err: fmt.Errorf("calling to AutoApprovalPolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AutoApprovalPolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AutoApprovalPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AutoApprovalPolicy.
+func (c *AutoApprovalPolicyClient) Update() *AutoApprovalPolicyUpdate {
+	mutation := newAutoApprovalPolicyMutation(c.config, OpUpdate)
+	return &AutoApprovalPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AutoApprovalPolicyClient) UpdateOne(_m *AutoApprovalPolicy) *AutoApprovalPolicyUpdateOne {
+	mutation := newAutoApprovalPolicyMutation(c.config, OpUpdateOne, withAutoApprovalPolicy(_m))
+	return &AutoApprovalPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AutoApprovalPolicyClient) UpdateOneID(id uuid.UUID) *AutoApprovalPolicyUpdateOne {
+	mutation := newAutoApprovalPolicyMutation(c.config, OpUpdateOne, withAutoApprovalPolicyID(id))
+	return &AutoApprovalPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AutoApprovalPolicy.
+func (c *AutoApprovalPolicyClient) Delete() *AutoApprovalPolicyDelete {
+	mutation := newAutoApprovalPolicyMutation(c.config, OpDelete)
+	return &AutoApprovalPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AutoApprovalPolicyClient) DeleteOne(_m *AutoApprovalPolicy) *AutoApprovalPolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AutoApprovalPolicyClient) DeleteOneID(id uuid.UUID) *AutoApprovalPolicyDeleteOne {
+	builder := c.Delete().Where(autoapprovalpolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AutoApprovalPolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for AutoApprovalPolicy.
+func (c *AutoApprovalPolicyClient) Query() *AutoApprovalPolicyQuery {
+	return &AutoApprovalPolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAutoApprovalPolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AutoApprovalPolicy entity by its id.
+func (c *AutoApprovalPolicyClient) Get(ctx context.Context, id uuid.UUID) (*AutoApprovalPolicy, error) {
+	return c.Query().Where(autoapprovalpolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AutoApprovalPolicyClient) GetX(ctx context.Context, id uuid.UUID) *AutoApprovalPolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AutoApprovalPolicyClient) Hooks() []Hook {
+	return c.hooks.AutoApprovalPolicy
+}
+
+// Interceptors returns the client interceptors.
+func (c *AutoApprovalPolicyClient) Interceptors() []Interceptor {
+	return c.inters.AutoApprovalPolicy
+}
+
+func (c *AutoApprovalPolicyClient) mutate(ctx context.Context, m *AutoApprovalPolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AutoApprovalPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AutoApprovalPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AutoApprovalPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AutoApprovalPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AutoApprovalPolicy mutation op: %q", m.Op())
+	}
+}
+
+// AutoApprovalSwitchClient is a client for the AutoApprovalSwitch schema.
+type AutoApprovalSwitchClient struct {
+	config
+}
+
+// NewAutoApprovalSwitchClient returns a client for the AutoApprovalSwitch from the given config.
+func NewAutoApprovalSwitchClient(c config) *AutoApprovalSwitchClient {
+	return &AutoApprovalSwitchClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `autoapprovalswitch.Hooks(f(g(h())))`.
+func (c *AutoApprovalSwitchClient) Use(hooks ...Hook) {
+	c.hooks.AutoApprovalSwitch = append(c.hooks.AutoApprovalSwitch, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `autoapprovalswitch.Intercept(f(g(h())))`.
+func (c *AutoApprovalSwitchClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AutoApprovalSwitch = append(c.inters.AutoApprovalSwitch, interceptors...)
+}
+
+// Create returns a builder for creating a AutoApprovalSwitch entity.
+func (c *AutoApprovalSwitchClient) Create() *AutoApprovalSwitchCreate {
+	mutation := newAutoApprovalSwitchMutation(c.config, OpCreate)
+	return &AutoApprovalSwitchCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AutoApprovalSwitch entities.
+func (c *AutoApprovalSwitchClient) CreateBulk(builders ...*AutoApprovalSwitchCreate) *AutoApprovalSwitchCreateBulk {
+	return &AutoApprovalSwitchCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AutoApprovalSwitchClient) MapCreateBulk(slice any, setFunc func(*AutoApprovalSwitchCreate, int)) *AutoApprovalSwitchCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AutoApprovalSwitchCreateBulk{err: fmt.Errorf("calling to AutoApprovalSwitchClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AutoApprovalSwitchCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AutoApprovalSwitchCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AutoApprovalSwitch.
+func (c *AutoApprovalSwitchClient) Update() *AutoApprovalSwitchUpdate {
+	mutation := newAutoApprovalSwitchMutation(c.config, OpUpdate)
+	return &AutoApprovalSwitchUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AutoApprovalSwitchClient) UpdateOne(_m *AutoApprovalSwitch) *AutoApprovalSwitchUpdateOne {
+	mutation := newAutoApprovalSwitchMutation(c.config, OpUpdateOne, withAutoApprovalSwitch(_m))
+	return &AutoApprovalSwitchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AutoApprovalSwitchClient) UpdateOneID(id int) *AutoApprovalSwitchUpdateOne {
+	mutation := newAutoApprovalSwitchMutation(c.config, OpUpdateOne, withAutoApprovalSwitchID(id))
+	return &AutoApprovalSwitchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AutoApprovalSwitch.
+func (c *AutoApprovalSwitchClient) Delete() *AutoApprovalSwitchDelete {
+	mutation := newAutoApprovalSwitchMutation(c.config, OpDelete)
+	return &AutoApprovalSwitchDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AutoApprovalSwitchClient) DeleteOne(_m *AutoApprovalSwitch) *AutoApprovalSwitchDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AutoApprovalSwitchClient) DeleteOneID(id int) *AutoApprovalSwitchDeleteOne {
+	builder := c.Delete().Where(autoapprovalswitch.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AutoApprovalSwitchDeleteOne{builder}
+}
+
+// Query returns a query builder for AutoApprovalSwitch.
+func (c *AutoApprovalSwitchClient) Query() *AutoApprovalSwitchQuery {
+	return &AutoApprovalSwitchQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAutoApprovalSwitch},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AutoApprovalSwitch entity by its id.
+func (c *AutoApprovalSwitchClient) Get(ctx context.Context, id int) (*AutoApprovalSwitch, error) {
+	return c.Query().Where(autoapprovalswitch.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AutoApprovalSwitchClient) GetX(ctx context.Context, id int) *AutoApprovalSwitch {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AutoApprovalSwitchClient) Hooks() []Hook {
+	return c.hooks.AutoApprovalSwitch
+}
+
+// Interceptors returns the client interceptors.
+func (c *AutoApprovalSwitchClient) Interceptors() []Interceptor {
+	return c.inters.AutoApprovalSwitch
+}
+
+func (c *AutoApprovalSwitchClient) mutate(ctx context.Context, m *AutoApprovalSwitchMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AutoApprovalSwitchCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AutoApprovalSwitchUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AutoApprovalSwitchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AutoApprovalSwitchDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AutoApprovalSwitch mutation op: %q", m.Op())
 	}
 }
 
@@ -4353,19 +4637,20 @@ func (c *WorkerHeartbeatClient) mutate(ctx context.Context, m *WorkerHeartbeatMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ApprovalTicket, AuditLog, AuditWebhookCursor, Cluster, ClusterHealthCheck,
-		ClusterWatchLease, ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent,
-		IdPGroupMapping, InstanceSize, LoginThrottle, Namespace, Notification,
-		PendingAdoption, Permission, Role, RoleBinding, Service, Session, System,
-		SystemMember, SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Hook
+		ApprovalTicket, AuditLog, AuditWebhookCursor, AutoApprovalPolicy,
+		AutoApprovalSwitch, Cluster, ClusterHealthCheck, ClusterWatchLease,
+		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
+		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
+		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
+		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Hook
 	}
 	inters struct {
-		ApprovalTicket, AuditLog, AuditWebhookCursor, Cluster, ClusterHealthCheck,
-		ClusterWatchLease, ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent,
-		IdPGroupMapping, InstanceSize, LoginThrottle, Namespace, Notification,
-		PendingAdoption, Permission, Role, RoleBinding, Service, Session, System,
-		SystemMember, SystemSecret, Template, User, VM,
-		WorkerHeartbeat []ent.Interceptor
+		ApprovalTicket, AuditLog, AuditWebhookCursor, AutoApprovalPolicy,
+		AutoApprovalSwitch, Cluster, ClusterHealthCheck, ClusterWatchLease,
+		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
+		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
+		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
+		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Interceptor
 	}
 )
 

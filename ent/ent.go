@@ -15,6 +15,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
+	"kv-shepherd.io/shepherd/ent/autoapprovalpolicy"
+	"kv-shepherd.io/shepherd/ent/autoapprovalswitch"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
@@ -103,6 +105,8 @@ func checkColumn(t, c string) error {
 			approvalticket.Table:     approvalticket.ValidColumn,
 			auditlog.Table:           auditlog.ValidColumn,
 			auditwebhookcursor.Table: auditwebhookcursor.ValidColumn,
+			autoapprovalpolicy.Table: autoapprovalpolicy.ValidColumn,
+			autoapprovalswitch.Table: autoapprovalswitch.ValidColumn,
 			cluster.Table:            cluster.ValidColumn,
 			clusterhealthcheck.Table: clusterhealthcheck.ValidColumn,
 			clusterwatchlease.Table:  clusterwatchlease.ValidColumn,

@@ -15,6 +15,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
+	"kv-shepherd.io/shepherd/ent/autoapprovalpolicy"
+	"kv-shepherd.io/shepherd/ent/autoapprovalswitch"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
@@ -56,6 +58,8 @@ const (
 	TypeApprovalTicket     = "ApprovalTicket"
 	TypeAuditLog           = "AuditLog"
 	TypeAuditWebhookCursor = "AuditWebhookCursor"
+	TypeAutoApprovalPolicy = "AutoApprovalPolicy"
+	TypeAutoApprovalSwitch = "AutoApprovalSwitch"
 	TypeCluster            = "Cluster"
 	TypeClusterHealthCheck = "ClusterHealthCheck"
 	TypeClusterWatchLease  = "ClusterWatchLease"
@@ -86,53 +90,57 @@ const (
 // ApprovalTicketMutation represents an operation that mutates the ApprovalTicket nodes in the graph.
 type ApprovalTicketMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *uuid.UUID
-	created_at             *time.Time
-	updated_at             *time.Time
-	_type                  *approvalticket.Type
-	status                 *approvalticket.Status
-	event_id               *uuid.UUID
-	requester_id           *uuid.UUID
-	requester_name         *string
-	reason                 *string
-	system_id              *uuid.UUID
-	service_id             *uuid.UUID
-	namespace_id           *uuid.UUID
-	namespace_name         *string
-	environment            *approvalticket.Environment
-	target_name            *string
-	instance_size_id       *uuid.UUID
-	template_id            *uuid.UUID
-	request_params         *map[string]interface{}
-	vm_id                  *uuid.UUID
-	approver_id            *uuid.UUID
-	approver_name          *string
-	decided_at             *time.Time
-	decision_reason        *string
-	selected_cluster_id    *uuid.UUID
-	selected_template_id   *uuid.UUID
-	selected_storage_class *string
-	modified_spec          *map[string]interface{}
-	modification_reason    *string
-	template_snapshot      *map[string]interface{}
-	instance_size_snapshot *map[string]interface{}
-	final_cpu_request      *string
-	final_cpu_limit        *string
-	final_mem_request      *string
-	final_mem_limit        *string
-	final_disk_gb          *int
-	addfinal_disk_gb       *int
-	error_message          *string
-	error_code             *string
-	steps                  *[]schema.ExecStep
-	appendsteps            []schema.ExecStep
-	executed_at            *time.Time
-	clearedFields          map[string]struct{}
-	done                   bool
-	oldValue               func(context.Context) (*ApprovalTicket, error)
-	predicates             []predicate.ApprovalTicket
+	op                           Op
+	typ                          string
+	id                           *uuid.UUID
+	created_at                   *time.Time
+	updated_at                   *time.Time
+	_type                        *approvalticket.Type
+	status                       *approvalticket.Status
+	event_id                     *uuid.UUID
+	requester_id                 *uuid.UUID
+	requester_name               *string
+	reason                       *string
+	system_id                    *uuid.UUID
+	service_id                   *uuid.UUID
+	namespace_id                 *uuid.UUID
+	namespace_name               *string
+	environment                  *approvalticket.Environment
+	target_name                  *string
+	instance_size_id             *uuid.UUID
+	template_id                  *uuid.UUID
+	request_params               *map[string]interface{}
+	vm_id                        *uuid.UUID
+	approver_id                  *uuid.UUID
+	approver_name                *string
+	decided_at                   *time.Time
+	decision_reason              *string
+	decided_by_policy_id         *uuid.UUID
+	decided_by_policy_version    *int
+	adddecided_by_policy_version *int
+	auto_approval_note           *string
+	selected_cluster_id          *uuid.UUID
+	selected_template_id         *uuid.UUID
+	selected_storage_class       *string
+	modified_spec                *map[string]interface{}
+	modification_reason          *string
+	template_snapshot            *map[string]interface{}
+	instance_size_snapshot       *map[string]interface{}
+	final_cpu_request            *string
+	final_cpu_limit              *string
+	final_mem_request            *string
+	final_mem_limit              *string
+	final_disk_gb                *int
+	addfinal_disk_gb             *int
+	error_message                *string
+	error_code                   *string
+	steps                        *[]schema.ExecStep
+	appendsteps                  []schema.ExecStep
+	executed_at                  *time.Time
+	clearedFields                map[string]struct{}
+	done                         bool
+	oldValue                     func(context.Context) (*ApprovalTicket, error)
+	predicates                   []predicate.ApprovalTicket
 }
 
 var _ ent.Mutation = (*ApprovalTicketMutation)(nil)
@@ -1109,6 +1117,161 @@ func (m *ApprovalTicketMutation) ResetDecisionReason() {
 	m.decision_reason = nil
 }
 
+// SetDecidedByPolicyID sets the "decided_by_policy_id" field.
+func (m *ApprovalTicketMutation) SetDecidedByPolicyID(u uuid.UUID) {
+	m.decided_by_policy_id = &u
+}
+
+// DecidedByPolicyID returns the value of the "decided_by_policy_id" field in the mutation.
+func (m *ApprovalTicketMutation) DecidedByPolicyID() (r uuid.UUID, exists bool) {
+	v := m.decided_by_policy_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecidedByPolicyID returns the old "decided_by_policy_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldDecidedByPolicyID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecidedByPolicyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecidedByPolicyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecidedByPolicyID: %w", err)
+	}
+	return oldValue.DecidedByPolicyID, nil
+}
+
+// ClearDecidedByPolicyID clears the value of the "decided_by_policy_id" field.
+func (m *ApprovalTicketMutation) ClearDecidedByPolicyID() {
+	m.decided_by_policy_id = nil
+	m.clearedFields[approvalticket.FieldDecidedByPolicyID] = struct{}{}
+}
+
+// DecidedByPolicyIDCleared returns if the "decided_by_policy_id" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) DecidedByPolicyIDCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldDecidedByPolicyID]
+	return ok
+}
+
+// ResetDecidedByPolicyID resets all changes to the "decided_by_policy_id" field.
+func (m *ApprovalTicketMutation) ResetDecidedByPolicyID() {
+	m.decided_by_policy_id = nil
+	delete(m.clearedFields, approvalticket.FieldDecidedByPolicyID)
+}
+
+// SetDecidedByPolicyVersion sets the "decided_by_policy_version" field.
+func (m *ApprovalTicketMutation) SetDecidedByPolicyVersion(i int) {
+	m.decided_by_policy_version = &i
+	m.adddecided_by_policy_version = nil
+}
+
+// DecidedByPolicyVersion returns the value of the "decided_by_policy_version" field in the mutation.
+func (m *ApprovalTicketMutation) DecidedByPolicyVersion() (r int, exists bool) {
+	v := m.decided_by_policy_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecidedByPolicyVersion returns the old "decided_by_policy_version" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldDecidedByPolicyVersion(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecidedByPolicyVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecidedByPolicyVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecidedByPolicyVersion: %w", err)
+	}
+	return oldValue.DecidedByPolicyVersion, nil
+}
+
+// AddDecidedByPolicyVersion adds i to the "decided_by_policy_version" field.
+func (m *ApprovalTicketMutation) AddDecidedByPolicyVersion(i int) {
+	if m.adddecided_by_policy_version != nil {
+		*m.adddecided_by_policy_version += i
+	} else {
+		m.adddecided_by_policy_version = &i
+	}
+}
+
+// AddedDecidedByPolicyVersion returns the value that was added to the "decided_by_policy_version" field in this mutation.
+func (m *ApprovalTicketMutation) AddedDecidedByPolicyVersion() (r int, exists bool) {
+	v := m.adddecided_by_policy_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearDecidedByPolicyVersion clears the value of the "decided_by_policy_version" field.
+func (m *ApprovalTicketMutation) ClearDecidedByPolicyVersion() {
+	m.decided_by_policy_version = nil
+	m.adddecided_by_policy_version = nil
+	m.clearedFields[approvalticket.FieldDecidedByPolicyVersion] = struct{}{}
+}
+
+// DecidedByPolicyVersionCleared returns if the "decided_by_policy_version" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) DecidedByPolicyVersionCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldDecidedByPolicyVersion]
+	return ok
+}
+
+// ResetDecidedByPolicyVersion resets all changes to the "decided_by_policy_version" field.
+func (m *ApprovalTicketMutation) ResetDecidedByPolicyVersion() {
+	m.decided_by_policy_version = nil
+	m.adddecided_by_policy_version = nil
+	delete(m.clearedFields, approvalticket.FieldDecidedByPolicyVersion)
+}
+
+// SetAutoApprovalNote sets the "auto_approval_note" field.
+func (m *ApprovalTicketMutation) SetAutoApprovalNote(s string) {
+	m.auto_approval_note = &s
+}
+
+// AutoApprovalNote returns the value of the "auto_approval_note" field in the mutation.
+func (m *ApprovalTicketMutation) AutoApprovalNote() (r string, exists bool) {
+	v := m.auto_approval_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAutoApprovalNote returns the old "auto_approval_note" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldAutoApprovalNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAutoApprovalNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAutoApprovalNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAutoApprovalNote: %w", err)
+	}
+	return oldValue.AutoApprovalNote, nil
+}
+
+// ResetAutoApprovalNote resets all changes to the "auto_approval_note" field.
+func (m *ApprovalTicketMutation) ResetAutoApprovalNote() {
+	m.auto_approval_note = nil
+}
+
 // SetSelectedClusterID sets the "selected_cluster_id" field.
 func (m *ApprovalTicketMutation) SetSelectedClusterID(u uuid.UUID) {
 	m.selected_cluster_id = &u
@@ -1846,7 +2009,7 @@ func (m *ApprovalTicketMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ApprovalTicketMutation) Fields() []string {
-	fields := make([]string, 0, 38)
+	fields := make([]string, 0, 41)
 	if m.created_at != nil {
 		fields = append(fields, approvalticket.FieldCreatedAt)
 	}
@@ -1912,6 +2075,15 @@ func (m *ApprovalTicketMutation) Fields() []string {
 	}
 	if m.decision_reason != nil {
 		fields = append(fields, approvalticket.FieldDecisionReason)
+	}
+	if m.decided_by_policy_id != nil {
+		fields = append(fields, approvalticket.FieldDecidedByPolicyID)
+	}
+	if m.decided_by_policy_version != nil {
+		fields = append(fields, approvalticket.FieldDecidedByPolicyVersion)
+	}
+	if m.auto_approval_note != nil {
+		fields = append(fields, approvalticket.FieldAutoApprovalNote)
 	}
 	if m.selected_cluster_id != nil {
 		fields = append(fields, approvalticket.FieldSelectedClusterID)
@@ -2013,6 +2185,12 @@ func (m *ApprovalTicketMutation) Field(name string) (ent.Value, bool) {
 		return m.DecidedAt()
 	case approvalticket.FieldDecisionReason:
 		return m.DecisionReason()
+	case approvalticket.FieldDecidedByPolicyID:
+		return m.DecidedByPolicyID()
+	case approvalticket.FieldDecidedByPolicyVersion:
+		return m.DecidedByPolicyVersion()
+	case approvalticket.FieldAutoApprovalNote:
+		return m.AutoApprovalNote()
 	case approvalticket.FieldSelectedClusterID:
 		return m.SelectedClusterID()
 	case approvalticket.FieldSelectedTemplateID:
@@ -2098,6 +2276,12 @@ func (m *ApprovalTicketMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldDecidedAt(ctx)
 	case approvalticket.FieldDecisionReason:
 		return m.OldDecisionReason(ctx)
+	case approvalticket.FieldDecidedByPolicyID:
+		return m.OldDecidedByPolicyID(ctx)
+	case approvalticket.FieldDecidedByPolicyVersion:
+		return m.OldDecidedByPolicyVersion(ctx)
+	case approvalticket.FieldAutoApprovalNote:
+		return m.OldAutoApprovalNote(ctx)
 	case approvalticket.FieldSelectedClusterID:
 		return m.OldSelectedClusterID(ctx)
 	case approvalticket.FieldSelectedTemplateID:
@@ -2293,6 +2477,27 @@ func (m *ApprovalTicketMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDecisionReason(v)
 		return nil
+	case approvalticket.FieldDecidedByPolicyID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecidedByPolicyID(v)
+		return nil
+	case approvalticket.FieldDecidedByPolicyVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecidedByPolicyVersion(v)
+		return nil
+	case approvalticket.FieldAutoApprovalNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAutoApprovalNote(v)
+		return nil
 	case approvalticket.FieldSelectedClusterID:
 		v, ok := value.(uuid.UUID)
 		if !ok {
@@ -2413,6 +2618,9 @@ func (m *ApprovalTicketMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *ApprovalTicketMutation) AddedFields() []string {
 	var fields []string
+	if m.adddecided_by_policy_version != nil {
+		fields = append(fields, approvalticket.FieldDecidedByPolicyVersion)
+	}
 	if m.addfinal_disk_gb != nil {
 		fields = append(fields, approvalticket.FieldFinalDiskGB)
 	}
@@ -2424,6 +2632,8 @@ func (m *ApprovalTicketMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *ApprovalTicketMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case approvalticket.FieldDecidedByPolicyVersion:
+		return m.AddedDecidedByPolicyVersion()
 	case approvalticket.FieldFinalDiskGB:
 		return m.AddedFinalDiskGB()
 	}
@@ -2435,6 +2645,13 @@ func (m *ApprovalTicketMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *ApprovalTicketMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case approvalticket.FieldDecidedByPolicyVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDecidedByPolicyVersion(v)
+		return nil
 	case approvalticket.FieldFinalDiskGB:
 		v, ok := value.(int)
 		if !ok {
@@ -2467,6 +2684,12 @@ func (m *ApprovalTicketMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(approvalticket.FieldDecidedAt) {
 		fields = append(fields, approvalticket.FieldDecidedAt)
+	}
+	if m.FieldCleared(approvalticket.FieldDecidedByPolicyID) {
+		fields = append(fields, approvalticket.FieldDecidedByPolicyID)
+	}
+	if m.FieldCleared(approvalticket.FieldDecidedByPolicyVersion) {
+		fields = append(fields, approvalticket.FieldDecidedByPolicyVersion)
 	}
 	if m.FieldCleared(approvalticket.FieldSelectedClusterID) {
 		fields = append(fields, approvalticket.FieldSelectedClusterID)
@@ -2520,6 +2743,12 @@ func (m *ApprovalTicketMutation) ClearField(name string) error {
 		return nil
 	case approvalticket.FieldDecidedAt:
 		m.ClearDecidedAt()
+		return nil
+	case approvalticket.FieldDecidedByPolicyID:
+		m.ClearDecidedByPolicyID()
+		return nil
+	case approvalticket.FieldDecidedByPolicyVersion:
+		m.ClearDecidedByPolicyVersion()
 		return nil
 	case approvalticket.FieldSelectedClusterID:
 		m.ClearSelectedClusterID()
@@ -2615,6 +2844,15 @@ func (m *ApprovalTicketMutation) ResetField(name string) error {
 		return nil
 	case approvalticket.FieldDecisionReason:
 		m.ResetDecisionReason()
+		return nil
+	case approvalticket.FieldDecidedByPolicyID:
+		m.ResetDecidedByPolicyID()
+		return nil
+	case approvalticket.FieldDecidedByPolicyVersion:
+		m.ResetDecidedByPolicyVersion()
+		return nil
+	case approvalticket.FieldAutoApprovalNote:
+		m.ResetAutoApprovalNote()
 		return nil
 	case approvalticket.FieldSelectedClusterID:
 		m.ResetSelectedClusterID()
@@ -4360,6 +4598,2528 @@ func (m *AuditWebhookCursorMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *AuditWebhookCursorMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown AuditWebhookCursor edge %s", name)
+}
+
+// AutoApprovalPolicyMutation represents an operation that mutates the AutoApprovalPolicy nodes in the graph.
+type AutoApprovalPolicyMutation struct {
+	config
+	op                           Op
+	typ                          string
+	id                           *uuid.UUID
+	created_at                   *time.Time
+	updated_at                   *time.Time
+	policy_id                    *uuid.UUID
+	version                      *int
+	addversion                   *int
+	name                         *string
+	description                  *string
+	enabled                      *bool
+	priority                     *int
+	addpriority                  *int
+	environments                 *[]string
+	appendenvironments           []string
+	namespace_ids                *[]string
+	appendnamespace_ids          []string
+	system_ids                   *[]string
+	appendsystem_ids             []string
+	service_ids                  *[]string
+	appendservice_ids            []string
+	size_ids                     *[]string
+	appendsize_ids               []string
+	standard_sizes_only          *bool
+	template_names               *[]string
+	appendtemplate_names         []string
+	requester_roles              *[]string
+	appendrequester_roles        []string
+	max_disk_gb                  *int
+	addmax_disk_gb               *int
+	max_per_requester_per_day    *int
+	addmax_per_requester_per_day *int
+	max_per_system_per_day       *int
+	addmax_per_system_per_day    *int
+	author_id                    *uuid.UUID
+	author_name                  *string
+	prod_confirmed_by            *uuid.UUID
+	prod_confirmed_by_name       *string
+	prod_confirmed_at            *time.Time
+	superseded_at                *time.Time
+	clearedFields                map[string]struct{}
+	done                         bool
+	oldValue                     func(context.Context) (*AutoApprovalPolicy, error)
+	predicates                   []predicate.AutoApprovalPolicy
+}
+
+var _ ent.Mutation = (*AutoApprovalPolicyMutation)(nil)
+
+// autoapprovalpolicyOption allows management of the mutation configuration using functional options.
+type autoapprovalpolicyOption func(*AutoApprovalPolicyMutation)
+
+// newAutoApprovalPolicyMutation creates new mutation for the AutoApprovalPolicy entity.
+func newAutoApprovalPolicyMutation(c config, op Op, opts ...autoapprovalpolicyOption) *AutoApprovalPolicyMutation {
+	m := &AutoApprovalPolicyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAutoApprovalPolicy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAutoApprovalPolicyID sets the ID field of the mutation.
+func withAutoApprovalPolicyID(id uuid.UUID) autoapprovalpolicyOption {
+	return func(m *AutoApprovalPolicyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AutoApprovalPolicy
+		)
+		m.oldValue = func(ctx context.Context) (*AutoApprovalPolicy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AutoApprovalPolicy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAutoApprovalPolicy sets the old AutoApprovalPolicy of the mutation.
+func withAutoApprovalPolicy(node *AutoApprovalPolicy) autoapprovalpolicyOption {
+	return func(m *AutoApprovalPolicyMutation) {
+		m.oldValue = func(context.Context) (*AutoApprovalPolicy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AutoApprovalPolicyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AutoApprovalPolicyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AutoApprovalPolicy entities.
+func (m *AutoApprovalPolicyMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AutoApprovalPolicyMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AutoApprovalPolicyMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AutoApprovalPolicy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AutoApprovalPolicyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AutoApprovalPolicyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AutoApprovalPolicyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AutoApprovalPolicyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AutoApprovalPolicyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AutoApprovalPolicyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPolicyID sets the "policy_id" field.
+func (m *AutoApprovalPolicyMutation) SetPolicyID(u uuid.UUID) {
+	m.policy_id = &u
+}
+
+// PolicyID returns the value of the "policy_id" field in the mutation.
+func (m *AutoApprovalPolicyMutation) PolicyID() (r uuid.UUID, exists bool) {
+	v := m.policy_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolicyID returns the old "policy_id" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldPolicyID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolicyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolicyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolicyID: %w", err)
+	}
+	return oldValue.PolicyID, nil
+}
+
+// ResetPolicyID resets all changes to the "policy_id" field.
+func (m *AutoApprovalPolicyMutation) ResetPolicyID() {
+	m.policy_id = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *AutoApprovalPolicyMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *AutoApprovalPolicyMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *AutoApprovalPolicyMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *AutoApprovalPolicyMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetName sets the "name" field.
+func (m *AutoApprovalPolicyMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *AutoApprovalPolicyMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *AutoApprovalPolicyMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *AutoApprovalPolicyMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *AutoApprovalPolicyMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *AutoApprovalPolicyMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *AutoApprovalPolicyMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *AutoApprovalPolicyMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *AutoApprovalPolicyMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetPriority sets the "priority" field.
+func (m *AutoApprovalPolicyMutation) SetPriority(i int) {
+	m.priority = &i
+	m.addpriority = nil
+}
+
+// Priority returns the value of the "priority" field in the mutation.
+func (m *AutoApprovalPolicyMutation) Priority() (r int, exists bool) {
+	v := m.priority
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriority returns the old "priority" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldPriority(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriority is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriority requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriority: %w", err)
+	}
+	return oldValue.Priority, nil
+}
+
+// AddPriority adds i to the "priority" field.
+func (m *AutoApprovalPolicyMutation) AddPriority(i int) {
+	if m.addpriority != nil {
+		*m.addpriority += i
+	} else {
+		m.addpriority = &i
+	}
+}
+
+// AddedPriority returns the value that was added to the "priority" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AddedPriority() (r int, exists bool) {
+	v := m.addpriority
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPriority resets all changes to the "priority" field.
+func (m *AutoApprovalPolicyMutation) ResetPriority() {
+	m.priority = nil
+	m.addpriority = nil
+}
+
+// SetEnvironments sets the "environments" field.
+func (m *AutoApprovalPolicyMutation) SetEnvironments(s []string) {
+	m.environments = &s
+	m.appendenvironments = nil
+}
+
+// Environments returns the value of the "environments" field in the mutation.
+func (m *AutoApprovalPolicyMutation) Environments() (r []string, exists bool) {
+	v := m.environments
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnvironments returns the old "environments" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldEnvironments(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnvironments is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnvironments requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnvironments: %w", err)
+	}
+	return oldValue.Environments, nil
+}
+
+// AppendEnvironments adds s to the "environments" field.
+func (m *AutoApprovalPolicyMutation) AppendEnvironments(s []string) {
+	m.appendenvironments = append(m.appendenvironments, s...)
+}
+
+// AppendedEnvironments returns the list of values that were appended to the "environments" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AppendedEnvironments() ([]string, bool) {
+	if len(m.appendenvironments) == 0 {
+		return nil, false
+	}
+	return m.appendenvironments, true
+}
+
+// ResetEnvironments resets all changes to the "environments" field.
+func (m *AutoApprovalPolicyMutation) ResetEnvironments() {
+	m.environments = nil
+	m.appendenvironments = nil
+}
+
+// SetNamespaceIds sets the "namespace_ids" field.
+func (m *AutoApprovalPolicyMutation) SetNamespaceIds(s []string) {
+	m.namespace_ids = &s
+	m.appendnamespace_ids = nil
+}
+
+// NamespaceIds returns the value of the "namespace_ids" field in the mutation.
+func (m *AutoApprovalPolicyMutation) NamespaceIds() (r []string, exists bool) {
+	v := m.namespace_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNamespaceIds returns the old "namespace_ids" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldNamespaceIds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNamespaceIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNamespaceIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNamespaceIds: %w", err)
+	}
+	return oldValue.NamespaceIds, nil
+}
+
+// AppendNamespaceIds adds s to the "namespace_ids" field.
+func (m *AutoApprovalPolicyMutation) AppendNamespaceIds(s []string) {
+	m.appendnamespace_ids = append(m.appendnamespace_ids, s...)
+}
+
+// AppendedNamespaceIds returns the list of values that were appended to the "namespace_ids" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AppendedNamespaceIds() ([]string, bool) {
+	if len(m.appendnamespace_ids) == 0 {
+		return nil, false
+	}
+	return m.appendnamespace_ids, true
+}
+
+// ClearNamespaceIds clears the value of the "namespace_ids" field.
+func (m *AutoApprovalPolicyMutation) ClearNamespaceIds() {
+	m.namespace_ids = nil
+	m.appendnamespace_ids = nil
+	m.clearedFields[autoapprovalpolicy.FieldNamespaceIds] = struct{}{}
+}
+
+// NamespaceIdsCleared returns if the "namespace_ids" field was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) NamespaceIdsCleared() bool {
+	_, ok := m.clearedFields[autoapprovalpolicy.FieldNamespaceIds]
+	return ok
+}
+
+// ResetNamespaceIds resets all changes to the "namespace_ids" field.
+func (m *AutoApprovalPolicyMutation) ResetNamespaceIds() {
+	m.namespace_ids = nil
+	m.appendnamespace_ids = nil
+	delete(m.clearedFields, autoapprovalpolicy.FieldNamespaceIds)
+}
+
+// SetSystemIds sets the "system_ids" field.
+func (m *AutoApprovalPolicyMutation) SetSystemIds(s []string) {
+	m.system_ids = &s
+	m.appendsystem_ids = nil
+}
+
+// SystemIds returns the value of the "system_ids" field in the mutation.
+func (m *AutoApprovalPolicyMutation) SystemIds() (r []string, exists bool) {
+	v := m.system_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSystemIds returns the old "system_ids" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldSystemIds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSystemIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSystemIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSystemIds: %w", err)
+	}
+	return oldValue.SystemIds, nil
+}
+
+// AppendSystemIds adds s to the "system_ids" field.
+func (m *AutoApprovalPolicyMutation) AppendSystemIds(s []string) {
+	m.appendsystem_ids = append(m.appendsystem_ids, s...)
+}
+
+// AppendedSystemIds returns the list of values that were appended to the "system_ids" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AppendedSystemIds() ([]string, bool) {
+	if len(m.appendsystem_ids) == 0 {
+		return nil, false
+	}
+	return m.appendsystem_ids, true
+}
+
+// ClearSystemIds clears the value of the "system_ids" field.
+func (m *AutoApprovalPolicyMutation) ClearSystemIds() {
+	m.system_ids = nil
+	m.appendsystem_ids = nil
+	m.clearedFields[autoapprovalpolicy.FieldSystemIds] = struct{}{}
+}
+
+// SystemIdsCleared returns if the "system_ids" field was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) SystemIdsCleared() bool {
+	_, ok := m.clearedFields[autoapprovalpolicy.FieldSystemIds]
+	return ok
+}
+
+// ResetSystemIds resets all changes to the "system_ids" field.
+func (m *AutoApprovalPolicyMutation) ResetSystemIds() {
+	m.system_ids = nil
+	m.appendsystem_ids = nil
+	delete(m.clearedFields, autoapprovalpolicy.FieldSystemIds)
+}
+
+// SetServiceIds sets the "service_ids" field.
+func (m *AutoApprovalPolicyMutation) SetServiceIds(s []string) {
+	m.service_ids = &s
+	m.appendservice_ids = nil
+}
+
+// ServiceIds returns the value of the "service_ids" field in the mutation.
+func (m *AutoApprovalPolicyMutation) ServiceIds() (r []string, exists bool) {
+	v := m.service_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceIds returns the old "service_ids" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldServiceIds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceIds: %w", err)
+	}
+	return oldValue.ServiceIds, nil
+}
+
+// AppendServiceIds adds s to the "service_ids" field.
+func (m *AutoApprovalPolicyMutation) AppendServiceIds(s []string) {
+	m.appendservice_ids = append(m.appendservice_ids, s...)
+}
+
+// AppendedServiceIds returns the list of values that were appended to the "service_ids" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AppendedServiceIds() ([]string, bool) {
+	if len(m.appendservice_ids) == 0 {
+		return nil, false
+	}
+	return m.appendservice_ids, true
+}
+
+// ClearServiceIds clears the value of the "service_ids" field.
+func (m *AutoApprovalPolicyMutation) ClearServiceIds() {
+	m.service_ids = nil
+	m.appendservice_ids = nil
+	m.clearedFields[autoapprovalpolicy.FieldServiceIds] = struct{}{}
+}
+
+// ServiceIdsCleared returns if the "service_ids" field was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) ServiceIdsCleared() bool {
+	_, ok := m.clearedFields[autoapprovalpolicy.FieldServiceIds]
+	return ok
+}
+
+// ResetServiceIds resets all changes to the "service_ids" field.
+func (m *AutoApprovalPolicyMutation) ResetServiceIds() {
+	m.service_ids = nil
+	m.appendservice_ids = nil
+	delete(m.clearedFields, autoapprovalpolicy.FieldServiceIds)
+}
+
+// SetSizeIds sets the "size_ids" field.
+func (m *AutoApprovalPolicyMutation) SetSizeIds(s []string) {
+	m.size_ids = &s
+	m.appendsize_ids = nil
+}
+
+// SizeIds returns the value of the "size_ids" field in the mutation.
+func (m *AutoApprovalPolicyMutation) SizeIds() (r []string, exists bool) {
+	v := m.size_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSizeIds returns the old "size_ids" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldSizeIds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSizeIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSizeIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSizeIds: %w", err)
+	}
+	return oldValue.SizeIds, nil
+}
+
+// AppendSizeIds adds s to the "size_ids" field.
+func (m *AutoApprovalPolicyMutation) AppendSizeIds(s []string) {
+	m.appendsize_ids = append(m.appendsize_ids, s...)
+}
+
+// AppendedSizeIds returns the list of values that were appended to the "size_ids" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AppendedSizeIds() ([]string, bool) {
+	if len(m.appendsize_ids) == 0 {
+		return nil, false
+	}
+	return m.appendsize_ids, true
+}
+
+// ClearSizeIds clears the value of the "size_ids" field.
+func (m *AutoApprovalPolicyMutation) ClearSizeIds() {
+	m.size_ids = nil
+	m.appendsize_ids = nil
+	m.clearedFields[autoapprovalpolicy.FieldSizeIds] = struct{}{}
+}
+
+// SizeIdsCleared returns if the "size_ids" field was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) SizeIdsCleared() bool {
+	_, ok := m.clearedFields[autoapprovalpolicy.FieldSizeIds]
+	return ok
+}
+
+// ResetSizeIds resets all changes to the "size_ids" field.
+func (m *AutoApprovalPolicyMutation) ResetSizeIds() {
+	m.size_ids = nil
+	m.appendsize_ids = nil
+	delete(m.clearedFields, autoapprovalpolicy.FieldSizeIds)
+}
+
+// SetStandardSizesOnly sets the "standard_sizes_only" field.
+func (m *AutoApprovalPolicyMutation) SetStandardSizesOnly(b bool) {
+	m.standard_sizes_only = &b
+}
+
+// StandardSizesOnly returns the value of the "standard_sizes_only" field in the mutation.
+func (m *AutoApprovalPolicyMutation) StandardSizesOnly() (r bool, exists bool) {
+	v := m.standard_sizes_only
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStandardSizesOnly returns the old "standard_sizes_only" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldStandardSizesOnly(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStandardSizesOnly is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStandardSizesOnly requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStandardSizesOnly: %w", err)
+	}
+	return oldValue.StandardSizesOnly, nil
+}
+
+// ResetStandardSizesOnly resets all changes to the "standard_sizes_only" field.
+func (m *AutoApprovalPolicyMutation) ResetStandardSizesOnly() {
+	m.standard_sizes_only = nil
+}
+
+// SetTemplateNames sets the "template_names" field.
+func (m *AutoApprovalPolicyMutation) SetTemplateNames(s []string) {
+	m.template_names = &s
+	m.appendtemplate_names = nil
+}
+
+// TemplateNames returns the value of the "template_names" field in the mutation.
+func (m *AutoApprovalPolicyMutation) TemplateNames() (r []string, exists bool) {
+	v := m.template_names
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTemplateNames returns the old "template_names" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldTemplateNames(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTemplateNames is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTemplateNames requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTemplateNames: %w", err)
+	}
+	return oldValue.TemplateNames, nil
+}
+
+// AppendTemplateNames adds s to the "template_names" field.
+func (m *AutoApprovalPolicyMutation) AppendTemplateNames(s []string) {
+	m.appendtemplate_names = append(m.appendtemplate_names, s...)
+}
+
+// AppendedTemplateNames returns the list of values that were appended to the "template_names" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AppendedTemplateNames() ([]string, bool) {
+	if len(m.appendtemplate_names) == 0 {
+		return nil, false
+	}
+	return m.appendtemplate_names, true
+}
+
+// ClearTemplateNames clears the value of the "template_names" field.
+func (m *AutoApprovalPolicyMutation) ClearTemplateNames() {
+	m.template_names = nil
+	m.appendtemplate_names = nil
+	m.clearedFields[autoapprovalpolicy.FieldTemplateNames] = struct{}{}
+}
+
+// TemplateNamesCleared returns if the "template_names" field was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) TemplateNamesCleared() bool {
+	_, ok := m.clearedFields[autoapprovalpolicy.FieldTemplateNames]
+	return ok
+}
+
+// ResetTemplateNames resets all changes to the "template_names" field.
+func (m *AutoApprovalPolicyMutation) ResetTemplateNames() {
+	m.template_names = nil
+	m.appendtemplate_names = nil
+	delete(m.clearedFields, autoapprovalpolicy.FieldTemplateNames)
+}
+
+// SetRequesterRoles sets the "requester_roles" field.
+func (m *AutoApprovalPolicyMutation) SetRequesterRoles(s []string) {
+	m.requester_roles = &s
+	m.appendrequester_roles = nil
+}
+
+// RequesterRoles returns the value of the "requester_roles" field in the mutation.
+func (m *AutoApprovalPolicyMutation) RequesterRoles() (r []string, exists bool) {
+	v := m.requester_roles
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequesterRoles returns the old "requester_roles" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldRequesterRoles(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequesterRoles is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequesterRoles requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequesterRoles: %w", err)
+	}
+	return oldValue.RequesterRoles, nil
+}
+
+// AppendRequesterRoles adds s to the "requester_roles" field.
+func (m *AutoApprovalPolicyMutation) AppendRequesterRoles(s []string) {
+	m.appendrequester_roles = append(m.appendrequester_roles, s...)
+}
+
+// AppendedRequesterRoles returns the list of values that were appended to the "requester_roles" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AppendedRequesterRoles() ([]string, bool) {
+	if len(m.appendrequester_roles) == 0 {
+		return nil, false
+	}
+	return m.appendrequester_roles, true
+}
+
+// ClearRequesterRoles clears the value of the "requester_roles" field.
+func (m *AutoApprovalPolicyMutation) ClearRequesterRoles() {
+	m.requester_roles = nil
+	m.appendrequester_roles = nil
+	m.clearedFields[autoapprovalpolicy.FieldRequesterRoles] = struct{}{}
+}
+
+// RequesterRolesCleared returns if the "requester_roles" field was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) RequesterRolesCleared() bool {
+	_, ok := m.clearedFields[autoapprovalpolicy.FieldRequesterRoles]
+	return ok
+}
+
+// ResetRequesterRoles resets all changes to the "requester_roles" field.
+func (m *AutoApprovalPolicyMutation) ResetRequesterRoles() {
+	m.requester_roles = nil
+	m.appendrequester_roles = nil
+	delete(m.clearedFields, autoapprovalpolicy.FieldRequesterRoles)
+}
+
+// SetMaxDiskGB sets the "max_disk_gb" field.
+func (m *AutoApprovalPolicyMutation) SetMaxDiskGB(i int) {
+	m.max_disk_gb = &i
+	m.addmax_disk_gb = nil
+}
+
+// MaxDiskGB returns the value of the "max_disk_gb" field in the mutation.
+func (m *AutoApprovalPolicyMutation) MaxDiskGB() (r int, exists bool) {
+	v := m.max_disk_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxDiskGB returns the old "max_disk_gb" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldMaxDiskGB(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxDiskGB is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxDiskGB requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxDiskGB: %w", err)
+	}
+	return oldValue.MaxDiskGB, nil
+}
+
+// AddMaxDiskGB adds i to the "max_disk_gb" field.
+func (m *AutoApprovalPolicyMutation) AddMaxDiskGB(i int) {
+	if m.addmax_disk_gb != nil {
+		*m.addmax_disk_gb += i
+	} else {
+		m.addmax_disk_gb = &i
+	}
+}
+
+// AddedMaxDiskGB returns the value that was added to the "max_disk_gb" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AddedMaxDiskGB() (r int, exists bool) {
+	v := m.addmax_disk_gb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMaxDiskGB resets all changes to the "max_disk_gb" field.
+func (m *AutoApprovalPolicyMutation) ResetMaxDiskGB() {
+	m.max_disk_gb = nil
+	m.addmax_disk_gb = nil
+}
+
+// SetMaxPerRequesterPerDay sets the "max_per_requester_per_day" field.
+func (m *AutoApprovalPolicyMutation) SetMaxPerRequesterPerDay(i int) {
+	m.max_per_requester_per_day = &i
+	m.addmax_per_requester_per_day = nil
+}
+
+// MaxPerRequesterPerDay returns the value of the "max_per_requester_per_day" field in the mutation.
+func (m *AutoApprovalPolicyMutation) MaxPerRequesterPerDay() (r int, exists bool) {
+	v := m.max_per_requester_per_day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxPerRequesterPerDay returns the old "max_per_requester_per_day" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldMaxPerRequesterPerDay(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxPerRequesterPerDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxPerRequesterPerDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxPerRequesterPerDay: %w", err)
+	}
+	return oldValue.MaxPerRequesterPerDay, nil
+}
+
+// AddMaxPerRequesterPerDay adds i to the "max_per_requester_per_day" field.
+func (m *AutoApprovalPolicyMutation) AddMaxPerRequesterPerDay(i int) {
+	if m.addmax_per_requester_per_day != nil {
+		*m.addmax_per_requester_per_day += i
+	} else {
+		m.addmax_per_requester_per_day = &i
+	}
+}
+
+// AddedMaxPerRequesterPerDay returns the value that was added to the "max_per_requester_per_day" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AddedMaxPerRequesterPerDay() (r int, exists bool) {
+	v := m.addmax_per_requester_per_day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMaxPerRequesterPerDay resets all changes to the "max_per_requester_per_day" field.
+func (m *AutoApprovalPolicyMutation) ResetMaxPerRequesterPerDay() {
+	m.max_per_requester_per_day = nil
+	m.addmax_per_requester_per_day = nil
+}
+
+// SetMaxPerSystemPerDay sets the "max_per_system_per_day" field.
+func (m *AutoApprovalPolicyMutation) SetMaxPerSystemPerDay(i int) {
+	m.max_per_system_per_day = &i
+	m.addmax_per_system_per_day = nil
+}
+
+// MaxPerSystemPerDay returns the value of the "max_per_system_per_day" field in the mutation.
+func (m *AutoApprovalPolicyMutation) MaxPerSystemPerDay() (r int, exists bool) {
+	v := m.max_per_system_per_day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxPerSystemPerDay returns the old "max_per_system_per_day" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldMaxPerSystemPerDay(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxPerSystemPerDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxPerSystemPerDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxPerSystemPerDay: %w", err)
+	}
+	return oldValue.MaxPerSystemPerDay, nil
+}
+
+// AddMaxPerSystemPerDay adds i to the "max_per_system_per_day" field.
+func (m *AutoApprovalPolicyMutation) AddMaxPerSystemPerDay(i int) {
+	if m.addmax_per_system_per_day != nil {
+		*m.addmax_per_system_per_day += i
+	} else {
+		m.addmax_per_system_per_day = &i
+	}
+}
+
+// AddedMaxPerSystemPerDay returns the value that was added to the "max_per_system_per_day" field in this mutation.
+func (m *AutoApprovalPolicyMutation) AddedMaxPerSystemPerDay() (r int, exists bool) {
+	v := m.addmax_per_system_per_day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMaxPerSystemPerDay resets all changes to the "max_per_system_per_day" field.
+func (m *AutoApprovalPolicyMutation) ResetMaxPerSystemPerDay() {
+	m.max_per_system_per_day = nil
+	m.addmax_per_system_per_day = nil
+}
+
+// SetAuthorID sets the "author_id" field.
+func (m *AutoApprovalPolicyMutation) SetAuthorID(u uuid.UUID) {
+	m.author_id = &u
+}
+
+// AuthorID returns the value of the "author_id" field in the mutation.
+func (m *AutoApprovalPolicyMutation) AuthorID() (r uuid.UUID, exists bool) {
+	v := m.author_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthorID returns the old "author_id" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldAuthorID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthorID: %w", err)
+	}
+	return oldValue.AuthorID, nil
+}
+
+// ResetAuthorID resets all changes to the "author_id" field.
+func (m *AutoApprovalPolicyMutation) ResetAuthorID() {
+	m.author_id = nil
+}
+
+// SetAuthorName sets the "author_name" field.
+func (m *AutoApprovalPolicyMutation) SetAuthorName(s string) {
+	m.author_name = &s
+}
+
+// AuthorName returns the value of the "author_name" field in the mutation.
+func (m *AutoApprovalPolicyMutation) AuthorName() (r string, exists bool) {
+	v := m.author_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthorName returns the old "author_name" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldAuthorName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthorName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthorName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthorName: %w", err)
+	}
+	return oldValue.AuthorName, nil
+}
+
+// ResetAuthorName resets all changes to the "author_name" field.
+func (m *AutoApprovalPolicyMutation) ResetAuthorName() {
+	m.author_name = nil
+}
+
+// SetProdConfirmedBy sets the "prod_confirmed_by" field.
+func (m *AutoApprovalPolicyMutation) SetProdConfirmedBy(u uuid.UUID) {
+	m.prod_confirmed_by = &u
+}
+
+// ProdConfirmedBy returns the value of the "prod_confirmed_by" field in the mutation.
+func (m *AutoApprovalPolicyMutation) ProdConfirmedBy() (r uuid.UUID, exists bool) {
+	v := m.prod_confirmed_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProdConfirmedBy returns the old "prod_confirmed_by" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldProdConfirmedBy(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProdConfirmedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProdConfirmedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProdConfirmedBy: %w", err)
+	}
+	return oldValue.ProdConfirmedBy, nil
+}
+
+// ClearProdConfirmedBy clears the value of the "prod_confirmed_by" field.
+func (m *AutoApprovalPolicyMutation) ClearProdConfirmedBy() {
+	m.prod_confirmed_by = nil
+	m.clearedFields[autoapprovalpolicy.FieldProdConfirmedBy] = struct{}{}
+}
+
+// ProdConfirmedByCleared returns if the "prod_confirmed_by" field was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) ProdConfirmedByCleared() bool {
+	_, ok := m.clearedFields[autoapprovalpolicy.FieldProdConfirmedBy]
+	return ok
+}
+
+// ResetProdConfirmedBy resets all changes to the "prod_confirmed_by" field.
+func (m *AutoApprovalPolicyMutation) ResetProdConfirmedBy() {
+	m.prod_confirmed_by = nil
+	delete(m.clearedFields, autoapprovalpolicy.FieldProdConfirmedBy)
+}
+
+// SetProdConfirmedByName sets the "prod_confirmed_by_name" field.
+func (m *AutoApprovalPolicyMutation) SetProdConfirmedByName(s string) {
+	m.prod_confirmed_by_name = &s
+}
+
+// ProdConfirmedByName returns the value of the "prod_confirmed_by_name" field in the mutation.
+func (m *AutoApprovalPolicyMutation) ProdConfirmedByName() (r string, exists bool) {
+	v := m.prod_confirmed_by_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProdConfirmedByName returns the old "prod_confirmed_by_name" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldProdConfirmedByName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProdConfirmedByName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProdConfirmedByName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProdConfirmedByName: %w", err)
+	}
+	return oldValue.ProdConfirmedByName, nil
+}
+
+// ResetProdConfirmedByName resets all changes to the "prod_confirmed_by_name" field.
+func (m *AutoApprovalPolicyMutation) ResetProdConfirmedByName() {
+	m.prod_confirmed_by_name = nil
+}
+
+// SetProdConfirmedAt sets the "prod_confirmed_at" field.
+func (m *AutoApprovalPolicyMutation) SetProdConfirmedAt(t time.Time) {
+	m.prod_confirmed_at = &t
+}
+
+// ProdConfirmedAt returns the value of the "prod_confirmed_at" field in the mutation.
+func (m *AutoApprovalPolicyMutation) ProdConfirmedAt() (r time.Time, exists bool) {
+	v := m.prod_confirmed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProdConfirmedAt returns the old "prod_confirmed_at" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldProdConfirmedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProdConfirmedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProdConfirmedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProdConfirmedAt: %w", err)
+	}
+	return oldValue.ProdConfirmedAt, nil
+}
+
+// ClearProdConfirmedAt clears the value of the "prod_confirmed_at" field.
+func (m *AutoApprovalPolicyMutation) ClearProdConfirmedAt() {
+	m.prod_confirmed_at = nil
+	m.clearedFields[autoapprovalpolicy.FieldProdConfirmedAt] = struct{}{}
+}
+
+// ProdConfirmedAtCleared returns if the "prod_confirmed_at" field was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) ProdConfirmedAtCleared() bool {
+	_, ok := m.clearedFields[autoapprovalpolicy.FieldProdConfirmedAt]
+	return ok
+}
+
+// ResetProdConfirmedAt resets all changes to the "prod_confirmed_at" field.
+func (m *AutoApprovalPolicyMutation) ResetProdConfirmedAt() {
+	m.prod_confirmed_at = nil
+	delete(m.clearedFields, autoapprovalpolicy.FieldProdConfirmedAt)
+}
+
+// SetSupersededAt sets the "superseded_at" field.
+func (m *AutoApprovalPolicyMutation) SetSupersededAt(t time.Time) {
+	m.superseded_at = &t
+}
+
+// SupersededAt returns the value of the "superseded_at" field in the mutation.
+func (m *AutoApprovalPolicyMutation) SupersededAt() (r time.Time, exists bool) {
+	v := m.superseded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSupersededAt returns the old "superseded_at" field's value of the AutoApprovalPolicy entity.
+// If the AutoApprovalPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalPolicyMutation) OldSupersededAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSupersededAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSupersededAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSupersededAt: %w", err)
+	}
+	return oldValue.SupersededAt, nil
+}
+
+// ClearSupersededAt clears the value of the "superseded_at" field.
+func (m *AutoApprovalPolicyMutation) ClearSupersededAt() {
+	m.superseded_at = nil
+	m.clearedFields[autoapprovalpolicy.FieldSupersededAt] = struct{}{}
+}
+
+// SupersededAtCleared returns if the "superseded_at" field was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) SupersededAtCleared() bool {
+	_, ok := m.clearedFields[autoapprovalpolicy.FieldSupersededAt]
+	return ok
+}
+
+// ResetSupersededAt resets all changes to the "superseded_at" field.
+func (m *AutoApprovalPolicyMutation) ResetSupersededAt() {
+	m.superseded_at = nil
+	delete(m.clearedFields, autoapprovalpolicy.FieldSupersededAt)
+}
+
+// Where appends a list predicates to the AutoApprovalPolicyMutation builder.
+func (m *AutoApprovalPolicyMutation) Where(ps ...predicate.AutoApprovalPolicy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AutoApprovalPolicyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AutoApprovalPolicyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AutoApprovalPolicy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AutoApprovalPolicyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AutoApprovalPolicyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AutoApprovalPolicy).
+func (m *AutoApprovalPolicyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AutoApprovalPolicyMutation) Fields() []string {
+	fields := make([]string, 0, 25)
+	if m.created_at != nil {
+		fields = append(fields, autoapprovalpolicy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, autoapprovalpolicy.FieldUpdatedAt)
+	}
+	if m.policy_id != nil {
+		fields = append(fields, autoapprovalpolicy.FieldPolicyID)
+	}
+	if m.version != nil {
+		fields = append(fields, autoapprovalpolicy.FieldVersion)
+	}
+	if m.name != nil {
+		fields = append(fields, autoapprovalpolicy.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, autoapprovalpolicy.FieldDescription)
+	}
+	if m.enabled != nil {
+		fields = append(fields, autoapprovalpolicy.FieldEnabled)
+	}
+	if m.priority != nil {
+		fields = append(fields, autoapprovalpolicy.FieldPriority)
+	}
+	if m.environments != nil {
+		fields = append(fields, autoapprovalpolicy.FieldEnvironments)
+	}
+	if m.namespace_ids != nil {
+		fields = append(fields, autoapprovalpolicy.FieldNamespaceIds)
+	}
+	if m.system_ids != nil {
+		fields = append(fields, autoapprovalpolicy.FieldSystemIds)
+	}
+	if m.service_ids != nil {
+		fields = append(fields, autoapprovalpolicy.FieldServiceIds)
+	}
+	if m.size_ids != nil {
+		fields = append(fields, autoapprovalpolicy.FieldSizeIds)
+	}
+	if m.standard_sizes_only != nil {
+		fields = append(fields, autoapprovalpolicy.FieldStandardSizesOnly)
+	}
+	if m.template_names != nil {
+		fields = append(fields, autoapprovalpolicy.FieldTemplateNames)
+	}
+	if m.requester_roles != nil {
+		fields = append(fields, autoapprovalpolicy.FieldRequesterRoles)
+	}
+	if m.max_disk_gb != nil {
+		fields = append(fields, autoapprovalpolicy.FieldMaxDiskGB)
+	}
+	if m.max_per_requester_per_day != nil {
+		fields = append(fields, autoapprovalpolicy.FieldMaxPerRequesterPerDay)
+	}
+	if m.max_per_system_per_day != nil {
+		fields = append(fields, autoapprovalpolicy.FieldMaxPerSystemPerDay)
+	}
+	if m.author_id != nil {
+		fields = append(fields, autoapprovalpolicy.FieldAuthorID)
+	}
+	if m.author_name != nil {
+		fields = append(fields, autoapprovalpolicy.FieldAuthorName)
+	}
+	if m.prod_confirmed_by != nil {
+		fields = append(fields, autoapprovalpolicy.FieldProdConfirmedBy)
+	}
+	if m.prod_confirmed_by_name != nil {
+		fields = append(fields, autoapprovalpolicy.FieldProdConfirmedByName)
+	}
+	if m.prod_confirmed_at != nil {
+		fields = append(fields, autoapprovalpolicy.FieldProdConfirmedAt)
+	}
+	if m.superseded_at != nil {
+		fields = append(fields, autoapprovalpolicy.FieldSupersededAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AutoApprovalPolicyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case autoapprovalpolicy.FieldCreatedAt:
+		return m.CreatedAt()
+	case autoapprovalpolicy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case autoapprovalpolicy.FieldPolicyID:
+		return m.PolicyID()
+	case autoapprovalpolicy.FieldVersion:
+		return m.Version()
+	case autoapprovalpolicy.FieldName:
+		return m.Name()
+	case autoapprovalpolicy.FieldDescription:
+		return m.Description()
+	case autoapprovalpolicy.FieldEnabled:
+		return m.Enabled()
+	case autoapprovalpolicy.FieldPriority:
+		return m.Priority()
+	case autoapprovalpolicy.FieldEnvironments:
+		return m.Environments()
+	case autoapprovalpolicy.FieldNamespaceIds:
+		return m.NamespaceIds()
+	case autoapprovalpolicy.FieldSystemIds:
+		return m.SystemIds()
+	case autoapprovalpolicy.FieldServiceIds:
+		return m.ServiceIds()
+	case autoapprovalpolicy.FieldSizeIds:
+		return m.SizeIds()
+	case autoapprovalpolicy.FieldStandardSizesOnly:
+		return m.StandardSizesOnly()
+	case autoapprovalpolicy.FieldTemplateNames:
+		return m.TemplateNames()
+	case autoapprovalpolicy.FieldRequesterRoles:
+		return m.RequesterRoles()
+	case autoapprovalpolicy.FieldMaxDiskGB:
+		return m.MaxDiskGB()
+	case autoapprovalpolicy.FieldMaxPerRequesterPerDay:
+		return m.MaxPerRequesterPerDay()
+	case autoapprovalpolicy.FieldMaxPerSystemPerDay:
+		return m.MaxPerSystemPerDay()
+	case autoapprovalpolicy.FieldAuthorID:
+		return m.AuthorID()
+	case autoapprovalpolicy.FieldAuthorName:
+		return m.AuthorName()
+	case autoapprovalpolicy.FieldProdConfirmedBy:
+		return m.ProdConfirmedBy()
+	case autoapprovalpolicy.FieldProdConfirmedByName:
+		return m.ProdConfirmedByName()
+	case autoapprovalpolicy.FieldProdConfirmedAt:
+		return m.ProdConfirmedAt()
+	case autoapprovalpolicy.FieldSupersededAt:
+		return m.SupersededAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AutoApprovalPolicyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case autoapprovalpolicy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case autoapprovalpolicy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case autoapprovalpolicy.FieldPolicyID:
+		return m.OldPolicyID(ctx)
+	case autoapprovalpolicy.FieldVersion:
+		return m.OldVersion(ctx)
+	case autoapprovalpolicy.FieldName:
+		return m.OldName(ctx)
+	case autoapprovalpolicy.FieldDescription:
+		return m.OldDescription(ctx)
+	case autoapprovalpolicy.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case autoapprovalpolicy.FieldPriority:
+		return m.OldPriority(ctx)
+	case autoapprovalpolicy.FieldEnvironments:
+		return m.OldEnvironments(ctx)
+	case autoapprovalpolicy.FieldNamespaceIds:
+		return m.OldNamespaceIds(ctx)
+	case autoapprovalpolicy.FieldSystemIds:
+		return m.OldSystemIds(ctx)
+	case autoapprovalpolicy.FieldServiceIds:
+		return m.OldServiceIds(ctx)
+	case autoapprovalpolicy.FieldSizeIds:
+		return m.OldSizeIds(ctx)
+	case autoapprovalpolicy.FieldStandardSizesOnly:
+		return m.OldStandardSizesOnly(ctx)
+	case autoapprovalpolicy.FieldTemplateNames:
+		return m.OldTemplateNames(ctx)
+	case autoapprovalpolicy.FieldRequesterRoles:
+		return m.OldRequesterRoles(ctx)
+	case autoapprovalpolicy.FieldMaxDiskGB:
+		return m.OldMaxDiskGB(ctx)
+	case autoapprovalpolicy.FieldMaxPerRequesterPerDay:
+		return m.OldMaxPerRequesterPerDay(ctx)
+	case autoapprovalpolicy.FieldMaxPerSystemPerDay:
+		return m.OldMaxPerSystemPerDay(ctx)
+	case autoapprovalpolicy.FieldAuthorID:
+		return m.OldAuthorID(ctx)
+	case autoapprovalpolicy.FieldAuthorName:
+		return m.OldAuthorName(ctx)
+	case autoapprovalpolicy.FieldProdConfirmedBy:
+		return m.OldProdConfirmedBy(ctx)
+	case autoapprovalpolicy.FieldProdConfirmedByName:
+		return m.OldProdConfirmedByName(ctx)
+	case autoapprovalpolicy.FieldProdConfirmedAt:
+		return m.OldProdConfirmedAt(ctx)
+	case autoapprovalpolicy.FieldSupersededAt:
+		return m.OldSupersededAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown AutoApprovalPolicy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AutoApprovalPolicyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case autoapprovalpolicy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case autoapprovalpolicy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case autoapprovalpolicy.FieldPolicyID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolicyID(v)
+		return nil
+	case autoapprovalpolicy.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case autoapprovalpolicy.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case autoapprovalpolicy.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case autoapprovalpolicy.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case autoapprovalpolicy.FieldPriority:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriority(v)
+		return nil
+	case autoapprovalpolicy.FieldEnvironments:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnvironments(v)
+		return nil
+	case autoapprovalpolicy.FieldNamespaceIds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNamespaceIds(v)
+		return nil
+	case autoapprovalpolicy.FieldSystemIds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSystemIds(v)
+		return nil
+	case autoapprovalpolicy.FieldServiceIds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceIds(v)
+		return nil
+	case autoapprovalpolicy.FieldSizeIds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSizeIds(v)
+		return nil
+	case autoapprovalpolicy.FieldStandardSizesOnly:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStandardSizesOnly(v)
+		return nil
+	case autoapprovalpolicy.FieldTemplateNames:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTemplateNames(v)
+		return nil
+	case autoapprovalpolicy.FieldRequesterRoles:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequesterRoles(v)
+		return nil
+	case autoapprovalpolicy.FieldMaxDiskGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxDiskGB(v)
+		return nil
+	case autoapprovalpolicy.FieldMaxPerRequesterPerDay:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxPerRequesterPerDay(v)
+		return nil
+	case autoapprovalpolicy.FieldMaxPerSystemPerDay:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxPerSystemPerDay(v)
+		return nil
+	case autoapprovalpolicy.FieldAuthorID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthorID(v)
+		return nil
+	case autoapprovalpolicy.FieldAuthorName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthorName(v)
+		return nil
+	case autoapprovalpolicy.FieldProdConfirmedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProdConfirmedBy(v)
+		return nil
+	case autoapprovalpolicy.FieldProdConfirmedByName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProdConfirmedByName(v)
+		return nil
+	case autoapprovalpolicy.FieldProdConfirmedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProdConfirmedAt(v)
+		return nil
+	case autoapprovalpolicy.FieldSupersededAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSupersededAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AutoApprovalPolicy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AutoApprovalPolicyMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, autoapprovalpolicy.FieldVersion)
+	}
+	if m.addpriority != nil {
+		fields = append(fields, autoapprovalpolicy.FieldPriority)
+	}
+	if m.addmax_disk_gb != nil {
+		fields = append(fields, autoapprovalpolicy.FieldMaxDiskGB)
+	}
+	if m.addmax_per_requester_per_day != nil {
+		fields = append(fields, autoapprovalpolicy.FieldMaxPerRequesterPerDay)
+	}
+	if m.addmax_per_system_per_day != nil {
+		fields = append(fields, autoapprovalpolicy.FieldMaxPerSystemPerDay)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AutoApprovalPolicyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case autoapprovalpolicy.FieldVersion:
+		return m.AddedVersion()
+	case autoapprovalpolicy.FieldPriority:
+		return m.AddedPriority()
+	case autoapprovalpolicy.FieldMaxDiskGB:
+		return m.AddedMaxDiskGB()
+	case autoapprovalpolicy.FieldMaxPerRequesterPerDay:
+		return m.AddedMaxPerRequesterPerDay()
+	case autoapprovalpolicy.FieldMaxPerSystemPerDay:
+		return m.AddedMaxPerSystemPerDay()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AutoApprovalPolicyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case autoapprovalpolicy.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	case autoapprovalpolicy.FieldPriority:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPriority(v)
+		return nil
+	case autoapprovalpolicy.FieldMaxDiskGB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxDiskGB(v)
+		return nil
+	case autoapprovalpolicy.FieldMaxPerRequesterPerDay:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxPerRequesterPerDay(v)
+		return nil
+	case autoapprovalpolicy.FieldMaxPerSystemPerDay:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxPerSystemPerDay(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AutoApprovalPolicy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AutoApprovalPolicyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(autoapprovalpolicy.FieldNamespaceIds) {
+		fields = append(fields, autoapprovalpolicy.FieldNamespaceIds)
+	}
+	if m.FieldCleared(autoapprovalpolicy.FieldSystemIds) {
+		fields = append(fields, autoapprovalpolicy.FieldSystemIds)
+	}
+	if m.FieldCleared(autoapprovalpolicy.FieldServiceIds) {
+		fields = append(fields, autoapprovalpolicy.FieldServiceIds)
+	}
+	if m.FieldCleared(autoapprovalpolicy.FieldSizeIds) {
+		fields = append(fields, autoapprovalpolicy.FieldSizeIds)
+	}
+	if m.FieldCleared(autoapprovalpolicy.FieldTemplateNames) {
+		fields = append(fields, autoapprovalpolicy.FieldTemplateNames)
+	}
+	if m.FieldCleared(autoapprovalpolicy.FieldRequesterRoles) {
+		fields = append(fields, autoapprovalpolicy.FieldRequesterRoles)
+	}
+	if m.FieldCleared(autoapprovalpolicy.FieldProdConfirmedBy) {
+		fields = append(fields, autoapprovalpolicy.FieldProdConfirmedBy)
+	}
+	if m.FieldCleared(autoapprovalpolicy.FieldProdConfirmedAt) {
+		fields = append(fields, autoapprovalpolicy.FieldProdConfirmedAt)
+	}
+	if m.FieldCleared(autoapprovalpolicy.FieldSupersededAt) {
+		fields = append(fields, autoapprovalpolicy.FieldSupersededAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AutoApprovalPolicyMutation) ClearField(name string) error {
+	switch name {
+	case autoapprovalpolicy.FieldNamespaceIds:
+		m.ClearNamespaceIds()
+		return nil
+	case autoapprovalpolicy.FieldSystemIds:
+		m.ClearSystemIds()
+		return nil
+	case autoapprovalpolicy.FieldServiceIds:
+		m.ClearServiceIds()
+		return nil
+	case autoapprovalpolicy.FieldSizeIds:
+		m.ClearSizeIds()
+		return nil
+	case autoapprovalpolicy.FieldTemplateNames:
+		m.ClearTemplateNames()
+		return nil
+	case autoapprovalpolicy.FieldRequesterRoles:
+		m.ClearRequesterRoles()
+		return nil
+	case autoapprovalpolicy.FieldProdConfirmedBy:
+		m.ClearProdConfirmedBy()
+		return nil
+	case autoapprovalpolicy.FieldProdConfirmedAt:
+		m.ClearProdConfirmedAt()
+		return nil
+	case autoapprovalpolicy.FieldSupersededAt:
+		m.ClearSupersededAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AutoApprovalPolicy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AutoApprovalPolicyMutation) ResetField(name string) error {
+	switch name {
+	case autoapprovalpolicy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case autoapprovalpolicy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case autoapprovalpolicy.FieldPolicyID:
+		m.ResetPolicyID()
+		return nil
+	case autoapprovalpolicy.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case autoapprovalpolicy.FieldName:
+		m.ResetName()
+		return nil
+	case autoapprovalpolicy.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case autoapprovalpolicy.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case autoapprovalpolicy.FieldPriority:
+		m.ResetPriority()
+		return nil
+	case autoapprovalpolicy.FieldEnvironments:
+		m.ResetEnvironments()
+		return nil
+	case autoapprovalpolicy.FieldNamespaceIds:
+		m.ResetNamespaceIds()
+		return nil
+	case autoapprovalpolicy.FieldSystemIds:
+		m.ResetSystemIds()
+		return nil
+	case autoapprovalpolicy.FieldServiceIds:
+		m.ResetServiceIds()
+		return nil
+	case autoapprovalpolicy.FieldSizeIds:
+		m.ResetSizeIds()
+		return nil
+	case autoapprovalpolicy.FieldStandardSizesOnly:
+		m.ResetStandardSizesOnly()
+		return nil
+	case autoapprovalpolicy.FieldTemplateNames:
+		m.ResetTemplateNames()
+		return nil
+	case autoapprovalpolicy.FieldRequesterRoles:
+		m.ResetRequesterRoles()
+		return nil
+	case autoapprovalpolicy.FieldMaxDiskGB:
+		m.ResetMaxDiskGB()
+		return nil
+	case autoapprovalpolicy.FieldMaxPerRequesterPerDay:
+		m.ResetMaxPerRequesterPerDay()
+		return nil
+	case autoapprovalpolicy.FieldMaxPerSystemPerDay:
+		m.ResetMaxPerSystemPerDay()
+		return nil
+	case autoapprovalpolicy.FieldAuthorID:
+		m.ResetAuthorID()
+		return nil
+	case autoapprovalpolicy.FieldAuthorName:
+		m.ResetAuthorName()
+		return nil
+	case autoapprovalpolicy.FieldProdConfirmedBy:
+		m.ResetProdConfirmedBy()
+		return nil
+	case autoapprovalpolicy.FieldProdConfirmedByName:
+		m.ResetProdConfirmedByName()
+		return nil
+	case autoapprovalpolicy.FieldProdConfirmedAt:
+		m.ResetProdConfirmedAt()
+		return nil
+	case autoapprovalpolicy.FieldSupersededAt:
+		m.ResetSupersededAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AutoApprovalPolicy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AutoApprovalPolicyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AutoApprovalPolicyMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AutoApprovalPolicyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AutoApprovalPolicyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AutoApprovalPolicyMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AutoApprovalPolicyMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AutoApprovalPolicy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AutoApprovalPolicyMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AutoApprovalPolicy edge %s", name)
+}
+
+// AutoApprovalSwitchMutation represents an operation that mutates the AutoApprovalSwitch nodes in the graph.
+type AutoApprovalSwitchMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	all_off         *bool
+	changed_by_name *string
+	changed_at      *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*AutoApprovalSwitch, error)
+	predicates      []predicate.AutoApprovalSwitch
+}
+
+var _ ent.Mutation = (*AutoApprovalSwitchMutation)(nil)
+
+// autoapprovalswitchOption allows management of the mutation configuration using functional options.
+type autoapprovalswitchOption func(*AutoApprovalSwitchMutation)
+
+// newAutoApprovalSwitchMutation creates new mutation for the AutoApprovalSwitch entity.
+func newAutoApprovalSwitchMutation(c config, op Op, opts ...autoapprovalswitchOption) *AutoApprovalSwitchMutation {
+	m := &AutoApprovalSwitchMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAutoApprovalSwitch,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAutoApprovalSwitchID sets the ID field of the mutation.
+func withAutoApprovalSwitchID(id int) autoapprovalswitchOption {
+	return func(m *AutoApprovalSwitchMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AutoApprovalSwitch
+		)
+		m.oldValue = func(ctx context.Context) (*AutoApprovalSwitch, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AutoApprovalSwitch.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAutoApprovalSwitch sets the old AutoApprovalSwitch of the mutation.
+func withAutoApprovalSwitch(node *AutoApprovalSwitch) autoapprovalswitchOption {
+	return func(m *AutoApprovalSwitchMutation) {
+		m.oldValue = func(context.Context) (*AutoApprovalSwitch, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AutoApprovalSwitchMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AutoApprovalSwitchMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AutoApprovalSwitchMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AutoApprovalSwitchMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AutoApprovalSwitch.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAllOff sets the "all_off" field.
+func (m *AutoApprovalSwitchMutation) SetAllOff(b bool) {
+	m.all_off = &b
+}
+
+// AllOff returns the value of the "all_off" field in the mutation.
+func (m *AutoApprovalSwitchMutation) AllOff() (r bool, exists bool) {
+	v := m.all_off
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAllOff returns the old "all_off" field's value of the AutoApprovalSwitch entity.
+// If the AutoApprovalSwitch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalSwitchMutation) OldAllOff(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAllOff is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAllOff requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAllOff: %w", err)
+	}
+	return oldValue.AllOff, nil
+}
+
+// ResetAllOff resets all changes to the "all_off" field.
+func (m *AutoApprovalSwitchMutation) ResetAllOff() {
+	m.all_off = nil
+}
+
+// SetChangedByName sets the "changed_by_name" field.
+func (m *AutoApprovalSwitchMutation) SetChangedByName(s string) {
+	m.changed_by_name = &s
+}
+
+// ChangedByName returns the value of the "changed_by_name" field in the mutation.
+func (m *AutoApprovalSwitchMutation) ChangedByName() (r string, exists bool) {
+	v := m.changed_by_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangedByName returns the old "changed_by_name" field's value of the AutoApprovalSwitch entity.
+// If the AutoApprovalSwitch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalSwitchMutation) OldChangedByName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangedByName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangedByName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangedByName: %w", err)
+	}
+	return oldValue.ChangedByName, nil
+}
+
+// ResetChangedByName resets all changes to the "changed_by_name" field.
+func (m *AutoApprovalSwitchMutation) ResetChangedByName() {
+	m.changed_by_name = nil
+}
+
+// SetChangedAt sets the "changed_at" field.
+func (m *AutoApprovalSwitchMutation) SetChangedAt(t time.Time) {
+	m.changed_at = &t
+}
+
+// ChangedAt returns the value of the "changed_at" field in the mutation.
+func (m *AutoApprovalSwitchMutation) ChangedAt() (r time.Time, exists bool) {
+	v := m.changed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangedAt returns the old "changed_at" field's value of the AutoApprovalSwitch entity.
+// If the AutoApprovalSwitch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AutoApprovalSwitchMutation) OldChangedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangedAt: %w", err)
+	}
+	return oldValue.ChangedAt, nil
+}
+
+// ResetChangedAt resets all changes to the "changed_at" field.
+func (m *AutoApprovalSwitchMutation) ResetChangedAt() {
+	m.changed_at = nil
+}
+
+// Where appends a list predicates to the AutoApprovalSwitchMutation builder.
+func (m *AutoApprovalSwitchMutation) Where(ps ...predicate.AutoApprovalSwitch) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AutoApprovalSwitchMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AutoApprovalSwitchMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AutoApprovalSwitch, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AutoApprovalSwitchMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AutoApprovalSwitchMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AutoApprovalSwitch).
+func (m *AutoApprovalSwitchMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AutoApprovalSwitchMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.all_off != nil {
+		fields = append(fields, autoapprovalswitch.FieldAllOff)
+	}
+	if m.changed_by_name != nil {
+		fields = append(fields, autoapprovalswitch.FieldChangedByName)
+	}
+	if m.changed_at != nil {
+		fields = append(fields, autoapprovalswitch.FieldChangedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AutoApprovalSwitchMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case autoapprovalswitch.FieldAllOff:
+		return m.AllOff()
+	case autoapprovalswitch.FieldChangedByName:
+		return m.ChangedByName()
+	case autoapprovalswitch.FieldChangedAt:
+		return m.ChangedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AutoApprovalSwitchMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case autoapprovalswitch.FieldAllOff:
+		return m.OldAllOff(ctx)
+	case autoapprovalswitch.FieldChangedByName:
+		return m.OldChangedByName(ctx)
+	case autoapprovalswitch.FieldChangedAt:
+		return m.OldChangedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown AutoApprovalSwitch field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AutoApprovalSwitchMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case autoapprovalswitch.FieldAllOff:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAllOff(v)
+		return nil
+	case autoapprovalswitch.FieldChangedByName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangedByName(v)
+		return nil
+	case autoapprovalswitch.FieldChangedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AutoApprovalSwitch field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AutoApprovalSwitchMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AutoApprovalSwitchMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AutoApprovalSwitchMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown AutoApprovalSwitch numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AutoApprovalSwitchMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AutoApprovalSwitchMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AutoApprovalSwitchMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown AutoApprovalSwitch nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AutoApprovalSwitchMutation) ResetField(name string) error {
+	switch name {
+	case autoapprovalswitch.FieldAllOff:
+		m.ResetAllOff()
+		return nil
+	case autoapprovalswitch.FieldChangedByName:
+		m.ResetChangedByName()
+		return nil
+	case autoapprovalswitch.FieldChangedAt:
+		m.ResetChangedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AutoApprovalSwitch field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AutoApprovalSwitchMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AutoApprovalSwitchMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AutoApprovalSwitchMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AutoApprovalSwitchMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AutoApprovalSwitchMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AutoApprovalSwitchMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AutoApprovalSwitchMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AutoApprovalSwitch unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AutoApprovalSwitchMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AutoApprovalSwitch edge %s", name)
 }
 
 // ClusterMutation represents an operation that mutates the Cluster nodes in the graph.

@@ -9,6 +9,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
+	"kv-shepherd.io/shepherd/ent/autoapprovalpolicy"
+	"kv-shepherd.io/shepherd/ent/autoapprovalswitch"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/clusterhealthcheck"
 	"kv-shepherd.io/shepherd/ent/clusterwatchlease"
@@ -74,40 +76,44 @@ func init() {
 	approvalticketDescDecisionReason := approvalticketFields[19].Descriptor()
 	// approvalticket.DefaultDecisionReason holds the default value on creation for the decision_reason field.
 	approvalticket.DefaultDecisionReason = approvalticketDescDecisionReason.Default.(string)
+	// approvalticketDescAutoApprovalNote is the schema descriptor for auto_approval_note field.
+	approvalticketDescAutoApprovalNote := approvalticketFields[22].Descriptor()
+	// approvalticket.DefaultAutoApprovalNote holds the default value on creation for the auto_approval_note field.
+	approvalticket.DefaultAutoApprovalNote = approvalticketDescAutoApprovalNote.Default.(string)
 	// approvalticketDescSelectedStorageClass is the schema descriptor for selected_storage_class field.
-	approvalticketDescSelectedStorageClass := approvalticketFields[22].Descriptor()
+	approvalticketDescSelectedStorageClass := approvalticketFields[25].Descriptor()
 	// approvalticket.DefaultSelectedStorageClass holds the default value on creation for the selected_storage_class field.
 	approvalticket.DefaultSelectedStorageClass = approvalticketDescSelectedStorageClass.Default.(string)
 	// approvalticketDescModificationReason is the schema descriptor for modification_reason field.
-	approvalticketDescModificationReason := approvalticketFields[24].Descriptor()
+	approvalticketDescModificationReason := approvalticketFields[27].Descriptor()
 	// approvalticket.DefaultModificationReason holds the default value on creation for the modification_reason field.
 	approvalticket.DefaultModificationReason = approvalticketDescModificationReason.Default.(string)
 	// approvalticketDescFinalCPURequest is the schema descriptor for final_cpu_request field.
-	approvalticketDescFinalCPURequest := approvalticketFields[27].Descriptor()
+	approvalticketDescFinalCPURequest := approvalticketFields[30].Descriptor()
 	// approvalticket.DefaultFinalCPURequest holds the default value on creation for the final_cpu_request field.
 	approvalticket.DefaultFinalCPURequest = approvalticketDescFinalCPURequest.Default.(string)
 	// approvalticketDescFinalCPULimit is the schema descriptor for final_cpu_limit field.
-	approvalticketDescFinalCPULimit := approvalticketFields[28].Descriptor()
+	approvalticketDescFinalCPULimit := approvalticketFields[31].Descriptor()
 	// approvalticket.DefaultFinalCPULimit holds the default value on creation for the final_cpu_limit field.
 	approvalticket.DefaultFinalCPULimit = approvalticketDescFinalCPULimit.Default.(string)
 	// approvalticketDescFinalMemRequest is the schema descriptor for final_mem_request field.
-	approvalticketDescFinalMemRequest := approvalticketFields[29].Descriptor()
+	approvalticketDescFinalMemRequest := approvalticketFields[32].Descriptor()
 	// approvalticket.DefaultFinalMemRequest holds the default value on creation for the final_mem_request field.
 	approvalticket.DefaultFinalMemRequest = approvalticketDescFinalMemRequest.Default.(string)
 	// approvalticketDescFinalMemLimit is the schema descriptor for final_mem_limit field.
-	approvalticketDescFinalMemLimit := approvalticketFields[30].Descriptor()
+	approvalticketDescFinalMemLimit := approvalticketFields[33].Descriptor()
 	// approvalticket.DefaultFinalMemLimit holds the default value on creation for the final_mem_limit field.
 	approvalticket.DefaultFinalMemLimit = approvalticketDescFinalMemLimit.Default.(string)
 	// approvalticketDescFinalDiskGB is the schema descriptor for final_disk_gb field.
-	approvalticketDescFinalDiskGB := approvalticketFields[31].Descriptor()
+	approvalticketDescFinalDiskGB := approvalticketFields[34].Descriptor()
 	// approvalticket.DefaultFinalDiskGB holds the default value on creation for the final_disk_gb field.
 	approvalticket.DefaultFinalDiskGB = approvalticketDescFinalDiskGB.Default.(int)
 	// approvalticketDescErrorMessage is the schema descriptor for error_message field.
-	approvalticketDescErrorMessage := approvalticketFields[32].Descriptor()
+	approvalticketDescErrorMessage := approvalticketFields[35].Descriptor()
 	// approvalticket.DefaultErrorMessage holds the default value on creation for the error_message field.
 	approvalticket.DefaultErrorMessage = approvalticketDescErrorMessage.Default.(string)
 	// approvalticketDescErrorCode is the schema descriptor for error_code field.
-	approvalticketDescErrorCode := approvalticketFields[33].Descriptor()
+	approvalticketDescErrorCode := approvalticketFields[36].Descriptor()
 	// approvalticket.DefaultErrorCode holds the default value on creation for the error_code field.
 	approvalticket.DefaultErrorCode = approvalticketDescErrorCode.Default.(string)
 	// approvalticketDescID is the schema descriptor for id field.
@@ -188,6 +194,101 @@ func init() {
 	auditwebhookcursorDescShipped := auditwebhookcursorFields[3].Descriptor()
 	// auditwebhookcursor.DefaultShipped holds the default value on creation for the shipped field.
 	auditwebhookcursor.DefaultShipped = auditwebhookcursorDescShipped.Default.(int64)
+	autoapprovalpolicyMixin := schema.AutoApprovalPolicy{}.Mixin()
+	autoapprovalpolicyMixinFields0 := autoapprovalpolicyMixin[0].Fields()
+	_ = autoapprovalpolicyMixinFields0
+	autoapprovalpolicyMixinFields1 := autoapprovalpolicyMixin[1].Fields()
+	_ = autoapprovalpolicyMixinFields1
+	autoapprovalpolicyFields := schema.AutoApprovalPolicy{}.Fields()
+	_ = autoapprovalpolicyFields
+	// autoapprovalpolicyDescCreatedAt is the schema descriptor for created_at field.
+	autoapprovalpolicyDescCreatedAt := autoapprovalpolicyMixinFields1[0].Descriptor()
+	// autoapprovalpolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	autoapprovalpolicy.DefaultCreatedAt = autoapprovalpolicyDescCreatedAt.Default.(func() time.Time)
+	// autoapprovalpolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	autoapprovalpolicyDescUpdatedAt := autoapprovalpolicyMixinFields1[1].Descriptor()
+	// autoapprovalpolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	autoapprovalpolicy.DefaultUpdatedAt = autoapprovalpolicyDescUpdatedAt.Default.(func() time.Time)
+	// autoapprovalpolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	autoapprovalpolicy.UpdateDefaultUpdatedAt = autoapprovalpolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// autoapprovalpolicyDescVersion is the schema descriptor for version field.
+	autoapprovalpolicyDescVersion := autoapprovalpolicyFields[1].Descriptor()
+	// autoapprovalpolicy.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	autoapprovalpolicy.VersionValidator = autoapprovalpolicyDescVersion.Validators[0].(func(int) error)
+	// autoapprovalpolicyDescName is the schema descriptor for name field.
+	autoapprovalpolicyDescName := autoapprovalpolicyFields[2].Descriptor()
+	// autoapprovalpolicy.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	autoapprovalpolicy.NameValidator = func() func(string) error {
+		validators := autoapprovalpolicyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// autoapprovalpolicyDescDescription is the schema descriptor for description field.
+	autoapprovalpolicyDescDescription := autoapprovalpolicyFields[3].Descriptor()
+	// autoapprovalpolicy.DefaultDescription holds the default value on creation for the description field.
+	autoapprovalpolicy.DefaultDescription = autoapprovalpolicyDescDescription.Default.(string)
+	// autoapprovalpolicyDescEnabled is the schema descriptor for enabled field.
+	autoapprovalpolicyDescEnabled := autoapprovalpolicyFields[4].Descriptor()
+	// autoapprovalpolicy.DefaultEnabled holds the default value on creation for the enabled field.
+	autoapprovalpolicy.DefaultEnabled = autoapprovalpolicyDescEnabled.Default.(bool)
+	// autoapprovalpolicyDescStandardSizesOnly is the schema descriptor for standard_sizes_only field.
+	autoapprovalpolicyDescStandardSizesOnly := autoapprovalpolicyFields[11].Descriptor()
+	// autoapprovalpolicy.DefaultStandardSizesOnly holds the default value on creation for the standard_sizes_only field.
+	autoapprovalpolicy.DefaultStandardSizesOnly = autoapprovalpolicyDescStandardSizesOnly.Default.(bool)
+	// autoapprovalpolicyDescMaxDiskGB is the schema descriptor for max_disk_gb field.
+	autoapprovalpolicyDescMaxDiskGB := autoapprovalpolicyFields[14].Descriptor()
+	// autoapprovalpolicy.DefaultMaxDiskGB holds the default value on creation for the max_disk_gb field.
+	autoapprovalpolicy.DefaultMaxDiskGB = autoapprovalpolicyDescMaxDiskGB.Default.(int)
+	// autoapprovalpolicy.MaxDiskGBValidator is a validator for the "max_disk_gb" field. It is called by the builders before save.
+	autoapprovalpolicy.MaxDiskGBValidator = autoapprovalpolicyDescMaxDiskGB.Validators[0].(func(int) error)
+	// autoapprovalpolicyDescMaxPerRequesterPerDay is the schema descriptor for max_per_requester_per_day field.
+	autoapprovalpolicyDescMaxPerRequesterPerDay := autoapprovalpolicyFields[15].Descriptor()
+	// autoapprovalpolicy.DefaultMaxPerRequesterPerDay holds the default value on creation for the max_per_requester_per_day field.
+	autoapprovalpolicy.DefaultMaxPerRequesterPerDay = autoapprovalpolicyDescMaxPerRequesterPerDay.Default.(int)
+	// autoapprovalpolicy.MaxPerRequesterPerDayValidator is a validator for the "max_per_requester_per_day" field. It is called by the builders before save.
+	autoapprovalpolicy.MaxPerRequesterPerDayValidator = autoapprovalpolicyDescMaxPerRequesterPerDay.Validators[0].(func(int) error)
+	// autoapprovalpolicyDescMaxPerSystemPerDay is the schema descriptor for max_per_system_per_day field.
+	autoapprovalpolicyDescMaxPerSystemPerDay := autoapprovalpolicyFields[16].Descriptor()
+	// autoapprovalpolicy.DefaultMaxPerSystemPerDay holds the default value on creation for the max_per_system_per_day field.
+	autoapprovalpolicy.DefaultMaxPerSystemPerDay = autoapprovalpolicyDescMaxPerSystemPerDay.Default.(int)
+	// autoapprovalpolicy.MaxPerSystemPerDayValidator is a validator for the "max_per_system_per_day" field. It is called by the builders before save.
+	autoapprovalpolicy.MaxPerSystemPerDayValidator = autoapprovalpolicyDescMaxPerSystemPerDay.Validators[0].(func(int) error)
+	// autoapprovalpolicyDescAuthorName is the schema descriptor for author_name field.
+	autoapprovalpolicyDescAuthorName := autoapprovalpolicyFields[18].Descriptor()
+	// autoapprovalpolicy.DefaultAuthorName holds the default value on creation for the author_name field.
+	autoapprovalpolicy.DefaultAuthorName = autoapprovalpolicyDescAuthorName.Default.(string)
+	// autoapprovalpolicyDescProdConfirmedByName is the schema descriptor for prod_confirmed_by_name field.
+	autoapprovalpolicyDescProdConfirmedByName := autoapprovalpolicyFields[20].Descriptor()
+	// autoapprovalpolicy.DefaultProdConfirmedByName holds the default value on creation for the prod_confirmed_by_name field.
+	autoapprovalpolicy.DefaultProdConfirmedByName = autoapprovalpolicyDescProdConfirmedByName.Default.(string)
+	// autoapprovalpolicyDescID is the schema descriptor for id field.
+	autoapprovalpolicyDescID := autoapprovalpolicyMixinFields0[0].Descriptor()
+	// autoapprovalpolicy.DefaultID holds the default value on creation for the id field.
+	autoapprovalpolicy.DefaultID = autoapprovalpolicyDescID.Default.(func() uuid.UUID)
+	autoapprovalswitchFields := schema.AutoApprovalSwitch{}.Fields()
+	_ = autoapprovalswitchFields
+	// autoapprovalswitchDescAllOff is the schema descriptor for all_off field.
+	autoapprovalswitchDescAllOff := autoapprovalswitchFields[0].Descriptor()
+	// autoapprovalswitch.DefaultAllOff holds the default value on creation for the all_off field.
+	autoapprovalswitch.DefaultAllOff = autoapprovalswitchDescAllOff.Default.(bool)
+	// autoapprovalswitchDescChangedByName is the schema descriptor for changed_by_name field.
+	autoapprovalswitchDescChangedByName := autoapprovalswitchFields[1].Descriptor()
+	// autoapprovalswitch.DefaultChangedByName holds the default value on creation for the changed_by_name field.
+	autoapprovalswitch.DefaultChangedByName = autoapprovalswitchDescChangedByName.Default.(string)
+	// autoapprovalswitchDescChangedAt is the schema descriptor for changed_at field.
+	autoapprovalswitchDescChangedAt := autoapprovalswitchFields[2].Descriptor()
+	// autoapprovalswitch.DefaultChangedAt holds the default value on creation for the changed_at field.
+	autoapprovalswitch.DefaultChangedAt = autoapprovalswitchDescChangedAt.Default.(func() time.Time)
 	clusterMixin := schema.Cluster{}.Mixin()
 	clusterMixinFields0 := clusterMixin[0].Fields()
 	_ = clusterMixinFields0

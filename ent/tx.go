@@ -20,6 +20,10 @@ type Tx struct {
 	AuditLog *AuditLogClient
 	// AuditWebhookCursor is the client for interacting with the AuditWebhookCursor builders.
 	AuditWebhookCursor *AuditWebhookCursorClient
+	// AutoApprovalPolicy is the client for interacting with the AutoApprovalPolicy builders.
+	AutoApprovalPolicy *AutoApprovalPolicyClient
+	// AutoApprovalSwitch is the client for interacting with the AutoApprovalSwitch builders.
+	AutoApprovalSwitch *AutoApprovalSwitchClient
 	// Cluster is the client for interacting with the Cluster builders.
 	Cluster *ClusterClient
 	// ClusterHealthCheck is the client for interacting with the ClusterHealthCheck builders.
@@ -204,6 +208,8 @@ func (tx *Tx) init() {
 	tx.ApprovalTicket = NewApprovalTicketClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.AuditWebhookCursor = NewAuditWebhookCursorClient(tx.config)
+	tx.AutoApprovalPolicy = NewAutoApprovalPolicyClient(tx.config)
+	tx.AutoApprovalSwitch = NewAutoApprovalSwitchClient(tx.config)
 	tx.Cluster = NewClusterClient(tx.config)
 	tx.ClusterHealthCheck = NewClusterHealthCheckClient(tx.config)
 	tx.ClusterWatchLease = NewClusterWatchLeaseClient(tx.config)

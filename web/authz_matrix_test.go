@@ -111,10 +111,14 @@ var matrix = map[string]map[string]bool{
 	"POST /admin/consoles/grants/:id/revoke": roles(admin),
 	"GET /admin/sign-in-throttle":            roles(admin),
 	"POST /admin/sign-in-throttle/clear":     roles(admin), // without a key: a flash, not a 403
+	"POST /admin/policies/dry-run":           roles(admin),
+	"POST /admin/policies/kill-switch/on":    roles(admin),
+	"POST /admin/policies/kill-switch/off":   roles(admin),
+	"POST /admin/policies/:id/confirm-prod":  roles(admin), // a test-only policy: a flash, not a 403
 }
 
 func init() {
-	for _, k := range []string{"namespaces", "clusters", "sizes", "templates"} {
+	for _, k := range []string{"namespaces", "clusters", "sizes", "templates", "policies"} {
 		for _, r := range []string{"GET /admin/%s", "GET /admin/%s/new", "POST /admin/%s", "GET /admin/%s/:id/edit", "POST /admin/%s/:id",
 			"POST /admin/%s/:id/enable", "POST /admin/%s/:id/disable", "GET /admin/%s/:id", "POST /admin/%s/:id/publish",
 			"POST /admin/%s/:id/deprecate", "POST /admin/%s/:id/archive", "POST /admin/%s/:id/new-version"} {
@@ -181,6 +185,8 @@ func newWorld(t *testing.T) *world {
 	params["/admin/clusters/:id"] = c.Cluster.Query().FirstX(ctx).ID.String()
 	params["/admin/sizes/:id"] = c.InstanceSize.Query().FirstX(ctx).ID.String()
 	params["/admin/templates/:id"] = c.Template.Query().FirstX(ctx).ID.String()
+	params["/admin/policies/:id"] = c.AutoApprovalPolicy.Create().SetPolicyID(uuid.New()).SetVersion(1).SetName("routine").
+		SetPriority(5).SetEnvironments([]string{"test"}).SetAuthorID(uuid.New()).SaveX(ctx).PolicyID.String()
 	params["/systems/:id"] = shop.ID.String()
 	params["/services/:id"] = svc.ID.String()
 	params["/requests/:id"] = ticket

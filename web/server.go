@@ -22,6 +22,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/live"
+	"kv-shepherd.io/shepherd/internal/policy"
 	"kv-shepherd.io/shepherd/internal/statussync"
 	systemsuc "kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/static"
@@ -119,7 +120,7 @@ func New(d *Deps) *echo.Echo {
 	r := &page.Router{E: e, Kit: kit}
 	(&signin.Handler{Kit: kit, Auth: d.Auth, OIDC: d.OIDC}).Register(r)
 	(&home.Handler{Kit: kit, Gov: d.Governance}).Register(r)
-	(&admin.Handler{Kit: kit, Catalog: d.Catalog, Consoles: d.ConsoleAccess}).Register(r)
+	(&admin.Handler{Kit: kit, Catalog: d.Catalog, Consoles: d.ConsoleAccess, Policies: &policy.Service{Store: d.Store}}).Register(r)
 	(&systems.Handler{Kit: kit, Systems: d.Systems}).Register(r)
 	(&notifications.Handler{Kit: kit}).Register(r)
 	if d.Live != nil {

@@ -59,6 +59,12 @@ const (
 	FieldDecidedAt = "decided_at"
 	// FieldDecisionReason holds the string denoting the decision_reason field in the database.
 	FieldDecisionReason = "decision_reason"
+	// FieldDecidedByPolicyID holds the string denoting the decided_by_policy_id field in the database.
+	FieldDecidedByPolicyID = "decided_by_policy_id"
+	// FieldDecidedByPolicyVersion holds the string denoting the decided_by_policy_version field in the database.
+	FieldDecidedByPolicyVersion = "decided_by_policy_version"
+	// FieldAutoApprovalNote holds the string denoting the auto_approval_note field in the database.
+	FieldAutoApprovalNote = "auto_approval_note"
 	// FieldSelectedClusterID holds the string denoting the selected_cluster_id field in the database.
 	FieldSelectedClusterID = "selected_cluster_id"
 	// FieldSelectedTemplateID holds the string denoting the selected_template_id field in the database.
@@ -120,6 +126,9 @@ var Columns = []string{
 	FieldApproverName,
 	FieldDecidedAt,
 	FieldDecisionReason,
+	FieldDecidedByPolicyID,
+	FieldDecidedByPolicyVersion,
+	FieldAutoApprovalNote,
 	FieldSelectedClusterID,
 	FieldSelectedTemplateID,
 	FieldSelectedStorageClass,
@@ -163,6 +172,8 @@ var (
 	DefaultApproverName string
 	// DefaultDecisionReason holds the default value on creation for the "decision_reason" field.
 	DefaultDecisionReason string
+	// DefaultAutoApprovalNote holds the default value on creation for the "auto_approval_note" field.
+	DefaultAutoApprovalNote string
 	// DefaultSelectedStorageClass holds the default value on creation for the "selected_storage_class" field.
 	DefaultSelectedStorageClass string
 	// DefaultModificationReason holds the default value on creation for the "modification_reason" field.
@@ -377,6 +388,21 @@ func ByDecidedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByDecisionReason orders the results by the decision_reason field.
 func ByDecisionReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDecisionReason, opts...).ToFunc()
+}
+
+// ByDecidedByPolicyID orders the results by the decided_by_policy_id field.
+func ByDecidedByPolicyID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDecidedByPolicyID, opts...).ToFunc()
+}
+
+// ByDecidedByPolicyVersion orders the results by the decided_by_policy_version field.
+func ByDecidedByPolicyVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDecidedByPolicyVersion, opts...).ToFunc()
+}
+
+// ByAutoApprovalNote orders the results by the auto_approval_note field.
+func ByAutoApprovalNote(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAutoApprovalNote, opts...).ToFunc()
 }
 
 // BySelectedClusterID orders the results by the selected_cluster_id field.

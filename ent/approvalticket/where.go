@@ -145,6 +145,21 @@ func DecisionReason(v string) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldEQ(FieldDecisionReason, v))
 }
 
+// DecidedByPolicyID applies equality check predicate on the "decided_by_policy_id" field. It's identical to DecidedByPolicyIDEQ.
+func DecidedByPolicyID(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldDecidedByPolicyID, v))
+}
+
+// DecidedByPolicyVersion applies equality check predicate on the "decided_by_policy_version" field. It's identical to DecidedByPolicyVersionEQ.
+func DecidedByPolicyVersion(v int) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldDecidedByPolicyVersion, v))
+}
+
+// AutoApprovalNote applies equality check predicate on the "auto_approval_note" field. It's identical to AutoApprovalNoteEQ.
+func AutoApprovalNote(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldAutoApprovalNote, v))
+}
+
 // SelectedClusterID applies equality check predicate on the "selected_cluster_id" field. It's identical to SelectedClusterIDEQ.
 func SelectedClusterID(v uuid.UUID) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldEQ(FieldSelectedClusterID, v))
@@ -1193,6 +1208,171 @@ func DecisionReasonEqualFold(v string) predicate.ApprovalTicket {
 // DecisionReasonContainsFold applies the ContainsFold predicate on the "decision_reason" field.
 func DecisionReasonContainsFold(v string) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldContainsFold(FieldDecisionReason, v))
+}
+
+// DecidedByPolicyIDEQ applies the EQ predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDEQ(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldDecidedByPolicyID, v))
+}
+
+// DecidedByPolicyIDNEQ applies the NEQ predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDNEQ(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNEQ(FieldDecidedByPolicyID, v))
+}
+
+// DecidedByPolicyIDIn applies the In predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDIn(vs ...uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIn(FieldDecidedByPolicyID, vs...))
+}
+
+// DecidedByPolicyIDNotIn applies the NotIn predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDNotIn(vs ...uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotIn(FieldDecidedByPolicyID, vs...))
+}
+
+// DecidedByPolicyIDGT applies the GT predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDGT(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGT(FieldDecidedByPolicyID, v))
+}
+
+// DecidedByPolicyIDGTE applies the GTE predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDGTE(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGTE(FieldDecidedByPolicyID, v))
+}
+
+// DecidedByPolicyIDLT applies the LT predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDLT(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLT(FieldDecidedByPolicyID, v))
+}
+
+// DecidedByPolicyIDLTE applies the LTE predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDLTE(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLTE(FieldDecidedByPolicyID, v))
+}
+
+// DecidedByPolicyIDIsNil applies the IsNil predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDIsNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIsNull(FieldDecidedByPolicyID))
+}
+
+// DecidedByPolicyIDNotNil applies the NotNil predicate on the "decided_by_policy_id" field.
+func DecidedByPolicyIDNotNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotNull(FieldDecidedByPolicyID))
+}
+
+// DecidedByPolicyVersionEQ applies the EQ predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionEQ(v int) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldDecidedByPolicyVersion, v))
+}
+
+// DecidedByPolicyVersionNEQ applies the NEQ predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionNEQ(v int) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNEQ(FieldDecidedByPolicyVersion, v))
+}
+
+// DecidedByPolicyVersionIn applies the In predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionIn(vs ...int) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIn(FieldDecidedByPolicyVersion, vs...))
+}
+
+// DecidedByPolicyVersionNotIn applies the NotIn predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionNotIn(vs ...int) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotIn(FieldDecidedByPolicyVersion, vs...))
+}
+
+// DecidedByPolicyVersionGT applies the GT predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionGT(v int) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGT(FieldDecidedByPolicyVersion, v))
+}
+
+// DecidedByPolicyVersionGTE applies the GTE predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionGTE(v int) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGTE(FieldDecidedByPolicyVersion, v))
+}
+
+// DecidedByPolicyVersionLT applies the LT predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionLT(v int) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLT(FieldDecidedByPolicyVersion, v))
+}
+
+// DecidedByPolicyVersionLTE applies the LTE predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionLTE(v int) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLTE(FieldDecidedByPolicyVersion, v))
+}
+
+// DecidedByPolicyVersionIsNil applies the IsNil predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionIsNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIsNull(FieldDecidedByPolicyVersion))
+}
+
+// DecidedByPolicyVersionNotNil applies the NotNil predicate on the "decided_by_policy_version" field.
+func DecidedByPolicyVersionNotNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotNull(FieldDecidedByPolicyVersion))
+}
+
+// AutoApprovalNoteEQ applies the EQ predicate on the "auto_approval_note" field.
+func AutoApprovalNoteEQ(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteNEQ applies the NEQ predicate on the "auto_approval_note" field.
+func AutoApprovalNoteNEQ(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNEQ(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteIn applies the In predicate on the "auto_approval_note" field.
+func AutoApprovalNoteIn(vs ...string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIn(FieldAutoApprovalNote, vs...))
+}
+
+// AutoApprovalNoteNotIn applies the NotIn predicate on the "auto_approval_note" field.
+func AutoApprovalNoteNotIn(vs ...string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotIn(FieldAutoApprovalNote, vs...))
+}
+
+// AutoApprovalNoteGT applies the GT predicate on the "auto_approval_note" field.
+func AutoApprovalNoteGT(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGT(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteGTE applies the GTE predicate on the "auto_approval_note" field.
+func AutoApprovalNoteGTE(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldGTE(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteLT applies the LT predicate on the "auto_approval_note" field.
+func AutoApprovalNoteLT(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLT(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteLTE applies the LTE predicate on the "auto_approval_note" field.
+func AutoApprovalNoteLTE(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldLTE(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteContains applies the Contains predicate on the "auto_approval_note" field.
+func AutoApprovalNoteContains(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldContains(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteHasPrefix applies the HasPrefix predicate on the "auto_approval_note" field.
+func AutoApprovalNoteHasPrefix(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldHasPrefix(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteHasSuffix applies the HasSuffix predicate on the "auto_approval_note" field.
+func AutoApprovalNoteHasSuffix(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldHasSuffix(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteEqualFold applies the EqualFold predicate on the "auto_approval_note" field.
+func AutoApprovalNoteEqualFold(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEqualFold(FieldAutoApprovalNote, v))
+}
+
+// AutoApprovalNoteContainsFold applies the ContainsFold predicate on the "auto_approval_note" field.
+func AutoApprovalNoteContainsFold(v string) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldContainsFold(FieldAutoApprovalNote, v))
 }
 
 // SelectedClusterIDEQ applies the EQ predicate on the "selected_cluster_id" field.

@@ -45,6 +45,30 @@ func (f AuditWebhookCursorFunc) Mutate(ctx context.Context, m ent.Mutation) (ent
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditWebhookCursorMutation", m)
 }
 
+// The AutoApprovalPolicyFunc type is an adapter to allow the use of ordinary
+// function as AutoApprovalPolicy mutator.
+type AutoApprovalPolicyFunc func(context.Context, *ent.AutoApprovalPolicyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AutoApprovalPolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AutoApprovalPolicyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AutoApprovalPolicyMutation", m)
+}
+
+// The AutoApprovalSwitchFunc type is an adapter to allow the use of ordinary
+// function as AutoApprovalSwitch mutator.
+type AutoApprovalSwitchFunc func(context.Context, *ent.AutoApprovalSwitchMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AutoApprovalSwitchFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AutoApprovalSwitchMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AutoApprovalSwitchMutation", m)
+}
+
 // The ClusterFunc type is an adapter to allow the use of ordinary
 // function as Cluster mutator.
 type ClusterFunc func(context.Context, *ent.ClusterMutation) (ent.Value, error)

@@ -34,6 +34,9 @@ var (
 		{Name: "approver_name", Type: field.TypeString, Default: ""},
 		{Name: "decided_at", Type: field.TypeTime, Nullable: true},
 		{Name: "decision_reason", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "decided_by_policy_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "decided_by_policy_version", Type: field.TypeInt, Nullable: true},
+		{Name: "auto_approval_note", Type: field.TypeString, Size: 2147483647, Default: ""},
 		{Name: "selected_cluster_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "selected_template_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "selected_storage_class", Type: field.TypeString, Default: ""},
@@ -71,6 +74,11 @@ var (
 				Name:    "approvalticket_system_id",
 				Unique:  false,
 				Columns: []*schema.Column{ApprovalTicketsColumns[9]},
+			},
+			{
+				Name:    "approvalticket_decided_by_policy_id_decided_at",
+				Unique:  false,
+				Columns: []*schema.Column{ApprovalTicketsColumns[23], ApprovalTicketsColumns[21]},
 			},
 			{
 				Name:    "approvalticket_vm_id_decided_at",
@@ -162,6 +170,69 @@ var (
 		Name:       "audit_webhook_cursors",
 		Columns:    AuditWebhookCursorsColumns,
 		PrimaryKey: []*schema.Column{AuditWebhookCursorsColumns[0]},
+	}
+	// AutoApprovalPoliciesColumns holds the columns for the "auto_approval_policies" table.
+	AutoApprovalPoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "policy_id", Type: field.TypeUUID},
+		{Name: "version", Type: field.TypeInt},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "description", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "enabled", Type: field.TypeBool, Default: false},
+		{Name: "priority", Type: field.TypeInt},
+		{Name: "environments", Type: field.TypeJSON},
+		{Name: "namespace_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "system_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "service_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "size_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "standard_sizes_only", Type: field.TypeBool, Default: false},
+		{Name: "template_names", Type: field.TypeJSON, Nullable: true},
+		{Name: "requester_roles", Type: field.TypeJSON, Nullable: true},
+		{Name: "max_disk_gb", Type: field.TypeInt, Default: 0},
+		{Name: "max_per_requester_per_day", Type: field.TypeInt, Default: 0},
+		{Name: "max_per_system_per_day", Type: field.TypeInt, Default: 0},
+		{Name: "author_id", Type: field.TypeUUID},
+		{Name: "author_name", Type: field.TypeString, Default: ""},
+		{Name: "prod_confirmed_by", Type: field.TypeUUID, Nullable: true},
+		{Name: "prod_confirmed_by_name", Type: field.TypeString, Default: ""},
+		{Name: "prod_confirmed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "superseded_at", Type: field.TypeTime, Nullable: true},
+	}
+	// AutoApprovalPoliciesTable holds the schema information for the "auto_approval_policies" table.
+	AutoApprovalPoliciesTable = &schema.Table{
+		Name:       "auto_approval_policies",
+		Columns:    AutoApprovalPoliciesColumns,
+		PrimaryKey: []*schema.Column{AutoApprovalPoliciesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "autoapprovalpolicy_policy_id_version",
+				Unique:  true,
+				Columns: []*schema.Column{AutoApprovalPoliciesColumns[3], AutoApprovalPoliciesColumns[4]},
+			},
+			{
+				Name:    "autoapprovalpolicy_one_current_per_priority",
+				Unique:  true,
+				Columns: []*schema.Column{AutoApprovalPoliciesColumns[8]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(superseded_at IS NULL)",
+				},
+			},
+		},
+	}
+	// AutoApprovalSwitchesColumns holds the columns for the "auto_approval_switches" table.
+	AutoApprovalSwitchesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "all_off", Type: field.TypeBool, Default: false},
+		{Name: "changed_by_name", Type: field.TypeString, Default: ""},
+		{Name: "changed_at", Type: field.TypeTime},
+	}
+	// AutoApprovalSwitchesTable holds the schema information for the "auto_approval_switches" table.
+	AutoApprovalSwitchesTable = &schema.Table{
+		Name:       "auto_approval_switches",
+		Columns:    AutoApprovalSwitchesColumns,
+		PrimaryKey: []*schema.Column{AutoApprovalSwitchesColumns[0]},
 	}
 	// ClustersColumns holds the columns for the "clusters" table.
 	ClustersColumns = []*schema.Column{
@@ -968,6 +1039,8 @@ var (
 		ApprovalTicketsTable,
 		AuditLogsTable,
 		AuditWebhookCursorsTable,
+		AutoApprovalPoliciesTable,
+		AutoApprovalSwitchesTable,
 		ClustersTable,
 		ClusterHealthChecksTable,
 		ClusterWatchLeasesTable,

@@ -15,6 +15,12 @@ type AuditLog func(*sql.Selector)
 // AuditWebhookCursor is the predicate function for auditwebhookcursor builders.
 type AuditWebhookCursor func(*sql.Selector)
 
+// AutoApprovalPolicy is the predicate function for autoapprovalpolicy builders.
+type AutoApprovalPolicy func(*sql.Selector)
+
+// AutoApprovalSwitch is the predicate function for autoapprovalswitch builders.
+type AutoApprovalSwitch func(*sql.Selector)
+
 // Cluster is the predicate function for cluster builders.
 type Cluster func(*sql.Selector)
 

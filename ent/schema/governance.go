@@ -63,6 +63,13 @@ func (ApprovalTicket) Fields() []ent.Field {
 		field.String("approver_name").Default(""),
 		field.Time("decided_at").Optional().Nillable(),
 		field.Text("decision_reason").Default(""),
+		// Set when an auto-approval policy decided instead of a person: the policy and the
+		// version that matched (approver_name then reads "policy NAME (vN)").
+		field.UUID("decided_by_policy_id", uuid.UUID{}).Optional().Nillable(),
+		field.Int("decided_by_policy_version").Optional().Nillable(),
+		// Why a policy that matched did not approve (no eligible cluster, daily limit):
+		// shown on the request page while it waits for a person.
+		field.Text("auto_approval_note").Default(""),
 		field.UUID("selected_cluster_id", uuid.UUID{}).Optional().Nillable(),
 		field.UUID("selected_template_id", uuid.UUID{}).Optional().Nillable(),
 		field.String("selected_storage_class").Default(""),
@@ -100,6 +107,8 @@ func (ApprovalTicket) Indexes() []ent.Index {
 		index.Fields("status", "created_at"),
 		index.Fields("requester_id", "created_at"),
 		index.Fields("system_id"),
+		// Daily limits of auto-approval policies count by policy and decision time.
+		index.Fields("decided_by_policy_id", "decided_at"),
 		// A VM's operations, latest decision first (VM page, its polling and history).
 		index.Fields("vm_id", "decided_at"),
 		// At most one pending operation of a kind per existing VM. The condition is written

@@ -120,71 +120,109 @@ func (s *Service) Approve(ctx context.Context, who Requester, in ApproveInput) (
 		if err != nil {
 			return err
 		}
-		// The chosen cluster must still be in service. The share lock makes a cluster
-		// deletion racing this approval wait for it, and then refuse: it sees the VM.
-		k, err := tx.Ent.Cluster.Query().Where(cluster.ID(plan.Cluster.ID)).ForShare().Only(ctx)
-		if err != nil {
-			return err
-		}
-		if k.DeletedAt != nil || !k.Enabled {
-			return domain.Errf(domain.CodeClusterUnhealthy, "cluster_id", "Cluster %s was disabled or deleted meanwhile; choose another.", k.Name)
-		}
-		svc, err := tx.Ent.Service.Query().Where(service.ID(t.ServiceID)).WithSystem().ForUpdate().Only(ctx)
-		if err != nil {
-			return err
-		}
-		index := svc.NextInstanceIndex
-		if err := tx.Ent.Service.UpdateOneID(svc.ID).SetNextInstanceIndex(index + 1).Exec(ctx); err != nil {
-			return err
-		}
-		name := domain.VMName(t.NamespaceName, svc.Edges.System.Name, svc.Name, index)
-		if len(name) > domain.VMNameMaxLength {
-			return domain.Errf(domain.CodeVMNameTooLong, "", "The generated VM name %q is longer than %d characters.", name, domain.VMNameMaxLength)
-		}
-		now := s.now()
-		created, err = tx.Ent.VM.Create().SetName(name).SetServiceID(svc.ID).SetSystemID(svc.SystemID).
-			SetNamespaceID(t.NamespaceID).SetNamespaceName(t.NamespaceName).SetEnvironment(vm.Environment(t.Environment)).
-			SetClusterID(plan.Cluster.ID).SetInstanceIndex(index).SetInstanceSizeID(plan.Size.ID).SetInstanceSizeName(plan.Size.Name).
-			SetTemplateID(plan.Template.ID).SetTicketID(t.ID).SetStatus(vm.StatusCREATING).
-			SetCPUCores(plan.Size.CPUCores).SetMemoryMib(plan.Size.MemoryMib).SetDiskGB(plan.DiskGB).
-			SetStorageClass(plan.StorageClass).SetCreatedBy(t.RequesterID).Save(ctx)
-		if err != nil {
-			return err
-		}
-		err = tx.Ent.ApprovalTicket.UpdateOneID(t.ID).SetStatus(approvalticket.StatusAPPROVED).
-			SetApproverID(who.User.ID).SetApproverName(who.User.Username).SetDecidedAt(now).
-			SetSelectedClusterID(plan.Cluster.ID).SetSelectedTemplateID(plan.Template.ID).SetSelectedStorageClass(plan.StorageClass).
-			SetModifiedSpec(plan.Spec(t)).SetModificationReason(strings.TrimSpace(in.ModificationReason)).
-			SetTemplateSnapshot(templateSnapshot(plan.Template)).SetInstanceSizeSnapshot(sizeSnapshot(plan, now)).
-			SetFinalCPURequest(plan.CPURequest).SetFinalCPULimit(plan.CPULimit).
-			SetFinalMemRequest(plan.MemRequest).SetFinalMemLimit(plan.MemLimit).SetFinalDiskGB(plan.DiskGB).
-			SetVMID(created.ID).Exec(ctx)
-		if err != nil {
-			return err
-		}
-		if err := tx.Ent.DomainEvent.UpdateOneID(t.EventID).Where(domainevent.StatusEQ(domainevent.StatusPENDING)).
-			SetStatus(domainevent.StatusPROCESSING).Exec(ctx); err != nil {
-			return err
-		}
-		if _, err := s.Jobs.InsertTx(ctx, tx.SQL, vmcreate.Args{EventID: t.EventID}, nil); err != nil {
-			return fmt.Errorf("enqueue provisioning: %w", err)
-		}
-		if s.afterJobInsert != nil {
-			if err := s.afterJobInsert(); err != nil {
-				return err
-			}
-		}
-		if err := audit.Write(ctx, tx.Ent, audit.Entry{Action: "approval.approve", ActorID: &who.User.ID, ActorName: who.User.Username,
-			ResourceType: "ticket", ResourceID: t.ID.String(), ResourceName: t.TargetName, ParentType: "service", ParentID: t.ServiceID.String(),
-			Environment: string(t.Environment), Details: map[string]any{"vm": name, "cluster": plan.Cluster.Name,
-				"storage_class": plan.StorageClass, "template": plan.Template.Name, "template_version": plan.Template.Version,
-				"disk_gb": plan.DiskGB, "cpu": plan.CPURequest + "/" + plan.CPULimit, "memory": plan.MemRequest + "/" + plan.MemLimit}}); err != nil {
-			return err
-		}
-		return notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{Type: notification.TypeREQUEST_APPROVED,
-			Title: "Approved: " + name, Body: fmt.Sprintf("%s approved your VM request for %s. It is being created on %s.", who.User.Username, t.TargetName, plan.Cluster.Name),
-			Link: "/requests/" + t.ID.String(), TicketID: &t.ID})
+		created, err = s.createApproved(ctx, tx, t, plan, decider{
+			userID:   &who.User.ID,
+			name:     who.User.Username,
+			reason:   strings.TrimSpace(in.ModificationReason),
+			action:   "approval.approve",
+			approved: who.User.Username + " approved",
+		})
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// decider is who approves a VM create: a person, or an auto-approval policy version.
+type decider struct {
+	userID        *uuid.UUID
+	name          string // the user, or "policy NAME (vN)"
+	policyID      *uuid.UUID
+	policyVersion int
+	reason        string
+	action        string         // the audit action
+	approved      string         // "bob approved", for the requester's notification
+	details       map[string]any // extra audit details
+}
+
+// createApproved is the approval's write set, shared by an approver's decision and an
+// auto-approval at submit, inside the caller's transaction on a locked, pending ticket:
+// the VM row (CREATING, generated name), ticket APPROVED with snapshots and final values,
+// event PROCESSING, the River job, audit and the requester's notification.
+func (s *Service) createApproved(ctx context.Context, tx *db.Tx, t *ent.ApprovalTicket, plan *Plan, d decider) (*ent.VM, error) {
+	// The chosen cluster must still be in service. The share lock makes a cluster
+	// deletion racing this approval wait for it, and then refuse: it sees the VM.
+	k, err := tx.Ent.Cluster.Query().Where(cluster.ID(plan.Cluster.ID)).ForShare().Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if k.DeletedAt != nil || !k.Enabled {
+		return nil, domain.Errf(domain.CodeClusterUnhealthy, "cluster_id", "Cluster %s was disabled or deleted meanwhile; choose another.", k.Name)
+	}
+	svc, err := tx.Ent.Service.Query().Where(service.ID(t.ServiceID)).WithSystem().ForUpdate().Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	index := svc.NextInstanceIndex
+	if err := tx.Ent.Service.UpdateOneID(svc.ID).SetNextInstanceIndex(index + 1).Exec(ctx); err != nil {
+		return nil, err
+	}
+	name := domain.VMName(t.NamespaceName, svc.Edges.System.Name, svc.Name, index)
+	if len(name) > domain.VMNameMaxLength {
+		return nil, domain.Errf(domain.CodeVMNameTooLong, "", "The generated VM name %q is longer than %d characters.", name, domain.VMNameMaxLength)
+	}
+	now := s.now()
+	created, err := tx.Ent.VM.Create().SetName(name).SetServiceID(svc.ID).SetSystemID(svc.SystemID).
+		SetNamespaceID(t.NamespaceID).SetNamespaceName(t.NamespaceName).SetEnvironment(vm.Environment(t.Environment)).
+		SetClusterID(plan.Cluster.ID).SetInstanceIndex(index).SetInstanceSizeID(plan.Size.ID).SetInstanceSizeName(plan.Size.Name).
+		SetTemplateID(plan.Template.ID).SetTicketID(t.ID).SetStatus(vm.StatusCREATING).
+		SetCPUCores(plan.Size.CPUCores).SetMemoryMib(plan.Size.MemoryMib).SetDiskGB(plan.DiskGB).
+		SetStorageClass(plan.StorageClass).SetCreatedBy(t.RequesterID).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	upd := tx.Ent.ApprovalTicket.UpdateOneID(t.ID).SetStatus(approvalticket.StatusAPPROVED).
+		SetNillableApproverID(d.userID).SetApproverName(d.name).SetDecidedAt(now).
+		SetSelectedClusterID(plan.Cluster.ID).SetSelectedTemplateID(plan.Template.ID).SetSelectedStorageClass(plan.StorageClass).
+		SetModifiedSpec(plan.Spec(t)).SetModificationReason(d.reason).
+		SetTemplateSnapshot(templateSnapshot(plan.Template)).SetInstanceSizeSnapshot(sizeSnapshot(plan, now)).
+		SetFinalCPURequest(plan.CPURequest).SetFinalCPULimit(plan.CPULimit).
+		SetFinalMemRequest(plan.MemRequest).SetFinalMemLimit(plan.MemLimit).SetFinalDiskGB(plan.DiskGB).
+		SetVMID(created.ID)
+	if d.policyID != nil {
+		upd = upd.SetDecidedByPolicyID(*d.policyID).SetDecidedByPolicyVersion(d.policyVersion)
+	}
+	if err := upd.Exec(ctx); err != nil {
+		return nil, err
+	}
+	if err := tx.Ent.DomainEvent.UpdateOneID(t.EventID).Where(domainevent.StatusEQ(domainevent.StatusPENDING)).
+		SetStatus(domainevent.StatusPROCESSING).Exec(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.Jobs.InsertTx(ctx, tx.SQL, vmcreate.Args{EventID: t.EventID}, nil); err != nil {
+		return nil, fmt.Errorf("enqueue provisioning: %w", err)
+	}
+	if s.afterJobInsert != nil {
+		if err := s.afterJobInsert(); err != nil {
+			return nil, err
+		}
+	}
+	details := map[string]any{"vm": name, "cluster": plan.Cluster.Name,
+		"storage_class": plan.StorageClass, "template": plan.Template.Name, "template_version": plan.Template.Version,
+		"disk_gb": plan.DiskGB, "cpu": plan.CPURequest + "/" + plan.CPULimit, "memory": plan.MemRequest + "/" + plan.MemLimit}
+	for k, v := range d.details {
+		details[k] = v
+	}
+	if err := audit.Write(ctx, tx.Ent, audit.Entry{Action: d.action, ActorID: d.userID, ActorName: d.name,
+		ResourceType: "ticket", ResourceID: t.ID.String(), ResourceName: t.TargetName, ParentType: "service", ParentID: t.ServiceID.String(),
+		Environment: string(t.Environment), Details: details}); err != nil {
+		return nil, err
+	}
+	err = notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{Type: notification.TypeREQUEST_APPROVED,
+		Title: "Approved: " + name, Body: fmt.Sprintf("%s your VM request for %s. It is being created on %s.", d.approved, t.TargetName, plan.Cluster.Name),
+		Link: "/requests/" + t.ID.String(), TicketID: &t.ID})
 	if err != nil {
 		return nil, err
 	}

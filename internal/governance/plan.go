@@ -66,7 +66,11 @@ func (p *Plan) Spec(t *ent.ApprovalTicket) map[string]any {
 // choices. Empty choices take defaults (first eligible cluster, its default storage class,
 // the requested template version, the requested disk).
 func (s *Service) PlanApproval(ctx context.Context, t *ent.ApprovalTicket, in ApproveInput) (*Plan, error) {
-	client := s.Store.Ent
+	return planApproval(ctx, s.Store.Ent, t, in)
+}
+
+// planApproval reads through client: the store's, or an auto-approval's transaction.
+func planApproval(ctx context.Context, client *ent.Client, t *ent.ApprovalTicket, in ApproveInput) (*Plan, error) {
 	p := &Plan{Errors: domain.FieldErrors{}}
 	if t.InstanceSizeID == nil || t.TemplateID == nil {
 		return nil, fmt.Errorf("ticket %s has no size or template", t.ID)

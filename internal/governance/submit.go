@@ -18,6 +18,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/notify"
+	"kv-shepherd.io/shepherd/internal/policy"
 )
 
 // ForbiddenRequestFields may never be set by a requester: the platform names VMs, owns
@@ -54,7 +55,9 @@ func (e *DuplicateError) Error() string {
 
 // Submit validates a VM request and, in one transaction, writes the immutable event
 // (PENDING), the ticket (PENDING_APPROVAL), the audit row and the approvers'
-// notifications. No job is inserted: nothing touches a cluster before approval.
+// notifications. No job is inserted: nothing touches a cluster before approval — unless
+// an auto-approval policy matches (autoapprove.go): then the same transaction approves
+// it, with the VM row and the job, and the returned ticket is APPROVED.
 func (s *Service) Submit(ctx context.Context, who Requester, in RequestInput) (*ent.ApprovalTicket, error) {
 	if len(in.Forbidden) > 0 {
 		return nil, domain.Errf(domain.CodeForbiddenField, "", "These fields cannot be set in a request: %s. The platform names the VM and the approver chooses the cluster.",
@@ -156,6 +159,20 @@ func (s *Service) Submit(ctx context.Context, who Requester, in RequestInput) (*
 			ParentType: "service", ParentID: svc.ID.String(), Environment: env,
 			Details: map[string]any{"namespace": ns.Name, "template": tpl.Name, "template_version": tpl.Version,
 				"instance_size": size.Name, "disk_gb": in.DiskGB, "event_id": ev.ID.String()}}); err != nil {
+			return err
+		}
+		auto, err := s.autoApprove(ctx, tx, who, ticket, policy.Request{
+			Environment:  env,
+			NamespaceID:  ns.ID,
+			SystemID:     svc.SystemID,
+			ServiceID:    svc.ID,
+			Size:         size,
+			TemplateName: tpl.Name,
+			Roles:        policy.RolesIn(who.Principal, env),
+			DiskGB:       in.DiskGB,
+		})
+		if err != nil || auto != nil {
+			ticket = auto
 			return err
 		}
 		approvers, err := notify.HoldersOf(ctx, tx.Ent, authz.ApprovalApprove, env)

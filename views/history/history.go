@@ -66,6 +66,8 @@ var labels = map[string]string{
 	"approval.approve":          "Request approved",
 	"approval.reject":           "Request rejected",
 	"approval.cancel":           "Request cancelled",
+	"approval.auto_approve":     "Approved automatically",
+	"approval.auto_fallback":    "Left to an approver",
 }
 
 // Label is the human wording of an audit action; unknown actions are spelled out.
@@ -102,6 +104,8 @@ func Summary(action string, d map[string]any) string {
 		return fmt.Sprintf("for %s: %s", str("duration"), str("reason"))
 	case "vnc.grant":
 		return fmt.Sprintf("%s, %s until %s", str("user"), str("duration"), clock(d["expires_at"]))
+	case "approval.auto_approve":
+		return fmt.Sprintf("Approved automatically by policy %s (v%s): %s on %s", str("policy"), str("policy_version"), str("vm"), str("cluster"))
 	case "system.update", "service.update":
 		if _, ok := d["old"]; ok {
 			return fmt.Sprintf("%s: “%s” → “%s”", orDefault(str("field"), "description"), str("old"), str("new"))

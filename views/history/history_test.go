@@ -18,6 +18,8 @@ func TestSummary(t *testing.T) {
 		{"system.create", map[string]any{"name": "shop", "token": "[REDACTED]", "n": float64(3)}, "n: 3 · name: shop"},
 		{"vnc.request", map[string]any{"duration": "1 hour", "reason": "kernel panic", "minutes": float64(60)}, "for 1 hour: kernel panic"},
 		{"vnc.grant", map[string]any{"user": "dana", "duration": "30 minutes", "expires_at": "2026-11-30T13:35:00Z"}, "dana, 30 minutes until 13:35 UTC"},
+		{"approval.auto_approve", map[string]any{"policy": "small-dev", "policy_version": float64(3), "vm": "dev-shop-web-01", "cluster": "sim-a"},
+			"Approved automatically by policy small-dev (v3): dev-shop-web-01 on sim-a"},
 	}
 	for _, c := range cases {
 		if got := Summary(c.action, c.details); got != c.want {

@@ -75,15 +75,19 @@ type Detail struct {
 	Template       string
 	DecisionReason string
 	Approver       string
-	VMName         string
-	VMID           string
-	Cluster        string
-	StorageClass   string
-	Final          string
-	Steps          []Step
-	CanCancel      bool
-	CanDecide      bool
-	ErrorMessage   string
+	// AutoPolicy names the auto-approval policy version that approved the request
+	// ("policy NAME (vN)"); AutoNote says why a matching policy left it to a person.
+	AutoPolicy   string
+	AutoNote     string
+	VMName       string
+	VMID         string
+	Cluster      string
+	StorageClass string
+	Final        string
+	Steps        []Step
+	CanCancel    bool
+	CanDecide    bool
+	ErrorMessage string
 	// Operation tickets (start, stop, restart, delete) concern an existing VM.
 	IsCreate bool
 	VMStatus string

@@ -56,6 +56,11 @@ func (h *Handler) home(c echo.Context) error {
 			return err
 		}
 		m.Cards = append(m.Cards, throttle)
+		policies, err := h.policiesCard(c)
+		if err != nil {
+			return err
+		}
+		m.Cards = append(m.Cards, policies)
 	}
 	return page.OK(c, adminview.HomePage(h.Kit.Layout(c, "Administration", "admin"), h.nav(c, "home"), m))
 }

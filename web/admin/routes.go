@@ -15,6 +15,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/catalog"
 	"kv-shepherd.io/shepherd/internal/console"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/policy"
 	"kv-shepherd.io/shepherd/views/adminview"
 	"kv-shepherd.io/shepherd/web/page"
 )
@@ -28,6 +29,8 @@ type Handler struct {
 	// Throttle is the sign-in throttle (the Sign-in throttle tab); nil: the default
 	// policy on Kit.Store.
 	Throttle *auth.Throttle
+	// Policies are the auto-approval policies (platform admins).
+	Policies *policy.Service
 }
 
 // Register adds the area's routes. Every route checks its permission here, and the use
@@ -78,6 +81,20 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodGet, throttlePath, h.signInThrottle, throttle)
 	r.App(http.MethodPost, throttlePath+"/clear", h.clearThrottle, throttle)
 
+	policies := page.RequirePermission(authz.PlatformAdmin, "Auto-approval policies are managed by platform administrators.")
+	r.App(http.MethodGet, policiesPath, h.policies, policies)
+	r.App(http.MethodGet, policiesPath+"/new", h.newPolicy, policies)
+	r.App(http.MethodPost, policiesPath, h.createPolicy, policies)
+	r.App(http.MethodPost, policiesPath+"/dry-run", h.dryRunPolicy, policies)
+	r.App(http.MethodPost, policiesPath+"/kill-switch/on", h.killSwitch(true), policies)
+	r.App(http.MethodPost, policiesPath+"/kill-switch/off", h.killSwitch(false), policies)
+	r.App(http.MethodGet, policiesPath+"/:id", h.policyPage, policies)
+	r.App(http.MethodGet, policiesPath+"/:id/edit", h.editPolicy, policies)
+	r.App(http.MethodPost, policiesPath+"/:id", h.updatePolicy, policies)
+	r.App(http.MethodPost, policiesPath+"/:id/enable", h.togglePolicy(true), policies)
+	r.App(http.MethodPost, policiesPath+"/:id/disable", h.togglePolicy(false), policies)
+	r.App(http.MethodPost, policiesPath+"/:id/confirm-prod", h.confirmProd, policies)
+
 	r.App(http.MethodGet, "/admin/templates", h.templates, templates)
 	r.App(http.MethodGet, "/admin/templates/new", h.newTemplate, templates)
 	r.App(http.MethodPost, "/admin/templates", h.createTemplate, templates)
@@ -121,6 +138,7 @@ func (h *Handler) nav(c echo.Context, active string) adminview.Nav {
 	if p.IsPlatformAdmin() {
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "consoles", Label: "Consoles", Href: consolesPath})
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "throttle", Label: "Sign-in throttle", Href: throttlePath})
+		n.Tabs = append(n.Tabs, adminview.Tab{Key: "policies", Label: "Auto-approval", Href: policiesPath})
 	}
 	return n
 }

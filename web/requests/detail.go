@@ -43,7 +43,10 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 	client := h.Kit.Store.Ent
 	u, p := page.User(c), page.Principal(c)
 	d := requestsview.Detail{Row: h.row(t), Reason: t.Reason, DecisionReason: t.DecisionReason, Approver: t.ApproverName,
-		ErrorMessage: t.ErrorMessage}
+		ErrorMessage: t.ErrorMessage, AutoNote: t.AutoApprovalNote}
+	if t.DecidedByPolicyID != nil {
+		d.AutoPolicy = t.ApproverName
+	}
 	if v, ok := t.RequestParams["disk_gb"].(float64); ok {
 		d.DiskGB = int(v)
 	}
@@ -148,6 +151,9 @@ func steps(t *ent.ApprovalTicket) []requestsview.Step {
 		approved := requestsview.Step{Title: "Approved", Detail: "by " + t.ApproverName, When: when, State: "done"}
 		if t.ApproverName == governance.AutoApprover {
 			approved.Title, approved.Detail = "Approved automatically", "test environment: no approval needed"
+		}
+		if t.DecidedByPolicyID != nil {
+			approved.Title, approved.Detail = "Approved automatically", "by "+t.ApproverName
 		}
 		out = append(out, approved)
 		for _, p := range governance.Progress(t) {
