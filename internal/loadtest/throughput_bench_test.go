@@ -1,0 +1,221 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"kv-shepherd.io/shepherd/internal/apptest"
+	"kv-shepherd.io/shepherd/internal/db"
+)
+
+// concurrency is the number of clients that keep one request each in flight (wrk -c 10).
+const concurrency = 10
+
+// benchDuration is how long each page is driven; SHEPHERD_BENCH_DURATION overrides it
+// (a Go duration, e.g. 10s).
+func benchDuration(b *testing.B) time.Duration {
+	if s := os.Getenv("SHEPHERD_BENCH_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatalf("SHEPHERD_BENCH_DURATION: %v", err)
+		}
+		return d
+	}
+	return 5 * time.Second
+}
+
+// loadClient is a closed-loop client: concurrency goroutines, each sending its next
+// request when the previous answer has been read, over kept-alive connections, signed in
+// with one session cookie. It reads bodies into io.Discard so that it stays far from
+// being the bottleneck.
+type loadClient struct {
+	base   string
+	cookie string
+	http   *http.Client
+}
+
+func newLoadClient(b *testing.B, env *apptest.Env, signedIn *http.Client) *loadClient {
+	req, err := http.NewRequest(http.MethodGet, env.URL+"/", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cookies []string
+	for _, c := range signedIn.Jar.Cookies(req.URL) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	tr := &http.Transport{
+		MaxIdleConns:        2 * concurrency,
+		MaxIdleConnsPerHost: 2 * concurrency,
+		IdleConnTimeout:     time.Minute,
+	}
+	return &loadClient{
+		base:   env.URL,
+		cookie: strings.Join(cookies, "; "),
+		http: &http.Client{
+			Transport: tr,
+			Timeout:   30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+	}
+}
+
+// result is one page's figures.
+type result struct {
+	Path       string
+	Requests   int
+	PerSecond  float64
+	P50, P99   time.Duration
+	Statements float64 // per request, process-wide (background work included)
+	Prepares   float64 // per request
+	DBTime     time.Duration
+}
+
+// drive sends requests to path from concurrency clients for d and measures them.
+func (lc *loadClient) drive(b *testing.B, path string, d time.Duration) result {
+	url := lc.base + path
+	// One warm-up round: every connection prepares its statements once.
+	for range 2 * concurrency {
+		if err := lc.get(url); err != nil {
+			b.Fatalf("%s: %v", path, err)
+		}
+	}
+	before := db.ProcessTotals()
+	start := time.Now()
+	deadline := start.Add(d)
+	latencies := make([][]time.Duration, concurrency)
+	errs := make([]error, concurrency)
+	var wg sync.WaitGroup
+	for i := range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]time.Duration, 0, 4096)
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if err := lc.get(url); err != nil {
+					errs[i] = err
+					return
+				}
+				l = append(l, time.Since(t0))
+			}
+			latencies[i] = l
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	after := db.ProcessTotals()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatalf("%s: %v", path, err)
+		}
+	}
+	var all []time.Duration
+	for _, l := range latencies {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	n := len(all)
+	if n == 0 {
+		b.Fatalf("%s: no request completed", path)
+	}
+	return result{
+		Path:       path,
+		Requests:   n,
+		PerSecond:  float64(n) / elapsed.Seconds(),
+		P50:        all[n/2],
+		P99:        all[n*99/100],
+		Statements: float64(after.Statements-before.Statements) / float64(n),
+		Prepares:   float64(after.Prepares-before.Prepares) / float64(n),
+		DBTime:     (after.Wait - before.Wait) / time.Duration(n),
+	}
+}
+
+func (lc *loadClient) get(url string) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Cookie", lc.cookie)
+	resp, err := lc.http.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// throughput drives each path in turn and reports req/s, p50, p99, statements and
+// database time per request, as sub-benchmark metrics and as a Markdown table.
+func throughput(b *testing.B, env *apptest.Env, vms int, paths []string) {
+	c := env.Client(b)
+	env.LoginOIDC(b, c, "demo-carol")
+	lc := newLoadClient(b, env, c)
+	d := benchDuration(b)
+	var table []string
+	table = append(table,
+		fmt.Sprintf("| %d VMs, c=%d | req/s | p50 ms | p99 ms | statements | prepares | DB ms |", vms, concurrency),
+		"|---|---:|---:|---:|---:|---:|---:|")
+	for _, path := range paths {
+		var r result
+		b.Run(strings.NewReplacer("/", "_", "?", "_", "=", "").Replace(strings.TrimPrefix(path, "/")), func(b *testing.B) {
+			r = lc.drive(b, path, d)
+			b.ReportMetric(r.PerSecond, "req/s")
+			b.ReportMetric(ms(r.P50), "p50-ms")
+			b.ReportMetric(ms(r.P99), "p99-ms")
+			b.ReportMetric(r.Statements, "stmts/req")
+			b.ReportMetric(ms(r.DBTime), "db-ms/req")
+		})
+		table = append(table, fmt.Sprintf("| %s | %.0f | %.2f | %.2f | %.1f | %.2f | %.2f |",
+			path, r.PerSecond, ms(r.P50), ms(r.P99), r.Statements, r.Prepares, ms(r.DBTime)))
+	}
+	b.Log("\n" + strings.Join(table, "\n"))
+}
+
+// someID returns the first id a query finds.
+func someID(b *testing.B, env *apptest.Env, query string) string {
+	var id string
+	if err := env.App.Store.SQL.QueryRowContext(context.Background(), query).Scan(&id); err != nil {
+		b.Fatalf("%s: %v", query, err)
+	}
+	return id
+}
+
+// BenchmarkPagesThroughput drives the main pages at concurrency 10 through the whole
+// stack (session, permissions, queries, render) with 10,000 VMs and 2,000 pending
+// tickets, next to /health/ready, for SHEPHERD_BENCH_DURATION each (5 s). Run it with
+// -benchtime 1x: each page's figures come from its own closed loop, not from b.N.
+func BenchmarkPagesThroughput(b *testing.B) {
+	env := apptest.Start(b)
+	fill(b, env)
+	vm := someID(b, env, `SELECT id FROM vms WHERE status <> 'DELETED' ORDER BY created_at DESC LIMIT 1`)
+	ticket := someID(b, env, `SELECT id FROM approval_tickets WHERE status = 'PENDING_APPROVAL' ORDER BY created_at LIMIT 1`)
+	throughput(b, env, benchVMs, []string{
+		"/health/ready",
+		"/vms",
+		"/vms/rows",
+		"/vms?page=400",
+		"/approvals",
+		"/requests",
+		"/vms/" + vm,
+		"/vms/" + vm + "/status",
+		"/requests/" + ticket + "/status",
+		"/notifications/badge",
+	})
+}
