@@ -46,8 +46,13 @@ func (h *Handler) peekUser(c echo.Context) *ent.User {
 	if err != nil {
 		return nil
 	}
-	u, err := h.Kit.Store.Ent.User.Get(c.Request().Context(), id)
-	if err != nil || u.Disabled || u.ForcePasswordChange {
+	u := auth.SessionUser(sess) // read with the session's row
+	if u == nil || u.ID != id {
+		if u, err = h.Kit.Store.Ent.User.Get(c.Request().Context(), id); err != nil {
+			return nil
+		}
+	}
+	if u.Disabled || u.ForcePasswordChange {
 		return nil
 	}
 	return u
