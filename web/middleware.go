@@ -58,9 +58,11 @@ func (h *handlers) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelDebug
 		}
 		counts := tally.Counts()
-		// The statements themselves before the request line: who waits for the line
+		// The statements themselves, when a request needed more than the five a page
+		// should (or wrote on a read), before the request line: who waits for the line
 		// (the budget tests) finds them already written.
-		if h.d.Logger.Enabled(req.Context(), slog.LevelDebug) && counts.Statements > 0 {
+		if (counts.Statements > 5 || (counts.Writes > 0 && page.IsSafeMethod(req.Method))) &&
+			h.d.Logger.Enabled(req.Context(), slog.LevelDebug) {
 			h.d.Logger.Debug("request statements", "request_id", page.RequestID(c), "sql", strings.Join(counts.SQL, " ;; "))
 		}
 		h.d.Logger.Log(req.Context(), level, "request", "request_id", page.RequestID(c), "method", req.Method,

@@ -127,17 +127,19 @@ func (tracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePre
 func (tracer) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
 // isWrite reports whether a statement changes data. A data-modifying CTE (WITH ...
-// INSERT) counts as a write too.
+// INSERT) counts as a write too. It looks at the leading keyword without copying the
+// text: it runs for every statement.
 func isWrite(sql string) bool {
-	s := strings.ToUpper(strings.TrimSpace(sql))
+	s := strings.TrimLeft(sql, " \t\r\n(")
 	for _, verb := range []string{"INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE"} {
-		if strings.HasPrefix(s, verb) {
+		if len(s) >= len(verb) && strings.EqualFold(s[:len(verb)], verb) {
 			return true
 		}
 	}
-	if strings.HasPrefix(s, "WITH") {
+	if len(s) >= 4 && strings.EqualFold(s[:4], "WITH") {
+		u := strings.ToUpper(s)
 		for _, verb := range []string{"INSERT ", "UPDATE ", "DELETE "} {
-			if strings.Contains(s, verb) {
+			if strings.Contains(u, verb) {
 				return true
 			}
 		}

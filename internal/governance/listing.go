@@ -14,7 +14,7 @@ import (
 // rows of the page (found by number or by keyset), the joins that name what a row shows,
 // and a count capped at paging.CountCap. Lists grow (a million VMs); this keeps what a
 // page costs independent of how long the list is:
-//   - the count stops at CountCap+1 index entries ("more than 1,000");
+//   - the count stops at CountCap+1 entries ("more than 200");
 //   - a page after or before a row is an index range scan from that row, so the 400th
 //     page costs what the first does; numbered pages stay for the counted range.
 //
@@ -138,11 +138,13 @@ func (l *listing) once(ctx context.Context, db *sql.DB, p paging.Page, k paging.
 	if q.withCount {
 		countCol = lc.countSQL()
 	}
-	// The inner query finds the page's rows on the (created_at, id) index alone; the
-	// joins then name what those few rows show.
-	stmt := fmt.Sprintf("SELECT %s, %s FROM (SELECT * FROM %s %s%s ORDER BY %s LIMIT %d OFFSET %d) %s%s ORDER BY %s",
-		q.cols, countCol, l.table, l.alias, lc.whereSQL(extra...), lc.order(reverse), p.PerPage+1, offset,
-		l.alias, q.joins, lc.order(false))
+	// The inner query finds the page's ids on the (created_at, id) index alone (an
+	// index-only scan when the conditions allow, so even a deep OFFSET stays cheap); the
+	// joins then read and name those few rows.
+	stmt := fmt.Sprintf("SELECT %s, %s FROM (SELECT %s.id FROM %s %s%s ORDER BY %s LIMIT %d OFFSET %d) page_ids"+
+		" JOIN %s %s ON %s.id = page_ids.id%s ORDER BY %s",
+		q.cols, countCol, l.alias, l.table, l.alias, lc.whereSQL(extra...), lc.order(reverse), p.PerPage+1, offset,
+		l.table, l.alias, l.alias, q.joins, lc.order(false))
 	rows, err := db.QueryContext(ctx, stmt, lc.args...)
 	if err != nil {
 		return paging.Window{}, err

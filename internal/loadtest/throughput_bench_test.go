@@ -172,7 +172,11 @@ func throughput(b *testing.B, env *apptest.Env, vms int, paths []string) {
 	table = append(table,
 		fmt.Sprintf("| %d VMs, c=%d | req/s | p50 ms | p99 ms | statements | prepares | DB ms |", vms, concurrency),
 		"|---|---:|---:|---:|---:|---:|---:|")
+	only := os.Getenv("SHEPHERD_BENCH_PAGES") // e.g. "approvals,status": drive only these
 	for _, path := range paths {
+		if only != "" && !matchesAny(path, strings.Split(only, ",")) {
+			continue
+		}
 		var r result
 		b.Run(strings.NewReplacer("/", "_", "?", "_", "=", "").Replace(strings.TrimPrefix(path, "/")), func(b *testing.B) {
 			r = lc.drive(b, path, d)
@@ -206,6 +210,11 @@ func BenchmarkPagesThroughput(b *testing.B) {
 	fill(b, env)
 	vm := someID(b, env, `SELECT id FROM vms WHERE status <> 'DELETED' ORDER BY created_at DESC LIMIT 1`)
 	ticket := someID(b, env, `SELECT id FROM approval_tickets WHERE status = 'PENDING_APPROVAL' ORDER BY created_at LIMIT 1`)
+	if os.Getenv("SHEPHERD_BENCH_EXPLAIN") != "" {
+		explain(b, env, `SELECT *, (SELECT count(*) FROM (SELECT 1 FROM approval_tickets WHERE status = 'PENDING_APPROVAL' AND environment IN ('prod', 'test') LIMIT 1001) counted) FROM approval_tickets WHERE status = 'PENDING_APPROVAL' AND environment IN ('prod', 'test') ORDER BY created_at, id LIMIT 21`)
+		explain(b, env, `SELECT count(*) FROM (SELECT 1 FROM vms v WHERE v.status <> 'DELETED' LIMIT 1001) counted`)
+		explain(b, env, `SELECT id FROM vms v WHERE v.status <> 'DELETED' ORDER BY created_at DESC, id DESC LIMIT 21 OFFSET 7980`)
+	}
 	throughput(b, env, benchVMs, []string{
 		"/health/ready",
 		"/vms",
@@ -218,4 +227,13 @@ func BenchmarkPagesThroughput(b *testing.B) {
 		"/requests/" + ticket + "/status",
 		"/notifications/badge",
 	})
+}
+
+func matchesAny(path string, parts []string) bool {
+	for _, p := range parts {
+		if p != "" && strings.Contains(path, p) {
+			return true
+		}
+	}
+	return false
 }
