@@ -138,13 +138,13 @@ func (l *listing) once(ctx context.Context, db *sql.DB, p paging.Page, k paging.
 	if q.withCount {
 		countCol = lc.countSQL()
 	}
-	// The inner query finds the page's ids on the (created_at, id) index alone (an
-	// index-only scan when the conditions allow, so even a deep OFFSET stays cheap); the
-	// joins then read and name those few rows.
-	stmt := fmt.Sprintf("SELECT %s, %s FROM (SELECT %s.id FROM %s %s%s ORDER BY %s LIMIT %d OFFSET %d) page_ids"+
-		" JOIN %s %s ON %s.id = page_ids.id%s ORDER BY %s",
-		q.cols, countCol, l.alias, l.table, l.alias, lc.whereSQL(extra...), lc.order(reverse), p.PerPage+1, offset,
-		l.table, l.alias, l.alias, q.joins, lc.order(false))
+	// The inner query finds the page's rows on the (created_at, id) index (OFFSET is at
+	// most paging.MaxOffset, so never deep); the joins then name what those few rows show.
+	// (Selecting ids first and joining the table again made PostgreSQL hash the whole
+	// table of a small list to find 21 rows.)
+	stmt := fmt.Sprintf("SELECT %s, %s FROM (SELECT * FROM %s %s%s ORDER BY %s LIMIT %d OFFSET %d) %s%s ORDER BY %s",
+		q.cols, countCol, l.table, l.alias, lc.whereSQL(extra...), lc.order(reverse), p.PerPage+1, offset,
+		l.alias, q.joins, lc.order(false))
 	rows, err := db.QueryContext(ctx, stmt, lc.args...)
 	if err != nil {
 		return paging.Window{}, err

@@ -212,6 +212,7 @@ func BenchmarkPagesThroughput(b *testing.B) {
 	ticket := someID(b, env, `SELECT id FROM approval_tickets WHERE status = 'PENDING_APPROVAL' ORDER BY created_at LIMIT 1`)
 	if os.Getenv("SHEPHERD_BENCH_EXPLAIN") != "" {
 		explain(b, env, `SELECT *, (SELECT count(*) FROM (SELECT 1 FROM approval_tickets WHERE status = 'PENDING_APPROVAL' AND environment IN ('prod', 'test') LIMIT 1001) counted) FROM approval_tickets WHERE status = 'PENDING_APPROVAL' AND environment IN ('prod', 'test') ORDER BY created_at, id LIMIT 21`)
+		explainGeneric(b, env, `SELECT t.id, t.type, (SELECT count(*) FROM (SELECT 1 FROM approval_tickets t WHERE t.status = 'PENDING_APPROVAL' AND t.environment = ANY($1::text[]) LIMIT 201) counted) FROM (SELECT * FROM approval_tickets t WHERE t.status = 'PENDING_APPROVAL' AND t.environment = ANY($1::text[]) ORDER BY t.created_at ASC, t.id ASC LIMIT 21 OFFSET 0) t ORDER BY t.created_at ASC, t.id ASC`, "{prod,test}")
 		explain(b, env, `SELECT count(*) FROM (SELECT 1 FROM vms v WHERE v.status <> 'DELETED' LIMIT 1001) counted`)
 		explain(b, env, `SELECT id FROM vms v WHERE v.status <> 'DELETED' ORDER BY created_at DESC, id DESC LIMIT 21 OFFSET 7980`)
 	}
@@ -236,4 +237,37 @@ func matchesAny(path string, parts []string) bool {
 		}
 	}
 	return false
+}
+
+// explainGeneric shows the plan PostgreSQL caches for a prepared statement once it goes
+// generic (what a busy page runs after its fifth execution on a connection).
+func explainGeneric(b *testing.B, env *apptest.Env, query string, arg string) {
+	ctx := context.Background()
+	conn, err := env.App.Store.SQL.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
+		b.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "RESET plan_cache_mode")
+	if _, err := conn.ExecContext(ctx, "PREPARE explained(text[]) AS "+query); err != nil {
+		b.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "DEALLOCATE explained")
+	rows, err := conn.QueryContext(ctx, "EXPLAIN ANALYZE EXECUTE explained('"+arg+"')")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			b.Fatal(err)
+		}
+		lines = append(lines, l)
+	}
+	b.Logf("EXPLAIN ANALYZE (generic plan) %s\n%s", query, strings.Join(lines, "\n"))
 }
