@@ -2,13 +2,13 @@ package auth
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
-	entsql "entgo.io/ent/dialect/sql"
+	"github.com/google/uuid"
 	"github.com/gorilla/sessions"
 
 	"kv-shepherd.io/shepherd/ent"
-	"kv-shepherd.io/shepherd/ent/session"
 	"kv-shepherd.io/shepherd/ent/user"
 )
 
@@ -21,78 +21,68 @@ type sessionRow struct {
 	HasFlashes bool
 }
 
-// Column aliases of the session's fields, read alongside the user's row.
-const (
-	colData       = "session_data"
-	colLastSeen   = "session_last_seen_at"
-	colExpires    = "session_expires_at"
-	colRevoked    = "session_revoked_at"
-	colHasFlashes = "session_has_flashes"
-)
+// userColumns are the users columns load reads, in the order scanUser scans them.
+// TestSessionLoadReadsEveryUserField fails when the users table gains a field that is
+// not read here.
+const userColumns = `u.id, u.created_at, u.updated_at, u.username, u.email, u.display_name, u.auth_type,
+	u.external_id, u.password_hash, u.force_password_change, u.disabled, u.last_login_at, u.authz_version`
 
 // load reads a signed-in session's row together with its user's, in one statement:
 // every signed-in request needs both (the user row carries authz_version, which says
-// whether the cached permissions are current), and they are two primary-key lookups. The
-// user is an Ent row like any other; the session's fields ride along as selected values.
+// whether the cached permissions are current), and they are two primary-key lookups.
+// This is the hottest query of the portal, so it is plain SQL scanned into the fields
+// directly (Ent's generic scan of extra columns looked up the column types per row).
 // A session without a user falls back to the session row alone.
 func (s *SessionStore) load(ctx context.Context, hid string) (sessionRow, *ent.User, error) {
-	u, err := s.client.User.Query().Where(func(sel *entsql.Selector) {
-		t := entsql.Table(session.Table).As("s")
-		sel.Join(t).On(sel.C(user.FieldID), t.C(session.FieldUserID))
-		sel.Where(entsql.EQ(t.C(session.FieldID), hid))
-		sel.AppendSelectAs(t.C(session.FieldData), colData)
-		sel.AppendSelectAs(t.C(session.FieldLastSeenAt), colLastSeen)
-		sel.AppendSelectAs(t.C(session.FieldExpiresAt), colExpires)
-		sel.AppendSelectAs(t.C(session.FieldRevokedAt), colRevoked)
-		sel.AppendSelectExprAs(entsql.Raw("coalesce(jsonb_array_length("+t.C(session.FieldFlashes)+"), 0) > 0"), colHasFlashes)
-	}).Only(ctx)
-	if err == nil {
-		row, ok := sessionOf(u)
-		if ok {
-			return row, u, nil
-		}
-	} else if !ent.IsNotFound(err) {
-		return sessionRow{}, nil, err
-	}
-	only, err := s.client.Session.Get(ctx, hid)
+	var (
+		row      sessionRow
+		u        ent.User
+		userID   *uuid.UUID
+		authType sql.NullString
+		external sql.NullString
+		password sql.NullString
+	)
+	var (
+		createdAt, updatedAt sql.NullTime
+		username, email      sql.NullString
+		display              sql.NullString
+		force, disabled      sql.NullBool
+		lastLogin            sql.NullTime
+		authzVersion         sql.NullInt64
+	)
+	rows, err := s.client.QueryContext(ctx, `SELECT s.data, s.last_seen_at, s.expires_at, s.revoked_at,
+		coalesce(jsonb_array_length(s.flashes), 0) > 0, `+userColumns+`
+		FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id = $1`, hid)
 	if err != nil {
-		return sessionRow{}, nil, err
+		return row, nil, err
 	}
-	return sessionRow{
-		Data:       only.Data,
-		LastSeenAt: only.LastSeenAt,
-		ExpiresAt:  only.ExpiresAt,
-		RevokedAt:  only.RevokedAt,
-		HasFlashes: len(only.Flashes) > 0,
-	}, nil, nil
-}
-
-// sessionOf reads the session's fields back from the user row's selected values.
-func sessionOf(u *ent.User) (sessionRow, bool) {
-	var row sessionRow
-	data, err1 := u.Value(colData)
-	seen, err2 := u.Value(colLastSeen)
-	expires, err3 := u.Value(colExpires)
-	revoked, err4 := u.Value(colRevoked)
-	flashes, err5 := u.Value(colHasFlashes)
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil {
-		return row, false
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return row, nil, err
+		}
+		return row, nil, &ent.NotFoundError{}
 	}
-	var ok bool
-	if row.Data, ok = data.([]byte); !ok {
-		return row, false
+	err = rows.Scan(&row.Data, &row.LastSeenAt, &row.ExpiresAt, &row.RevokedAt, &row.HasFlashes,
+		&userID, &createdAt, &updatedAt, &username, &email, &display, &authType,
+		&external, &password, &force, &disabled, &lastLogin, &authzVersion)
+	if err != nil || userID == nil {
+		return row, nil, err
 	}
-	if row.LastSeenAt, ok = seen.(time.Time); !ok {
-		return row, false
+	u.ID = *userID
+	u.CreatedAt, u.UpdatedAt = createdAt.Time, updatedAt.Time
+	u.Username, u.Email, u.DisplayName = username.String, email.String, display.String
+	u.AuthType = user.AuthType(authType.String)
+	if external.Valid {
+		u.ExternalID = &external.String
 	}
-	if row.ExpiresAt, ok = expires.(time.Time); !ok {
-		return row, false
+	u.PasswordHash = password.String
+	u.ForcePasswordChange, u.Disabled = force.Bool, disabled.Bool
+	if lastLogin.Valid {
+		u.LastLoginAt = &lastLogin.Time
 	}
-	if t, isTime := revoked.(time.Time); isTime {
-		row.RevokedAt = &t
-	}
-	row.HasFlashes, _ = flashes.(bool)
-	return row, true
+	u.AuthzVersion = authzVersion.Int64
+	return row, &u, nil
 }
 
 // SessionUser is the user read with a signed-in session's row, or nil (an anonymous
