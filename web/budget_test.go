@@ -15,7 +15,7 @@ import (
 // budgetFixture gives alice 30 VMs of the demo Service "wiki" (each with its creation
 // ticket, one with an operation in flight) and 30 pending requests: more than a page
 // of everything, so lists page and rows show every column.
-func budgetFixture(t *testing.T, env *apptest.Env) (vmID, ticketID string) {
+func budgetFixture(t *testing.T, env *apptest.Env) (vmID, ticketID, systemID string) {
 	t.Helper()
 	ctx := context.Background()
 	c := env.App.Store.Ent
@@ -66,7 +66,7 @@ FROM ev, vms v WHERE v.id = $2::uuid`, alice.ID, vmID)
 	if err := db.QueryRowContext(ctx, `SELECT id FROM approval_tickets WHERE status = 'PENDING_APPROVAL' AND requester_name = 'alice' ORDER BY created_at LIMIT 1`).Scan(&ticketID); err != nil {
 		t.Fatal(err)
 	}
-	return vmID, ticketID
+	return vmID, ticketID, svc.SystemID.String()
 }
 
 // TestStatementBudgets holds the main pages and the fragments live updates fetch to a
@@ -77,7 +77,7 @@ FROM ev, vms v WHERE v.id = $2::uuid`, alice.ID, vmID)
 func TestStatementBudgets(t *testing.T) {
 	t.Parallel()
 	env := apptest.Start(t)
-	vmID, ticketID := budgetFixture(t, env)
+	vmID, ticketID, systemID := budgetFixture(t, env)
 	budgets := []struct {
 		path   string
 		budget int
@@ -91,6 +91,7 @@ func TestStatementBudgets(t *testing.T) {
 		{"/requests/" + ticketID, 6},
 		{"/", 6},
 		{"/systems", 6},
+		{"/systems/" + systemID, 5},
 		{"/notifications", 5},
 		// Fragments re-fetched on every pushed change.
 		{"/vms/rows", 3},

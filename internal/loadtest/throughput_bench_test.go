@@ -14,6 +14,7 @@ import (
 
 	"kv-shepherd.io/shepherd/internal/apptest"
 	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/paging"
 )
 
 // concurrency is the number of clients that keep one request each in flight (wrk -c 10).
@@ -270,4 +271,34 @@ func explainGeneric(b *testing.B, env *apptest.Env, query string, arg string) {
 		lines = append(lines, l)
 	}
 	b.Logf("EXPLAIN ANALYZE (generic plan) %s\n%s", query, strings.Join(lines, "\n"))
+}
+
+// BenchmarkMillionVMs is BenchmarkPagesThroughput's list pages with 1,000,000 VMs: the
+// first page, the 400th page reached by its keyset cursor (what following Next 399 times
+// gives), the last page, and the table body fragment. Page 1 and the others should cost
+// the same. The fill is set-based (generate_series), about a minute on 2 cores. Run it
+// with `make bench-million` (or -bench MillionVMs -benchtime 1x -timeout 30m).
+func BenchmarkMillionVMs(b *testing.B) {
+	env := apptest.Start(b)
+	start := time.Now()
+	fillN(b, env, 1_000_000, benchPending)
+	b.Logf("filled 1,000,000 VMs in %s", time.Since(start).Round(time.Second))
+	var cursor paging.Cursor
+	if err := env.App.Store.SQL.QueryRowContext(context.Background(),
+		`SELECT created_at, id FROM vms WHERE status <> 'DELETED' ORDER BY created_at DESC, id DESC OFFSET 7999 LIMIT 1`).
+		Scan(&cursor.At, &cursor.ID); err != nil {
+		b.Fatal(err)
+	}
+	vm := someID(b, env, `SELECT id FROM vms WHERE status <> 'DELETED' ORDER BY created_at DESC LIMIT 1`)
+	throughput(b, env, 1_000_000, []string{
+		"/health/ready",
+		"/vms",
+		"/vms?after=" + cursor.String(),
+		"/vms?page=last",
+		"/vms?page=400",
+		"/vms/rows",
+		"/approvals",
+		"/vms/" + vm,
+		"/vms/" + vm + "/status",
+	})
 }
