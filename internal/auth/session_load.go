@@ -1,8 +1,12 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/gob"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -90,4 +94,65 @@ func (s *SessionStore) load(ctx context.Context, hid string) (sessionRow, *ent.U
 func SessionUser(sess *sessions.Session) *ent.User {
 	u, _ := sess.Values[userKey{}].(*ent.User)
 	return u
+}
+
+// decodedValues caches the decoded values of recently seen session data. A gob decoder
+// compiles its type information afresh for every stream, and every signed-in request
+// decodes its session: that was a twentieth of a list page's CPU. The data of a
+// session rarely changes, so the same bytes decode to the same values; the key is their
+// hash. Only values of immutable kinds are cached (they are copied into each request's
+// map, which the request may change freely).
+var decodedValues struct {
+	sync.Mutex
+	m map[[sha256.Size]byte]map[any]any
+}
+
+const decodedValuesMax = 10_000
+
+func decodeValues(data []byte, into map[any]any) error {
+	key := sha256.Sum256(data)
+	decodedValues.Lock()
+	cached, ok := decodedValues.m[key]
+	decodedValues.Unlock()
+	if ok {
+		for k, v := range cached {
+			into[k] = v
+		}
+		return nil
+	}
+	values := map[any]any{}
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&values); err != nil {
+		return err
+	}
+	for k, v := range values {
+		into[k] = v
+	}
+	if !immutable(values) {
+		return nil
+	}
+	decodedValues.Lock()
+	if decodedValues.m == nil || len(decodedValues.m) >= decodedValuesMax {
+		decodedValues.m = map[[sha256.Size]byte]map[any]any{} // start afresh rather than track ages
+	}
+	decodedValues.m[key] = values
+	decodedValues.Unlock()
+	return nil
+}
+
+// immutable reports whether every key and value is a plain scalar (a slice or map could
+// be changed in place by one request and seen by the next).
+func immutable(values map[any]any) bool {
+	scalar := func(v any) bool {
+		switch v.(type) {
+		case string, bool, int, int32, int64, uint, uint32, uint64, float64:
+			return true
+		}
+		return false
+	}
+	for k, v := range values {
+		if !scalar(k) || !scalar(v) {
+			return false
+		}
+	}
+	return true
 }

@@ -108,7 +108,7 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 		sess.Values[KeyExpired] = true
 		return sess, nil
 	}
-	if err := gob.NewDecoder(bytes.NewReader(row.Data)).Decode(&sess.Values); err != nil {
+	if err := decodeValues(row.Data, sess.Values); err != nil {
 		return sess, nil
 	}
 	sess.ID = id
