@@ -82,22 +82,24 @@ func TestStatementBudgets(t *testing.T) {
 		path   string
 		budget int
 	}{
+		// The lists: at most 5 each (issue 14); today 2 or 3.
 		{"/vms", 5},
 		{"/vms?page=2", 5},
 		{"/vms?page=last", 5},
 		{"/approvals", 5},
 		{"/requests", 5},
-		{"/vms/" + vmID, 5},
-		{"/requests/" + ticketID, 6},
-		{"/", 6},
-		{"/systems", 6},
-		{"/systems/" + systemID, 5},
-		{"/notifications", 5},
-		// Fragments re-fetched on every pushed change.
+		// Other main pages, held to what they cost today.
+		{"/vms/" + vmID, 3},
+		{"/requests/" + ticketID, 3},
+		{"/", 3},
+		{"/systems", 5},
+		{"/systems/" + systemID, 4},
+		{"/notifications", 4},
+		// Fragments re-fetched on every pushed change: at most 3.
 		{"/vms/rows", 3},
 		{"/vms/" + vmID + "/status", 3},
 		{"/requests/" + ticketID + "/status", 3},
-		{"/notifications/badge", 3},
+		{"/notifications/badge", 2},
 	}
 	for _, who := range []string{"demo-carol", "demo-alice"} {
 		c := env.Client(t)

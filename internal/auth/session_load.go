@@ -23,6 +23,9 @@ type sessionRow struct {
 	ExpiresAt  time.Time
 	RevokedAt  *time.Time
 	HasFlashes bool
+	// Unread is the user's unread notifications (the bell every page shows), read
+	// here on the way (an index-only count on notification_unread).
+	Unread int
 }
 
 // userColumns are the users columns load reads, in the order scanUser scans them.
@@ -31,7 +34,8 @@ type sessionRow struct {
 const userColumns = `u.id, u.created_at, u.updated_at, u.username, u.email, u.display_name, u.auth_type,
 	u.external_id, u.password_hash, u.force_password_change, u.disabled, u.last_login_at, u.authz_version`
 
-// load reads a signed-in session's row together with its user's, in one statement:
+// load reads a signed-in session's row together with its user's and the user's number
+// of unread notifications, in one statement:
 // every signed-in request needs both (the user row carries authz_version, which says
 // whether the cached permissions are current), and they are two primary-key lookups.
 // This is the hottest query of the portal, so it is plain SQL scanned into the fields
@@ -55,7 +59,8 @@ func (s *SessionStore) load(ctx context.Context, hid string) (sessionRow, *ent.U
 		authzVersion         sql.NullInt64
 	)
 	rows, err := s.client.QueryContext(ctx, `SELECT s.data, s.last_seen_at, s.expires_at, s.revoked_at,
-		coalesce(jsonb_array_length(s.flashes), 0) > 0, `+userColumns+`
+		coalesce(jsonb_array_length(s.flashes), 0) > 0, `+userColumns+`,
+		(SELECT count(*) FROM notifications n WHERE n.recipient_id = u.id AND n.read_at IS NULL)
 		FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id = $1`, hid)
 	if err != nil {
 		return row, nil, err
@@ -69,7 +74,7 @@ func (s *SessionStore) load(ctx context.Context, hid string) (sessionRow, *ent.U
 	}
 	err = rows.Scan(&row.Data, &row.LastSeenAt, &row.ExpiresAt, &row.RevokedAt, &row.HasFlashes,
 		&userID, &createdAt, &updatedAt, &username, &email, &display, &authType,
-		&external, &password, &force, &disabled, &lastLogin, &authzVersion)
+		&external, &password, &force, &disabled, &lastLogin, &authzVersion, &row.Unread)
 	if err != nil || userID == nil {
 		return row, nil, err
 	}
@@ -87,6 +92,13 @@ func (s *SessionStore) load(ctx context.Context, hid string) (sessionRow, *ent.U
 	}
 	u.AuthzVersion = authzVersion.Int64
 	return row, &u, nil
+}
+
+// SessionUnread is the number of unread notifications of the session's user, read with
+// the session's row; ok is false when it was not (no user).
+func SessionUnread(sess *sessions.Session) (n int, ok bool) {
+	n, ok = sess.Values[unreadKey{}].(int)
+	return n, ok
 }
 
 // SessionUser is the user read with a signed-in session's row, or nil (an anonymous

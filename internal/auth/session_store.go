@@ -71,6 +71,7 @@ type (
 	snapshotKey struct{} // fingerprint of the values as loaded or last saved
 	flashesKey  struct{} // the loaded row had queued flashes
 	userKey     struct{} // the session's user, read with its row (see load)
+	unreadKey   struct{} // the user's unread notifications, read with the row
 )
 
 // New loads the session named in the cookie, or starts an empty one. A cookie that fails
@@ -119,6 +120,7 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 	}
 	if u != nil {
 		sess.Values[userKey{}] = u
+		sess.Values[unreadKey{}] = row.Unread
 	}
 	return sess, nil
 }
@@ -131,7 +133,7 @@ func stored(sess *sessions.Session) map[interface{}]interface{} {
 	values := make(map[interface{}]interface{}, len(sess.Values))
 	for k, v := range sess.Values {
 		switch k.(type) {
-		case snapshotKey, flashesKey, userKey:
+		case snapshotKey, flashesKey, userKey, unreadKey:
 			continue
 		}
 		if k == keyLastSeen || k == KeyExpired {

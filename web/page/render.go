@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/notify"
 	"kv-shepherd.io/shepherd/views"
 )
@@ -34,8 +35,17 @@ func (k *Kit) Layout(c echo.Context, title, active string) views.Layout {
 	return l
 }
 
-// unreadCount feeds the bell. A failure costs the number, not the page.
+// unreadCount feeds the bell. A failure costs the number, not the page. A read (GET)
+// uses the number the session's statement brought along; a request that changes things
+// (which may be notifications) counts afresh.
 func (k *Kit) unreadCount(c echo.Context, userID uuid.UUID) int {
+	if st := StateOf(c); st.Session != nil && IsSafeMethod(c.Request().Method) {
+		if u := auth.SessionUser(st.Session); u != nil && u.ID == userID {
+			if n, ok := auth.SessionUnread(st.Session); ok {
+				return n
+			}
+		}
+	}
 	n, err := notify.UnreadCount(c.Request().Context(), k.Store.Ent, userID)
 	if err != nil {
 		k.Logger.Warn("unread notification count failed", "request_id", RequestID(c), "err", err)
