@@ -76,9 +76,10 @@ type result struct {
 	Requests   int
 	PerSecond  float64
 	P50, P99   time.Duration
-	Statements float64 // per request, process-wide (background work included)
-	Prepares   float64 // per request
-	DBTime     time.Duration
+	Statements float64       // per request, process-wide (background work included)
+	Prepares   float64       // per request
+	DBTime     time.Duration // waiting for PostgreSQL per request at concurrency 10
+	DBAlone    time.Duration // the same, one request at a time
 }
 
 // drive sends requests to path from concurrency clients for d and measures them.
@@ -90,6 +91,16 @@ func (lc *loadClient) drive(b *testing.B, path string, d time.Duration) result {
 			b.Fatalf("%s: %v", path, err)
 		}
 	}
+	// Sequential requests first: the time waiting for PostgreSQL without queueing behind
+	// the other clients is closer to what PostgreSQL spends on the page.
+	const alone = 50
+	solo := db.ProcessTotals()
+	for range alone {
+		if err := lc.get(url); err != nil {
+			b.Fatalf("%s: %v", path, err)
+		}
+	}
+	soloWait := (db.ProcessTotals().Wait - solo.Wait) / alone
 	before := db.ProcessTotals()
 	start := time.Now()
 	deadline := start.Add(d)
@@ -138,6 +149,7 @@ func (lc *loadClient) drive(b *testing.B, path string, d time.Duration) result {
 		Statements: float64(after.Statements-before.Statements) / float64(n),
 		Prepares:   float64(after.Prepares-before.Prepares) / float64(n),
 		DBTime:     (after.Wait - before.Wait) / time.Duration(n),
+		DBAlone:    soloWait,
 	}
 }
 
@@ -171,8 +183,8 @@ func throughput(b *testing.B, env *apptest.Env, vms int, paths []string) {
 	d := benchDuration(b)
 	var table []string
 	table = append(table,
-		fmt.Sprintf("| %d VMs, c=%d | req/s | p50 ms | p99 ms | statements | prepares | DB ms |", vms, concurrency),
-		"|---|---:|---:|---:|---:|---:|---:|")
+		fmt.Sprintf("| %d VMs, c=%d | req/s | p50 ms | p99 ms | statements | prepares | DB ms | DB ms alone |", vms, concurrency),
+		"|---|---:|---:|---:|---:|---:|---:|---:|")
 	only := os.Getenv("SHEPHERD_BENCH_PAGES") // e.g. "approvals,status": drive only these
 	for _, path := range paths {
 		if only != "" && !matchesAny(path, strings.Split(only, ",")) {
@@ -186,9 +198,10 @@ func throughput(b *testing.B, env *apptest.Env, vms int, paths []string) {
 			b.ReportMetric(ms(r.P99), "p99-ms")
 			b.ReportMetric(r.Statements, "stmts/req")
 			b.ReportMetric(ms(r.DBTime), "db-ms/req")
+			b.ReportMetric(ms(r.DBAlone), "db-ms-alone/req")
 		})
-		table = append(table, fmt.Sprintf("| %s | %.0f | %.2f | %.2f | %.1f | %.2f | %.2f |",
-			path, r.PerSecond, ms(r.P50), ms(r.P99), r.Statements, r.Prepares, ms(r.DBTime)))
+		table = append(table, fmt.Sprintf("| %s | %.0f | %.2f | %.2f | %.1f | %.2f | %.2f | %.2f |",
+			path, r.PerSecond, ms(r.P50), ms(r.P99), r.Statements, r.Prepares, ms(r.DBTime), ms(r.DBAlone)))
 	}
 	b.Log("\n" + strings.Join(table, "\n"))
 }
