@@ -80,6 +80,10 @@ type result struct {
 	Prepares   float64       // per request
 	DBTime     time.Duration // waiting for PostgreSQL per request at concurrency 10
 	DBAlone    time.Duration // the same, one request at a time
+	// CPU time per request of this process (portal and client) and of PostgreSQL: what
+	// a page costs, little affected by other work on the machine. 2 cores divided by
+	// their sum is the rate a quiet 2-core machine could sustain.
+	PortalCPU, PGCPU time.Duration
 }
 
 // drive sends requests to path from concurrency clients for d and measures them.
@@ -102,6 +106,7 @@ func (lc *loadClient) drive(b *testing.B, path string, d time.Duration) result {
 	}
 	soloWait := (db.ProcessTotals().Wait - solo.Wait) / alone
 	before := db.ProcessTotals()
+	cpuBefore := readCPU()
 	start := time.Now()
 	deadline := start.Add(d)
 	latencies := make([][]time.Duration, concurrency)
@@ -126,6 +131,7 @@ func (lc *loadClient) drive(b *testing.B, path string, d time.Duration) result {
 	wg.Wait()
 	elapsed := time.Since(start)
 	after := db.ProcessTotals()
+	cpuAfter := readCPU()
 	for _, err := range errs {
 		if err != nil {
 			b.Fatalf("%s: %v", path, err)
@@ -150,6 +156,8 @@ func (lc *loadClient) drive(b *testing.B, path string, d time.Duration) result {
 		Prepares:   float64(after.Prepares-before.Prepares) / float64(n),
 		DBTime:     (after.Wait - before.Wait) / time.Duration(n),
 		DBAlone:    soloWait,
+		PortalCPU:  (cpuAfter.Process - cpuBefore.Process) / time.Duration(n),
+		PGCPU:      (cpuAfter.Postgres - cpuBefore.Postgres) / time.Duration(n),
 	}
 }
 
@@ -183,8 +191,8 @@ func throughput(b *testing.B, env *apptest.Env, vms int, paths []string) {
 	d := benchDuration(b)
 	var table []string
 	table = append(table,
-		fmt.Sprintf("| %d VMs, c=%d | req/s | p50 ms | p99 ms | statements | prepares | DB ms | DB ms alone |", vms, concurrency),
-		"|---|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Sprintf("| %d VMs, c=%d | req/s | p50 ms | p99 ms | statements | prepares | DB ms | DB ms alone | portal CPU ms | PG CPU ms | 2 cores / CPU |", vms, concurrency),
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	only := os.Getenv("SHEPHERD_BENCH_PAGES") // e.g. "approvals,status": drive only these
 	for _, path := range paths {
 		if only != "" && !matchesAny(path, strings.Split(only, ",")) {
@@ -199,9 +207,12 @@ func throughput(b *testing.B, env *apptest.Env, vms int, paths []string) {
 			b.ReportMetric(r.Statements, "stmts/req")
 			b.ReportMetric(ms(r.DBTime), "db-ms/req")
 			b.ReportMetric(ms(r.DBAlone), "db-ms-alone/req")
+			b.ReportMetric(ms(r.PortalCPU), "portal-cpu-ms/req")
+			b.ReportMetric(ms(r.PGCPU), "pg-cpu-ms/req")
 		})
-		table = append(table, fmt.Sprintf("| %s | %.0f | %.2f | %.2f | %.1f | %.2f | %.2f | %.2f |",
-			path, r.PerSecond, ms(r.P50), ms(r.P99), r.Statements, r.Prepares, ms(r.DBTime), ms(r.DBAlone)))
+		table = append(table, fmt.Sprintf("| %s | %.0f | %.2f | %.2f | %.1f | %.2f | %.2f | %.2f | %.3f | %.3f | %.0f |",
+			path, r.PerSecond, ms(r.P50), ms(r.P99), r.Statements, r.Prepares, ms(r.DBTime), ms(r.DBAlone),
+			ms(r.PortalCPU), ms(r.PGCPU), capacity(r)))
 	}
 	b.Log("\n" + strings.Join(table, "\n"))
 }
@@ -314,4 +325,13 @@ func BenchmarkMillionVMs(b *testing.B) {
 		"/vms/" + vm,
 		"/vms/" + vm + "/status",
 	})
+}
+
+// capacity is the request rate two cores could sustain at the measured CPU per request.
+func capacity(r result) float64 {
+	per := r.PortalCPU + r.PGCPU
+	if per <= 0 {
+		return 0
+	}
+	return float64(2*time.Second) / float64(per)
 }

@@ -1,0 +1,53 @@
+package loadtest
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cpuTimes is CPU time used so far by this process (the portal and the benchmark's
+// client) and by PostgreSQL's processes. Per request, they say what a page costs
+// whatever else runs on the machine: req/s on a shared machine is noisy, CPU time much
+// less so.
+type cpuTimes struct {
+	Process, Postgres time.Duration
+}
+
+func readCPU() cpuTimes {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cpuTimes{Process: self, Postgres: postgresCPU()}
+}
+
+// postgresCPU sums user and system time of the visible processes named postgres (the
+// benchmark's private server: pg-exec starts it). Linux only; 0 elsewhere.
+func postgresCPU() time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open || s[open+1:end] != "postgres" {
+			continue
+		}
+		fields := strings.Fields(s[end+1:])
+		// After the name: state(0) ppid(1) ... utime(11) stime(12), in clock ticks.
+		if len(fields) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(fields[11], 10, 64)
+		st, _ := strconv.ParseInt(fields[12], 10, 64)
+		ticks += u + st
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / clockTicks
+}
