@@ -14,21 +14,33 @@ import (
 // whatever else runs on the machine: req/s on a shared machine is noisy, CPU time much
 // less so.
 type cpuTimes struct {
-	Process, Postgres time.Duration
+	Process  time.Duration
+	Postgres map[string]int64 // clock ticks by process id
 }
 
 func readCPU() cpuTimes {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return cpuTimes{Process: self, Postgres: postgresCPU()}
+	return cpuTimes{Process: self, Postgres: postgresTicks()}
 }
 
-// postgresCPU sums user and system time of the visible processes named postgres (the
-// benchmark's private server: pg-exec starts it). Linux only; 0 elsewhere.
-func postgresCPU() time.Duration {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+// postgresSince is PostgreSQL's CPU time since before: per process, so that one that
+// ended in between (an autovacuum worker) does not subtract its whole life.
+func (c cpuTimes) postgresSince(before cpuTimes) time.Duration {
 	var ticks int64
+	for pid, t := range c.Postgres {
+		ticks += max(t-before.Postgres[pid], 0)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// postgresTicks reads user and system time of the visible processes named postgres (the
+// benchmark's private server: pg-exec starts it). Linux only; empty elsewhere.
+func postgresTicks() map[string]int64 {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	out := map[string]int64{}
 	for _, p := range stats {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -46,8 +58,7 @@ func postgresCPU() time.Duration {
 		}
 		u, _ := strconv.ParseInt(fields[11], 10, 64)
 		st, _ := strconv.ParseInt(fields[12], 10, 64)
-		ticks += u + st
+		out[filepath.Base(filepath.Dir(p))] = u + st
 	}
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(ticks) * time.Second / clockTicks
+	return out
 }

@@ -157,7 +157,7 @@ func (lc *loadClient) drive(b *testing.B, path string, d time.Duration) result {
 		DBTime:     (after.Wait - before.Wait) / time.Duration(n),
 		DBAlone:    soloWait,
 		PortalCPU:  (cpuAfter.Process - cpuBefore.Process) / time.Duration(n),
-		PGCPU:      (cpuAfter.Postgres - cpuBefore.Postgres) / time.Duration(n),
+		PGCPU:      cpuAfter.postgresSince(cpuBefore) / time.Duration(n),
 	}
 }
 
