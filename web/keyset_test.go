@@ -131,6 +131,15 @@ FROM generate_series(1, $7) AS g`, svc.ID, svc.SystemID, ns.ID, c.Cluster.Query(
 	if _, n := pagerLinks(body); status != http.StatusOK || len(n) != 20 {
 		t.Errorf("/vms?page=400: %d with %d VMs", status, len(n))
 	}
+	// Cursors past either end (their neighbours deleted) show the page at that end.
+	status, body, _ = env.Get(t, cl, "/vms?before=4102444800000000.00000000-0000-0000-0000-000000000001")
+	if _, n := pagerLinks(body); status != http.StatusOK || len(n) != 20 || n[0] != order[0] {
+		t.Errorf("before= past the newest VM: %d, %v", status, n)
+	}
+	status, body, _ = env.Get(t, cl, "/vms?after=1.00000000-0000-0000-0000-000000000001")
+	if _, n := pagerLinks(body); status != http.StatusOK || len(n) != 20 || n[len(n)-1] != order[len(order)-1] {
+		t.Errorf("after= past the oldest VM: %d, %v", status, n)
+	}
 	// A mangled cursor is ignored (the first page), not an error.
 	status, body, _ = env.Get(t, cl, "/vms?after=garbage")
 	if _, n := pagerLinks(body); status != http.StatusOK || len(n) == 0 || n[0] != order[0] {

@@ -82,8 +82,12 @@ func (l *listing) run(ctx context.Context, db *sql.DB, p paging.Page, k paging.K
 	if err != nil || q.size() > 0 || !q.withCount {
 		return w, err
 	}
-	// Nothing on the page. Either the list is empty, or the link went past its end (a
-	// stale page number, a cursor whose neighbours were deleted): show the last page.
+	// Nothing on the page. Either the list is empty, or the link went past an end (a
+	// stale page number, a cursor whose neighbours were deleted): show the page at that
+	// end — the first before the first row, the last after the last.
+	if !k.Before.IsZero() {
+		return l.once(ctx, db, paging.Page{Number: 1, PerPage: p.PerPage}, paging.Keyset{}, q)
+	}
 	if k.Active() && !k.Last {
 		return l.once(ctx, db, p, paging.Keyset{Last: true}, q)
 	}
