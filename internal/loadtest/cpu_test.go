@@ -18,11 +18,11 @@ type cpuTimes struct {
 	Postgres map[string]int64 // clock ticks by process id
 }
 
-func readCPU() cpuTimes {
+func readCPU(pgPort string) cpuTimes {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return cpuTimes{Process: self, Postgres: postgresTicks()}
+	return cpuTimes{Process: self, Postgres: postgresTicks(pgPort)}
 }
 
 // postgresSince is PostgreSQL's CPU time since before: per process, so that one that
@@ -36,11 +36,17 @@ func (c cpuTimes) postgresSince(before cpuTimes) time.Duration {
 	return time.Duration(ticks) * time.Second / clockTicks
 }
 
-// postgresTicks reads user and system time of the visible processes named postgres (the
-// benchmark's private server: pg-exec starts it). Linux only; empty elsewhere.
-func postgresTicks() map[string]int64 {
+// postgresTicks reads user and system time of the benchmark's PostgreSQL: the postmaster
+// listening on port (pg-exec starts it) and its children. Other servers on the machine
+// are left out. Linux only; empty elsewhere.
+func postgresTicks(port string) map[string]int64 {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	out := map[string]int64{}
+	type proc struct {
+		ppid  string
+		ticks int64
+	}
+	procs := map[string]proc{}
+	postmaster := ""
 	for _, p := range stats {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -56,9 +62,20 @@ func postgresTicks() map[string]int64 {
 		if len(fields) < 13 {
 			continue
 		}
+		pid := filepath.Base(filepath.Dir(p))
 		u, _ := strconv.ParseInt(fields[11], 10, 64)
 		st, _ := strconv.ParseInt(fields[12], 10, 64)
-		out[filepath.Base(filepath.Dir(p))] = u + st
+		procs[pid] = proc{ppid: fields[1], ticks: u + st}
+		if cmd, err := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline")); err == nil &&
+			strings.Contains(string(cmd), "\x00-p\x00"+port+"\x00") {
+			postmaster = pid
+		}
+	}
+	out := map[string]int64{}
+	for pid, pr := range procs {
+		if postmaster != "" && (pid == postmaster || pr.ppid == postmaster) {
+			out[pid] = pr.ticks
+		}
 	}
 	return out
 }

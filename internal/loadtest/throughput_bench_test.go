@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -41,6 +42,7 @@ type loadClient struct {
 	base   string
 	cookie string
 	http   *http.Client
+	pgPort string // of the benchmark's PostgreSQL, whose CPU time is measured
 }
 
 func newLoadClient(b *testing.B, env *apptest.Env, signedIn *http.Client) *loadClient {
@@ -57,8 +59,13 @@ func newLoadClient(b *testing.B, env *apptest.Env, signedIn *http.Client) *loadC
 		MaxIdleConnsPerHost: 2 * concurrency,
 		IdleConnTimeout:     time.Minute,
 	}
+	pgPort := "5432"
+	if u, err := url.Parse(env.App.Config.DatabaseURL); err == nil && u.Port() != "" {
+		pgPort = u.Port()
+	}
 	return &loadClient{
 		base:   env.URL,
+		pgPort: pgPort,
 		cookie: strings.Join(cookies, "; "),
 		http: &http.Client{
 			Transport: tr,
@@ -106,7 +113,7 @@ func (lc *loadClient) drive(b *testing.B, path string, d time.Duration) result {
 	}
 	soloWait := (db.ProcessTotals().Wait - solo.Wait) / alone
 	before := db.ProcessTotals()
-	cpuBefore := readCPU()
+	cpuBefore := readCPU(lc.pgPort)
 	start := time.Now()
 	deadline := start.Add(d)
 	latencies := make([][]time.Duration, concurrency)
@@ -131,7 +138,7 @@ func (lc *loadClient) drive(b *testing.B, path string, d time.Duration) result {
 	wg.Wait()
 	elapsed := time.Since(start)
 	after := db.ProcessTotals()
-	cpuAfter := readCPU()
+	cpuAfter := readCPU(lc.pgPort)
 	for _, err := range errs {
 		if err != nil {
 			b.Fatalf("%s: %v", path, err)
