@@ -29,18 +29,47 @@ type Option struct {
 	Disabled     bool
 }
 
-// Pager describes one page of a list; links keep the current filters.
+// Pager describes one page of a list; links keep the current filters. Short lists link
+// by page number; a list longer than it counts (Capped), or a page found by keyset, links
+// to the first page, the rows before and after the ones shown (after= / before=
+// cursors), and the last page (page=last).
 type Pager struct {
 	Page, PerPage, Total int
 	BaseURL              string     // path of the list
-	Query                url.Values // current filters (page is replaced)
+	Query                url.Values // current filters (page and cursors are replaced)
+	// Capped: the list has more than Total rows (it stops counting there).
+	Capped bool
+	// Keyed: link by cursor; Shown rows are on the page, First and Last their keysets.
+	Keyed            bool
+	Shown            int
+	First, Last      paging.Cursor
+	hasPrev, hasNext bool
 }
 
 // NewPager describes page p of a list of total rows. A page past the end (a stale or
 // hand-edited link) is shown as the last page, which is what the use cases list.
 func NewPager(p paging.Page, total int, base string, q url.Values) Pager {
 	p = p.Within(total)
-	return Pager{Page: p.Number, PerPage: p.PerPage, Total: total, BaseURL: base, Query: q}
+	return Pager{Page: p.Number, PerPage: p.PerPage, Total: total, BaseURL: base, Query: q,
+		hasPrev: p.Number > 1, hasNext: p.Number < p.Pages(total)}
+}
+
+// NewWindowPager describes the page a use case listed (see paging.Window) with shown rows.
+func NewWindowPager(w paging.Window, shown int, base string, q url.Values) Pager {
+	return Pager{
+		Page:    w.Page.Number,
+		PerPage: w.Page.PerPage,
+		Total:   w.Total,
+		BaseURL: base,
+		Query:   q,
+		Capped:  w.Capped,
+		Keyed:   w.Keyed(),
+		Shown:   shown,
+		First:   w.First,
+		Last:    w.Last,
+		hasPrev: w.HasPrev,
+		hasNext: w.HasNext,
+	}
 }
 
 // Pages is the number of pages.
@@ -56,33 +85,70 @@ func (p Pager) Pages() int {
 }
 
 // HasPrev and HasNext drive the pager links.
-func (p Pager) HasPrev() bool { return p.Page > 1 }
-func (p Pager) HasNext() bool { return p.Page < p.Pages() }
+func (p Pager) HasPrev() bool { return p.hasPrev }
+func (p Pager) HasNext() bool { return p.hasNext }
 
 // URL links to page n with the same filters.
-func (p Pager) URL(n int) string {
+func (p Pager) URL(n int) string { return p.link("page", strconv.Itoa(n)) }
+
+// PrevURL and NextURL link to the rows before the first and after the last shown: by
+// number on a numbered page of the counted range, by cursor otherwise.
+func (p Pager) PrevURL() string {
+	if !p.Keyed || (p.Page > 1 && (p.Page-1)*p.PerPage <= paging.MaxOffset) {
+		return p.URL(p.Page - 1)
+	}
+	return p.link("before", p.First.String())
+}
+
+func (p Pager) NextURL() string {
+	if !p.Keyed {
+		return p.URL(p.Page + 1)
+	}
+	return p.link("after", p.Last.String())
+}
+
+// FirstURL and LastURL link to the ends of a keyed list.
+func (p Pager) FirstURL() string { return p.URL(1) }
+func (p Pager) LastURL() string  { return p.link("page", "last") }
+
+func (p Pager) link(key, value string) string {
 	q := url.Values{}
 	for k, v := range p.Query {
+		switch k {
+		case "page", "after", "before":
+			continue
+		}
 		q[k] = v
 	}
-	q.Set("page", strconv.Itoa(n))
+	q.Set(key, value)
 	if p.PerPage > 0 {
 		q.Set("per_page", strconv.Itoa(p.PerPage))
 	}
 	return p.BaseURL + "?" + q.Encode()
 }
 
-// Summary is "41–60 of 123".
+// Summary is "41–60 of 123", "41–60 of more than 1000" or, on a page found by cursor,
+// "20 of more than 1000".
 func (p Pager) Summary() string {
-	if p.Total == 0 {
+	if p.Total == 0 && !p.Capped {
 		return "No results"
+	}
+	of := strconv.Itoa(p.Total)
+	if p.Capped {
+		of = "more than " + of
+	}
+	if p.Page == 0 {
+		return fmt.Sprintf("%d of %s", p.Shown, of)
 	}
 	from := (p.Page-1)*p.PerPage + 1
 	to := from + p.PerPage - 1
-	if to > p.Total {
+	if to > p.Total && !p.Capped {
 		to = p.Total
 	}
-	return fmt.Sprintf("%d–%d of %d", from, to, p.Total)
+	if p.Shown > 0 {
+		to = from + p.Shown - 1
+	}
+	return fmt.Sprintf("%d–%d of %s", from, to, of)
 }
 
 // StatusClass maps a status to its badge colour (spec/flows.md §10).

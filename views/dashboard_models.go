@@ -17,9 +17,11 @@ type Dashboard struct {
 	// Notes the latest notifications, unread first.
 	VMs     []DashboardVM
 	VMTotal int
-	CanSee  bool
-	Notes   []DashboardNote
-	Unread  int
+	// VMsCapped: more than VMTotal (the list stops counting).
+	VMsCapped bool
+	CanSee    bool
+	Notes     []DashboardNote
+	Unread    int
 }
 
 // DashboardVM is one VM on the dashboard.
@@ -96,9 +98,12 @@ type ErrorInfo struct {
 	ShowHome  bool
 }
 
-func allVMs(total int) string {
-	if total <= 0 {
+func allVMs(total int, capped bool) string {
+	switch {
+	case total <= 0:
 		return "The VM list →"
+	case capped:
+		return "All VMs (more than " + Itoa(total) + ") →"
 	}
 	return "All VMs (" + Itoa(total) + ") →"
 }

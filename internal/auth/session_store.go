@@ -70,6 +70,8 @@ func anonName(name string) string { return name + ".anon" }
 type (
 	snapshotKey struct{} // fingerprint of the values as loaded or last saved
 	flashesKey  struct{} // the loaded row had queued flashes
+	userKey     struct{} // the session's user, read with its row (see load)
+	unreadKey   struct{} // the user's unread notifications, read with the row
 )
 
 // New loads the session named in the cookie, or starts an empty one. A cookie that fails
@@ -94,7 +96,7 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 		sess.Values = anon
 		return sess, nil
 	}
-	row, err := s.client.Session.Get(r.Context(), hashID(id))
+	row, u, err := s.load(r.Context(), hashID(id))
 	if ent.IsNotFound(err) {
 		sess.Values[KeyExpired] = true
 		return sess, nil
@@ -107,14 +109,18 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 		sess.Values[KeyExpired] = true
 		return sess, nil
 	}
-	if err := gob.NewDecoder(bytes.NewReader(row.Data)).Decode(&sess.Values); err != nil {
+	if err := decodeValues(row.Data, sess.Values); err != nil {
 		return sess, nil
 	}
 	sess.ID = id
 	sess.IsNew = false
 	sess.Values[keyLastSeen] = row.LastSeenAt.Unix()
-	if len(row.Flashes) > 0 {
+	if row.HasFlashes {
 		sess.Values[flashesKey{}] = true
+	}
+	if u != nil {
+		sess.Values[userKey{}] = u
+		sess.Values[unreadKey{}] = row.Unread
 	}
 	return sess, nil
 }
@@ -127,7 +133,7 @@ func stored(sess *sessions.Session) map[interface{}]interface{} {
 	values := make(map[interface{}]interface{}, len(sess.Values))
 	for k, v := range sess.Values {
 		switch k.(type) {
-		case snapshotKey, flashesKey:
+		case snapshotKey, flashesKey, userKey, unreadKey:
 			continue
 		}
 		if k == keyLastSeen || k == KeyExpired {

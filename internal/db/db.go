@@ -35,6 +35,11 @@ func Open(ctx context.Context, dsn string, opts PoolOptions) (*pgxpool.Pool, err
 	}
 	cfg.MaxConnLifetime = time.Hour
 	cfg.MaxConnIdleTime = 10 * time.Minute
+	// pgx's default execution mode (QueryExecModeCacheStatement) prepares each distinct SQL
+	// text once per connection and reuses it, for Ent and River's database/sql clients too
+	// (stdlib passes their queries to the same pgx.Conn). The tracer counts statements and
+	// those prepares (see Tally).
+	cfg.ConnConfig.Tracer = tracer{}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)

@@ -2,6 +2,7 @@ package governance
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
@@ -22,45 +23,37 @@ type InboxFilter struct {
 	Environment string // test | prod
 	Requester   string // username
 	MinAgeDays  int
-	Page        paging.Page // 20 rows by default, at most 100; past the end is the last page
+	Page        paging.Page   // 20 rows by default, at most 100; past the end is the last page
+	Keyset      paging.Keyset // after/before a row, or the last page; overrides Page
 }
 
 // Inbox lists pending tickets in the environments where the user may view approvals,
-// oldest first (the (status, created_at) index serves it).
-func (s *Service) Inbox(ctx context.Context, p *authz.Principal, f InboxFilter) ([]*ent.ApprovalTicket, int, error) {
+// oldest first (the (status, created_at) index serves it), with the capped count, in one
+// statement (see ticketPage).
+func (s *Service) Inbox(ctx context.Context, p *authz.Principal, f InboxFilter) ([]*ent.ApprovalTicket, paging.Window, error) {
 	envs := p.Environments(authz.ApprovalView)
 	if f.Environment != "" {
 		if !contains(envs, f.Environment) {
-			return nil, 0, nil
+			return nil, paging.Window{Page: f.Page.Standard()}, nil
 		}
 		envs = []string{f.Environment}
 	}
 	if len(envs) == 0 {
-		return nil, 0, nil
+		return nil, paging.Window{Page: f.Page.Standard()}, nil
 	}
-	where := []predicate.ApprovalTicket{approvalticket.StatusEQ(approvalticket.StatusPENDING_APPROVAL)}
-	var envPreds []approvalticket.Environment
-	for _, e := range envs {
-		envPreds = append(envPreds, approvalticket.Environment(e))
-	}
-	where = append(where, approvalticket.EnvironmentIn(envPreds...))
+	// The literal status condition lets cached generic plans use the status index.
+	l := &listing{table: "approval_tickets", alias: "t", where: []string{"t.status = 'PENDING_APPROVAL'"}}
+	l.cond("t.environment = ANY(" + l.arg(envs) + "::text[])")
 	if f.Type != "" {
-		where = append(where, approvalticket.TypeEQ(approvalticket.Type(f.Type)))
+		l.cond("t.type = " + l.arg(f.Type))
 	}
 	if f.Requester != "" {
-		where = append(where, approvalticket.RequesterName(f.Requester))
+		l.cond("t.requester_name = " + l.arg(f.Requester))
 	}
 	if f.MinAgeDays > 0 {
-		where = append(where, approvalticket.CreatedAtLTE(s.now().Add(-time.Duration(f.MinAgeDays)*24*time.Hour)))
+		l.cond("t.created_at <= " + l.arg(s.sinceDays(f.MinAgeDays)))
 	}
-	q := s.Store.Ent.ApprovalTicket.Query().Where(where...)
-	total, err := q.Clone().Count(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	pg := f.Page.Standard().Within(total)
-	rows, err := q.Order(ent.Asc(approvalticket.FieldCreatedAt)).Offset(pg.Offset()).Limit(pg.Limit()).All(ctx)
-	return rows, total, err
+	return s.ticketPage(ctx, l, f.Page, f.Keyset)
 }
 
 // Waiting is what waits for an approver: the pending tickets he may decide (his
@@ -124,31 +117,32 @@ func AgeClass(days int) string {
 type RequestFilter struct {
 	Status string
 	Type   string
-	Page   paging.Page // 20 rows by default, at most 100; past the end is the last page
+	Page   paging.Page   // 20 rows by default, at most 100; past the end is the last page
+	Keyset paging.Keyset // after/before a row, or the last page; overrides Page
 }
 
-// MyRequests lists the user's own tickets, newest first.
-func (s *Service) MyRequests(ctx context.Context, userID uuid.UUID, f RequestFilter) ([]*ent.ApprovalTicket, int, error) {
-	q := s.Store.Ent.ApprovalTicket.Query().Where(approvalticket.RequesterID(userID))
+// MyRequests lists the user's own tickets, newest first, with the capped count, in one
+// statement (see ticketPage).
+func (s *Service) MyRequests(ctx context.Context, userID uuid.UUID, f RequestFilter) ([]*ent.ApprovalTicket, paging.Window, error) {
+	l := &listing{table: "approval_tickets", alias: "t", desc: true}
+	l.cond("t.requester_id = " + l.arg(userID))
 	if f.Status != "" {
-		q = q.Where(approvalticket.StatusEQ(approvalticket.Status(f.Status)))
+		l.cond("t.status = " + l.arg(f.Status))
 	}
 	if f.Type != "" {
-		q = q.Where(approvalticket.TypeEQ(approvalticket.Type(f.Type)))
+		l.cond("t.type = " + l.arg(f.Type))
 	}
-	total, err := q.Clone().Count(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	pg := f.Page.Standard().Within(total)
-	rows, err := q.Order(ent.Desc(approvalticket.FieldCreatedAt)).Offset(pg.Offset()).Limit(pg.Limit()).All(ctx)
-	return rows, total, err
+	return s.ticketPage(ctx, l, f.Page, f.Keyset)
 }
 
 // TicketFor returns a ticket the user may see: the requester, approvers of its
 // environment, and members of its System who may read VMs there.
+// The rows its page shows beside it come in the same statement (see RelatedOf).
 func (s *Service) TicketFor(ctx context.Context, who Requester, id uuid.UUID) (*ent.ApprovalTicket, error) {
-	t, err := s.ticket(ctx, id)
+	t, err := s.Store.Ent.ApprovalTicket.Query().Where(approvalticket.ID(id), withRelated).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -189,55 +183,83 @@ type VMFilter struct {
 	Namespace   string
 	Environment string
 	Status      string
-	Page        paging.Page // 20 rows by default, at most 100; past the end is the last page
+	Page        paging.Page   // 20 rows by default, at most 100; past the end is the last page
+	Keyset      paging.Keyset // after/before a row, or the last page; overrides Page
+	// NoCount skips the count (the table body fragment shows no pager).
+	NoCount bool
+}
+
+// VMRow is one VM of the list with the names it shows, read in the list's one statement.
+type VMRow struct {
+	ID            uuid.UUID
+	Name          string
+	NamespaceName string
+	Environment   string
+	Status        string
+	Size          string
+	CreatedAt     time.Time
+	SystemID      uuid.UUID
+	System        string
+	Service       string
+	Cluster       string
+	// Busy: an approved operation on the VM is under way (the row will change).
+	Busy bool
 }
 
 // VMs lists the VMs the user may see, newest first: all for platform admins, otherwise
-// those of their Systems in environments where they hold vm:read.
-func (s *Service) VMs(ctx context.Context, p *authz.Principal, f VMFilter) ([]*ent.VM, int, error) {
-	q := s.Store.Ent.VM.Query().Where(liveVM)
+// those of their Systems in environments where they hold vm:read. One statement: the
+// page, the names of its System, Service and cluster, whether an operation is in flight,
+// and the capped count (see listing).
+func (s *Service) VMs(ctx context.Context, p *authz.Principal, f VMFilter) ([]VMRow, paging.Window, error) {
+	// The literal status condition (not a parameter) lets cached generic plans use the
+	// partial index vm_live_created_at.
+	l := &listing{table: "vms", alias: "v", desc: true, where: []string{"v.status <> 'DELETED'"}}
 	if !p.IsPlatformAdmin() {
-		var systems []uuid.UUID
+		var systems []string
 		for _, m := range p.Memberships {
-			systems = append(systems, m.SystemID)
+			systems = append(systems, m.SystemID.String())
 		}
-		var envs []vm.Environment
-		for _, e := range p.Environments(authz.VMRead) {
-			envs = append(envs, vm.Environment(e))
-		}
+		envs := p.Environments(authz.VMRead)
 		if len(systems) == 0 || len(envs) == 0 {
-			return nil, 0, nil
+			return nil, paging.Window{Page: f.Page.Standard()}, nil
 		}
-		q = q.Where(vm.SystemIDIn(systems...), vm.EnvironmentIn(envs...))
+		l.cond("v.system_id = ANY(" + l.arg(systems) + "::uuid[])")
+		l.cond("v.environment = ANY(" + l.arg(envs) + "::text[])")
 	}
 	if f.SystemID != uuid.Nil {
-		q = q.Where(vm.SystemID(f.SystemID))
+		l.cond("v.system_id = " + l.arg(f.SystemID))
 	}
 	if f.ServiceID != uuid.Nil {
-		q = q.Where(vm.ServiceID(f.ServiceID))
+		l.cond("v.service_id = " + l.arg(f.ServiceID))
 	}
 	if f.Namespace != "" {
-		q = q.Where(vm.NamespaceName(f.Namespace))
+		l.cond("v.namespace_name = " + l.arg(f.Namespace))
 	}
 	if f.Environment != "" {
-		q = q.Where(vm.EnvironmentEQ(vm.Environment(f.Environment)))
+		l.cond("v.environment = " + l.arg(f.Environment))
 	}
 	if f.Status != "" {
-		q = q.Where(vm.StatusEQ(vm.Status(f.Status)))
+		l.cond("v.status = " + l.arg(f.Status))
 	}
-	total, err := q.Clone().Count(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	pg := f.Page.Standard().Within(total)
-	// Page through ids first (an index-only scan, cheap even at deep offsets), then load
-	// only the rows shown.
-	ids, err := q.Order(ent.Desc(vm.FieldCreatedAt), ent.Desc(vm.FieldID)).Offset(pg.Offset()).Limit(pg.Limit()).IDs(ctx)
-	if err != nil || len(ids) == 0 {
-		return nil, total, err
-	}
-	rows, err := s.Store.Ent.VM.Query().Where(vm.IDIn(ids...)).Order(ent.Desc(vm.FieldCreatedAt), ent.Desc(vm.FieldID)).All(ctx)
-	return rows, total, err
+	var out []VMRow
+	w, err := l.run(ctx, s.Store.SQL, f.Page, f.Keyset, pageQuery{
+		cols: `v.id, v.name, v.namespace_name, v.environment, v.status, v.instance_size_name, v.created_at,
+			v.system_id, sy.name, sv.name, coalesce(cl.name, ''),
+			EXISTS (SELECT 1 FROM approval_tickets t WHERE t.vm_id = v.id AND t.status IN ('APPROVED', 'EXECUTING'))`,
+		joins: ` JOIN systems sy ON sy.id = v.system_id JOIN services sv ON sv.id = v.service_id
+			LEFT JOIN clusters cl ON cl.id = v.cluster_id`,
+		withCount: !f.NoCount,
+		scan: func(rows *sql.Rows, total *int) (paging.Cursor, error) {
+			var r VMRow
+			err := rows.Scan(&r.ID, &r.Name, &r.NamespaceName, &r.Environment, &r.Status, &r.Size, &r.CreatedAt,
+				&r.SystemID, &r.System, &r.Service, &r.Cluster, &r.Busy, total)
+			out = append(out, r)
+			return paging.Cursor{At: r.CreatedAt, ID: r.ID}, err
+		},
+		drop: func(i int) { out = append(out[:i], out[i+1:]...) },
+		size: func() int { return len(out) },
+	})
+	return out, w, err
 }
 
 // Requesters lists usernames for the inbox filter.
@@ -259,3 +281,46 @@ func contains(list []string, s string) bool {
 var liveVM = predicate.VM(func(s *entsql.Selector) {
 	s.Where(entsql.ExprP(s.C(vm.FieldStatus) + " <> 'DELETED'"))
 })
+
+// VMNames are the names a VM page shows beside the VM row.
+type VMNames struct {
+	System, Service, Cluster string
+	Template                 string // "name vN", or "" when the template is gone
+}
+
+// VMWithNames loads a VM with the names of its System, Service, cluster and template,
+// in one statement: the names ride along as scalar subqueries on primary keys, read back
+// through Ent's selected values.
+func (s *Service) VMWithNames(ctx context.Context, id uuid.UUID) (*ent.VM, VMNames, error) {
+	names := predicate.VM(func(sel *entsql.Selector) {
+		sel.AppendSelectExprAs(entsql.Expr("coalesce((SELECT name FROM systems WHERE id = "+sel.C(vm.FieldSystemID)+"), '')"), "system_name")
+		sel.AppendSelectExprAs(entsql.Expr("coalesce((SELECT name FROM services WHERE id = "+sel.C(vm.FieldServiceID)+"), '')"), "service_name")
+		sel.AppendSelectExprAs(entsql.Expr("coalesce((SELECT name FROM clusters WHERE id = "+sel.C(vm.FieldClusterID)+"), '')"), "cluster_name")
+		sel.AppendSelectExprAs(entsql.Expr("coalesce((SELECT name || ' v' || version FROM templates WHERE id = "+sel.C(vm.FieldTemplateID)+"), '')"), "template_name")
+	})
+	v, err := s.Store.Ent.VM.Query().Where(vm.ID(id), names).Only(ctx)
+	if err != nil {
+		return nil, VMNames{}, err
+	}
+	value := func(name string) string {
+		x, err := v.Value(name)
+		if err != nil {
+			return ""
+		}
+		switch t := x.(type) {
+		case string:
+			return t
+		case []byte:
+			return string(t)
+		case *sql.NullString:
+			return t.String
+		}
+		return ""
+	}
+	return v, VMNames{
+		System:   value("system_name"),
+		Service:  value("service_name"),
+		Cluster:  value("cluster_name"),
+		Template: value("template_name"),
+	}, nil
+}

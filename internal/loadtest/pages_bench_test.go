@@ -20,7 +20,10 @@ const (
 
 // fill adds benchVMs VMs and benchPending pending tickets (with their events) to the demo
 // organisation, spread over the demo Systems, in a few set-based statements.
-func fill(b *testing.B, env *apptest.Env) {
+func fill(b *testing.B, env *apptest.Env) { fillN(b, env, benchVMs, benchPending) }
+
+// fillN is fill with vms VMs and pending tickets.
+func fillN(b *testing.B, env *apptest.Env, vms, pending int) {
 	ctx := context.Background()
 	c := env.App.Store.Ent
 	systems := c.System.Query().AllX(ctx)
@@ -35,7 +38,7 @@ func fill(b *testing.B, env *apptest.Env) {
 	}
 	db := env.App.Store.SQL
 	for i, svc := range services {
-		n := benchVMs / len(services)
+		n := vms / len(services)
 		_, err := db.ExecContext(ctx, `
 INSERT INTO vms (id, created_at, updated_at, name, service_id, system_id, namespace_id, namespace_name, environment, cluster_id,
   instance_index, instance_size_id, instance_size_name, template_id, ticket_id, status, created_by)
@@ -47,7 +50,7 @@ FROM generate_series(1, $12) AS g`,
 		if err != nil {
 			b.Fatal(err)
 		}
-		m := benchPending / len(services)
+		m := pending / len(services)
 		_, err = db.ExecContext(ctx, `
 WITH ev AS (
   INSERT INTO domain_events (id, created_at, updated_at, event_type, aggregate_type, aggregate_id, payload, status, requested_by, error_message)

@@ -2,13 +2,13 @@ package systems
 
 import (
 	"context"
+	"database/sql"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
 	"kv-shepherd.io/shepherd/ent"
-	"kv-shepherd.io/shepherd/ent/service"
-	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/markdown"
@@ -26,6 +26,7 @@ type ServiceRow struct {
 	Name      string
 	Excerpt   string
 	VMs       int
+	VMsCapped bool // more than VMs
 	CreatedAt time.Time
 }
 
@@ -77,43 +78,94 @@ func (m *Manager) GetSystem(ctx context.Context, p *authz.Principal, id uuid.UUI
 		d.MyRole = string(role)
 	}
 	d.Rights = rightsOn(p, id)
-	if d.Members, err = memberSummary(ctx, c, id); err != nil {
-		return d, err
-	}
-	if s.CreatedBy != nil {
-		names, err := userNames(ctx, c, []uuid.UUID{*s.CreatedBy})
-		if err != nil {
+	if tab == TabHistory {
+		if d.Members, d.CreatedBy, _, err = m.summary(ctx, s); err != nil {
 			return d, err
 		}
-		d.CreatedBy = names[*s.CreatedBy]
-	}
-	if tab == TabHistory {
 		d.History, d.HistoryTotal, err = audit.ListForResource(ctx, c, "system", id.String(), pg)
 		d.Page = pg.Within(d.HistoryTotal)
 		return d, err
 	}
-	q := c.Service.Query().Where(service.SystemID(id), service.DeletedAtIsNil())
-	if d.ServicesTotal, err = q.Clone().Count(ctx); err != nil {
+	if d.Members, d.CreatedBy, d.ServicesTotal, err = m.summary(ctx, s); err != nil {
 		return d, err
 	}
 	d.Page = pg.Within(d.ServicesTotal)
-	svcs, err := q.Order(ent.Asc(service.FieldName)).Offset(d.Page.Offset()).Limit(d.Page.Limit()).All(ctx)
+	d.Services, err = m.servicesPage(ctx, id, d.Page)
+	return d, err
+}
+
+// summary reads the members box (counts by role, the owner), the creator's name and the
+// number of live Services in one statement: aggregates, not every member's row.
+func (m *Manager) summary(ctx context.Context, s *ent.System) (MemberSummary, string, int, error) {
+	out := MemberSummary{Counts: map[string]int{}}
+	var creator *uuid.UUID
+	if s.CreatedBy != nil {
+		creator = s.CreatedBy
+	}
+	rows, err := m.Store.SQL.QueryContext(ctx, `SELECT m.role, count(*),
+		max(CASE WHEN m.role = 'owner' THEN coalesce(nullif(u.display_name, ''), u.username) END),
+		(SELECT coalesce(nullif(display_name, ''), username) FROM users WHERE id = $2),
+		(SELECT count(*) FROM services WHERE system_id = $1 AND deleted_at IS NULL)
+		FROM (SELECT NULL) one
+		LEFT JOIN system_members m ON m.system_id = $1
+		LEFT JOIN users u ON u.id = m.user_id
+		GROUP BY m.role`, s.ID, creator)
 	if err != nil {
-		return d, err
+		return out, "", 0, err
 	}
-	ids := make([]uuid.UUID, 0, len(svcs))
-	for _, sv := range svcs {
-		ids = append(ids, sv.ID)
+	defer rows.Close()
+	var createdBy string
+	services := 0
+	for rows.Next() {
+		var (
+			role          sql.NullString
+			n             int
+			owner, author sql.NullString
+		)
+		if err := rows.Scan(&role, &n, &owner, &author, &services); err != nil {
+			return out, "", 0, err
+		}
+		createdBy = author.String
+		if !role.Valid {
+			continue // no members at all
+		}
+		out.Counts[role.String] += n
+		out.Total += n
+		if owner.Valid {
+			out.Owner = owner.String
+		}
 	}
-	vmCounts, err := activeVMCounts(ctx, c, ids)
+	return out, createdBy, services, rows.Err()
+}
+
+// servicesPage lists a page of the System's live Services by name with their live VMs,
+// counted up to paging.CountCap+1 each (a Service of a million VMs costs no more).
+func (m *Manager) servicesPage(ctx context.Context, systemID uuid.UUID, pg paging.Page) ([]ServiceRow, error) {
+	rows, err := m.Store.SQL.QueryContext(ctx, `SELECT s.id, s.name, s.description, s.created_at,
+		(SELECT count(*) FROM (SELECT 1 FROM vms v WHERE v.service_id = s.id AND v.status <> 'DELETED' LIMIT `+
+		strconv.Itoa(paging.CountCap+1)+`) c)
+		FROM services s WHERE s.system_id = $1 AND s.deleted_at IS NULL
+		ORDER BY s.name LIMIT $2 OFFSET $3`, systemID, pg.Limit(), pg.Offset())
 	if err != nil {
-		return d, err
+		return nil, err
 	}
-	for _, sv := range svcs {
-		d.Services = append(d.Services, ServiceRow{ID: sv.ID, Name: sv.Name, Excerpt: markdown.Excerpt(sv.Description, ExcerptLength),
-			VMs: vmCounts[sv.ID], CreatedAt: sv.CreatedAt})
+	defer rows.Close()
+	var out []ServiceRow
+	for rows.Next() {
+		var (
+			r    ServiceRow
+			desc string
+		)
+		if err := rows.Scan(&r.ID, &r.Name, &desc, &r.CreatedAt, &r.VMs); err != nil {
+			return nil, err
+		}
+		r.Excerpt = markdown.Excerpt(desc, ExcerptLength)
+		if r.VMs > paging.CountCap {
+			r.VMs, r.VMsCapped = paging.CountCap, true
+		}
+		out = append(out, r)
 	}
-	return d, nil
+	return out, rows.Err()
 }
 
 func rightsOn(p *authz.Principal, id uuid.UUID) SystemRights {
@@ -124,19 +176,4 @@ func rightsOn(p *authz.Principal, id uuid.UUID) SystemRights {
 		ManageMembers:     can(p, authz.SystemRead, authz.ManageMembers, id),
 		TransferOwnership: can(p, authz.SystemRead, authz.TransferOwnership, id),
 	}
-}
-
-func memberSummary(ctx context.Context, c *ent.Client, systemID uuid.UUID) (MemberSummary, error) {
-	ms, err := c.SystemMember.Query().Where(systemmember.SystemID(systemID)).WithUser().All(ctx)
-	if err != nil {
-		return MemberSummary{}, err
-	}
-	out := MemberSummary{Counts: map[string]int{}, Total: len(ms)}
-	for _, mb := range ms {
-		out.Counts[string(mb.Role)]++
-		if mb.Role == systemmember.RoleOwner && mb.Edges.User != nil {
-			out.Owner = displayName(mb.Edges.User)
-		}
-	}
-	return out, nil
 }

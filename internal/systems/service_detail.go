@@ -183,24 +183,3 @@ func (m *Manager) DeleteService(ctx context.Context, a Actor, id uuid.UUID, conf
 	})
 	return s.ID, err
 }
-
-// activeVMCounts counts VMs that are not DELETED per Service, in one query.
-func activeVMCounts(ctx context.Context, c *ent.Client, ids []uuid.UUID) (map[uuid.UUID]int, error) {
-	out := map[uuid.UUID]int{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var v []struct {
-		ServiceID uuid.UUID `json:"service_id"`
-		Count     int       `json:"count"`
-	}
-	err := c.VM.Query().Where(vm.ServiceIDIn(ids...), vm.StatusNEQ(vm.StatusDELETED)).
-		GroupBy(vm.FieldServiceID).Aggregate(ent.Count()).Scan(ctx, &v)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range v {
-		out[r.ServiceID] = r.Count
-	}
-	return out, nil
-}

@@ -76,6 +76,7 @@ type DeleteForm struct {
 type ServiceRow struct {
 	URL, Name, Excerpt string
 	VMs                int
+	VMsCapped          bool // the Service has more than VMs (counting stops there)
 	CreatedAt          time.Time
 }
 

@@ -26,12 +26,13 @@ func (h *Handler) inbox(c echo.Context) error {
 	age, _ := strconv.Atoi(q.Get("age"))
 	age = min(max(age, 0), maxAgeDays) // a hand-edited age must not overflow the duration
 	f := governance.InboxFilter{Type: page.OneOf(q.Get("type"), ticketTypes), Environment: page.OneOf(q.Get("environment"), []string{"test", "prod"}),
-		Requester: q.Get("requester"), MinAgeDays: age, Page: page.PagingOf(q, paging.DefaultPerPage, paging.MaxPerPage)}
-	rows, total, err := h.Gov.Inbox(ctx, page.Principal(c), f)
+		Requester: q.Get("requester"), MinAgeDays: age, Page: page.PagingOf(q, paging.DefaultPerPage, paging.MaxPerPage),
+		Keyset: page.KeysetOf(q)}
+	rows, w, err := h.Gov.Inbox(ctx, page.Principal(c), f)
 	if err != nil {
 		return err
 	}
-	m := approvalsview.Inbox{Pager: views.NewPager(f.Page, total, "/approvals", q)}
+	m := approvalsview.Inbox{Pager: views.NewWindowPager(w, len(rows), "/approvals", q)}
 	for _, t := range rows {
 		days := h.Gov.AgeDays(t)
 		m.Rows = append(m.Rows, requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/authz"
@@ -106,14 +105,14 @@ func (h *Handler) recent(c echo.Context, m *views.Dashboard) error {
 		if err != nil {
 			return err
 		}
-		m.VMTotal = total
+		m.VMTotal, m.VMsCapped = total.Total, total.Capped
 		for _, v := range vms {
 			m.VMs = append(m.VMs, views.DashboardVM{
 				Name:        v.Name,
 				URL:         "/vms/" + v.ID.String(),
-				Status:      string(v.Status),
-				Environment: string(v.Environment),
-				System:      systemName(st.Principal, v.SystemID),
+				Status:      v.Status,
+				Environment: v.Environment,
+				System:      v.System,
 				SystemURL:   "/systems/" + v.SystemID.String(),
 			})
 		}
@@ -131,15 +130,4 @@ func (h *Handler) recent(c echo.Context, m *views.Dashboard) error {
 		m.Notes = append(m.Notes, note)
 	}
 	return nil
-}
-
-// systemName is the name of a System the user belongs to ("" for others: a platform
-// admin sees every VM, and the VM's name already starts with its System's).
-func systemName(p *authz.Principal, id uuid.UUID) string {
-	for _, ms := range p.Memberships {
-		if ms.SystemID == id {
-			return ms.SystemName
-		}
-	}
-	return ""
 }

@@ -24,7 +24,7 @@ func (h *Handler) badge(c echo.Context) error {
 	if u == nil {
 		return c.NoContent(http.StatusNoContent)
 	}
-	n, err := notify.UnreadCount(c.Request().Context(), h.Kit.Store.Ent, u.ID)
+	n, err := h.unread(c, u)
 	if err != nil {
 		return err
 	}
@@ -46,9 +46,26 @@ func (h *Handler) peekUser(c echo.Context) *ent.User {
 	if err != nil {
 		return nil
 	}
-	u, err := h.Kit.Store.Ent.User.Get(c.Request().Context(), id)
-	if err != nil || u.Disabled || u.ForcePasswordChange {
+	u := auth.SessionUser(sess) // read with the session's row
+	if u == nil || u.ID != id {
+		if u, err = h.Kit.Store.Ent.User.Get(c.Request().Context(), id); err != nil {
+			return nil
+		}
+	}
+	if u.Disabled || u.ForcePasswordChange {
 		return nil
 	}
 	return u
+}
+
+// unread is the user's unread count, as read with the session's row when it was.
+func (h *Handler) unread(c echo.Context, u *ent.User) (int, error) {
+	if sess, err := h.Kit.Sessions.Get(c.Request(), page.SessionCookie); err == nil {
+		if su := auth.SessionUser(sess); su != nil && su.ID == u.ID {
+			if n, ok := auth.SessionUnread(sess); ok {
+				return n, nil
+			}
+		}
+	}
+	return notify.UnreadCount(c.Request().Context(), h.Kit.Store.Ent, u.ID)
 }

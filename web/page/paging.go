@@ -34,3 +34,14 @@ func queryInt(s string) int {
 	}
 	return n
 }
+
+// KeysetOf reads where a keyset page starts: after=CURSOR (the next page), before=CURSOR
+// (the previous page) or page=last. Malformed cursors count as unset, so a mangled link
+// shows the first page.
+func KeysetOf(q url.Values) paging.Keyset {
+	return paging.Keyset{
+		After:  paging.ParseCursor(q.Get("after")),
+		Before: paging.ParseCursor(q.Get("before")),
+		Last:   q.Get("page") == "last",
+	}
+}

@@ -124,8 +124,14 @@ func (k *Kit) loadUser(c echo.Context) error {
 		return nil
 	}
 	ctx := c.Request().Context()
-	u, err := k.Store.Ent.User.Get(ctx, id)
-	if err != nil || u.Disabled {
+	// The session store read the user with the session's row (one statement for both).
+	u := auth.SessionUser(st.Session)
+	if u == nil || u.ID != id {
+		if u, err = k.Store.Ent.User.Get(ctx, id); err != nil {
+			return nil
+		}
+	}
+	if u.Disabled {
 		return nil
 	}
 	p, err := k.Principals.Principal(ctx, k.Store.Ent, u)

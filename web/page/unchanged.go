@@ -34,6 +34,7 @@ func Unchanged(next echo.HandlerFunc) echo.HandlerFunc {
 			version := base64.RawURLEncoding.EncodeToString(sum[:12])
 			if c.Request().Header.Get(LiveVersionHeader) == version {
 				orig.Header().Del(echo.HeaderContentType)
+				orig.Header().Del(echo.HeaderContentLength) // set by Render for the body not sent
 				orig.WriteHeader(http.StatusNoContent)
 				res.Status = http.StatusNoContent
 				return nil

@@ -40,7 +40,6 @@ func (h *Handler) detail(c echo.Context) error {
 // DetailModel turns a ticket into its page: facts, decision, and a timeline of steps.
 func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsview.Detail, error) {
 	ctx := c.Request().Context()
-	client := h.Kit.Store.Ent
 	u, p := page.User(c), page.Principal(c)
 	d := requestsview.Detail{Row: h.row(t), Reason: t.Reason, DecisionReason: t.DecisionReason, Approver: t.ApproverName,
 		ErrorMessage: t.ErrorMessage, AutoNote: t.AutoApprovalNote}
@@ -53,23 +52,22 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 	if t.FinalDiskGB > 0 {
 		d.DiskGB = t.FinalDiskGB
 	}
-	if t.InstanceSizeID != nil {
-		if s, err := client.InstanceSize.Get(ctx, *t.InstanceSizeID); err == nil {
-			d.Size = catalog.SizeLabel(s)
+	rel, ok := governance.RelatedOf(t)
+	if !ok {
+		var err error
+		if rel, err = h.related(c, t); err != nil {
+			return d, err
 		}
 	}
-	tplID := t.TemplateID
-	if t.SelectedTemplateID != nil {
-		tplID = t.SelectedTemplateID
+	if rel.Size != nil {
+		d.Size = catalog.SizeLabel(rel.Size)
 	}
-	if tplID != nil {
-		if tp, err := client.Template.Get(ctx, *tplID); err == nil {
-			d.Template = fmt.Sprintf("%s v%d", tp.Name, tp.Version)
-		}
+	if rel.Template != nil {
+		d.Template = fmt.Sprintf("%s v%d", rel.Template.Name, rel.Template.Version)
 	}
 	vmRunning := false
 	if t.VMID != nil {
-		if v, err := client.VM.Get(ctx, *t.VMID); err == nil {
+		if v := rel.VM; v != nil {
 			vmRunning = v.Status == vm.StatusRUNNING
 			d.VMName, d.VMID, d.StorageClass = v.Name, v.ID.String(), v.StorageClass
 			if ok, err := h.Gov.CanReadVM(ctx, p, u.ID, v); err != nil {
@@ -77,9 +75,7 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 			} else if ok {
 				d.VMURL = "/vms/" + v.ID.String()
 			}
-			if cl, err := client.Cluster.Get(ctx, v.ClusterID); err == nil {
-				d.Cluster = cl.Name
-			}
+			d.Cluster = rel.Cluster
 		}
 		d.Final = fmt.Sprintf("CPU %s (request %s), memory %s (request %s), disk %d GB", t.FinalCPULimit, t.FinalCPURequest, t.FinalMemLimit, t.FinalMemRequest, t.FinalDiskGB)
 	}
@@ -127,6 +123,32 @@ func (h *Handler) status(c echo.Context) error {
 	}
 	d.OOB = true
 	return page.OK(c, requestsview.Live(d))
+}
+
+// related reads the rows a request page shows beside a ticket loaded without them.
+func (h *Handler) related(c echo.Context, t *ent.ApprovalTicket) (governance.Related, error) {
+	ctx := c.Request().Context()
+	client := h.Kit.Store.Ent
+	var rel governance.Related
+	if t.InstanceSizeID != nil {
+		rel.Size, _ = client.InstanceSize.Get(ctx, *t.InstanceSizeID)
+	}
+	tplID := t.TemplateID
+	if t.SelectedTemplateID != nil {
+		tplID = t.SelectedTemplateID
+	}
+	if tplID != nil {
+		rel.Template, _ = client.Template.Get(ctx, *tplID)
+	}
+	if t.VMID != nil {
+		if v, err := client.VM.Get(ctx, *t.VMID); err == nil {
+			rel.VM = v
+			if cl, err := client.Cluster.Get(ctx, v.ClusterID); err == nil {
+				rel.Cluster = cl.Name
+			}
+		}
+	}
+	return rel, nil
 }
 
 // steps is the request's progress as a person reads it: submission, the decision, then

@@ -14,12 +14,12 @@ import (
 
 func (h *Handler) list(c echo.Context) error {
 	f := governance.RequestFilter{Status: validStatus(c.QueryParam("status")), Type: "",
-		Page: page.Paging(c, paging.DefaultPerPage, paging.MaxPerPage)}
-	rows, total, err := h.Gov.MyRequests(c.Request().Context(), page.User(c).ID, f)
+		Page: page.Paging(c, paging.DefaultPerPage, paging.MaxPerPage), Keyset: page.KeysetOf(c.QueryParams())}
+	rows, w, err := h.Gov.MyRequests(c.Request().Context(), page.User(c).ID, f)
 	if err != nil {
 		return err
 	}
-	m := requestsview.List{Status: f.Status, Pager: views.NewPager(f.Page, total, "/requests", c.QueryParams())}
+	m := requestsview.List{Status: f.Status, Pager: views.NewWindowPager(w, len(rows), "/requests", c.QueryParams())}
 	for _, t := range rows {
 		m.Rows = append(m.Rows, h.row(t))
 	}

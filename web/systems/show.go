@@ -50,7 +50,7 @@ func (h *Handler) renderSystem(c echo.Context, status int, id uuid.UUID, tab sys
 	} else {
 		for _, s := range d.Services {
 			m.Services = append(m.Services, systemsview.ServiceRow{URL: serviceURL(s.ID), Name: s.Name, Excerpt: s.Excerpt,
-				VMs: s.VMs, CreatedAt: s.CreatedAt})
+				VMs: s.VMs, VMsCapped: s.VMsCapped, CreatedAt: s.CreatedAt})
 		}
 		m.ServicesPager = views.NewPager(d.Page, d.ServicesTotal, base, nil)
 	}

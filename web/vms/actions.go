@@ -84,11 +84,11 @@ func (h *Handler) refused(c echo.Context, err error, show func(a *vmsview.Action
 	default:
 		return err
 	}
-	v, verr := h.visibleVM(c)
+	v, names, verr := h.visibleVM(c)
 	if verr != nil {
 		return verr
 	}
-	d, derr := h.detailModel(c, v)
+	d, derr := h.detailModel(c, v, names)
 	if derr != nil {
 		return derr
 	}

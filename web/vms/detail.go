@@ -8,6 +8,7 @@ import (
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/internal/audit"
+	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/paging"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/history"
@@ -17,46 +18,37 @@ import (
 
 // detail is the VM page; VMs the user may not see answer 404.
 func (h *Handler) detail(c echo.Context) error {
-	v, err := h.visibleVM(c)
+	v, names, err := h.visibleVM(c)
 	if err != nil {
 		return err
 	}
-	d, err := h.detailModel(c, v)
+	d, err := h.detailModel(c, v, names)
 	if err != nil {
 		return err
 	}
 	return page.OK(c, vmsview.DetailPage(h.Kit.Layout(c, v.Name, "vms"), d))
 }
 
-func (h *Handler) detailModel(c echo.Context, v *ent.VM) (vmsview.Detail, error) {
+func (h *Handler) detailModel(c echo.Context, v *ent.VM, names governance.VMNames) (vmsview.Detail, error) {
 	ctx := c.Request().Context()
 	client := h.Kit.Store.Ent
-	names, err := h.names(ctx, []*ent.VM{v})
+	tickets, err := h.Gov.TicketsOfVM(ctx, v, paging.DefaultPerPage)
 	if err != nil {
 		return vmsview.Detail{}, err
 	}
-	d := vmsview.Detail{Row: vmsview.Row{ID: v.ID.String(), Name: v.Name, System: names[v.SystemID], Service: names[v.ServiceID],
+	d := vmsview.Detail{Row: vmsview.Row{ID: v.ID.String(), Name: v.Name, System: names.System, Service: names.Service,
 		Namespace: v.NamespaceName, Env: string(v.Environment), Status: string(v.Status), Size: v.InstanceSizeName,
-		Cluster: names[v.ClusterID], Created: views.Timestamp(v.CreatedAt), Age: views.Ago(v.CreatedAt)},
+		Cluster: names.Cluster, Created: views.Timestamp(v.CreatedAt), Age: views.Ago(v.CreatedAt)},
 		ServiceURL: "/services/" + v.ServiceID.String(), SystemURL: "/systems/" + v.SystemID.String(),
 		TicketURL: "/requests/" + v.TicketID.String(), StorageClass: v.StorageClass, StatusMessage: v.StatusMessage,
 		Disk: fmt.Sprintf("%d GB", v.DiskGB), HistoryTab: c.QueryParam("tab") == "history"}
-	if d.Live, err = h.live(c, v, names[v.ClusterID]); err != nil {
-		return d, err
-	}
-	if t, err := client.ApprovalTicket.Get(ctx, v.TicketID); err == nil {
+	d.Live = h.live(c, v, names.Cluster, tickets.Latest, tickets.Pending)
+	if t := tickets.Creation; t != nil {
 		d.Resources = fmt.Sprintf("CPU %s (request %s), memory %s (request %s)", t.FinalCPULimit, t.FinalCPURequest, t.FinalMemLimit, t.FinalMemRequest)
 	}
-	if tp, err := client.Template.Get(ctx, v.TemplateID); err == nil {
-		d.Template = fmt.Sprintf("%s v%d", tp.Name, tp.Version)
-	}
+	d.Template = names.Template
 	if !d.HistoryTab {
-		tickets, err := client.ApprovalTicket.Query().Where(approvalticket.Or(approvalticket.ID(v.TicketID), approvalticket.VMID(v.ID))).
-			Order(ent.Desc(approvalticket.FieldCreatedAt)).Limit(20).All(ctx)
-		if err != nil {
-			return d, err
-		}
-		for _, t := range tickets {
+		for _, t := range tickets.Recent {
 			d.Requests = append(d.Requests, vmsview.TicketLink{URL: "/requests/" + t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type),
 				Status: string(t.Status), Requester: t.RequesterName, Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt)})
 		}

@@ -19,53 +19,47 @@ import (
 )
 
 // visibleVM loads the :id VM if the user may see it; anything else is not found.
-func (h *Handler) visibleVM(c echo.Context) (*ent.VM, error) {
+// The names of its System, Service, cluster and template come in the same statement.
+func (h *Handler) visibleVM(c echo.Context) (*ent.VM, governance.VMNames, error) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
-		return nil, echo.NewHTTPError(http.StatusNotFound)
+		return nil, governance.VMNames{}, echo.NewHTTPError(http.StatusNotFound)
 	}
-	v, err := h.Kit.Store.Ent.VM.Get(c.Request().Context(), id)
+	v, names, err := h.Gov.VMWithNames(c.Request().Context(), id)
 	if ent.IsNotFound(err) {
-		return nil, echo.NewHTTPError(http.StatusNotFound)
+		return nil, names, echo.NewHTTPError(http.StatusNotFound)
 	}
 	if err != nil {
-		return nil, err
+		return nil, names, err
 	}
 	ok, err := h.Gov.CanReadVM(c.Request().Context(), page.Principal(c), page.User(c).ID, v)
 	if err != nil {
-		return nil, err
+		return nil, names, err
 	}
 	if !ok {
-		return nil, echo.NewHTTPError(http.StatusNotFound)
+		return nil, names, echo.NewHTTPError(http.StatusNotFound)
 	}
-	return v, nil
+	return v, names, nil
 }
 
 // status is the live block alone, polled by the VM page while work is in flight.
 func (h *Handler) status(c echo.Context) error {
-	v, err := h.visibleVM(c)
+	v, names, err := h.visibleVM(c)
 	if err != nil {
 		return err
 	}
-	cl, err := h.Kit.Store.Ent.Cluster.Get(c.Request().Context(), v.ClusterID)
+	tickets, err := h.Gov.TicketsOfVM(c.Request().Context(), v, 0)
 	if err != nil {
 		return err
 	}
-	m, err := h.live(c, v, cl.Name)
-	if err != nil {
-		return err
-	}
+	m := h.live(c, v, names.Cluster, tickets.Latest, tickets.Pending)
 	m.OOB = true
 	return page.OK(c, vmsview.LiveBlock(m))
 }
 
 // live builds the VM page's status block: observed state, the last operation with its
 // steps, pending requests and the actions this user may take now.
-func (h *Handler) live(c echo.Context, v *ent.VM, cluster string) (vmsview.Live, error) {
-	latest, pending, err := h.Gov.VMOperations(c.Request().Context(), v)
-	if err != nil {
-		return vmsview.Live{}, err
-	}
+func (h *Handler) live(c echo.Context, v *ent.VM, cluster string, latest *ent.ApprovalTicket, pending []*ent.ApprovalTicket) vmsview.Live {
 	m := vmsview.Live{ID: v.ID.String(), Name: v.Name, Env: string(v.Environment), Status: string(v.Status), StatusMessage: v.StatusMessage,
 		IP: v.IP, Node: v.Node, Namespace: v.NamespaceName, Cluster: cluster, CSRF: page.StateOf(c).CSRF,
 		Missing: !v.K8sExists && v.Status != vm.StatusDELETED && v.Status != vm.StatusCREATING,
@@ -90,7 +84,7 @@ func (h *Handler) live(c echo.Context, v *ent.VM, cluster string) (vmsview.Live,
 			By: "asked by " + t.RequesterName, Age: views.Ago(t.CreatedAt)})
 	}
 	m.Actions = actions(page.Principal(c), v, m.Poll, waiting)
-	return m, nil
+	return m
 }
 
 // actions offers what the state allows and the user may do; the server checks again.
