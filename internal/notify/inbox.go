@@ -58,6 +58,15 @@ func List(ctx context.Context, client *ent.Client, q InboxQuery) (Inbox, error) 
 	return out, err
 }
 
+// Latest returns the recipient's n latest notifications, unread first (the dashboard's
+// list), in one statement on the (recipient_id, created_at) index.
+func Latest(ctx context.Context, client *ent.Client, recipient uuid.UUID, n int) ([]*ent.Notification, error) {
+	return client.Notification.Query().Where(notification.RecipientID(recipient)).
+		Order(func(s *entsql.Selector) { s.OrderExpr(entsql.Expr(s.C(notification.FieldReadAt) + " IS NOT NULL")) },
+			ent.Desc(notification.FieldCreatedAt), ent.Desc(notification.FieldID)).
+		Limit(n).All(ctx)
+}
+
 // UnreadCount is the number on the bell: one COUNT(*) on the partial unread index.
 func UnreadCount(ctx context.Context, client *ent.Client, recipient uuid.UUID) (int, error) {
 	return db.Count(ctx, client, `SELECT count(*) FROM notifications WHERE recipient_id = $1 AND read_at IS NULL`, recipient)

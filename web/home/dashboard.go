@@ -42,11 +42,13 @@ func (h *Handler) dashboard(c echo.Context) error {
 			m.Approver.OldestWhat = strings.ToLower(views.TicketTypeLabel(string(oldest.Type))[:1]) + views.TicketTypeLabel(string(oldest.Type))[1:] + " for " + oldest.TargetName
 		}
 	}
+	layout := h.Kit.Layout(c, "Dashboard", "dashboard")
+	m.Unread = layout.Unread
 	if err := h.recent(c, &m); err != nil {
 		return err
 	}
 	m.Capabilities = capabilities(p)
-	return page.OK(c, views.DashboardPage(h.Kit.Layout(c, "Dashboard", "dashboard"), m))
+	return page.OK(c, views.DashboardPage(layout, m))
 }
 
 // capabilities turns permissions into sentences a person understands.
@@ -117,12 +119,12 @@ func (h *Handler) recent(c echo.Context, m *views.Dashboard) error {
 			})
 		}
 	}
-	inbox, err := notify.List(ctx, h.Kit.Store.Ent, notify.InboxQuery{Recipient: st.User.ID, Page: paging.Page{Number: 1, PerPage: dashboardRows}})
+	// The unread count came with the layout (the bell); one statement for the entries.
+	notes, err := notify.Latest(ctx, h.Kit.Store.Ent, st.User.ID, dashboardRows)
 	if err != nil {
 		return err
 	}
-	m.Unread = inbox.Unread
-	for _, n := range inbox.Items {
+	for _, n := range notes {
 		note := views.DashboardNote{Title: n.Title, At: n.CreatedAt, Read: n.ReadAt != nil}
 		if n.Link != "" && redirect.LocalPath(n.Link) == n.Link {
 			note.Link = n.Link
