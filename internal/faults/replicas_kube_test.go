@@ -4,18 +4,23 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/secrets"
 	"kv-shepherd.io/shepherd/internal/seed"
 	"kv-shepherd.io/shepherd/internal/testcluster"
 	"kv-shepherd.io/shepherd/internal/testdb"
+	"kv-shepherd.io/shepherd/internal/testorg"
 )
 
 // TestWatcherFailoverOnARealAPIServer: two replicas share the real test cluster (the
@@ -113,4 +118,88 @@ spec:
 			t.Errorf("the survivor (pid %d) does not hold kube-test's lease (holder pid %d)", pid, holder())
 		}
 	}
+}
+
+// TestApprovalsRunOnceWithTwoReplicas approves VMs onto the real test cluster while two
+// replicas run workers: every create runs to RUNNING, each VM exists once on the cluster,
+// and every job completed once (whichever replica fetched it).
+func TestApprovalsRunOnceWithTwoReplicas(t *testing.T) {
+	shared := testcluster.FromEnv(t)
+	ctx := context.Background()
+	dsn := testdb.NewDSN(t)
+	store, gov := open(t, dsn)
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	box, err := secrets.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := os.ReadFile(shared.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seed.DevKubeCluster(ctx, store, box, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DATABASE_URL=" + dsn, "SHEPHERD_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(key),
+		"SHEPHERD_SIM_STATE_DIR=" + t.TempDir(), "SHEPHERD_JOB_POLL_INTERVAL=100ms", "SHEPHERD_JOB_RETRY_BASE=100ms",
+		"SHEPHERD_WORKER_HEARTBEAT=500ms", "SHEPHERD_WORKER_DEAD_AFTER=2s"}
+	for _, n := range []string{"replica-a", "replica-b"} {
+		startChild(t, n, freeAddr(t), env)
+	}
+	// The organisation after the first start: its users take the roles the start seeded.
+	org := testorg.New(t, ctx, store.Ent, "sim-unused")
+	org.Cluster = store.Ent.Cluster.Query().Where(cluster.Name(seed.DevKubeClusterName)).OnlyX(ctx)
+	ns := shared.Namespace(t, "o") // Shepherd namespace names have at most 15 characters
+	org.Namespace = store.Ent.Namespace.Create().SetName(ns).SetEnvironment("test").SaveX(ctx)
+	waitFor(t, 60*time.Second, "kube-test checked healthy", func() bool {
+		return store.Ent.Cluster.GetX(ctx, org.Cluster.ID).Status == cluster.StatusHEALTHY
+	})
+	const n = 6
+	var events []uuid.UUID
+	var vms []uuid.UUID
+	for range n {
+		ev, v, err := org.Approved(ctx, store.Ent, gov)
+		if err != nil {
+			var ve *domain.ValidationError
+			if errors.As(err, &ve) {
+				t.Fatalf("approve onto kube-test: %v", ve.Fields)
+			}
+			t.Fatal(err)
+		}
+		events, vms = append(events, ev), append(vms, v.ID)
+	}
+	waitFor(t, 120*time.Second, "every VM RUNNING", func() bool {
+		for _, id := range vms {
+			if store.Ent.VM.GetX(ctx, id).Status != vm.StatusRUNNING {
+				return false
+			}
+		}
+		return true
+	})
+	// The rows may show RUNNING (status sync) a moment before the jobs record it.
+	var completed, runners int
+	waitFor(t, 60*time.Second, "every create job completed", func() bool {
+		err := store.SQL.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE state = 'completed'),
+			count(DISTINCT attempted_by[array_length(attempted_by, 1)]) FROM river_job WHERE kind = 'vm_create'`).Scan(&completed, &runners)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return completed == n
+	})
+	for _, ev := range events {
+		if tk := ticketOf(t, store, ev); tk.Status != approvalticket.StatusSUCCESS {
+			t.Errorf("ticket %s: %s (%s)", tk.ID, tk.Status, tk.ErrorMessage)
+		}
+	}
+	out, err := shared.Kubectl(t, "get", "vm", "-n", ns, "-o", "name")
+	if err != nil {
+		t.Fatalf("kubectl get vm: %v\n%s", err, out)
+	}
+	if got := len(strings.Fields(out)); got != n {
+		t.Fatalf("%d VMs on the cluster; want %d:\n%s", got, n, out)
+	}
+	t.Logf("%d creates approved with two replicas: each ran once; the last attempts came from %d replica(s)", n, runners)
 }
