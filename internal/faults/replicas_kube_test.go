@@ -12,10 +12,13 @@ import (
 
 	"github.com/google/uuid"
 
+	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/vm"
+	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
+	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/secrets"
 	"kv-shepherd.io/shepherd/internal/seed"
 	"kv-shepherd.io/shepherd/internal/testcluster"
@@ -30,24 +33,8 @@ import (
 func TestWatcherFailoverOnARealAPIServer(t *testing.T) {
 	shared := testcluster.FromEnv(t)
 	ctx := context.Background()
-	dsn := testdb.NewDSN(t)
-	store, _ := open(t, dsn)
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	box, err := secrets.NewBox(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := os.ReadFile(shared.KubeconfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := seed.DevKubeCluster(ctx, store, box, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
-	cl := store.Ent.Cluster.Query().Where(cluster.Name(seed.DevKubeClusterName)).OnlyX(ctx)
+	k := withKubeTest(t, shared)
+	dsn, store, key, cl := k.dsn, k.store, k.key, k.cluster
 
 	ns := shared.Namespace(t, "faults-failover")
 	name := "failover-vm"
@@ -126,23 +113,8 @@ spec:
 func TestApprovalsRunOnceWithTwoReplicas(t *testing.T) {
 	shared := testcluster.FromEnv(t)
 	ctx := context.Background()
-	dsn := testdb.NewDSN(t)
-	store, gov := open(t, dsn)
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	box, err := secrets.NewBox(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := os.ReadFile(shared.KubeconfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := seed.DevKubeCluster(ctx, store, box, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	k := withKubeTest(t, shared)
+	dsn, store, gov, key := k.dsn, k.store, k.gov, k.key
 	env := []string{"DATABASE_URL=" + dsn, "SHEPHERD_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(key),
 		"SHEPHERD_SIM_STATE_DIR=" + t.TempDir(), "SHEPHERD_JOB_POLL_INTERVAL=100ms", "SHEPHERD_JOB_RETRY_BASE=100ms",
 		"SHEPHERD_WORKER_HEARTBEAT=500ms", "SHEPHERD_WORKER_DEAD_AFTER=2s"}
@@ -151,7 +123,7 @@ func TestApprovalsRunOnceWithTwoReplicas(t *testing.T) {
 	}
 	// The organisation after the first start: its users take the roles the start seeded.
 	org := testorg.New(t, ctx, store.Ent, "sim-unused")
-	org.Cluster = store.Ent.Cluster.Query().Where(cluster.Name(seed.DevKubeClusterName)).OnlyX(ctx)
+	org.Cluster = k.cluster
 	ns := shared.Namespace(t, "o") // Shepherd namespace names have at most 15 characters
 	org.Namespace = store.Ent.Namespace.Create().SetName(ns).SetEnvironment("test").SaveX(ctx)
 	waitFor(t, 60*time.Second, "kube-test checked healthy", func() bool {
@@ -202,4 +174,36 @@ func TestApprovalsRunOnceWithTwoReplicas(t *testing.T) {
 		t.Fatalf("%d VMs on the cluster; want %d:\n%s", got, n, out)
 	}
 	t.Logf("%d creates approved with two replicas: each ran once; the last attempts came from %d replica(s)", n, runners)
+}
+
+// kubeTest is a fresh database with the real test cluster registered as kube-test,
+// sealed with an encryption key the replicas are given.
+type kubeTest struct {
+	dsn     string
+	store   *db.Store
+	gov     *governance.Service
+	key     []byte
+	cluster *ent.Cluster
+}
+
+func withKubeTest(t *testing.T, shared *testcluster.Shared) kubeTest {
+	t.Helper()
+	k := kubeTest{dsn: testdb.NewDSN(t), key: make([]byte, 32)}
+	k.store, k.gov = open(t, k.dsn)
+	if _, err := rand.Read(k.key); err != nil {
+		t.Fatal(err)
+	}
+	box, err := secrets.NewBox(k.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := os.ReadFile(shared.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seed.DevKubeCluster(t.Context(), k.store, box, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	k.cluster = k.store.Ent.Cluster.Query().Where(cluster.Name(seed.DevKubeClusterName)).OnlyX(t.Context())
+	return k
 }
