@@ -353,7 +353,7 @@ func dbFingerprint(t *testing.T, env *apptest.Env) map[string]string {
 // backgroundTables change without any request.
 var backgroundTables = map[string]bool{
 	"clusters": true, "cluster_health_checks": true, "vms": true, "schema_migrations": true,
-	"worker_heartbeats": true,
+	"worker_heartbeats": true, "cluster_watch_leases": true,
 }
 
 func equalFingerprints(t *testing.T, a, b map[string]string) bool {
