@@ -113,7 +113,11 @@ func (a *App) wire(ctx context.Context) error {
 	cfg, logger := a.Config, a.Logger
 	// client-go logs through klog (watch restarts, throttling); send it to our log. klog
 	// is process-global: the first app of the process owns it (tests start several).
-	klogOnce.Do(func() { klog.SetSlogLogger(logger.With("component", "client-go")) })
+	// The same warning repeats once a minute at most (an unreachable cluster's informers
+	// retry every few seconds).
+	klogOnce.Do(func() {
+		klog.SetSlogLogger(slog.New(newLimitHandler(logger.Handler(), time.Minute)).With("component", "client-go"))
+	})
 	if err := db.Migrate(ctx, a.Pool, logger); err != nil {
 		return err
 	}
