@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,7 +136,7 @@ func (s *Shipper) shipBatch(ctx context.Context, batch int, settle time.Duration
 }
 
 func (s *Shipper) wanted(r *ent.AuditLog) bool {
-	if len(s.Environments) > 0 && !contains(s.Environments, r.Environment) {
+	if len(s.Environments) > 0 && !slices.Contains(s.Environments, r.Environment) {
 		return false
 	}
 	if len(s.Actions) == 0 {
@@ -148,15 +149,6 @@ func (s *Shipper) wanted(r *ent.AuditLog) bool {
 				return true
 			}
 		} else if r.Action == a {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package statussync_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -175,7 +176,7 @@ func (f *leaseFixture) eventuallyAllWatchedBy(syncers map[string]*statussync.Syn
 		ws := f.sample(50*time.Millisecond, syncers)
 		ok := len(ws) == len(f.clusters)
 		for _, got := range ws {
-			if len(got) != 1 || (len(want) > 0 && !contains(want, got[0])) {
+			if len(got) != 1 || (len(want) > 0 && !slices.Contains(want, got[0])) {
 				ok = false
 			}
 		}
@@ -186,15 +187,6 @@ func (f *leaseFixture) eventuallyAllWatchedBy(syncers map[string]*statussync.Syn
 			f.t.Fatalf("after %s the clusters are watched by %v; want each by one of %v", within, ws, want)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestEachClusterIsWatchedByOneProcess(t *testing.T) {
