@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"sort"
@@ -76,6 +77,12 @@ func explain(b *testing.B, env *apptest.Env, query string, args ...any) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	logPlan(b, rows, "EXPLAIN ANALYZE "+query)
+}
+
+// logPlan logs the lines of an EXPLAIN under title and closes rows.
+func logPlan(b *testing.B, rows *sql.Rows, title string) {
+	b.Helper()
 	defer rows.Close()
 	var lines []string
 	for rows.Next() {
@@ -85,7 +92,7 @@ func explain(b *testing.B, env *apptest.Env, query string, args ...any) {
 		}
 		lines = append(lines, l)
 	}
-	b.Logf("EXPLAIN ANALYZE %s\n%s", query, strings.Join(lines, "\n"))
+	b.Logf("%s\n%s", title, strings.Join(lines, "\n"))
 }
 
 // BenchmarkPages measures server time of the inbox and the VM list (first page, with all

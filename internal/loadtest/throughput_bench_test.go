@@ -292,16 +292,7 @@ func explainGeneric(b *testing.B, env *apptest.Env, query string, arg string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer rows.Close()
-	var lines []string
-	for rows.Next() {
-		var l string
-		if err := rows.Scan(&l); err != nil {
-			b.Fatal(err)
-		}
-		lines = append(lines, l)
-	}
-	b.Logf("EXPLAIN ANALYZE (generic plan) %s\n%s", query, strings.Join(lines, "\n"))
+	logPlan(b, rows, "EXPLAIN ANALYZE (generic plan) "+query)
 }
 
 // BenchmarkMillionVMs is BenchmarkPagesThroughput's list pages with 1,000,000 VMs: the
