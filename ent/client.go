@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/auditarchive"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
 	"kv-shepherd.io/shepherd/ent/autoapprovalpolicy"
@@ -35,6 +36,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/permission"
+	"kv-shepherd.io/shepherd/ent/ratelimitcounter"
+	"kv-shepherd.io/shepherd/ent/ratelimituserlimit"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/ent/service"
@@ -57,6 +60,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// ApprovalTicket is the client for interacting with the ApprovalTicket builders.
 	ApprovalTicket *ApprovalTicketClient
+	// AuditArchive is the client for interacting with the AuditArchive builders.
+	AuditArchive *AuditArchiveClient
 	// AuditLog is the client for interacting with the AuditLog builders.
 	AuditLog *AuditLogClient
 	// AuditWebhookCursor is the client for interacting with the AuditWebhookCursor builders.
@@ -93,6 +98,10 @@ type Client struct {
 	PendingAdoption *PendingAdoptionClient
 	// Permission is the client for interacting with the Permission builders.
 	Permission *PermissionClient
+	// RateLimitCounter is the client for interacting with the RateLimitCounter builders.
+	RateLimitCounter *RateLimitCounterClient
+	// RateLimitUserLimit is the client for interacting with the RateLimitUserLimit builders.
+	RateLimitUserLimit *RateLimitUserLimitClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// RoleBinding is the client for interacting with the RoleBinding builders.
@@ -127,6 +136,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.ApprovalTicket = NewApprovalTicketClient(c.config)
+	c.AuditArchive = NewAuditArchiveClient(c.config)
 	c.AuditLog = NewAuditLogClient(c.config)
 	c.AuditWebhookCursor = NewAuditWebhookCursorClient(c.config)
 	c.AutoApprovalPolicy = NewAutoApprovalPolicyClient(c.config)
@@ -145,6 +155,8 @@ func (c *Client) init() {
 	c.Notification = NewNotificationClient(c.config)
 	c.PendingAdoption = NewPendingAdoptionClient(c.config)
 	c.Permission = NewPermissionClient(c.config)
+	c.RateLimitCounter = NewRateLimitCounterClient(c.config)
+	c.RateLimitUserLimit = NewRateLimitUserLimitClient(c.config)
 	c.Role = NewRoleClient(c.config)
 	c.RoleBinding = NewRoleBindingClient(c.config)
 	c.Service = NewServiceClient(c.config)
@@ -249,6 +261,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:                ctx,
 		config:             cfg,
 		ApprovalTicket:     NewApprovalTicketClient(cfg),
+		AuditArchive:       NewAuditArchiveClient(cfg),
 		AuditLog:           NewAuditLogClient(cfg),
 		AuditWebhookCursor: NewAuditWebhookCursorClient(cfg),
 		AutoApprovalPolicy: NewAutoApprovalPolicyClient(cfg),
@@ -267,6 +280,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Notification:       NewNotificationClient(cfg),
 		PendingAdoption:    NewPendingAdoptionClient(cfg),
 		Permission:         NewPermissionClient(cfg),
+		RateLimitCounter:   NewRateLimitCounterClient(cfg),
+		RateLimitUserLimit: NewRateLimitUserLimitClient(cfg),
 		Role:               NewRoleClient(cfg),
 		RoleBinding:        NewRoleBindingClient(cfg),
 		Service:            NewServiceClient(cfg),
@@ -298,6 +313,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:                ctx,
 		config:             cfg,
 		ApprovalTicket:     NewApprovalTicketClient(cfg),
+		AuditArchive:       NewAuditArchiveClient(cfg),
 		AuditLog:           NewAuditLogClient(cfg),
 		AuditWebhookCursor: NewAuditWebhookCursorClient(cfg),
 		AutoApprovalPolicy: NewAutoApprovalPolicyClient(cfg),
@@ -316,6 +332,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Notification:       NewNotificationClient(cfg),
 		PendingAdoption:    NewPendingAdoptionClient(cfg),
 		Permission:         NewPermissionClient(cfg),
+		RateLimitCounter:   NewRateLimitCounterClient(cfg),
+		RateLimitUserLimit: NewRateLimitUserLimitClient(cfg),
 		Role:               NewRoleClient(cfg),
 		RoleBinding:        NewRoleBindingClient(cfg),
 		Service:            NewServiceClient(cfg),
@@ -356,13 +374,13 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.ApprovalTicket, c.AuditLog, c.AuditWebhookCursor, c.AutoApprovalPolicy,
-		c.AutoApprovalSwitch, c.Cluster, c.ClusterHealthCheck, c.ClusterWatchLease,
-		c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket, c.DomainEvent,
-		c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
-		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
-		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
-		c.User, c.VM, c.WorkerHeartbeat,
+		c.ApprovalTicket, c.AuditArchive, c.AuditLog, c.AuditWebhookCursor,
+		c.AutoApprovalPolicy, c.AutoApprovalSwitch, c.Cluster, c.ClusterHealthCheck,
+		c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket,
+		c.DomainEvent, c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
+		c.Notification, c.PendingAdoption, c.Permission, c.RateLimitCounter,
+		c.RateLimitUserLimit, c.Role, c.RoleBinding, c.Service, c.Session, c.System,
+		c.SystemMember, c.SystemSecret, c.Template, c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Use(hooks...)
 	}
@@ -372,13 +390,13 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.ApprovalTicket, c.AuditLog, c.AuditWebhookCursor, c.AutoApprovalPolicy,
-		c.AutoApprovalSwitch, c.Cluster, c.ClusterHealthCheck, c.ClusterWatchLease,
-		c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket, c.DomainEvent,
-		c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
-		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
-		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
-		c.User, c.VM, c.WorkerHeartbeat,
+		c.ApprovalTicket, c.AuditArchive, c.AuditLog, c.AuditWebhookCursor,
+		c.AutoApprovalPolicy, c.AutoApprovalSwitch, c.Cluster, c.ClusterHealthCheck,
+		c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket,
+		c.DomainEvent, c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
+		c.Notification, c.PendingAdoption, c.Permission, c.RateLimitCounter,
+		c.RateLimitUserLimit, c.Role, c.RoleBinding, c.Service, c.Session, c.System,
+		c.SystemMember, c.SystemSecret, c.Template, c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -389,6 +407,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *ApprovalTicketMutation:
 		return c.ApprovalTicket.mutate(ctx, m)
+	case *AuditArchiveMutation:
+		return c.AuditArchive.mutate(ctx, m)
 	case *AuditLogMutation:
 		return c.AuditLog.mutate(ctx, m)
 	case *AuditWebhookCursorMutation:
@@ -425,6 +445,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PendingAdoption.mutate(ctx, m)
 	case *PermissionMutation:
 		return c.Permission.mutate(ctx, m)
+	case *RateLimitCounterMutation:
+		return c.RateLimitCounter.mutate(ctx, m)
+	case *RateLimitUserLimitMutation:
+		return c.RateLimitUserLimit.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
 	case *RoleBindingMutation:
@@ -582,6 +606,139 @@ func (c *ApprovalTicketClient) mutate(ctx context.Context, m *ApprovalTicketMuta
 		return (&ApprovalTicketDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown ApprovalTicket mutation op: %q", m.Op())
+	}
+}
+
+// AuditArchiveClient is a client for the AuditArchive schema.
+type AuditArchiveClient struct {
+	config
+}
+
+// NewAuditArchiveClient returns a client for the AuditArchive from the given config.
+func NewAuditArchiveClient(c config) *AuditArchiveClient {
+	return &AuditArchiveClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `auditarchive.Hooks(f(g(h())))`.
+func (c *AuditArchiveClient) Use(hooks ...Hook) {
+	c.hooks.AuditArchive = append(c.hooks.AuditArchive, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `auditarchive.Intercept(f(g(h())))`.
+func (c *AuditArchiveClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuditArchive = append(c.inters.AuditArchive, interceptors...)
+}
+
+// Create returns a builder for creating a AuditArchive entity.
+func (c *AuditArchiveClient) Create() *AuditArchiveCreate {
+	mutation := newAuditArchiveMutation(c.config, OpCreate)
+	return &AuditArchiveCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuditArchive entities.
+func (c *AuditArchiveClient) CreateBulk(builders ...*AuditArchiveCreate) *AuditArchiveCreateBulk {
+	return &AuditArchiveCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuditArchiveClient) MapCreateBulk(slice any, setFunc func(*AuditArchiveCreate, int)) *AuditArchiveCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuditArchiveCreateBulk{err: fmt.Errorf("calling to AuditArchiveClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuditArchiveCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuditArchiveCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuditArchive.
+func (c *AuditArchiveClient) Update() *AuditArchiveUpdate {
+	mutation := newAuditArchiveMutation(c.config, OpUpdate)
+	return &AuditArchiveUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuditArchiveClient) UpdateOne(_m *AuditArchive) *AuditArchiveUpdateOne {
+	mutation := newAuditArchiveMutation(c.config, OpUpdateOne, withAuditArchive(_m))
+	return &AuditArchiveUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuditArchiveClient) UpdateOneID(id uuid.UUID) *AuditArchiveUpdateOne {
+	mutation := newAuditArchiveMutation(c.config, OpUpdateOne, withAuditArchiveID(id))
+	return &AuditArchiveUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuditArchive.
+func (c *AuditArchiveClient) Delete() *AuditArchiveDelete {
+	mutation := newAuditArchiveMutation(c.config, OpDelete)
+	return &AuditArchiveDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuditArchiveClient) DeleteOne(_m *AuditArchive) *AuditArchiveDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuditArchiveClient) DeleteOneID(id uuid.UUID) *AuditArchiveDeleteOne {
+	builder := c.Delete().Where(auditarchive.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuditArchiveDeleteOne{builder}
+}
+
+// Query returns a query builder for AuditArchive.
+func (c *AuditArchiveClient) Query() *AuditArchiveQuery {
+	return &AuditArchiveQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuditArchive},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuditArchive entity by its id.
+func (c *AuditArchiveClient) Get(ctx context.Context, id uuid.UUID) (*AuditArchive, error) {
+	return c.Query().Where(auditarchive.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuditArchiveClient) GetX(ctx context.Context, id uuid.UUID) *AuditArchive {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuditArchiveClient) Hooks() []Hook {
+	return c.hooks.AuditArchive
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuditArchiveClient) Interceptors() []Interceptor {
+	return c.inters.AuditArchive
+}
+
+func (c *AuditArchiveClient) mutate(ctx context.Context, m *AuditArchiveMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuditArchiveCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuditArchiveUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuditArchiveUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuditArchiveDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuditArchive mutation op: %q", m.Op())
 	}
 }
 
@@ -2995,6 +3152,272 @@ func (c *PermissionClient) mutate(ctx context.Context, m *PermissionMutation) (V
 	}
 }
 
+// RateLimitCounterClient is a client for the RateLimitCounter schema.
+type RateLimitCounterClient struct {
+	config
+}
+
+// NewRateLimitCounterClient returns a client for the RateLimitCounter from the given config.
+func NewRateLimitCounterClient(c config) *RateLimitCounterClient {
+	return &RateLimitCounterClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ratelimitcounter.Hooks(f(g(h())))`.
+func (c *RateLimitCounterClient) Use(hooks ...Hook) {
+	c.hooks.RateLimitCounter = append(c.hooks.RateLimitCounter, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ratelimitcounter.Intercept(f(g(h())))`.
+func (c *RateLimitCounterClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RateLimitCounter = append(c.inters.RateLimitCounter, interceptors...)
+}
+
+// Create returns a builder for creating a RateLimitCounter entity.
+func (c *RateLimitCounterClient) Create() *RateLimitCounterCreate {
+	mutation := newRateLimitCounterMutation(c.config, OpCreate)
+	return &RateLimitCounterCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RateLimitCounter entities.
+func (c *RateLimitCounterClient) CreateBulk(builders ...*RateLimitCounterCreate) *RateLimitCounterCreateBulk {
+	return &RateLimitCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RateLimitCounterClient) MapCreateBulk(slice any, setFunc func(*RateLimitCounterCreate, int)) *RateLimitCounterCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RateLimitCounterCreateBulk{err: fmt.Errorf("calling to RateLimitCounterClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RateLimitCounterCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RateLimitCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RateLimitCounter.
+func (c *RateLimitCounterClient) Update() *RateLimitCounterUpdate {
+	mutation := newRateLimitCounterMutation(c.config, OpUpdate)
+	return &RateLimitCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RateLimitCounterClient) UpdateOne(_m *RateLimitCounter) *RateLimitCounterUpdateOne {
+	mutation := newRateLimitCounterMutation(c.config, OpUpdateOne, withRateLimitCounter(_m))
+	return &RateLimitCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RateLimitCounterClient) UpdateOneID(id string) *RateLimitCounterUpdateOne {
+	mutation := newRateLimitCounterMutation(c.config, OpUpdateOne, withRateLimitCounterID(id))
+	return &RateLimitCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RateLimitCounter.
+func (c *RateLimitCounterClient) Delete() *RateLimitCounterDelete {
+	mutation := newRateLimitCounterMutation(c.config, OpDelete)
+	return &RateLimitCounterDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RateLimitCounterClient) DeleteOne(_m *RateLimitCounter) *RateLimitCounterDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RateLimitCounterClient) DeleteOneID(id string) *RateLimitCounterDeleteOne {
+	builder := c.Delete().Where(ratelimitcounter.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RateLimitCounterDeleteOne{builder}
+}
+
+// Query returns a query builder for RateLimitCounter.
+func (c *RateLimitCounterClient) Query() *RateLimitCounterQuery {
+	return &RateLimitCounterQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRateLimitCounter},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RateLimitCounter entity by its id.
+func (c *RateLimitCounterClient) Get(ctx context.Context, id string) (*RateLimitCounter, error) {
+	return c.Query().Where(ratelimitcounter.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RateLimitCounterClient) GetX(ctx context.Context, id string) *RateLimitCounter {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *RateLimitCounterClient) Hooks() []Hook {
+	return c.hooks.RateLimitCounter
+}
+
+// Interceptors returns the client interceptors.
+func (c *RateLimitCounterClient) Interceptors() []Interceptor {
+	return c.inters.RateLimitCounter
+}
+
+func (c *RateLimitCounterClient) mutate(ctx context.Context, m *RateLimitCounterMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RateLimitCounterCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RateLimitCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RateLimitCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RateLimitCounterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RateLimitCounter mutation op: %q", m.Op())
+	}
+}
+
+// RateLimitUserLimitClient is a client for the RateLimitUserLimit schema.
+type RateLimitUserLimitClient struct {
+	config
+}
+
+// NewRateLimitUserLimitClient returns a client for the RateLimitUserLimit from the given config.
+func NewRateLimitUserLimitClient(c config) *RateLimitUserLimitClient {
+	return &RateLimitUserLimitClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ratelimituserlimit.Hooks(f(g(h())))`.
+func (c *RateLimitUserLimitClient) Use(hooks ...Hook) {
+	c.hooks.RateLimitUserLimit = append(c.hooks.RateLimitUserLimit, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ratelimituserlimit.Intercept(f(g(h())))`.
+func (c *RateLimitUserLimitClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RateLimitUserLimit = append(c.inters.RateLimitUserLimit, interceptors...)
+}
+
+// Create returns a builder for creating a RateLimitUserLimit entity.
+func (c *RateLimitUserLimitClient) Create() *RateLimitUserLimitCreate {
+	mutation := newRateLimitUserLimitMutation(c.config, OpCreate)
+	return &RateLimitUserLimitCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RateLimitUserLimit entities.
+func (c *RateLimitUserLimitClient) CreateBulk(builders ...*RateLimitUserLimitCreate) *RateLimitUserLimitCreateBulk {
+	return &RateLimitUserLimitCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RateLimitUserLimitClient) MapCreateBulk(slice any, setFunc func(*RateLimitUserLimitCreate, int)) *RateLimitUserLimitCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RateLimitUserLimitCreateBulk{err: fmt.Errorf("calling to RateLimitUserLimitClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RateLimitUserLimitCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RateLimitUserLimitCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RateLimitUserLimit.
+func (c *RateLimitUserLimitClient) Update() *RateLimitUserLimitUpdate {
+	mutation := newRateLimitUserLimitMutation(c.config, OpUpdate)
+	return &RateLimitUserLimitUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RateLimitUserLimitClient) UpdateOne(_m *RateLimitUserLimit) *RateLimitUserLimitUpdateOne {
+	mutation := newRateLimitUserLimitMutation(c.config, OpUpdateOne, withRateLimitUserLimit(_m))
+	return &RateLimitUserLimitUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RateLimitUserLimitClient) UpdateOneID(id uuid.UUID) *RateLimitUserLimitUpdateOne {
+	mutation := newRateLimitUserLimitMutation(c.config, OpUpdateOne, withRateLimitUserLimitID(id))
+	return &RateLimitUserLimitUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RateLimitUserLimit.
+func (c *RateLimitUserLimitClient) Delete() *RateLimitUserLimitDelete {
+	mutation := newRateLimitUserLimitMutation(c.config, OpDelete)
+	return &RateLimitUserLimitDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RateLimitUserLimitClient) DeleteOne(_m *RateLimitUserLimit) *RateLimitUserLimitDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RateLimitUserLimitClient) DeleteOneID(id uuid.UUID) *RateLimitUserLimitDeleteOne {
+	builder := c.Delete().Where(ratelimituserlimit.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RateLimitUserLimitDeleteOne{builder}
+}
+
+// Query returns a query builder for RateLimitUserLimit.
+func (c *RateLimitUserLimitClient) Query() *RateLimitUserLimitQuery {
+	return &RateLimitUserLimitQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRateLimitUserLimit},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RateLimitUserLimit entity by its id.
+func (c *RateLimitUserLimitClient) Get(ctx context.Context, id uuid.UUID) (*RateLimitUserLimit, error) {
+	return c.Query().Where(ratelimituserlimit.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RateLimitUserLimitClient) GetX(ctx context.Context, id uuid.UUID) *RateLimitUserLimit {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *RateLimitUserLimitClient) Hooks() []Hook {
+	return c.hooks.RateLimitUserLimit
+}
+
+// Interceptors returns the client interceptors.
+func (c *RateLimitUserLimitClient) Interceptors() []Interceptor {
+	return c.inters.RateLimitUserLimit
+}
+
+func (c *RateLimitUserLimitClient) mutate(ctx context.Context, m *RateLimitUserLimitMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RateLimitUserLimitCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RateLimitUserLimitUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RateLimitUserLimitUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RateLimitUserLimitDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RateLimitUserLimit mutation op: %q", m.Op())
+	}
+}
+
 // RoleClient is a client for the Role schema.
 type RoleClient struct {
 	config
@@ -4637,20 +5060,22 @@ func (c *WorkerHeartbeatClient) mutate(ctx context.Context, m *WorkerHeartbeatMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ApprovalTicket, AuditLog, AuditWebhookCursor, AutoApprovalPolicy,
+		ApprovalTicket, AuditArchive, AuditLog, AuditWebhookCursor, AutoApprovalPolicy,
 		AutoApprovalSwitch, Cluster, ClusterHealthCheck, ClusterWatchLease,
 		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
 		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
-		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
-		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Hook
+		Permission, RateLimitCounter, RateLimitUserLimit, Role, RoleBinding, Service,
+		Session, System, SystemMember, SystemSecret, Template, User, VM,
+		WorkerHeartbeat []ent.Hook
 	}
 	inters struct {
-		ApprovalTicket, AuditLog, AuditWebhookCursor, AutoApprovalPolicy,
+		ApprovalTicket, AuditArchive, AuditLog, AuditWebhookCursor, AutoApprovalPolicy,
 		AutoApprovalSwitch, Cluster, ClusterHealthCheck, ClusterWatchLease,
 		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
 		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
-		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
-		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Interceptor
+		Permission, RateLimitCounter, RateLimitUserLimit, Role, RoleBinding, Service,
+		Session, System, SystemMember, SystemSecret, Template, User, VM,
+		WorkerHeartbeat []ent.Interceptor
 	}
 )
 

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/auditarchive"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
 	"kv-shepherd.io/shepherd/ent/autoapprovalpolicy"
@@ -31,6 +32,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/permission"
+	"kv-shepherd.io/shepherd/ent/ratelimitcounter"
+	"kv-shepherd.io/shepherd/ent/ratelimituserlimit"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/ent/service"
@@ -103,6 +106,7 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			approvalticket.Table:     approvalticket.ValidColumn,
+			auditarchive.Table:       auditarchive.ValidColumn,
 			auditlog.Table:           auditlog.ValidColumn,
 			auditwebhookcursor.Table: auditwebhookcursor.ValidColumn,
 			autoapprovalpolicy.Table: autoapprovalpolicy.ValidColumn,
@@ -121,6 +125,8 @@ func checkColumn(t, c string) error {
 			notification.Table:       notification.ValidColumn,
 			pendingadoption.Table:    pendingadoption.ValidColumn,
 			permission.Table:         permission.ValidColumn,
+			ratelimitcounter.Table:   ratelimitcounter.ValidColumn,
+			ratelimituserlimit.Table: ratelimituserlimit.ValidColumn,
 			role.Table:               role.ValidColumn,
 			rolebinding.Table:        rolebinding.ValidColumn,
 			service.Table:            service.ValidColumn,

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/auditarchive"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
 	"kv-shepherd.io/shepherd/ent/autoapprovalpolicy"
@@ -32,6 +33,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/permission"
 	"kv-shepherd.io/shepherd/ent/predicate"
+	"kv-shepherd.io/shepherd/ent/ratelimitcounter"
+	"kv-shepherd.io/shepherd/ent/ratelimituserlimit"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/ent/schema"
@@ -56,6 +59,7 @@ const (
 
 	// Node types.
 	TypeApprovalTicket     = "ApprovalTicket"
+	TypeAuditArchive       = "AuditArchive"
 	TypeAuditLog           = "AuditLog"
 	TypeAuditWebhookCursor = "AuditWebhookCursor"
 	TypeAutoApprovalPolicy = "AutoApprovalPolicy"
@@ -74,6 +78,8 @@ const (
 	TypeNotification       = "Notification"
 	TypePendingAdoption    = "PendingAdoption"
 	TypePermission         = "Permission"
+	TypeRateLimitCounter   = "RateLimitCounter"
+	TypeRateLimitUserLimit = "RateLimitUserLimit"
 	TypeRole               = "Role"
 	TypeRoleBinding        = "RoleBinding"
 	TypeService            = "Service"
@@ -2952,6 +2958,785 @@ func (m *ApprovalTicketMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *ApprovalTicketMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown ApprovalTicket edge %s", name)
+}
+
+// AuditArchiveMutation represents an operation that mutates the AuditArchive nodes in the graph.
+type AuditArchiveMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *uuid.UUID
+	created_at    *time.Time
+	first_at      *time.Time
+	last_at       *time.Time
+	row_count     *int
+	addrow_count  *int
+	classes       *map[string]int
+	sha256        *string
+	size_bytes    *int
+	addsize_bytes *int
+	content       *[]byte
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*AuditArchive, error)
+	predicates    []predicate.AuditArchive
+}
+
+var _ ent.Mutation = (*AuditArchiveMutation)(nil)
+
+// auditarchiveOption allows management of the mutation configuration using functional options.
+type auditarchiveOption func(*AuditArchiveMutation)
+
+// newAuditArchiveMutation creates new mutation for the AuditArchive entity.
+func newAuditArchiveMutation(c config, op Op, opts ...auditarchiveOption) *AuditArchiveMutation {
+	m := &AuditArchiveMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAuditArchive,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAuditArchiveID sets the ID field of the mutation.
+func withAuditArchiveID(id uuid.UUID) auditarchiveOption {
+	return func(m *AuditArchiveMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AuditArchive
+		)
+		m.oldValue = func(ctx context.Context) (*AuditArchive, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AuditArchive.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAuditArchive sets the old AuditArchive of the mutation.
+func withAuditArchive(node *AuditArchive) auditarchiveOption {
+	return func(m *AuditArchiveMutation) {
+		m.oldValue = func(context.Context) (*AuditArchive, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AuditArchiveMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AuditArchiveMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AuditArchive entities.
+func (m *AuditArchiveMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AuditArchiveMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AuditArchiveMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AuditArchive.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AuditArchiveMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AuditArchiveMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AuditArchive entity.
+// If the AuditArchive object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditArchiveMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AuditArchiveMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetFirstAt sets the "first_at" field.
+func (m *AuditArchiveMutation) SetFirstAt(t time.Time) {
+	m.first_at = &t
+}
+
+// FirstAt returns the value of the "first_at" field in the mutation.
+func (m *AuditArchiveMutation) FirstAt() (r time.Time, exists bool) {
+	v := m.first_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFirstAt returns the old "first_at" field's value of the AuditArchive entity.
+// If the AuditArchive object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditArchiveMutation) OldFirstAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFirstAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFirstAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFirstAt: %w", err)
+	}
+	return oldValue.FirstAt, nil
+}
+
+// ResetFirstAt resets all changes to the "first_at" field.
+func (m *AuditArchiveMutation) ResetFirstAt() {
+	m.first_at = nil
+}
+
+// SetLastAt sets the "last_at" field.
+func (m *AuditArchiveMutation) SetLastAt(t time.Time) {
+	m.last_at = &t
+}
+
+// LastAt returns the value of the "last_at" field in the mutation.
+func (m *AuditArchiveMutation) LastAt() (r time.Time, exists bool) {
+	v := m.last_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastAt returns the old "last_at" field's value of the AuditArchive entity.
+// If the AuditArchive object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditArchiveMutation) OldLastAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastAt: %w", err)
+	}
+	return oldValue.LastAt, nil
+}
+
+// ResetLastAt resets all changes to the "last_at" field.
+func (m *AuditArchiveMutation) ResetLastAt() {
+	m.last_at = nil
+}
+
+// SetRowCount sets the "row_count" field.
+func (m *AuditArchiveMutation) SetRowCount(i int) {
+	m.row_count = &i
+	m.addrow_count = nil
+}
+
+// RowCount returns the value of the "row_count" field in the mutation.
+func (m *AuditArchiveMutation) RowCount() (r int, exists bool) {
+	v := m.row_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRowCount returns the old "row_count" field's value of the AuditArchive entity.
+// If the AuditArchive object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditArchiveMutation) OldRowCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRowCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRowCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRowCount: %w", err)
+	}
+	return oldValue.RowCount, nil
+}
+
+// AddRowCount adds i to the "row_count" field.
+func (m *AuditArchiveMutation) AddRowCount(i int) {
+	if m.addrow_count != nil {
+		*m.addrow_count += i
+	} else {
+		m.addrow_count = &i
+	}
+}
+
+// AddedRowCount returns the value that was added to the "row_count" field in this mutation.
+func (m *AuditArchiveMutation) AddedRowCount() (r int, exists bool) {
+	v := m.addrow_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRowCount resets all changes to the "row_count" field.
+func (m *AuditArchiveMutation) ResetRowCount() {
+	m.row_count = nil
+	m.addrow_count = nil
+}
+
+// SetClasses sets the "classes" field.
+func (m *AuditArchiveMutation) SetClasses(value map[string]int) {
+	m.classes = &value
+}
+
+// Classes returns the value of the "classes" field in the mutation.
+func (m *AuditArchiveMutation) Classes() (r map[string]int, exists bool) {
+	v := m.classes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClasses returns the old "classes" field's value of the AuditArchive entity.
+// If the AuditArchive object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditArchiveMutation) OldClasses(ctx context.Context) (v map[string]int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClasses is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClasses requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClasses: %w", err)
+	}
+	return oldValue.Classes, nil
+}
+
+// ResetClasses resets all changes to the "classes" field.
+func (m *AuditArchiveMutation) ResetClasses() {
+	m.classes = nil
+}
+
+// SetSha256 sets the "sha256" field.
+func (m *AuditArchiveMutation) SetSha256(s string) {
+	m.sha256 = &s
+}
+
+// Sha256 returns the value of the "sha256" field in the mutation.
+func (m *AuditArchiveMutation) Sha256() (r string, exists bool) {
+	v := m.sha256
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSha256 returns the old "sha256" field's value of the AuditArchive entity.
+// If the AuditArchive object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditArchiveMutation) OldSha256(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSha256 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSha256 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSha256: %w", err)
+	}
+	return oldValue.Sha256, nil
+}
+
+// ResetSha256 resets all changes to the "sha256" field.
+func (m *AuditArchiveMutation) ResetSha256() {
+	m.sha256 = nil
+}
+
+// SetSizeBytes sets the "size_bytes" field.
+func (m *AuditArchiveMutation) SetSizeBytes(i int) {
+	m.size_bytes = &i
+	m.addsize_bytes = nil
+}
+
+// SizeBytes returns the value of the "size_bytes" field in the mutation.
+func (m *AuditArchiveMutation) SizeBytes() (r int, exists bool) {
+	v := m.size_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSizeBytes returns the old "size_bytes" field's value of the AuditArchive entity.
+// If the AuditArchive object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditArchiveMutation) OldSizeBytes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSizeBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSizeBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSizeBytes: %w", err)
+	}
+	return oldValue.SizeBytes, nil
+}
+
+// AddSizeBytes adds i to the "size_bytes" field.
+func (m *AuditArchiveMutation) AddSizeBytes(i int) {
+	if m.addsize_bytes != nil {
+		*m.addsize_bytes += i
+	} else {
+		m.addsize_bytes = &i
+	}
+}
+
+// AddedSizeBytes returns the value that was added to the "size_bytes" field in this mutation.
+func (m *AuditArchiveMutation) AddedSizeBytes() (r int, exists bool) {
+	v := m.addsize_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSizeBytes resets all changes to the "size_bytes" field.
+func (m *AuditArchiveMutation) ResetSizeBytes() {
+	m.size_bytes = nil
+	m.addsize_bytes = nil
+}
+
+// SetContent sets the "content" field.
+func (m *AuditArchiveMutation) SetContent(b []byte) {
+	m.content = &b
+}
+
+// Content returns the value of the "content" field in the mutation.
+func (m *AuditArchiveMutation) Content() (r []byte, exists bool) {
+	v := m.content
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContent returns the old "content" field's value of the AuditArchive entity.
+// If the AuditArchive object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditArchiveMutation) OldContent(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContent: %w", err)
+	}
+	return oldValue.Content, nil
+}
+
+// ResetContent resets all changes to the "content" field.
+func (m *AuditArchiveMutation) ResetContent() {
+	m.content = nil
+}
+
+// Where appends a list predicates to the AuditArchiveMutation builder.
+func (m *AuditArchiveMutation) Where(ps ...predicate.AuditArchive) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AuditArchiveMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AuditArchiveMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AuditArchive, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AuditArchiveMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AuditArchiveMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AuditArchive).
+func (m *AuditArchiveMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AuditArchiveMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, auditarchive.FieldCreatedAt)
+	}
+	if m.first_at != nil {
+		fields = append(fields, auditarchive.FieldFirstAt)
+	}
+	if m.last_at != nil {
+		fields = append(fields, auditarchive.FieldLastAt)
+	}
+	if m.row_count != nil {
+		fields = append(fields, auditarchive.FieldRowCount)
+	}
+	if m.classes != nil {
+		fields = append(fields, auditarchive.FieldClasses)
+	}
+	if m.sha256 != nil {
+		fields = append(fields, auditarchive.FieldSha256)
+	}
+	if m.size_bytes != nil {
+		fields = append(fields, auditarchive.FieldSizeBytes)
+	}
+	if m.content != nil {
+		fields = append(fields, auditarchive.FieldContent)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AuditArchiveMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case auditarchive.FieldCreatedAt:
+		return m.CreatedAt()
+	case auditarchive.FieldFirstAt:
+		return m.FirstAt()
+	case auditarchive.FieldLastAt:
+		return m.LastAt()
+	case auditarchive.FieldRowCount:
+		return m.RowCount()
+	case auditarchive.FieldClasses:
+		return m.Classes()
+	case auditarchive.FieldSha256:
+		return m.Sha256()
+	case auditarchive.FieldSizeBytes:
+		return m.SizeBytes()
+	case auditarchive.FieldContent:
+		return m.Content()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AuditArchiveMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case auditarchive.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case auditarchive.FieldFirstAt:
+		return m.OldFirstAt(ctx)
+	case auditarchive.FieldLastAt:
+		return m.OldLastAt(ctx)
+	case auditarchive.FieldRowCount:
+		return m.OldRowCount(ctx)
+	case auditarchive.FieldClasses:
+		return m.OldClasses(ctx)
+	case auditarchive.FieldSha256:
+		return m.OldSha256(ctx)
+	case auditarchive.FieldSizeBytes:
+		return m.OldSizeBytes(ctx)
+	case auditarchive.FieldContent:
+		return m.OldContent(ctx)
+	}
+	return nil, fmt.Errorf("unknown AuditArchive field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AuditArchiveMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case auditarchive.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case auditarchive.FieldFirstAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFirstAt(v)
+		return nil
+	case auditarchive.FieldLastAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastAt(v)
+		return nil
+	case auditarchive.FieldRowCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRowCount(v)
+		return nil
+	case auditarchive.FieldClasses:
+		v, ok := value.(map[string]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClasses(v)
+		return nil
+	case auditarchive.FieldSha256:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSha256(v)
+		return nil
+	case auditarchive.FieldSizeBytes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSizeBytes(v)
+		return nil
+	case auditarchive.FieldContent:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContent(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AuditArchive field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AuditArchiveMutation) AddedFields() []string {
+	var fields []string
+	if m.addrow_count != nil {
+		fields = append(fields, auditarchive.FieldRowCount)
+	}
+	if m.addsize_bytes != nil {
+		fields = append(fields, auditarchive.FieldSizeBytes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AuditArchiveMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case auditarchive.FieldRowCount:
+		return m.AddedRowCount()
+	case auditarchive.FieldSizeBytes:
+		return m.AddedSizeBytes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AuditArchiveMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case auditarchive.FieldRowCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRowCount(v)
+		return nil
+	case auditarchive.FieldSizeBytes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSizeBytes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AuditArchive numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AuditArchiveMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AuditArchiveMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AuditArchiveMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown AuditArchive nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AuditArchiveMutation) ResetField(name string) error {
+	switch name {
+	case auditarchive.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case auditarchive.FieldFirstAt:
+		m.ResetFirstAt()
+		return nil
+	case auditarchive.FieldLastAt:
+		m.ResetLastAt()
+		return nil
+	case auditarchive.FieldRowCount:
+		m.ResetRowCount()
+		return nil
+	case auditarchive.FieldClasses:
+		m.ResetClasses()
+		return nil
+	case auditarchive.FieldSha256:
+		m.ResetSha256()
+		return nil
+	case auditarchive.FieldSizeBytes:
+		m.ResetSizeBytes()
+		return nil
+	case auditarchive.FieldContent:
+		m.ResetContent()
+		return nil
+	}
+	return fmt.Errorf("unknown AuditArchive field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AuditArchiveMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AuditArchiveMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AuditArchiveMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AuditArchiveMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AuditArchiveMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AuditArchiveMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AuditArchiveMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AuditArchive unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AuditArchiveMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AuditArchive edge %s", name)
 }
 
 // AuditLogMutation represents an operation that mutates the AuditLog nodes in the graph.
@@ -19827,6 +20612,1502 @@ func (m *PermissionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Permission edge %s", name)
+}
+
+// RateLimitCounterMutation represents an operation that mutates the RateLimitCounter nodes in the graph.
+type RateLimitCounterMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *string
+	window_start     *time.Time
+	current_value    *int
+	addcurrent_value *int
+	clearedFields    map[string]struct{}
+	done             bool
+	oldValue         func(context.Context) (*RateLimitCounter, error)
+	predicates       []predicate.RateLimitCounter
+}
+
+var _ ent.Mutation = (*RateLimitCounterMutation)(nil)
+
+// ratelimitcounterOption allows management of the mutation configuration using functional options.
+type ratelimitcounterOption func(*RateLimitCounterMutation)
+
+// newRateLimitCounterMutation creates new mutation for the RateLimitCounter entity.
+func newRateLimitCounterMutation(c config, op Op, opts ...ratelimitcounterOption) *RateLimitCounterMutation {
+	m := &RateLimitCounterMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRateLimitCounter,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRateLimitCounterID sets the ID field of the mutation.
+func withRateLimitCounterID(id string) ratelimitcounterOption {
+	return func(m *RateLimitCounterMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RateLimitCounter
+		)
+		m.oldValue = func(ctx context.Context) (*RateLimitCounter, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RateLimitCounter.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRateLimitCounter sets the old RateLimitCounter of the mutation.
+func withRateLimitCounter(node *RateLimitCounter) ratelimitcounterOption {
+	return func(m *RateLimitCounterMutation) {
+		m.oldValue = func(context.Context) (*RateLimitCounter, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RateLimitCounterMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RateLimitCounterMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of RateLimitCounter entities.
+func (m *RateLimitCounterMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RateLimitCounterMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RateLimitCounterMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RateLimitCounter.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetWindowStart sets the "window_start" field.
+func (m *RateLimitCounterMutation) SetWindowStart(t time.Time) {
+	m.window_start = &t
+}
+
+// WindowStart returns the value of the "window_start" field in the mutation.
+func (m *RateLimitCounterMutation) WindowStart() (r time.Time, exists bool) {
+	v := m.window_start
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWindowStart returns the old "window_start" field's value of the RateLimitCounter entity.
+// If the RateLimitCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitCounterMutation) OldWindowStart(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWindowStart is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWindowStart requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWindowStart: %w", err)
+	}
+	return oldValue.WindowStart, nil
+}
+
+// ResetWindowStart resets all changes to the "window_start" field.
+func (m *RateLimitCounterMutation) ResetWindowStart() {
+	m.window_start = nil
+}
+
+// SetCurrentValue sets the "current_value" field.
+func (m *RateLimitCounterMutation) SetCurrentValue(i int) {
+	m.current_value = &i
+	m.addcurrent_value = nil
+}
+
+// CurrentValue returns the value of the "current_value" field in the mutation.
+func (m *RateLimitCounterMutation) CurrentValue() (r int, exists bool) {
+	v := m.current_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrentValue returns the old "current_value" field's value of the RateLimitCounter entity.
+// If the RateLimitCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitCounterMutation) OldCurrentValue(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrentValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrentValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrentValue: %w", err)
+	}
+	return oldValue.CurrentValue, nil
+}
+
+// AddCurrentValue adds i to the "current_value" field.
+func (m *RateLimitCounterMutation) AddCurrentValue(i int) {
+	if m.addcurrent_value != nil {
+		*m.addcurrent_value += i
+	} else {
+		m.addcurrent_value = &i
+	}
+}
+
+// AddedCurrentValue returns the value that was added to the "current_value" field in this mutation.
+func (m *RateLimitCounterMutation) AddedCurrentValue() (r int, exists bool) {
+	v := m.addcurrent_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCurrentValue resets all changes to the "current_value" field.
+func (m *RateLimitCounterMutation) ResetCurrentValue() {
+	m.current_value = nil
+	m.addcurrent_value = nil
+}
+
+// Where appends a list predicates to the RateLimitCounterMutation builder.
+func (m *RateLimitCounterMutation) Where(ps ...predicate.RateLimitCounter) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RateLimitCounterMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RateLimitCounterMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RateLimitCounter, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RateLimitCounterMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RateLimitCounterMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RateLimitCounter).
+func (m *RateLimitCounterMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RateLimitCounterMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.window_start != nil {
+		fields = append(fields, ratelimitcounter.FieldWindowStart)
+	}
+	if m.current_value != nil {
+		fields = append(fields, ratelimitcounter.FieldCurrentValue)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RateLimitCounterMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ratelimitcounter.FieldWindowStart:
+		return m.WindowStart()
+	case ratelimitcounter.FieldCurrentValue:
+		return m.CurrentValue()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RateLimitCounterMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ratelimitcounter.FieldWindowStart:
+		return m.OldWindowStart(ctx)
+	case ratelimitcounter.FieldCurrentValue:
+		return m.OldCurrentValue(ctx)
+	}
+	return nil, fmt.Errorf("unknown RateLimitCounter field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RateLimitCounterMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ratelimitcounter.FieldWindowStart:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWindowStart(v)
+		return nil
+	case ratelimitcounter.FieldCurrentValue:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrentValue(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RateLimitCounter field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RateLimitCounterMutation) AddedFields() []string {
+	var fields []string
+	if m.addcurrent_value != nil {
+		fields = append(fields, ratelimitcounter.FieldCurrentValue)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RateLimitCounterMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case ratelimitcounter.FieldCurrentValue:
+		return m.AddedCurrentValue()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RateLimitCounterMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case ratelimitcounter.FieldCurrentValue:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCurrentValue(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RateLimitCounter numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RateLimitCounterMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RateLimitCounterMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RateLimitCounterMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown RateLimitCounter nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RateLimitCounterMutation) ResetField(name string) error {
+	switch name {
+	case ratelimitcounter.FieldWindowStart:
+		m.ResetWindowStart()
+		return nil
+	case ratelimitcounter.FieldCurrentValue:
+		m.ResetCurrentValue()
+		return nil
+	}
+	return fmt.Errorf("unknown RateLimitCounter field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RateLimitCounterMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RateLimitCounterMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RateLimitCounterMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RateLimitCounterMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RateLimitCounterMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RateLimitCounterMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RateLimitCounterMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown RateLimitCounter unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RateLimitCounterMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown RateLimitCounter edge %s", name)
+}
+
+// RateLimitUserLimitMutation represents an operation that mutates the RateLimitUserLimit nodes in the graph.
+type RateLimitUserLimitMutation struct {
+	config
+	op                        Op
+	typ                       string
+	id                        *uuid.UUID
+	exempt                    *bool
+	exempt_until              *time.Time
+	changes_per_minute        *int
+	addchanges_per_minute     *int
+	pending_batches           *int
+	addpending_batches        *int
+	pending_batch_items       *int
+	addpending_batch_items    *int
+	batch_cooldown_seconds    *int
+	addbatch_cooldown_seconds *int
+	reason                    *string
+	updated_by                *uuid.UUID
+	updated_by_name           *string
+	updated_at                *time.Time
+	clearedFields             map[string]struct{}
+	done                      bool
+	oldValue                  func(context.Context) (*RateLimitUserLimit, error)
+	predicates                []predicate.RateLimitUserLimit
+}
+
+var _ ent.Mutation = (*RateLimitUserLimitMutation)(nil)
+
+// ratelimituserlimitOption allows management of the mutation configuration using functional options.
+type ratelimituserlimitOption func(*RateLimitUserLimitMutation)
+
+// newRateLimitUserLimitMutation creates new mutation for the RateLimitUserLimit entity.
+func newRateLimitUserLimitMutation(c config, op Op, opts ...ratelimituserlimitOption) *RateLimitUserLimitMutation {
+	m := &RateLimitUserLimitMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRateLimitUserLimit,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRateLimitUserLimitID sets the ID field of the mutation.
+func withRateLimitUserLimitID(id uuid.UUID) ratelimituserlimitOption {
+	return func(m *RateLimitUserLimitMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RateLimitUserLimit
+		)
+		m.oldValue = func(ctx context.Context) (*RateLimitUserLimit, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RateLimitUserLimit.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRateLimitUserLimit sets the old RateLimitUserLimit of the mutation.
+func withRateLimitUserLimit(node *RateLimitUserLimit) ratelimituserlimitOption {
+	return func(m *RateLimitUserLimitMutation) {
+		m.oldValue = func(context.Context) (*RateLimitUserLimit, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RateLimitUserLimitMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RateLimitUserLimitMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of RateLimitUserLimit entities.
+func (m *RateLimitUserLimitMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RateLimitUserLimitMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RateLimitUserLimitMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RateLimitUserLimit.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetExempt sets the "exempt" field.
+func (m *RateLimitUserLimitMutation) SetExempt(b bool) {
+	m.exempt = &b
+}
+
+// Exempt returns the value of the "exempt" field in the mutation.
+func (m *RateLimitUserLimitMutation) Exempt() (r bool, exists bool) {
+	v := m.exempt
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExempt returns the old "exempt" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldExempt(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExempt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExempt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExempt: %w", err)
+	}
+	return oldValue.Exempt, nil
+}
+
+// ResetExempt resets all changes to the "exempt" field.
+func (m *RateLimitUserLimitMutation) ResetExempt() {
+	m.exempt = nil
+}
+
+// SetExemptUntil sets the "exempt_until" field.
+func (m *RateLimitUserLimitMutation) SetExemptUntil(t time.Time) {
+	m.exempt_until = &t
+}
+
+// ExemptUntil returns the value of the "exempt_until" field in the mutation.
+func (m *RateLimitUserLimitMutation) ExemptUntil() (r time.Time, exists bool) {
+	v := m.exempt_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExemptUntil returns the old "exempt_until" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldExemptUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExemptUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExemptUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExemptUntil: %w", err)
+	}
+	return oldValue.ExemptUntil, nil
+}
+
+// ClearExemptUntil clears the value of the "exempt_until" field.
+func (m *RateLimitUserLimitMutation) ClearExemptUntil() {
+	m.exempt_until = nil
+	m.clearedFields[ratelimituserlimit.FieldExemptUntil] = struct{}{}
+}
+
+// ExemptUntilCleared returns if the "exempt_until" field was cleared in this mutation.
+func (m *RateLimitUserLimitMutation) ExemptUntilCleared() bool {
+	_, ok := m.clearedFields[ratelimituserlimit.FieldExemptUntil]
+	return ok
+}
+
+// ResetExemptUntil resets all changes to the "exempt_until" field.
+func (m *RateLimitUserLimitMutation) ResetExemptUntil() {
+	m.exempt_until = nil
+	delete(m.clearedFields, ratelimituserlimit.FieldExemptUntil)
+}
+
+// SetChangesPerMinute sets the "changes_per_minute" field.
+func (m *RateLimitUserLimitMutation) SetChangesPerMinute(i int) {
+	m.changes_per_minute = &i
+	m.addchanges_per_minute = nil
+}
+
+// ChangesPerMinute returns the value of the "changes_per_minute" field in the mutation.
+func (m *RateLimitUserLimitMutation) ChangesPerMinute() (r int, exists bool) {
+	v := m.changes_per_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangesPerMinute returns the old "changes_per_minute" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldChangesPerMinute(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangesPerMinute is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangesPerMinute requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangesPerMinute: %w", err)
+	}
+	return oldValue.ChangesPerMinute, nil
+}
+
+// AddChangesPerMinute adds i to the "changes_per_minute" field.
+func (m *RateLimitUserLimitMutation) AddChangesPerMinute(i int) {
+	if m.addchanges_per_minute != nil {
+		*m.addchanges_per_minute += i
+	} else {
+		m.addchanges_per_minute = &i
+	}
+}
+
+// AddedChangesPerMinute returns the value that was added to the "changes_per_minute" field in this mutation.
+func (m *RateLimitUserLimitMutation) AddedChangesPerMinute() (r int, exists bool) {
+	v := m.addchanges_per_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearChangesPerMinute clears the value of the "changes_per_minute" field.
+func (m *RateLimitUserLimitMutation) ClearChangesPerMinute() {
+	m.changes_per_minute = nil
+	m.addchanges_per_minute = nil
+	m.clearedFields[ratelimituserlimit.FieldChangesPerMinute] = struct{}{}
+}
+
+// ChangesPerMinuteCleared returns if the "changes_per_minute" field was cleared in this mutation.
+func (m *RateLimitUserLimitMutation) ChangesPerMinuteCleared() bool {
+	_, ok := m.clearedFields[ratelimituserlimit.FieldChangesPerMinute]
+	return ok
+}
+
+// ResetChangesPerMinute resets all changes to the "changes_per_minute" field.
+func (m *RateLimitUserLimitMutation) ResetChangesPerMinute() {
+	m.changes_per_minute = nil
+	m.addchanges_per_minute = nil
+	delete(m.clearedFields, ratelimituserlimit.FieldChangesPerMinute)
+}
+
+// SetPendingBatches sets the "pending_batches" field.
+func (m *RateLimitUserLimitMutation) SetPendingBatches(i int) {
+	m.pending_batches = &i
+	m.addpending_batches = nil
+}
+
+// PendingBatches returns the value of the "pending_batches" field in the mutation.
+func (m *RateLimitUserLimitMutation) PendingBatches() (r int, exists bool) {
+	v := m.pending_batches
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPendingBatches returns the old "pending_batches" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldPendingBatches(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPendingBatches is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPendingBatches requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPendingBatches: %w", err)
+	}
+	return oldValue.PendingBatches, nil
+}
+
+// AddPendingBatches adds i to the "pending_batches" field.
+func (m *RateLimitUserLimitMutation) AddPendingBatches(i int) {
+	if m.addpending_batches != nil {
+		*m.addpending_batches += i
+	} else {
+		m.addpending_batches = &i
+	}
+}
+
+// AddedPendingBatches returns the value that was added to the "pending_batches" field in this mutation.
+func (m *RateLimitUserLimitMutation) AddedPendingBatches() (r int, exists bool) {
+	v := m.addpending_batches
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPendingBatches clears the value of the "pending_batches" field.
+func (m *RateLimitUserLimitMutation) ClearPendingBatches() {
+	m.pending_batches = nil
+	m.addpending_batches = nil
+	m.clearedFields[ratelimituserlimit.FieldPendingBatches] = struct{}{}
+}
+
+// PendingBatchesCleared returns if the "pending_batches" field was cleared in this mutation.
+func (m *RateLimitUserLimitMutation) PendingBatchesCleared() bool {
+	_, ok := m.clearedFields[ratelimituserlimit.FieldPendingBatches]
+	return ok
+}
+
+// ResetPendingBatches resets all changes to the "pending_batches" field.
+func (m *RateLimitUserLimitMutation) ResetPendingBatches() {
+	m.pending_batches = nil
+	m.addpending_batches = nil
+	delete(m.clearedFields, ratelimituserlimit.FieldPendingBatches)
+}
+
+// SetPendingBatchItems sets the "pending_batch_items" field.
+func (m *RateLimitUserLimitMutation) SetPendingBatchItems(i int) {
+	m.pending_batch_items = &i
+	m.addpending_batch_items = nil
+}
+
+// PendingBatchItems returns the value of the "pending_batch_items" field in the mutation.
+func (m *RateLimitUserLimitMutation) PendingBatchItems() (r int, exists bool) {
+	v := m.pending_batch_items
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPendingBatchItems returns the old "pending_batch_items" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldPendingBatchItems(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPendingBatchItems is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPendingBatchItems requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPendingBatchItems: %w", err)
+	}
+	return oldValue.PendingBatchItems, nil
+}
+
+// AddPendingBatchItems adds i to the "pending_batch_items" field.
+func (m *RateLimitUserLimitMutation) AddPendingBatchItems(i int) {
+	if m.addpending_batch_items != nil {
+		*m.addpending_batch_items += i
+	} else {
+		m.addpending_batch_items = &i
+	}
+}
+
+// AddedPendingBatchItems returns the value that was added to the "pending_batch_items" field in this mutation.
+func (m *RateLimitUserLimitMutation) AddedPendingBatchItems() (r int, exists bool) {
+	v := m.addpending_batch_items
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPendingBatchItems clears the value of the "pending_batch_items" field.
+func (m *RateLimitUserLimitMutation) ClearPendingBatchItems() {
+	m.pending_batch_items = nil
+	m.addpending_batch_items = nil
+	m.clearedFields[ratelimituserlimit.FieldPendingBatchItems] = struct{}{}
+}
+
+// PendingBatchItemsCleared returns if the "pending_batch_items" field was cleared in this mutation.
+func (m *RateLimitUserLimitMutation) PendingBatchItemsCleared() bool {
+	_, ok := m.clearedFields[ratelimituserlimit.FieldPendingBatchItems]
+	return ok
+}
+
+// ResetPendingBatchItems resets all changes to the "pending_batch_items" field.
+func (m *RateLimitUserLimitMutation) ResetPendingBatchItems() {
+	m.pending_batch_items = nil
+	m.addpending_batch_items = nil
+	delete(m.clearedFields, ratelimituserlimit.FieldPendingBatchItems)
+}
+
+// SetBatchCooldownSeconds sets the "batch_cooldown_seconds" field.
+func (m *RateLimitUserLimitMutation) SetBatchCooldownSeconds(i int) {
+	m.batch_cooldown_seconds = &i
+	m.addbatch_cooldown_seconds = nil
+}
+
+// BatchCooldownSeconds returns the value of the "batch_cooldown_seconds" field in the mutation.
+func (m *RateLimitUserLimitMutation) BatchCooldownSeconds() (r int, exists bool) {
+	v := m.batch_cooldown_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBatchCooldownSeconds returns the old "batch_cooldown_seconds" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldBatchCooldownSeconds(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBatchCooldownSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBatchCooldownSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBatchCooldownSeconds: %w", err)
+	}
+	return oldValue.BatchCooldownSeconds, nil
+}
+
+// AddBatchCooldownSeconds adds i to the "batch_cooldown_seconds" field.
+func (m *RateLimitUserLimitMutation) AddBatchCooldownSeconds(i int) {
+	if m.addbatch_cooldown_seconds != nil {
+		*m.addbatch_cooldown_seconds += i
+	} else {
+		m.addbatch_cooldown_seconds = &i
+	}
+}
+
+// AddedBatchCooldownSeconds returns the value that was added to the "batch_cooldown_seconds" field in this mutation.
+func (m *RateLimitUserLimitMutation) AddedBatchCooldownSeconds() (r int, exists bool) {
+	v := m.addbatch_cooldown_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearBatchCooldownSeconds clears the value of the "batch_cooldown_seconds" field.
+func (m *RateLimitUserLimitMutation) ClearBatchCooldownSeconds() {
+	m.batch_cooldown_seconds = nil
+	m.addbatch_cooldown_seconds = nil
+	m.clearedFields[ratelimituserlimit.FieldBatchCooldownSeconds] = struct{}{}
+}
+
+// BatchCooldownSecondsCleared returns if the "batch_cooldown_seconds" field was cleared in this mutation.
+func (m *RateLimitUserLimitMutation) BatchCooldownSecondsCleared() bool {
+	_, ok := m.clearedFields[ratelimituserlimit.FieldBatchCooldownSeconds]
+	return ok
+}
+
+// ResetBatchCooldownSeconds resets all changes to the "batch_cooldown_seconds" field.
+func (m *RateLimitUserLimitMutation) ResetBatchCooldownSeconds() {
+	m.batch_cooldown_seconds = nil
+	m.addbatch_cooldown_seconds = nil
+	delete(m.clearedFields, ratelimituserlimit.FieldBatchCooldownSeconds)
+}
+
+// SetReason sets the "reason" field.
+func (m *RateLimitUserLimitMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *RateLimitUserLimitMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *RateLimitUserLimitMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetUpdatedBy sets the "updated_by" field.
+func (m *RateLimitUserLimitMutation) SetUpdatedBy(u uuid.UUID) {
+	m.updated_by = &u
+}
+
+// UpdatedBy returns the value of the "updated_by" field in the mutation.
+func (m *RateLimitUserLimitMutation) UpdatedBy() (r uuid.UUID, exists bool) {
+	v := m.updated_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedBy returns the old "updated_by" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldUpdatedBy(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedBy: %w", err)
+	}
+	return oldValue.UpdatedBy, nil
+}
+
+// ClearUpdatedBy clears the value of the "updated_by" field.
+func (m *RateLimitUserLimitMutation) ClearUpdatedBy() {
+	m.updated_by = nil
+	m.clearedFields[ratelimituserlimit.FieldUpdatedBy] = struct{}{}
+}
+
+// UpdatedByCleared returns if the "updated_by" field was cleared in this mutation.
+func (m *RateLimitUserLimitMutation) UpdatedByCleared() bool {
+	_, ok := m.clearedFields[ratelimituserlimit.FieldUpdatedBy]
+	return ok
+}
+
+// ResetUpdatedBy resets all changes to the "updated_by" field.
+func (m *RateLimitUserLimitMutation) ResetUpdatedBy() {
+	m.updated_by = nil
+	delete(m.clearedFields, ratelimituserlimit.FieldUpdatedBy)
+}
+
+// SetUpdatedByName sets the "updated_by_name" field.
+func (m *RateLimitUserLimitMutation) SetUpdatedByName(s string) {
+	m.updated_by_name = &s
+}
+
+// UpdatedByName returns the value of the "updated_by_name" field in the mutation.
+func (m *RateLimitUserLimitMutation) UpdatedByName() (r string, exists bool) {
+	v := m.updated_by_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedByName returns the old "updated_by_name" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldUpdatedByName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedByName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedByName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedByName: %w", err)
+	}
+	return oldValue.UpdatedByName, nil
+}
+
+// ResetUpdatedByName resets all changes to the "updated_by_name" field.
+func (m *RateLimitUserLimitMutation) ResetUpdatedByName() {
+	m.updated_by_name = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RateLimitUserLimitMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RateLimitUserLimitMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the RateLimitUserLimit entity.
+// If the RateLimitUserLimit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RateLimitUserLimitMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RateLimitUserLimitMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the RateLimitUserLimitMutation builder.
+func (m *RateLimitUserLimitMutation) Where(ps ...predicate.RateLimitUserLimit) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RateLimitUserLimitMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RateLimitUserLimitMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RateLimitUserLimit, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RateLimitUserLimitMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RateLimitUserLimitMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RateLimitUserLimit).
+func (m *RateLimitUserLimitMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RateLimitUserLimitMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.exempt != nil {
+		fields = append(fields, ratelimituserlimit.FieldExempt)
+	}
+	if m.exempt_until != nil {
+		fields = append(fields, ratelimituserlimit.FieldExemptUntil)
+	}
+	if m.changes_per_minute != nil {
+		fields = append(fields, ratelimituserlimit.FieldChangesPerMinute)
+	}
+	if m.pending_batches != nil {
+		fields = append(fields, ratelimituserlimit.FieldPendingBatches)
+	}
+	if m.pending_batch_items != nil {
+		fields = append(fields, ratelimituserlimit.FieldPendingBatchItems)
+	}
+	if m.batch_cooldown_seconds != nil {
+		fields = append(fields, ratelimituserlimit.FieldBatchCooldownSeconds)
+	}
+	if m.reason != nil {
+		fields = append(fields, ratelimituserlimit.FieldReason)
+	}
+	if m.updated_by != nil {
+		fields = append(fields, ratelimituserlimit.FieldUpdatedBy)
+	}
+	if m.updated_by_name != nil {
+		fields = append(fields, ratelimituserlimit.FieldUpdatedByName)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, ratelimituserlimit.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RateLimitUserLimitMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ratelimituserlimit.FieldExempt:
+		return m.Exempt()
+	case ratelimituserlimit.FieldExemptUntil:
+		return m.ExemptUntil()
+	case ratelimituserlimit.FieldChangesPerMinute:
+		return m.ChangesPerMinute()
+	case ratelimituserlimit.FieldPendingBatches:
+		return m.PendingBatches()
+	case ratelimituserlimit.FieldPendingBatchItems:
+		return m.PendingBatchItems()
+	case ratelimituserlimit.FieldBatchCooldownSeconds:
+		return m.BatchCooldownSeconds()
+	case ratelimituserlimit.FieldReason:
+		return m.Reason()
+	case ratelimituserlimit.FieldUpdatedBy:
+		return m.UpdatedBy()
+	case ratelimituserlimit.FieldUpdatedByName:
+		return m.UpdatedByName()
+	case ratelimituserlimit.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RateLimitUserLimitMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ratelimituserlimit.FieldExempt:
+		return m.OldExempt(ctx)
+	case ratelimituserlimit.FieldExemptUntil:
+		return m.OldExemptUntil(ctx)
+	case ratelimituserlimit.FieldChangesPerMinute:
+		return m.OldChangesPerMinute(ctx)
+	case ratelimituserlimit.FieldPendingBatches:
+		return m.OldPendingBatches(ctx)
+	case ratelimituserlimit.FieldPendingBatchItems:
+		return m.OldPendingBatchItems(ctx)
+	case ratelimituserlimit.FieldBatchCooldownSeconds:
+		return m.OldBatchCooldownSeconds(ctx)
+	case ratelimituserlimit.FieldReason:
+		return m.OldReason(ctx)
+	case ratelimituserlimit.FieldUpdatedBy:
+		return m.OldUpdatedBy(ctx)
+	case ratelimituserlimit.FieldUpdatedByName:
+		return m.OldUpdatedByName(ctx)
+	case ratelimituserlimit.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown RateLimitUserLimit field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RateLimitUserLimitMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ratelimituserlimit.FieldExempt:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExempt(v)
+		return nil
+	case ratelimituserlimit.FieldExemptUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExemptUntil(v)
+		return nil
+	case ratelimituserlimit.FieldChangesPerMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangesPerMinute(v)
+		return nil
+	case ratelimituserlimit.FieldPendingBatches:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPendingBatches(v)
+		return nil
+	case ratelimituserlimit.FieldPendingBatchItems:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPendingBatchItems(v)
+		return nil
+	case ratelimituserlimit.FieldBatchCooldownSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBatchCooldownSeconds(v)
+		return nil
+	case ratelimituserlimit.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case ratelimituserlimit.FieldUpdatedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedBy(v)
+		return nil
+	case ratelimituserlimit.FieldUpdatedByName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedByName(v)
+		return nil
+	case ratelimituserlimit.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RateLimitUserLimit field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RateLimitUserLimitMutation) AddedFields() []string {
+	var fields []string
+	if m.addchanges_per_minute != nil {
+		fields = append(fields, ratelimituserlimit.FieldChangesPerMinute)
+	}
+	if m.addpending_batches != nil {
+		fields = append(fields, ratelimituserlimit.FieldPendingBatches)
+	}
+	if m.addpending_batch_items != nil {
+		fields = append(fields, ratelimituserlimit.FieldPendingBatchItems)
+	}
+	if m.addbatch_cooldown_seconds != nil {
+		fields = append(fields, ratelimituserlimit.FieldBatchCooldownSeconds)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RateLimitUserLimitMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case ratelimituserlimit.FieldChangesPerMinute:
+		return m.AddedChangesPerMinute()
+	case ratelimituserlimit.FieldPendingBatches:
+		return m.AddedPendingBatches()
+	case ratelimituserlimit.FieldPendingBatchItems:
+		return m.AddedPendingBatchItems()
+	case ratelimituserlimit.FieldBatchCooldownSeconds:
+		return m.AddedBatchCooldownSeconds()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RateLimitUserLimitMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case ratelimituserlimit.FieldChangesPerMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChangesPerMinute(v)
+		return nil
+	case ratelimituserlimit.FieldPendingBatches:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPendingBatches(v)
+		return nil
+	case ratelimituserlimit.FieldPendingBatchItems:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPendingBatchItems(v)
+		return nil
+	case ratelimituserlimit.FieldBatchCooldownSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBatchCooldownSeconds(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RateLimitUserLimit numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RateLimitUserLimitMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(ratelimituserlimit.FieldExemptUntil) {
+		fields = append(fields, ratelimituserlimit.FieldExemptUntil)
+	}
+	if m.FieldCleared(ratelimituserlimit.FieldChangesPerMinute) {
+		fields = append(fields, ratelimituserlimit.FieldChangesPerMinute)
+	}
+	if m.FieldCleared(ratelimituserlimit.FieldPendingBatches) {
+		fields = append(fields, ratelimituserlimit.FieldPendingBatches)
+	}
+	if m.FieldCleared(ratelimituserlimit.FieldPendingBatchItems) {
+		fields = append(fields, ratelimituserlimit.FieldPendingBatchItems)
+	}
+	if m.FieldCleared(ratelimituserlimit.FieldBatchCooldownSeconds) {
+		fields = append(fields, ratelimituserlimit.FieldBatchCooldownSeconds)
+	}
+	if m.FieldCleared(ratelimituserlimit.FieldUpdatedBy) {
+		fields = append(fields, ratelimituserlimit.FieldUpdatedBy)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RateLimitUserLimitMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RateLimitUserLimitMutation) ClearField(name string) error {
+	switch name {
+	case ratelimituserlimit.FieldExemptUntil:
+		m.ClearExemptUntil()
+		return nil
+	case ratelimituserlimit.FieldChangesPerMinute:
+		m.ClearChangesPerMinute()
+		return nil
+	case ratelimituserlimit.FieldPendingBatches:
+		m.ClearPendingBatches()
+		return nil
+	case ratelimituserlimit.FieldPendingBatchItems:
+		m.ClearPendingBatchItems()
+		return nil
+	case ratelimituserlimit.FieldBatchCooldownSeconds:
+		m.ClearBatchCooldownSeconds()
+		return nil
+	case ratelimituserlimit.FieldUpdatedBy:
+		m.ClearUpdatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown RateLimitUserLimit nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RateLimitUserLimitMutation) ResetField(name string) error {
+	switch name {
+	case ratelimituserlimit.FieldExempt:
+		m.ResetExempt()
+		return nil
+	case ratelimituserlimit.FieldExemptUntil:
+		m.ResetExemptUntil()
+		return nil
+	case ratelimituserlimit.FieldChangesPerMinute:
+		m.ResetChangesPerMinute()
+		return nil
+	case ratelimituserlimit.FieldPendingBatches:
+		m.ResetPendingBatches()
+		return nil
+	case ratelimituserlimit.FieldPendingBatchItems:
+		m.ResetPendingBatchItems()
+		return nil
+	case ratelimituserlimit.FieldBatchCooldownSeconds:
+		m.ResetBatchCooldownSeconds()
+		return nil
+	case ratelimituserlimit.FieldReason:
+		m.ResetReason()
+		return nil
+	case ratelimituserlimit.FieldUpdatedBy:
+		m.ResetUpdatedBy()
+		return nil
+	case ratelimituserlimit.FieldUpdatedByName:
+		m.ResetUpdatedByName()
+		return nil
+	case ratelimituserlimit.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RateLimitUserLimit field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RateLimitUserLimitMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RateLimitUserLimitMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RateLimitUserLimitMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RateLimitUserLimitMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RateLimitUserLimitMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RateLimitUserLimitMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RateLimitUserLimitMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown RateLimitUserLimit unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RateLimitUserLimitMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown RateLimitUserLimit edge %s", name)
 }
 
 // RoleMutation represents an operation that mutates the Role nodes in the graph.

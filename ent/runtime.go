@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
+	"kv-shepherd.io/shepherd/ent/auditarchive"
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/auditwebhookcursor"
 	"kv-shepherd.io/shepherd/ent/autoapprovalpolicy"
@@ -25,6 +26,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/notification"
 	"kv-shepherd.io/shepherd/ent/pendingadoption"
 	"kv-shepherd.io/shepherd/ent/permission"
+	"kv-shepherd.io/shepherd/ent/ratelimitcounter"
+	"kv-shepherd.io/shepherd/ent/ratelimituserlimit"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/ent/schema"
@@ -120,6 +123,16 @@ func init() {
 	approvalticketDescID := approvalticketMixinFields0[0].Descriptor()
 	// approvalticket.DefaultID holds the default value on creation for the id field.
 	approvalticket.DefaultID = approvalticketDescID.Default.(func() uuid.UUID)
+	auditarchiveFields := schema.AuditArchive{}.Fields()
+	_ = auditarchiveFields
+	// auditarchiveDescCreatedAt is the schema descriptor for created_at field.
+	auditarchiveDescCreatedAt := auditarchiveFields[1].Descriptor()
+	// auditarchive.DefaultCreatedAt holds the default value on creation for the created_at field.
+	auditarchive.DefaultCreatedAt = auditarchiveDescCreatedAt.Default.(func() time.Time)
+	// auditarchiveDescID is the schema descriptor for id field.
+	auditarchiveDescID := auditarchiveFields[0].Descriptor()
+	// auditarchive.DefaultID holds the default value on creation for the id field.
+	auditarchive.DefaultID = auditarchiveDescID.Default.(func() uuid.UUID)
 	auditlogFields := schema.AuditLog{}.Fields()
 	_ = auditlogFields
 	// auditlogDescAction is the schema descriptor for action field.
@@ -904,6 +917,62 @@ func init() {
 			return nil
 		}
 	}()
+	ratelimitcounterFields := schema.RateLimitCounter{}.Fields()
+	_ = ratelimitcounterFields
+	// ratelimitcounterDescCurrentValue is the schema descriptor for current_value field.
+	ratelimitcounterDescCurrentValue := ratelimitcounterFields[2].Descriptor()
+	// ratelimitcounter.DefaultCurrentValue holds the default value on creation for the current_value field.
+	ratelimitcounter.DefaultCurrentValue = ratelimitcounterDescCurrentValue.Default.(int)
+	// ratelimitcounter.CurrentValueValidator is a validator for the "current_value" field. It is called by the builders before save.
+	ratelimitcounter.CurrentValueValidator = ratelimitcounterDescCurrentValue.Validators[0].(func(int) error)
+	// ratelimitcounterDescID is the schema descriptor for id field.
+	ratelimitcounterDescID := ratelimitcounterFields[0].Descriptor()
+	// ratelimitcounter.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	ratelimitcounter.IDValidator = func() func(string) error {
+		validators := ratelimitcounterDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	ratelimituserlimitFields := schema.RateLimitUserLimit{}.Fields()
+	_ = ratelimituserlimitFields
+	// ratelimituserlimitDescExempt is the schema descriptor for exempt field.
+	ratelimituserlimitDescExempt := ratelimituserlimitFields[1].Descriptor()
+	// ratelimituserlimit.DefaultExempt holds the default value on creation for the exempt field.
+	ratelimituserlimit.DefaultExempt = ratelimituserlimitDescExempt.Default.(bool)
+	// ratelimituserlimitDescChangesPerMinute is the schema descriptor for changes_per_minute field.
+	ratelimituserlimitDescChangesPerMinute := ratelimituserlimitFields[3].Descriptor()
+	// ratelimituserlimit.ChangesPerMinuteValidator is a validator for the "changes_per_minute" field. It is called by the builders before save.
+	ratelimituserlimit.ChangesPerMinuteValidator = ratelimituserlimitDescChangesPerMinute.Validators[0].(func(int) error)
+	// ratelimituserlimitDescPendingBatches is the schema descriptor for pending_batches field.
+	ratelimituserlimitDescPendingBatches := ratelimituserlimitFields[4].Descriptor()
+	// ratelimituserlimit.PendingBatchesValidator is a validator for the "pending_batches" field. It is called by the builders before save.
+	ratelimituserlimit.PendingBatchesValidator = ratelimituserlimitDescPendingBatches.Validators[0].(func(int) error)
+	// ratelimituserlimitDescPendingBatchItems is the schema descriptor for pending_batch_items field.
+	ratelimituserlimitDescPendingBatchItems := ratelimituserlimitFields[5].Descriptor()
+	// ratelimituserlimit.PendingBatchItemsValidator is a validator for the "pending_batch_items" field. It is called by the builders before save.
+	ratelimituserlimit.PendingBatchItemsValidator = ratelimituserlimitDescPendingBatchItems.Validators[0].(func(int) error)
+	// ratelimituserlimitDescBatchCooldownSeconds is the schema descriptor for batch_cooldown_seconds field.
+	ratelimituserlimitDescBatchCooldownSeconds := ratelimituserlimitFields[6].Descriptor()
+	// ratelimituserlimit.BatchCooldownSecondsValidator is a validator for the "batch_cooldown_seconds" field. It is called by the builders before save.
+	ratelimituserlimit.BatchCooldownSecondsValidator = ratelimituserlimitDescBatchCooldownSeconds.Validators[0].(func(int) error)
+	// ratelimituserlimitDescReason is the schema descriptor for reason field.
+	ratelimituserlimitDescReason := ratelimituserlimitFields[7].Descriptor()
+	// ratelimituserlimit.DefaultReason holds the default value on creation for the reason field.
+	ratelimituserlimit.DefaultReason = ratelimituserlimitDescReason.Default.(string)
+	// ratelimituserlimitDescUpdatedByName is the schema descriptor for updated_by_name field.
+	ratelimituserlimitDescUpdatedByName := ratelimituserlimitFields[9].Descriptor()
+	// ratelimituserlimit.DefaultUpdatedByName holds the default value on creation for the updated_by_name field.
+	ratelimituserlimit.DefaultUpdatedByName = ratelimituserlimitDescUpdatedByName.Default.(string)
 	roleMixin := schema.Role{}.Mixin()
 	roleMixinFields0 := roleMixin[0].Fields()
 	_ = roleMixinFields0

@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// ApprovalTicket is the client for interacting with the ApprovalTicket builders.
 	ApprovalTicket *ApprovalTicketClient
+	// AuditArchive is the client for interacting with the AuditArchive builders.
+	AuditArchive *AuditArchiveClient
 	// AuditLog is the client for interacting with the AuditLog builders.
 	AuditLog *AuditLogClient
 	// AuditWebhookCursor is the client for interacting with the AuditWebhookCursor builders.
@@ -52,6 +54,10 @@ type Tx struct {
 	PendingAdoption *PendingAdoptionClient
 	// Permission is the client for interacting with the Permission builders.
 	Permission *PermissionClient
+	// RateLimitCounter is the client for interacting with the RateLimitCounter builders.
+	RateLimitCounter *RateLimitCounterClient
+	// RateLimitUserLimit is the client for interacting with the RateLimitUserLimit builders.
+	RateLimitUserLimit *RateLimitUserLimitClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// RoleBinding is the client for interacting with the RoleBinding builders.
@@ -206,6 +212,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.ApprovalTicket = NewApprovalTicketClient(tx.config)
+	tx.AuditArchive = NewAuditArchiveClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.AuditWebhookCursor = NewAuditWebhookCursorClient(tx.config)
 	tx.AutoApprovalPolicy = NewAutoApprovalPolicyClient(tx.config)
@@ -224,6 +231,8 @@ func (tx *Tx) init() {
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.PendingAdoption = NewPendingAdoptionClient(tx.config)
 	tx.Permission = NewPermissionClient(tx.config)
+	tx.RateLimitCounter = NewRateLimitCounterClient(tx.config)
+	tx.RateLimitUserLimit = NewRateLimitUserLimitClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.RoleBinding = NewRoleBindingClient(tx.config)
 	tx.Service = NewServiceClient(tx.config)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -77,44 +78,47 @@ var matrix = map[string]map[string]bool{
 	"GET /vms":                               everyone,
 	// The matrix's VM has no ticket bob decided or may decide, so the approver stays out;
 	// he reads the VMs of the tickets he decides or decided (approvals.TestJourneyWordsAndLinks).
-	"GET /vms/:id":                           roles(viewer, member, sysAdmin, admin),
-	"GET /vms/rows":                          everyone,
-	"GET /vms/:id/status":                    roles(viewer, member, sysAdmin, admin),
-	"POST /vms/:id/power":                    roles(member, sysAdmin, admin),
-	"POST /vms/:id/delete":                   roles(sysAdmin, admin),
-	"GET /vms/:id/console":                   roles(viewer, member, sysAdmin, admin), // a viewer reads why not
-	"POST /vms/:id/console/ticket":           roles(member, sysAdmin, admin),
-	"GET /vms/:id/console/ws":                roles(member, sysAdmin, admin), // 400 without a websocket handshake
-	"POST /vms/:id/console/request":          roles(member, sysAdmin, admin), // refused for this test VM with a message, not a 403
-	"GET /requests/:id/status":               roles(viewer, member, approver, sysAdmin, admin),
-	"GET /requests":                          everyone,
-	"GET /requests/new":                      roles(member, sysAdmin, admin, other),
-	"POST /requests/new":                     roles(member, sysAdmin, admin, other),
-	"GET /requests/size-card":                roles(member, sysAdmin, admin, other),
-	"GET /requests/:id":                      roles(viewer, member, approver, sysAdmin, admin),
-	"POST /requests/:id/cancel":              roles(member, sysAdmin, admin),
-	"GET /approvals":                         roles(approver, admin),
-	"GET /approvals/:id":                     roles(approver, admin),
-	"POST /approvals/:id/preview":            roles(approver, admin),
-	"POST /approvals/:id/approve":            roles(approver, admin),
-	"POST /approvals/:id/reject":             roles(approver, admin),
-	"GET /admin":                             roles(admin),
-	"GET /admin/reconcile":                   roles(admin),
-	"POST /admin/clusters/test-connection":   roles(admin),
-	"POST /admin/sizes/dry-run":              roles(admin),
-	"POST /admin/clusters/:id/credentials":   roles(admin),
-	"POST /admin/clusters/:id/delete":        roles(admin),
-	"GET /admin/audit":                       roles(admin),
-	"GET /admin/audit/export":                roles(admin),
-	"GET /admin/consoles":                    roles(admin),
-	"POST /admin/consoles/sessions/:id/end":  roles(admin),
-	"POST /admin/consoles/grants/:id/revoke": roles(admin),
-	"GET /admin/sign-in-throttle":            roles(admin),
-	"POST /admin/sign-in-throttle/clear":     roles(admin), // without a key: a flash, not a 403
-	"POST /admin/policies/dry-run":           roles(admin),
-	"POST /admin/policies/kill-switch/on":    roles(admin),
-	"POST /admin/policies/kill-switch/off":   roles(admin),
-	"POST /admin/policies/:id/confirm-prod":  roles(admin), // a test-only policy: a flash, not a 403
+	"GET /vms/:id":                             roles(viewer, member, sysAdmin, admin),
+	"GET /vms/rows":                            everyone,
+	"GET /vms/:id/status":                      roles(viewer, member, sysAdmin, admin),
+	"POST /vms/:id/power":                      roles(member, sysAdmin, admin),
+	"POST /vms/:id/delete":                     roles(sysAdmin, admin),
+	"GET /vms/:id/console":                     roles(viewer, member, sysAdmin, admin), // a viewer reads why not
+	"POST /vms/:id/console/ticket":             roles(member, sysAdmin, admin),
+	"GET /vms/:id/console/ws":                  roles(member, sysAdmin, admin), // 400 without a websocket handshake
+	"POST /vms/:id/console/request":            roles(member, sysAdmin, admin), // refused for this test VM with a message, not a 403
+	"GET /requests/:id/status":                 roles(viewer, member, approver, sysAdmin, admin),
+	"GET /requests":                            everyone,
+	"GET /requests/new":                        roles(member, sysAdmin, admin, other),
+	"POST /requests/new":                       roles(member, sysAdmin, admin, other),
+	"GET /requests/size-card":                  roles(member, sysAdmin, admin, other),
+	"GET /requests/:id":                        roles(viewer, member, approver, sysAdmin, admin),
+	"POST /requests/:id/cancel":                roles(member, sysAdmin, admin),
+	"GET /approvals":                           roles(approver, admin),
+	"GET /approvals/:id":                       roles(approver, admin),
+	"POST /approvals/:id/preview":              roles(approver, admin),
+	"POST /approvals/:id/approve":              roles(approver, admin),
+	"POST /approvals/:id/reject":               roles(approver, admin),
+	"GET /admin":                               roles(admin),
+	"GET /admin/reconcile":                     roles(admin),
+	"POST /admin/clusters/test-connection":     roles(admin),
+	"POST /admin/sizes/dry-run":                roles(admin),
+	"POST /admin/clusters/:id/credentials":     roles(admin),
+	"POST /admin/clusters/:id/delete":          roles(admin),
+	"GET /admin/audit":                         roles(admin),
+	"GET /admin/audit/export":                  roles(admin),
+	"GET /admin/consoles":                      roles(admin),
+	"POST /admin/consoles/sessions/:id/end":    roles(admin),
+	"POST /admin/consoles/grants/:id/revoke":   roles(admin),
+	"GET /admin/sign-in-throttle":              roles(admin),
+	"POST /admin/sign-in-throttle/clear":       roles(admin), // without a key: a flash, not a 403
+	"GET /admin/rate-limits":                   roles(admin),
+	"POST /admin/rate-limits/users":            roles(admin), // an empty form: field errors, not a 403
+	"POST /admin/rate-limits/users/:id/delete": roles(admin),
+	"POST /admin/policies/dry-run":             roles(admin),
+	"POST /admin/policies/kill-switch/on":      roles(admin),
+	"POST /admin/policies/kill-switch/off":     roles(admin),
+	"POST /admin/policies/:id/confirm-prod":    roles(admin), // a test-only policy: a flash, not a 403
 }
 
 func init() {
@@ -187,6 +191,10 @@ func newWorld(t *testing.T) *world {
 	params["/admin/templates/:id"] = c.Template.Query().FirstX(ctx).ID.String()
 	params["/admin/policies/:id"] = c.AutoApprovalPolicy.Create().SetPolicyID(uuid.New()).SetVersion(1).SetName("routine").
 		SetPriority(5).SetEnvironments([]string{"test"}).SetAuthorID(uuid.New()).SaveX(ctx).PolicyID.String()
+	c.RateLimitUserLimit.Create().SetID(victor.ID).SetExempt(true).SetReason("matrix").SetUpdatedAt(time.Now()).ExecX(ctx)
+	params["/admin/rate-limits/users/:id"] = victor.ID.String()
+	params["/admin/audit/archives/:id"] = c.AuditArchive.Create().SetFirstAt(time.Now()).SetLastAt(time.Now()).SetRowCount(0).
+		SetClasses(map[string]int{}).SetSha256("x").SetSizeBytes(0).SetContent([]byte{}).SaveX(ctx).ID.String()
 	params["/systems/:id"] = shop.ID.String()
 	params["/services/:id"] = svc.ID.String()
 	params["/requests/:id"] = ticket

@@ -23,6 +23,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/live"
 	"kv-shepherd.io/shepherd/internal/policy"
+	"kv-shepherd.io/shepherd/internal/ratelimit"
 	"kv-shepherd.io/shepherd/internal/statussync"
 	systemsuc "kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/static"
@@ -69,6 +70,8 @@ type Deps struct {
 	ConsoleUpgrader *websocket.Upgrader
 	// Live fans database changes out to the pages' event streams (GET /events).
 	Live *live.Hub
+	// Limits are the request and batch limits (nil: none).
+	Limits *ratelimit.Limiter
 }
 
 // JobsPrefix is where the River UI is mounted.
@@ -115,12 +118,19 @@ func New(d *Deps) *echo.Echo {
 		Sessions:    d.Sessions,
 		JobsEnabled: d.JobsUI != nil,
 		Principals:  authz.NewCache(10000),
+		Limits:      d.Limits,
 	}
 	h.kit = kit
 	r := &page.Router{E: e, Kit: kit}
 	(&signin.Handler{Kit: kit, Auth: d.Auth, OIDC: d.OIDC}).Register(r)
 	(&home.Handler{Kit: kit, Gov: d.Governance}).Register(r)
-	(&admin.Handler{Kit: kit, Catalog: d.Catalog, Consoles: d.ConsoleAccess, Policies: &policy.Service{Store: d.Store}}).Register(r)
+	(&admin.Handler{
+		Kit:      kit,
+		Catalog:  d.Catalog,
+		Consoles: d.ConsoleAccess,
+		Policies: &policy.Service{Store: d.Store},
+		Limits:   d.Limits,
+	}).Register(r)
 	(&systems.Handler{Kit: kit, Systems: d.Systems}).Register(r)
 	(&notifications.Handler{Kit: kit}).Register(r)
 	if d.Live != nil {

@@ -21,6 +21,18 @@ func (f ApprovalTicketFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Val
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ApprovalTicketMutation", m)
 }
 
+// The AuditArchiveFunc type is an adapter to allow the use of ordinary
+// function as AuditArchive mutator.
+type AuditArchiveFunc func(context.Context, *ent.AuditArchiveMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AuditArchiveFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AuditArchiveMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditArchiveMutation", m)
+}
+
 // The AuditLogFunc type is an adapter to allow the use of ordinary
 // function as AuditLog mutator.
 type AuditLogFunc func(context.Context, *ent.AuditLogMutation) (ent.Value, error)
@@ -235,6 +247,30 @@ func (f PermissionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PermissionMutation", m)
+}
+
+// The RateLimitCounterFunc type is an adapter to allow the use of ordinary
+// function as RateLimitCounter mutator.
+type RateLimitCounterFunc func(context.Context, *ent.RateLimitCounterMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RateLimitCounterFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RateLimitCounterMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RateLimitCounterMutation", m)
+}
+
+// The RateLimitUserLimitFunc type is an adapter to allow the use of ordinary
+// function as RateLimitUserLimit mutator.
+type RateLimitUserLimitFunc func(context.Context, *ent.RateLimitUserLimitMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RateLimitUserLimitFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RateLimitUserLimitMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RateLimitUserLimitMutation", m)
 }
 
 // The RoleFunc type is an adapter to allow the use of ordinary

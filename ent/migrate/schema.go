@@ -111,6 +111,36 @@ var (
 			},
 		},
 	}
+	// AuditArchivesColumns holds the columns for the "audit_archives" table.
+	AuditArchivesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "first_at", Type: field.TypeTime},
+		{Name: "last_at", Type: field.TypeTime},
+		{Name: "row_count", Type: field.TypeInt},
+		{Name: "classes", Type: field.TypeJSON},
+		{Name: "sha256", Type: field.TypeString},
+		{Name: "size_bytes", Type: field.TypeInt},
+		{Name: "content", Type: field.TypeBytes},
+	}
+	// AuditArchivesTable holds the schema information for the "audit_archives" table.
+	AuditArchivesTable = &schema.Table{
+		Name:       "audit_archives",
+		Columns:    AuditArchivesColumns,
+		PrimaryKey: []*schema.Column{AuditArchivesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditarchive_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditArchivesColumns[1]},
+			},
+			{
+				Name:    "auditarchive_first_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditArchivesColumns[2]},
+			},
+		},
+	}
 	// AuditLogsColumns holds the columns for the "audit_logs" table.
 	AuditLogsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -651,6 +681,45 @@ var (
 		Columns:    PermissionsColumns,
 		PrimaryKey: []*schema.Column{PermissionsColumns[0]},
 	}
+	// RateLimitCountersColumns holds the columns for the "rate_limit_counters" table.
+	RateLimitCountersColumns = []*schema.Column{
+		{Name: "key", Type: field.TypeString, Size: 100},
+		{Name: "window_start", Type: field.TypeTime},
+		{Name: "current_value", Type: field.TypeInt, Default: 0},
+	}
+	// RateLimitCountersTable holds the schema information for the "rate_limit_counters" table.
+	RateLimitCountersTable = &schema.Table{
+		Name:       "rate_limit_counters",
+		Columns:    RateLimitCountersColumns,
+		PrimaryKey: []*schema.Column{RateLimitCountersColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ratelimitcounter_window_start",
+				Unique:  false,
+				Columns: []*schema.Column{RateLimitCountersColumns[1]},
+			},
+		},
+	}
+	// RateLimitUserLimitsColumns holds the columns for the "rate_limit_user_limits" table.
+	RateLimitUserLimitsColumns = []*schema.Column{
+		{Name: "user_id", Type: field.TypeUUID},
+		{Name: "exempt", Type: field.TypeBool, Default: false},
+		{Name: "exempt_until", Type: field.TypeTime, Nullable: true},
+		{Name: "changes_per_minute", Type: field.TypeInt, Nullable: true},
+		{Name: "pending_batches", Type: field.TypeInt, Nullable: true},
+		{Name: "pending_batch_items", Type: field.TypeInt, Nullable: true},
+		{Name: "batch_cooldown_seconds", Type: field.TypeInt, Nullable: true},
+		{Name: "reason", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "updated_by", Type: field.TypeUUID, Nullable: true},
+		{Name: "updated_by_name", Type: field.TypeString, Default: ""},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// RateLimitUserLimitsTable holds the schema information for the "rate_limit_user_limits" table.
+	RateLimitUserLimitsTable = &schema.Table{
+		Name:       "rate_limit_user_limits",
+		Columns:    RateLimitUserLimitsColumns,
+		PrimaryKey: []*schema.Column{RateLimitUserLimitsColumns[0]},
+	}
 	// RolesColumns holds the columns for the "roles" table.
 	RolesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -1037,6 +1106,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		ApprovalTicketsTable,
+		AuditArchivesTable,
 		AuditLogsTable,
 		AuditWebhookCursorsTable,
 		AutoApprovalPoliciesTable,
@@ -1055,6 +1125,8 @@ var (
 		NotificationsTable,
 		PendingAdoptionsTable,
 		PermissionsTable,
+		RateLimitCountersTable,
+		RateLimitUserLimitsTable,
 		RolesTable,
 		RoleBindingsTable,
 		ServicesTable,

@@ -9,6 +9,9 @@ import (
 // ApprovalTicket is the predicate function for approvalticket builders.
 type ApprovalTicket func(*sql.Selector)
 
+// AuditArchive is the predicate function for auditarchive builders.
+type AuditArchive func(*sql.Selector)
+
 // AuditLog is the predicate function for auditlog builders.
 type AuditLog func(*sql.Selector)
 
@@ -62,6 +65,12 @@ type PendingAdoption func(*sql.Selector)
 
 // Permission is the predicate function for permission builders.
 type Permission func(*sql.Selector)
+
+// RateLimitCounter is the predicate function for ratelimitcounter builders.
+type RateLimitCounter func(*sql.Selector)
+
+// RateLimitUserLimit is the predicate function for ratelimituserlimit builders.
+type RateLimitUserLimit func(*sql.Selector)
 
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)

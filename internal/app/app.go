@@ -38,6 +38,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/devoidc"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/jobs"
+	"kv-shepherd.io/shepherd/internal/jobs/auditretention"
 	"kv-shepherd.io/shepherd/internal/jobs/auditwebhook"
 	"kv-shepherd.io/shepherd/internal/jobs/clusterhealth"
 	"kv-shepherd.io/shepherd/internal/jobs/liveness"
@@ -48,6 +49,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/jobs/vmpower"
 	"kv-shepherd.io/shepherd/internal/live"
 	"kv-shepherd.io/shepherd/internal/provisioning"
+	"kv-shepherd.io/shepherd/internal/ratelimit"
 	"kv-shepherd.io/shepherd/internal/runner"
 	"kv-shepherd.io/shepherd/internal/secrets"
 	"kv-shepherd.io/shepherd/internal/seed"
@@ -79,7 +81,8 @@ type App struct {
 	// ConsoleAccess decides and records console sessions; ConsoleHub runs them.
 	ConsoleAccess *console.Access
 	ConsoleHub    *console.Hub
-	Live          *live.Hub      // fans committed changes out to open pages
+	Live          *live.Hub // fans committed changes out to open pages
+	Limits        *ratelimit.Limiter
 	liveListener  *live.Listener // feeds Live
 	jobsUI        *riverui.Handler
 	metrics       *prometheus.Registry
@@ -139,6 +142,15 @@ func (a *App) wire(ctx context.Context) error {
 
 	deps := &web.Deps{Config: cfg, Logger: logger, Store: a.Store, Pool: a.Pool, Sessions: a.Sessions, Auth: authSvc,
 		Registry: prometheus.NewRegistry()}
+	a.Limits = &ratelimit.Limiter{Store: a.Store, Limits: ratelimit.Limits{
+		GlobalPerMinute:       cfg.RateLimitGlobalPerMinute,
+		UserPerMinute:         cfg.RateLimitUserPerMinute,
+		PendingBatches:        cfg.RateLimitPendingBatches,
+		UserPendingBatches:    cfg.RateLimitUserBatches,
+		UserPendingBatchItems: cfg.RateLimitUserBatchItems,
+		BatchCooldown:         cfg.RateLimitBatchCooldown,
+	}}
+	deps.Limits = a.Limits
 	deps.Systems = &systems.Manager{Store: a.Store}
 	if cfg.DevMode && cfg.OIDCIssuer == "" {
 		if err := a.mountDevIssuer(deps); err != nil {
@@ -206,6 +218,21 @@ func (a *App) wire(ctx context.Context) error {
 	if cfg.AuditWebhookURL != "" {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.AuditWebhookEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return auditwebhook.Args{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}))
+	}
+	// Audit retention: daily, and at start-up (a run with nothing due costs one query).
+	river.AddWorker(workers, &auditretention.Worker{Logger: logger.With("component", "audit-retention"), Archiver: &audit.Archiver{
+		Store: a.Store,
+		Retention: audit.Retention{
+			TestDays:        cfg.AuditRetainTestDays,
+			ProdDays:        cfg.AuditRetainProdDays,
+			SensitiveDays:   cfg.AuditRetainSensitiveDays,
+			ArchiveKeepDays: cfg.AuditArchiveKeepDays,
+		},
+	}})
+	if cfg.AuditRetention {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return auditretention.Args{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	// The client ID is explicit and unique per process: it is what river_job.attempted_by

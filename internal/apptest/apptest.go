@@ -87,6 +87,12 @@ func Start(t testing.TB, mutate ...func(*config.Config)) *Env {
 			return "2"
 		case "SHEPHERD_RIVER_MAX_WORKERS":
 			return "2"
+		// Tests post far faster than people and submit batches back to back; the rate
+		// limits' own tests set them (mutate).
+		case "SHEPHERD_RATE_LIMIT_GLOBAL_PER_MINUTE", "SHEPHERD_RATE_LIMIT_USER_PER_MINUTE":
+			return "0"
+		case "SHEPHERD_RATE_LIMIT_BATCH_COOLDOWN":
+			return "0s"
 		}
 		return ""
 	})

@@ -64,6 +64,19 @@ type Config struct {
 	JobPollInterval     time.Duration `env:"SHEPHERD_JOB_POLL_INTERVAL" yaml:"job_poll_interval" doc:"Fallback poll for due jobs (new jobs arrive by LISTEN/NOTIFY)." default:"1s"`
 	ClusterCheckEvery   time.Duration `env:"SHEPHERD_CLUSTER_CHECK_INTERVAL" yaml:"cluster_check_interval" doc:"Health and capability check of every cluster." default:"60s"`
 	ReconcileEvery      time.Duration `env:"SHEPHERD_RECONCILE_INTERVAL" yaml:"reconcile_interval" doc:"Comparison of each cluster's VMs with Shepherd's (ghosts and orphans)." default:"10m"`
+	// Request and batch limits (internal/ratelimit, spec §10.5); 0 turns a limit off.
+	RateLimitGlobalPerMinute int           `env:"SHEPHERD_RATE_LIMIT_GLOBAL_PER_MINUTE" yaml:"rate_limit_global_per_minute" doc:"Changes (form posts) per minute of all signed-in users together; reads are not counted. 0: no limit." default:"1000"`
+	RateLimitUserPerMinute   int           `env:"SHEPHERD_RATE_LIMIT_USER_PER_MINUTE" yaml:"rate_limit_user_per_minute" doc:"Changes (form posts) per minute of one user. 0: no limit." default:"120"`
+	RateLimitPendingBatches  int           `env:"SHEPHERD_RATE_LIMIT_PENDING_BATCHES" yaml:"rate_limit_pending_batches" doc:"Batch requests waiting or running, platform-wide. 0: no limit." default:"100"`
+	RateLimitUserBatches     int           `env:"SHEPHERD_RATE_LIMIT_USER_PENDING_BATCHES" yaml:"rate_limit_user_pending_batches" doc:"Batch requests one user may have waiting or running. 0: no limit." default:"3"`
+	RateLimitUserBatchItems  int           `env:"SHEPHERD_RATE_LIMIT_USER_PENDING_BATCH_ITEMS" yaml:"rate_limit_user_pending_batch_items" doc:"VMs in one user's waiting or running batch requests. 0: no limit." default:"30"`
+	RateLimitBatchCooldown   time.Duration `env:"SHEPHERD_RATE_LIMIT_BATCH_COOLDOWN" yaml:"rate_limit_batch_cooldown" doc:"Least time between two batch requests of one user. 0: none." default:"2m"`
+	// Audit retention (internal/audit Archiver): the spec's minimums are the defaults.
+	AuditRetention           bool `env:"SHEPHERD_AUDIT_RETENTION" yaml:"audit_retention" doc:"Move audit rows older than their retention period into compressed archives once a day (each move audited). false: keep every row in the audit log." default:"true"`
+	AuditRetainTestDays      int  `env:"SHEPHERD_AUDIT_RETAIN_TEST_DAYS" yaml:"audit_retain_test_days" doc:"Days audit rows of the test environment stay in the audit log (at least 90)." default:"90"`
+	AuditRetainProdDays      int  `env:"SHEPHERD_AUDIT_RETAIN_PROD_DAYS" yaml:"audit_retain_prod_days" doc:"Days audit rows of prod and of the platform (sign-ins, settings) stay in the audit log (at least 365)." default:"365"`
+	AuditRetainSensitiveDays int  `env:"SHEPHERD_AUDIT_RETAIN_SENSITIVE_DAYS" yaml:"audit_retain_sensitive_days" doc:"Days deletions, approval decisions and role changes stay in the audit log (at least 1095)." default:"1095"`
+	AuditArchiveKeepDays     int  `env:"SHEPHERD_AUDIT_ARCHIVE_KEEP_DAYS" yaml:"audit_archive_keep_days" doc:"Days an archive is kept after it was made; then it is deleted (audited). 0: archives are kept for good." default:"0"`
 	// The SIEM webhook (internal/audit Shipper): off while the URL is empty.
 	AuditWebhookURL          string        `env:"SHEPHERD_AUDIT_WEBHOOK_URL" yaml:"audit_webhook_url" doc:"Receiver of the audit log as batches of ECS-like JSON events (https; http only to a loopback address). Empty: off."`
 	AuditWebhookSecret       string        `env:"SHEPHERD_AUDIT_WEBHOOK_SECRET" yaml:"audit_webhook_secret" doc:"HMAC-SHA256 key signing each delivery (header X-Shepherd-Signature-256). At least 16 characters; required with the URL." secret:"true"`
@@ -302,6 +315,25 @@ func (c *Config) Validate() error {
 	}
 	if c.RiverMaxWorkers < 1 || c.RiverMaxWorkers >= c.DBMaxConns {
 		return &FieldError{Key: "SHEPHERD_RIVER_MAX_WORKERS", Message: "must be at least 1 and below SHEPHERD_DB_MAX_CONNS"}
+	}
+	for key, n := range map[string]int{"SHEPHERD_RATE_LIMIT_GLOBAL_PER_MINUTE": c.RateLimitGlobalPerMinute,
+		"SHEPHERD_RATE_LIMIT_USER_PER_MINUTE": c.RateLimitUserPerMinute, "SHEPHERD_RATE_LIMIT_PENDING_BATCHES": c.RateLimitPendingBatches,
+		"SHEPHERD_RATE_LIMIT_USER_PENDING_BATCHES": c.RateLimitUserBatches, "SHEPHERD_RATE_LIMIT_USER_PENDING_BATCH_ITEMS": c.RateLimitUserBatchItems} {
+		if n < 0 || n > 1_000_000 {
+			return &FieldError{Key: key, Message: "must be 0 (no limit) or a count up to 1000000"}
+		}
+	}
+	if c.RateLimitBatchCooldown < 0 || c.RateLimitBatchCooldown > 24*time.Hour {
+		return &FieldError{Key: "SHEPHERD_RATE_LIMIT_BATCH_COOLDOWN", Message: "must be 0 (none) or a duration up to 24h"}
+	}
+	for key, v := range map[string][2]int{"SHEPHERD_AUDIT_RETAIN_TEST_DAYS": {c.AuditRetainTestDays, 90},
+		"SHEPHERD_AUDIT_RETAIN_PROD_DAYS": {c.AuditRetainProdDays, 365}, "SHEPHERD_AUDIT_RETAIN_SENSITIVE_DAYS": {c.AuditRetainSensitiveDays, 1095}} {
+		if v[0] < v[1] || v[0] > 36500 {
+			return &FieldError{Key: key, Message: fmt.Sprintf("must be at least %d days (the retention the spec requires) and at most 36500", v[1])}
+		}
+	}
+	if c.AuditArchiveKeepDays < 0 || c.AuditArchiveKeepDays > 36500 {
+		return &FieldError{Key: "SHEPHERD_AUDIT_ARCHIVE_KEEP_DAYS", Message: "must be 0 (keep for good) or up to 36500 days"}
 	}
 	if c.AuditWebhookURL != "" {
 		u, err := url.Parse(c.AuditWebhookURL)

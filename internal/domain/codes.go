@@ -28,6 +28,7 @@ const (
 	CodeConsoleNeedsGrant    = "CONSOLE_ACCESS_REQUIRED"
 	CodeConsoleInUse         = "CONSOLE_IN_USE"
 	CodeConsoleTicketInvalid = "CONSOLE_TICKET_INVALID"
+	CodeRateLimitExceeded    = "RATE_LIMIT_EXCEEDED"
 )
 
 // Domain event types (DESIGN §3.1: <OBJECT>_<VERB>_REQUESTED). The event's type tells

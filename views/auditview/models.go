@@ -102,3 +102,19 @@ func streamLabel(format string) string {
 	}
 	return "CSV"
 }
+
+// Archives is GET /admin/audit/archives: what the retention job moved out of the log.
+type Archives struct {
+	Rows    []ArchiveRow
+	Pager   views.Pager
+	Policy  []string // one sentence per retention rule
+	Enabled bool     // the retention job runs (SHEPHERD_AUDIT_RETENTION)
+}
+
+// ArchiveRow is one archive.
+type ArchiveRow struct {
+	Span, Classes, Size, SHA256 string
+	Rows                        int
+	Made, MadeTitle             string
+	DownloadURL, Name           string
+}

@@ -16,6 +16,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/console"
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/policy"
+	"kv-shepherd.io/shepherd/internal/ratelimit"
 	"kv-shepherd.io/shepherd/views/adminview"
 	"kv-shepherd.io/shepherd/web/page"
 )
@@ -31,6 +32,8 @@ type Handler struct {
 	Throttle *auth.Throttle
 	// Policies are the auto-approval policies (platform admins).
 	Policies *policy.Service
+	// Limits are the request and batch limits (the Rate limits tab).
+	Limits *ratelimit.Limiter
 }
 
 // Register adds the area's routes. Every route checks its permission here, and the use
@@ -80,6 +83,13 @@ func (h *Handler) Register(r *page.Router) {
 	throttle := page.RequirePermission(authz.PlatformAdmin, "Sign-in throttling is managed by platform administrators.")
 	r.App(http.MethodGet, throttlePath, h.signInThrottle, throttle)
 	r.App(http.MethodPost, throttlePath+"/clear", h.clearThrottle, throttle)
+
+	if h.Limits != nil {
+		limits := page.RequirePermission(authz.PlatformAdmin, "Rate limits are managed by platform administrators.")
+		r.App(http.MethodGet, rateLimitsPath, h.rateLimits, limits)
+		r.App(http.MethodPost, rateLimitsPath+"/users", h.setUserLimits, limits)
+		r.App(http.MethodPost, rateLimitsPath+"/users/:id/delete", h.removeUserLimits, limits)
+	}
 
 	policies := page.RequirePermission(authz.PlatformAdmin, "Auto-approval policies are managed by platform administrators.")
 	r.App(http.MethodGet, policiesPath, h.policies, policies)
@@ -139,6 +149,9 @@ func (h *Handler) nav(c echo.Context, active string) adminview.Nav {
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "consoles", Label: "Consoles", Href: consolesPath})
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "throttle", Label: "Sign-in throttle", Href: throttlePath})
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "policies", Label: "Auto-approval", Href: policiesPath})
+		if h.Limits != nil {
+			n.Tabs = append(n.Tabs, adminview.Tab{Key: "ratelimits", Label: "Rate limits", Href: rateLimitsPath})
+		}
 	}
 	return n
 }

@@ -23,4 +23,6 @@ func (h *Handler) Register(r *page.Router) {
 	need := page.RequirePermission(authz.AuditRead, "The audit log is for auditors and platform administrators.")
 	r.App(http.MethodGet, listPath, h.list, need)
 	r.App(http.MethodGet, exportPath, h.export, need)
+	r.App(http.MethodGet, archivesPath, h.archives, need)
+	r.App(http.MethodGet, archivesPath+"/:id/download", h.downloadArchive, need)
 }

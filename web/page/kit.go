@@ -15,6 +15,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/config"
 	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/ratelimit"
 )
 
 // Kit holds what the shared middleware and rendering need.
@@ -27,6 +28,8 @@ type Kit struct {
 	JobsEnabled bool
 	// Principals caches who is asking, per user and authz version (nil: load every time).
 	Principals *authz.Cache
+	// Limits counts signed-in users' changes per minute (nil: no limits).
+	Limits *ratelimit.Limiter
 }
 
 // SessionCookie is the name of the session cookie.

@@ -14,8 +14,9 @@ func (r *Router) Public(method, path string, h echo.HandlerFunc, m ...echo.Middl
 	r.E.Add(method, path, h, chain...)
 }
 
-// App routes also need a signed-in user (and the forced password change done).
+// App routes also need a signed-in user (and the forced password change done); their
+// changes count against the per-minute limits.
 func (r *Router) App(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-	chain := append([]echo.MiddlewareFunc{r.Kit.LoadSession, r.Kit.CheckCSRF, r.Kit.RequireUser}, m...)
+	chain := append([]echo.MiddlewareFunc{r.Kit.LoadSession, r.Kit.CheckCSRF, r.Kit.RequireUser, r.Kit.LimitChanges}, m...)
 	r.E.Add(method, path, h, chain...)
 }
