@@ -282,7 +282,7 @@ func (a *App) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("river insert client: %w", err)
 	}
-	deps.Governance = &governance.Service{Store: a.Store, Jobs: inserter, Logger: logger}
+	deps.Governance = &governance.Service{Store: a.Store, Jobs: inserter, Logger: logger, Limits: a.Limits}
 	if err := a.wireConsole(ctx, deps); err != nil {
 		return err
 	}

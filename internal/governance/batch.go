@@ -16,6 +16,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/domain"
 	"kv-shepherd.io/shepherd/internal/notify"
+	"kv-shepherd.io/shepherd/internal/ratelimit"
 )
 
 // MaxBatchCreate is the most VMs one batch request may ask for (flows §2.21).
@@ -52,6 +53,14 @@ func (s *Service) SubmitBatch(ctx context.Context, who Requester, in RequestInpu
 	var batch *ent.TicketBatch
 	err = s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		if err := r.lockAndCheckDuplicate(ctx, tx, who); err != nil {
+			return err
+		}
+		// The batch limits count this transaction's competitors under their own lock:
+		// of submissions racing for the last place, exactly one gets it.
+		if err := s.Limits.AdmitBatch(ctx, tx, who.User.ID, count); err != nil {
+			if e, ok := ratelimit.AsExceeded(err); ok {
+				return e.DomainError("count")
+			}
 			return err
 		}
 		batch, err = tx.Ent.TicketBatch.Create().

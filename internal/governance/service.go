@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"kv-shepherd.io/shepherd/internal/db"
+	"kv-shepherd.io/shepherd/internal/ratelimit"
 )
 
 // JobInserter inserts River jobs inside the caller's *sql.Tx (River's database/sql driver),
@@ -27,6 +28,8 @@ type Service struct {
 	Jobs   JobInserter
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Limits admits batch requests (pending batches, items, cooldown); nil: no limits.
+	Limits *ratelimit.Limiter
 	// afterJobInsert is a test hook: a failure injected here must roll everything back.
 	afterJobInsert func() error
 	// afterPlan is a test hook between an approval's plan and its transaction: the

@@ -325,7 +325,7 @@ func (l *Limiter) AdmitBatch(ctx context.Context, tx *db.Tx, userID uuid.UUID, i
 		cooldown = time.Duration(u.cd.Int64) * time.Second
 	}
 	if cooldown > 0 && last.Valid {
-		if since := now.Sub(last.Time); since < cooldown {
+		if since := max(now.Sub(last.Time), 0); since < cooldown {
 			return &ExceededError{Kind: KindBatchCooling, Scope: ScopeUser, Current: int(since / time.Second),
 				Max: int(cooldown / time.Second), RetryAfter: cooldown - since}
 		}

@@ -53,11 +53,11 @@ func (h *Handler) rateLimitsPage(c echo.Context, status int, f adminview.UserLim
 		Form:          f,
 		Policy: []adminview.LimitLine{
 			{What: "Changes a minute, everyone together", Value: perMinute(d.GlobalPerMinute), Now: fmt.Sprintf("%d this minute", usage.GlobalChanges)},
-			{What: "Changes a minute, each user", Value: perMinute(d.UserPerMinute), Now: "see below"},
+			{What: "Changes a minute, each user", Value: perMinute(d.UserPerMinute), Now: "see This minute"},
 			{What: "Batch requests waiting or running, platform-wide", Value: count(d.PendingBatches, "batch request"), Now: fmt.Sprintf("%d now", usage.PendingBatches)},
-			{What: "Batch requests waiting or running, each user", Value: count(d.UserPendingBatches, "batch request"), Now: ""},
-			{What: "VMs in one user's waiting or running batches", Value: count(d.UserPendingBatchItems, "VM"), Now: ""},
-			{What: "Time between two batch requests of one user", Value: wait(d.BatchCooldown), Now: ""},
+			{What: "Batch requests waiting or running, each user", Value: count(d.UserPendingBatches, "batch request"), Now: "—"},
+			{What: "VMs in one user's waiting or running batches", Value: count(d.UserPendingBatchItems, "VM"), Now: "—"},
+			{What: "Time between two batch requests of one user", Value: wait(d.BatchCooldown), Now: "—"},
 		},
 	}
 	for _, u := range usage.TopUsers {

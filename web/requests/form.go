@@ -199,5 +199,12 @@ func (h *Handler) submit(c echo.Context) error {
 	default:
 		return err
 	}
-	return page.Render(c, http.StatusUnprocessableEntity, requestsview.FormPage(h.Kit.Layout(c, "Request a VM", "requests"), f))
+	status := http.StatusUnprocessableEntity
+	if de != nil && de.Code == domain.CodeRateLimitExceeded {
+		status = http.StatusTooManyRequests
+		if s, ok := de.Params["retry_after"].(int); ok && s > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(s))
+		}
+	}
+	return page.Render(c, status, requestsview.FormPage(h.Kit.Layout(c, "Request a VM", "requests"), f))
 }
