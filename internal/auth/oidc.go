@@ -338,11 +338,11 @@ func (o *OIDC) Watch(ctx context.Context, first, max time.Duration) {
 			o.cfg.Logger.Info("OIDC provider discovered", "provider", o.cfg.Name, "issuer", o.cfg.Issuer)
 			return
 		}
-		if !Misconfigured(err) { // misconfigurations were logged by note
+		if !Misconfigured(err) { // misconfigurations were logged at ERROR by note
 			o.cfg.Logger.Error("OIDC provider unreachable; sign-in through it fails until it answers", "provider", o.cfg.Name,
 				"setting", SettingIssuer, "issuer", o.cfg.Issuer, "retry_in", wait.String(), "err", err)
 		} else {
-			o.cfg.Logger.Error("OIDC discovery will be retried", "provider", o.cfg.Name, "retry_in", wait.String())
+			o.cfg.Logger.Info("OIDC discovery will be retried (the setting may be fixed at the provider's side)", "provider", o.cfg.Name, "retry_in", wait.String())
 		}
 		select {
 		case <-ctx.Done():
