@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"kv-shepherd.io/shepherd/internal/textutil"
@@ -615,7 +616,8 @@ func readGroups(claims map[string]any, claim string) ([]string, string) {
 // paths ("/admins", "/org/admins") when its mapper's "Full group path" is on: a path
 // matches a mapping written with or without the leading slash ("/admins" or "admins";
 // "/org/admins" or "org/admins"), never a bare child name, which could belong to
-// another parent.
+// another parent. Entra ID sends group object ids: an id matches a mapping written in
+// lower or upper case (Entra shows lower case; a pasted id may not be).
 func GroupCandidates(groups []string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -629,6 +631,10 @@ func GroupCandidates(groups []string) []string {
 		add(g)
 		if strings.HasPrefix(g, "/") {
 			add(strings.TrimPrefix(g, "/"))
+		}
+		if _, err := uuid.Parse(g); err == nil && len(g) == 36 {
+			add(strings.ToLower(g))
+			add(strings.ToUpper(g))
 		}
 	}
 	return out

@@ -449,7 +449,8 @@ func TestLoginOIDCKeycloakGroupPaths(t *testing.T) {
 	}
 	// /org/shepherd-developers is a child group: it does not match the top-level mapping.
 	wantBindings(t, bindingsOf(t, svc.Store.Ent, u.ID), map[string]binding{"Approver": {[]string{"prod", "test"}, rolebinding.SourceIdpMapping}})
-	if got := auth.GroupCandidates([]string{"/a", "/b/c", "d"}); strings.Join(got, ",") != "/a,a,/b/c,b/c,d" {
+	if got := auth.GroupCandidates([]string{"/a", "/b/c", "d", "6F1C9D0E-2B4A-4A57-9D3E-0C8A1B2C3D4E"}); strings.Join(got, ",") !=
+		"/a,a,/b/c,b/c,d,6F1C9D0E-2B4A-4A57-9D3E-0C8A1B2C3D4E,6f1c9d0e-2b4a-4a57-9d3e-0c8a1b2c3d4e" {
 		t.Fatalf("candidates: %v", got)
 	}
 }
@@ -469,4 +470,20 @@ func TestAdoptUnassignedIdentities(t *testing.T) {
 	if err != nil || u.ID != old.ID {
 		t.Fatalf("the adopted user signs in to a new account: %v %v", u, err)
 	}
+}
+
+// Entra ID sends group object ids; a mapping pasted in upper case still matches.
+func TestLoginOIDCEntraObjectIDs(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	svc := newService(t, false)
+	c := svc.Store.Ent
+	r := c.Role.Query().Where(role.Name("SystemAdmin")).OnlyX(ctx)
+	c.IdPGroupMapping.Create().SetGroupName("6F1C9D0E-2B4A-4A57-9D3E-0C8A1B2C3D4E").SetRoleID(r.ID).SetAllowedEnvironments([]string{"test"}).ExecX(ctx)
+	u, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: "https://login.microsoftonline.com/tenant/v2.0", Subject: "entra-sub", Username: "eve",
+		Groups: []string{"6f1c9d0e-2b4a-4a57-9d3e-0c8a1b2c3d4e"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBindings(t, bindingsOf(t, c, u.ID), map[string]binding{"SystemAdmin": {[]string{"test"}, rolebinding.SourceIdpMapping}})
 }
