@@ -36,7 +36,7 @@ func (h *Handler) oidcStart(c echo.Context) error {
 		if auth.Misconfigured(err) {
 			reason, status = "misconfigured", http.StatusServiceUnavailable
 		} else {
-			h.Kit.Logger.Error("OIDC provider unreachable", "request_id", page.RequestID(c), "setting", auth.SettingIssuer, "err", err)
+			h.Kit.Logger.Error("OIDC provider unreachable", "request_id", page.RequestID(c), "issuer", h.Kit.Config.OIDCIssuer, "err", err)
 		}
 		m := h.loginModel(c)
 		m.Error = loginFailureMessage(reason)
