@@ -29750,6 +29750,7 @@ type UserMutation struct {
 	display_name          *string
 	auth_type             *user.AuthType
 	external_id           *string
+	issuer                *string
 	password_hash         *string
 	force_password_change *bool
 	disabled              *bool
@@ -30137,6 +30138,55 @@ func (m *UserMutation) ResetExternalID() {
 	delete(m.clearedFields, user.FieldExternalID)
 }
 
+// SetIssuer sets the "issuer" field.
+func (m *UserMutation) SetIssuer(s string) {
+	m.issuer = &s
+}
+
+// Issuer returns the value of the "issuer" field in the mutation.
+func (m *UserMutation) Issuer() (r string, exists bool) {
+	v := m.issuer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuer returns the old "issuer" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldIssuer(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuer: %w", err)
+	}
+	return oldValue.Issuer, nil
+}
+
+// ClearIssuer clears the value of the "issuer" field.
+func (m *UserMutation) ClearIssuer() {
+	m.issuer = nil
+	m.clearedFields[user.FieldIssuer] = struct{}{}
+}
+
+// IssuerCleared returns if the "issuer" field was cleared in this mutation.
+func (m *UserMutation) IssuerCleared() bool {
+	_, ok := m.clearedFields[user.FieldIssuer]
+	return ok
+}
+
+// ResetIssuer resets all changes to the "issuer" field.
+func (m *UserMutation) ResetIssuer() {
+	m.issuer = nil
+	delete(m.clearedFields, user.FieldIssuer)
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (m *UserMutation) SetPasswordHash(s string) {
 	m.password_hash = &s
@@ -30505,7 +30555,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -30526,6 +30576,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.external_id != nil {
 		fields = append(fields, user.FieldExternalID)
+	}
+	if m.issuer != nil {
+		fields = append(fields, user.FieldIssuer)
 	}
 	if m.password_hash != nil {
 		fields = append(fields, user.FieldPasswordHash)
@@ -30564,6 +30617,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.AuthType()
 	case user.FieldExternalID:
 		return m.ExternalID()
+	case user.FieldIssuer:
+		return m.Issuer()
 	case user.FieldPasswordHash:
 		return m.PasswordHash()
 	case user.FieldForcePasswordChange:
@@ -30597,6 +30652,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldAuthType(ctx)
 	case user.FieldExternalID:
 		return m.OldExternalID(ctx)
+	case user.FieldIssuer:
+		return m.OldIssuer(ctx)
 	case user.FieldPasswordHash:
 		return m.OldPasswordHash(ctx)
 	case user.FieldForcePasswordChange:
@@ -30664,6 +30721,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetExternalID(v)
+		return nil
+	case user.FieldIssuer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuer(v)
 		return nil
 	case user.FieldPasswordHash:
 		v, ok := value.(string)
@@ -30748,6 +30812,9 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldExternalID) {
 		fields = append(fields, user.FieldExternalID)
 	}
+	if m.FieldCleared(user.FieldIssuer) {
+		fields = append(fields, user.FieldIssuer)
+	}
 	if m.FieldCleared(user.FieldPasswordHash) {
 		fields = append(fields, user.FieldPasswordHash)
 	}
@@ -30770,6 +30837,9 @@ func (m *UserMutation) ClearField(name string) error {
 	switch name {
 	case user.FieldExternalID:
 		m.ClearExternalID()
+		return nil
+	case user.FieldIssuer:
+		m.ClearIssuer()
 		return nil
 	case user.FieldPasswordHash:
 		m.ClearPasswordHash()
@@ -30805,6 +30875,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldExternalID:
 		m.ResetExternalID()
+		return nil
+	case user.FieldIssuer:
+		m.ResetIssuer()
 		return nil
 	case user.FieldPasswordHash:
 		m.ResetPasswordHash()

@@ -1352,16 +1352,20 @@ func init() {
 	userDescExternalID := userFields[4].Descriptor()
 	// user.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
 	user.ExternalIDValidator = userDescExternalID.Validators[0].(func(string) error)
+	// userDescIssuer is the schema descriptor for issuer field.
+	userDescIssuer := userFields[5].Descriptor()
+	// user.IssuerValidator is a validator for the "issuer" field. It is called by the builders before save.
+	user.IssuerValidator = userDescIssuer.Validators[0].(func(string) error)
 	// userDescForcePasswordChange is the schema descriptor for force_password_change field.
-	userDescForcePasswordChange := userFields[6].Descriptor()
+	userDescForcePasswordChange := userFields[7].Descriptor()
 	// user.DefaultForcePasswordChange holds the default value on creation for the force_password_change field.
 	user.DefaultForcePasswordChange = userDescForcePasswordChange.Default.(bool)
 	// userDescDisabled is the schema descriptor for disabled field.
-	userDescDisabled := userFields[7].Descriptor()
+	userDescDisabled := userFields[8].Descriptor()
 	// user.DefaultDisabled holds the default value on creation for the disabled field.
 	user.DefaultDisabled = userDescDisabled.Default.(bool)
 	// userDescAuthzVersion is the schema descriptor for authz_version field.
-	userDescAuthzVersion := userFields[9].Descriptor()
+	userDescAuthzVersion := userFields[10].Descriptor()
 	// user.DefaultAuthzVersion holds the default value on creation for the authz_version field.
 	user.DefaultAuthzVersion = userDescAuthzVersion.Default.(int64)
 	// userDescID is the schema descriptor for id field.

@@ -116,6 +116,20 @@ func (_c *UserCreate) SetNillableExternalID(v *string) *UserCreate {
 	return _c
 }
 
+// SetIssuer sets the "issuer" field.
+func (_c *UserCreate) SetIssuer(v string) *UserCreate {
+	_c.mutation.SetIssuer(v)
+	return _c
+}
+
+// SetNillableIssuer sets the "issuer" field if the given value is not nil.
+func (_c *UserCreate) SetNillableIssuer(v *string) *UserCreate {
+	if v != nil {
+		_c.SetIssuer(*v)
+	}
+	return _c
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (_c *UserCreate) SetPasswordHash(v string) *UserCreate {
 	_c.mutation.SetPasswordHash(v)
@@ -348,6 +362,11 @@ func (_c *UserCreate) check() error {
 			return &ValidationError{Name: "external_id", err: fmt.Errorf(`ent: validator failed for field "User.external_id": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.Issuer(); ok {
+		if err := user.IssuerValidator(v); err != nil {
+			return &ValidationError{Name: "issuer", err: fmt.Errorf(`ent: validator failed for field "User.issuer": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.ForcePasswordChange(); !ok {
 		return &ValidationError{Name: "force_password_change", err: errors.New(`ent: missing required field "User.force_password_change"`)}
 	}
@@ -420,6 +439,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ExternalID(); ok {
 		_spec.SetField(user.FieldExternalID, field.TypeString, value)
 		_node.ExternalID = &value
+	}
+	if value, ok := _c.mutation.Issuer(); ok {
+		_spec.SetField(user.FieldIssuer, field.TypeString, value)
+		_node.Issuer = &value
 	}
 	if value, ok := _c.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
@@ -600,6 +623,24 @@ func (u *UserUpsert) UpdateExternalID() *UserUpsert {
 // ClearExternalID clears the value of the "external_id" field.
 func (u *UserUpsert) ClearExternalID() *UserUpsert {
 	u.SetNull(user.FieldExternalID)
+	return u
+}
+
+// SetIssuer sets the "issuer" field.
+func (u *UserUpsert) SetIssuer(v string) *UserUpsert {
+	u.Set(user.FieldIssuer, v)
+	return u
+}
+
+// UpdateIssuer sets the "issuer" field to the value that was provided on create.
+func (u *UserUpsert) UpdateIssuer() *UserUpsert {
+	u.SetExcluded(user.FieldIssuer)
+	return u
+}
+
+// ClearIssuer clears the value of the "issuer" field.
+func (u *UserUpsert) ClearIssuer() *UserUpsert {
+	u.SetNull(user.FieldIssuer)
 	return u
 }
 
@@ -820,6 +861,27 @@ func (u *UserUpsertOne) UpdateExternalID() *UserUpsertOne {
 func (u *UserUpsertOne) ClearExternalID() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearExternalID()
+	})
+}
+
+// SetIssuer sets the "issuer" field.
+func (u *UserUpsertOne) SetIssuer(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetIssuer(v)
+	})
+}
+
+// UpdateIssuer sets the "issuer" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateIssuer() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateIssuer()
+	})
+}
+
+// ClearIssuer clears the value of the "issuer" field.
+func (u *UserUpsertOne) ClearIssuer() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearIssuer()
 	})
 }
 
@@ -1220,6 +1282,27 @@ func (u *UserUpsertBulk) UpdateExternalID() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearExternalID() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearExternalID()
+	})
+}
+
+// SetIssuer sets the "issuer" field.
+func (u *UserUpsertBulk) SetIssuer(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetIssuer(v)
+	})
+}
+
+// UpdateIssuer sets the "issuer" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateIssuer() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateIssuer()
+	})
+}
+
+// ClearIssuer clears the value of the "issuer" field.
+func (u *UserUpsertBulk) ClearIssuer() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearIssuer()
 	})
 }
 

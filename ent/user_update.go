@@ -113,6 +113,26 @@ func (_u *UserUpdate) ClearExternalID() *UserUpdate {
 	return _u
 }
 
+// SetIssuer sets the "issuer" field.
+func (_u *UserUpdate) SetIssuer(v string) *UserUpdate {
+	_u.mutation.SetIssuer(v)
+	return _u
+}
+
+// SetNillableIssuer sets the "issuer" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableIssuer(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetIssuer(*v)
+	}
+	return _u
+}
+
+// ClearIssuer clears the value of the "issuer" field.
+func (_u *UserUpdate) ClearIssuer() *UserUpdate {
+	_u.mutation.ClearIssuer()
+	return _u
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (_u *UserUpdate) SetPasswordHash(v string) *UserUpdate {
 	_u.mutation.SetPasswordHash(v)
@@ -342,6 +362,11 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "external_id", err: fmt.Errorf(`ent: validator failed for field "User.external_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Issuer(); ok {
+		if err := user.IssuerValidator(v); err != nil {
+			return &ValidationError{Name: "issuer", err: fmt.Errorf(`ent: validator failed for field "User.issuer": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -377,6 +402,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ExternalIDCleared() {
 		_spec.ClearField(user.FieldExternalID, field.TypeString)
+	}
+	if value, ok := _u.mutation.Issuer(); ok {
+		_spec.SetField(user.FieldIssuer, field.TypeString, value)
+	}
+	if _u.mutation.IssuerCleared() {
+		_spec.ClearField(user.FieldIssuer, field.TypeString)
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
@@ -591,6 +622,26 @@ func (_u *UserUpdateOne) SetNillableExternalID(v *string) *UserUpdateOne {
 // ClearExternalID clears the value of the "external_id" field.
 func (_u *UserUpdateOne) ClearExternalID() *UserUpdateOne {
 	_u.mutation.ClearExternalID()
+	return _u
+}
+
+// SetIssuer sets the "issuer" field.
+func (_u *UserUpdateOne) SetIssuer(v string) *UserUpdateOne {
+	_u.mutation.SetIssuer(v)
+	return _u
+}
+
+// SetNillableIssuer sets the "issuer" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableIssuer(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetIssuer(*v)
+	}
+	return _u
+}
+
+// ClearIssuer clears the value of the "issuer" field.
+func (_u *UserUpdateOne) ClearIssuer() *UserUpdateOne {
+	_u.mutation.ClearIssuer()
 	return _u
 }
 
@@ -836,6 +887,11 @@ func (_u *UserUpdateOne) check() error {
 			return &ValidationError{Name: "external_id", err: fmt.Errorf(`ent: validator failed for field "User.external_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Issuer(); ok {
+		if err := user.IssuerValidator(v); err != nil {
+			return &ValidationError{Name: "issuer", err: fmt.Errorf(`ent: validator failed for field "User.issuer": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -888,6 +944,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.ExternalIDCleared() {
 		_spec.ClearField(user.FieldExternalID, field.TypeString)
+	}
+	if value, ok := _u.mutation.Issuer(); ok {
+		_spec.SetField(user.FieldIssuer, field.TypeString, value)
+	}
+	if _u.mutation.IssuerCleared() {
+		_spec.ClearField(user.FieldIssuer, field.TypeString)
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)

@@ -12,6 +12,8 @@ type Login struct {
 	Notice       string
 	FirstRunHint bool
 	DevMode      bool
+	// DevIssuer: the sign-in button opens the built-in development issuer (demo users).
+	DevIssuer bool
 }
 
 // Password is the change-password form.

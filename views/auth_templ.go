@@ -113,7 +113,7 @@ func LoginPage(l Layout, m Login) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				if m.DevMode {
+				if m.DevIssuer {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<p class=\"hint\">Development mode: the button opens the built-in development identity provider, where you pick one of the demo users.</p>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err

@@ -142,10 +142,10 @@ func init() {
 	}
 }
 
-// outsideMatrix are routes with their own tests (sign-in, health, dev issuer, job UI,
+// outsideMatrix are routes with their own tests (sign-in and sign-out, health, dev issuer, job UI,
 // the event stream: web/events).
 func outsideMatrix(method, path string) bool {
-	for _, p := range []string{"/static", "/health", "/metrics", "/dev/oidc", "/admin/jobs", "/login", "/auth/", "/api/v1/auth/", "/logout", "/account/password", "/notifications/badge", "/events"} {
+	for _, p := range []string{"/static", "/health", "/metrics", "/dev/oidc", "/admin/jobs", "/login", "/auth/", "/api/v1/auth/", "/logout", "/signed-out", "/account/password", "/notifications/badge", "/events"} {
 		if strings.HasPrefix(path, p) {
 			return true
 		}

@@ -31,6 +31,20 @@ type readiness struct {
 	Status   string          `json:"status"`
 	Reason   string          `json:"reason,omitempty"`
 	Watchers []watcherReport `json:"watchers"`
+	// IdentityProviders: whether sign-in through each OIDC provider can work. Like the
+	// watchers, reported and never a reason to be unready (a misconfigured IdP is fixed
+	// in the settings, not by taking replicas out of the load balancer).
+	IdentityProviders []idpReport `json:"identity_providers"`
+}
+
+type idpReport struct {
+	Name   string `json:"name"`
+	Issuer string `json:"issuer"`
+	// State: unchecked, ok, unreachable or misconfigured.
+	State     string     `json:"state"`
+	Setting   string     `json:"setting,omitempty"` // the setting to fix when misconfigured
+	Error     string     `json:"error,omitempty"`
+	CheckedAt *time.Time `json:"checked_at,omitempty"`
 }
 
 type watcherReport struct {
@@ -45,7 +59,17 @@ type watcherReport struct {
 func (h *handlers) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
-	body := readiness{Status: "ok", Watchers: []watcherReport{}}
+	body := readiness{Status: "ok", Watchers: []watcherReport{}, IdentityProviders: []idpReport{}}
+	if h.d.IdentityProviders != nil {
+		for _, p := range h.d.IdentityProviders() {
+			r := idpReport{Name: p.Name, Issuer: p.Issuer, State: p.State, Setting: p.Setting, Error: p.Error}
+			if !p.CheckedAt.IsZero() {
+				at := p.CheckedAt.UTC()
+				r.CheckedAt = &at
+			}
+			body.IdentityProviders = append(body.IdentityProviders, r)
+		}
+	}
 	if h.d.Watchers != nil {
 		now := time.Now()
 		for _, w := range h.d.Watchers() {

@@ -57,7 +57,10 @@ type Deps struct {
 	Ready         func(ctx context.Context) error
 	// Watchers reports the cluster status watchers this process runs (readiness body).
 	Watchers func() []statussync.State
-	Registry *prometheus.Registry
+	// IdentityProviders reports the OIDC providers' state (readiness body, never a reason
+	// to be unready).
+	IdentityProviders func() []auth.ProviderStatus
+	Registry          *prometheus.Registry
 	// Catalog runs the admin catalogues (namespaces, clusters, sizes, templates).
 	Catalog    *catalog.Service
 	Governance *governance.Service
@@ -79,6 +82,9 @@ const JobsPrefix = page.JobsPrefix
 
 // OIDCCallbackPath is the redirect URI registered at the IdP.
 const OIDCCallbackPath = signin.OIDCCallbackPath
+
+// SignedOutPath is the post-logout redirect URI registered at the IdP.
+const SignedOutPath = signin.SignedOutPath
 
 // New builds the Echo instance with every route.
 func New(d *Deps) *echo.Echo {
@@ -122,7 +128,12 @@ func New(d *Deps) *echo.Echo {
 	}
 	h.kit = kit
 	r := &page.Router{E: e, Kit: kit}
-	(&signin.Handler{Kit: kit, Auth: d.Auth, OIDC: d.OIDC}).Register(r)
+	(&signin.Handler{
+		Kit:       kit,
+		Auth:      d.Auth,
+		OIDC:      d.OIDC,
+		DevIssuer: d.DevIssuer != nil,
+	}).Register(r)
 	(&home.Handler{Kit: kit, Gov: d.Governance}).Register(r)
 	(&admin.Handler{
 		Kit:      kit,

@@ -223,8 +223,18 @@ func TestLogoutNeedsPostAndCSRF(t *testing.T) {
 	}
 	_, page, _ := env.Get(t, c, "/")
 	status, _, resp := env.PostForm(t, c, "/logout", url.Values{"csrf_token": {apptest.CSRF(t, page)}})
-	if status != http.StatusSeeOther || resp.Header.Get("Location") != "/login?signed_out=1" {
-		t.Fatalf("logout: %d", status)
+	// The development issuer advertises end_session_endpoint: the browser ends its session
+	// there too (RP-initiated logout) and comes back to the signed-out page.
+	end, err := url.Parse(resp.Header.Get("Location"))
+	if status != http.StatusSeeOther || err != nil || end.Path != "/dev/oidc/end_session" ||
+		end.Query().Get("id_token_hint") == "" || end.Query().Get("post_logout_redirect_uri") != env.URL+"/signed-out" {
+		t.Fatalf("logout: %d %s", status, resp.Header.Get("Location"))
+	}
+	if status, _, resp := env.Get(t, c, end.String()); status != http.StatusFound || resp.Header.Get("Location") != env.URL+"/signed-out" {
+		t.Fatalf("end session: %d %s", status, resp.Header.Get("Location"))
+	}
+	if status, body, _ := env.Get(t, c, "/signed-out"); status != http.StatusOK || !strings.Contains(body, "You have signed out.") {
+		t.Fatalf("signed-out page: %d", status)
 	}
 	if status, _, _ := env.Get(t, c, "/"); status != http.StatusSeeOther {
 		t.Fatal("still signed in after logout")

@@ -17,6 +17,9 @@ import (
 )
 
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if err := cfg.CheckServingURL(); err != nil {
+		return err
+	}
 	if cfg.DevMode {
 		log.Warn("SHEPHERD_DEV_MODE is on: the development sign-in is mounted. Do not expose this instance.")
 	}
@@ -29,6 +32,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 // dev is the embedded default behind `make run`.
 func dev(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if err := cfg.CheckServingURL(); err != nil {
+		return err
+	}
 	started := time.Now()
 	var pg *pgembed.Instance // the private PostgreSQL, when dev runs one
 	if cfg.DatabaseURL == "" {
@@ -59,8 +65,13 @@ func dev(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("ready to serve", "startup", time.Since(started).Round(time.Millisecond).String(),
-		"open", cfg.BaseURL, "demo_users", "alice bob dana carol victor (via the sign-in button)", "local_admin", "admin")
+	if a.DevIssuer != nil {
+		log.Info("ready to serve", "startup", time.Since(started).Round(time.Millisecond).String(),
+			"open", cfg.BaseURL, "demo_users", "alice bob dana carol victor (via the sign-in button)", "local_admin", "admin")
+	} else {
+		log.Info("ready to serve", "startup", time.Since(started).Round(time.Millisecond).String(),
+			"open", cfg.BaseURL, "sign_in", cfg.OIDCIssuer, "local_admin", "admin")
+	}
 	if pg == nil {
 		return a.Run(ctx, nil)
 	}

@@ -62,3 +62,16 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, out)
 	}
 }
+
+// Listening on all interfaces without SHEPHERD_BASE_URL: serve refuses before anything
+// else, naming the setting, instead of registering http://0.0.0.0:8080 as redirect URI.
+func TestServeOnAllInterfacesNeedsBaseURL(t *testing.T) {
+	t.Setenv("SHEPHERD_ADDR", "0.0.0.0:8080")
+	t.Setenv("SHEPHERD_BASE_URL", "")
+	t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+	var code int
+	out := captureStderr(t, func() { code = run(context.Background(), []string{"serve"}) })
+	if code != 2 || !strings.Contains(out, "SHEPHERD_BASE_URL") || !strings.Contains(out, "all interfaces") {
+		t.Fatalf("exit %d, stderr %q", code, out)
+	}
+}

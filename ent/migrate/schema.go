@@ -1024,7 +1024,8 @@ var (
 		{Name: "email", Type: field.TypeString, Size: 320, Default: ""},
 		{Name: "display_name", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "auth_type", Type: field.TypeEnum, Enums: []string{"local", "oidc"}, Default: "local"},
-		{Name: "external_id", Type: field.TypeString, Unique: true, Nullable: true, Size: 255},
+		{Name: "external_id", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "issuer", Type: field.TypeString, Nullable: true, Size: 2048},
 		{Name: "password_hash", Type: field.TypeString, Nullable: true},
 		{Name: "force_password_change", Type: field.TypeBool, Default: false},
 		{Name: "disabled", Type: field.TypeBool, Default: false},
@@ -1036,6 +1037,13 @@ var (
 		Name:       "users",
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "user_issuer_external_id",
+				Unique:  true,
+				Columns: []*schema.Column{UsersColumns[8], UsersColumns[7]},
+			},
+		},
 	}
 	// VmsColumns holds the columns for the "vms" table.
 	VmsColumns = []*schema.Column{

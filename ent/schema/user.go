@@ -4,6 +4,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 )
 
 // User is a person who signs in, locally or through the IdP.
@@ -17,8 +18,12 @@ func (User) Fields() []ent.Field {
 		field.String("email").Default("").MaxLen(320),
 		field.String("display_name").Default("").MaxLen(255),
 		field.Enum("auth_type").Values("local", "oidc").Default("local"),
-		// external_id is the IdP subject (`sub`); local accounts have none.
-		field.String("external_id").Optional().Nillable().Unique().MaxLen(255),
+		// external_id is the IdP subject (`sub`); local accounts have none. A subject is
+		// unique only within its issuer, so IdP users are keyed by (issuer, external_id).
+		field.String("external_id").Optional().Nillable().MaxLen(255),
+		// issuer is the key of the identity provider that vouches for external_id: its
+		// issuer URL, or a fixed name for the development issuer (auth.DevIssuerKey).
+		field.String("issuer").Optional().Nillable().MaxLen(2048),
 		field.String("password_hash").Optional().Sensitive(),
 		field.Bool("force_password_change").Default(false),
 		field.Bool("disabled").Default(false),
@@ -28,6 +33,12 @@ func (User) Fields() []ent.Field {
 		// the name or deletion of one of their Systems. A cached principal is good while it
 		// matches.
 		field.Int64("authz_version").Default(0),
+	}
+}
+
+func (User) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("issuer", "external_id").Unique(),
 	}
 }
 

@@ -30,6 +30,8 @@ const (
 	FieldAuthType = "auth_type"
 	// FieldExternalID holds the string denoting the external_id field in the database.
 	FieldExternalID = "external_id"
+	// FieldIssuer holds the string denoting the issuer field in the database.
+	FieldIssuer = "issuer"
 	// FieldPasswordHash holds the string denoting the password_hash field in the database.
 	FieldPasswordHash = "password_hash"
 	// FieldForcePasswordChange holds the string denoting the force_password_change field in the database.
@@ -72,6 +74,7 @@ var Columns = []string{
 	FieldDisplayName,
 	FieldAuthType,
 	FieldExternalID,
+	FieldIssuer,
 	FieldPasswordHash,
 	FieldForcePasswordChange,
 	FieldDisabled,
@@ -108,6 +111,8 @@ var (
 	DisplayNameValidator func(string) error
 	// ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
 	ExternalIDValidator func(string) error
+	// IssuerValidator is a validator for the "issuer" field. It is called by the builders before save.
+	IssuerValidator func(string) error
 	// DefaultForcePasswordChange holds the default value on creation for the "force_password_change" field.
 	DefaultForcePasswordChange bool
 	// DefaultDisabled holds the default value on creation for the "disabled" field.
@@ -185,6 +190,11 @@ func ByAuthType(opts ...sql.OrderTermOption) OrderOption {
 // ByExternalID orders the results by the external_id field.
 func ByExternalID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExternalID, opts...).ToFunc()
+}
+
+// ByIssuer orders the results by the issuer field.
+func ByIssuer(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldIssuer, opts...).ToFunc()
 }
 
 // ByPasswordHash orders the results by the password_hash field.

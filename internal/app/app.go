@@ -74,6 +74,7 @@ type App struct {
 	Liveness   *liveness.Monitor // heartbeat; hands back the jobs of dead processes
 	Echo       *echo.Echo
 	DevIssuer  *devoidc.Issuer
+	OIDC       *auth.OIDC // the OIDC provider, nil when none is configured
 	Sessions   *auth.SessionStore
 	Clusters   *clusters.Registry
 	Executor   *provisioning.Executor
@@ -128,8 +129,27 @@ func (a *App) wire(ctx context.Context) error {
 	if err := seed.Base(ctx, a.Store); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	if cfg.DevMode {
+	// IdP users recorded before issuers were (migration 0020) belong to the provider
+	// configured now: the external issuer, or the development issuer in dev mode.
+	issuerKey := cfg.OIDCIssuer
+	if issuerKey == "" && cfg.DevMode {
+		issuerKey = auth.DevIssuerKey
+	}
+	if n, err := auth.AdoptUnassignedIdentities(ctx, a.Store.Ent, issuerKey); err != nil {
+		return fmt.Errorf("recording the issuer of existing IdP users: %w", err)
+	} else if n > 0 {
+		logger.Info("IdP users from before issuers were recorded now belong to the configured issuer", "users", n, "issuer", issuerKey)
+	}
+	switch {
+	case cfg.DevMode && cfg.OIDCIssuer == "":
 		if err := seed.Demo(ctx, a.Store); err != nil {
+			return fmt.Errorf("demo seed: %w", err)
+		}
+	case cfg.DevMode:
+		// An external issuer decides who exists: no demo users (nor their group mappings,
+		// which would hand roles to that IdP's groups of the same names).
+		logger.Info("development mode with an external issuer (SHEPHERD_OIDC_ISSUER): demo users are not seeded; the demo catalogue is")
+		if err := seed.DemoCatalog(ctx, a.Store); err != nil {
 			return fmt.Errorf("demo seed: %w", err)
 		}
 	}
@@ -152,14 +172,26 @@ func (a *App) wire(ctx context.Context) error {
 	}}
 	deps.Limits = a.Limits
 	deps.Systems = &systems.Manager{Store: a.Store}
+	issuerKey = cfg.OIDCIssuer
 	if cfg.DevMode && cfg.OIDCIssuer == "" {
 		if err := a.mountDevIssuer(deps); err != nil {
 			return err
 		}
+		issuerKey = auth.DevIssuerKey
 	}
 	if cfg.OIDCIssuer != "" {
-		deps.OIDC = auth.NewOIDC(auth.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
-			RedirectURL: cfg.BaseURL + web.OIDCCallbackPath, Scopes: strings.Fields(cfg.OIDCScopes), GroupsClaim: cfg.OIDCGroupsClaim})
+		a.OIDC = auth.NewOIDC(auth.OIDCConfig{
+			Key:          issuerKey,
+			Issuer:       cfg.OIDCIssuer,
+			ClientID:     cfg.OIDCClientID,
+			ClientSecret: cfg.OIDCClientSecret,
+			RedirectURL:  cfg.BaseURL + web.OIDCCallbackPath,
+			Scopes:       strings.Fields(cfg.OIDCScopes),
+			GroupsClaim:  cfg.OIDCGroupsClaim,
+			Logger:       logger.With("component", "oidc"),
+		})
+		deps.OIDC = a.OIDC
+		deps.IdentityProviders = func() []auth.ProviderStatus { return []auth.ProviderStatus{a.OIDC.Status()} }
 	}
 
 	box, err := secrets.NewBox(keys.Encryption)
@@ -308,8 +340,13 @@ func (a *App) mountDevIssuer(deps *web.Deps) error {
 		users = append(users, devoidc.User{Sub: u.Sub, Username: u.Username, Name: u.Name, Email: u.Email, Groups: u.Groups, Description: u.Description})
 	}
 	iss, err := devoidc.New(devoidc.Options{
-		Issuer:       cfg.BaseURL + DevIssuerPath,
-		Clients:      []devoidc.Client{{ID: "shepherd-dev", Secret: secret, RedirectURIs: []string{cfg.BaseURL + web.OIDCCallbackPath}}},
+		Issuer: cfg.BaseURL + DevIssuerPath,
+		Clients: []devoidc.Client{{
+			ID:                     "shepherd-dev",
+			Secret:                 secret,
+			RedirectURIs:           []string{cfg.BaseURL + web.OIDCCallbackPath},
+			PostLogoutRedirectURIs: []string{cfg.BaseURL + web.SignedOutPath},
+		}},
 		Users:        users,
 		RenderPicker: signin.DevPickerRenderer(true),
 	})
@@ -424,6 +461,14 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 			return nil
 		})
 		a.Logger.Info("metrics are served", "url", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
+	if a.OIDC != nil {
+		// Discovery at start-up, retried in the background: a deployment may start before
+		// its IdP is reachable; the log and /health/ready say why sign-in cannot work yet.
+		run.Go("oidc discovery", func(ctx context.Context) error {
+			a.OIDC.Watch(ctx, 5*time.Second, 5*time.Minute)
+			return nil
+		})
 	}
 	a.Logger.Info("Shepherd is serving", "url", a.Config.BaseURL, "addr", ln.Addr().String())
 	var err error

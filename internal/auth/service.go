@@ -130,7 +130,7 @@ func (s *Service) CheckOIDCCallback(ctx context.Context, clientIP string) error 
 // visitor's (the IdP unreachable, our own errors) are audited but not counted.
 func (s *Service) OIDCCallbackFailed(ctx context.Context, clientIP, reason string) error {
 	s.LoginFailed(ctx, "oidc", "", reason)
-	if reason == "idp_unreachable" || reason == "internal_error" {
+	if reason == "idp_unreachable" || reason == "internal_error" || reason == "misconfigured" {
 		return nil
 	}
 	blocked, err := s.Throttles().Fail(ctx, Attempt{Method: "oidc", Address: clientIP})
@@ -143,13 +143,17 @@ func (s *Service) OIDCCallbackFailed(ctx context.Context, clientIP, reason strin
 	return nil
 }
 
-// LoginOIDC upserts the user by subject and rebuilds their IdP-mapped role bindings from
-// the current groups, in one transaction. Manual and seeded bindings are kept.
-func (s *Service) LoginOIDC(ctx context.Context, id Identity, issuer string) (*ent.User, error) {
+// LoginOIDC upserts the user by (issuer, subject) and rebuilds their IdP-mapped role
+// bindings from the current groups, in one transaction. Manual and seeded bindings are
+// kept. A name or email the provider did not send leaves the stored one as it is.
+func (s *Service) LoginOIDC(ctx context.Context, id Identity) (*ent.User, error) {
+	if id.Issuer == "" {
+		return nil, errors.New("OIDC identity without an issuer")
+	}
 	var out *ent.User
 	refusedName := id.Username
 	err := s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		u, err := tx.Ent.User.Query().Where(user.ExternalID(id.Subject)).ForUpdate().Only(ctx)
+		u, err := tx.Ent.User.Query().Where(user.Issuer(id.Issuer), user.ExternalID(id.Subject)).ForUpdate().Only(ctx)
 		switch {
 		case ent.IsNotFound(err):
 			name, err := freeUsername(ctx, tx.Ent, id)
@@ -157,7 +161,7 @@ func (s *Service) LoginOIDC(ctx context.Context, id Identity, issuer string) (*e
 				return err
 			}
 			u, err = tx.Ent.User.Create().SetUsername(name).SetEmail(id.Email).SetDisplayName(id.Name).
-				SetAuthType(user.AuthTypeOidc).SetExternalID(id.Subject).SetLastLoginAt(s.now()).Save(ctx)
+				SetAuthType(user.AuthTypeOidc).SetIssuer(id.Issuer).SetExternalID(id.Subject).SetLastLoginAt(s.now()).Save(ctx)
 			if err != nil {
 				return err
 			}
@@ -168,7 +172,14 @@ func (s *Service) LoginOIDC(ctx context.Context, id Identity, issuer string) (*e
 				refusedName = u.Username
 				return ErrInvalidCredentials
 			}
-			u, err = u.Update().SetEmail(id.Email).SetDisplayName(id.Name).SetLastLoginAt(s.now()).Save(ctx)
+			upd := u.Update().SetLastLoginAt(s.now())
+			if id.Email != "" {
+				upd.SetEmail(id.Email)
+			}
+			if id.Name != "" {
+				upd.SetDisplayName(id.Name)
+			}
+			u, err = upd.Save(ctx)
 			if err != nil {
 				return err
 			}
@@ -178,14 +189,27 @@ func (s *Service) LoginOIDC(ctx context.Context, id Identity, issuer string) (*e
 			return err
 		}
 		out = u
+		details := map[string]any{"method": "oidc", "idp": id.Issuer, "groups": id.Groups, "roles": mapped}
+		if id.GroupsProblem != "" {
+			details["groups_problem"] = id.GroupsProblem
+		}
 		return audit.Write(ctx, tx.Ent, audit.Entry{Action: "user.login", ActorID: &u.ID, ActorName: u.Username,
-			ResourceType: "user", ResourceID: u.ID.String(), ResourceName: u.Username,
-			Details: map[string]any{"method": "oidc", "idp": issuer, "groups": id.Groups, "roles": mapped}})
+			ResourceType: "user", ResourceID: u.ID.String(), ResourceName: u.Username, Details: details})
 	})
 	if errors.Is(err, ErrInvalidCredentials) {
 		s.LoginFailed(ctx, "oidc", refusedName, "account_disabled")
 	}
 	return out, err
+}
+
+// AdoptUnassignedIdentities gives the IdP users recorded before issuers were (migration
+// 0020 marked them UnassignedIssuer) to the provider configured now, whose users they
+// were. It returns how many rows it changed.
+func AdoptUnassignedIdentities(ctx context.Context, client *ent.Client, key string) (int, error) {
+	if key == "" {
+		return 0, nil
+	}
+	return client.User.Update().Where(user.Issuer(UnassignedIssuer)).SetIssuer(key).Save(ctx)
 }
 
 func (s *Service) rebuildBindings(ctx context.Context, tx *ent.Client, userID uuid.UUID, groups []string) ([]string, error) {
@@ -195,7 +219,7 @@ func (s *Service) rebuildBindings(ctx context.Context, tx *ent.Client, userID uu
 	var mappings []*ent.IdPGroupMapping
 	if len(groups) > 0 {
 		var err error
-		mappings, err = tx.IdPGroupMapping.Query().Where(idpgroupmapping.GroupNameIn(groups...)).All(ctx)
+		mappings, err = tx.IdPGroupMapping.Query().Where(idpgroupmapping.GroupNameIn(GroupCandidates(groups)...)).All(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -252,7 +276,7 @@ func freeUsername(ctx context.Context, client *ent.Client, id Identity) (string,
 	if err != nil || !taken {
 		return name, err
 	}
-	h := sha256.Sum256([]byte(id.Subject))
+	h := sha256.Sum256([]byte(id.Issuer + "\x00" + id.Subject))
 	return name + "-" + hex.EncodeToString(h[:3]), nil
 }
 

@@ -108,9 +108,9 @@ func TestLoginOIDCCreatesUserOnFirstLogin(t *testing.T) {
 	ctx := t.Context()
 	svc := newService(t, true)
 	c := svc.Store.Ent
-	id := auth.Identity{Subject: "sub-erin", Username: "erin", Email: "erin@example.com", Name: "Erin",
+	id := auth.Identity{Issuer: issuer, Subject: "sub-erin", Username: "erin", Email: "erin@example.com", Name: "Erin",
 		Groups: []string{"shepherd-developers"}}
-	u, err := svc.LoginOIDC(ctx, id, issuer)
+	u, err := svc.LoginOIDC(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestLoginOIDCCreatesUserOnFirstLogin(t *testing.T) {
 
 	// The subject, not the username, identifies the account.
 	id.Username, id.Email = "erin-renamed", "erin@new.example.com"
-	again, err := svc.LoginOIDC(ctx, id, issuer)
+	again, err := svc.LoginOIDC(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +144,8 @@ func TestLoginOIDCRebuildsBindingsAtEveryLogin(t *testing.T) {
 	ctx := t.Context()
 	svc := newService(t, true)
 	c := svc.Store.Ent
-	id := auth.Identity{Subject: "sub-frank", Username: "frank", Groups: []string{"shepherd-approvers"}}
-	u, err := svc.LoginOIDC(ctx, id, issuer)
+	id := auth.Identity{Issuer: issuer, Subject: "sub-frank", Username: "frank", Groups: []string{"shepherd-approvers"}}
+	u, err := svc.LoginOIDC(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestLoginOIDCRebuildsBindingsAtEveryLogin(t *testing.T) {
 		SetSource(rolebinding.SourceManual).ExecX(ctx)
 
 	id.Groups = []string{"shepherd-developers"}
-	if _, err := svc.LoginOIDC(ctx, id, issuer); err != nil {
+	if _, err := svc.LoginOIDC(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	wantBindings(t, bindingsOf(t, c, u.ID), map[string]binding{
@@ -166,7 +166,7 @@ func TestLoginOIDCRebuildsBindingsAtEveryLogin(t *testing.T) {
 
 	// Two groups mapping to roles: both bindings; losing all groups: only the default.
 	id.Groups = []string{"shepherd-developers", "shepherd-approvers", "not-mapped"}
-	if _, err := svc.LoginOIDC(ctx, id, issuer); err != nil {
+	if _, err := svc.LoginOIDC(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	wantBindings(t, bindingsOf(t, c, u.ID), map[string]binding{
@@ -175,7 +175,7 @@ func TestLoginOIDCRebuildsBindingsAtEveryLogin(t *testing.T) {
 		"SystemAdmin": {[]string{"test"}, rolebinding.SourceManual},
 	})
 	id.Groups = nil
-	if _, err := svc.LoginOIDC(ctx, id, issuer); err != nil {
+	if _, err := svc.LoginOIDC(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	wantBindings(t, bindingsOf(t, c, u.ID), map[string]binding{
@@ -187,8 +187,8 @@ func TestLoginOIDCRebuildsBindingsAtEveryLogin(t *testing.T) {
 func TestLoginOIDCUnmappedGroupsGetViewerInTest(t *testing.T) {
 	t.Parallel()
 	svc := newService(t, true)
-	u, err := svc.LoginOIDC(t.Context(), auth.Identity{Subject: "sub-gina", Username: "gina",
-		Groups: []string{"some-other-team"}}, issuer)
+	u, err := svc.LoginOIDC(t.Context(), auth.Identity{Issuer: issuer, Subject: "sub-gina", Username: "gina",
+		Groups: []string{"some-other-team"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,8 +202,8 @@ func TestLoginOIDCUsernameTakenByLocalAdmin(t *testing.T) {
 	c := svc.Store.Ent
 	before := getUser(t, c, seed.AdminUsername)
 
-	u, err := svc.LoginOIDC(ctx, auth.Identity{Subject: "sub-impostor", Username: "admin", Email: "evil@example.com",
-		Groups: []string{"shepherd-developers"}}, issuer)
+	u, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: issuer, Subject: "sub-impostor", Username: "admin", Email: "evil@example.com",
+		Groups: []string{"shepherd-developers"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestLoginOIDCUsernameTakenByLocalAdmin(t *testing.T) {
 	wantBindings(t, bindingsOf(t, c, after.ID), map[string]binding{"PlatformAdmin": {[]string{"prod", "test"}, rolebinding.SourceSeed}})
 
 	// The same subject signs in again to the same suffixed account.
-	again, err := svc.LoginOIDC(ctx, auth.Identity{Subject: "sub-impostor", Username: "admin"}, issuer)
+	again, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: issuer, Subject: "sub-impostor", Username: "admin"})
 	if err != nil || again.ID != u.ID || again.Username != u.Username {
 		t.Errorf("second login = %v, %v; want %s (%s)", again, err, u.ID, u.Username)
 	}
@@ -229,14 +229,14 @@ func TestLoginOIDCDisabledUser(t *testing.T) {
 	ctx := t.Context()
 	svc := newService(t, true)
 	c := svc.Store.Ent
-	id := auth.Identity{Subject: "sub-hank", Username: "hank", Groups: []string{"shepherd-developers"}}
-	u, err := svc.LoginOIDC(ctx, id, issuer)
+	id := auth.Identity{Issuer: issuer, Subject: "sub-hank", Username: "hank", Groups: []string{"shepherd-developers"}}
+	u, err := svc.LoginOIDC(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.User.UpdateOneID(u.ID).SetDisabled(true).ExecX(ctx)
 
-	got, err := svc.LoginOIDC(ctx, id, issuer)
+	got, err := svc.LoginOIDC(ctx, id)
 	if !errors.Is(err, auth.ErrInvalidCredentials) || got != nil {
 		t.Fatalf("LoginOIDC of a disabled user = %v, %v; want ErrInvalidCredentials", got, err)
 	}
@@ -356,7 +356,7 @@ func TestChangePassword(t *testing.T) {
 		}
 	}
 
-	oidcUser, err := svc.LoginOIDC(ctx, auth.Identity{Subject: "sub-ivy", Username: "ivy"}, issuer)
+	oidcUser, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: issuer, Subject: "sub-ivy", Username: "ivy"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,4 +386,104 @@ func hasProblem(problems []string, part string) bool {
 		}
 	}
 	return false
+}
+
+// A subject is unique only within its issuer: the same sub from two providers is two
+// people, and neither signs in to the other's account.
+func TestLoginOIDCKeysUsersByIssuerAndSubject(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	svc := newService(t, false)
+	a, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: "https://a.example.test", Subject: "1234", Username: "sam", Email: "sam@a.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: "https://b.example.test", Subject: "1234", Username: "sam", Email: "sam@b.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID == b.ID || a.Username == b.Username || *b.Issuer != "https://b.example.test" {
+		t.Fatalf("two issuers, one sub: %s %q / %s %q", a.ID, a.Username, b.ID, b.Username)
+	}
+	again, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: "https://a.example.test", Subject: "1234", Username: "sam"})
+	if err != nil || again.ID != a.ID || again.Email != "sam@a.example" {
+		t.Fatalf("issuer a again: %v %v", again, err)
+	}
+	if _, err := svc.LoginOIDC(ctx, auth.Identity{Subject: "1234", Username: "sam"}); err == nil {
+		t.Fatal("an identity without issuer was accepted")
+	}
+	if seed.DemoIssuer != auth.DevIssuerKey {
+		t.Fatalf("seed.DemoIssuer %q differs from auth.DevIssuerKey %q", seed.DemoIssuer, auth.DevIssuerKey)
+	}
+}
+
+// A provider that leaves out name or email (Zitadel's ID token, a userinfo failure) does
+// not blank what Shepherd knows.
+func TestLoginOIDCKeepsKnownProfile(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	svc := newService(t, false)
+	u, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: issuer, Subject: "sub-kim", Username: "kim", Email: "kim@example.com", Name: "Kim Lee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: issuer, Subject: "sub-kim", Username: "sub-kim"})
+	if err != nil || again.ID != u.ID || again.Email != "kim@example.com" || again.DisplayName != "Kim Lee" || again.Username != "kim" {
+		t.Fatalf("after a login without profile: %+v %v", again, err)
+	}
+	renamed, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: issuer, Subject: "sub-kim", Name: "Kim Park"})
+	if err != nil || renamed.DisplayName != "Kim Park" || renamed.Email != "kim@example.com" {
+		t.Fatalf("a new name: %+v %v", renamed, err)
+	}
+}
+
+// Keycloak's full group paths match mappings written with or without the leading slash.
+func TestLoginOIDCKeycloakGroupPaths(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	svc := newService(t, true) // maps shepherd-approvers → Approver
+	u, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: issuer, Subject: "sub-kc", Username: "kc",
+		Groups: []string{"/shepherd-approvers", "/org/shepherd-developers"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /org/shepherd-developers is a child group: it does not match the top-level mapping.
+	wantBindings(t, bindingsOf(t, svc.Store.Ent, u.ID), map[string]binding{"Approver": {[]string{"prod", "test"}, rolebinding.SourceIdpMapping}})
+	if got := auth.GroupCandidates([]string{"/a", "/b/c", "d", "6F1C9D0E-2B4A-4A57-9D3E-0C8A1B2C3D4E"}); strings.Join(got, ",") !=
+		"/a,a,/b/c,b/c,d,6F1C9D0E-2B4A-4A57-9D3E-0C8A1B2C3D4E,6f1c9d0e-2b4a-4a57-9d3e-0c8a1b2c3d4e" {
+		t.Fatalf("candidates: %v", got)
+	}
+}
+
+// Rows from before issuers were recorded are handed to the configured provider.
+func TestAdoptUnassignedIdentities(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	svc := newService(t, false)
+	c := svc.Store.Ent
+	old := c.User.Create().SetUsername("old").SetAuthType(user.AuthTypeOidc).SetIssuer(auth.UnassignedIssuer).SetExternalID("sub-old").SaveX(ctx)
+	n, err := auth.AdoptUnassignedIdentities(ctx, c, issuer)
+	if err != nil || n != 1 {
+		t.Fatalf("adopted %d %v", n, err)
+	}
+	u, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: issuer, Subject: "sub-old", Username: "old"})
+	if err != nil || u.ID != old.ID {
+		t.Fatalf("the adopted user signs in to a new account: %v %v", u, err)
+	}
+}
+
+// Entra ID sends group object ids; a mapping pasted in upper case still matches.
+func TestLoginOIDCEntraObjectIDs(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	svc := newService(t, false)
+	c := svc.Store.Ent
+	r := c.Role.Query().Where(role.Name("SystemAdmin")).OnlyX(ctx)
+	c.IdPGroupMapping.Create().SetGroupName("6F1C9D0E-2B4A-4A57-9D3E-0C8A1B2C3D4E").SetRoleID(r.ID).SetAllowedEnvironments([]string{"test"}).ExecX(ctx)
+	u, err := svc.LoginOIDC(ctx, auth.Identity{Issuer: "https://login.microsoftonline.com/tenant/v2.0", Subject: "entra-sub", Username: "eve",
+		Groups: []string{"6f1c9d0e-2b4a-4a57-9d3e-0c8a1b2c3d4e"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBindings(t, bindingsOf(t, c, u.ID), map[string]binding{"SystemAdmin": {[]string{"test"}, rolebinding.SourceIdpMapping}})
 }

@@ -32,7 +32,8 @@ type sessionRow struct {
 // TestSessionLoadReadsEveryUserField fails when the users table gains a field that is
 // not read here.
 const userColumns = `u.id, u.created_at, u.updated_at, u.username, u.email, u.display_name, u.auth_type,
-	u.external_id, u.password_hash, u.force_password_change, u.disabled, u.last_login_at, u.authz_version`
+	u.external_id, u.password_hash, u.force_password_change, u.disabled, u.last_login_at, u.authz_version,
+	u.issuer`
 
 // load reads a signed-in session's row together with its user's and the user's number
 // of unread notifications, in one statement:
@@ -48,6 +49,7 @@ func (s *SessionStore) load(ctx context.Context, hid string) (sessionRow, *ent.U
 		userID   *uuid.UUID
 		authType sql.NullString
 		external sql.NullString
+		issuer   sql.NullString
 		password sql.NullString
 	)
 	var (
@@ -74,7 +76,7 @@ func (s *SessionStore) load(ctx context.Context, hid string) (sessionRow, *ent.U
 	}
 	err = rows.Scan(&row.Data, &row.LastSeenAt, &row.ExpiresAt, &row.RevokedAt, &row.HasFlashes,
 		&userID, &createdAt, &updatedAt, &username, &email, &display, &authType,
-		&external, &password, &force, &disabled, &lastLogin, &authzVersion, &row.Unread)
+		&external, &password, &force, &disabled, &lastLogin, &authzVersion, &issuer, &row.Unread)
 	if err != nil || userID == nil {
 		return row, nil, err
 	}
@@ -84,6 +86,9 @@ func (s *SessionStore) load(ctx context.Context, hid string) (sessionRow, *ent.U
 	u.AuthType = user.AuthType(authType.String)
 	if external.Valid {
 		u.ExternalID = &external.String
+	}
+	if issuer.Valid {
+		u.Issuer = &issuer.String
 	}
 	u.PasswordHash = password.String
 	u.ForcePasswordChange, u.Disabled = force.Bool, disabled.Bool

@@ -21,7 +21,7 @@ func TestSessionLoadReadsEveryUserField(t *testing.T) {
 	ctx := t.Context()
 	login := time.Date(2026, 2, 1, 8, 30, 0, 123000, time.UTC)
 	u := e.client.User.Create().SetUsername("field-check").SetEmail("fc@example.org").SetDisplayName("Field Check").
-		SetAuthType(user.AuthTypeOidc).SetExternalID("ext-1").SetPasswordHash("hash").SetForcePasswordChange(true).
+		SetAuthType(user.AuthTypeOidc).SetIssuer("https://idp.example.org").SetExternalID("ext-1").SetPasswordHash("hash").SetForcePasswordChange(true).
 		SetLastLoginAt(login).SaveX(ctx)
 	_, c := e.start(u.ID)
 	sess, err := e.load(c)
@@ -35,7 +35,7 @@ func TestSessionLoadReadsEveryUserField(t *testing.T) {
 	want := e.client.User.GetX(ctx, u.ID)
 
 	read := []string{"ID", "CreatedAt", "UpdatedAt", "Username", "Email", "DisplayName", "AuthType", "ExternalID",
-		"PasswordHash", "ForcePasswordChange", "Disabled", "LastLoginAt", "AuthzVersion"}
+		"PasswordHash", "ForcePasswordChange", "Disabled", "LastLoginAt", "AuthzVersion", "Issuer"}
 	typ := reflect.TypeOf(ent.User{})
 	for i := range typ.NumField() {
 		f := typ.Field(i)

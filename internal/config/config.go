@@ -24,7 +24,7 @@ import (
 type Config struct {
 	DatabaseURL string `env:"DATABASE_URL" yaml:"database_url" doc:"PostgreSQL URL. Required for serve/migrate; dev starts a private server when empty." secret:"true"`
 	Addr        string `env:"SHEPHERD_ADDR" yaml:"addr" doc:"Listen address." default:"127.0.0.1:8080"`
-	BaseURL     string `env:"SHEPHERD_BASE_URL" yaml:"base_url" doc:"External URL of the portal (OIDC redirect, Origin checks). Defaults to http://ADDR."`
+	BaseURL     string `env:"SHEPHERD_BASE_URL" yaml:"base_url" doc:"External URL of the portal (OIDC redirect and post-logout URIs, Origin checks). Defaults to http://ADDR, except that serving on all interfaces (0.0.0.0, ::) requires it."`
 	LogLevel    string `env:"SHEPHERD_LOG_LEVEL" yaml:"log_level" doc:"debug, info, warn or error." default:"info"`
 	LogFormat   string `env:"SHEPHERD_LOG_FORMAT" yaml:"log_format" doc:"text or json." default:"text"`
 	MetricsAddr string `env:"SHEPHERD_METRICS_ADDR" yaml:"metrics_addr" doc:"Listen address of the Prometheus /metrics endpoint, apart from the portal (keep it off the public network). 'off' disables it." default:"127.0.0.1:9464"`
@@ -32,11 +32,11 @@ type Config struct {
 	MetricsToken string `env:"SHEPHERD_METRICS_TOKEN" yaml:"metrics_token" doc:"When set, /metrics is also served on the portal's address to requests with 'Authorization: Bearer TOKEN' (at least 32 characters). Unset: the portal answers 404 there." secret:"true"`
 	DevMode      bool   `env:"SHEPHERD_DEV_MODE" yaml:"dev_mode" doc:"Mounts the development OIDC issuer and demo data. Never in production." default:"false"`
 
-	OIDCIssuer       string `env:"SHEPHERD_OIDC_ISSUER" yaml:"oidc_issuer" doc:"OIDC issuer URL (exact match with the token's iss). Empty disables OIDC sign-in."`
+	OIDCIssuer       string `env:"SHEPHERD_OIDC_ISSUER" yaml:"oidc_issuer" doc:"OIDC issuer URL, exactly as the provider's discovery document spells it (a trailing slash counts). Empty disables OIDC sign-in."`
 	OIDCClientID     string `env:"SHEPHERD_OIDC_CLIENT_ID" yaml:"oidc_client_id" doc:"OIDC client id (the token's aud must contain it)."`
 	OIDCClientSecret string `env:"SHEPHERD_OIDC_CLIENT_SECRET" yaml:"oidc_client_secret" doc:"OIDC client secret." secret:"true"`
 	OIDCProviderName string `env:"SHEPHERD_OIDC_PROVIDER_NAME" yaml:"oidc_provider_name" doc:"Label on the sign-in button." default:"Single sign-on"`
-	OIDCGroupsClaim  string `env:"SHEPHERD_OIDC_GROUPS_CLAIM" yaml:"oidc_groups_claim" doc:"ID-token claim that lists the user's groups." default:"groups"`
+	OIDCGroupsClaim  string `env:"SHEPHERD_OIDC_GROUPS_CLAIM" yaml:"oidc_groups_claim" doc:"Claim (ID token, else userinfo) that lists the user's groups." default:"groups"`
 	OIDCScopes       string `env:"SHEPHERD_OIDC_SCOPES" yaml:"oidc_scopes" doc:"Space-separated scopes requested besides openid." default:"profile email"`
 
 	LocalLogin     bool   `env:"SHEPHERD_LOCAL_LOGIN" yaml:"local_login" doc:"Allow local accounts (the seeded admin)." default:"true"`
@@ -95,6 +95,8 @@ type Config struct {
 
 	// Decoded forms, filled by Validate.
 	EncryptionKeyBytes []byte `env:"-" yaml:"-"`
+	// BaseURLDerived: SHEPHERD_BASE_URL was not set, BaseURL was made from SHEPHERD_ADDR.
+	BaseURLDerived     bool   `env:"-" yaml:"-"`
 	SessionSecretBytes []byte `env:"-" yaml:"-"`
 }
 
@@ -228,6 +230,7 @@ func (c *Config) Validate() error {
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.Addr
+		c.BaseURLDerived = true
 	}
 	if c.MetricsAddr != "off" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
@@ -388,4 +391,22 @@ func (c *Config) RescueAfter() time.Duration {
 		return c.JobRescueAfter
 	}
 	return c.JobTimeout + time.Minute
+}
+
+// CheckServingURL refuses to serve with a base URL derived from a listen address on all
+// interfaces (0.0.0.0, ::, or none): http://0.0.0.0:8080 would become the OIDC redirect
+// URI and the Origin every form is checked against, which no browser ever sends.
+func (c *Config) CheckServingURL() error {
+	if !c.BaseURLDerived {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return nil // Validate reported it
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return &FieldError{Key: "SHEPHERD_BASE_URL", Message: fmt.Sprintf("is required when SHEPHERD_ADDR (%s) listens on all interfaces: "+
+			"set it to the URL people open, e.g. https://shepherd.example.com (it is the OIDC redirect URI and the origin forms are checked against)", c.Addr)}
+	}
+	return nil
 }

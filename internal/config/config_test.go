@@ -101,3 +101,24 @@ func TestReferenceCoversEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// A listen address on all interfaces never becomes the redirect URI: serving needs
+// SHEPHERD_BASE_URL then. Loopback (make run) keeps deriving it.
+func TestServingURLOnAllInterfacesNeedsBaseURL(t *testing.T) {
+	for addr, refused := range map[string]bool{"0.0.0.0:8080": true, "[::]:8080": true, ":8080": true,
+		"127.0.0.1:8080": false, "[::1]:8080": false, "shepherd.local:8080": false} {
+		c, err := Load(env(map[string]string{"SHEPHERD_ADDR": addr}))
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		err = c.CheckServingURL()
+		var fe *FieldError
+		if refused != (err != nil) || (err != nil && (!errors.As(err, &fe) || fe.Key != "SHEPHERD_BASE_URL")) {
+			t.Errorf("%s: %v, want refused=%v naming SHEPHERD_BASE_URL", addr, err, refused)
+		}
+		c, err = Load(env(map[string]string{"SHEPHERD_ADDR": addr, "SHEPHERD_BASE_URL": "https://shepherd.example.com/"}))
+		if err != nil || c.CheckServingURL() != nil || c.BaseURL != "https://shepherd.example.com" {
+			t.Errorf("%s with a base URL: %v %q", addr, err, c.BaseURL)
+		}
+	}
+}

@@ -36,10 +36,12 @@ type User struct {
 	Description string
 }
 
-// Client is a registered relying party. RedirectURIs are matched exactly.
+// Client is a registered relying party. RedirectURIs and PostLogoutRedirectURIs (where
+// the end_session endpoint may send the browser back to) are matched exactly.
 type Client struct {
-	ID, Secret   string
-	RedirectURIs []string
+	ID, Secret             string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
 }
 
 // Options configures an Issuer.
@@ -99,10 +101,12 @@ type Issuer struct {
 
 	key *jose.JSONWebKey // private RS256 signing key, KeyID set
 
-	mu     sync.Mutex
-	codes  map[string]*authCode
-	tokens map[string]*accessToken
-	tamper func(*Token)
+	mu       sync.Mutex
+	codes    map[string]*authCode
+	tokens   map[string]*accessToken
+	tamper   func(*Token)
+	tamperUI func(map[string]any)
+	ended    []EndSession
 }
 
 // New validates opts and generates a fresh RSA-2048 signing key. A new key
@@ -153,6 +157,7 @@ func New(opts Options) (*Issuer, error) {
 			}
 		}
 		c.RedirectURIs = append([]string(nil), c.RedirectURIs...)
+		c.PostLogoutRedirectURIs = append([]string(nil), c.PostLogoutRedirectURIs...)
 		i.clients[c.ID] = c
 	}
 	for _, usr := range opts.Users {
@@ -188,6 +193,9 @@ func (i *Issuer) Handler() http.Handler {
 	// OIDC Core 5.3.1 allows both GET and POST for userinfo.
 	mux.HandleFunc("GET /userinfo", i.userinfo)
 	mux.HandleFunc("POST /userinfo", i.userinfo)
+	// OpenID Connect RP-Initiated Logout 1.0: GET and POST.
+	mux.HandleFunc("GET /end_session", i.endSession)
+	mux.HandleFunc("POST /end_session", i.endSession)
 	return mux
 }
 
@@ -207,6 +215,7 @@ func (i *Issuer) discovery(w http.ResponseWriter, _ *http.Request) {
 		"token_endpoint":                        i.base + "/token",
 		"jwks_uri":                              i.base + "/jwks",
 		"userinfo_endpoint":                     i.base + "/userinfo",
+		"end_session_endpoint":                  i.base + "/end_session",
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},

@@ -269,12 +269,20 @@ func (i *Issuer) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := i.usersSub[tok.sub]
-	writeJSON(w, http.StatusOK, map[string]any{
+	claims := map[string]any{
 		"sub":                u.Sub,
 		"email":              u.Email,
 		"email_verified":     true,
 		"name":               u.Name,
 		"preferred_username": u.Username,
 		"groups":             append([]string{}, u.Groups...),
-	})
+	}
+	i.mu.Lock()
+	tamper := i.tamperUI
+	i.tamperUI = nil
+	i.mu.Unlock()
+	if tamper != nil {
+		tamper(claims)
+	}
+	writeJSON(w, http.StatusOK, claims)
 }

@@ -63,8 +63,14 @@ var DemoUsers = []DemoUser{
 		Systems: map[string]string{"shop": "viewer"}},
 }
 
-// Demo seeds the demo organisation. Users are created as OIDC accounts (their roles come
-// from group mappings at each sign-in); rows that exist are left alone.
+// DemoIssuer is the issuer key of the demo users: the development issuer's
+// (auth.DevIssuerKey), which stays the same whatever port the portal listens on.
+const DemoIssuer = "urn:shepherd:dev-issuer"
+
+// Demo seeds the demo organisation. Users are created as OIDC accounts of the development
+// issuer (their roles come from group mappings at each sign-in); rows that exist are left
+// alone. It is only for the development issuer: with an external issuer, seed only
+// DemoCatalog (the demo group mappings would hand roles to that IdP's groups).
 func Demo(ctx context.Context, store *db.Store) error {
 	err := store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		c := tx.Ent
@@ -80,10 +86,10 @@ func Demo(ctx context.Context, store *db.Store) error {
 		}
 		users := map[string]*ent.User{}
 		for _, du := range DemoUsers {
-			u, err := c.User.Query().Where(user.ExternalID(du.Sub)).Only(ctx)
+			u, err := c.User.Query().Where(user.Issuer(DemoIssuer), user.ExternalID(du.Sub)).Only(ctx)
 			if ent.IsNotFound(err) {
 				u, err = c.User.Create().SetUsername(du.Username).SetDisplayName(du.Name).SetEmail(du.Email).
-					SetAuthType(user.AuthTypeOidc).SetExternalID(du.Sub).Save(ctx)
+					SetAuthType(user.AuthTypeOidc).SetIssuer(DemoIssuer).SetExternalID(du.Sub).Save(ctx)
 			}
 			if err != nil {
 				return err

@@ -68,7 +68,7 @@ func New(tb testing.TB, ctx context.Context, c *ent.Client, clusterName string) 
 }
 
 func newUser(ctx context.Context, c *ent.Client, name, roleName string, envs []string) (*ent.User, error) {
-	u, err := c.User.Create().SetUsername(name).SetAuthType(user.AuthTypeOidc).SetExternalID("sub-" + name).Save(ctx)
+	u, err := c.User.Create().SetUsername(name).SetAuthType(user.AuthTypeOidc).SetIssuer("https://idp.testorg.example").SetExternalID("sub-" + name).Save(ctx)
 	if err != nil {
 		return nil, err
 	}

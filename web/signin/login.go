@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,6 +24,7 @@ func (h *Handler) loginModel(c echo.Context) views.Login {
 		OIDCStartURL: "/auth/oidc/start?next=" + urlQuery(page.SafeNext(c.QueryParam("next"))),
 		FormAction:   "/login?next=" + urlQuery(page.SafeNext(c.QueryParam("next"))),
 		DevMode:      h.Kit.Config.DevMode,
+		DevIssuer:    h.DevIssuer,
 	}
 	if c.QueryParam("signed_out") == "1" {
 		m.Notice = "You have signed out."
@@ -76,12 +78,12 @@ func (h *Handler) loginLocal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.startSession(c, u, page.SafeNext(c.QueryParam("next")))
+	return h.startSession(c, u, page.SafeNext(c.QueryParam("next")), nil)
 }
 
 // startSession rotates the session id (no fixation), binds it to the user and a fresh
 // CSRF token, then redirects.
-func (h *Handler) startSession(c echo.Context, u *ent.User, next string) error {
+func (h *Handler) startSession(c echo.Context, u *ent.User, next string, keep map[string]string) error {
 	st := page.StateOf(c)
 	if err := h.Kit.Sessions.Rotate(c.Request().Context(), st.Session); err != nil {
 		return err
@@ -90,6 +92,9 @@ func (h *Handler) startSession(c echo.Context, u *ent.User, next string) error {
 		delete(st.Session.Values, k)
 	}
 	st.Session.Values[auth.KeyUserID] = u.ID.String()
+	for k, v := range keep {
+		st.Session.Values[k] = v
+	}
 	st.CSRF = auth.RandomToken(32)
 	st.Session.Values[auth.KeyCSRF] = st.CSRF
 	if u.ForcePasswordChange {
@@ -101,14 +106,53 @@ func (h *Handler) startSession(c echo.Context, u *ent.User, next string) error {
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
+// Session values of an OIDC sign-in, kept server-side in the session's row (the cookie
+// holds only its id): the provider it came from and the raw ID token, the
+// id_token_hint of the provider's sign-out.
+const (
+	keySessionProvider = "oidc_session_provider"
+	keySessionIDToken  = "oidc_session_id_token"
+)
+
+// logout ends the Shepherd session and, for an IdP user whose provider advertises an
+// end_session_endpoint, sends the browser there (RP-initiated logout) to end the
+// provider's session too; it comes back to SignedOutPath. Without one, the signed-out
+// page says the provider's session may still be open.
 func (h *Handler) logout(c echo.Context) error {
 	st := page.StateOf(c)
 	if err := h.Auth.Logout(c.Request().Context(), st.User); err != nil {
 		return err
 	}
+	target := "/login?signed_out=1"
+	if st.User.AuthType == user.AuthTypeOidc {
+		target = SignedOutPath + "?idp_session=open"
+		idToken, _ := st.Session.Values[keySessionIDToken].(string)
+		provider, _ := st.Session.Values[keySessionProvider].(string)
+		if h.OIDC != nil && (provider == "" || provider == h.OIDC.Name()) {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+			if u := h.OIDC.EndSessionURL(ctx, idToken, h.Kit.Config.BaseURL+SignedOutPath); u != "" {
+				target = u
+			}
+			cancel()
+		}
+	}
 	st.Session.Options.MaxAge = -1
 	if err := page.SaveSession(c); err != nil {
 		return err
 	}
-	return page.Redirect(c, "/login?signed_out=1")
+	return page.Redirect(c, target)
+}
+
+// signedOut is where the browser lands after signing out (also back from the provider).
+func (h *Handler) signedOut(c echo.Context) error {
+	if page.StateOf(c).Session.Values[auth.KeyUserID] != nil {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	m := h.loginModel(c)
+	m.Notice = "You have signed out."
+	if c.QueryParam("idp_session") == "open" {
+		m.Notice = "You have signed out of Shepherd. Your session at " + h.Kit.Config.OIDCProviderName +
+			" may still be open: sign out there too if others use this computer."
+	}
+	return page.OK(c, views.LoginPage(h.Kit.BareLayout(c, "Signed out"), m))
 }

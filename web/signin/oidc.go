@@ -17,6 +17,8 @@ const (
 	keyOIDCNonce    = "oidc_nonce"
 	keyOIDCVerifier = "oidc_verifier"
 	keyOIDCNext     = "oidc_next"
+	// keyOIDCProvider names the provider that started the sign-in: only it may finish it.
+	keyOIDCProvider = "oidc_provider"
 )
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
@@ -29,12 +31,19 @@ func (h *Handler) oidcStart(c echo.Context) error {
 	}
 	target, p, err := h.OIDC.Start(c.Request().Context())
 	if err != nil {
-		h.Kit.Logger.Error("OIDC provider unreachable", "request_id", page.RequestID(c), "err", err)
+		reason := "idp_unreachable"
+		status := http.StatusBadGateway
+		if auth.Misconfigured(err) {
+			reason, status = "misconfigured", http.StatusServiceUnavailable
+		} else {
+			h.Kit.Logger.Error("OIDC provider unreachable", "request_id", page.RequestID(c), "issuer", h.Kit.Config.OIDCIssuer, "err", err)
+		}
 		m := h.loginModel(c)
-		m.Error = "The identity provider cannot be reached right now. Try again in a moment."
-		return page.Render(c, http.StatusBadGateway, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
+		m.Error = loginFailureMessage(reason)
+		return page.Render(c, status, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
 	}
 	s := page.StateOf(c).Session
+	s.Values[keyOIDCProvider] = p.Provider
 	s.Values[keyOIDCState] = p.State
 	s.Values[keyOIDCNonce] = p.Nonce
 	s.Values[keyOIDCVerifier] = p.Verifier
@@ -55,9 +64,9 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 	}
 	s := page.StateOf(c).Session
 	str := func(k string) string { v, _ := s.Values[k].(string); return v }
-	pending := auth.Pending{State: str(keyOIDCState), Nonce: str(keyOIDCNonce), Verifier: str(keyOIDCVerifier)}
+	pending := auth.Pending{Provider: str(keyOIDCProvider), State: str(keyOIDCState), Nonce: str(keyOIDCNonce), Verifier: str(keyOIDCVerifier)}
 	next := page.SafeNext(str(keyOIDCNext))
-	for _, k := range []string{keyOIDCState, keyOIDCNonce, keyOIDCVerifier, keyOIDCNext} {
+	for _, k := range []string{keyOIDCProvider, keyOIDCState, keyOIDCNonce, keyOIDCVerifier, keyOIDCNext} {
 		delete(s.Values, k)
 	}
 	ctx := c.Request().Context()
@@ -78,9 +87,16 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 		}
 		m := h.loginModel(c)
 		m.Error = loginFailureMessage(reason)
-		return page.Render(c, http.StatusUnauthorized, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
+		status := http.StatusUnauthorized
+		switch reason {
+		case "misconfigured":
+			status = http.StatusServiceUnavailable
+		case "idp_unreachable":
+			status = http.StatusBadGateway
+		}
+		return page.Render(c, status, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
 	}
-	u, err := h.Auth.LoginOIDC(ctx, id, h.Kit.Config.OIDCIssuer)
+	u, err := h.Auth.LoginOIDC(ctx, id)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		m := h.loginModel(c)
 		m.Error = "Your account is disabled. Contact a platform administrator."
@@ -89,7 +105,13 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.startSession(c, u, next)
+	if notice := auth.GroupsNotice(id.GroupsProblem, h.OIDC.GroupsClaim()); notice != "" {
+		page.Flash(c, "warning", notice)
+	}
+	return h.startSession(c, u, next, map[string]string{
+		keySessionProvider: h.OIDC.Name(),
+		keySessionIDToken:  id.IDToken,
+	})
 }
 
 func loginFailureMessage(reason string) string {
@@ -102,6 +124,10 @@ func loginFailureMessage(reason string) string {
 		return "The identity provider refused the sign-in."
 	case "idp_unreachable":
 		return "The identity provider cannot be reached right now. Try again in a moment."
+	case "misconfigured":
+		return "Sign-in is misconfigured — tell your administrator. (Trying again will not help until the settings are fixed.)"
+	case "provider_mismatch":
+		return "This sign-in was started with another identity provider. Please sign in again."
 	default:
 		return "The identity provider's answer could not be verified, so you were not signed in. Please try again; if it keeps happening, contact a platform administrator."
 	}
