@@ -148,7 +148,7 @@ bench: assets
 		sh -c "$(GO) test -run '^$$' -bench '^BenchmarkPages$$' -benchtime 200x -count 1 ./internal/loadtest/ && \
 		$(GO) test -v -run '^$$' -bench '^BenchmarkPagesThroughput$$' -benchtime 1x -count 1 -timeout 20m ./internal/loadtest/ && \
 		$(GO) test -run '^$$' -bench Provisioning -benchtime 1x -count 1 -timeout 30m ./internal/loadtest/ && \
-		$(GO) test -run '^$$' -bench AuditExport -benchtime 1x -count 1 -timeout 30m ./internal/loadtest/"
+		$(GO) test -run '^$$' -bench 'AuditExport|AuditRetention' -benchtime 1x -count 1 -timeout 30m ./internal/loadtest/"
 
 bench-million: assets
 	$(GO) build -o $(BIN) ./cmd/shepherd
