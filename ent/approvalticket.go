@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/schema"
+	"kv-shepherd.io/shepherd/ent/ticketbatch"
 )
 
 // ApprovalTicket is the model entity for the ApprovalTicket schema.
@@ -101,8 +102,33 @@ type ApprovalTicket struct {
 	// Steps holds the value of the "steps" field.
 	Steps []schema.ExecStep `json:"steps,omitempty"`
 	// when the worker finished (SUCCESS or FAILED)
-	ExecutedAt   *time.Time `json:"executed_at,omitempty"`
+	ExecutedAt *time.Time `json:"executed_at,omitempty"`
+	// BatchID holds the value of the "batch_id" field.
+	BatchID *uuid.UUID `json:"batch_id,omitempty"`
+	// Edges holds the relations/edges for other nodes in the graph.
+	// The values are being populated by the ApprovalTicketQuery when eager-loading is set.
+	Edges        ApprovalTicketEdges `json:"edges"`
 	selectValues sql.SelectValues
+}
+
+// ApprovalTicketEdges holds the relations/edges for other nodes in the graph.
+type ApprovalTicketEdges struct {
+	// Batch holds the value of the batch edge.
+	Batch *TicketBatch `json:"batch,omitempty"`
+	// loadedTypes holds the information for reporting if a
+	// type was loaded (or requested) in eager-loading or not.
+	loadedTypes [1]bool
+}
+
+// BatchOrErr returns the Batch value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e ApprovalTicketEdges) BatchOrErr() (*TicketBatch, error) {
+	if e.Batch != nil {
+		return e.Batch, nil
+	} else if e.loadedTypes[0] {
+		return nil, &NotFoundError{label: ticketbatch.Label}
+	}
+	return nil, &NotLoadedError{edge: "batch"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -110,7 +136,7 @@ func (*ApprovalTicket) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case approvalticket.FieldInstanceSizeID, approvalticket.FieldTemplateID, approvalticket.FieldVMID, approvalticket.FieldApproverID, approvalticket.FieldDecidedByPolicyID, approvalticket.FieldSelectedClusterID, approvalticket.FieldSelectedTemplateID:
+		case approvalticket.FieldInstanceSizeID, approvalticket.FieldTemplateID, approvalticket.FieldVMID, approvalticket.FieldApproverID, approvalticket.FieldDecidedByPolicyID, approvalticket.FieldSelectedClusterID, approvalticket.FieldSelectedTemplateID, approvalticket.FieldBatchID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case approvalticket.FieldRequestParams, approvalticket.FieldModifiedSpec, approvalticket.FieldTemplateSnapshot, approvalticket.FieldInstanceSizeSnapshot, approvalticket.FieldSteps:
 			values[i] = new([]byte)
@@ -409,6 +435,13 @@ func (_m *ApprovalTicket) assignValues(columns []string, values []any) error {
 				_m.ExecutedAt = new(time.Time)
 				*_m.ExecutedAt = value.Time
 			}
+		case approvalticket.FieldBatchID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field batch_id", values[i])
+			} else if value.Valid {
+				_m.BatchID = new(uuid.UUID)
+				*_m.BatchID = *value.S.(*uuid.UUID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -420,6 +453,11 @@ func (_m *ApprovalTicket) assignValues(columns []string, values []any) error {
 // This includes values selected through modifiers, order, etc.
 func (_m *ApprovalTicket) Value(name string) (ent.Value, error) {
 	return _m.selectValues.Get(name)
+}
+
+// QueryBatch queries the "batch" edge of the ApprovalTicket entity.
+func (_m *ApprovalTicket) QueryBatch() *TicketBatchQuery {
+	return NewApprovalTicketClient(_m.config).QueryBatch(_m)
 }
 
 // Update returns a builder for updating this ApprovalTicket.
@@ -586,6 +624,11 @@ func (_m *ApprovalTicket) String() string {
 	if v := _m.ExecutedAt; v != nil {
 		builder.WriteString("executed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.BatchID; v != nil {
+		builder.WriteString("batch_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

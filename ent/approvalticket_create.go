@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/schema"
+	"kv-shepherd.io/shepherd/ent/ticketbatch"
 )
 
 // ApprovalTicketCreate is the builder for creating a ApprovalTicket entity.
@@ -487,6 +488,20 @@ func (_c *ApprovalTicketCreate) SetNillableExecutedAt(v *time.Time) *ApprovalTic
 	return _c
 }
 
+// SetBatchID sets the "batch_id" field.
+func (_c *ApprovalTicketCreate) SetBatchID(v uuid.UUID) *ApprovalTicketCreate {
+	_c.mutation.SetBatchID(v)
+	return _c
+}
+
+// SetNillableBatchID sets the "batch_id" field if the given value is not nil.
+func (_c *ApprovalTicketCreate) SetNillableBatchID(v *uuid.UUID) *ApprovalTicketCreate {
+	if v != nil {
+		_c.SetBatchID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ApprovalTicketCreate) SetID(v uuid.UUID) *ApprovalTicketCreate {
 	_c.mutation.SetID(v)
@@ -499,6 +514,11 @@ func (_c *ApprovalTicketCreate) SetNillableID(v *uuid.UUID) *ApprovalTicketCreat
 		_c.SetID(*v)
 	}
 	return _c
+}
+
+// SetBatch sets the "batch" edge to the TicketBatch entity.
+func (_c *ApprovalTicketCreate) SetBatch(v *TicketBatch) *ApprovalTicketCreate {
+	return _c.SetBatchID(v.ID)
 }
 
 // Mutation returns the ApprovalTicketMutation object of the builder.
@@ -904,6 +924,23 @@ func (_c *ApprovalTicketCreate) createSpec() (*ApprovalTicket, *sqlgraph.CreateS
 	if value, ok := _c.mutation.ExecutedAt(); ok {
 		_spec.SetField(approvalticket.FieldExecutedAt, field.TypeTime, value)
 		_node.ExecutedAt = &value
+	}
+	if nodes := _c.mutation.BatchIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   approvalticket.BatchTable,
+			Columns: []string{approvalticket.BatchColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ticketbatch.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.BatchID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
 }
@@ -1423,6 +1460,9 @@ func (u *ApprovalTicketUpsertOne) UpdateNewValues() *ApprovalTicketUpsertOne {
 		}
 		if _, exists := u.create.mutation.RequestParams(); exists {
 			s.SetIgnore(approvalticket.FieldRequestParams)
+		}
+		if _, exists := u.create.mutation.BatchID(); exists {
+			s.SetIgnore(approvalticket.FieldBatchID)
 		}
 	}))
 	return u
@@ -2155,6 +2195,9 @@ func (u *ApprovalTicketUpsertBulk) UpdateNewValues() *ApprovalTicketUpsertBulk {
 			}
 			if _, exists := b.mutation.RequestParams(); exists {
 				s.SetIgnore(approvalticket.FieldRequestParams)
+			}
+			if _, exists := b.mutation.BatchID(); exists {
+				s.SetIgnore(approvalticket.FieldBatchID)
 			}
 		}
 	}))

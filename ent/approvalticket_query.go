@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/predicate"
+	"kv-shepherd.io/shepherd/ent/ticketbatch"
 )
 
 // ApprovalTicketQuery is the builder for querying ApprovalTicket entities.
@@ -24,6 +25,7 @@ type ApprovalTicketQuery struct {
 	order      []approvalticket.OrderOption
 	inters     []Interceptor
 	predicates []predicate.ApprovalTicket
+	withBatch  *TicketBatchQuery
 	modifiers  []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -59,6 +61,28 @@ func (_q *ApprovalTicketQuery) Unique(unique bool) *ApprovalTicketQuery {
 func (_q *ApprovalTicketQuery) Order(o ...approvalticket.OrderOption) *ApprovalTicketQuery {
 	_q.order = append(_q.order, o...)
 	return _q
+}
+
+// QueryBatch chains the current query on the "batch" edge.
+func (_q *ApprovalTicketQuery) QueryBatch() *TicketBatchQuery {
+	query := (&TicketBatchClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(approvalticket.Table, approvalticket.FieldID, selector),
+			sqlgraph.To(ticketbatch.Table, ticketbatch.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, approvalticket.BatchTable, approvalticket.BatchColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
 }
 
 // First returns the first ApprovalTicket entity from the query.
@@ -253,10 +277,22 @@ func (_q *ApprovalTicketQuery) Clone() *ApprovalTicketQuery {
 		order:      append([]approvalticket.OrderOption{}, _q.order...),
 		inters:     append([]Interceptor{}, _q.inters...),
 		predicates: append([]predicate.ApprovalTicket{}, _q.predicates...),
+		withBatch:  _q.withBatch.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
 	}
+}
+
+// WithBatch tells the query-builder to eager-load the nodes that are connected to
+// the "batch" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ApprovalTicketQuery) WithBatch(opts ...func(*TicketBatchQuery)) *ApprovalTicketQuery {
+	query := (&TicketBatchClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withBatch = query
+	return _q
 }
 
 // GroupBy is used to group vertices by one or more fields/columns.
@@ -335,8 +371,11 @@ func (_q *ApprovalTicketQuery) prepareQuery(ctx context.Context) error {
 
 func (_q *ApprovalTicketQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*ApprovalTicket, error) {
 	var (
-		nodes = []*ApprovalTicket{}
-		_spec = _q.querySpec()
+		nodes       = []*ApprovalTicket{}
+		_spec       = _q.querySpec()
+		loadedTypes = [1]bool{
+			_q.withBatch != nil,
+		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
 		return (*ApprovalTicket).scanValues(nil, columns)
@@ -344,6 +383,7 @@ func (_q *ApprovalTicketQuery) sqlAll(ctx context.Context, hooks ...queryHook) (
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &ApprovalTicket{config: _q.config}
 		nodes = append(nodes, node)
+		node.Edges.loadedTypes = loadedTypes
 		return node.assignValues(columns, values)
 	}
 	if len(_q.modifiers) > 0 {
@@ -358,7 +398,46 @@ func (_q *ApprovalTicketQuery) sqlAll(ctx context.Context, hooks ...queryHook) (
 	if len(nodes) == 0 {
 		return nodes, nil
 	}
+	if query := _q.withBatch; query != nil {
+		if err := _q.loadBatch(ctx, query, nodes, nil,
+			func(n *ApprovalTicket, e *TicketBatch) { n.Edges.Batch = e }); err != nil {
+			return nil, err
+		}
+	}
 	return nodes, nil
+}
+
+func (_q *ApprovalTicketQuery) loadBatch(ctx context.Context, query *TicketBatchQuery, nodes []*ApprovalTicket, init func(*ApprovalTicket), assign func(*ApprovalTicket, *TicketBatch)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*ApprovalTicket)
+	for i := range nodes {
+		if nodes[i].BatchID == nil {
+			continue
+		}
+		fk := *nodes[i].BatchID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(ticketbatch.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "batch_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
 }
 
 func (_q *ApprovalTicketQuery) sqlCount(ctx context.Context) (int, error) {
@@ -388,6 +467,9 @@ func (_q *ApprovalTicketQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != approvalticket.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
+		}
+		if _q.withBatch != nil {
+			_spec.Node.AddColumnOnce(approvalticket.FieldBatchID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -43,6 +43,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/systemsecret"
 	"kv-shepherd.io/shepherd/ent/template"
+	"kv-shepherd.io/shepherd/ent/ticketbatch"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/ent/workerheartbeat"
@@ -109,6 +110,8 @@ type Client struct {
 	SystemSecret *SystemSecretClient
 	// Template is the client for interacting with the Template builders.
 	Template *TemplateClient
+	// TicketBatch is the client for interacting with the TicketBatch builders.
+	TicketBatch *TicketBatchClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// VM is the client for interacting with the VM builders.
@@ -153,6 +156,7 @@ func (c *Client) init() {
 	c.SystemMember = NewSystemMemberClient(c.config)
 	c.SystemSecret = NewSystemSecretClient(c.config)
 	c.Template = NewTemplateClient(c.config)
+	c.TicketBatch = NewTicketBatchClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.VM = NewVMClient(c.config)
 	c.WorkerHeartbeat = NewWorkerHeartbeatClient(c.config)
@@ -275,6 +279,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		SystemMember:       NewSystemMemberClient(cfg),
 		SystemSecret:       NewSystemSecretClient(cfg),
 		Template:           NewTemplateClient(cfg),
+		TicketBatch:        NewTicketBatchClient(cfg),
 		User:               NewUserClient(cfg),
 		VM:                 NewVMClient(cfg),
 		WorkerHeartbeat:    NewWorkerHeartbeatClient(cfg),
@@ -324,6 +329,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		SystemMember:       NewSystemMemberClient(cfg),
 		SystemSecret:       NewSystemSecretClient(cfg),
 		Template:           NewTemplateClient(cfg),
+		TicketBatch:        NewTicketBatchClient(cfg),
 		User:               NewUserClient(cfg),
 		VM:                 NewVMClient(cfg),
 		WorkerHeartbeat:    NewWorkerHeartbeatClient(cfg),
@@ -362,7 +368,7 @@ func (c *Client) Use(hooks ...Hook) {
 		c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
 		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
 		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
-		c.User, c.VM, c.WorkerHeartbeat,
+		c.TicketBatch, c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Use(hooks...)
 	}
@@ -378,7 +384,7 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
 		c.Notification, c.PendingAdoption, c.Permission, c.Role, c.RoleBinding,
 		c.Service, c.Session, c.System, c.SystemMember, c.SystemSecret, c.Template,
-		c.User, c.VM, c.WorkerHeartbeat,
+		c.TicketBatch, c.User, c.VM, c.WorkerHeartbeat,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -441,6 +447,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.SystemSecret.mutate(ctx, m)
 	case *TemplateMutation:
 		return c.Template.mutate(ctx, m)
+	case *TicketBatchMutation:
+		return c.TicketBatch.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	case *VMMutation:
@@ -558,6 +566,22 @@ func (c *ApprovalTicketClient) GetX(ctx context.Context, id uuid.UUID) *Approval
 		panic(err)
 	}
 	return obj
+}
+
+// QueryBatch queries the batch edge of a ApprovalTicket.
+func (c *ApprovalTicketClient) QueryBatch(_m *ApprovalTicket) *TicketBatchQuery {
+	query := (&TicketBatchClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(approvalticket.Table, approvalticket.FieldID, id),
+			sqlgraph.To(ticketbatch.Table, ticketbatch.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, approvalticket.BatchTable, approvalticket.BatchColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
 }
 
 // Hooks returns the client hooks.
@@ -4203,6 +4227,155 @@ func (c *TemplateClient) mutate(ctx context.Context, m *TemplateMutation) (Value
 	}
 }
 
+// TicketBatchClient is a client for the TicketBatch schema.
+type TicketBatchClient struct {
+	config
+}
+
+// NewTicketBatchClient returns a client for the TicketBatch from the given config.
+func NewTicketBatchClient(c config) *TicketBatchClient {
+	return &TicketBatchClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ticketbatch.Hooks(f(g(h())))`.
+func (c *TicketBatchClient) Use(hooks ...Hook) {
+	c.hooks.TicketBatch = append(c.hooks.TicketBatch, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ticketbatch.Intercept(f(g(h())))`.
+func (c *TicketBatchClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TicketBatch = append(c.inters.TicketBatch, interceptors...)
+}
+
+// Create returns a builder for creating a TicketBatch entity.
+func (c *TicketBatchClient) Create() *TicketBatchCreate {
+	mutation := newTicketBatchMutation(c.config, OpCreate)
+	return &TicketBatchCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TicketBatch entities.
+func (c *TicketBatchClient) CreateBulk(builders ...*TicketBatchCreate) *TicketBatchCreateBulk {
+	return &TicketBatchCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TicketBatchClient) MapCreateBulk(slice any, setFunc func(*TicketBatchCreate, int)) *TicketBatchCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TicketBatchCreateBulk{err: fmt.Errorf("calling to TicketBatchClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TicketBatchCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TicketBatchCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TicketBatch.
+func (c *TicketBatchClient) Update() *TicketBatchUpdate {
+	mutation := newTicketBatchMutation(c.config, OpUpdate)
+	return &TicketBatchUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TicketBatchClient) UpdateOne(_m *TicketBatch) *TicketBatchUpdateOne {
+	mutation := newTicketBatchMutation(c.config, OpUpdateOne, withTicketBatch(_m))
+	return &TicketBatchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TicketBatchClient) UpdateOneID(id uuid.UUID) *TicketBatchUpdateOne {
+	mutation := newTicketBatchMutation(c.config, OpUpdateOne, withTicketBatchID(id))
+	return &TicketBatchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TicketBatch.
+func (c *TicketBatchClient) Delete() *TicketBatchDelete {
+	mutation := newTicketBatchMutation(c.config, OpDelete)
+	return &TicketBatchDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TicketBatchClient) DeleteOne(_m *TicketBatch) *TicketBatchDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TicketBatchClient) DeleteOneID(id uuid.UUID) *TicketBatchDeleteOne {
+	builder := c.Delete().Where(ticketbatch.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TicketBatchDeleteOne{builder}
+}
+
+// Query returns a query builder for TicketBatch.
+func (c *TicketBatchClient) Query() *TicketBatchQuery {
+	return &TicketBatchQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTicketBatch},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TicketBatch entity by its id.
+func (c *TicketBatchClient) Get(ctx context.Context, id uuid.UUID) (*TicketBatch, error) {
+	return c.Query().Where(ticketbatch.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TicketBatchClient) GetX(ctx context.Context, id uuid.UUID) *TicketBatch {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTickets queries the tickets edge of a TicketBatch.
+func (c *TicketBatchClient) QueryTickets(_m *TicketBatch) *ApprovalTicketQuery {
+	query := (&ApprovalTicketClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ticketbatch.Table, ticketbatch.FieldID, id),
+			sqlgraph.To(approvalticket.Table, approvalticket.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ticketbatch.TicketsTable, ticketbatch.TicketsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *TicketBatchClient) Hooks() []Hook {
+	return c.hooks.TicketBatch
+}
+
+// Interceptors returns the client interceptors.
+func (c *TicketBatchClient) Interceptors() []Interceptor {
+	return c.inters.TicketBatch
+}
+
+func (c *TicketBatchClient) mutate(ctx context.Context, m *TicketBatchMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TicketBatchCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TicketBatchUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TicketBatchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TicketBatchDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown TicketBatch mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -4642,7 +4815,7 @@ type (
 		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
 		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
 		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
-		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Hook
+		SystemSecret, Template, TicketBatch, User, VM, WorkerHeartbeat []ent.Hook
 	}
 	inters struct {
 		ApprovalTicket, AuditLog, AuditWebhookCursor, AutoApprovalPolicy,
@@ -4650,7 +4823,8 @@ type (
 		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
 		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
 		Permission, Role, RoleBinding, Service, Session, System, SystemMember,
-		SystemSecret, Template, User, VM, WorkerHeartbeat []ent.Interceptor
+		SystemSecret, Template, TicketBatch, User, VM,
+		WorkerHeartbeat []ent.Interceptor
 	}
 )
 

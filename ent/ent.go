@@ -39,6 +39,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/systemsecret"
 	"kv-shepherd.io/shepherd/ent/template"
+	"kv-shepherd.io/shepherd/ent/ticketbatch"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/ent/workerheartbeat"
@@ -129,6 +130,7 @@ func checkColumn(t, c string) error {
 			systemmember.Table:       systemmember.ValidColumn,
 			systemsecret.Table:       systemsecret.ValidColumn,
 			template.Table:           template.ValidColumn,
+			ticketbatch.Table:        ticketbatch.ValidColumn,
 			user.Table:               user.ValidColumn,
 			vm.Table:                 vm.ValidColumn,
 			workerheartbeat.Table:    workerheartbeat.ValidColumn,

@@ -41,6 +41,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/systemsecret"
 	"kv-shepherd.io/shepherd/ent/template"
+	"kv-shepherd.io/shepherd/ent/ticketbatch"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/ent/workerheartbeat"
@@ -82,6 +83,7 @@ const (
 	TypeSystemMember       = "SystemMember"
 	TypeSystemSecret       = "SystemSecret"
 	TypeTemplate           = "Template"
+	TypeTicketBatch        = "TicketBatch"
 	TypeUser               = "User"
 	TypeVM                 = "VM"
 	TypeWorkerHeartbeat    = "WorkerHeartbeat"
@@ -138,6 +140,8 @@ type ApprovalTicketMutation struct {
 	appendsteps                  []schema.ExecStep
 	executed_at                  *time.Time
 	clearedFields                map[string]struct{}
+	batch                        *uuid.UUID
+	clearedbatch                 bool
 	done                         bool
 	oldValue                     func(context.Context) (*ApprovalTicket, error)
 	predicates                   []predicate.ApprovalTicket
@@ -1975,6 +1979,82 @@ func (m *ApprovalTicketMutation) ResetExecutedAt() {
 	delete(m.clearedFields, approvalticket.FieldExecutedAt)
 }
 
+// SetBatchID sets the "batch_id" field.
+func (m *ApprovalTicketMutation) SetBatchID(u uuid.UUID) {
+	m.batch = &u
+}
+
+// BatchID returns the value of the "batch_id" field in the mutation.
+func (m *ApprovalTicketMutation) BatchID() (r uuid.UUID, exists bool) {
+	v := m.batch
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBatchID returns the old "batch_id" field's value of the ApprovalTicket entity.
+// If the ApprovalTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApprovalTicketMutation) OldBatchID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBatchID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBatchID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBatchID: %w", err)
+	}
+	return oldValue.BatchID, nil
+}
+
+// ClearBatchID clears the value of the "batch_id" field.
+func (m *ApprovalTicketMutation) ClearBatchID() {
+	m.batch = nil
+	m.clearedFields[approvalticket.FieldBatchID] = struct{}{}
+}
+
+// BatchIDCleared returns if the "batch_id" field was cleared in this mutation.
+func (m *ApprovalTicketMutation) BatchIDCleared() bool {
+	_, ok := m.clearedFields[approvalticket.FieldBatchID]
+	return ok
+}
+
+// ResetBatchID resets all changes to the "batch_id" field.
+func (m *ApprovalTicketMutation) ResetBatchID() {
+	m.batch = nil
+	delete(m.clearedFields, approvalticket.FieldBatchID)
+}
+
+// ClearBatch clears the "batch" edge to the TicketBatch entity.
+func (m *ApprovalTicketMutation) ClearBatch() {
+	m.clearedbatch = true
+	m.clearedFields[approvalticket.FieldBatchID] = struct{}{}
+}
+
+// BatchCleared reports if the "batch" edge to the TicketBatch entity was cleared.
+func (m *ApprovalTicketMutation) BatchCleared() bool {
+	return m.BatchIDCleared() || m.clearedbatch
+}
+
+// BatchIDs returns the "batch" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BatchID instead. It exists only for internal usage by the builders.
+func (m *ApprovalTicketMutation) BatchIDs() (ids []uuid.UUID) {
+	if id := m.batch; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBatch resets all changes to the "batch" edge.
+func (m *ApprovalTicketMutation) ResetBatch() {
+	m.batch = nil
+	m.clearedbatch = false
+}
+
 // Where appends a list predicates to the ApprovalTicketMutation builder.
 func (m *ApprovalTicketMutation) Where(ps ...predicate.ApprovalTicket) {
 	m.predicates = append(m.predicates, ps...)
@@ -2009,7 +2089,7 @@ func (m *ApprovalTicketMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ApprovalTicketMutation) Fields() []string {
-	fields := make([]string, 0, 41)
+	fields := make([]string, 0, 42)
 	if m.created_at != nil {
 		fields = append(fields, approvalticket.FieldCreatedAt)
 	}
@@ -2133,6 +2213,9 @@ func (m *ApprovalTicketMutation) Fields() []string {
 	if m.executed_at != nil {
 		fields = append(fields, approvalticket.FieldExecutedAt)
 	}
+	if m.batch != nil {
+		fields = append(fields, approvalticket.FieldBatchID)
+	}
 	return fields
 }
 
@@ -2223,6 +2306,8 @@ func (m *ApprovalTicketMutation) Field(name string) (ent.Value, bool) {
 		return m.Steps()
 	case approvalticket.FieldExecutedAt:
 		return m.ExecutedAt()
+	case approvalticket.FieldBatchID:
+		return m.BatchID()
 	}
 	return nil, false
 }
@@ -2314,6 +2399,8 @@ func (m *ApprovalTicketMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldSteps(ctx)
 	case approvalticket.FieldExecutedAt:
 		return m.OldExecutedAt(ctx)
+	case approvalticket.FieldBatchID:
+		return m.OldBatchID(ctx)
 	}
 	return nil, fmt.Errorf("unknown ApprovalTicket field %s", name)
 }
@@ -2610,6 +2697,13 @@ func (m *ApprovalTicketMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetExecutedAt(v)
 		return nil
+	case approvalticket.FieldBatchID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBatchID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ApprovalTicket field %s", name)
 }
@@ -2712,6 +2806,9 @@ func (m *ApprovalTicketMutation) ClearedFields() []string {
 	if m.FieldCleared(approvalticket.FieldExecutedAt) {
 		fields = append(fields, approvalticket.FieldExecutedAt)
 	}
+	if m.FieldCleared(approvalticket.FieldBatchID) {
+		fields = append(fields, approvalticket.FieldBatchID)
+	}
 	return fields
 }
 
@@ -2770,6 +2867,9 @@ func (m *ApprovalTicketMutation) ClearField(name string) error {
 		return nil
 	case approvalticket.FieldExecutedAt:
 		m.ClearExecutedAt()
+		return nil
+	case approvalticket.FieldBatchID:
+		m.ClearBatchID()
 		return nil
 	}
 	return fmt.Errorf("unknown ApprovalTicket nullable field %s", name)
@@ -2902,25 +3002,37 @@ func (m *ApprovalTicketMutation) ResetField(name string) error {
 	case approvalticket.FieldExecutedAt:
 		m.ResetExecutedAt()
 		return nil
+	case approvalticket.FieldBatchID:
+		m.ResetBatchID()
+		return nil
 	}
 	return fmt.Errorf("unknown ApprovalTicket field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ApprovalTicketMutation) AddedEdges() []string {
-	edges := make([]string, 0, 0)
+	edges := make([]string, 0, 1)
+	if m.batch != nil {
+		edges = append(edges, approvalticket.EdgeBatch)
+	}
 	return edges
 }
 
 // AddedIDs returns all IDs (to other nodes) that were added for the given edge
 // name in this mutation.
 func (m *ApprovalTicketMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case approvalticket.EdgeBatch:
+		if id := m.batch; id != nil {
+			return []ent.Value{*id}
+		}
+	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ApprovalTicketMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 0)
+	edges := make([]string, 0, 1)
 	return edges
 }
 
@@ -2932,25 +3044,42 @@ func (m *ApprovalTicketMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ApprovalTicketMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 0)
+	edges := make([]string, 0, 1)
+	if m.clearedbatch {
+		edges = append(edges, approvalticket.EdgeBatch)
+	}
 	return edges
 }
 
 // EdgeCleared returns a boolean which indicates if the edge with the given name
 // was cleared in this mutation.
 func (m *ApprovalTicketMutation) EdgeCleared(name string) bool {
+	switch name {
+	case approvalticket.EdgeBatch:
+		return m.clearedbatch
+	}
 	return false
 }
 
 // ClearEdge clears the value of the edge with the given name. It returns an error
 // if that edge is not defined in the schema.
 func (m *ApprovalTicketMutation) ClearEdge(name string) error {
+	switch name {
+	case approvalticket.EdgeBatch:
+		m.ClearBatch()
+		return nil
+	}
 	return fmt.Errorf("unknown ApprovalTicket unique edge %s", name)
 }
 
 // ResetEdge resets all changes to the edge with the given name in this mutation.
 // It returns an error if the edge is not defined in the schema.
 func (m *ApprovalTicketMutation) ResetEdge(name string) error {
+	switch name {
+	case approvalticket.EdgeBatch:
+		m.ResetBatch()
+		return nil
+	}
 	return fmt.Errorf("unknown ApprovalTicket edge %s", name)
 }
 
@@ -25994,6 +26123,1337 @@ func (m *TemplateMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *TemplateMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Template edge %s", name)
+}
+
+// TicketBatchMutation represents an operation that mutates the TicketBatch nodes in the graph.
+type TicketBatchMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *uuid.UUID
+	created_at       *time.Time
+	updated_at       *time.Time
+	_type            *ticketbatch.Type
+	requester_id     *uuid.UUID
+	requester_name   *string
+	reason           *string
+	system_id        *uuid.UUID
+	service_id       *uuid.UUID
+	namespace_id     *uuid.UUID
+	namespace_name   *string
+	environment      *ticketbatch.Environment
+	target_name      *string
+	instance_size_id *uuid.UUID
+	template_id      *uuid.UUID
+	request_params   *map[string]interface{}
+	child_count      *int
+	addchild_count   *int
+	clearedFields    map[string]struct{}
+	tickets          map[uuid.UUID]struct{}
+	removedtickets   map[uuid.UUID]struct{}
+	clearedtickets   bool
+	done             bool
+	oldValue         func(context.Context) (*TicketBatch, error)
+	predicates       []predicate.TicketBatch
+}
+
+var _ ent.Mutation = (*TicketBatchMutation)(nil)
+
+// ticketbatchOption allows management of the mutation configuration using functional options.
+type ticketbatchOption func(*TicketBatchMutation)
+
+// newTicketBatchMutation creates new mutation for the TicketBatch entity.
+func newTicketBatchMutation(c config, op Op, opts ...ticketbatchOption) *TicketBatchMutation {
+	m := &TicketBatchMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTicketBatch,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTicketBatchID sets the ID field of the mutation.
+func withTicketBatchID(id uuid.UUID) ticketbatchOption {
+	return func(m *TicketBatchMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TicketBatch
+		)
+		m.oldValue = func(ctx context.Context) (*TicketBatch, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TicketBatch.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTicketBatch sets the old TicketBatch of the mutation.
+func withTicketBatch(node *TicketBatch) ticketbatchOption {
+	return func(m *TicketBatchMutation) {
+		m.oldValue = func(context.Context) (*TicketBatch, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TicketBatchMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TicketBatchMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of TicketBatch entities.
+func (m *TicketBatchMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TicketBatchMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TicketBatchMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TicketBatch.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *TicketBatchMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *TicketBatchMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *TicketBatchMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *TicketBatchMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *TicketBatchMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *TicketBatchMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetType sets the "type" field.
+func (m *TicketBatchMutation) SetType(t ticketbatch.Type) {
+	m._type = &t
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *TicketBatchMutation) GetType() (r ticketbatch.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldType(ctx context.Context) (v ticketbatch.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *TicketBatchMutation) ResetType() {
+	m._type = nil
+}
+
+// SetRequesterID sets the "requester_id" field.
+func (m *TicketBatchMutation) SetRequesterID(u uuid.UUID) {
+	m.requester_id = &u
+}
+
+// RequesterID returns the value of the "requester_id" field in the mutation.
+func (m *TicketBatchMutation) RequesterID() (r uuid.UUID, exists bool) {
+	v := m.requester_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequesterID returns the old "requester_id" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldRequesterID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequesterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequesterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequesterID: %w", err)
+	}
+	return oldValue.RequesterID, nil
+}
+
+// ResetRequesterID resets all changes to the "requester_id" field.
+func (m *TicketBatchMutation) ResetRequesterID() {
+	m.requester_id = nil
+}
+
+// SetRequesterName sets the "requester_name" field.
+func (m *TicketBatchMutation) SetRequesterName(s string) {
+	m.requester_name = &s
+}
+
+// RequesterName returns the value of the "requester_name" field in the mutation.
+func (m *TicketBatchMutation) RequesterName() (r string, exists bool) {
+	v := m.requester_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequesterName returns the old "requester_name" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldRequesterName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequesterName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequesterName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequesterName: %w", err)
+	}
+	return oldValue.RequesterName, nil
+}
+
+// ResetRequesterName resets all changes to the "requester_name" field.
+func (m *TicketBatchMutation) ResetRequesterName() {
+	m.requester_name = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *TicketBatchMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *TicketBatchMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *TicketBatchMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetSystemID sets the "system_id" field.
+func (m *TicketBatchMutation) SetSystemID(u uuid.UUID) {
+	m.system_id = &u
+}
+
+// SystemID returns the value of the "system_id" field in the mutation.
+func (m *TicketBatchMutation) SystemID() (r uuid.UUID, exists bool) {
+	v := m.system_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSystemID returns the old "system_id" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldSystemID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSystemID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSystemID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSystemID: %w", err)
+	}
+	return oldValue.SystemID, nil
+}
+
+// ResetSystemID resets all changes to the "system_id" field.
+func (m *TicketBatchMutation) ResetSystemID() {
+	m.system_id = nil
+}
+
+// SetServiceID sets the "service_id" field.
+func (m *TicketBatchMutation) SetServiceID(u uuid.UUID) {
+	m.service_id = &u
+}
+
+// ServiceID returns the value of the "service_id" field in the mutation.
+func (m *TicketBatchMutation) ServiceID() (r uuid.UUID, exists bool) {
+	v := m.service_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceID returns the old "service_id" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldServiceID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceID: %w", err)
+	}
+	return oldValue.ServiceID, nil
+}
+
+// ResetServiceID resets all changes to the "service_id" field.
+func (m *TicketBatchMutation) ResetServiceID() {
+	m.service_id = nil
+}
+
+// SetNamespaceID sets the "namespace_id" field.
+func (m *TicketBatchMutation) SetNamespaceID(u uuid.UUID) {
+	m.namespace_id = &u
+}
+
+// NamespaceID returns the value of the "namespace_id" field in the mutation.
+func (m *TicketBatchMutation) NamespaceID() (r uuid.UUID, exists bool) {
+	v := m.namespace_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNamespaceID returns the old "namespace_id" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldNamespaceID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNamespaceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNamespaceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNamespaceID: %w", err)
+	}
+	return oldValue.NamespaceID, nil
+}
+
+// ResetNamespaceID resets all changes to the "namespace_id" field.
+func (m *TicketBatchMutation) ResetNamespaceID() {
+	m.namespace_id = nil
+}
+
+// SetNamespaceName sets the "namespace_name" field.
+func (m *TicketBatchMutation) SetNamespaceName(s string) {
+	m.namespace_name = &s
+}
+
+// NamespaceName returns the value of the "namespace_name" field in the mutation.
+func (m *TicketBatchMutation) NamespaceName() (r string, exists bool) {
+	v := m.namespace_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNamespaceName returns the old "namespace_name" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldNamespaceName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNamespaceName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNamespaceName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNamespaceName: %w", err)
+	}
+	return oldValue.NamespaceName, nil
+}
+
+// ResetNamespaceName resets all changes to the "namespace_name" field.
+func (m *TicketBatchMutation) ResetNamespaceName() {
+	m.namespace_name = nil
+}
+
+// SetEnvironment sets the "environment" field.
+func (m *TicketBatchMutation) SetEnvironment(t ticketbatch.Environment) {
+	m.environment = &t
+}
+
+// Environment returns the value of the "environment" field in the mutation.
+func (m *TicketBatchMutation) Environment() (r ticketbatch.Environment, exists bool) {
+	v := m.environment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnvironment returns the old "environment" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldEnvironment(ctx context.Context) (v ticketbatch.Environment, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnvironment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnvironment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnvironment: %w", err)
+	}
+	return oldValue.Environment, nil
+}
+
+// ResetEnvironment resets all changes to the "environment" field.
+func (m *TicketBatchMutation) ResetEnvironment() {
+	m.environment = nil
+}
+
+// SetTargetName sets the "target_name" field.
+func (m *TicketBatchMutation) SetTargetName(s string) {
+	m.target_name = &s
+}
+
+// TargetName returns the value of the "target_name" field in the mutation.
+func (m *TicketBatchMutation) TargetName() (r string, exists bool) {
+	v := m.target_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTargetName returns the old "target_name" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldTargetName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTargetName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTargetName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTargetName: %w", err)
+	}
+	return oldValue.TargetName, nil
+}
+
+// ResetTargetName resets all changes to the "target_name" field.
+func (m *TicketBatchMutation) ResetTargetName() {
+	m.target_name = nil
+}
+
+// SetInstanceSizeID sets the "instance_size_id" field.
+func (m *TicketBatchMutation) SetInstanceSizeID(u uuid.UUID) {
+	m.instance_size_id = &u
+}
+
+// InstanceSizeID returns the value of the "instance_size_id" field in the mutation.
+func (m *TicketBatchMutation) InstanceSizeID() (r uuid.UUID, exists bool) {
+	v := m.instance_size_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceSizeID returns the old "instance_size_id" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldInstanceSizeID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceSizeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceSizeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceSizeID: %w", err)
+	}
+	return oldValue.InstanceSizeID, nil
+}
+
+// ClearInstanceSizeID clears the value of the "instance_size_id" field.
+func (m *TicketBatchMutation) ClearInstanceSizeID() {
+	m.instance_size_id = nil
+	m.clearedFields[ticketbatch.FieldInstanceSizeID] = struct{}{}
+}
+
+// InstanceSizeIDCleared returns if the "instance_size_id" field was cleared in this mutation.
+func (m *TicketBatchMutation) InstanceSizeIDCleared() bool {
+	_, ok := m.clearedFields[ticketbatch.FieldInstanceSizeID]
+	return ok
+}
+
+// ResetInstanceSizeID resets all changes to the "instance_size_id" field.
+func (m *TicketBatchMutation) ResetInstanceSizeID() {
+	m.instance_size_id = nil
+	delete(m.clearedFields, ticketbatch.FieldInstanceSizeID)
+}
+
+// SetTemplateID sets the "template_id" field.
+func (m *TicketBatchMutation) SetTemplateID(u uuid.UUID) {
+	m.template_id = &u
+}
+
+// TemplateID returns the value of the "template_id" field in the mutation.
+func (m *TicketBatchMutation) TemplateID() (r uuid.UUID, exists bool) {
+	v := m.template_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTemplateID returns the old "template_id" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldTemplateID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTemplateID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTemplateID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTemplateID: %w", err)
+	}
+	return oldValue.TemplateID, nil
+}
+
+// ClearTemplateID clears the value of the "template_id" field.
+func (m *TicketBatchMutation) ClearTemplateID() {
+	m.template_id = nil
+	m.clearedFields[ticketbatch.FieldTemplateID] = struct{}{}
+}
+
+// TemplateIDCleared returns if the "template_id" field was cleared in this mutation.
+func (m *TicketBatchMutation) TemplateIDCleared() bool {
+	_, ok := m.clearedFields[ticketbatch.FieldTemplateID]
+	return ok
+}
+
+// ResetTemplateID resets all changes to the "template_id" field.
+func (m *TicketBatchMutation) ResetTemplateID() {
+	m.template_id = nil
+	delete(m.clearedFields, ticketbatch.FieldTemplateID)
+}
+
+// SetRequestParams sets the "request_params" field.
+func (m *TicketBatchMutation) SetRequestParams(value map[string]interface{}) {
+	m.request_params = &value
+}
+
+// RequestParams returns the value of the "request_params" field in the mutation.
+func (m *TicketBatchMutation) RequestParams() (r map[string]interface{}, exists bool) {
+	v := m.request_params
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestParams returns the old "request_params" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldRequestParams(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestParams is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestParams requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestParams: %w", err)
+	}
+	return oldValue.RequestParams, nil
+}
+
+// ClearRequestParams clears the value of the "request_params" field.
+func (m *TicketBatchMutation) ClearRequestParams() {
+	m.request_params = nil
+	m.clearedFields[ticketbatch.FieldRequestParams] = struct{}{}
+}
+
+// RequestParamsCleared returns if the "request_params" field was cleared in this mutation.
+func (m *TicketBatchMutation) RequestParamsCleared() bool {
+	_, ok := m.clearedFields[ticketbatch.FieldRequestParams]
+	return ok
+}
+
+// ResetRequestParams resets all changes to the "request_params" field.
+func (m *TicketBatchMutation) ResetRequestParams() {
+	m.request_params = nil
+	delete(m.clearedFields, ticketbatch.FieldRequestParams)
+}
+
+// SetChildCount sets the "child_count" field.
+func (m *TicketBatchMutation) SetChildCount(i int) {
+	m.child_count = &i
+	m.addchild_count = nil
+}
+
+// ChildCount returns the value of the "child_count" field in the mutation.
+func (m *TicketBatchMutation) ChildCount() (r int, exists bool) {
+	v := m.child_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChildCount returns the old "child_count" field's value of the TicketBatch entity.
+// If the TicketBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TicketBatchMutation) OldChildCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChildCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChildCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChildCount: %w", err)
+	}
+	return oldValue.ChildCount, nil
+}
+
+// AddChildCount adds i to the "child_count" field.
+func (m *TicketBatchMutation) AddChildCount(i int) {
+	if m.addchild_count != nil {
+		*m.addchild_count += i
+	} else {
+		m.addchild_count = &i
+	}
+}
+
+// AddedChildCount returns the value that was added to the "child_count" field in this mutation.
+func (m *TicketBatchMutation) AddedChildCount() (r int, exists bool) {
+	v := m.addchild_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetChildCount resets all changes to the "child_count" field.
+func (m *TicketBatchMutation) ResetChildCount() {
+	m.child_count = nil
+	m.addchild_count = nil
+}
+
+// AddTicketIDs adds the "tickets" edge to the ApprovalTicket entity by ids.
+func (m *TicketBatchMutation) AddTicketIDs(ids ...uuid.UUID) {
+	if m.tickets == nil {
+		m.tickets = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.tickets[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTickets clears the "tickets" edge to the ApprovalTicket entity.
+func (m *TicketBatchMutation) ClearTickets() {
+	m.clearedtickets = true
+}
+
+// TicketsCleared reports if the "tickets" edge to the ApprovalTicket entity was cleared.
+func (m *TicketBatchMutation) TicketsCleared() bool {
+	return m.clearedtickets
+}
+
+// RemoveTicketIDs removes the "tickets" edge to the ApprovalTicket entity by IDs.
+func (m *TicketBatchMutation) RemoveTicketIDs(ids ...uuid.UUID) {
+	if m.removedtickets == nil {
+		m.removedtickets = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.tickets, ids[i])
+		m.removedtickets[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTickets returns the removed IDs of the "tickets" edge to the ApprovalTicket entity.
+func (m *TicketBatchMutation) RemovedTicketsIDs() (ids []uuid.UUID) {
+	for id := range m.removedtickets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TicketsIDs returns the "tickets" edge IDs in the mutation.
+func (m *TicketBatchMutation) TicketsIDs() (ids []uuid.UUID) {
+	for id := range m.tickets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTickets resets all changes to the "tickets" edge.
+func (m *TicketBatchMutation) ResetTickets() {
+	m.tickets = nil
+	m.clearedtickets = false
+	m.removedtickets = nil
+}
+
+// Where appends a list predicates to the TicketBatchMutation builder.
+func (m *TicketBatchMutation) Where(ps ...predicate.TicketBatch) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TicketBatchMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TicketBatchMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TicketBatch, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TicketBatchMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TicketBatchMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TicketBatch).
+func (m *TicketBatchMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TicketBatchMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, ticketbatch.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, ticketbatch.FieldUpdatedAt)
+	}
+	if m._type != nil {
+		fields = append(fields, ticketbatch.FieldType)
+	}
+	if m.requester_id != nil {
+		fields = append(fields, ticketbatch.FieldRequesterID)
+	}
+	if m.requester_name != nil {
+		fields = append(fields, ticketbatch.FieldRequesterName)
+	}
+	if m.reason != nil {
+		fields = append(fields, ticketbatch.FieldReason)
+	}
+	if m.system_id != nil {
+		fields = append(fields, ticketbatch.FieldSystemID)
+	}
+	if m.service_id != nil {
+		fields = append(fields, ticketbatch.FieldServiceID)
+	}
+	if m.namespace_id != nil {
+		fields = append(fields, ticketbatch.FieldNamespaceID)
+	}
+	if m.namespace_name != nil {
+		fields = append(fields, ticketbatch.FieldNamespaceName)
+	}
+	if m.environment != nil {
+		fields = append(fields, ticketbatch.FieldEnvironment)
+	}
+	if m.target_name != nil {
+		fields = append(fields, ticketbatch.FieldTargetName)
+	}
+	if m.instance_size_id != nil {
+		fields = append(fields, ticketbatch.FieldInstanceSizeID)
+	}
+	if m.template_id != nil {
+		fields = append(fields, ticketbatch.FieldTemplateID)
+	}
+	if m.request_params != nil {
+		fields = append(fields, ticketbatch.FieldRequestParams)
+	}
+	if m.child_count != nil {
+		fields = append(fields, ticketbatch.FieldChildCount)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TicketBatchMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ticketbatch.FieldCreatedAt:
+		return m.CreatedAt()
+	case ticketbatch.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case ticketbatch.FieldType:
+		return m.GetType()
+	case ticketbatch.FieldRequesterID:
+		return m.RequesterID()
+	case ticketbatch.FieldRequesterName:
+		return m.RequesterName()
+	case ticketbatch.FieldReason:
+		return m.Reason()
+	case ticketbatch.FieldSystemID:
+		return m.SystemID()
+	case ticketbatch.FieldServiceID:
+		return m.ServiceID()
+	case ticketbatch.FieldNamespaceID:
+		return m.NamespaceID()
+	case ticketbatch.FieldNamespaceName:
+		return m.NamespaceName()
+	case ticketbatch.FieldEnvironment:
+		return m.Environment()
+	case ticketbatch.FieldTargetName:
+		return m.TargetName()
+	case ticketbatch.FieldInstanceSizeID:
+		return m.InstanceSizeID()
+	case ticketbatch.FieldTemplateID:
+		return m.TemplateID()
+	case ticketbatch.FieldRequestParams:
+		return m.RequestParams()
+	case ticketbatch.FieldChildCount:
+		return m.ChildCount()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TicketBatchMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ticketbatch.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case ticketbatch.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case ticketbatch.FieldType:
+		return m.OldType(ctx)
+	case ticketbatch.FieldRequesterID:
+		return m.OldRequesterID(ctx)
+	case ticketbatch.FieldRequesterName:
+		return m.OldRequesterName(ctx)
+	case ticketbatch.FieldReason:
+		return m.OldReason(ctx)
+	case ticketbatch.FieldSystemID:
+		return m.OldSystemID(ctx)
+	case ticketbatch.FieldServiceID:
+		return m.OldServiceID(ctx)
+	case ticketbatch.FieldNamespaceID:
+		return m.OldNamespaceID(ctx)
+	case ticketbatch.FieldNamespaceName:
+		return m.OldNamespaceName(ctx)
+	case ticketbatch.FieldEnvironment:
+		return m.OldEnvironment(ctx)
+	case ticketbatch.FieldTargetName:
+		return m.OldTargetName(ctx)
+	case ticketbatch.FieldInstanceSizeID:
+		return m.OldInstanceSizeID(ctx)
+	case ticketbatch.FieldTemplateID:
+		return m.OldTemplateID(ctx)
+	case ticketbatch.FieldRequestParams:
+		return m.OldRequestParams(ctx)
+	case ticketbatch.FieldChildCount:
+		return m.OldChildCount(ctx)
+	}
+	return nil, fmt.Errorf("unknown TicketBatch field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TicketBatchMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ticketbatch.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case ticketbatch.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case ticketbatch.FieldType:
+		v, ok := value.(ticketbatch.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case ticketbatch.FieldRequesterID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequesterID(v)
+		return nil
+	case ticketbatch.FieldRequesterName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequesterName(v)
+		return nil
+	case ticketbatch.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case ticketbatch.FieldSystemID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSystemID(v)
+		return nil
+	case ticketbatch.FieldServiceID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceID(v)
+		return nil
+	case ticketbatch.FieldNamespaceID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNamespaceID(v)
+		return nil
+	case ticketbatch.FieldNamespaceName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNamespaceName(v)
+		return nil
+	case ticketbatch.FieldEnvironment:
+		v, ok := value.(ticketbatch.Environment)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnvironment(v)
+		return nil
+	case ticketbatch.FieldTargetName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTargetName(v)
+		return nil
+	case ticketbatch.FieldInstanceSizeID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceSizeID(v)
+		return nil
+	case ticketbatch.FieldTemplateID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTemplateID(v)
+		return nil
+	case ticketbatch.FieldRequestParams:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestParams(v)
+		return nil
+	case ticketbatch.FieldChildCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChildCount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TicketBatch field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TicketBatchMutation) AddedFields() []string {
+	var fields []string
+	if m.addchild_count != nil {
+		fields = append(fields, ticketbatch.FieldChildCount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TicketBatchMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case ticketbatch.FieldChildCount:
+		return m.AddedChildCount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TicketBatchMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case ticketbatch.FieldChildCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChildCount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TicketBatch numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TicketBatchMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(ticketbatch.FieldInstanceSizeID) {
+		fields = append(fields, ticketbatch.FieldInstanceSizeID)
+	}
+	if m.FieldCleared(ticketbatch.FieldTemplateID) {
+		fields = append(fields, ticketbatch.FieldTemplateID)
+	}
+	if m.FieldCleared(ticketbatch.FieldRequestParams) {
+		fields = append(fields, ticketbatch.FieldRequestParams)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TicketBatchMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TicketBatchMutation) ClearField(name string) error {
+	switch name {
+	case ticketbatch.FieldInstanceSizeID:
+		m.ClearInstanceSizeID()
+		return nil
+	case ticketbatch.FieldTemplateID:
+		m.ClearTemplateID()
+		return nil
+	case ticketbatch.FieldRequestParams:
+		m.ClearRequestParams()
+		return nil
+	}
+	return fmt.Errorf("unknown TicketBatch nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TicketBatchMutation) ResetField(name string) error {
+	switch name {
+	case ticketbatch.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case ticketbatch.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case ticketbatch.FieldType:
+		m.ResetType()
+		return nil
+	case ticketbatch.FieldRequesterID:
+		m.ResetRequesterID()
+		return nil
+	case ticketbatch.FieldRequesterName:
+		m.ResetRequesterName()
+		return nil
+	case ticketbatch.FieldReason:
+		m.ResetReason()
+		return nil
+	case ticketbatch.FieldSystemID:
+		m.ResetSystemID()
+		return nil
+	case ticketbatch.FieldServiceID:
+		m.ResetServiceID()
+		return nil
+	case ticketbatch.FieldNamespaceID:
+		m.ResetNamespaceID()
+		return nil
+	case ticketbatch.FieldNamespaceName:
+		m.ResetNamespaceName()
+		return nil
+	case ticketbatch.FieldEnvironment:
+		m.ResetEnvironment()
+		return nil
+	case ticketbatch.FieldTargetName:
+		m.ResetTargetName()
+		return nil
+	case ticketbatch.FieldInstanceSizeID:
+		m.ResetInstanceSizeID()
+		return nil
+	case ticketbatch.FieldTemplateID:
+		m.ResetTemplateID()
+		return nil
+	case ticketbatch.FieldRequestParams:
+		m.ResetRequestParams()
+		return nil
+	case ticketbatch.FieldChildCount:
+		m.ResetChildCount()
+		return nil
+	}
+	return fmt.Errorf("unknown TicketBatch field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TicketBatchMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tickets != nil {
+		edges = append(edges, ticketbatch.EdgeTickets)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TicketBatchMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case ticketbatch.EdgeTickets:
+		ids := make([]ent.Value, 0, len(m.tickets))
+		for id := range m.tickets {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TicketBatchMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedtickets != nil {
+		edges = append(edges, ticketbatch.EdgeTickets)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TicketBatchMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case ticketbatch.EdgeTickets:
+		ids := make([]ent.Value, 0, len(m.removedtickets))
+		for id := range m.removedtickets {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TicketBatchMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtickets {
+		edges = append(edges, ticketbatch.EdgeTickets)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TicketBatchMutation) EdgeCleared(name string) bool {
+	switch name {
+	case ticketbatch.EdgeTickets:
+		return m.clearedtickets
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TicketBatchMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown TicketBatch unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TicketBatchMutation) ResetEdge(name string) error {
+	switch name {
+	case ticketbatch.EdgeTickets:
+		m.ResetTickets()
+		return nil
+	}
+	return fmt.Errorf("unknown TicketBatch edge %s", name)
 }
 
 // UserMutation represents an operation that mutates the User nodes in the graph.

@@ -34,6 +34,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/systemsecret"
 	"kv-shepherd.io/shepherd/ent/template"
+	"kv-shepherd.io/shepherd/ent/ticketbatch"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/ent/workerheartbeat"
@@ -1198,6 +1199,39 @@ func init() {
 	templateDescID := templateMixinFields0[0].Descriptor()
 	// template.DefaultID holds the default value on creation for the id field.
 	template.DefaultID = templateDescID.Default.(func() uuid.UUID)
+	ticketbatchMixin := schema.TicketBatch{}.Mixin()
+	ticketbatchMixinFields0 := ticketbatchMixin[0].Fields()
+	_ = ticketbatchMixinFields0
+	ticketbatchMixinFields1 := ticketbatchMixin[1].Fields()
+	_ = ticketbatchMixinFields1
+	ticketbatchFields := schema.TicketBatch{}.Fields()
+	_ = ticketbatchFields
+	// ticketbatchDescCreatedAt is the schema descriptor for created_at field.
+	ticketbatchDescCreatedAt := ticketbatchMixinFields1[0].Descriptor()
+	// ticketbatch.DefaultCreatedAt holds the default value on creation for the created_at field.
+	ticketbatch.DefaultCreatedAt = ticketbatchDescCreatedAt.Default.(func() time.Time)
+	// ticketbatchDescUpdatedAt is the schema descriptor for updated_at field.
+	ticketbatchDescUpdatedAt := ticketbatchMixinFields1[1].Descriptor()
+	// ticketbatch.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	ticketbatch.DefaultUpdatedAt = ticketbatchDescUpdatedAt.Default.(func() time.Time)
+	// ticketbatch.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	ticketbatch.UpdateDefaultUpdatedAt = ticketbatchDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// ticketbatchDescRequesterName is the schema descriptor for requester_name field.
+	ticketbatchDescRequesterName := ticketbatchFields[2].Descriptor()
+	// ticketbatch.DefaultRequesterName holds the default value on creation for the requester_name field.
+	ticketbatch.DefaultRequesterName = ticketbatchDescRequesterName.Default.(string)
+	// ticketbatchDescTargetName is the schema descriptor for target_name field.
+	ticketbatchDescTargetName := ticketbatchFields[9].Descriptor()
+	// ticketbatch.DefaultTargetName holds the default value on creation for the target_name field.
+	ticketbatch.DefaultTargetName = ticketbatchDescTargetName.Default.(string)
+	// ticketbatchDescChildCount is the schema descriptor for child_count field.
+	ticketbatchDescChildCount := ticketbatchFields[13].Descriptor()
+	// ticketbatch.ChildCountValidator is a validator for the "child_count" field. It is called by the builders before save.
+	ticketbatch.ChildCountValidator = ticketbatchDescChildCount.Validators[0].(func(int) error)
+	// ticketbatchDescID is the schema descriptor for id field.
+	ticketbatchDescID := ticketbatchMixinFields0[0].Descriptor()
+	// ticketbatch.DefaultID holds the default value on creation for the id field.
+	ticketbatch.DefaultID = ticketbatchDescID.Default.(func() uuid.UUID)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0

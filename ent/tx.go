@@ -68,6 +68,8 @@ type Tx struct {
 	SystemSecret *SystemSecretClient
 	// Template is the client for interacting with the Template builders.
 	Template *TemplateClient
+	// TicketBatch is the client for interacting with the TicketBatch builders.
+	TicketBatch *TicketBatchClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// VM is the client for interacting with the VM builders.
@@ -232,6 +234,7 @@ func (tx *Tx) init() {
 	tx.SystemMember = NewSystemMemberClient(tx.config)
 	tx.SystemSecret = NewSystemSecretClient(tx.config)
 	tx.Template = NewTemplateClient(tx.config)
+	tx.TicketBatch = NewTicketBatchClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.VM = NewVMClient(tx.config)
 	tx.WorkerHeartbeat = NewWorkerHeartbeatClient(tx.config)

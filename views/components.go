@@ -156,12 +156,14 @@ func StatusClass(status string) string {
 	switch status {
 	case "PENDING_APPROVAL", "PENDING":
 		return "badge status-pending"
-	case "APPROVED", "EXECUTING", "PROCESSING", "CREATING", "STARTING", "STOPPING", "RESTARTING", "DELETING":
+	case "APPROVED", "EXECUTING", "IN_PROGRESS", "PROCESSING", "CREATING", "STARTING", "STOPPING", "RESTARTING", "DELETING":
 		return "badge status-progress"
 	case "SUCCESS", "COMPLETED", "RUNNING", "HEALTHY", "active", "enabled":
 		return "badge status-ok"
 	case "REJECTED", "FAILED", "UNHEALTHY", "UNREACHABLE":
 		return "badge status-bad"
+	case "PARTIAL_SUCCESS":
+		return "badge status-warn"
 	default:
 		return "badge status-neutral"
 	}

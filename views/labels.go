@@ -20,6 +20,9 @@ var statusLabels = map[string]string{
 	"SUCCESS":          "Done",
 	"REJECTED":         "Rejected",
 	"CANCELLED":        "Cancelled",
+	// Batch requests, computed from their children (governance.BatchStatus).
+	"IN_PROGRESS":     "In progress",
+	"PARTIAL_SUCCESS": "Partial success",
 	// VMs.
 	"CREATING":   "Creating",
 	"STARTING":   "Starting",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"kv-shepherd.io/shepherd/ent/instancesize"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/ent/systemmember"
@@ -77,24 +78,32 @@ var matrix = map[string]map[string]bool{
 	"GET /vms":                               everyone,
 	// The matrix's VM has no ticket bob decided or may decide, so the approver stays out;
 	// he reads the VMs of the tickets he decides or decided (approvals.TestJourneyWordsAndLinks).
-	"GET /vms/:id":                           roles(viewer, member, sysAdmin, admin),
-	"GET /vms/rows":                          everyone,
-	"GET /vms/:id/status":                    roles(viewer, member, sysAdmin, admin),
-	"POST /vms/:id/power":                    roles(member, sysAdmin, admin),
-	"POST /vms/:id/delete":                   roles(sysAdmin, admin),
-	"GET /vms/:id/console":                   roles(viewer, member, sysAdmin, admin), // a viewer reads why not
-	"POST /vms/:id/console/ticket":           roles(member, sysAdmin, admin),
-	"GET /vms/:id/console/ws":                roles(member, sysAdmin, admin), // 400 without a websocket handshake
-	"POST /vms/:id/console/request":          roles(member, sysAdmin, admin), // refused for this test VM with a message, not a 403
-	"GET /requests/:id/status":               roles(viewer, member, approver, sysAdmin, admin),
-	"GET /requests":                          everyone,
-	"GET /requests/new":                      roles(member, sysAdmin, admin, other),
-	"POST /requests/new":                     roles(member, sysAdmin, admin, other),
-	"GET /requests/size-card":                roles(member, sysAdmin, admin, other),
-	"GET /requests/:id":                      roles(viewer, member, approver, sysAdmin, admin),
-	"POST /requests/:id/cancel":              roles(member, sysAdmin, admin),
-	"GET /approvals":                         roles(approver, admin),
-	"GET /approvals/:id":                     roles(approver, admin),
+	"GET /vms/:id":                        roles(viewer, member, sysAdmin, admin),
+	"GET /vms/rows":                       everyone,
+	"GET /vms/:id/status":                 roles(viewer, member, sysAdmin, admin),
+	"POST /vms/:id/power":                 roles(member, sysAdmin, admin),
+	"POST /vms/:id/delete":                roles(sysAdmin, admin),
+	"GET /vms/:id/console":                roles(viewer, member, sysAdmin, admin), // a viewer reads why not
+	"POST /vms/:id/console/ticket":        roles(member, sysAdmin, admin),
+	"GET /vms/:id/console/ws":             roles(member, sysAdmin, admin), // 400 without a websocket handshake
+	"POST /vms/:id/console/request":       roles(member, sysAdmin, admin), // refused for this test VM with a message, not a 403
+	"GET /requests/:id/status":            roles(viewer, member, approver, sysAdmin, admin),
+	"GET /requests":                       everyone,
+	"GET /requests/new":                   roles(member, sysAdmin, admin, other),
+	"POST /requests/new":                  roles(member, sysAdmin, admin, other),
+	"GET /requests/size-card":             roles(member, sysAdmin, admin, other),
+	"GET /requests/:id":                   roles(viewer, member, approver, sysAdmin, admin),
+	"POST /requests/:id/cancel":           roles(member, sysAdmin, admin),
+	"GET /approvals":                      roles(approver, admin),
+	"GET /approvals/:id":                  roles(approver, admin),
+	"GET /approvals/batches/:id":          roles(approver, admin),
+	"POST /approvals/batches/:id/preview": roles(approver, admin),
+	"POST /approvals/batches/:id/approve": roles(approver, admin),
+	"POST /approvals/batches/:id/reject":  roles(approver, admin),
+	// A batch reads like its children's request pages; its failed VMs are retried by the
+	// requester or whoever could approve them (a viewer or System admin only reads it).
+	"GET /batches/:id":                       roles(viewer, member, approver, sysAdmin, admin),
+	"POST /batches/:id/retry":                roles(member, approver, admin),
 	"POST /approvals/:id/preview":            roles(approver, admin),
 	"POST /approvals/:id/approve":            roles(approver, admin),
 	"POST /approvals/:id/reject":             roles(approver, admin),
@@ -192,6 +201,9 @@ func newWorld(t *testing.T) *world {
 	params["/requests/:id"] = ticket
 	params["/vms/:id"] = newVM(t, env, svc.ID, ns.ID, size.ID)
 	params["/approvals/:id"] = ticket
+	// A batch of alice's (another size, so it is no duplicate of her single request).
+	batch := newBatch(t, env, svc.ID, ns.ID, c.InstanceSize.Query().Where(instancesize.IDNEQ(size.ID)).FirstIDX(ctx))
+	params["/batches/:id"], params["/approvals/batches/:id"] = batch, batch
 	params["/notifications/:id"] = aliceNoteID
 	params["/admin/consoles/sessions/:id"], params["/admin/consoles/grants/:id"] = consoleRecords(t, env, params["/vms/:id"], alice.ID)
 	concrete := func(path string) string {
@@ -269,6 +281,23 @@ func send(t *testing.T, env *apptest.Env, c *http.Client, method, path string) (
 		form.Set("csrf_token", apptest.CSRF(t, page))
 	}
 	return env.PostForm(t, c, path, form)
+}
+
+// newBatch has alice request two VMs of the service at once.
+func newBatch(t *testing.T, env *apptest.Env, svc, ns, size uuid.UUID) string {
+	t.Helper()
+	ctx := context.Background()
+	who, err := governanceRequester(ctx, env, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := env.App.Store.Ent.Template.Query().Where(template.StatusEQ(template.StatusActive)).FirstX(ctx)
+	b, err := (&governance.Service{Store: env.App.Store}).SubmitBatch(ctx, who, governance.RequestInput{
+		ServiceID: svc, NamespaceID: ns, SizeID: size, TemplateID: tpl.ID, DiskGB: 100, Reason: "matrix batch"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.ID.String()
 }
 
 // newTicket has alice request a VM of the service (her pending ticket for the routes).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
 )
 
@@ -97,8 +98,19 @@ const (
 	FieldSteps = "steps"
 	// FieldExecutedAt holds the string denoting the executed_at field in the database.
 	FieldExecutedAt = "executed_at"
+	// FieldBatchID holds the string denoting the batch_id field in the database.
+	FieldBatchID = "batch_id"
+	// EdgeBatch holds the string denoting the batch edge name in mutations.
+	EdgeBatch = "batch"
 	// Table holds the table name of the approvalticket in the database.
 	Table = "approval_tickets"
+	// BatchTable is the table that holds the batch relation/edge.
+	BatchTable = "approval_tickets"
+	// BatchInverseTable is the table name for the TicketBatch entity.
+	// It exists in this package in order to avoid circular dependency with the "ticketbatch" package.
+	BatchInverseTable = "ticket_batches"
+	// BatchColumn is the table column denoting the batch relation/edge.
+	BatchColumn = "batch_id"
 )
 
 // Columns holds all SQL columns for approvalticket fields.
@@ -145,6 +157,7 @@ var Columns = []string{
 	FieldErrorCode,
 	FieldSteps,
 	FieldExecutedAt,
+	FieldBatchID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -463,4 +476,23 @@ func ByErrorCode(opts ...sql.OrderTermOption) OrderOption {
 // ByExecutedAt orders the results by the executed_at field.
 func ByExecutedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExecutedAt, opts...).ToFunc()
+}
+
+// ByBatchID orders the results by the batch_id field.
+func ByBatchID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBatchID, opts...).ToFunc()
+}
+
+// ByBatchField orders the results by batch field.
+func ByBatchField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newBatchStep(), sql.OrderByField(field, opts...))
+	}
+}
+func newBatchStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(BatchInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, BatchTable, BatchColumn),
+	)
 }

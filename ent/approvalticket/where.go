@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
 	"kv-shepherd.io/shepherd/ent/predicate"
 )
@@ -218,6 +219,11 @@ func ErrorCode(v string) predicate.ApprovalTicket {
 // ExecutedAt applies equality check predicate on the "executed_at" field. It's identical to ExecutedAtEQ.
 func ExecutedAt(v time.Time) predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldEQ(FieldExecutedAt, v))
+}
+
+// BatchID applies equality check predicate on the "batch_id" field. It's identical to BatchIDEQ.
+func BatchID(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldBatchID, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -2123,6 +2129,59 @@ func ExecutedAtIsNil() predicate.ApprovalTicket {
 // ExecutedAtNotNil applies the NotNil predicate on the "executed_at" field.
 func ExecutedAtNotNil() predicate.ApprovalTicket {
 	return predicate.ApprovalTicket(sql.FieldNotNull(FieldExecutedAt))
+}
+
+// BatchIDEQ applies the EQ predicate on the "batch_id" field.
+func BatchIDEQ(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldEQ(FieldBatchID, v))
+}
+
+// BatchIDNEQ applies the NEQ predicate on the "batch_id" field.
+func BatchIDNEQ(v uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNEQ(FieldBatchID, v))
+}
+
+// BatchIDIn applies the In predicate on the "batch_id" field.
+func BatchIDIn(vs ...uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIn(FieldBatchID, vs...))
+}
+
+// BatchIDNotIn applies the NotIn predicate on the "batch_id" field.
+func BatchIDNotIn(vs ...uuid.UUID) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotIn(FieldBatchID, vs...))
+}
+
+// BatchIDIsNil applies the IsNil predicate on the "batch_id" field.
+func BatchIDIsNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldIsNull(FieldBatchID))
+}
+
+// BatchIDNotNil applies the NotNil predicate on the "batch_id" field.
+func BatchIDNotNil() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(sql.FieldNotNull(FieldBatchID))
+}
+
+// HasBatch applies the HasEdge predicate on the "batch" edge.
+func HasBatch() predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, BatchTable, BatchColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasBatchWith applies the HasEdge predicate on the "batch" edge with a given conditions (other predicates).
+func HasBatchWith(preds ...predicate.TicketBatch) predicate.ApprovalTicket {
+	return predicate.ApprovalTicket(func(s *sql.Selector) {
+		step := newBatchStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
 }
 
 // And groups predicates with the AND operator between them.

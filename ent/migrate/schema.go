@@ -53,12 +53,21 @@ var (
 		{Name: "error_code", Type: field.TypeString, Default: ""},
 		{Name: "steps", Type: field.TypeJSON, Nullable: true},
 		{Name: "executed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "batch_id", Type: field.TypeUUID, Nullable: true},
 	}
 	// ApprovalTicketsTable holds the schema information for the "approval_tickets" table.
 	ApprovalTicketsTable = &schema.Table{
 		Name:       "approval_tickets",
 		Columns:    ApprovalTicketsColumns,
 		PrimaryKey: []*schema.Column{ApprovalTicketsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "approval_tickets_ticket_batches_tickets",
+				Columns:    []*schema.Column{ApprovalTicketsColumns[42]},
+				RefColumns: []*schema.Column{TicketBatchesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "approvalticket_status_created_at",
@@ -74,6 +83,11 @@ var (
 				Name:    "approvalticket_system_id",
 				Unique:  false,
 				Columns: []*schema.Column{ApprovalTicketsColumns[9]},
+			},
+			{
+				Name:    "approvalticket_batch_id",
+				Unique:  false,
+				Columns: []*schema.Column{ApprovalTicketsColumns[42]},
 			},
 			{
 				Name:    "approvalticket_decided_by_policy_id_decided_at",
@@ -889,6 +903,49 @@ var (
 			},
 		},
 	}
+	// TicketBatchesColumns holds the columns for the "ticket_batches" table.
+	TicketBatchesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"VM_CREATE", "VM_DELETE"}},
+		{Name: "requester_id", Type: field.TypeUUID},
+		{Name: "requester_name", Type: field.TypeString, Default: ""},
+		{Name: "reason", Type: field.TypeString, Size: 2147483647},
+		{Name: "system_id", Type: field.TypeUUID},
+		{Name: "service_id", Type: field.TypeUUID},
+		{Name: "namespace_id", Type: field.TypeUUID},
+		{Name: "namespace_name", Type: field.TypeString},
+		{Name: "environment", Type: field.TypeEnum, Enums: []string{"test", "prod"}},
+		{Name: "target_name", Type: field.TypeString, Default: ""},
+		{Name: "instance_size_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "template_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "request_params", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "child_count", Type: field.TypeInt},
+	}
+	// TicketBatchesTable holds the schema information for the "ticket_batches" table.
+	TicketBatchesTable = &schema.Table{
+		Name:       "ticket_batches",
+		Columns:    TicketBatchesColumns,
+		PrimaryKey: []*schema.Column{TicketBatchesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ticketbatch_requester_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{TicketBatchesColumns[4], TicketBatchesColumns[1]},
+			},
+			{
+				Name:    "ticketbatch_system_id",
+				Unique:  false,
+				Columns: []*schema.Column{TicketBatchesColumns[7]},
+			},
+			{
+				Name:    "ticketbatch_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{TicketBatchesColumns[1]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -1063,6 +1120,7 @@ var (
 		SystemMembersTable,
 		SystemSecretsTable,
 		TemplatesTable,
+		TicketBatchesTable,
 		UsersTable,
 		VmsTable,
 		WorkerHeartbeatsTable,
@@ -1071,6 +1129,7 @@ var (
 )
 
 func init() {
+	ApprovalTicketsTable.ForeignKeys[0].RefTable = TicketBatchesTable
 	IdpGroupMappingsTable.Annotation = &entsql.Annotation{
 		Table: "idp_group_mappings",
 	}

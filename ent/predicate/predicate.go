@@ -87,6 +87,9 @@ type SystemSecret func(*sql.Selector)
 // Template is the predicate function for template builders.
 type Template func(*sql.Selector)
 
+// TicketBatch is the predicate function for ticketbatch builders.
+type TicketBatch func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
 

@@ -5,6 +5,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
@@ -90,7 +91,13 @@ func (ApprovalTicket) Fields() []ent.Field {
 		// ready, applied, running) so the portal can show where a request is.
 		field.JSON("steps", []ExecStep{}).Optional(),
 		field.Time("executed_at").Optional().Nillable().Comment("when the worker finished (SUCCESS or FAILED)"),
+		// The batch this ticket is a child of (ticket_batches); nil for single requests.
+		field.UUID("batch_id", uuid.UUID{}).Optional().Nillable().Immutable(),
 	}
+}
+
+func (ApprovalTicket) Edges() []ent.Edge {
+	return []ent.Edge{edge.From("batch", TicketBatch.Type).Ref("tickets").Field("batch_id").Unique().Immutable()}
 }
 
 // ExecStep is one step of a ticket's execution as the portal shows it.
@@ -107,6 +114,8 @@ func (ApprovalTicket) Indexes() []ent.Index {
 		index.Fields("status", "created_at"),
 		index.Fields("requester_id", "created_at"),
 		index.Fields("system_id"),
+		// A batch's children (batch page, computed parent status).
+		index.Fields("batch_id"),
 		// Daily limits of auto-approval policies count by policy and decision time.
 		index.Fields("decided_by_policy_id", "decided_at"),
 		// A VM's operations, latest decision first (VM page, its polling and history).
@@ -226,4 +235,43 @@ func (PendingAdoption) Fields() []ent.Field {
 
 func (PendingAdoption) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("cluster_id", "namespace", "name").Unique(), index.Fields("status")}
+}
+
+// TicketBatch is the parent of a batch request: N child approval tickets of one type
+// submitted together (spec flows §2.21). Its status is never stored; it is computed
+// from the children (governance.BatchStatus), so it cannot drift from them.
+type TicketBatch struct{ ent.Schema }
+
+func (TicketBatch) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+func (TicketBatch) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("type").Values("VM_CREATE", "VM_DELETE").Immutable(),
+		field.UUID("requester_id", uuid.UUID{}).Immutable(),
+		field.String("requester_name").Default("").Immutable(),
+		field.Text("reason").Immutable(),
+		field.UUID("system_id", uuid.UUID{}).Immutable(),
+		field.UUID("service_id", uuid.UUID{}).Immutable(),
+		field.UUID("namespace_id", uuid.UUID{}).Immutable(),
+		field.String("namespace_name").Immutable(),
+		field.Enum("environment").Values("test", "prod").Immutable(),
+		field.String("target_name").Default("").Immutable().Comment("system/service, for lists"),
+		field.UUID("instance_size_id", uuid.UUID{}).Optional().Nillable().Immutable(),
+		field.UUID("template_id", uuid.UUID{}).Optional().Nillable().Immutable(),
+		field.JSON("request_params", map[string]any{}).Optional().Immutable().SchemaType(jsonb),
+		field.Int("child_count").Positive().Immutable(),
+	}
+}
+
+func (TicketBatch) Edges() []ent.Edge {
+	return []ent.Edge{edge.To("tickets", ApprovalTicket.Type)}
+}
+
+func (TicketBatch) Indexes() []ent.Index {
+	return []ent.Index{
+		// My requests and the per-user pending batch limits.
+		index.Fields("requester_id", "created_at"),
+		index.Fields("system_id"),
+		index.Fields("created_at"),
+	}
 }

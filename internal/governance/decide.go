@@ -145,6 +145,9 @@ type decider struct {
 	action        string         // the audit action
 	approved      string         // "bob approved", for the requester's notification
 	details       map[string]any // extra audit details
+	// quiet leaves the requester's notification to the caller (a batch approval sends
+	// one for all its children).
+	quiet bool
 }
 
 // createApproved is the approval's write set, shared by an approver's decision and an
@@ -220,6 +223,9 @@ func (s *Service) createApproved(ctx context.Context, tx *db.Tx, t *ent.Approval
 		Environment: string(t.Environment), Details: details}); err != nil {
 		return nil, err
 	}
+	if d.quiet {
+		return created, nil
+	}
 	err = notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{Type: notification.TypeREQUEST_APPROVED,
 		Title: "Approved: " + name, Body: fmt.Sprintf("%s your VM request for %s. It is being created on %s.", d.approved, t.TargetName, plan.Cluster.Name),
 		Link: "/requests/" + t.ID.String(), TicketID: &t.ID})
@@ -288,6 +294,19 @@ func (s *Service) Cancel(ctx context.Context, who Requester, id uuid.UUID, reaso
 // close ends a pending ticket without a VM: ticket and event closed, audit, notification.
 func (s *Service) close(ctx context.Context, tx *db.Tx, t *ent.ApprovalTicket, actor *ent.User, status approvalticket.Status,
 	reason, action string, nt notification.Type, title, body string) error {
+	if err := s.closeRows(ctx, tx, t, actor, status, reason, action, nil); err != nil {
+		return err
+	}
+	var to []uuid.UUID
+	if t.RequesterID != actor.ID {
+		to = append(to, t.RequesterID)
+	}
+	return notify.Send(ctx, tx.Ent, to, notify.Message{Type: nt, Title: title, Body: body, Link: "/requests/" + t.ID.String(), TicketID: &t.ID})
+}
+
+// closeRows is close without the notification: ticket and event closed, audit.
+func (s *Service) closeRows(ctx context.Context, tx *db.Tx, t *ent.ApprovalTicket, actor *ent.User, status approvalticket.Status,
+	reason, action string, extra map[string]any) error {
 	upd := tx.Ent.ApprovalTicket.UpdateOneID(t.ID).SetStatus(status).SetDecidedAt(s.now()).SetDecisionReason(reason)
 	if status == approvalticket.StatusREJECTED {
 		upd = upd.SetApproverID(actor.ID).SetApproverName(actor.Username)
@@ -298,16 +317,16 @@ func (s *Service) close(ctx context.Context, tx *db.Tx, t *ent.ApprovalTicket, a
 	if err := tx.Ent.DomainEvent.UpdateOneID(t.EventID).SetStatus(domainevent.StatusCANCELLED).Exec(ctx); err != nil {
 		return err
 	}
+	details := map[string]any{"reason": reason}
+	for k, v := range extra {
+		details[k] = v
+	}
 	if err := audit.Write(ctx, tx.Ent, audit.Entry{Action: action, ActorID: &actor.ID, ActorName: actor.Username,
 		ResourceType: "ticket", ResourceID: t.ID.String(), ResourceName: t.TargetName, ParentType: "service", ParentID: t.ServiceID.String(),
-		Environment: string(t.Environment), Details: map[string]any{"reason": reason}}); err != nil {
+		Environment: string(t.Environment), Details: details}); err != nil {
 		return err
 	}
-	var to []uuid.UUID
-	if t.RequesterID != actor.ID {
-		to = append(to, t.RequesterID)
-	}
-	return notify.Send(ctx, tx.Ent, to, notify.Message{Type: nt, Title: title, Body: body, Link: "/requests/" + t.ID.String(), TicketID: &t.ID})
+	return nil
 }
 
 func templateSnapshot(t *ent.Template) map[string]any {

@@ -53,6 +53,7 @@ func (s *Service) Inbox(ctx context.Context, p *authz.Principal, f InboxFilter) 
 	if f.MinAgeDays > 0 {
 		l.cond("t.created_at <= " + l.arg(s.sinceDays(f.MinAgeDays)))
 	}
+	oneRowPerBatch(l, "o.status = 'PENDING_APPROVAL'")
 	return s.ticketPage(ctx, l, f.Page, f.Keyset)
 }
 
@@ -126,13 +127,25 @@ type RequestFilter struct {
 func (s *Service) MyRequests(ctx context.Context, userID uuid.UUID, f RequestFilter) ([]*ent.ApprovalTicket, paging.Window, error) {
 	l := &listing{table: "approval_tickets", alias: "t", desc: true}
 	l.cond("t.requester_id = " + l.arg(userID))
+	same := "TRUE"
 	if f.Status != "" {
-		l.cond("t.status = " + l.arg(f.Status))
+		ph := l.arg(f.Status)
+		l.cond("t.status = " + ph)
+		same = "o.status = " + ph
 	}
 	if f.Type != "" {
 		l.cond("t.type = " + l.arg(f.Type))
 	}
+	oneRowPerBatch(l, same)
 	return s.ticketPage(ctx, l, f.Page, f.Keyset)
+}
+
+// oneRowPerBatch keeps, of a batch's children matching same (a condition on alias o),
+// only the first, which the lists show as the batch ("3 VMs for …"); tickets outside
+// batches are kept. The batch_id index finds the siblings.
+func oneRowPerBatch(l *listing, same string) {
+	l.cond("(t.batch_id IS NULL OR NOT EXISTS (SELECT 1 FROM approval_tickets o WHERE o.batch_id = t.batch_id AND " + same +
+		" AND (o.created_at, o.id) < (t.created_at, t.id)))")
 }
 
 // TicketFor returns a ticket the user may see: the requester, approvers of its

@@ -32,6 +32,9 @@ type Service struct {
 	// afterPlan is a test hook between an approval's plan and its transaction: the
 	// moment another admin could delete the chosen cluster.
 	afterPlan func()
+	// beforeBatchChild is a test hook before child i of a batch is written: a failure
+	// injected here must leave no trace of the batch.
+	beforeBatchChild func(i int) error
 }
 
 func (s *Service) now() time.Time {

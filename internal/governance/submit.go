@@ -59,6 +59,62 @@ func (e *DuplicateError) Error() string {
 // an auto-approval policy matches (autoapprove.go): then the same transaction approves
 // it, with the VM row and the job, and the returned ticket is APPROVED.
 func (s *Service) Submit(ctx context.Context, who Requester, in RequestInput) (*ent.ApprovalTicket, error) {
+	r, err := s.checkRequest(ctx, who, in)
+	if err != nil {
+		return nil, err
+	}
+	var ticket *ent.ApprovalTicket
+	err = s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if err := r.lockAndCheckDuplicate(ctx, tx, who); err != nil {
+			return err
+		}
+		ticket, err = r.write(ctx, tx, who, nil)
+		if err != nil {
+			return err
+		}
+		auto, err := s.autoApprove(ctx, tx, who, ticket, policy.Request{
+			Environment:  r.env,
+			NamespaceID:  r.ns.ID,
+			SystemID:     r.svc.SystemID,
+			ServiceID:    r.svc.ID,
+			Size:         r.size,
+			TemplateName: r.tpl.Name,
+			Roles:        policy.RolesIn(who.Principal, r.env),
+			DiskGB:       r.diskGB,
+		})
+		if err != nil || auto != nil {
+			ticket = auto
+			return err
+		}
+		approvers, err := notify.HoldersOf(ctx, tx.Ent, authz.ApprovalApprove, r.env)
+		if err != nil {
+			return err
+		}
+		approvers = without(approvers, who.User.ID)
+		return notify.Send(ctx, tx.Ent, approvers, notify.Message{Type: notification.TypeAPPROVAL_REQUIRED,
+			Title: fmt.Sprintf("VM request for %s in %s", r.target(), r.ns.Name),
+			Body:  fmt.Sprintf("%s asks for a %s VM (%s, %d GB disk): %s", who.User.Username, r.size.Name, r.tpl.Name, r.diskGB, truncate(r.reason, 200)),
+			Link:  "/approvals/" + ticket.ID.String(), TicketID: &ticket.ID})
+	})
+	return ticket, err
+}
+
+// checkedRequest is a request that passed validation, with what it names loaded.
+type checkedRequest struct {
+	svc    *ent.Service // with its System
+	ns     *ent.Namespace
+	tpl    *ent.Template
+	size   *ent.InstanceSize
+	env    string
+	reason string
+	diskGB int
+}
+
+func (r *checkedRequest) target() string { return r.svc.Edges.System.Name + "/" + r.svc.Name }
+
+// checkRequest validates a VM create request outside any transaction: forbidden fields,
+// the chosen entities, the requester's rights and the VM name guard.
+func (s *Service) checkRequest(ctx context.Context, who Requester, in RequestInput) (*checkedRequest, error) {
 	if len(in.Forbidden) > 0 {
 		return nil, domain.Errf(domain.CodeForbiddenField, "", "These fields cannot be set in a request: %s. The platform names the VM and the approver chooses the cluster.",
 			strings.Join(in.Forbidden, ", "))
@@ -116,75 +172,65 @@ func (s *Service) Submit(ctx context.Context, who Requester, in RequestInput) (*
 		e.Params = map[string]any{"components": parts}
 		return nil, e
 	}
+	return &checkedRequest{svc: svc, ns: ns, tpl: tpl, size: size, env: env, reason: reason, diskGB: in.DiskGB}, nil
+}
 
-	var ticket *ent.ApprovalTicket
-	err = s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		// Serialise requests per service so the duplicate check cannot race.
-		if _, err := tx.Ent.Service.Query().Where(service.ID(svc.ID)).ForUpdate().Only(ctx); err != nil {
-			return err
-		}
-		dup, err := tx.Ent.ApprovalTicket.Query().Where(
-			approvalticket.StatusEQ(approvalticket.StatusPENDING_APPROVAL), approvalticket.TypeEQ(approvalticket.TypeVM_CREATE),
-			approvalticket.RequesterID(who.User.ID), approvalticket.ServiceID(svc.ID), approvalticket.NamespaceID(ns.ID),
-			approvalticket.TemplateID(tpl.ID), approvalticket.InstanceSizeID(size.ID),
-		).First(ctx)
-		if err != nil && !ent.IsNotFound(err) {
-			return err
-		}
-		if dup != nil {
-			return &DuplicateError{TicketID: dup.ID}
-		}
-		payload := map[string]any{
-			"service_id": svc.ID.String(), "service": svc.Name, "system_id": svc.SystemID.String(), "system": svc.Edges.System.Name,
-			"namespace_id": ns.ID.String(), "namespace": ns.Name, "environment": env,
-			"template_id": tpl.ID.String(), "template": tpl.Name, "template_version": tpl.Version,
-			"instance_size_id": size.ID.String(), "instance_size": size.Name, "disk_gb": in.DiskGB,
-			"reason": reason, "requested_by": who.User.Username,
-		}
-		ev, err := tx.Ent.DomainEvent.Create().SetEventType(domain.EventVMCreateRequested).SetAggregateType("vm").
-			SetPayload(payload).SetRequestedBy(who.User.ID).SetStatus(domainevent.StatusPENDING).Save(ctx)
-		if err != nil {
-			return err
-		}
-		ticket, err = tx.Ent.ApprovalTicket.Create().SetType(approvalticket.TypeVM_CREATE).SetEventID(ev.ID).
-			SetRequesterID(who.User.ID).SetRequesterName(who.User.Username).SetReason(reason).
-			SetSystemID(svc.SystemID).SetServiceID(svc.ID).SetNamespaceID(ns.ID).SetNamespaceName(ns.Name).
-			SetEnvironment(approvalticket.Environment(env)).SetTargetName(svc.Edges.System.Name + "/" + svc.Name).
-			SetInstanceSizeID(size.ID).SetTemplateID(tpl.ID).SetRequestParams(map[string]any{"disk_gb": in.DiskGB}).Save(ctx)
-		if err != nil {
-			return err
-		}
-		if err := audit.Write(ctx, tx.Ent, audit.Entry{Action: "vm.request", ActorID: &who.User.ID, ActorName: who.User.Username,
-			ResourceType: "ticket", ResourceID: ticket.ID.String(), ResourceName: svc.Edges.System.Name + "/" + svc.Name,
-			ParentType: "service", ParentID: svc.ID.String(), Environment: env,
-			Details: map[string]any{"namespace": ns.Name, "template": tpl.Name, "template_version": tpl.Version,
-				"instance_size": size.Name, "disk_gb": in.DiskGB, "event_id": ev.ID.String()}}); err != nil {
-			return err
-		}
-		auto, err := s.autoApprove(ctx, tx, who, ticket, policy.Request{
-			Environment:  env,
-			NamespaceID:  ns.ID,
-			SystemID:     svc.SystemID,
-			ServiceID:    svc.ID,
-			Size:         size,
-			TemplateName: tpl.Name,
-			Roles:        policy.RolesIn(who.Principal, env),
-			DiskGB:       in.DiskGB,
-		})
-		if err != nil || auto != nil {
-			ticket = auto
-			return err
-		}
-		approvers, err := notify.HoldersOf(ctx, tx.Ent, authz.ApprovalApprove, env)
-		if err != nil {
-			return err
-		}
-		approvers = without(approvers, who.User.ID)
-		return notify.Send(ctx, tx.Ent, approvers, notify.Message{Type: notification.TypeAPPROVAL_REQUIRED,
-			Title: fmt.Sprintf("VM request for %s/%s in %s", svc.Edges.System.Name, svc.Name, ns.Name),
-			Body:  fmt.Sprintf("%s asks for a %s VM (%s, %d GB disk): %s", who.User.Username, size.Name, tpl.Name, in.DiskGB, truncate(reason, 200)),
-			Link:  "/approvals/" + ticket.ID.String(), TicketID: &ticket.ID})
-	})
+// lockAndCheckDuplicate serialises requests per service, so the duplicate check cannot
+// race, and refuses a request when the same one already waits for approval.
+func (r *checkedRequest) lockAndCheckDuplicate(ctx context.Context, tx *db.Tx, who Requester) error {
+	if _, err := tx.Ent.Service.Query().Where(service.ID(r.svc.ID)).ForUpdate().Only(ctx); err != nil {
+		return err
+	}
+	dup, err := tx.Ent.ApprovalTicket.Query().Where(
+		approvalticket.StatusEQ(approvalticket.StatusPENDING_APPROVAL), approvalticket.TypeEQ(approvalticket.TypeVM_CREATE),
+		approvalticket.RequesterID(who.User.ID), approvalticket.ServiceID(r.svc.ID), approvalticket.NamespaceID(r.ns.ID),
+		approvalticket.TemplateID(r.tpl.ID), approvalticket.InstanceSizeID(r.size.ID),
+	).First(ctx)
+	if err != nil && !ent.IsNotFound(err) {
+		return err
+	}
+	if dup != nil {
+		return &DuplicateError{TicketID: dup.ID}
+	}
+	return nil
+}
+
+// write adds one request inside the caller's transaction: the immutable event (PENDING),
+// the ticket (PENDING_APPROVAL, a child of batchID when set) and its audit row.
+func (r *checkedRequest) write(ctx context.Context, tx *db.Tx, who Requester, batchID *uuid.UUID) (*ent.ApprovalTicket, error) {
+	svc, ns, tpl, size := r.svc, r.ns, r.tpl, r.size
+	payload := map[string]any{
+		"service_id": svc.ID.String(), "service": svc.Name, "system_id": svc.SystemID.String(), "system": svc.Edges.System.Name,
+		"namespace_id": ns.ID.String(), "namespace": ns.Name, "environment": r.env,
+		"template_id": tpl.ID.String(), "template": tpl.Name, "template_version": tpl.Version,
+		"instance_size_id": size.ID.String(), "instance_size": size.Name, "disk_gb": r.diskGB,
+		"reason": r.reason, "requested_by": who.User.Username,
+	}
+	if batchID != nil {
+		payload["batch_id"] = batchID.String()
+	}
+	ev, err := tx.Ent.DomainEvent.Create().SetEventType(domain.EventVMCreateRequested).SetAggregateType("vm").
+		SetPayload(payload).SetRequestedBy(who.User.ID).SetStatus(domainevent.StatusPENDING).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ticket, err := tx.Ent.ApprovalTicket.Create().SetType(approvalticket.TypeVM_CREATE).SetEventID(ev.ID).
+		SetRequesterID(who.User.ID).SetRequesterName(who.User.Username).SetReason(r.reason).
+		SetSystemID(svc.SystemID).SetServiceID(svc.ID).SetNamespaceID(ns.ID).SetNamespaceName(ns.Name).
+		SetEnvironment(approvalticket.Environment(r.env)).SetTargetName(r.target()).
+		SetInstanceSizeID(size.ID).SetTemplateID(tpl.ID).SetRequestParams(map[string]any{"disk_gb": r.diskGB}).
+		SetNillableBatchID(batchID).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	details := map[string]any{"namespace": ns.Name, "template": tpl.Name, "template_version": tpl.Version,
+		"instance_size": size.Name, "disk_gb": r.diskGB, "event_id": ev.ID.String()}
+	if batchID != nil {
+		details["batch_id"] = batchID.String()
+	}
+	err = audit.Write(ctx, tx.Ent, audit.Entry{Action: "vm.request", ActorID: &who.User.ID, ActorName: who.User.Username,
+		ResourceType: "ticket", ResourceID: ticket.ID.String(), ResourceName: r.target(),
+		ParentType: "service", ParentID: svc.ID.String(), Environment: r.env, Details: details})
 	return ticket, err
 }
 

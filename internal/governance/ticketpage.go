@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/google/uuid"
+
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/internal/paging"
@@ -15,7 +17,7 @@ import (
 // read, not the ticket's 40 columns with their JSON snapshots.
 const ticketColumns = `t.id, t.type, t.status, t.target_name, t.namespace_name, t.environment, t.requester_id,
 	t.requester_name, t.created_at, t.updated_at, t.decided_at,
-	CASE WHEN t.type = 'VNC_ACCESS' THEN t.request_params END`
+	CASE WHEN t.type = 'VNC_ACCESS' THEN t.request_params END, t.batch_id`
 
 // ticketPage lists one page of tickets matching l's conditions, with the capped count, in
 // one statement (see listing). The rows are Ent tickets with the listed fields set.
@@ -32,9 +34,10 @@ func (s *Service) ticketPage(ctx context.Context, l *listing, p paging.Page, k p
 				env     string
 				decided sql.NullTime
 				params  []byte
+				batch   uuid.NullUUID
 			)
 			err := rows.Scan(&t.ID, &typ, &status, &t.TargetName, &t.NamespaceName, &env, &t.RequesterID,
-				&t.RequesterName, &t.CreatedAt, &t.UpdatedAt, &decided, &params, total)
+				&t.RequesterName, &t.CreatedAt, &t.UpdatedAt, &decided, &params, &batch, total)
 			if err != nil {
 				return paging.Cursor{}, err
 			}
@@ -42,6 +45,10 @@ func (s *Service) ticketPage(ctx context.Context, l *listing, p paging.Page, k p
 			if decided.Valid {
 				at := decided.Time
 				t.DecidedAt = &at
+			}
+			if batch.Valid {
+				id := batch.UUID
+				t.BatchID = &id
 			}
 			if len(params) > 0 {
 				_ = json.Unmarshal(params, &t.RequestParams) // only the console's duration is read from it

@@ -35,6 +35,7 @@ type Change struct {
 	Env         string     `json:"e"`
 	RequesterID uuid.UUID  `json:"r"`
 	VMID        *uuid.UUID `json:"v"`
+	BatchID     *uuid.UUID `json:"b"`
 	RecipientID uuid.UUID  `json:"u"`
 }
 
@@ -74,6 +75,10 @@ func (v Viewer) Topics(c Change) []string {
 		approver := v.Principal.HasIn(authz.ApprovalView, c.Env)
 		if sees || approver || (v.UserID != uuid.Nil && c.RequesterID == v.UserID) {
 			out = append(out, "ticket:"+c.ID.String())
+			if c.BatchID != nil {
+				// The batch page's rule is its children's (governance.BatchFor).
+				out = append(out, "batch:"+c.BatchID.String())
+			}
 		}
 		if sees && c.VMID != nil {
 			out = append(out, "vm:"+c.VMID.String())

@@ -40,6 +40,16 @@ type Decision struct {
 	ServiceID      string
 	Reason         string
 	Comment        string // the approver's note on an operation approval
+	// Batch is how many pending VMs of a batch the decision applies to; 0 for one request.
+	Batch int
+}
+
+// BatchPage decides a batch request: the batch, its children and one decision for all
+// its still-pending children.
+type BatchPage struct {
+	Batch    requestsview.Batch
+	Decision Decision
+	CanAct   bool
 }
 
 // Fact is one line of the effective-spec preview.

@@ -16,6 +16,8 @@ type Form struct {
 	Size       *SizeCard
 	DiskGB     string
 	Reason     string
+	Count      string // how many identical VMs (a batch when more than one)
+	MaxCount   int
 	Errors     map[string]string
 	FormError  string
 	NoServices bool
@@ -40,6 +42,9 @@ type Row struct {
 	// DecidedAgo ("3 minutes ago"), DecidedAt (timestamp) and Waited ("2 minutes") describe
 	// the decision of a decided request; "" while it waits.
 	DecidedAgo, DecidedAt, Waited string
+	// Batch describes a row standing for a batch request ("3 new VMs"); Link is then the
+	// batch's page. Both are "" for single requests.
+	Batch, Link string
 }
 
 // List is "My requests".
@@ -70,11 +75,14 @@ type Step struct {
 // Detail is one request's page.
 type Detail struct {
 	Row
-	Reason         string
-	DiskGB         int
-	Template       string
-	DecisionReason string
-	Approver       string
+	// BatchLink is the page of the batch request this one is part of ("" for single
+	// requests); BatchWords names it ("Part of a request for 3 VMs").
+	BatchLink, BatchWords string
+	Reason                string
+	DiskGB                int
+	Template              string
+	DecisionReason        string
+	Approver              string
 	// AutoPolicy names the auto-approval policy version that approved the request
 	// ("policy NAME (vN)"); AutoNote says why a matching policy left it to a person.
 	AutoPolicy   string
@@ -114,4 +122,26 @@ func boolAttr(b bool) string {
 func pollAttrs(d Detail) templ.Attributes {
 	return templ.Attributes{"data-live": "ticket:" + d.ID, "data-hx-get": "/requests/" + d.ID + "/status", "data-hx-trigger": "shepherd-live",
 		"data-hx-swap": "outerHTML", "data-hx-sync": "this:queue last"}
+}
+
+// Batch is the page of a batch request.
+type Batch struct {
+	ID, ShortID, Status               string
+	Requester, Target, Namespace, Env string
+	Size, Template, Reason            string
+	Submitted, Created                string
+	DiskGB, Count                     int
+	Summary                           string // "2 done, 1 failed"
+	Children                          []BatchChild
+	Failed, Pending                   int
+	CanRetry                          bool
+	DecideURL                         string // the batch approval page, for who may decide
+	FormError                         string // why a retry was refused
+}
+
+// BatchChild is one VM of a batch.
+type BatchChild struct {
+	N                       int
+	TicketID, Status, Error string
+	VMName, VMURL, VMStatus string // "" until approved
 }

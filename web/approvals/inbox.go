@@ -32,13 +32,23 @@ func (h *Handler) inbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	batches, err := h.Gov.BatchSummaries(ctx, rows)
+	if err != nil {
+		return err
+	}
 	m := approvalsview.Inbox{Pager: views.NewWindowPager(w, len(rows), "/approvals", q)}
 	for _, t := range rows {
 		days := h.Gov.AgeDays(t)
-		m.Rows = append(m.Rows, requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,
+		r := requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,
 			Namespace: t.NamespaceName, Env: string(t.Environment), Status: string(t.Status), Requester: t.RequesterName,
 			Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt), AgeClass: governance.AgeClass(days),
-			Duration: requests.ConsoleDuration(t)})
+			Duration: requests.ConsoleDuration(t), Link: "/approvals/" + t.ID.String()}
+		if t.BatchID != nil {
+			// One row for the batch: its still-pending children, decided together.
+			r.Batch = requests.BatchWords(batches[*t.BatchID].Counts.Pending)
+			r.Link, r.ShortID = "/approvals/batches/"+t.BatchID.String(), t.BatchID.String()[:8]
+		}
+		m.Rows = append(m.Rows, r)
 	}
 	m.Types = page.FilterOptions("Any type", ticketTypes, f.Type)
 	for i := range m.Types[1:] {

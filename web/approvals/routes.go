@@ -23,6 +23,10 @@ type Handler struct {
 func (h *Handler) Register(r *page.Router) {
 	view := page.RequirePermission(authz.ApprovalView, "The approval inbox is for approvers.")
 	r.App(http.MethodGet, "/approvals", h.inbox, view)
+	r.App(http.MethodGet, "/approvals/batches/:id", h.showBatch, view)
+	r.App(http.MethodPost, "/approvals/batches/:id/preview", h.previewBatch, view)
+	r.App(http.MethodPost, "/approvals/batches/:id/approve", h.approveBatch, view)
+	r.App(http.MethodPost, "/approvals/batches/:id/reject", h.rejectBatch, view)
 	r.App(http.MethodGet, "/approvals/:id", h.show, view)
 	r.App(http.MethodPost, "/approvals/:id/preview", h.preview, view)
 	r.App(http.MethodPost, "/approvals/:id/approve", h.approve, view)

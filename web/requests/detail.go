@@ -46,6 +46,13 @@ func (h *Handler) DetailModel(c echo.Context, t *ent.ApprovalTicket) (requestsvi
 	if t.DecidedByPolicyID != nil {
 		d.AutoPolicy = t.ApproverName
 	}
+	if t.BatchID != nil {
+		b, err := h.Kit.Store.Ent.TicketBatch.Get(ctx, *t.BatchID)
+		if err != nil {
+			return d, err
+		}
+		d.BatchLink, d.BatchWords = "/batches/"+b.ID.String(), fmt.Sprintf("Part of a request for %d VMs", b.ChildCount)
+	}
 	if v, ok := t.RequestParams["disk_gb"].(float64); ok {
 		d.DiskGB = int(v)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -29,7 +30,7 @@ type selection struct{ service, namespace, template, size string }
 // formModel fills the choices the user may pick from.
 func (h *Handler) formModel(ctx context.Context, p *authz.Principal, sel selection) (requestsview.Form, error) {
 	client := h.Kit.Store.Ent
-	f := requestsview.Form{Errors: map[string]string{}}
+	f := requestsview.Form{Errors: map[string]string{}, Count: "1", MaxCount: governance.MaxBatchCreate}
 	// Services of Systems where the user may create (member, admin, owner).
 	var systemIDs []uuid.UUID
 	for _, m := range p.Memberships {
@@ -153,16 +154,30 @@ func (h *Handler) submit(c echo.Context) error {
 	disk, convErr := strconv.Atoi(form.Get("disk_gb"))
 	in.DiskGB = disk
 
-	t, err := h.Gov.Submit(ctx, who(c), in)
-	if err == nil {
-		page.Flash(c, "success", "Request submitted. An approver will decide it; you will be notified.")
-		return page.Redirect(c, "/requests/"+t.ID.String())
+	count, countErr := strconv.Atoi(strings.TrimSpace(form.Get("count")))
+	if form.Get("count") == "" {
+		count, countErr = 1, nil // a form without the field (an older page, a script): one VM
+	}
+	if countErr != nil || count < 1 || count > governance.MaxBatchCreate {
+		err = &domain.ValidationError{Fields: domain.FieldErrors{"count": fmt.Sprintf("Enter a whole number from 1 to %d.", governance.MaxBatchCreate)}}
+	} else if count > 1 {
+		var b *ent.TicketBatch
+		if b, err = h.Gov.SubmitBatch(ctx, who(c), in, count); err == nil {
+			page.Flash(c, "success", fmt.Sprintf("Request for %d VMs submitted. An approver will decide them; you will be notified.", count))
+			return page.Redirect(c, "/batches/"+b.ID.String())
+		}
+	} else {
+		var t *ent.ApprovalTicket
+		if t, err = h.Gov.Submit(ctx, who(c), in); err == nil {
+			page.Flash(c, "success", "Request submitted. An approver will decide it; you will be notified.")
+			return page.Redirect(c, "/requests/"+t.ID.String())
+		}
 	}
 	f, ferr := h.formModel(ctx, page.Principal(c), sel)
 	if ferr != nil {
 		return ferr
 	}
-	f.DiskGB, f.Reason = form.Get("disk_gb"), form.Get("reason")
+	f.DiskGB, f.Reason, f.Count = form.Get("disk_gb"), form.Get("reason"), form.Get("count")
 	var ve *domain.ValidationError
 	var de *domain.Error
 	var dup *governance.DuplicateError

@@ -1,6 +1,8 @@
 package requests
 
 import (
+	"strconv"
+
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/ent"
@@ -20,8 +22,18 @@ func (h *Handler) list(c echo.Context) error {
 		return err
 	}
 	m := requestsview.List{Status: f.Status, Pager: views.NewWindowPager(w, len(rows), "/requests", c.QueryParams())}
+	batches, err := h.Gov.BatchSummaries(c.Request().Context(), rows)
+	if err != nil {
+		return err
+	}
 	for _, t := range rows {
-		m.Rows = append(m.Rows, h.row(t))
+		r := h.row(t)
+		if t.BatchID != nil {
+			b := batches[*t.BatchID]
+			r.Batch, r.Status = BatchWords(b.ChildCount), b.Status
+			r.Link, r.ShortID = "/batches/"+t.BatchID.String(), t.BatchID.String()[:8]
+		}
+		m.Rows = append(m.Rows, r)
 	}
 	return page.OK(c, requestsview.ListPage(h.Kit.Layout(c, "My requests", "requests"), m))
 }
@@ -31,7 +43,7 @@ func (h *Handler) row(t *ent.ApprovalTicket) requestsview.Row {
 	r := requestsview.Row{ID: t.ID.String(), ShortID: t.ID.String()[:8], Type: string(t.Type), Target: t.TargetName,
 		Namespace: t.NamespaceName, Env: string(t.Environment), Status: string(t.Status), Requester: t.RequesterName,
 		Age: views.Ago(t.CreatedAt), Created: views.Timestamp(t.CreatedAt), Updated: views.Ago(t.UpdatedAt),
-		AgeClass: governance.AgeClass(days), Duration: ConsoleDuration(t)}
+		AgeClass: governance.AgeClass(days), Duration: ConsoleDuration(t), Link: "/requests/" + t.ID.String()}
 	if t.DecidedAt != nil {
 		r.DecidedAgo, r.DecidedAt, r.Waited = views.Ago(*t.DecidedAt), views.Timestamp(*t.DecidedAt), views.Span(t.DecidedAt.Sub(t.CreatedAt))
 	}
@@ -55,4 +67,12 @@ func validStatus(s string) string {
 		return s
 	}
 	return ""
+}
+
+// BatchWords names a batch of new VMs in a list ("3 new VMs").
+func BatchWords(n int) string {
+	if n == 1 {
+		return "1 new VM (batch)"
+	}
+	return strconv.Itoa(n) + " new VMs"
 }
