@@ -53,6 +53,12 @@ func TestEveryPageIsAccessible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	batchChild, _, err := testorg.DemoTicket(bg, env.App.Store, testorg.DemoRequest{Requester: "alice", Namespace: "dev",
+		Reason: "three wikis for the training week", Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batchID := batchChild.BatchID.String()
 	ctx := browserFor(t, 8*time.Minute)
 	c := &checker{t: t, ctx: ctx, env: env, axe: string(axeSrc), dir: t.TempDir()}
 
@@ -69,6 +75,8 @@ func TestEveryPageIsAccessible(t *testing.T) {
 			"/vms/" + vm.ID.String(),
 			"/requests/" + pending.ID.String(),
 			"/approvals/" + pending.ID.String(),
+			"/batches/" + batchID,
+			"/approvals/batches/" + batchID,
 			"/vms/00000000-0000-0000-0000-000000000000",
 			"/admin",
 		})

@@ -7,6 +7,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/cluster"
 	"kv-shepherd.io/shepherd/ent/instancesize"
 	"kv-shepherd.io/shepherd/ent/namespace"
@@ -23,6 +24,8 @@ type DemoRequest struct {
 	Requester, Approver string // demo user names
 	Namespace, Cluster  string
 	Reason              string
+	// Count above 1 submits a batch of that many (DemoTicket then returns its first child).
+	Count int
 }
 
 // DemoVM submits and approves one request through the governance use cases (the
@@ -74,14 +77,24 @@ func DemoTicket(ctx context.Context, store *db.Store, r DemoRequest) (*ent.Appro
 	if err != nil {
 		return nil, nil, err
 	}
-	tk, err := gov.Submit(ctx, requester, governance.RequestInput{
+	in := governance.RequestInput{
 		ServiceID:   svc.ID,
 		NamespaceID: ns.ID,
 		TemplateID:  tpl.ID,
 		SizeID:      size.ID,
 		DiskGB:      80,
 		Reason:      r.Reason,
-	})
+	}
+	if r.Count > 1 {
+		b, err := gov.SubmitBatch(ctx, requester, in, r.Count)
+		if err != nil {
+			return nil, nil, err
+		}
+		// The batch's first child; its BatchID leads to the batch.
+		tk, err := c.ApprovalTicket.Query().Where(approvalticket.BatchID(b.ID)).First(ctx)
+		return tk, gov, err
+	}
+	tk, err := gov.Submit(ctx, requester, in)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -143,5 +143,6 @@ type Batch struct {
 type BatchChild struct {
 	N                       int
 	TicketID, Status, Error string
+	Link                    string // its request page, or its approval page for who may decide it
 	VMName, VMURL, VMStatus string // "" until approved
 }

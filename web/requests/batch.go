@@ -54,8 +54,14 @@ func (h *Handler) BatchModel(c echo.Context, v *governance.BatchView) (requestsv
 		}
 		m.Size, m.Template, m.DiskGB = d.Size, d.Template, d.DiskGB
 	}
+	w := who(c)
+	canDecide := governance.CanDecideBatch(w, b)
 	for i, t := range v.Children {
-		ch := requestsview.BatchChild{N: i + 1, TicketID: t.ID.String(), Status: string(t.Status), Error: t.ErrorMessage}
+		ch := requestsview.BatchChild{N: i + 1, TicketID: t.ID.String(), Status: string(t.Status), Error: t.ErrorMessage,
+			Link: "/requests/" + t.ID.String()}
+		if canDecide && t.Status == approvalticket.StatusPENDING_APPROVAL {
+			ch.Link = "/approvals/" + t.ID.String() // decide this one on its own
+		}
 		if t.Status == approvalticket.StatusREJECTED || t.Status == approvalticket.StatusCANCELLED {
 			ch.Error = t.DecisionReason
 		}
@@ -64,9 +70,8 @@ func (h *Handler) BatchModel(c echo.Context, v *governance.BatchView) (requestsv
 		}
 		m.Children = append(m.Children, ch)
 	}
-	w := who(c)
 	m.CanRetry = governance.CanRetryBatch(w, b)
-	if v.Counts.Pending > 0 && governance.CanDecideBatch(w, b) {
+	if v.Counts.Pending > 0 && canDecide {
 		m.DecideURL = "/approvals/batches/" + m.ID
 	}
 	m.Summary = batchSummary(v.Counts)
