@@ -193,6 +193,14 @@ func TestBatchCreateInTheBrowser(t *testing.T) {
 	if href := attr(t, ctx, `[data-testid="batch-link"]`, "href"); href != "/batches/"+secondID {
 		t.Errorf("batch link %q", href)
 	}
+	// On a phone the batch page's table stacks and nothing scrolls sideways.
+	err = chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(second),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="batch-children"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "phone-batch")
+	fitsPhoneScreen(t, ctx, "batch")
 	for action, want := range map[string]int{"vm.batch_request": 2, "approval.batch_approve": 2, "vm.batch_retry": 1, "vm.retry": 1} {
 		if n, err := env.App.Store.Ent.AuditLog.Query().Where(auditlog.Action(action)).Count(bg); err != nil || n != want {
 			t.Errorf("audit %s: %d, want %d (%v)", action, n, want, err)
