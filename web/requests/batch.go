@@ -25,6 +25,15 @@ func (h *Handler) batch(c echo.Context) error {
 	return page.OK(c, requestsview.BatchPage(h.Kit.Layout(c, "Batch request "+m.ShortID, "requests"), m))
 }
 
+// batchLive is the fragment the batch page re-fetches when a child changes.
+func (h *Handler) batchLive(c echo.Context) error {
+	m, err := h.batchPage(c)
+	if err != nil {
+		return err
+	}
+	return page.OK(c, requestsview.BatchLive(page.StateOf(c).CSRF, m))
+}
+
 func (h *Handler) batchPage(c echo.Context) (requestsview.Batch, error) {
 	id, err := pathID(c)
 	if err != nil {
