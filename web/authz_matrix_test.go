@@ -104,6 +104,7 @@ var matrix = map[string]map[string]bool{
 	// A batch reads like its children's request pages; its failed VMs are retried by the
 	// requester or whoever could approve them (a viewer or System admin only reads it).
 	"GET /batches/:id":                         roles(viewer, member, approver, sysAdmin, admin),
+	"GET /batches/:id/live":                    roles(viewer, member, approver, sysAdmin, admin),
 	"POST /batches/:id/retry":                  roles(member, approver, admin),
 	"POST /approvals/:id/preview":              roles(approver, admin),
 	"POST /approvals/:id/approve":              roles(approver, admin),

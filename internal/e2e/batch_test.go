@@ -10,6 +10,7 @@ import (
 
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/internal/apptest"
+	"kv-shepherd.io/shepherd/internal/config"
 	"kv-shepherd.io/shepherd/internal/kube"
 	"kv-shepherd.io/shepherd/internal/kube/sim"
 )
@@ -84,12 +85,29 @@ func approveBatchFromInbox(t *testing.T, ctx context.Context, env *apptest.Env, 
 	if shot != "" {
 		screenshot(t, ctx, shot+"-approval")
 	}
-	err = chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`[data-testid="approve-batch"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="batch-children"]`)),
-	)
-	if err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="approve-batch"]`))); err != nil {
 		t.Fatalf("approve batch: %v", err)
+	}
+	// The batch page, with the approval's message (the approval page had none).
+	waitFor(t, ctx, `#flash-area .flash`, 10*time.Second)
+	if got := text(t, ctx, `#flash-area .flash`); got != "Approved. 3 VMs are being created." {
+		t.Errorf("flash after the approval: %q", got)
+	}
+}
+
+// markPage marks the open page, so a later check can tell it was updated in place
+// rather than reloaded.
+func markPage(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.shepherdTestMark = true`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func stillMarked(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.shepherdTestMark === true`)); err != nil || !still {
+		t.Error("the page was reloaded instead of updating itself")
 	}
 }
 
@@ -104,7 +122,8 @@ func batchIs(t *testing.T, ctx context.Context, status string, d time.Duration) 
 // batch meets a cluster fault on one VM: partial success, then "Retry failed items"
 // creates the missing one and the batch completes.
 func TestBatchCreateInTheBrowser(t *testing.T) {
-	env := apptest.Start(t)
+	// Simulated clusters slow enough that each VM is seen in progress before it runs.
+	env := apptest.Start(t, func(c *config.Config) { c.SimStepDelay = 3 * time.Second })
 	ctx := browserFor(t, 5*time.Minute)
 	bg := context.Background()
 
@@ -132,7 +151,14 @@ func TestBatchCreateInTheBrowser(t *testing.T) {
 
 	signIn(t, ctx, env, "bob")
 	approveBatchFromInbox(t, ctx, env, batchID, "sim-test-a", "62-batch")
+	// The VMs take a few simulated seconds; the page follows them without a reload.
+	if got := attr(t, ctx, `#batch-live [data-testid="batch-status"] [data-status]`, "data-status"); got != "IN_PROGRESS" {
+		t.Errorf("status right after the approval: %s", got)
+	}
+	screenshot(t, ctx, "62-batch-in-progress")
+	markPage(t, ctx)
 	batchIs(t, ctx, "COMPLETED", 90*time.Second)
+	stillMarked(t, ctx)
 	if n := count(t, ctx, `#batch-live [data-testid="child-vm-status"] [data-status="RUNNING"]`); n != 3 {
 		t.Fatalf("running VMs on the batch page: %d", n)
 	}
@@ -167,14 +193,32 @@ func TestBatchCreateInTheBrowser(t *testing.T) {
 		t.Errorf("child error: %q", got)
 	}
 	screenshot(t, ctx, "64-batch-partial")
+	// Click once the live stream is up and no re-fetch is in flight, so the button is not
+	// replaced under the click.
+	waitFor(t, ctx, `html[data-live-stream="open"]`, 10*time.Second)
+	settle(t, ctx)
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`[data-testid="retry-failed"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="batch-children"]`)),
 	)
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
+	// The redirected page says what happened (the old page had no message).
+	waitFor(t, ctx, `#flash-area .flash`, 10*time.Second)
+	if got := text(t, ctx, `#flash-area .flash`); got != "Retrying 1 failed VM." {
+		t.Errorf("flash after the retry: %q", got)
+	}
+	// The retried VM takes a few simulated seconds: the page shows it in progress, then
+	// follows it to the end by itself (live updates, no reload).
+	if got := attr(t, ctx, `#batch-live [data-testid="batch-status"] [data-status]`, "data-status"); got != "IN_PROGRESS" {
+		t.Errorf("status right after the retry: %s", got)
+	}
+	if got := text(t, ctx, `[data-testid="batch-summary"]`); got != "1 being created, 2 done" {
+		t.Errorf("summary right after the retry: %q", got)
+	}
+	markPage(t, ctx)
 	batchIs(t, ctx, "COMPLETED", 90*time.Second)
+	stillMarked(t, ctx)
 	if n := count(t, ctx, `#batch-live [data-testid="child-vm-status"] [data-status="RUNNING"]`); n != 3 {
 		t.Fatalf("running VMs after the retry: %d", n)
 	}

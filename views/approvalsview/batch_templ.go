@@ -258,7 +258,7 @@ func BatchApprovalPage(l views.Layout, m BatchPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = requestsview.BatchLive(l, m.Batch).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = requestsview.BatchLive(l.CSRF, m.Batch).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -68,6 +68,14 @@ var labels = map[string]string{
 	"approval.cancel":           "Request cancelled",
 	"approval.auto_approve":     "Approved automatically",
 	"approval.auto_fallback":    "Left to an approver",
+	// Batch requests (governance/batch.go).
+	"vm.batch_request":                    "VMs requested as a batch",
+	"approval.batch_approve":              "Batch approved",
+	"approval.batch_reject":               "Batch rejected",
+	"approval.self_batch_approve_refused": "Own batch approval refused",
+	"approval.self_batch_reject_refused":  "Own batch rejection refused",
+	"vm.batch_retry":                      "Failed VMs of a batch retried",
+	"vm.retry":                            "VM creation retried",
 }
 
 // Label is the human wording of an audit action; unknown actions are spelled out.

@@ -9,11 +9,12 @@ import (
 	"kv-shepherd.io/shepherd/ent/approvalticket"
 	"kv-shepherd.io/shepherd/ent/service"
 	"kv-shepherd.io/shepherd/ent/system"
+	"kv-shepherd.io/shepherd/ent/ticketbatch"
 	"kv-shepherd.io/shepherd/ent/vm"
 	"kv-shepherd.io/shepherd/views/auditview"
 )
 
-// pageLinks links each row's VM, request, System or Service to its page while it still
+// pageLinks links each row's VM, request, batch, System or Service to its page while it still
 // exists, deleted VMs included: their page stays (one query per resource type on the page).
 func pageLinks(ctx context.Context, client *ent.Client, rows []auditview.Row) error {
 	ids := map[string][]uuid.UUID{}
@@ -53,7 +54,13 @@ func pageLinks(ctx context.Context, client *ent.Client, rows []auditview.Row) er
 			return err
 		}
 	}
-	paths := map[string]string{"vm": "/vms/", "ticket": "/requests/", "system": "/systems/", "service": "/services/"}
+	if l := ids["batch"]; len(l) > 0 {
+		found, err := client.TicketBatch.Query().Where(ticketbatch.IDIn(l...)).IDs(ctx)
+		if err := mark("batch", found, err); err != nil {
+			return err
+		}
+	}
+	paths := map[string]string{"vm": "/vms/", "ticket": "/requests/", "system": "/systems/", "service": "/services/", "batch": "/batches/"}
 	for i, r := range rows {
 		if exists[r.ResourceType+" "+r.ResourceID] {
 			rows[i].PageURL = paths[r.ResourceType] + r.ResourceID

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,6 +24,15 @@ func (h *Handler) batch(c echo.Context) error {
 		return err
 	}
 	return page.OK(c, requestsview.BatchPage(h.Kit.Layout(c, "Batch request "+m.ShortID, "requests"), m))
+}
+
+// batchLive is the fragment the batch page re-fetches when a child changes.
+func (h *Handler) batchLive(c echo.Context) error {
+	m, err := h.batchPage(c)
+	if err != nil {
+		return err
+	}
+	return page.OK(c, requestsview.BatchLive(page.StateOf(c).CSRF, m))
 }
 
 func (h *Handler) batchPage(c echo.Context) (requestsview.Batch, error) {
@@ -57,7 +67,7 @@ func (h *Handler) BatchModel(c echo.Context, v *governance.BatchView) (requestsv
 	w := who(c)
 	canDecide := governance.CanDecideBatch(w, b)
 	for i, t := range v.Children {
-		ch := requestsview.BatchChild{N: i + 1, TicketID: t.ID.String(), Status: string(t.Status), Error: t.ErrorMessage,
+		ch := requestsview.BatchChild{N: i + 1, TicketID: t.ID.String(), Status: string(t.Status), Error: failureWords(t.ErrorCode, t.ErrorMessage),
 			Link: "/requests/" + t.ID.String()}
 		if canDecide && t.Status == approvalticket.StatusPENDING_APPROVAL {
 			ch.Link = "/approvals/" + t.ID.String() // decide this one on its own
@@ -134,4 +144,13 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// failureWords says a failure with its code in words ("Validation failed: …"): the
+// worker's message starts with the code itself.
+func failureWords(code, msg string) string {
+	if code == "" || msg == "" {
+		return msg
+	}
+	return views.ErrorLabel(code) + ": " + strings.TrimPrefix(msg, code+": ")
 }

@@ -32,6 +32,7 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodPost, "/requests/:id/cancel", h.cancel)
 	// Batch requests: readable like their children's request pages, authorized in the use case.
 	r.App(http.MethodGet, "/batches/:id", h.batch)
+	r.App(http.MethodGet, "/batches/:id/live", h.batchLive, page.Unchanged)
 	r.App(http.MethodPost, "/batches/:id/retry", h.retryBatch)
 	// Console access to a prod VM is requested from the console page.
 	r.App(http.MethodPost, "/vms/:id/console/request", h.requestConsole,
