@@ -23,6 +23,8 @@ type Handler struct {
 func (h *Handler) Register(r *page.Router) {
 	view := page.RequirePermission(authz.ApprovalView, "The approval inbox is for approvers.")
 	r.App(http.MethodGet, "/approvals", h.inbox, view)
+	r.App(http.MethodPost, "/approvals/batch", h.batch, view,
+		page.RequirePermission(authz.ApprovalApprove, "Deciding requests needs the approval:approve permission."))
 	r.App(http.MethodGet, "/approvals/:id", h.show, view)
 	r.App(http.MethodPost, "/approvals/:id/preview", h.preview, view)
 	r.App(http.MethodPost, "/approvals/:id/approve", h.approve, view)
