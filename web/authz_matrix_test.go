@@ -79,11 +79,15 @@ var matrix = map[string]map[string]bool{
 	"GET /vms":                               everyone,
 	// The matrix's VM has no ticket bob decided or may decide, so the approver stays out;
 	// he reads the VMs of the tickets he decides or decided (approvals.TestJourneyWordsAndLinks).
-	"GET /vms/:id":                        roles(viewer, member, sysAdmin, admin),
-	"GET /vms/rows":                       everyone,
-	"GET /vms/:id/status":                 roles(viewer, member, sysAdmin, admin),
-	"POST /vms/:id/power":                 roles(member, sysAdmin, admin),
-	"POST /vms/:id/delete":                roles(sysAdmin, admin),
+	"GET /vms/:id":         roles(viewer, member, sysAdmin, admin),
+	"GET /vms/rows":        everyone,
+	"GET /vms/:id/status":  roles(viewer, member, sysAdmin, admin),
+	"POST /vms/:id/power":  roles(member, sysAdmin, admin),
+	"POST /vms/:id/delete": roles(sysAdmin, admin),
+	// Batches: the route needs the permission somewhere; each VM is then checked on its own
+	// (an empty selection is refused with a message, not a 403).
+	"POST /vms/batch/power":               roles(member, sysAdmin, admin, other),
+	"POST /vms/batch/delete":              roles(sysAdmin, admin),
 	"GET /vms/:id/console":                roles(viewer, member, sysAdmin, admin), // a viewer reads why not
 	"POST /vms/:id/console/ticket":        roles(member, sysAdmin, admin),
 	"GET /vms/:id/console/ws":             roles(member, sysAdmin, admin), // 400 without a websocket handshake
@@ -96,6 +100,7 @@ var matrix = map[string]map[string]bool{
 	"GET /requests/:id":                   roles(viewer, member, approver, sysAdmin, admin),
 	"POST /requests/:id/cancel":           roles(member, sysAdmin, admin),
 	"GET /approvals":                      roles(approver, admin),
+	"POST /approvals/batch":               roles(approver, admin),
 	"GET /approvals/:id":                  roles(approver, admin),
 	"GET /approvals/batches/:id":          roles(approver, admin),
 	"POST /approvals/batches/:id/preview": roles(approver, admin),

@@ -86,8 +86,21 @@ func TestEveryPageIsAccessible(t *testing.T) {
 			c.focusRings("alice", "/requests/new", 14)
 		case "bob":
 			c.focusRings("bob", "/", 16)
+			// Batch rejection without the reason: the inbox again, with its error summary.
+			c.batchStep("bob", "/approvals", `input[name="ticket"]`, `[data-testid="batch-reject-open"]`, `[data-testid="batch-reject"]`, "inbox batch reject form")
+			must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="batch-reject"]`)), chromedp.WaitVisible(chromedp.CSS(`.error-summary`))))
+			c.check("inbox batch reject refused", "bob", false)
 		case "dana":
 			c.invalidSubmit("dana", "/systems/new", `#f-name`, "Bad Name!", `[data-testid="create-system"]`)
+			// A batch delete's confirmation page, then submitted without the tick.
+			c.batchStep("dana", "/vms", `input[name="vm"]`, `[data-testid="batch-delete"]`, `[data-testid="batch-delete-form"]`, "vm batch delete")
+			sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			if err := chromedp.Do(sctx, chromedp.Click(chromedp.CSS(`[data-testid="batch-delete-submit"]`)), chromedp.WaitVisible(chromedp.CSS(`.error-summary`))); err != nil {
+				t.Errorf("dana: the refused batch delete shows no error summary: %v", err)
+			} else {
+				c.check("vm batch delete refused", "dana", false)
+			}
+			cancel()
 		}
 		signOut(t, ctx)
 	}
@@ -226,6 +239,21 @@ func (c *checker) check(name, role string, fromServer bool) {
 		c.t.Fatal(err)
 	}
 	c.pages[file] = role + " " + name
+}
+
+// batchStep opens a list, ticks its first box, presses a batch action and checks the page
+// it leads to (a POST answer: checked as the document stands).
+func (c *checker) batchStep(role, path, box, button, want, name string) {
+	c.t.Helper()
+	wctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	err := chromedp.Do(wctx, chromedp.Navigate(c.env.URL+path), chromedp.WaitVisible(chromedp.CSS(box)),
+		chromedp.Click(chromedp.CSS(box)), chromedp.Click(chromedp.CSS(button)), chromedp.WaitVisible(chromedp.CSS(want)))
+	if err != nil {
+		c.t.Errorf("%s: %s: %v", role, name, err)
+		return
+	}
+	c.check(name, role, false)
 }
 
 // invalidSubmit opens a form, fills one field with a value the server refuses (when

@@ -72,18 +72,23 @@ func lockPending(ctx context.Context, tx *db.Tx, id uuid.UUID) (*ent.ApprovalTic
 		return nil, err
 	}
 	if t.Status != approvalticket.StatusPENDING_APPROVAL {
-		by := ""
-		if t.ApproverName != "" {
-			by = " by " + t.ApproverName
-		}
-		word := strings.ToLower(strings.ReplaceAll(string(t.Status), "_", " "))
-		switch t.Status {
-		case approvalticket.StatusEXECUTING, approvalticket.StatusSUCCESS, approvalticket.StatusFAILED:
-			word = "approved" // and carried out since; the approval is what the person raced
-		}
-		return nil, domain.Errf(domain.CodeStaleTicket, "", "This request was already %s%s; nothing was changed.", word, by)
+		return nil, alreadyDecided(t)
 	}
 	return t, nil
+}
+
+// alreadyDecided is the stale-ticket error of a ticket no longer pending.
+func alreadyDecided(t *ent.ApprovalTicket) error {
+	by := ""
+	if t.ApproverName != "" {
+		by = " by " + t.ApproverName
+	}
+	word := strings.ToLower(strings.ReplaceAll(string(t.Status), "_", " "))
+	switch t.Status {
+	case approvalticket.StatusEXECUTING, approvalticket.StatusSUCCESS, approvalticket.StatusFAILED:
+		word = "approved" // and carried out since; the approval is what the person raced
+	}
+	return domain.Errf(domain.CodeStaleTicket, "", "This request was already %s%s; nothing was changed.", word, by)
 }
 
 // Approve decides a pending VM create request. One transaction: ticket APPROVED with

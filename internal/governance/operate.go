@@ -205,7 +205,19 @@ func checkReason(reason string, required bool, missing string) error {
 func (s *Service) requestOperation(ctx context.Context, who Requester, v *ent.VM, o Operation, reason string, auto bool) (*ent.ApprovalTicket, error) {
 	var ticket *ent.ApprovalTicket
 	err := s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		v, err := tx.Ent.VM.Query().Where(vm.ID(v.ID)).ForUpdate().Only(ctx)
+		var err error
+		ticket, err = s.requestOperationTx(ctx, tx, who, v.ID, o, reason, auto)
+		return err
+	})
+	return ticket, err
+}
+
+// requestOperationTx is requestOperation's write set inside the caller's transaction
+// (a batch delete writes every VM's in one).
+func (s *Service) requestOperationTx(ctx context.Context, tx *db.Tx, who Requester, vmID uuid.UUID, o Operation, reason string, auto bool) (*ent.ApprovalTicket, error) {
+	var ticket *ent.ApprovalTicket
+	err := func() error {
+		v, err := tx.Ent.VM.Query().Where(vm.ID(vmID)).ForUpdate().Only(ctx)
 		if err != nil {
 			return err
 		}
@@ -265,7 +277,7 @@ func (s *Service) requestOperation(ctx context.Context, who Requester, v *ent.VM
 			Title: fmt.Sprintf("%s request for %s", strings.ToUpper(o.Op[:1])+o.Op[1:], v.Name),
 			Body:  fmt.Sprintf("%s asks to %s %s (%s, now %s): %s", who.User.Username, o.Op, v.Name, v.NamespaceName, v.Status, truncate(reason, 200)),
 			Link:  "/approvals/" + ticket.ID.String(), TicketID: &ticket.ID})
-	})
+	}()
 	return ticket, err
 }
 
@@ -293,7 +305,7 @@ func checkOpen(ctx context.Context, tx *db.Tx, v *ent.VM, o Operation) error {
 func inProgress(v *ent.VM, running approvalticket.Type) error {
 	what := "Another operation"
 	if running != "" {
-		what = "An operation (" + string(running) + ")"
+		what = "An operation (" + requestNoun(running) + ")" // words, not the ticket type's code
 	}
 	return domain.Errf(domain.CodeOperationInProgress, "", "%s is still running on %s; wait until it finishes.", what, v.Name)
 }

@@ -2,6 +2,8 @@
 package approvalsview
 
 import (
+	"github.com/a-h/templ"
+
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/views/requestsview"
 )
@@ -14,7 +16,19 @@ type Inbox struct {
 	Envs       []views.Option
 	Requesters []views.Option
 	Ages       []views.Option
+	// Decidable holds the ids of rows this approver may decide (checkboxes for batch
+	// decisions); own requests and environments without approval rights have none.
+	Decidable map[string]bool
+	CSRF      string
+	MaxBatch  int
+	// Reason and Errors refill the batch bar after a refused batch rejection.
+	Reason   string
+	Errors   map[string]string
+	Selected map[string]bool
 }
+
+// Batch reports whether any row can be decided in a batch.
+func (m Inbox) Batch() bool { return len(m.Decidable) > 0 }
 
 // Decision is the approval form and the effective spec it would produce.
 type Decision struct {
@@ -86,4 +100,11 @@ type Operation struct {
 	Op, VMName, VMURL, Cluster, State, Resources string
 	// Warning says the VM's state no longer allows the operation.
 	Warning string
+}
+
+func invalidAttr(err string) templ.Attributes {
+	if err != "" {
+		return templ.Attributes{"aria-invalid": "true"}
+	}
+	return templ.Attributes{}
 }

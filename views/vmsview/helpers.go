@@ -1,6 +1,7 @@
 package vmsview
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -66,4 +67,24 @@ func invalidIf(err string) templ.Attributes {
 		return templ.Attributes{"aria-invalid": "true"}
 	}
 	return templ.Attributes{}
+}
+
+// batchHint is the batch bar's text before anything is ticked (and without script).
+func batchHint(m List) string {
+	s := fmt.Sprintf("Tick VMs to act on several at once: up to %d to start, stop or restart", m.MaxPower)
+	if !m.CanOperate {
+		return fmt.Sprintf("Tick VMs to delete several at once (up to %d).", m.MaxDelete)
+	}
+	if m.CanDelete {
+		s += fmt.Sprintf(", %d to delete", m.MaxDelete)
+	}
+	return s + "."
+}
+
+func batchDeleteOrder(m BatchDelete) []string {
+	order := []string{}
+	for _, v := range m.VMs {
+		order = append(order, v.ConfirmField())
+	}
+	return append(order, "confirm", "reason")
 }

@@ -27,6 +27,8 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodPost, "/approvals/batches/:id/preview", h.previewBatch, view)
 	r.App(http.MethodPost, "/approvals/batches/:id/approve", h.approveBatch, view)
 	r.App(http.MethodPost, "/approvals/batches/:id/reject", h.rejectBatch, view)
+	r.App(http.MethodPost, "/approvals/batch", h.batch, view,
+		page.RequirePermission(authz.ApprovalApprove, "Deciding requests needs the approval:approve permission."))
 	r.App(http.MethodGet, "/approvals/:id", h.show, view)
 	r.App(http.MethodPost, "/approvals/:id/preview", h.preview, view)
 	r.App(http.MethodPost, "/approvals/:id/approve", h.approve, view)

@@ -31,6 +31,10 @@ func (h *Handler) Register(r *page.Router) {
 	r.App(http.MethodGet, "/vms/:id/status", h.status, need, page.Unchanged)
 	r.App(http.MethodPost, "/vms/:id/power", h.power, need)
 	r.App(http.MethodPost, "/vms/:id/delete", h.remove, need)
+	r.App(http.MethodPost, "/vms/batch/power", h.batchPower, need,
+		page.RequirePermission(authz.VMOperate, "Starting and stopping VMs needs the vm:operate permission."))
+	r.App(http.MethodPost, "/vms/batch/delete", h.batchDelete, need,
+		page.RequirePermission(authz.VMDelete, "Deleting VMs needs the vm:delete permission."))
 }
 
 var vmStatuses = []string{"CREATING", "STARTING", "RUNNING", "STOPPING", "STOPPED", "RESTARTING", "DELETING", "FAILED", "UNKNOWN"}
@@ -80,6 +84,12 @@ func (h *Handler) listOf(c echo.Context, rowsOnly bool) (vmsview.List, error) {
 		Pager:      views.NewWindowPager(w, len(rows), "/vms", q),
 		CanRequest: p.Has(authz.VMCreate),
 		RowsURL:    "/vms/rows?" + q.Encode(),
+		CanOperate: p.Has(authz.VMOperate),
+		CanDelete:  p.Has(authz.VMDelete),
+		CSRF:       page.StateOf(c).CSRF,
+		Back:       "/vms?" + q.Encode(),
+		MaxPower:   governance.MaxBatchPower,
+		MaxDelete:  governance.MaxBatchDelete,
 	}
 	for _, v := range rows {
 		m.Rows = append(m.Rows, vmsview.Row{
