@@ -39,7 +39,9 @@ func (s *Service) Roles(ctx context.Context, by Actor) ([]RoleSummary, error) {
 		Count  int       `json:"count"`
 	}
 	if err := s.Store.Ent.RoleBinding.Query().GroupBy(rolebinding.FieldRoleID).
-		Aggregate(func(sel *sql.Selector) string { return sql.As("count(DISTINCT "+sel.C(rolebinding.FieldUserID)+")", "count") }).
+		Aggregate(func(sel *sql.Selector) string {
+			return sql.As("count(DISTINCT "+sel.C(rolebinding.FieldUserID)+")", "count")
+		}).
 		Scan(ctx, &counts); err != nil {
 		return nil, err
 	}

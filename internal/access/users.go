@@ -177,9 +177,9 @@ func (s *Service) SetDisabled(ctx context.Context, by Actor, id uuid.UUID, disab
 			action = "user.disable"
 		}
 		return by.audit(ctx, tx, action, "user", u.ID.String(), u.Username, map[string]any{
-			"before":         map[string]any{"disabled": u.Disabled},
-			"after":          map[string]any{"disabled": disabled},
-			"sessions_ended": ended,
+			"before":              map[string]any{"disabled": u.Disabled},
+			"after":               map[string]any{"disabled": disabled},
+			"signed_out_browsers": ended,
 		})
 	})
 }
@@ -199,8 +199,8 @@ func (s *Service) SignOutEverywhere(ctx context.Context, by Actor, id uuid.UUID)
 			return err
 		}
 		return by.audit(ctx, tx, "user.sessions_revoke", "user", u.ID.String(), u.Username, map[string]any{
-			"before": map[string]any{"sessions": n},
-			"after":  map[string]any{"sessions": 0},
+			"before": map[string]any{"open_sign_ins": n},
+			"after":  map[string]any{"open_sign_ins": 0},
 		})
 	})
 	return n, err
@@ -301,7 +301,7 @@ func (s *Service) CreateLocal(ctx context.Context, by Actor, f NewLocalUser) (*e
 		return by.audit(ctx, tx, "user.create", "user", out.ID.String(), out.Username, map[string]any{
 			"before": nil,
 			"after": map[string]any{"username": out.Username, "display_name": out.DisplayName, "email": out.Email,
-				"auth_type": "local", "must_change_password": true},
+				"auth_type": "local", "change_required": true},
 		})
 	})
 	if err != nil {
@@ -341,9 +341,9 @@ func (s *Service) ResetPassword(ctx context.Context, by Actor, id uuid.UUID) (*e
 			return err
 		}
 		return by.audit(ctx, tx, "user.password_reset", "user", u.ID.String(), u.Username, map[string]any{
-			"before":         map[string]any{"must_change_password": u.ForcePasswordChange},
-			"after":          map[string]any{"must_change_password": true},
-			"sessions_ended": ended,
+			"before":              map[string]any{"change_required": u.ForcePasswordChange},
+			"after":               map[string]any{"change_required": true},
+			"signed_out_browsers": ended,
 		})
 	})
 	if err != nil {
