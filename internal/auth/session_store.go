@@ -24,9 +24,9 @@ import (
 
 // Session value keys.
 const (
-	KeyUserID   = "uid"
-	KeyCSRF     = "csrf"
-	KeyExpired  = "_expired"
+	KeyUserID  = "uid"
+	KeyCSRF    = "csrf"
+	KeyExpired = "_expired"
 	// KeyDisabled marks a session that ended because its user was disabled (set with
 	// KeyExpired, never stored), so the sign-in page can say so.
 	KeyDisabled = "_disabled"
