@@ -351,3 +351,20 @@ func (s *Service) ResetPassword(ctx context.Context, by Actor, id uuid.UUID) (*e
 	}
 	return out, secret, nil
 }
+
+// UserCounts are the admin overview's numbers.
+type UserCounts struct{ All, Disabled, CustomRoles int }
+
+// CountUsers counts users, disabled users and custom roles.
+func (s *Service) CountUsers(ctx context.Context) (UserCounts, error) {
+	var n UserCounts
+	var err error
+	if n.All, err = s.Store.Ent.User.Query().Count(ctx); err != nil {
+		return n, err
+	}
+	if n.Disabled, err = s.Store.Ent.User.Query().Where(user.Disabled(true)).Count(ctx); err != nil {
+		return n, err
+	}
+	n.CustomRoles, err = s.Store.Ent.Role.Query().Where(role.IsBuiltin(false)).Count(ctx)
+	return n, err
+}
