@@ -122,8 +122,8 @@ func TestLastPlatformAdminCannotBeDisabledOrDemoted(t *testing.T) {
 	if err := e.svc.RevokeBinding(ctx, byCarol, carol.ID, carolBinding.ID); err != nil {
 		t.Fatalf("revoking carol's admin role with another admin enabled: %v", err)
 	}
-	if e.audited("user.disable") != 1 || e.audited("user.enable") != 1 || e.audited("role_binding.revoke") != 1 {
-		t.Errorf("audit: disable %d enable %d revoke %d", e.audited("user.disable"), e.audited("user.enable"), e.audited("role_binding.revoke"))
+	if e.audited("user.disable") != 1 || e.audited("user.enable") != 1 || e.audited("role.revoke") != 1 {
+		t.Errorf("audit: disable %d enable %d revoke %d", e.audited("user.disable"), e.audited("user.enable"), e.audited("role.revoke"))
 	}
 	// Non-admins are refused outright.
 	vic := e.newUser("victor", "Viewer")
@@ -300,7 +300,7 @@ func TestCustomRoleGrantsItsPermissionsAtOnce(t *testing.T) {
 	if _, err := e.svc.UpdateRole(ctx, as, e.roleID("Viewer"), access.RoleForm{Name: "Viewer", Permissions: []string{authz.VMRead}}); err == nil {
 		t.Fatal("a built-in role was changed")
 	}
-	for _, action := range []string{"role.create", "role.update", "role.delete", "role_binding.grant", "role_binding.revoke"} {
+	for _, action := range []string{"role.create", "role.update", "role.delete", "role.assign", "role.revoke"} {
 		if e.audited(action) != 1 {
 			t.Errorf("%s audited %d times", action, e.audited(action))
 		}

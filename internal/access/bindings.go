@@ -77,7 +77,7 @@ func (s *Service) GrantRole(ctx context.Context, by Actor, userID uuid.UUID, g G
 			if err != nil {
 				return err
 			}
-			return by.audit(ctx, tx, "role_binding.grant", "user", u.ID.String(), u.Username, map[string]any{
+			return by.audit(ctx, tx, "role.assign", "user", u.ID.String(), u.Username, map[string]any{
 				"binding": b.ID.String(),
 				"role":    r.Name,
 				"before":  nil,
@@ -96,7 +96,7 @@ func (s *Service) GrantRole(ctx context.Context, by Actor, userID uuid.UUID, g G
 		if err := tx.Ent.RoleBinding.UpdateOne(existing).SetAllowedEnvironments(envs).Exec(ctx); err != nil {
 			return err
 		}
-		return by.audit(ctx, tx, "role_binding.update", "user", u.ID.String(), u.Username, map[string]any{
+		return by.audit(ctx, tx, "role.assign", "user", u.ID.String(), u.Username, map[string]any{
 			"binding": existing.ID.String(),
 			"role":    r.Name,
 			"before":  map[string]any{"role": r.Name, "environments": existing.AllowedEnvironments, "source": string(existing.Source)},
@@ -144,7 +144,7 @@ func (s *Service) RevokeBinding(ctx context.Context, by Actor, userID, bindingID
 		if err := tx.Ent.RoleBinding.DeleteOne(b).Exec(ctx); err != nil {
 			return err
 		}
-		return by.audit(ctx, tx, "role_binding.revoke", "user", u.ID.String(), u.Username, map[string]any{
+		return by.audit(ctx, tx, "role.revoke", "user", u.ID.String(), u.Username, map[string]any{
 			"binding": b.ID.String(),
 			"role":    b.Edges.Role.Name,
 			"before":  map[string]any{"role": b.Edges.Role.Name, "environments": b.AllowedEnvironments, "source": string(b.Source)},

@@ -208,9 +208,22 @@ func (s *Service) UpdateRole(ctx context.Context, by Actor, id uuid.UUID, f Role
 		if err != nil {
 			return err
 		}
+		var added, removed []string
+		for _, p := range f.Permissions {
+			if !slices.Contains(before, p) {
+				added = append(added, p)
+			}
+		}
+		for _, p := range before {
+			if !slices.Contains(f.Permissions, p) {
+				removed = append(removed, p)
+			}
+		}
 		return by.audit(ctx, tx, "role.update", "role", r.ID.String(), out.Name, map[string]any{
-			"before": map[string]any{"name": r.Name, "description": r.Description, "permissions": before},
-			"after":  map[string]any{"name": out.Name, "description": out.Description, "permissions": f.Permissions},
+			"before":  map[string]any{"name": r.Name, "description": r.Description, "permissions": before},
+			"after":   map[string]any{"name": out.Name, "description": out.Description, "permissions": f.Permissions},
+			"added":   added,
+			"removed": removed,
 		})
 	})
 	return out, err
