@@ -563,7 +563,7 @@ func RoleFormPage(l views.Layout, n Nav, f RoleForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			templ_7745c5c3_Err = views.FieldHelp(views.Field{Name: "permissions", Error: f.Errors["permissions"],
-				Hint: "Everything, everywhere (platform:admin) is not offered: grant the built-in PlatformAdmin role for that."}).Render(ctx, templ_7745c5c3_Buffer)
+				Hint: "“Everything, everywhere” is not offered here: grant the built-in PlatformAdmin role for that."}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -41,6 +41,16 @@ func resourceOf(perm string) string {
 	return "Other"
 }
 
+func resourceRank(perm string) int {
+	prefix, _, _ := strings.Cut(perm, ":")
+	for i, r := range resourceWords {
+		if r.Prefix == prefix {
+			return i
+		}
+	}
+	return len(resourceWords)
+}
+
 func permissionTexts(r *ent.Role) []adminview.PermissionText {
 	var out []adminview.PermissionText
 	for _, p := range r.Edges.Permissions {
@@ -50,7 +60,13 @@ func permissionTexts(r *ent.Role) []adminview.PermissionText {
 		}
 		out = append(out, adminview.PermissionText{ID: p.ID, Text: text})
 	}
-	slices.SortFunc(out, func(a, b adminview.PermissionText) int { return strings.Compare(a.ID, b.ID) })
+	// By resource, in the role form's order, so the list reads like the checkboxes.
+	slices.SortFunc(out, func(a, b adminview.PermissionText) int {
+		if d := resourceRank(a.ID) - resourceRank(b.ID); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return out
 }
 
