@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"kv-shepherd.io/shepherd/ent"
+	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/db"
@@ -56,7 +57,8 @@ func (s *Service) GrantRole(ctx context.Context, by Actor, userID uuid.UUID, g G
 		if err != nil {
 			return err
 		}
-		r, err := tx.Ent.Role.Get(ctx, g.RoleID)
+		// Shared lock: a concurrent delete of the role waits, then sees this holder.
+		r, err := tx.Ent.Role.Query().Where(role.ID(g.RoleID)).ForShare().Only(ctx)
 		if ent.IsNotFound(err) {
 			return &domain.ValidationError{Fields: domain.FieldErrors{"role": "That role no longer exists. Choose another."}}
 		}
