@@ -311,3 +311,29 @@ func TestCustomRoleGrantsItsPermissionsAtOnce(t *testing.T) {
 		t.Error("a binding from a group mapping was revoked by hand")
 	}
 }
+
+// Two admins disabling each other at the same moment: one of them stays.
+func TestAdminsDisablingEachOtherAtOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	admin := e.user(seed.AdminUsername)
+	carol := e.newUser("carol", "PlatformAdmin")
+	byAdmin, byCarol := e.actor(admin), e.actor(carol)
+	for round := 0; round < 5; round++ {
+		errs := make(chan error, 2)
+		go func() { errs <- e.svc.SetDisabled(ctx, byAdmin, carol.ID, true) }()
+		go func() { errs <- e.svc.SetDisabled(ctx, byCarol, admin.ID, true) }()
+		a, b := <-errs, <-errs
+		if (a == nil) == (b == nil) {
+			t.Fatalf("round %d: %v, %v; want exactly one refused", round, a, b)
+		}
+		if refused := map[bool]error{true: a, false: b}[a != nil]; code(refused) != access.CodeLastAdmin {
+			t.Fatalf("round %d: refusal %v", round, refused)
+		}
+		enabled := e.store.Ent.User.Query().Where(user.Disabled(false), user.IDIn(admin.ID, carol.ID)).CountX(ctx)
+		if enabled != 1 {
+			t.Fatalf("round %d: %d admins enabled", round, enabled)
+		}
+		e.store.Ent.User.Update().Where(user.IDIn(admin.ID, carol.ID)).SetDisabled(false).ExecX(ctx)
+	}
+}
