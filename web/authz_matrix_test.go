@@ -108,34 +108,50 @@ var matrix = map[string]map[string]bool{
 	"POST /approvals/batches/:id/reject":  roles(approver, admin),
 	// A batch reads like its children's request pages; its failed VMs are retried by the
 	// requester or whoever could approve them (a viewer or System admin only reads it).
-	"GET /batches/:id":                         roles(viewer, member, approver, sysAdmin, admin),
-	"GET /batches/:id/live":                    roles(viewer, member, approver, sysAdmin, admin),
-	"POST /batches/:id/retry":                  roles(member, approver, admin),
-	"POST /approvals/:id/preview":              roles(approver, admin),
-	"POST /approvals/:id/approve":              roles(approver, admin),
-	"POST /approvals/:id/reject":               roles(approver, admin),
-	"GET /admin":                               roles(admin),
-	"GET /admin/reconcile":                     roles(admin),
-	"POST /admin/clusters/test-connection":     roles(admin),
-	"POST /admin/sizes/dry-run":                roles(admin),
-	"POST /admin/clusters/:id/credentials":     roles(admin),
-	"POST /admin/clusters/:id/delete":          roles(admin),
-	"GET /admin/audit":                         roles(admin),
-	"GET /admin/audit/export":                  roles(admin),
-	"GET /admin/consoles":                      roles(admin),
-	"POST /admin/consoles/sessions/:id/end":    roles(admin),
-	"POST /admin/consoles/grants/:id/revoke":   roles(admin),
-	"GET /admin/sign-in-throttle":              roles(admin),
-	"POST /admin/sign-in-throttle/clear":       roles(admin), // without a key: a flash, not a 403
-	"GET /admin/rate-limits":                   roles(admin),
-	"POST /admin/rate-limits/users":            roles(admin), // an empty form: field errors, not a 403
-	"POST /admin/rate-limits/users/:id/delete": roles(admin),
-	"GET /admin/audit/archives":                roles(admin),
-	"GET /admin/audit/archives/:id/download":   roles(admin),
-	"POST /admin/policies/dry-run":             roles(admin),
-	"POST /admin/policies/kill-switch/on":      roles(admin),
-	"POST /admin/policies/kill-switch/off":     roles(admin),
-	"POST /admin/policies/:id/confirm-prod":    roles(admin), // a test-only policy: a flash, not a 403
+	"GET /batches/:id":                               roles(viewer, member, approver, sysAdmin, admin),
+	"GET /batches/:id/live":                          roles(viewer, member, approver, sysAdmin, admin),
+	"POST /batches/:id/retry":                        roles(member, approver, admin),
+	"POST /approvals/:id/preview":                    roles(approver, admin),
+	"POST /approvals/:id/approve":                    roles(approver, admin),
+	"POST /approvals/:id/reject":                     roles(approver, admin),
+	"GET /admin":                                     roles(admin),
+	"GET /admin/reconcile":                           roles(admin),
+	"POST /admin/clusters/test-connection":           roles(admin),
+	"POST /admin/sizes/dry-run":                      roles(admin),
+	"POST /admin/clusters/:id/credentials":           roles(admin),
+	"POST /admin/clusters/:id/delete":                roles(admin),
+	"GET /admin/audit":                               roles(admin),
+	"GET /admin/audit/export":                        roles(admin),
+	"GET /admin/consoles":                            roles(admin),
+	"POST /admin/consoles/sessions/:id/end":          roles(admin),
+	"POST /admin/consoles/grants/:id/revoke":         roles(admin),
+	"GET /admin/sign-in-throttle":                    roles(admin),
+	"POST /admin/sign-in-throttle/clear":             roles(admin), // without a key: a flash, not a 403
+	"GET /admin/rate-limits":                         roles(admin),
+	"POST /admin/rate-limits/users":                  roles(admin), // an empty form: field errors, not a 403
+	"POST /admin/rate-limits/users/:id/delete":       roles(admin),
+	"GET /admin/audit/archives":                      roles(admin),
+	"GET /admin/audit/archives/:id/download":         roles(admin),
+	"POST /admin/policies/dry-run":                   roles(admin),
+	"POST /admin/policies/kill-switch/on":            roles(admin),
+	"POST /admin/policies/kill-switch/off":           roles(admin),
+	"POST /admin/policies/:id/confirm-prod":          roles(admin), // a test-only policy: a flash, not a 403
+	"GET /admin/users":                               roles(admin),
+	"GET /admin/users/new":                           roles(admin),
+	"POST /admin/users":                              roles(admin), // an empty form: field errors
+	"GET /admin/users/:id":                           roles(admin),
+	"POST /admin/users/:id/disable":                  roles(admin), // zed, a user nobody signs in as
+	"POST /admin/users/:id/enable":                   roles(admin),
+	"POST /admin/users/:id/sessions/revoke":          roles(admin),
+	"POST /admin/users/:id/reset-password":           roles(admin),
+	"POST /admin/users/:id/bindings":                 roles(admin), // an empty form: field errors
+	"POST /admin/users/:id/bindings/:binding/revoke": roles(admin), // an unknown binding: a flash
+	"GET /admin/roles":                               roles(admin),
+	"GET /admin/roles/new":                           roles(admin),
+	"POST /admin/roles":                              roles(admin), // an empty form: field errors
+	"GET /admin/roles/:id/edit":                      roles(admin),
+	"POST /admin/roles/:id":                          roles(admin), // an empty form: field errors
+	"POST /admin/roles/:id/delete":                   roles(admin), // the matrix's own custom role, held by nobody
 }
 
 func init() {
@@ -210,6 +226,9 @@ func newWorld(t *testing.T) *world {
 		SetPriority(5).SetEnvironments([]string{"test"}).SetAuthorID(uuid.New()).SaveX(ctx).PolicyID.String()
 	c.RateLimitUserLimit.Create().SetID(victor.ID).SetExempt(true).SetReason("matrix").SetUpdatedAt(time.Now()).ExecX(ctx)
 	params["/admin/rate-limits/users/:id"] = victor.ID.String()
+	zed := c.User.Create().SetUsername("zed").SetAuthType(user.AuthTypeLocal).SaveX(ctx)
+	params["/admin/users/:id"] = zed.ID.String()
+	params["/admin/roles/:id"] = c.Role.Create().SetName("Matrix role").AddPermissionIDs("vm:read").SaveX(ctx).ID.String()
 	params["/admin/audit/archives/:id"] = c.AuditArchive.Create().SetFirstAt(time.Now()).SetLastAt(time.Now()).SetRowCount(0).
 		SetClasses(map[string]int{}).SetSha256("x").SetSizeBytes(0).SetContent([]byte{}).SaveX(ctx).ID.String()
 	params["/systems/:id"] = shop.ID.String()
@@ -228,6 +247,7 @@ func newWorld(t *testing.T) *world {
 				path = strings.Replace(path, ":id", id, 1)
 			}
 		}
+		path = strings.Replace(path, ":binding", uuid.NewString(), 1)
 		return strings.Replace(path, ":user", victor.ID.String(), 1)
 	}
 

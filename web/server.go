@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kv-shepherd.io/shepherd/internal/access"
 	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/catalog"
@@ -141,6 +142,7 @@ func New(d *Deps) *echo.Echo {
 		Consoles: d.ConsoleAccess,
 		Policies: &policy.Service{Store: d.Store},
 		Limits:   d.Limits,
+		Access:   &access.Service{Store: d.Store},
 	}).Register(r)
 	(&systems.Handler{Kit: kit, Systems: d.Systems}).Register(r)
 	(&notifications.Handler{Kit: kit}).Register(r)

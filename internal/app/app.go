@@ -38,6 +38,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/devoidc"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/jobs"
+	"kv-shepherd.io/shepherd/internal/jobs/approvaloverdue"
 	"kv-shepherd.io/shepherd/internal/jobs/auditretention"
 	"kv-shepherd.io/shepherd/internal/jobs/auditwebhook"
 	"kv-shepherd.io/shepherd/internal/jobs/clusterhealth"
@@ -237,6 +238,13 @@ func (a *App) wire(ctx context.Context) error {
 		river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return reconcile.Args{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true})}
+	// Approval requests waiting more than a week: a daily digest to platform admins (at
+	// most one a day each, so runs at start-up and on several replicas are harmless).
+	river.AddWorker(workers, &approvaloverdue.Worker{Notifier: &approvaloverdue.Notifier{Store: a.Store},
+		Logger: logger.With("component", "approval-overdue")})
+	periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(approvaloverdue.Every),
+		func() (river.JobArgs, *river.InsertOpts) { return approvaloverdue.Args{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true}))
 	// The SIEM webhook, when configured: River's leader enqueues it; a failed delivery is
 	// retried by River with backoff.
 	river.AddWorker(workers, &auditwebhook.Worker{Logger: logger.With("component", "audit-webhook"), Shipper: &audit.Shipper{

@@ -30,6 +30,13 @@ const DefaultRoleName = "Viewer"
 // disabled accounts, so the login form does not reveal which it was.
 var ErrInvalidCredentials = errors.New("invalid username or password")
 
+// ErrAccountDisabled refuses the right password of a disabled account. It is an
+// ErrInvalidCredentials, so callers that only know that one still refuse.
+var ErrAccountDisabled = fmt.Errorf("%w: account disabled", ErrInvalidCredentials)
+
+// DisabledMessage is what a disabled user is told at sign-in.
+const DisabledMessage = "Your account is disabled. Ask a platform administrator."
+
 // Service holds the sign-in use cases. Each owns its transaction and audits the outcome.
 type Service struct {
 	Store  *db.Store
@@ -91,6 +98,10 @@ func (s *Service) LoginLocal(ctx context.Context, username, secret, clientIP str
 		}
 		if blocked != nil {
 			return nil, blocked
+		}
+		if reason == "account_disabled" {
+			// Only with the right password: the message reveals nothing to a guesser.
+			return nil, ErrAccountDisabled
 		}
 		return nil, ErrInvalidCredentials
 	}

@@ -24,9 +24,12 @@ import (
 
 // Session value keys.
 const (
-	KeyUserID   = "uid"
-	KeyCSRF     = "csrf"
-	KeyExpired  = "_expired"
+	KeyUserID  = "uid"
+	KeyCSRF    = "csrf"
+	KeyExpired = "_expired"
+	// KeyDisabled marks a session that ended because its user was disabled (set with
+	// KeyExpired, never stored), so the sign-in page can say so.
+	KeyDisabled = "_disabled"
 	keyLastSeen = "_seen"
 )
 
@@ -104,6 +107,12 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 	if err != nil {
 		return sess, err
 	}
+	if u != nil && u.Disabled {
+		// Disabling revokes the sessions too; this also ends any it missed.
+		sess.Values[KeyExpired] = true
+		sess.Values[KeyDisabled] = true
+		return sess, nil
+	}
 	now := s.Now()
 	if row.RevokedAt != nil || now.After(row.ExpiresAt) || now.Sub(row.LastSeenAt) > s.Idle {
 		sess.Values[KeyExpired] = true
@@ -136,7 +145,7 @@ func stored(sess *sessions.Session) map[interface{}]interface{} {
 		case snapshotKey, flashesKey, userKey, unreadKey:
 			continue
 		}
-		if k == keyLastSeen || k == KeyExpired {
+		if k == keyLastSeen || k == KeyExpired || k == KeyDisabled {
 			continue
 		}
 		values[k] = v

@@ -91,9 +91,15 @@ func (s *Service) ApproveOperation(ctx context.Context, who Requester, ticketID 
 			Environment: string(t.Environment), Details: map[string]any{"vm": v.Name, "op": o.Op, "comment": comment, "status": string(v.Status)}}); err != nil {
 			return err
 		}
-		return notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{Type: notification.TypeREQUEST_APPROVED,
+		if err := notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{Type: notification.TypeREQUEST_APPROVED,
 			Title: fmt.Sprintf("Approved: %s %s", o.Op, v.Name),
 			Body:  fmt.Sprintf("%s approved your request to %s %s. It is being done now.", who.User.Username, o.Op, v.Name),
+			Link:  "/vms/" + v.ID.String(), TicketID: &t.ID}); err != nil {
+			return err
+		}
+		return tellOwners(ctx, tx.Ent, t.SystemID, skipList(t.RequesterID, &who.User.ID), notify.Message{Type: notification.TypeREQUEST_APPROVED,
+			Title: fmt.Sprintf("Approved: %s %s", o.Op, v.Name),
+			Body:  fmt.Sprintf("%s approved %s request to %s %s. It is being done now.", who.User.Username, whose(t.RequesterName), o.Op, v.Name),
 			Link:  "/vms/" + v.ID.String(), TicketID: &t.ID})
 	})
 }

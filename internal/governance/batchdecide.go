@@ -122,10 +122,17 @@ func (s *Service) ApproveBatch(ctx context.Context, who Requester, id uuid.UUID,
 				"storage_class": plan.StorageClass, "template_version": plan.Template.Version, "disk_gb": plan.DiskGB}}); err != nil {
 			return err
 		}
-		return notify.Send(ctx, tx.Ent, []uuid.UUID{b.RequesterID}, notify.Message{Type: notification.TypeREQUEST_APPROVED,
+		if err := notify.Send(ctx, tx.Ent, []uuid.UUID{b.RequesterID}, notify.Message{Type: notification.TypeREQUEST_APPROVED,
 			Title: fmt.Sprintf("Approved: %d VMs for %s", len(names), b.TargetName),
 			Body:  fmt.Sprintf("%s approved your batch request. %s are being created on %s.", who.User.Username, strings.Join(names, ", "), plan.Cluster.Name),
-			Link:  "/batches/" + b.ID.String()})
+			Link:  "/batches/" + b.ID.String()}); err != nil {
+			return err
+		}
+		return tellOwners(ctx, tx.Ent, b.SystemID, skipList(b.RequesterID, &who.User.ID), notify.Message{Type: notification.TypeREQUEST_APPROVED,
+			Title: fmt.Sprintf("Approved: %d VMs for %s", len(names), b.TargetName),
+			Body: fmt.Sprintf("%s approved %s batch request. %s are being created on %s.", who.User.Username, whose(b.RequesterName),
+				strings.Join(names, ", "), plan.Cluster.Name),
+			Link: "/batches/" + b.ID.String()})
 	})
 	if err != nil {
 		return 0, err
@@ -167,9 +174,15 @@ func (s *Service) RejectBatch(ctx context.Context, who Requester, id uuid.UUID, 
 			Environment: string(b.Environment), Details: map[string]any{"rejected": n, "reason": reason}}); err != nil {
 			return err
 		}
-		return notify.Send(ctx, tx.Ent, []uuid.UUID{b.RequesterID}, notify.Message{Type: notification.TypeREQUEST_REJECTED,
+		if err := notify.Send(ctx, tx.Ent, []uuid.UUID{b.RequesterID}, notify.Message{Type: notification.TypeREQUEST_REJECTED,
 			Title: fmt.Sprintf("Rejected: %d VMs for %s", n, b.TargetName),
 			Body:  fmt.Sprintf("%s rejected your batch request: %s", who.User.Username, reason),
+			Link:  "/batches/" + b.ID.String()}); err != nil {
+			return err
+		}
+		return tellOwners(ctx, tx.Ent, b.SystemID, skipList(b.RequesterID, &who.User.ID), notify.Message{Type: notification.TypeREQUEST_REJECTED,
+			Title: fmt.Sprintf("Rejected: %d VMs for %s", n, b.TargetName),
+			Body:  fmt.Sprintf("%s rejected %s batch request: %s", who.User.Username, whose(b.RequesterName), reason),
 			Link:  "/batches/" + b.ID.String()})
 	})
 	return n, err

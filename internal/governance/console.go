@@ -237,11 +237,20 @@ func (s *Service) ApproveConsoleAccess(ctx context.Context, who Requester, ticke
 		}); err != nil {
 			return err
 		}
-		return notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{
+		if err := notify.Send(ctx, tx.Ent, []uuid.UUID{t.RequesterID}, notify.Message{
 			Type:     notification.TypeREQUEST_APPROVED,
 			Title:    "Console access granted: " + v.Name,
 			Body:     fmt.Sprintf("%s granted you console access to %s %s.", who.User.Username, v.Name, until),
 			Link:     "/vms/" + v.ID.String() + "/console",
+			TicketID: &t.ID,
+		}); err != nil {
+			return err
+		}
+		return tellOwners(ctx, tx.Ent, t.SystemID, skipList(t.RequesterID, &who.User.ID), notify.Message{
+			Type:     notification.TypeREQUEST_APPROVED,
+			Title:    "Console access granted: " + v.Name,
+			Body:     fmt.Sprintf("%s granted %s console access to %s %s.", who.User.Username, orSomeone(t.RequesterName), v.Name, until),
+			Link:     "/vms/" + v.ID.String(),
 			TicketID: &t.ID,
 		})
 	})

@@ -237,6 +237,13 @@ func (s *Service) createApproved(ctx context.Context, tx *db.Tx, t *ent.Approval
 	if err != nil {
 		return nil, err
 	}
+	err = tellOwners(ctx, tx.Ent, t.SystemID, skipList(t.RequesterID, d.userID), notify.Message{Type: notification.TypeREQUEST_APPROVED,
+		Title: "Approved: " + name,
+		Body:  fmt.Sprintf("%s %s VM request for %s. It is being created on %s.", d.approved, whose(t.RequesterName), t.TargetName, plan.Cluster.Name),
+		Link:  "/requests/" + t.ID.String(), TicketID: &t.ID})
+	if err != nil {
+		return nil, err
+	}
 	return created, nil
 }
 
@@ -266,7 +273,12 @@ func (s *Service) Reject(ctx context.Context, who Requester, id uuid.UUID, reaso
 			action, title = "vnc.deny", "Console access denied: "+t.TargetName
 			body = fmt.Sprintf("%s denied your console access request for %s: %s", who.User.Username, t.TargetName, reason)
 		}
-		return s.close(ctx, tx, t, who.User, approvalticket.StatusREJECTED, reason, action, notification.TypeREQUEST_REJECTED, title, body)
+		if err := s.close(ctx, tx, t, who.User, approvalticket.StatusREJECTED, reason, action, notification.TypeREQUEST_REJECTED, title, body); err != nil {
+			return err
+		}
+		return tellOwners(ctx, tx.Ent, t.SystemID, skipList(t.RequesterID, &who.User.ID), notify.Message{Type: notification.TypeREQUEST_REJECTED,
+			Title: title, Body: fmt.Sprintf("%s rejected %s request for %s: %s", who.User.Username, whose(t.RequesterName), t.TargetName, reason),
+			Link: "/requests/" + t.ID.String(), TicketID: &t.ID})
 	})
 }
 

@@ -45,6 +45,18 @@ func (h *Handler) home(c echo.Context) error {
 			Count: counts.TemplateNames, Detail: fmt.Sprintf("%d active", counts.ActiveVersions),
 			Description: "OS images with cloud-init, versioned from draft to archived."})
 	}
+	if p.IsPlatformAdmin() && h.Access != nil {
+		users, err := h.Access.CountUsers(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		m.Cards = append(m.Cards, adminview.Card{Key: "users", Title: "Users", Href: usersPath,
+			Count: users.All, Detail: fmt.Sprintf("%d disabled", users.Disabled),
+			Description: "Who may sign in, their roles, sessions and local accounts."})
+		m.Cards = append(m.Cards, adminview.Card{Key: "roles", Title: "Roles", Href: rolesPath,
+			Count: users.CustomRoles, Detail: "custom roles",
+			Description: "Built-in roles and custom ones composed from the permissions."})
+	}
 	if p.IsPlatformAdmin() {
 		card, err := h.consolesCard(c)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"kv-shepherd.io/shepherd/internal/access"
 	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/authz"
 	"kv-shepherd.io/shepherd/internal/catalog"
@@ -34,6 +35,8 @@ type Handler struct {
 	Policies *policy.Service
 	// Limits are the request and batch limits (the Rate limits tab).
 	Limits *ratelimit.Limiter
+	// Access administers users, role bindings and custom roles (platform admins).
+	Access *access.Service
 }
 
 // Register adds the area's routes. Every route checks its permission here, and the use
@@ -91,6 +94,26 @@ func (h *Handler) Register(r *page.Router) {
 		r.App(http.MethodPost, rateLimitsPath+"/users/:id/delete", h.removeUserLimits, limits)
 	}
 
+	if h.Access != nil {
+		people := page.RequirePermission(authz.PlatformAdmin, "Users and roles are managed by platform administrators.")
+		r.App(http.MethodGet, usersPath, h.users, people)
+		r.App(http.MethodGet, usersPath+"/new", h.newUser, people)
+		r.App(http.MethodPost, usersPath, h.createUser, people)
+		r.App(http.MethodGet, usersPath+"/:id", h.userPage, people)
+		r.App(http.MethodPost, usersPath+"/:id/disable", h.setDisabled(true), people)
+		r.App(http.MethodPost, usersPath+"/:id/enable", h.setDisabled(false), people)
+		r.App(http.MethodPost, usersPath+"/:id/sessions/revoke", h.signOutEverywhere, people)
+		r.App(http.MethodPost, usersPath+"/:id/reset-password", h.resetPassword, people)
+		r.App(http.MethodPost, usersPath+"/:id/bindings", h.grantRole, people)
+		r.App(http.MethodPost, usersPath+"/:id/bindings/:binding/revoke", h.revokeBinding, people)
+		r.App(http.MethodGet, rolesPath, h.roles, people)
+		r.App(http.MethodGet, rolesPath+"/new", h.newRole, people)
+		r.App(http.MethodPost, rolesPath, h.saveRole(true), people)
+		r.App(http.MethodGet, rolesPath+"/:id/edit", h.editRole, people)
+		r.App(http.MethodPost, rolesPath+"/:id", h.saveRole(false), people)
+		r.App(http.MethodPost, rolesPath+"/:id/delete", h.deleteRole, people)
+	}
+
 	policies := page.RequirePermission(authz.PlatformAdmin, "Auto-approval policies are managed by platform administrators.")
 	r.App(http.MethodGet, policiesPath, h.policies, policies)
 	r.App(http.MethodGet, policiesPath+"/new", h.newPolicy, policies)
@@ -146,6 +169,10 @@ func (h *Handler) nav(c echo.Context, active string) adminview.Nav {
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "templates", Label: "Templates", Href: "/admin/templates"})
 	}
 	if p.IsPlatformAdmin() {
+		if h.Access != nil {
+			n.Tabs = append(n.Tabs, adminview.Tab{Key: "users", Label: "Users", Href: usersPath})
+			n.Tabs = append(n.Tabs, adminview.Tab{Key: "roles", Label: "Roles", Href: rolesPath})
+		}
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "consoles", Label: "Consoles", Href: consolesPath})
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "throttle", Label: "Sign-in throttle", Href: throttlePath})
 		n.Tabs = append(n.Tabs, adminview.Tab{Key: "policies", Label: "Auto-approval", Href: policiesPath})

@@ -31,7 +31,12 @@ func (k *Kit) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(stateKey, st)
 		if expired, _ := sess.Values[auth.KeyExpired].(bool); expired {
 			delete(sess.Values, auth.KeyExpired)
-			st.flashes = append(st.flashes, "info|Your session has ended. Please sign in again.")
+			if disabled, _ := sess.Values[auth.KeyDisabled].(bool); disabled {
+				delete(sess.Values, auth.KeyDisabled)
+				st.flashes = append(st.flashes, "error|"+auth.DisabledMessage)
+			} else {
+				st.flashes = append(st.flashes, "info|Your session has ended. Please sign in again.")
+			}
 		}
 		tok, _ := sess.Values[auth.KeyCSRF].(string)
 		if tok == "" {

@@ -71,6 +71,10 @@ func (h *Handler) loginLocal(c echo.Context) error {
 		m.Error = te.Message()
 		return page.Render(c, http.StatusTooManyRequests, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
 	}
+	if errors.Is(err, auth.ErrAccountDisabled) {
+		m.Error = auth.DisabledMessage
+		return page.Render(c, http.StatusForbidden, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
+	}
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		m.Error = "The username or password is not correct."
 		return page.Render(c, http.StatusUnauthorized, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
