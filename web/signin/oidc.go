@@ -99,7 +99,7 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 	u, err := h.Auth.LoginOIDC(ctx, id)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		m := h.loginModel(c)
-		m.Error = "Your account is disabled. Contact a platform administrator."
+		m.Error = auth.DisabledMessage
 		return page.Render(c, http.StatusForbidden, views.LoginPage(h.Kit.BareLayout(c, "Sign in"), m))
 	}
 	if err != nil {
