@@ -100,7 +100,9 @@ func openVM(t *testing.T, ctx context.Context, env *apptest.Env, name string) {
 func TestVMLifecycleInTheBrowser(t *testing.T) {
 	// Slow simulated clusters, so the page is seen in flight before it settles.
 	env := apptest.Start(t, func(c *config.Config) { c.SimStepDelay = 2 * time.Second })
-	ctx := browser(t)
+	// Five sign-ins and two-second cluster steps: ~35 s alone, three minutes and more
+	// while make test runs every package at once on two cores.
+	ctx := browserFor(t, 6*time.Minute)
 	db := env.App.Store.Ent
 	bg := context.Background()
 
