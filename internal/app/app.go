@@ -36,6 +36,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/console"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/devoidc"
+	"kv-shepherd.io/shepherd/internal/idp"
 	"kv-shepherd.io/shepherd/internal/governance"
 	"kv-shepherd.io/shepherd/internal/jobs"
 	"kv-shepherd.io/shepherd/internal/jobs/auditretention"
@@ -197,6 +198,24 @@ func (a *App) wire(ctx context.Context) error {
 	box, err := secrets.NewBox(keys.Encryption)
 	if err != nil {
 		return fmt.Errorf("encryption key: %w", err)
+	}
+	// Identity providers added in the portal are read from the database at each sign-in.
+	deps.IdP = &idp.Service{
+		Store:       a.Store,
+		Box:         box,
+		RedirectURL: cfg.BaseURL + web.OIDCCallbackPath,
+		DevMode:     cfg.DevMode,
+		Logger:      logger.With("component", "idp"),
+	}
+	if a.OIDC != nil {
+		deps.IdP.Static = &idp.Static{
+			OIDC:        a.OIDC,
+			Label:       cfg.OIDCProviderName,
+			Issuer:      cfg.OIDCIssuer,
+			ClientID:    cfg.OIDCClientID,
+			Scopes:      strings.Fields(cfg.OIDCScopes),
+			GroupsClaim: a.OIDC.GroupsClaim(),
+		}
 	}
 	if cfg.DevMode && cfg.DevKubeconfig != "" {
 		kubeconfig, err := os.ReadFile(cfg.DevKubeconfig)
