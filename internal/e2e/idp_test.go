@@ -86,11 +86,13 @@ func TestIdentityProviderAddedInThePortal(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="providers"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="add-provider"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="provider-form"]`)),
-		chromedp.SendKeys(`#f-key`, "acme"),
-		chromedp.SendKeys(`#f-label`, "Acme SSO"),
-		chromedp.SendKeys(`#f-issuer`, issuer),
-		chromedp.SendKeys(`#f-client_id`, "shepherd-acme"),
-		chromedp.SendKeys(`#f-client_secret`, "acme-secret-value"),
+		chromedp.SendKeys(chromedp.CSS(`#f-key`), "acme"),
+		chromedp.SendKeys(chromedp.CSS(`#f-label`), "Acme SSO"),
+		chromedp.SendKeys(chromedp.CSS(`#f-issuer`), issuer),
+		chromedp.SendKeys(chromedp.CSS(`#f-client_id`), "shepherd-acme"),
+		chromedp.SendKeys(chromedp.CSS(`#f-client_secret`), "acme-secret-value"),
+		// This provider, like Keycloak with a groups client scope, sends groups only when asked.
+		chromedp.SetValue(chromedp.CSS(`#f-scopes`), "profile email groups"),
 		chromedp.Click(chromedp.CSS(`[data-testid="test-discovery"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="discovery-ok"]`)),
 	)
@@ -152,7 +154,7 @@ func TestIdentityProviderAddedInThePortal(t *testing.T) {
 		t.Fatalf("groups seen: %q", seen)
 	}
 	err = chromedp.Do(ctx,
-		chromedp.SendKeys(`#f-group`, "acme-approvers"),
+		chromedp.SendKeys(chromedp.CSS(`#f-group`), "acme-approvers"),
 		selectByText(`#f-role`, "Approver"),
 		chromedp.Click(chromedp.CSS(`[data-testid="add-mapping"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mappings"] tr[data-row="acme-approvers"]`)),
