@@ -205,3 +205,28 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// The Identity providers pages on a 390×844 screen: nothing scrolls sideways, the rows'
+// names and the grid's first row are in reach.
+func TestIdentityProvidersOnAPhone(t *testing.T) {
+	env := apptest.Start(t)
+	ctx := browser(t)
+	signIn(t, ctx, env, "carol")
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct{ name, path, sel string }{
+		{"idp-list", "/admin/identity-providers", `table[data-testid="providers"] tr[data-row="default"] td:first-child a`},
+		{"idp-default", "/admin/identity-providers/default", `table[data-testid="mappings"] tr[data-row] input[name="group"]`},
+		{"idp-new", "/admin/identity-providers/new", `[data-testid="test-discovery"]`},
+	} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+p.path), chromedp.WaitVisible(chromedp.CSS(p.sel))); err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		screenshot(t, ctx, "phone-"+p.name)
+		fitsPhoneScreen(t, ctx, p.name)
+		if msg := inView(t, ctx, p.sel); msg != "" {
+			t.Errorf("%s: %s %s", p.name, p.sel, msg)
+		}
+	}
+}
