@@ -217,6 +217,7 @@ func (a *App) wire(ctx context.Context) error {
 			GroupsClaim: a.OIDC.GroupsClaim(),
 		}
 	}
+	deps.IdentityProviders = deps.IdP.Statuses
 	if cfg.DevMode && cfg.DevKubeconfig != "" {
 		kubeconfig, err := os.ReadFile(cfg.DevKubeconfig)
 		if err != nil {

@@ -583,6 +583,9 @@ func (s *Service) Delete(ctx context.Context, a Actor, key string) (*ent.Identit
 			return err
 		}
 		out = cur
+		s.mu.Lock()
+		delete(s.rps, cur.Key)
+		s.mu.Unlock()
 		d := map[string]any{"before": providerDetails(cur), "mappings_deleted": mappings}
 		return audit.Write(ctx, tx.Ent, a.entry("idp.delete", "identity_provider", cur.Key, cur.Label, d))
 	})
@@ -597,4 +600,26 @@ func (s *Service) TestDiscovery(ctx context.Context, a Actor, issuer string) (Di
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	return Discover(ctx, s.client(), strings.TrimSpace(issuer), s.DevMode), nil
+}
+
+// Statuses are the providers' latest states as this replica saw them, for
+// /health/ready: the one from settings, then the portal's providers used since start.
+func (s *Service) Statuses() []auth.ProviderStatus {
+	var out []auth.ProviderStatus
+	if s.Static != nil && s.Static.OIDC != nil {
+		out = append(out, s.Static.OIDC.Status())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.rps))
+	for k := range s.rps {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if st := s.rps[k].rp.Status(); st.State != "unchecked" {
+			out = append(out, st)
+		}
+	}
+	return out
 }
