@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/identityprovider"
+	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/idpseengroup"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/internal/apptest"
@@ -138,5 +140,49 @@ func TestPortalProviderSignInIsKeptApart(t *testing.T) {
 	}
 	if n := db.AuditLog.Query().Where(auditlog.ActionIn("idp.configure", "idp.update")).CountX(ctx); n != 2 {
 		t.Fatalf("provider changes audited: %d", n)
+	}
+}
+
+// Two admins edit the same mapping: the second save, made from the page as it was, is
+// refused in words and nothing of it is saved; a mapping to a deleted role shows broken.
+func TestMappingGridStaleEditAndBrokenRole(t *testing.T) {
+	env := apptest.Start(t)
+	ctx := context.Background()
+	db := env.App.Store.Ent
+	admin := env.Client(t)
+	env.LoginOIDC(t, admin, "demo-carol")
+	m := db.IdPGroupMapping.Query().Where(idpgroupmapping.Provider("default"), idpgroupmapping.GroupName("shepherd-approvers")).OnlyX(ctx)
+	_, page, _ := env.Get(t, admin, "/admin/identity-providers/default")
+	csrf := apptest.CSRF(t, page)
+	edit := func(group string) (int, string) {
+		status, body, _ := env.PostForm(t, admin, "/admin/identity-providers/default/mappings/"+m.ID.String(), url.Values{
+			"csrf_token":   {csrf},
+			"version":      {strconv.Itoa(m.Version)},
+			"group":        {group},
+			"role":         {m.RoleID.String()},
+			"environments": {"test"},
+		})
+		return status, body
+	}
+	if status, body := edit("shepherd-approvers"); status != http.StatusSeeOther {
+		t.Fatalf("first edit: %d %.1500s", status, body)
+	}
+	status, body := edit("renamed-by-the-second-admin")
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "Someone else changed this mapping") || !strings.Contains(body, `class="error-summary"`) {
+		t.Fatalf("second edit: %d %.3000s", status, body)
+	}
+	if got := db.IdPGroupMapping.GetX(ctx, m.ID); got.GroupName != "shepherd-approvers" {
+		t.Fatalf("the refused edit was saved: %+v", got)
+	}
+	// A mapping to a role that no longer exists.
+	gone := db.Role.Create().SetName("Retired").SaveX(ctx)
+	db.IdPGroupMapping.Create().SetProvider("default").SetGroupName("old-team").SetRoleID(gone.ID).ExecX(ctx)
+	db.Role.DeleteOne(gone).ExecX(ctx)
+	_, page, _ = env.Get(t, admin, "/admin/identity-providers/default")
+	if !strings.Contains(page, "Broken: its role no longer exists") {
+		t.Fatalf("broken mapping not shown:\n%.4000s", page)
+	}
+	if n := db.AuditLog.Query().Where(auditlog.Action("idp.mapping_update")).CountX(ctx); n != 1 {
+		t.Fatalf("mapping updates audited: %d", n)
 	}
 }
