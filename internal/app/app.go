@@ -67,15 +67,17 @@ const DevIssuerPath = "/dev/oidc"
 
 // App is a fully wired Shepherd process.
 type App struct {
-	Config     *config.Config
-	Logger     *slog.Logger
-	Pool       *pgxpool.Pool
-	Store      *db.Store
-	River      *river.Client[pgx.Tx]
-	Liveness   *liveness.Monitor // heartbeat; hands back the jobs of dead processes
-	Echo       *echo.Echo
-	DevIssuer  *devoidc.Issuer
-	OIDC       *auth.OIDC // the OIDC provider, nil when none is configured
+	Config    *config.Config
+	Logger    *slog.Logger
+	Pool      *pgxpool.Pool
+	Store     *db.Store
+	River     *river.Client[pgx.Tx]
+	Liveness  *liveness.Monitor // heartbeat; hands back the jobs of dead processes
+	Echo      *echo.Echo
+	DevIssuer *devoidc.Issuer
+	OIDC      *auth.OIDC // the OIDC provider, nil when none is configured
+	// IdP runs the identity providers added in the portal.
+	IdP        *idp.Service
 	Sessions   *auth.SessionStore
 	Clusters   *clusters.Registry
 	Executor   *provisioning.Executor
@@ -218,6 +220,7 @@ func (a *App) wire(ctx context.Context) error {
 		}
 	}
 	deps.IdentityProviders = deps.IdP.Statuses
+	a.IdP = deps.IdP
 	if cfg.DevMode && cfg.DevKubeconfig != "" {
 		kubeconfig, err := os.ReadFile(cfg.DevKubeconfig)
 		if err != nil {
@@ -487,6 +490,15 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		// its IdP is reachable; the log and /health/ready say why sign-in cannot work yet.
 		run.Go("oidc discovery", func(ctx context.Context) error {
 			a.OIDC.Watch(ctx, 5*time.Second, 5*time.Minute)
+			return nil
+		})
+	}
+	if a.IdP != nil {
+		// The portal's providers are checked once at start-up (their state shows on the
+		// Identity providers page and in /health/ready); sign-ins read them from the
+		// database, so later changes need no restart.
+		run.Go("identity provider check", func(ctx context.Context) error {
+			a.IdP.CheckAll(ctx)
 			return nil
 		})
 	}

@@ -270,3 +270,27 @@ func TestMappingsVersionsBrokenRolesAndReevaluation(t *testing.T) {
 	}
 	var _ *ent.IdPGroupMapping = m
 }
+
+// At start-up every enabled portal provider is checked once; its state then shows in
+// the readiness body.
+func TestCheckAllAtStartUp(t *testing.T) {
+	ctx, _, svc, a := setup(t)
+	var srvURL string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": srvURL, "authorization_endpoint": srvURL + "/auth",
+			"token_endpoint": srvURL + "/token", "jwks_uri": srvURL + "/jwks"})
+	}))
+	defer srv.Close()
+	srvURL = srv.URL
+	if _, err := svc.Create(ctx, a, idp.Input{Key: "acme", Label: "Acme", Issuer: srv.URL, ClientID: "c", ClientSecret: "s", GroupsClaim: "groups"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.Statuses()) != 0 {
+		t.Fatal("a provider nobody used has a state")
+	}
+	svc.CheckAll(ctx)
+	st := svc.Statuses()
+	if len(st) != 1 || st[0].Name != "acme" || st[0].State != "ok" {
+		t.Fatalf("states after the start-up check: %+v", st)
+	}
+}

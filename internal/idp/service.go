@@ -623,3 +623,34 @@ func (s *Service) Statuses() []auth.ProviderStatus {
 	}
 	return out
 }
+
+// CheckAll fetches the discovery document of every enabled portal provider once (at
+// start-up), so their state is known before the first sign-in; failures are logged with
+// the provider's name.
+func (s *Service) CheckAll(ctx context.Context) {
+	rows, err := s.Store.Ent.IdentityProvider.Query().Where(identityprovider.Enabled(true)).All(ctx)
+	if err != nil {
+		if ctx.Err() == nil && s.Logger != nil {
+			s.Logger.Error("identity providers not checked", "err", err)
+		}
+		return
+	}
+	for _, r := range rows {
+		rp, err := s.rp(r)
+		if err != nil {
+			if s.Logger != nil {
+				s.Logger.Error("identity provider unusable", "provider", r.Key, "err", err)
+			}
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err = rp.Discover(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && s.Logger != nil {
+			s.Logger.Error("identity provider discovery failed; sign-in through it fails until it answers", "provider", r.Key, "issuer", r.Issuer, "err", err)
+		}
+	}
+}
