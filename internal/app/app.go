@@ -67,17 +67,15 @@ const DevIssuerPath = "/dev/oidc"
 
 // App is a fully wired Shepherd process.
 type App struct {
-	Config    *config.Config
-	Logger    *slog.Logger
-	Pool      *pgxpool.Pool
-	Store     *db.Store
-	River     *river.Client[pgx.Tx]
-	Liveness  *liveness.Monitor // heartbeat; hands back the jobs of dead processes
-	Echo      *echo.Echo
-	DevIssuer *devoidc.Issuer
-	OIDC      *auth.OIDC // the OIDC provider, nil when none is configured
-	// IdP runs the identity providers added in the portal.
-	IdP        *idp.Service
+	Config     *config.Config
+	Logger     *slog.Logger
+	Pool       *pgxpool.Pool
+	Store      *db.Store
+	River      *river.Client[pgx.Tx]
+	Liveness   *liveness.Monitor // heartbeat; hands back the jobs of dead processes
+	Echo       *echo.Echo
+	DevIssuer  *devoidc.Issuer
+	OIDC       *auth.OIDC // the OIDC provider, nil when none is configured
 	Sessions   *auth.SessionStore
 	Clusters   *clusters.Registry
 	Executor   *provisioning.Executor
@@ -87,6 +85,7 @@ type App struct {
 	ConsoleHub    *console.Hub
 	Live          *live.Hub // fans committed changes out to open pages
 	Limits        *ratelimit.Limiter
+	IdP           *idp.Service   // the identity providers added in the portal
 	liveListener  *live.Listener // feeds Live
 	jobsUI        *riverui.Handler
 	metrics       *prometheus.Registry
