@@ -29,7 +29,10 @@ import (
 	"kv-shepherd.io/shepherd/ent/consolesession"
 	"kv-shepherd.io/shepherd/ent/consoleticket"
 	"kv-shepherd.io/shepherd/ent/domainevent"
+	"kv-shepherd.io/shepherd/ent/identityprovider"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
+	"kv-shepherd.io/shepherd/ent/idpseengroup"
+	"kv-shepherd.io/shepherd/ent/idpusergroups"
 	"kv-shepherd.io/shepherd/ent/instancesize"
 	"kv-shepherd.io/shepherd/ent/loginthrottle"
 	"kv-shepherd.io/shepherd/ent/namespace"
@@ -87,6 +90,12 @@ type Client struct {
 	DomainEvent *DomainEventClient
 	// IdPGroupMapping is the client for interacting with the IdPGroupMapping builders.
 	IdPGroupMapping *IdPGroupMappingClient
+	// IdPSeenGroup is the client for interacting with the IdPSeenGroup builders.
+	IdPSeenGroup *IdPSeenGroupClient
+	// IdPUserGroups is the client for interacting with the IdPUserGroups builders.
+	IdPUserGroups *IdPUserGroupsClient
+	// IdentityProvider is the client for interacting with the IdentityProvider builders.
+	IdentityProvider *IdentityProviderClient
 	// InstanceSize is the client for interacting with the InstanceSize builders.
 	InstanceSize *InstanceSizeClient
 	// LoginThrottle is the client for interacting with the LoginThrottle builders.
@@ -152,6 +161,9 @@ func (c *Client) init() {
 	c.ConsoleTicket = NewConsoleTicketClient(c.config)
 	c.DomainEvent = NewDomainEventClient(c.config)
 	c.IdPGroupMapping = NewIdPGroupMappingClient(c.config)
+	c.IdPSeenGroup = NewIdPSeenGroupClient(c.config)
+	c.IdPUserGroups = NewIdPUserGroupsClient(c.config)
+	c.IdentityProvider = NewIdentityProviderClient(c.config)
 	c.InstanceSize = NewInstanceSizeClient(c.config)
 	c.LoginThrottle = NewLoginThrottleClient(c.config)
 	c.Namespace = NewNamespaceClient(c.config)
@@ -278,6 +290,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ConsoleTicket:      NewConsoleTicketClient(cfg),
 		DomainEvent:        NewDomainEventClient(cfg),
 		IdPGroupMapping:    NewIdPGroupMappingClient(cfg),
+		IdPSeenGroup:       NewIdPSeenGroupClient(cfg),
+		IdPUserGroups:      NewIdPUserGroupsClient(cfg),
+		IdentityProvider:   NewIdentityProviderClient(cfg),
 		InstanceSize:       NewInstanceSizeClient(cfg),
 		LoginThrottle:      NewLoginThrottleClient(cfg),
 		Namespace:          NewNamespaceClient(cfg),
@@ -331,6 +346,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ConsoleTicket:      NewConsoleTicketClient(cfg),
 		DomainEvent:        NewDomainEventClient(cfg),
 		IdPGroupMapping:    NewIdPGroupMappingClient(cfg),
+		IdPSeenGroup:       NewIdPSeenGroupClient(cfg),
+		IdPUserGroups:      NewIdPUserGroupsClient(cfg),
+		IdentityProvider:   NewIdentityProviderClient(cfg),
 		InstanceSize:       NewInstanceSizeClient(cfg),
 		LoginThrottle:      NewLoginThrottleClient(cfg),
 		Namespace:          NewNamespaceClient(cfg),
@@ -383,7 +401,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.ApprovalTicket, c.AuditArchive, c.AuditLog, c.AuditWebhookCursor,
 		c.AutoApprovalPolicy, c.AutoApprovalSwitch, c.Cluster, c.ClusterHealthCheck,
 		c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket,
-		c.DomainEvent, c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
+		c.DomainEvent, c.IdPGroupMapping, c.IdPSeenGroup, c.IdPUserGroups,
+		c.IdentityProvider, c.InstanceSize, c.LoginThrottle, c.Namespace,
 		c.Notification, c.PendingAdoption, c.Permission, c.RateLimitCounter,
 		c.RateLimitUserLimit, c.Role, c.RoleBinding, c.Service, c.Session, c.System,
 		c.SystemMember, c.SystemSecret, c.Template, c.TicketBatch, c.User, c.VM,
@@ -400,7 +419,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.ApprovalTicket, c.AuditArchive, c.AuditLog, c.AuditWebhookCursor,
 		c.AutoApprovalPolicy, c.AutoApprovalSwitch, c.Cluster, c.ClusterHealthCheck,
 		c.ClusterWatchLease, c.ConsoleGrant, c.ConsoleSession, c.ConsoleTicket,
-		c.DomainEvent, c.IdPGroupMapping, c.InstanceSize, c.LoginThrottle, c.Namespace,
+		c.DomainEvent, c.IdPGroupMapping, c.IdPSeenGroup, c.IdPUserGroups,
+		c.IdentityProvider, c.InstanceSize, c.LoginThrottle, c.Namespace,
 		c.Notification, c.PendingAdoption, c.Permission, c.RateLimitCounter,
 		c.RateLimitUserLimit, c.Role, c.RoleBinding, c.Service, c.Session, c.System,
 		c.SystemMember, c.SystemSecret, c.Template, c.TicketBatch, c.User, c.VM,
@@ -441,6 +461,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DomainEvent.mutate(ctx, m)
 	case *IdPGroupMappingMutation:
 		return c.IdPGroupMapping.mutate(ctx, m)
+	case *IdPSeenGroupMutation:
+		return c.IdPSeenGroup.mutate(ctx, m)
+	case *IdPUserGroupsMutation:
+		return c.IdPUserGroups.mutate(ctx, m)
+	case *IdentityProviderMutation:
+		return c.IdentityProvider.mutate(ctx, m)
 	case *InstanceSizeMutation:
 		return c.InstanceSize.mutate(ctx, m)
 	case *LoginThrottleMutation:
@@ -2361,6 +2387,405 @@ func (c *IdPGroupMappingClient) mutate(ctx context.Context, m *IdPGroupMappingMu
 		return (&IdPGroupMappingDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown IdPGroupMapping mutation op: %q", m.Op())
+	}
+}
+
+// IdPSeenGroupClient is a client for the IdPSeenGroup schema.
+type IdPSeenGroupClient struct {
+	config
+}
+
+// NewIdPSeenGroupClient returns a client for the IdPSeenGroup from the given config.
+func NewIdPSeenGroupClient(c config) *IdPSeenGroupClient {
+	return &IdPSeenGroupClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `idpseengroup.Hooks(f(g(h())))`.
+func (c *IdPSeenGroupClient) Use(hooks ...Hook) {
+	c.hooks.IdPSeenGroup = append(c.hooks.IdPSeenGroup, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `idpseengroup.Intercept(f(g(h())))`.
+func (c *IdPSeenGroupClient) Intercept(interceptors ...Interceptor) {
+	c.inters.IdPSeenGroup = append(c.inters.IdPSeenGroup, interceptors...)
+}
+
+// Create returns a builder for creating a IdPSeenGroup entity.
+func (c *IdPSeenGroupClient) Create() *IdPSeenGroupCreate {
+	mutation := newIdPSeenGroupMutation(c.config, OpCreate)
+	return &IdPSeenGroupCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of IdPSeenGroup entities.
+func (c *IdPSeenGroupClient) CreateBulk(builders ...*IdPSeenGroupCreate) *IdPSeenGroupCreateBulk {
+	return &IdPSeenGroupCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *IdPSeenGroupClient) MapCreateBulk(slice any, setFunc func(*IdPSeenGroupCreate, int)) *IdPSeenGroupCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &IdPSeenGroupCreateBulk{err: fmt.Errorf("calling to IdPSeenGroupClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*IdPSeenGroupCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &IdPSeenGroupCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for IdPSeenGroup.
+func (c *IdPSeenGroupClient) Update() *IdPSeenGroupUpdate {
+	mutation := newIdPSeenGroupMutation(c.config, OpUpdate)
+	return &IdPSeenGroupUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *IdPSeenGroupClient) UpdateOne(_m *IdPSeenGroup) *IdPSeenGroupUpdateOne {
+	mutation := newIdPSeenGroupMutation(c.config, OpUpdateOne, withIdPSeenGroup(_m))
+	return &IdPSeenGroupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *IdPSeenGroupClient) UpdateOneID(id uuid.UUID) *IdPSeenGroupUpdateOne {
+	mutation := newIdPSeenGroupMutation(c.config, OpUpdateOne, withIdPSeenGroupID(id))
+	return &IdPSeenGroupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for IdPSeenGroup.
+func (c *IdPSeenGroupClient) Delete() *IdPSeenGroupDelete {
+	mutation := newIdPSeenGroupMutation(c.config, OpDelete)
+	return &IdPSeenGroupDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *IdPSeenGroupClient) DeleteOne(_m *IdPSeenGroup) *IdPSeenGroupDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *IdPSeenGroupClient) DeleteOneID(id uuid.UUID) *IdPSeenGroupDeleteOne {
+	builder := c.Delete().Where(idpseengroup.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &IdPSeenGroupDeleteOne{builder}
+}
+
+// Query returns a query builder for IdPSeenGroup.
+func (c *IdPSeenGroupClient) Query() *IdPSeenGroupQuery {
+	return &IdPSeenGroupQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeIdPSeenGroup},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a IdPSeenGroup entity by its id.
+func (c *IdPSeenGroupClient) Get(ctx context.Context, id uuid.UUID) (*IdPSeenGroup, error) {
+	return c.Query().Where(idpseengroup.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *IdPSeenGroupClient) GetX(ctx context.Context, id uuid.UUID) *IdPSeenGroup {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *IdPSeenGroupClient) Hooks() []Hook {
+	return c.hooks.IdPSeenGroup
+}
+
+// Interceptors returns the client interceptors.
+func (c *IdPSeenGroupClient) Interceptors() []Interceptor {
+	return c.inters.IdPSeenGroup
+}
+
+func (c *IdPSeenGroupClient) mutate(ctx context.Context, m *IdPSeenGroupMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&IdPSeenGroupCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&IdPSeenGroupUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&IdPSeenGroupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&IdPSeenGroupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown IdPSeenGroup mutation op: %q", m.Op())
+	}
+}
+
+// IdPUserGroupsClient is a client for the IdPUserGroups schema.
+type IdPUserGroupsClient struct {
+	config
+}
+
+// NewIdPUserGroupsClient returns a client for the IdPUserGroups from the given config.
+func NewIdPUserGroupsClient(c config) *IdPUserGroupsClient {
+	return &IdPUserGroupsClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `idpusergroups.Hooks(f(g(h())))`.
+func (c *IdPUserGroupsClient) Use(hooks ...Hook) {
+	c.hooks.IdPUserGroups = append(c.hooks.IdPUserGroups, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `idpusergroups.Intercept(f(g(h())))`.
+func (c *IdPUserGroupsClient) Intercept(interceptors ...Interceptor) {
+	c.inters.IdPUserGroups = append(c.inters.IdPUserGroups, interceptors...)
+}
+
+// Create returns a builder for creating a IdPUserGroups entity.
+func (c *IdPUserGroupsClient) Create() *IdPUserGroupsCreate {
+	mutation := newIdPUserGroupsMutation(c.config, OpCreate)
+	return &IdPUserGroupsCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of IdPUserGroups entities.
+func (c *IdPUserGroupsClient) CreateBulk(builders ...*IdPUserGroupsCreate) *IdPUserGroupsCreateBulk {
+	return &IdPUserGroupsCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *IdPUserGroupsClient) MapCreateBulk(slice any, setFunc func(*IdPUserGroupsCreate, int)) *IdPUserGroupsCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &IdPUserGroupsCreateBulk{err: fmt.Errorf("calling to IdPUserGroupsClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*IdPUserGroupsCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &IdPUserGroupsCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for IdPUserGroups.
+func (c *IdPUserGroupsClient) Update() *IdPUserGroupsUpdate {
+	mutation := newIdPUserGroupsMutation(c.config, OpUpdate)
+	return &IdPUserGroupsUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *IdPUserGroupsClient) UpdateOne(_m *IdPUserGroups) *IdPUserGroupsUpdateOne {
+	mutation := newIdPUserGroupsMutation(c.config, OpUpdateOne, withIdPUserGroups(_m))
+	return &IdPUserGroupsUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *IdPUserGroupsClient) UpdateOneID(id uuid.UUID) *IdPUserGroupsUpdateOne {
+	mutation := newIdPUserGroupsMutation(c.config, OpUpdateOne, withIdPUserGroupsID(id))
+	return &IdPUserGroupsUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for IdPUserGroups.
+func (c *IdPUserGroupsClient) Delete() *IdPUserGroupsDelete {
+	mutation := newIdPUserGroupsMutation(c.config, OpDelete)
+	return &IdPUserGroupsDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *IdPUserGroupsClient) DeleteOne(_m *IdPUserGroups) *IdPUserGroupsDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *IdPUserGroupsClient) DeleteOneID(id uuid.UUID) *IdPUserGroupsDeleteOne {
+	builder := c.Delete().Where(idpusergroups.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &IdPUserGroupsDeleteOne{builder}
+}
+
+// Query returns a query builder for IdPUserGroups.
+func (c *IdPUserGroupsClient) Query() *IdPUserGroupsQuery {
+	return &IdPUserGroupsQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeIdPUserGroups},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a IdPUserGroups entity by its id.
+func (c *IdPUserGroupsClient) Get(ctx context.Context, id uuid.UUID) (*IdPUserGroups, error) {
+	return c.Query().Where(idpusergroups.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *IdPUserGroupsClient) GetX(ctx context.Context, id uuid.UUID) *IdPUserGroups {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *IdPUserGroupsClient) Hooks() []Hook {
+	return c.hooks.IdPUserGroups
+}
+
+// Interceptors returns the client interceptors.
+func (c *IdPUserGroupsClient) Interceptors() []Interceptor {
+	return c.inters.IdPUserGroups
+}
+
+func (c *IdPUserGroupsClient) mutate(ctx context.Context, m *IdPUserGroupsMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&IdPUserGroupsCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&IdPUserGroupsUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&IdPUserGroupsUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&IdPUserGroupsDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown IdPUserGroups mutation op: %q", m.Op())
+	}
+}
+
+// IdentityProviderClient is a client for the IdentityProvider schema.
+type IdentityProviderClient struct {
+	config
+}
+
+// NewIdentityProviderClient returns a client for the IdentityProvider from the given config.
+func NewIdentityProviderClient(c config) *IdentityProviderClient {
+	return &IdentityProviderClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `identityprovider.Hooks(f(g(h())))`.
+func (c *IdentityProviderClient) Use(hooks ...Hook) {
+	c.hooks.IdentityProvider = append(c.hooks.IdentityProvider, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `identityprovider.Intercept(f(g(h())))`.
+func (c *IdentityProviderClient) Intercept(interceptors ...Interceptor) {
+	c.inters.IdentityProvider = append(c.inters.IdentityProvider, interceptors...)
+}
+
+// Create returns a builder for creating a IdentityProvider entity.
+func (c *IdentityProviderClient) Create() *IdentityProviderCreate {
+	mutation := newIdentityProviderMutation(c.config, OpCreate)
+	return &IdentityProviderCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of IdentityProvider entities.
+func (c *IdentityProviderClient) CreateBulk(builders ...*IdentityProviderCreate) *IdentityProviderCreateBulk {
+	return &IdentityProviderCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *IdentityProviderClient) MapCreateBulk(slice any, setFunc func(*IdentityProviderCreate, int)) *IdentityProviderCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &IdentityProviderCreateBulk{err: fmt.Errorf("calling to IdentityProviderClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*IdentityProviderCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &IdentityProviderCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for IdentityProvider.
+func (c *IdentityProviderClient) Update() *IdentityProviderUpdate {
+	mutation := newIdentityProviderMutation(c.config, OpUpdate)
+	return &IdentityProviderUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *IdentityProviderClient) UpdateOne(_m *IdentityProvider) *IdentityProviderUpdateOne {
+	mutation := newIdentityProviderMutation(c.config, OpUpdateOne, withIdentityProvider(_m))
+	return &IdentityProviderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *IdentityProviderClient) UpdateOneID(id uuid.UUID) *IdentityProviderUpdateOne {
+	mutation := newIdentityProviderMutation(c.config, OpUpdateOne, withIdentityProviderID(id))
+	return &IdentityProviderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for IdentityProvider.
+func (c *IdentityProviderClient) Delete() *IdentityProviderDelete {
+	mutation := newIdentityProviderMutation(c.config, OpDelete)
+	return &IdentityProviderDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *IdentityProviderClient) DeleteOne(_m *IdentityProvider) *IdentityProviderDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *IdentityProviderClient) DeleteOneID(id uuid.UUID) *IdentityProviderDeleteOne {
+	builder := c.Delete().Where(identityprovider.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &IdentityProviderDeleteOne{builder}
+}
+
+// Query returns a query builder for IdentityProvider.
+func (c *IdentityProviderClient) Query() *IdentityProviderQuery {
+	return &IdentityProviderQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeIdentityProvider},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a IdentityProvider entity by its id.
+func (c *IdentityProviderClient) Get(ctx context.Context, id uuid.UUID) (*IdentityProvider, error) {
+	return c.Query().Where(identityprovider.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *IdentityProviderClient) GetX(ctx context.Context, id uuid.UUID) *IdentityProvider {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *IdentityProviderClient) Hooks() []Hook {
+	return c.hooks.IdentityProvider
+}
+
+// Interceptors returns the client interceptors.
+func (c *IdentityProviderClient) Interceptors() []Interceptor {
+	return c.inters.IdentityProvider
+}
+
+func (c *IdentityProviderClient) mutate(ctx context.Context, m *IdentityProviderMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&IdentityProviderCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&IdentityProviderUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&IdentityProviderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&IdentityProviderDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown IdentityProvider mutation op: %q", m.Op())
 	}
 }
 
@@ -5238,18 +5663,19 @@ type (
 		ApprovalTicket, AuditArchive, AuditLog, AuditWebhookCursor, AutoApprovalPolicy,
 		AutoApprovalSwitch, Cluster, ClusterHealthCheck, ClusterWatchLease,
 		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
-		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
-		Permission, RateLimitCounter, RateLimitUserLimit, Role, RoleBinding, Service,
-		Session, System, SystemMember, SystemSecret, Template, TicketBatch, User, VM,
-		WorkerHeartbeat []ent.Hook
+		IdPSeenGroup, IdPUserGroups, IdentityProvider, InstanceSize, LoginThrottle,
+		Namespace, Notification, PendingAdoption, Permission, RateLimitCounter,
+		RateLimitUserLimit, Role, RoleBinding, Service, Session, System, SystemMember,
+		SystemSecret, Template, TicketBatch, User, VM, WorkerHeartbeat []ent.Hook
 	}
 	inters struct {
 		ApprovalTicket, AuditArchive, AuditLog, AuditWebhookCursor, AutoApprovalPolicy,
 		AutoApprovalSwitch, Cluster, ClusterHealthCheck, ClusterWatchLease,
 		ConsoleGrant, ConsoleSession, ConsoleTicket, DomainEvent, IdPGroupMapping,
-		InstanceSize, LoginThrottle, Namespace, Notification, PendingAdoption,
-		Permission, RateLimitCounter, RateLimitUserLimit, Role, RoleBinding, Service,
-		Session, System, SystemMember, SystemSecret, Template, TicketBatch, User, VM,
+		IdPSeenGroup, IdPUserGroups, IdentityProvider, InstanceSize, LoginThrottle,
+		Namespace, Notification, PendingAdoption, Permission, RateLimitCounter,
+		RateLimitUserLimit, Role, RoleBinding, Service, Session, System, SystemMember,
+		SystemSecret, Template, TicketBatch, User, VM,
 		WorkerHeartbeat []ent.Interceptor
 	}
 )

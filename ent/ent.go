@@ -25,7 +25,10 @@ import (
 	"kv-shepherd.io/shepherd/ent/consolesession"
 	"kv-shepherd.io/shepherd/ent/consoleticket"
 	"kv-shepherd.io/shepherd/ent/domainevent"
+	"kv-shepherd.io/shepherd/ent/identityprovider"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
+	"kv-shepherd.io/shepherd/ent/idpseengroup"
+	"kv-shepherd.io/shepherd/ent/idpusergroups"
 	"kv-shepherd.io/shepherd/ent/instancesize"
 	"kv-shepherd.io/shepherd/ent/loginthrottle"
 	"kv-shepherd.io/shepherd/ent/namespace"
@@ -120,6 +123,9 @@ func checkColumn(t, c string) error {
 			consoleticket.Table:      consoleticket.ValidColumn,
 			domainevent.Table:        domainevent.ValidColumn,
 			idpgroupmapping.Table:    idpgroupmapping.ValidColumn,
+			idpseengroup.Table:       idpseengroup.ValidColumn,
+			idpusergroups.Table:      idpusergroups.ValidColumn,
+			identityprovider.Table:   identityprovider.ValidColumn,
 			instancesize.Table:       instancesize.ValidColumn,
 			loginthrottle.Table:      loginthrottle.ValidColumn,
 			namespace.Table:          namespace.ValidColumn,

@@ -19,14 +19,20 @@ type IdPGroupMapping struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID uuid.UUID `json:"id,omitempty"`
+	// Provider holds the value of the "provider" field.
+	Provider string `json:"provider,omitempty"`
 	// GroupName holds the value of the "group_name" field.
 	GroupName string `json:"group_name,omitempty"`
 	// RoleID holds the value of the "role_id" field.
 	RoleID uuid.UUID `json:"role_id,omitempty"`
 	// AllowedEnvironments holds the value of the "allowed_environments" field.
 	AllowedEnvironments []string `json:"allowed_environments,omitempty"`
+	// Version holds the value of the "version" field.
+	Version int `json:"version,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
-	CreatedAt    time.Time `json:"created_at,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitempty"`
+	// UpdatedAt holds the value of the "updated_at" field.
+	UpdatedAt    time.Time `json:"updated_at,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -37,9 +43,11 @@ func (*IdPGroupMapping) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case idpgroupmapping.FieldAllowedEnvironments:
 			values[i] = new([]byte)
-		case idpgroupmapping.FieldGroupName:
+		case idpgroupmapping.FieldVersion:
+			values[i] = new(sql.NullInt64)
+		case idpgroupmapping.FieldProvider, idpgroupmapping.FieldGroupName:
 			values[i] = new(sql.NullString)
-		case idpgroupmapping.FieldCreatedAt:
+		case idpgroupmapping.FieldCreatedAt, idpgroupmapping.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
 		case idpgroupmapping.FieldID, idpgroupmapping.FieldRoleID:
 			values[i] = new(uuid.UUID)
@@ -64,6 +72,12 @@ func (_m *IdPGroupMapping) assignValues(columns []string, values []any) error {
 			} else if value != nil {
 				_m.ID = *value
 			}
+		case idpgroupmapping.FieldProvider:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field provider", values[i])
+			} else if value.Valid {
+				_m.Provider = value.String
+			}
 		case idpgroupmapping.FieldGroupName:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field group_name", values[i])
@@ -84,11 +98,23 @@ func (_m *IdPGroupMapping) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field allowed_environments: %w", err)
 				}
 			}
+		case idpgroupmapping.FieldVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field version", values[i])
+			} else if value.Valid {
+				_m.Version = int(value.Int64)
+			}
 		case idpgroupmapping.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field created_at", values[i])
 			} else if value.Valid {
 				_m.CreatedAt = value.Time
+			}
+		case idpgroupmapping.FieldUpdatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field updated_at", values[i])
+			} else if value.Valid {
+				_m.UpdatedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -126,6 +152,9 @@ func (_m *IdPGroupMapping) String() string {
 	var builder strings.Builder
 	builder.WriteString("IdPGroupMapping(")
 	builder.WriteString(fmt.Sprintf("id=%v, ", _m.ID))
+	builder.WriteString("provider=")
+	builder.WriteString(_m.Provider)
+	builder.WriteString(", ")
 	builder.WriteString("group_name=")
 	builder.WriteString(_m.GroupName)
 	builder.WriteString(", ")
@@ -135,8 +164,14 @@ func (_m *IdPGroupMapping) String() string {
 	builder.WriteString("allowed_environments=")
 	builder.WriteString(fmt.Sprintf("%v", _m.AllowedEnvironments))
 	builder.WriteString(", ")
+	builder.WriteString("version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Version))
+	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("updated_at=")
+	builder.WriteString(_m.UpdatedAt.Format(time.ANSIC))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -24,6 +24,20 @@ type IdPGroupMappingCreate struct {
 	conflict []sql.ConflictOption
 }
 
+// SetProvider sets the "provider" field.
+func (_c *IdPGroupMappingCreate) SetProvider(v string) *IdPGroupMappingCreate {
+	_c.mutation.SetProvider(v)
+	return _c
+}
+
+// SetNillableProvider sets the "provider" field if the given value is not nil.
+func (_c *IdPGroupMappingCreate) SetNillableProvider(v *string) *IdPGroupMappingCreate {
+	if v != nil {
+		_c.SetProvider(*v)
+	}
+	return _c
+}
+
 // SetGroupName sets the "group_name" field.
 func (_c *IdPGroupMappingCreate) SetGroupName(v string) *IdPGroupMappingCreate {
 	_c.mutation.SetGroupName(v)
@@ -42,6 +56,20 @@ func (_c *IdPGroupMappingCreate) SetAllowedEnvironments(v []string) *IdPGroupMap
 	return _c
 }
 
+// SetVersion sets the "version" field.
+func (_c *IdPGroupMappingCreate) SetVersion(v int) *IdPGroupMappingCreate {
+	_c.mutation.SetVersion(v)
+	return _c
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_c *IdPGroupMappingCreate) SetNillableVersion(v *int) *IdPGroupMappingCreate {
+	if v != nil {
+		_c.SetVersion(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *IdPGroupMappingCreate) SetCreatedAt(v time.Time) *IdPGroupMappingCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -52,6 +80,20 @@ func (_c *IdPGroupMappingCreate) SetCreatedAt(v time.Time) *IdPGroupMappingCreat
 func (_c *IdPGroupMappingCreate) SetNillableCreatedAt(v *time.Time) *IdPGroupMappingCreate {
 	if v != nil {
 		_c.SetCreatedAt(*v)
+	}
+	return _c
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (_c *IdPGroupMappingCreate) SetUpdatedAt(v time.Time) *IdPGroupMappingCreate {
+	_c.mutation.SetUpdatedAt(v)
+	return _c
+}
+
+// SetNillableUpdatedAt sets the "updated_at" field if the given value is not nil.
+func (_c *IdPGroupMappingCreate) SetNillableUpdatedAt(v *time.Time) *IdPGroupMappingCreate {
+	if v != nil {
+		_c.SetUpdatedAt(*v)
 	}
 	return _c
 }
@@ -105,13 +147,25 @@ func (_c *IdPGroupMappingCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *IdPGroupMappingCreate) defaults() {
+	if _, ok := _c.mutation.Provider(); !ok {
+		v := idpgroupmapping.DefaultProvider
+		_c.mutation.SetProvider(v)
+	}
 	if _, ok := _c.mutation.AllowedEnvironments(); !ok {
 		v := idpgroupmapping.DefaultAllowedEnvironments
 		_c.mutation.SetAllowedEnvironments(v)
 	}
+	if _, ok := _c.mutation.Version(); !ok {
+		v := idpgroupmapping.DefaultVersion
+		_c.mutation.SetVersion(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := idpgroupmapping.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
+	}
+	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		v := idpgroupmapping.DefaultUpdatedAt()
+		_c.mutation.SetUpdatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := idpgroupmapping.DefaultID()
@@ -121,6 +175,14 @@ func (_c *IdPGroupMappingCreate) defaults() {
 
 // check runs all checks and user-defined validators on the builder.
 func (_c *IdPGroupMappingCreate) check() error {
+	if _, ok := _c.mutation.Provider(); !ok {
+		return &ValidationError{Name: "provider", err: errors.New(`ent: missing required field "IdPGroupMapping.provider"`)}
+	}
+	if v, ok := _c.mutation.Provider(); ok {
+		if err := idpgroupmapping.ProviderValidator(v); err != nil {
+			return &ValidationError{Name: "provider", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.provider": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.GroupName(); !ok {
 		return &ValidationError{Name: "group_name", err: errors.New(`ent: missing required field "IdPGroupMapping.group_name"`)}
 	}
@@ -135,8 +197,14 @@ func (_c *IdPGroupMappingCreate) check() error {
 	if _, ok := _c.mutation.AllowedEnvironments(); !ok {
 		return &ValidationError{Name: "allowed_environments", err: errors.New(`ent: missing required field "IdPGroupMapping.allowed_environments"`)}
 	}
+	if _, ok := _c.mutation.Version(); !ok {
+		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "IdPGroupMapping.version"`)}
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "IdPGroupMapping.created_at"`)}
+	}
+	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		return &ValidationError{Name: "updated_at", err: errors.New(`ent: missing required field "IdPGroupMapping.updated_at"`)}
 	}
 	return nil
 }
@@ -174,6 +242,10 @@ func (_c *IdPGroupMappingCreate) createSpec() (*IdPGroupMapping, *sqlgraph.Creat
 		_node.ID = id
 		_spec.ID.Value = &id
 	}
+	if value, ok := _c.mutation.Provider(); ok {
+		_spec.SetField(idpgroupmapping.FieldProvider, field.TypeString, value)
+		_node.Provider = value
+	}
 	if value, ok := _c.mutation.GroupName(); ok {
 		_spec.SetField(idpgroupmapping.FieldGroupName, field.TypeString, value)
 		_node.GroupName = value
@@ -186,9 +258,17 @@ func (_c *IdPGroupMappingCreate) createSpec() (*IdPGroupMapping, *sqlgraph.Creat
 		_spec.SetField(idpgroupmapping.FieldAllowedEnvironments, field.TypeJSON, value)
 		_node.AllowedEnvironments = value
 	}
+	if value, ok := _c.mutation.Version(); ok {
+		_spec.SetField(idpgroupmapping.FieldVersion, field.TypeInt, value)
+		_node.Version = value
+	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(idpgroupmapping.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
+	}
+	if value, ok := _c.mutation.UpdatedAt(); ok {
+		_spec.SetField(idpgroupmapping.FieldUpdatedAt, field.TypeTime, value)
+		_node.UpdatedAt = value
 	}
 	return _node, _spec
 }
@@ -197,7 +277,7 @@ func (_c *IdPGroupMappingCreate) createSpec() (*IdPGroupMapping, *sqlgraph.Creat
 // of the `INSERT` statement. For example:
 //
 //	client.IdPGroupMapping.Create().
-//		SetGroupName(v).
+//		SetProvider(v).
 //		OnConflict(
 //			// Update the row with the new values
 //			// the was proposed for insertion.
@@ -206,7 +286,7 @@ func (_c *IdPGroupMappingCreate) createSpec() (*IdPGroupMapping, *sqlgraph.Creat
 //		// Override some of the fields with custom
 //		// update values.
 //		Update(func(u *ent.IdPGroupMappingUpsert) {
-//			SetGroupName(v+v).
+//			SetProvider(v+v).
 //		}).
 //		Exec(ctx)
 func (_c *IdPGroupMappingCreate) OnConflict(opts ...sql.ConflictOption) *IdPGroupMappingUpsertOne {
@@ -242,6 +322,18 @@ type (
 	}
 )
 
+// SetProvider sets the "provider" field.
+func (u *IdPGroupMappingUpsert) SetProvider(v string) *IdPGroupMappingUpsert {
+	u.Set(idpgroupmapping.FieldProvider, v)
+	return u
+}
+
+// UpdateProvider sets the "provider" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsert) UpdateProvider() *IdPGroupMappingUpsert {
+	u.SetExcluded(idpgroupmapping.FieldProvider)
+	return u
+}
+
 // SetGroupName sets the "group_name" field.
 func (u *IdPGroupMappingUpsert) SetGroupName(v string) *IdPGroupMappingUpsert {
 	u.Set(idpgroupmapping.FieldGroupName, v)
@@ -275,6 +367,36 @@ func (u *IdPGroupMappingUpsert) SetAllowedEnvironments(v []string) *IdPGroupMapp
 // UpdateAllowedEnvironments sets the "allowed_environments" field to the value that was provided on create.
 func (u *IdPGroupMappingUpsert) UpdateAllowedEnvironments() *IdPGroupMappingUpsert {
 	u.SetExcluded(idpgroupmapping.FieldAllowedEnvironments)
+	return u
+}
+
+// SetVersion sets the "version" field.
+func (u *IdPGroupMappingUpsert) SetVersion(v int) *IdPGroupMappingUpsert {
+	u.Set(idpgroupmapping.FieldVersion, v)
+	return u
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsert) UpdateVersion() *IdPGroupMappingUpsert {
+	u.SetExcluded(idpgroupmapping.FieldVersion)
+	return u
+}
+
+// AddVersion adds v to the "version" field.
+func (u *IdPGroupMappingUpsert) AddVersion(v int) *IdPGroupMappingUpsert {
+	u.Add(idpgroupmapping.FieldVersion, v)
+	return u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *IdPGroupMappingUpsert) SetUpdatedAt(v time.Time) *IdPGroupMappingUpsert {
+	u.Set(idpgroupmapping.FieldUpdatedAt, v)
+	return u
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsert) UpdateUpdatedAt() *IdPGroupMappingUpsert {
+	u.SetExcluded(idpgroupmapping.FieldUpdatedAt)
 	return u
 }
 
@@ -329,6 +451,20 @@ func (u *IdPGroupMappingUpsertOne) Update(set func(*IdPGroupMappingUpsert)) *IdP
 	return u
 }
 
+// SetProvider sets the "provider" field.
+func (u *IdPGroupMappingUpsertOne) SetProvider(v string) *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetProvider(v)
+	})
+}
+
+// UpdateProvider sets the "provider" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertOne) UpdateProvider() *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateProvider()
+	})
+}
+
 // SetGroupName sets the "group_name" field.
 func (u *IdPGroupMappingUpsertOne) SetGroupName(v string) *IdPGroupMappingUpsertOne {
 	return u.Update(func(s *IdPGroupMappingUpsert) {
@@ -368,6 +504,41 @@ func (u *IdPGroupMappingUpsertOne) SetAllowedEnvironments(v []string) *IdPGroupM
 func (u *IdPGroupMappingUpsertOne) UpdateAllowedEnvironments() *IdPGroupMappingUpsertOne {
 	return u.Update(func(s *IdPGroupMappingUpsert) {
 		s.UpdateAllowedEnvironments()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *IdPGroupMappingUpsertOne) SetVersion(v int) *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *IdPGroupMappingUpsertOne) AddVersion(v int) *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertOne) UpdateVersion() *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateVersion()
+	})
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *IdPGroupMappingUpsertOne) SetUpdatedAt(v time.Time) *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertOne) UpdateUpdatedAt() *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateUpdatedAt()
 	})
 }
 
@@ -507,7 +678,7 @@ func (_c *IdPGroupMappingCreateBulk) ExecX(ctx context.Context) {
 //		// Override some of the fields with custom
 //		// update values.
 //		Update(func(u *ent.IdPGroupMappingUpsert) {
-//			SetGroupName(v+v).
+//			SetProvider(v+v).
 //		}).
 //		Exec(ctx)
 func (_c *IdPGroupMappingCreateBulk) OnConflict(opts ...sql.ConflictOption) *IdPGroupMappingUpsertBulk {
@@ -589,6 +760,20 @@ func (u *IdPGroupMappingUpsertBulk) Update(set func(*IdPGroupMappingUpsert)) *Id
 	return u
 }
 
+// SetProvider sets the "provider" field.
+func (u *IdPGroupMappingUpsertBulk) SetProvider(v string) *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetProvider(v)
+	})
+}
+
+// UpdateProvider sets the "provider" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertBulk) UpdateProvider() *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateProvider()
+	})
+}
+
 // SetGroupName sets the "group_name" field.
 func (u *IdPGroupMappingUpsertBulk) SetGroupName(v string) *IdPGroupMappingUpsertBulk {
 	return u.Update(func(s *IdPGroupMappingUpsert) {
@@ -628,6 +813,41 @@ func (u *IdPGroupMappingUpsertBulk) SetAllowedEnvironments(v []string) *IdPGroup
 func (u *IdPGroupMappingUpsertBulk) UpdateAllowedEnvironments() *IdPGroupMappingUpsertBulk {
 	return u.Update(func(s *IdPGroupMappingUpsert) {
 		s.UpdateAllowedEnvironments()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *IdPGroupMappingUpsertBulk) SetVersion(v int) *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *IdPGroupMappingUpsertBulk) AddVersion(v int) *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertBulk) UpdateVersion() *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateVersion()
+	})
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *IdPGroupMappingUpsertBulk) SetUpdatedAt(v time.Time) *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertBulk) UpdateUpdatedAt() *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateUpdatedAt()
 	})
 }
 

@@ -265,12 +265,12 @@ func (_q *IdPGroupMappingQuery) Clone() *IdPGroupMappingQuery {
 // Example:
 //
 //	var v []struct {
-//		GroupName string `json:"group_name,omitempty"`
+//		Provider string `json:"provider,omitempty"`
 //		Count int `json:"count,omitempty"`
 //	}
 //
 //	client.IdPGroupMapping.Query().
-//		GroupBy(idpgroupmapping.FieldGroupName).
+//		GroupBy(idpgroupmapping.FieldProvider).
 //		Aggregate(ent.Count()).
 //		Scan(ctx, &v)
 func (_q *IdPGroupMappingQuery) GroupBy(field string, fields ...string) *IdPGroupMappingGroupBy {
@@ -288,11 +288,11 @@ func (_q *IdPGroupMappingQuery) GroupBy(field string, fields ...string) *IdPGrou
 // Example:
 //
 //	var v []struct {
-//		GroupName string `json:"group_name,omitempty"`
+//		Provider string `json:"provider,omitempty"`
 //	}
 //
 //	client.IdPGroupMapping.Query().
-//		Select(idpgroupmapping.FieldGroupName).
+//		Select(idpgroupmapping.FieldProvider).
 //		Scan(ctx, &v)
 func (_q *IdPGroupMappingQuery) Select(fields ...string) *IdPGroupMappingSelect {
 	_q.ctx.Fields = append(_q.ctx.Fields, fields...)

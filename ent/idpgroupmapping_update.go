@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -26,6 +27,20 @@ type IdPGroupMappingUpdate struct {
 // Where appends a list predicates to the IdPGroupMappingUpdate builder.
 func (_u *IdPGroupMappingUpdate) Where(ps ...predicate.IdPGroupMapping) *IdPGroupMappingUpdate {
 	_u.mutation.Where(ps...)
+	return _u
+}
+
+// SetProvider sets the "provider" field.
+func (_u *IdPGroupMappingUpdate) SetProvider(v string) *IdPGroupMappingUpdate {
+	_u.mutation.SetProvider(v)
+	return _u
+}
+
+// SetNillableProvider sets the "provider" field if the given value is not nil.
+func (_u *IdPGroupMappingUpdate) SetNillableProvider(v *string) *IdPGroupMappingUpdate {
+	if v != nil {
+		_u.SetProvider(*v)
+	}
 	return _u
 }
 
@@ -69,6 +84,33 @@ func (_u *IdPGroupMappingUpdate) AppendAllowedEnvironments(v []string) *IdPGroup
 	return _u
 }
 
+// SetVersion sets the "version" field.
+func (_u *IdPGroupMappingUpdate) SetVersion(v int) *IdPGroupMappingUpdate {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *IdPGroupMappingUpdate) SetNillableVersion(v *int) *IdPGroupMappingUpdate {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *IdPGroupMappingUpdate) AddVersion(v int) *IdPGroupMappingUpdate {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (_u *IdPGroupMappingUpdate) SetUpdatedAt(v time.Time) *IdPGroupMappingUpdate {
+	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
 // Mutation returns the IdPGroupMappingMutation object of the builder.
 func (_u *IdPGroupMappingUpdate) Mutation() *IdPGroupMappingMutation {
 	return _u.mutation
@@ -76,6 +118,7 @@ func (_u *IdPGroupMappingUpdate) Mutation() *IdPGroupMappingMutation {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *IdPGroupMappingUpdate) Save(ctx context.Context) (int, error) {
+	_u.defaults()
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -101,8 +144,21 @@ func (_u *IdPGroupMappingUpdate) ExecX(ctx context.Context) {
 	}
 }
 
+// defaults sets the default values of the builder before save.
+func (_u *IdPGroupMappingUpdate) defaults() {
+	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		v := idpgroupmapping.UpdateDefaultUpdatedAt()
+		_u.mutation.SetUpdatedAt(v)
+	}
+}
+
 // check runs all checks and user-defined validators on the builder.
 func (_u *IdPGroupMappingUpdate) check() error {
+	if v, ok := _u.mutation.Provider(); ok {
+		if err := idpgroupmapping.ProviderValidator(v); err != nil {
+			return &ValidationError{Name: "provider", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.provider": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.GroupName(); ok {
 		if err := idpgroupmapping.GroupNameValidator(v); err != nil {
 			return &ValidationError{Name: "group_name", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.group_name": %w`, err)}
@@ -123,6 +179,9 @@ func (_u *IdPGroupMappingUpdate) sqlSave(ctx context.Context) (_node int, err er
 			}
 		}
 	}
+	if value, ok := _u.mutation.Provider(); ok {
+		_spec.SetField(idpgroupmapping.FieldProvider, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.GroupName(); ok {
 		_spec.SetField(idpgroupmapping.FieldGroupName, field.TypeString, value)
 	}
@@ -136,6 +195,15 @@ func (_u *IdPGroupMappingUpdate) sqlSave(ctx context.Context) (_node int, err er
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, idpgroupmapping.FieldAllowedEnvironments, value)
 		})
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(idpgroupmapping.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(idpgroupmapping.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.UpdatedAt(); ok {
+		_spec.SetField(idpgroupmapping.FieldUpdatedAt, field.TypeTime, value)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -155,6 +223,20 @@ type IdPGroupMappingUpdateOne struct {
 	fields   []string
 	hooks    []Hook
 	mutation *IdPGroupMappingMutation
+}
+
+// SetProvider sets the "provider" field.
+func (_u *IdPGroupMappingUpdateOne) SetProvider(v string) *IdPGroupMappingUpdateOne {
+	_u.mutation.SetProvider(v)
+	return _u
+}
+
+// SetNillableProvider sets the "provider" field if the given value is not nil.
+func (_u *IdPGroupMappingUpdateOne) SetNillableProvider(v *string) *IdPGroupMappingUpdateOne {
+	if v != nil {
+		_u.SetProvider(*v)
+	}
+	return _u
 }
 
 // SetGroupName sets the "group_name" field.
@@ -197,6 +279,33 @@ func (_u *IdPGroupMappingUpdateOne) AppendAllowedEnvironments(v []string) *IdPGr
 	return _u
 }
 
+// SetVersion sets the "version" field.
+func (_u *IdPGroupMappingUpdateOne) SetVersion(v int) *IdPGroupMappingUpdateOne {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *IdPGroupMappingUpdateOne) SetNillableVersion(v *int) *IdPGroupMappingUpdateOne {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *IdPGroupMappingUpdateOne) AddVersion(v int) *IdPGroupMappingUpdateOne {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (_u *IdPGroupMappingUpdateOne) SetUpdatedAt(v time.Time) *IdPGroupMappingUpdateOne {
+	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
 // Mutation returns the IdPGroupMappingMutation object of the builder.
 func (_u *IdPGroupMappingUpdateOne) Mutation() *IdPGroupMappingMutation {
 	return _u.mutation
@@ -217,6 +326,7 @@ func (_u *IdPGroupMappingUpdateOne) Select(field string, fields ...string) *IdPG
 
 // Save executes the query and returns the updated IdPGroupMapping entity.
 func (_u *IdPGroupMappingUpdateOne) Save(ctx context.Context) (*IdPGroupMapping, error) {
+	_u.defaults()
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -242,8 +352,21 @@ func (_u *IdPGroupMappingUpdateOne) ExecX(ctx context.Context) {
 	}
 }
 
+// defaults sets the default values of the builder before save.
+func (_u *IdPGroupMappingUpdateOne) defaults() {
+	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		v := idpgroupmapping.UpdateDefaultUpdatedAt()
+		_u.mutation.SetUpdatedAt(v)
+	}
+}
+
 // check runs all checks and user-defined validators on the builder.
 func (_u *IdPGroupMappingUpdateOne) check() error {
+	if v, ok := _u.mutation.Provider(); ok {
+		if err := idpgroupmapping.ProviderValidator(v); err != nil {
+			return &ValidationError{Name: "provider", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.provider": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.GroupName(); ok {
 		if err := idpgroupmapping.GroupNameValidator(v); err != nil {
 			return &ValidationError{Name: "group_name", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.group_name": %w`, err)}
@@ -281,6 +404,9 @@ func (_u *IdPGroupMappingUpdateOne) sqlSave(ctx context.Context) (_node *IdPGrou
 			}
 		}
 	}
+	if value, ok := _u.mutation.Provider(); ok {
+		_spec.SetField(idpgroupmapping.FieldProvider, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.GroupName(); ok {
 		_spec.SetField(idpgroupmapping.FieldGroupName, field.TypeString, value)
 	}
@@ -294,6 +420,15 @@ func (_u *IdPGroupMappingUpdateOne) sqlSave(ctx context.Context) (_node *IdPGrou
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, idpgroupmapping.FieldAllowedEnvironments, value)
 		})
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(idpgroupmapping.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(idpgroupmapping.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.UpdatedAt(); ok {
+		_spec.SetField(idpgroupmapping.FieldUpdatedAt, field.TypeTime, value)
 	}
 	_node = &IdPGroupMapping{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -19,7 +19,10 @@ import (
 	"kv-shepherd.io/shepherd/ent/consolesession"
 	"kv-shepherd.io/shepherd/ent/consoleticket"
 	"kv-shepherd.io/shepherd/ent/domainevent"
+	"kv-shepherd.io/shepherd/ent/identityprovider"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
+	"kv-shepherd.io/shepherd/ent/idpseengroup"
+	"kv-shepherd.io/shepherd/ent/idpusergroups"
 	"kv-shepherd.io/shepherd/ent/instancesize"
 	"kv-shepherd.io/shepherd/ent/loginthrottle"
 	"kv-shepherd.io/shepherd/ent/namespace"
@@ -611,8 +614,28 @@ func init() {
 	domainevent.DefaultID = domaineventDescID.Default.(func() uuid.UUID)
 	idpgroupmappingFields := schema.IdPGroupMapping{}.Fields()
 	_ = idpgroupmappingFields
+	// idpgroupmappingDescProvider is the schema descriptor for provider field.
+	idpgroupmappingDescProvider := idpgroupmappingFields[1].Descriptor()
+	// idpgroupmapping.DefaultProvider holds the default value on creation for the provider field.
+	idpgroupmapping.DefaultProvider = idpgroupmappingDescProvider.Default.(string)
+	// idpgroupmapping.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	idpgroupmapping.ProviderValidator = func() func(string) error {
+		validators := idpgroupmappingDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	// idpgroupmappingDescGroupName is the schema descriptor for group_name field.
-	idpgroupmappingDescGroupName := idpgroupmappingFields[1].Descriptor()
+	idpgroupmappingDescGroupName := idpgroupmappingFields[2].Descriptor()
 	// idpgroupmapping.GroupNameValidator is a validator for the "group_name" field. It is called by the builders before save.
 	idpgroupmapping.GroupNameValidator = func() func(string) error {
 		validators := idpgroupmappingDescGroupName.Validators
@@ -630,17 +653,234 @@ func init() {
 		}
 	}()
 	// idpgroupmappingDescAllowedEnvironments is the schema descriptor for allowed_environments field.
-	idpgroupmappingDescAllowedEnvironments := idpgroupmappingFields[3].Descriptor()
+	idpgroupmappingDescAllowedEnvironments := idpgroupmappingFields[4].Descriptor()
 	// idpgroupmapping.DefaultAllowedEnvironments holds the default value on creation for the allowed_environments field.
 	idpgroupmapping.DefaultAllowedEnvironments = idpgroupmappingDescAllowedEnvironments.Default.([]string)
+	// idpgroupmappingDescVersion is the schema descriptor for version field.
+	idpgroupmappingDescVersion := idpgroupmappingFields[5].Descriptor()
+	// idpgroupmapping.DefaultVersion holds the default value on creation for the version field.
+	idpgroupmapping.DefaultVersion = idpgroupmappingDescVersion.Default.(int)
 	// idpgroupmappingDescCreatedAt is the schema descriptor for created_at field.
-	idpgroupmappingDescCreatedAt := idpgroupmappingFields[4].Descriptor()
+	idpgroupmappingDescCreatedAt := idpgroupmappingFields[6].Descriptor()
 	// idpgroupmapping.DefaultCreatedAt holds the default value on creation for the created_at field.
 	idpgroupmapping.DefaultCreatedAt = idpgroupmappingDescCreatedAt.Default.(func() time.Time)
+	// idpgroupmappingDescUpdatedAt is the schema descriptor for updated_at field.
+	idpgroupmappingDescUpdatedAt := idpgroupmappingFields[7].Descriptor()
+	// idpgroupmapping.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	idpgroupmapping.DefaultUpdatedAt = idpgroupmappingDescUpdatedAt.Default.(func() time.Time)
+	// idpgroupmapping.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	idpgroupmapping.UpdateDefaultUpdatedAt = idpgroupmappingDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// idpgroupmappingDescID is the schema descriptor for id field.
 	idpgroupmappingDescID := idpgroupmappingFields[0].Descriptor()
 	// idpgroupmapping.DefaultID holds the default value on creation for the id field.
 	idpgroupmapping.DefaultID = idpgroupmappingDescID.Default.(func() uuid.UUID)
+	idpseengroupFields := schema.IdPSeenGroup{}.Fields()
+	_ = idpseengroupFields
+	// idpseengroupDescProvider is the schema descriptor for provider field.
+	idpseengroupDescProvider := idpseengroupFields[1].Descriptor()
+	// idpseengroup.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	idpseengroup.ProviderValidator = func() func(string) error {
+		validators := idpseengroupDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// idpseengroupDescGroupName is the schema descriptor for group_name field.
+	idpseengroupDescGroupName := idpseengroupFields[2].Descriptor()
+	// idpseengroup.GroupNameValidator is a validator for the "group_name" field. It is called by the builders before save.
+	idpseengroup.GroupNameValidator = func() func(string) error {
+		validators := idpseengroupDescGroupName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(group_name string) error {
+			for _, fn := range fns {
+				if err := fn(group_name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// idpseengroupDescFirstSeenAt is the schema descriptor for first_seen_at field.
+	idpseengroupDescFirstSeenAt := idpseengroupFields[3].Descriptor()
+	// idpseengroup.DefaultFirstSeenAt holds the default value on creation for the first_seen_at field.
+	idpseengroup.DefaultFirstSeenAt = idpseengroupDescFirstSeenAt.Default.(func() time.Time)
+	// idpseengroupDescLastSeenAt is the schema descriptor for last_seen_at field.
+	idpseengroupDescLastSeenAt := idpseengroupFields[4].Descriptor()
+	// idpseengroup.DefaultLastSeenAt holds the default value on creation for the last_seen_at field.
+	idpseengroup.DefaultLastSeenAt = idpseengroupDescLastSeenAt.Default.(func() time.Time)
+	// idpseengroupDescID is the schema descriptor for id field.
+	idpseengroupDescID := idpseengroupFields[0].Descriptor()
+	// idpseengroup.DefaultID holds the default value on creation for the id field.
+	idpseengroup.DefaultID = idpseengroupDescID.Default.(func() uuid.UUID)
+	idpusergroupsFields := schema.IdPUserGroups{}.Fields()
+	_ = idpusergroupsFields
+	// idpusergroupsDescProvider is the schema descriptor for provider field.
+	idpusergroupsDescProvider := idpusergroupsFields[1].Descriptor()
+	// idpusergroups.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	idpusergroups.ProviderValidator = func() func(string) error {
+		validators := idpusergroupsDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// idpusergroupsDescGroups is the schema descriptor for groups field.
+	idpusergroupsDescGroups := idpusergroupsFields[2].Descriptor()
+	// idpusergroups.DefaultGroups holds the default value on creation for the groups field.
+	idpusergroups.DefaultGroups = idpusergroupsDescGroups.Default.([]string)
+	// idpusergroupsDescSignedInAt is the schema descriptor for signed_in_at field.
+	idpusergroupsDescSignedInAt := idpusergroupsFields[3].Descriptor()
+	// idpusergroups.DefaultSignedInAt holds the default value on creation for the signed_in_at field.
+	idpusergroups.DefaultSignedInAt = idpusergroupsDescSignedInAt.Default.(func() time.Time)
+	identityproviderMixin := schema.IdentityProvider{}.Mixin()
+	identityproviderMixinFields0 := identityproviderMixin[0].Fields()
+	_ = identityproviderMixinFields0
+	identityproviderMixinFields1 := identityproviderMixin[1].Fields()
+	_ = identityproviderMixinFields1
+	identityproviderFields := schema.IdentityProvider{}.Fields()
+	_ = identityproviderFields
+	// identityproviderDescCreatedAt is the schema descriptor for created_at field.
+	identityproviderDescCreatedAt := identityproviderMixinFields1[0].Descriptor()
+	// identityprovider.DefaultCreatedAt holds the default value on creation for the created_at field.
+	identityprovider.DefaultCreatedAt = identityproviderDescCreatedAt.Default.(func() time.Time)
+	// identityproviderDescUpdatedAt is the schema descriptor for updated_at field.
+	identityproviderDescUpdatedAt := identityproviderMixinFields1[1].Descriptor()
+	// identityprovider.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	identityprovider.DefaultUpdatedAt = identityproviderDescUpdatedAt.Default.(func() time.Time)
+	// identityprovider.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	identityprovider.UpdateDefaultUpdatedAt = identityproviderDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// identityproviderDescKey is the schema descriptor for key field.
+	identityproviderDescKey := identityproviderFields[0].Descriptor()
+	// identityprovider.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	identityprovider.KeyValidator = func() func(string) error {
+		validators := identityproviderDescKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key string) error {
+			for _, fn := range fns {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// identityproviderDescLabel is the schema descriptor for label field.
+	identityproviderDescLabel := identityproviderFields[1].Descriptor()
+	// identityprovider.LabelValidator is a validator for the "label" field. It is called by the builders before save.
+	identityprovider.LabelValidator = func() func(string) error {
+		validators := identityproviderDescLabel.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(label string) error {
+			for _, fn := range fns {
+				if err := fn(label); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// identityproviderDescIssuer is the schema descriptor for issuer field.
+	identityproviderDescIssuer := identityproviderFields[2].Descriptor()
+	// identityprovider.IssuerValidator is a validator for the "issuer" field. It is called by the builders before save.
+	identityprovider.IssuerValidator = func() func(string) error {
+		validators := identityproviderDescIssuer.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(issuer string) error {
+			for _, fn := range fns {
+				if err := fn(issuer); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// identityproviderDescClientID is the schema descriptor for client_id field.
+	identityproviderDescClientID := identityproviderFields[3].Descriptor()
+	// identityprovider.ClientIDValidator is a validator for the "client_id" field. It is called by the builders before save.
+	identityprovider.ClientIDValidator = func() func(string) error {
+		validators := identityproviderDescClientID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(client_id string) error {
+			for _, fn := range fns {
+				if err := fn(client_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// identityproviderDescClientSecretSealed is the schema descriptor for client_secret_sealed field.
+	identityproviderDescClientSecretSealed := identityproviderFields[4].Descriptor()
+	// identityprovider.DefaultClientSecretSealed holds the default value on creation for the client_secret_sealed field.
+	identityprovider.DefaultClientSecretSealed = identityproviderDescClientSecretSealed.Default.(string)
+	// identityproviderDescScopes is the schema descriptor for scopes field.
+	identityproviderDescScopes := identityproviderFields[5].Descriptor()
+	// identityprovider.DefaultScopes holds the default value on creation for the scopes field.
+	identityprovider.DefaultScopes = identityproviderDescScopes.Default.([]string)
+	// identityproviderDescGroupsClaim is the schema descriptor for groups_claim field.
+	identityproviderDescGroupsClaim := identityproviderFields[6].Descriptor()
+	// identityprovider.DefaultGroupsClaim holds the default value on creation for the groups_claim field.
+	identityprovider.DefaultGroupsClaim = identityproviderDescGroupsClaim.Default.(string)
+	// identityprovider.GroupsClaimValidator is a validator for the "groups_claim" field. It is called by the builders before save.
+	identityprovider.GroupsClaimValidator = func() func(string) error {
+		validators := identityproviderDescGroupsClaim.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(groups_claim string) error {
+			for _, fn := range fns {
+				if err := fn(groups_claim); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// identityproviderDescEnabled is the schema descriptor for enabled field.
+	identityproviderDescEnabled := identityproviderFields[7].Descriptor()
+	// identityprovider.DefaultEnabled holds the default value on creation for the enabled field.
+	identityprovider.DefaultEnabled = identityproviderDescEnabled.Default.(bool)
+	// identityproviderDescVersion is the schema descriptor for version field.
+	identityproviderDescVersion := identityproviderFields[8].Descriptor()
+	// identityprovider.DefaultVersion holds the default value on creation for the version field.
+	identityprovider.DefaultVersion = identityproviderDescVersion.Default.(int)
+	// identityproviderDescID is the schema descriptor for id field.
+	identityproviderDescID := identityproviderMixinFields0[0].Descriptor()
+	// identityprovider.DefaultID holds the default value on creation for the id field.
+	identityprovider.DefaultID = identityproviderDescID.Default.(func() uuid.UUID)
 	instancesizeMixin := schema.InstanceSize{}.Mixin()
 	instancesizeMixinFields0 := instancesizeMixin[0].Fields()
 	_ = instancesizeMixinFields0

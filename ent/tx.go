@@ -42,6 +42,12 @@ type Tx struct {
 	DomainEvent *DomainEventClient
 	// IdPGroupMapping is the client for interacting with the IdPGroupMapping builders.
 	IdPGroupMapping *IdPGroupMappingClient
+	// IdPSeenGroup is the client for interacting with the IdPSeenGroup builders.
+	IdPSeenGroup *IdPSeenGroupClient
+	// IdPUserGroups is the client for interacting with the IdPUserGroups builders.
+	IdPUserGroups *IdPUserGroupsClient
+	// IdentityProvider is the client for interacting with the IdentityProvider builders.
+	IdentityProvider *IdentityProviderClient
 	// InstanceSize is the client for interacting with the InstanceSize builders.
 	InstanceSize *InstanceSizeClient
 	// LoginThrottle is the client for interacting with the LoginThrottle builders.
@@ -227,6 +233,9 @@ func (tx *Tx) init() {
 	tx.ConsoleTicket = NewConsoleTicketClient(tx.config)
 	tx.DomainEvent = NewDomainEventClient(tx.config)
 	tx.IdPGroupMapping = NewIdPGroupMappingClient(tx.config)
+	tx.IdPSeenGroup = NewIdPSeenGroupClient(tx.config)
+	tx.IdPUserGroups = NewIdPUserGroupsClient(tx.config)
+	tx.IdentityProvider = NewIdentityProviderClient(tx.config)
 	tx.InstanceSize = NewInstanceSizeClient(tx.config)
 	tx.LoginThrottle = NewLoginThrottleClient(tx.config)
 	tx.Namespace = NewNamespaceClient(tx.config)

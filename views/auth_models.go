@@ -14,7 +14,19 @@ type Login struct {
 	DevMode      bool
 	// DevIssuer: the sign-in button opens the built-in development issuer (demo users).
 	DevIssuer bool
+	// Providers are the identity providers added in the portal, each with its own button.
+	Providers []LoginProvider
 }
+
+// LoginProvider is a sign-in button of an identity provider added in the portal.
+type LoginProvider struct {
+	Key      string
+	Label    string
+	StartURL string
+}
+
+// AnySSO reports whether any identity provider is offered.
+func (m Login) AnySSO() bool { return m.OIDCEnabled || len(m.Providers) > 0 }
 
 // Password is the change-password form.
 type Password struct {

@@ -241,6 +241,7 @@ func newWorld(t *testing.T) *world {
 	params["/batches/:id"], params["/approvals/batches/:id"] = batch, batch
 	params["/notifications/:id"] = aliceNoteID
 	params["/admin/consoles/sessions/:id"], params["/admin/consoles/grants/:id"] = consoleRecords(t, env, params["/vms/:id"], alice.ID)
+	params["/admin/identity-providers/:key/mappings/:id"] = c.IdPGroupMapping.Query().FirstX(ctx).ID.String()
 	concrete := func(path string) string {
 		for prefix, id := range params {
 			if strings.HasPrefix(path, prefix) {
@@ -248,6 +249,7 @@ func newWorld(t *testing.T) *world {
 			}
 		}
 		path = strings.Replace(path, ":binding", uuid.NewString(), 1)
+		path = strings.Replace(path, ":key", "default", 1)
 		return strings.Replace(path, ":user", victor.ID.String(), 1)
 	}
 

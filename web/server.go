@@ -22,6 +22,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/console"
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/idp"
 	"kv-shepherd.io/shepherd/internal/live"
 	"kv-shepherd.io/shepherd/internal/policy"
 	"kv-shepherd.io/shepherd/internal/ratelimit"
@@ -29,6 +30,7 @@ import (
 	systemsuc "kv-shepherd.io/shepherd/internal/systems"
 	"kv-shepherd.io/shepherd/static"
 	"kv-shepherd.io/shepherd/web/admin"
+	"kv-shepherd.io/shepherd/web/admin/idpadmin"
 	"kv-shepherd.io/shepherd/web/approvals"
 	"kv-shepherd.io/shepherd/web/auditlog"
 	consoleweb "kv-shepherd.io/shepherd/web/console"
@@ -51,6 +53,8 @@ type Deps struct {
 	Sessions *auth.SessionStore
 	Auth     *auth.Service
 	OIDC     *auth.OIDC // nil when OIDC sign-in is not configured
+	// IdP runs the identity providers added in the portal and all providers' group mappings.
+	IdP *idp.Service
 	// DevIssuer is the development OIDC provider, mounted at DevIssuerPath in dev mode only.
 	DevIssuer     http.Handler
 	DevIssuerPath string
@@ -133,17 +137,23 @@ func New(d *Deps) *echo.Echo {
 		Kit:       kit,
 		Auth:      d.Auth,
 		OIDC:      d.OIDC,
+		IdP:       d.IdP,
 		DevIssuer: d.DevIssuer != nil,
 	}).Register(r)
+
 	(&home.Handler{Kit: kit, Gov: d.Governance}).Register(r)
-	(&admin.Handler{
+	adminArea := &admin.Handler{
 		Kit:      kit,
 		Catalog:  d.Catalog,
 		Consoles: d.ConsoleAccess,
 		Policies: &policy.Service{Store: d.Store},
 		Limits:   d.Limits,
 		Access:   &access.Service{Store: d.Store},
-	}).Register(r)
+	}
+	adminArea.Register(r)
+	if d.IdP != nil {
+		(&idpadmin.Handler{Kit: kit, IdP: d.IdP, Nav: adminArea.Nav}).Register(r)
+	}
 	(&systems.Handler{Kit: kit, Systems: d.Systems}).Register(r)
 	(&notifications.Handler{Kit: kit}).Register(r)
 	if d.Live != nil {

@@ -177,6 +177,42 @@ func (f IdPGroupMappingFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.IdPGroupMappingMutation", m)
 }
 
+// The IdPSeenGroupFunc type is an adapter to allow the use of ordinary
+// function as IdPSeenGroup mutator.
+type IdPSeenGroupFunc func(context.Context, *ent.IdPSeenGroupMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f IdPSeenGroupFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.IdPSeenGroupMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.IdPSeenGroupMutation", m)
+}
+
+// The IdPUserGroupsFunc type is an adapter to allow the use of ordinary
+// function as IdPUserGroups mutator.
+type IdPUserGroupsFunc func(context.Context, *ent.IdPUserGroupsMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f IdPUserGroupsFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.IdPUserGroupsMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.IdPUserGroupsMutation", m)
+}
+
+// The IdentityProviderFunc type is an adapter to allow the use of ordinary
+// function as IdentityProvider mutator.
+type IdentityProviderFunc func(context.Context, *ent.IdentityProviderMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f IdentityProviderFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.IdentityProviderMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.IdentityProviderMutation", m)
+}
+
 // The InstanceSizeFunc type is an adapter to allow the use of ordinary
 // function as InstanceSize mutator.
 type InstanceSizeFunc func(context.Context, *ent.InstanceSizeMutation) (ent.Value, error)

@@ -55,6 +55,11 @@ func IDLTE(id uuid.UUID) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldLTE(FieldID, id))
 }
 
+// Provider applies equality check predicate on the "provider" field. It's identical to ProviderEQ.
+func Provider(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEQ(FieldProvider, v))
+}
+
 // GroupName applies equality check predicate on the "group_name" field. It's identical to GroupNameEQ.
 func GroupName(v string) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldEQ(FieldGroupName, v))
@@ -65,9 +70,84 @@ func RoleID(v uuid.UUID) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldEQ(FieldRoleID, v))
 }
 
+// Version applies equality check predicate on the "version" field. It's identical to VersionEQ.
+func Version(v int) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEQ(FieldVersion, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldEQ(FieldCreatedAt, v))
+}
+
+// UpdatedAt applies equality check predicate on the "updated_at" field. It's identical to UpdatedAtEQ.
+func UpdatedAt(v time.Time) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEQ(FieldUpdatedAt, v))
+}
+
+// ProviderEQ applies the EQ predicate on the "provider" field.
+func ProviderEQ(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEQ(FieldProvider, v))
+}
+
+// ProviderNEQ applies the NEQ predicate on the "provider" field.
+func ProviderNEQ(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNEQ(FieldProvider, v))
+}
+
+// ProviderIn applies the In predicate on the "provider" field.
+func ProviderIn(vs ...string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldIn(FieldProvider, vs...))
+}
+
+// ProviderNotIn applies the NotIn predicate on the "provider" field.
+func ProviderNotIn(vs ...string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNotIn(FieldProvider, vs...))
+}
+
+// ProviderGT applies the GT predicate on the "provider" field.
+func ProviderGT(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldGT(FieldProvider, v))
+}
+
+// ProviderGTE applies the GTE predicate on the "provider" field.
+func ProviderGTE(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldGTE(FieldProvider, v))
+}
+
+// ProviderLT applies the LT predicate on the "provider" field.
+func ProviderLT(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldLT(FieldProvider, v))
+}
+
+// ProviderLTE applies the LTE predicate on the "provider" field.
+func ProviderLTE(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldLTE(FieldProvider, v))
+}
+
+// ProviderContains applies the Contains predicate on the "provider" field.
+func ProviderContains(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldContains(FieldProvider, v))
+}
+
+// ProviderHasPrefix applies the HasPrefix predicate on the "provider" field.
+func ProviderHasPrefix(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldHasPrefix(FieldProvider, v))
+}
+
+// ProviderHasSuffix applies the HasSuffix predicate on the "provider" field.
+func ProviderHasSuffix(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldHasSuffix(FieldProvider, v))
+}
+
+// ProviderEqualFold applies the EqualFold predicate on the "provider" field.
+func ProviderEqualFold(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEqualFold(FieldProvider, v))
+}
+
+// ProviderContainsFold applies the ContainsFold predicate on the "provider" field.
+func ProviderContainsFold(v string) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldContainsFold(FieldProvider, v))
 }
 
 // GroupNameEQ applies the EQ predicate on the "group_name" field.
@@ -175,6 +255,46 @@ func RoleIDLTE(v uuid.UUID) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldLTE(FieldRoleID, v))
 }
 
+// VersionEQ applies the EQ predicate on the "version" field.
+func VersionEQ(v int) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEQ(FieldVersion, v))
+}
+
+// VersionNEQ applies the NEQ predicate on the "version" field.
+func VersionNEQ(v int) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNEQ(FieldVersion, v))
+}
+
+// VersionIn applies the In predicate on the "version" field.
+func VersionIn(vs ...int) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldIn(FieldVersion, vs...))
+}
+
+// VersionNotIn applies the NotIn predicate on the "version" field.
+func VersionNotIn(vs ...int) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNotIn(FieldVersion, vs...))
+}
+
+// VersionGT applies the GT predicate on the "version" field.
+func VersionGT(v int) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldGT(FieldVersion, v))
+}
+
+// VersionGTE applies the GTE predicate on the "version" field.
+func VersionGTE(v int) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldGTE(FieldVersion, v))
+}
+
+// VersionLT applies the LT predicate on the "version" field.
+func VersionLT(v int) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldLT(FieldVersion, v))
+}
+
+// VersionLTE applies the LTE predicate on the "version" field.
+func VersionLTE(v int) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldLTE(FieldVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldEQ(FieldCreatedAt, v))
@@ -213,6 +333,46 @@ func CreatedAtLT(v time.Time) predicate.IdPGroupMapping {
 // CreatedAtLTE applies the LTE predicate on the "created_at" field.
 func CreatedAtLTE(v time.Time) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldLTE(FieldCreatedAt, v))
+}
+
+// UpdatedAtEQ applies the EQ predicate on the "updated_at" field.
+func UpdatedAtEQ(v time.Time) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEQ(FieldUpdatedAt, v))
+}
+
+// UpdatedAtNEQ applies the NEQ predicate on the "updated_at" field.
+func UpdatedAtNEQ(v time.Time) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNEQ(FieldUpdatedAt, v))
+}
+
+// UpdatedAtIn applies the In predicate on the "updated_at" field.
+func UpdatedAtIn(vs ...time.Time) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldIn(FieldUpdatedAt, vs...))
+}
+
+// UpdatedAtNotIn applies the NotIn predicate on the "updated_at" field.
+func UpdatedAtNotIn(vs ...time.Time) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNotIn(FieldUpdatedAt, vs...))
+}
+
+// UpdatedAtGT applies the GT predicate on the "updated_at" field.
+func UpdatedAtGT(v time.Time) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldGT(FieldUpdatedAt, v))
+}
+
+// UpdatedAtGTE applies the GTE predicate on the "updated_at" field.
+func UpdatedAtGTE(v time.Time) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldGTE(FieldUpdatedAt, v))
+}
+
+// UpdatedAtLT applies the LT predicate on the "updated_at" field.
+func UpdatedAtLT(v time.Time) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldLT(FieldUpdatedAt, v))
+}
+
+// UpdatedAtLTE applies the LTE predicate on the "updated_at" field.
+func UpdatedAtLTE(v time.Time) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldLTE(FieldUpdatedAt, v))
 }
 
 // And groups predicates with the AND operator between them.

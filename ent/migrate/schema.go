@@ -505,10 +505,13 @@ var (
 	// IdpGroupMappingsColumns holds the columns for the "idp_group_mappings" table.
 	IdpGroupMappingsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
+		{Name: "provider", Type: field.TypeString, Size: 40, Default: "default"},
 		{Name: "group_name", Type: field.TypeString, Size: 255},
 		{Name: "role_id", Type: field.TypeUUID},
 		{Name: "allowed_environments", Type: field.TypeJSON},
+		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
 	}
 	// IdpGroupMappingsTable holds the schema information for the "idp_group_mappings" table.
 	IdpGroupMappingsTable = &schema.Table{
@@ -517,11 +520,67 @@ var (
 		PrimaryKey: []*schema.Column{IdpGroupMappingsColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "idpgroupmapping_group_name_role_id",
+				Name:    "idpgroupmapping_provider_group_name_role_id",
 				Unique:  true,
-				Columns: []*schema.Column{IdpGroupMappingsColumns[1], IdpGroupMappingsColumns[2]},
+				Columns: []*schema.Column{IdpGroupMappingsColumns[1], IdpGroupMappingsColumns[2], IdpGroupMappingsColumns[3]},
 			},
 		},
+	}
+	// IdpSeenGroupsColumns holds the columns for the "idp_seen_groups" table.
+	IdpSeenGroupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "provider", Type: field.TypeString, Size: 40},
+		{Name: "group_name", Type: field.TypeString, Size: 255},
+		{Name: "first_seen_at", Type: field.TypeTime},
+		{Name: "last_seen_at", Type: field.TypeTime},
+	}
+	// IdpSeenGroupsTable holds the schema information for the "idp_seen_groups" table.
+	IdpSeenGroupsTable = &schema.Table{
+		Name:       "idp_seen_groups",
+		Columns:    IdpSeenGroupsColumns,
+		PrimaryKey: []*schema.Column{IdpSeenGroupsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "idpseengroup_provider_group_name",
+				Unique:  true,
+				Columns: []*schema.Column{IdpSeenGroupsColumns[1], IdpSeenGroupsColumns[2]},
+			},
+		},
+	}
+	// IdpUserGroupsColumns holds the columns for the "idp_user_groups" table.
+	IdpUserGroupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "provider", Type: field.TypeString, Size: 40},
+		{Name: "groups", Type: field.TypeJSON},
+		{Name: "signed_in_at", Type: field.TypeTime},
+	}
+	// IdpUserGroupsTable holds the schema information for the "idp_user_groups" table.
+	IdpUserGroupsTable = &schema.Table{
+		Name:       "idp_user_groups",
+		Columns:    IdpUserGroupsColumns,
+		PrimaryKey: []*schema.Column{IdpUserGroupsColumns[0]},
+	}
+	// IdentityProvidersColumns holds the columns for the "identity_providers" table.
+	IdentityProvidersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "key", Type: field.TypeString, Unique: true, Size: 40},
+		{Name: "label", Type: field.TypeString, Size: 80},
+		{Name: "issuer", Type: field.TypeString, Unique: true, Size: 500},
+		{Name: "client_id", Type: field.TypeString, Size: 255},
+		{Name: "client_secret_sealed", Type: field.TypeString, Default: ""},
+		{Name: "scopes", Type: field.TypeJSON},
+		{Name: "groups_claim", Type: field.TypeString, Size: 100, Default: "groups"},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "version", Type: field.TypeInt, Default: 1},
+		{Name: "created_by", Type: field.TypeUUID, Nullable: true},
+	}
+	// IdentityProvidersTable holds the schema information for the "identity_providers" table.
+	IdentityProvidersTable = &schema.Table{
+		Name:       "identity_providers",
+		Columns:    IdentityProvidersColumns,
+		PrimaryKey: []*schema.Column{IdentityProvidersColumns[0]},
 	}
 	// InstanceSizesColumns holds the columns for the "instance_sizes" table.
 	InstanceSizesColumns = []*schema.Column{
@@ -1184,6 +1243,9 @@ var (
 		ConsoleTicketsTable,
 		DomainEventsTable,
 		IdpGroupMappingsTable,
+		IdpSeenGroupsTable,
+		IdpUserGroupsTable,
+		IdentityProvidersTable,
 		InstanceSizesTable,
 		LoginThrottlesTable,
 		NamespacesTable,
@@ -1212,6 +1274,15 @@ func init() {
 	ApprovalTicketsTable.ForeignKeys[0].RefTable = TicketBatchesTable
 	IdpGroupMappingsTable.Annotation = &entsql.Annotation{
 		Table: "idp_group_mappings",
+	}
+	IdpSeenGroupsTable.Annotation = &entsql.Annotation{
+		Table: "idp_seen_groups",
+	}
+	IdpUserGroupsTable.Annotation = &entsql.Annotation{
+		Table: "idp_user_groups",
+	}
+	IdentityProvidersTable.Annotation = &entsql.Annotation{
+		Table: "identity_providers",
 	}
 	RoleBindingsTable.ForeignKeys[0].RefTable = RolesTable
 	RoleBindingsTable.ForeignKeys[1].RefTable = UsersTable

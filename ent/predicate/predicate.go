@@ -48,6 +48,15 @@ type DomainEvent func(*sql.Selector)
 // IdPGroupMapping is the predicate function for idpgroupmapping builders.
 type IdPGroupMapping func(*sql.Selector)
 
+// IdPSeenGroup is the predicate function for idpseengroup builders.
+type IdPSeenGroup func(*sql.Selector)
+
+// IdPUserGroups is the predicate function for idpusergroups builders.
+type IdPUserGroups func(*sql.Selector)
+
+// IdentityProvider is the predicate function for identityprovider builders.
+type IdentityProvider func(*sql.Selector)
+
 // InstanceSize is the predicate function for instancesize builders.
 type InstanceSize func(*sql.Selector)
 

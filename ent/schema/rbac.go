@@ -82,10 +82,16 @@ type IdPGroupMapping struct{ ent.Schema }
 func (IdPGroupMapping) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("id", uuid.UUID{}).Default(uuid.New).Immutable(),
+		// provider is the key of the provider whose groups this maps: "default" for the
+		// one configured from settings, an identity_providers key otherwise.
+		field.String("provider").NotEmpty().MaxLen(40).Default("default"),
 		field.String("group_name").NotEmpty().MaxLen(255),
 		field.UUID("role_id", uuid.UUID{}),
 		field.Strings("allowed_environments").Default([]string{"test"}),
+		// version grows with every change: an edit made on an older copy is refused.
+		field.Int("version").Default(1),
 		field.Time("created_at").Default(time.Now).Immutable(),
+		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now),
 	}
 }
 
@@ -94,5 +100,5 @@ func (IdPGroupMapping) Annotations() []schema.Annotation {
 }
 
 func (IdPGroupMapping) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("group_name", "role_id").Unique()}
+	return []ent.Index{index.Fields("provider", "group_name", "role_id").Unique()}
 }

@@ -37,6 +37,7 @@ import (
 	"kv-shepherd.io/shepherd/internal/db"
 	"kv-shepherd.io/shepherd/internal/devoidc"
 	"kv-shepherd.io/shepherd/internal/governance"
+	"kv-shepherd.io/shepherd/internal/idp"
 	"kv-shepherd.io/shepherd/internal/jobs"
 	"kv-shepherd.io/shepherd/internal/jobs/approvaloverdue"
 	"kv-shepherd.io/shepherd/internal/jobs/auditretention"
@@ -85,6 +86,7 @@ type App struct {
 	ConsoleHub    *console.Hub
 	Live          *live.Hub // fans committed changes out to open pages
 	Limits        *ratelimit.Limiter
+	IdP           *idp.Service   // the identity providers added in the portal
 	liveListener  *live.Listener // feeds Live
 	jobsUI        *riverui.Handler
 	metrics       *prometheus.Registry
@@ -199,6 +201,26 @@ func (a *App) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encryption key: %w", err)
 	}
+	// Identity providers added in the portal are read from the database at each sign-in.
+	deps.IdP = &idp.Service{
+		Store:       a.Store,
+		Box:         box,
+		RedirectURL: cfg.BaseURL + web.OIDCCallbackPath,
+		DevMode:     cfg.DevMode,
+		Logger:      logger.With("component", "idp"),
+	}
+	if a.OIDC != nil {
+		deps.IdP.Static = &idp.Static{
+			OIDC:        a.OIDC,
+			Label:       cfg.OIDCProviderName,
+			Issuer:      cfg.OIDCIssuer,
+			ClientID:    cfg.OIDCClientID,
+			Scopes:      strings.Fields(cfg.OIDCScopes),
+			GroupsClaim: a.OIDC.GroupsClaim(),
+		}
+	}
+	deps.IdentityProviders = deps.IdP.Statuses
+	a.IdP = deps.IdP
 	if cfg.DevMode && cfg.DevKubeconfig != "" {
 		kubeconfig, err := os.ReadFile(cfg.DevKubeconfig)
 		if err != nil {
@@ -475,6 +497,15 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		// its IdP is reachable; the log and /health/ready say why sign-in cannot work yet.
 		run.Go("oidc discovery", func(ctx context.Context) error {
 			a.OIDC.Watch(ctx, 5*time.Second, 5*time.Minute)
+			return nil
+		})
+	}
+	if a.IdP != nil {
+		// The portal's providers are checked once at start-up (their state shows on the
+		// Identity providers page and in /health/ready); sign-ins read them from the
+		// database, so later changes need no restart.
+		run.Go("identity provider check", func(ctx context.Context) error {
+			a.IdP.CheckAll(ctx)
 			return nil
 		})
 	}

@@ -65,7 +65,9 @@ type OIDCConfig struct {
 // Identity is the normalized result of a successful OIDC sign-in.
 type Identity struct {
 	// Issuer is the provider's Key: with Subject, what the user is found by.
-	Issuer   string
+	Issuer string
+	// Provider is the provider's Name: its group mappings are the ones applied.
+	Provider string
 	Subject  string
 	Username string
 	Email    string // "" when the provider did not say
@@ -543,7 +545,7 @@ func (o *OIDC) identity(sub, raw string, claims map[string]any) Identity {
 	if len(email) > 320 {
 		email = ""
 	}
-	id := Identity{Issuer: o.cfg.Key, Subject: sub, Email: email, Name: textutil.Truncate(str(claims["name"]), 255), IDToken: raw}
+	id := Identity{Issuer: o.cfg.Key, Provider: o.cfg.Name, Subject: sub, Email: email, Name: textutil.Truncate(str(claims["name"]), 255), IDToken: raw}
 	id.Groups, id.GroupsProblem = readGroups(claims, o.cfg.GroupsClaim)
 	switch id.GroupsProblem {
 	case GroupsOverage:

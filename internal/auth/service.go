@@ -14,6 +14,8 @@ import (
 
 	"kv-shepherd.io/shepherd/ent"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
+	"kv-shepherd.io/shepherd/ent/idpseengroup"
+	"kv-shepherd.io/shepherd/ent/idpusergroups"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
 	"kv-shepherd.io/shepherd/ent/user"
@@ -195,8 +197,15 @@ func (s *Service) LoginOIDC(ctx context.Context, id Identity) (*ent.User, error)
 				return err
 			}
 		}
-		mapped, err := s.rebuildBindings(ctx, tx.Ent, u.ID, id.Groups)
+		provider := id.Provider
+		if provider == "" {
+			provider = DefaultProviderName
+		}
+		mapped, err := RebuildBindings(ctx, tx.Ent, u.ID, provider, id.Groups)
 		if err != nil {
+			return err
+		}
+		if err := recordGroups(ctx, tx.Ent, u.ID, provider, id.Groups, s.now()); err != nil {
 			return err
 		}
 		out = u
@@ -223,17 +232,43 @@ func AdoptUnassignedIdentities(ctx context.Context, client *ent.Client, key stri
 	return client.User.Update().Where(user.Issuer(UnassignedIssuer)).SetIssuer(key).Save(ctx)
 }
 
-func (s *Service) rebuildBindings(ctx context.Context, tx *ent.Client, userID uuid.UUID, groups []string) ([]string, error) {
+// DefaultProviderName names the provider configured from settings (also the development
+// issuer) in sign-in state and in group mappings.
+const DefaultProviderName = "default"
+
+// RebuildBindings replaces the user's IdP-mapped role bindings with those the provider's
+// group mappings give groups, in the caller's transaction. Mappings to a role that no
+// longer exists are skipped (the Identity providers page shows them as broken).
+func RebuildBindings(ctx context.Context, tx *ent.Client, userID uuid.UUID, provider string, groups []string) ([]string, error) {
 	if _, err := tx.RoleBinding.Delete().Where(rolebinding.UserID(userID), rolebinding.SourceEQ(rolebinding.SourceIdpMapping)).Exec(ctx); err != nil {
 		return nil, err
 	}
 	var mappings []*ent.IdPGroupMapping
 	if len(groups) > 0 {
 		var err error
-		mappings, err = tx.IdPGroupMapping.Query().Where(idpgroupmapping.GroupNameIn(GroupCandidates(groups)...)).All(ctx)
+		mappings, err = tx.IdPGroupMapping.Query().Where(idpgroupmapping.Provider(provider), idpgroupmapping.GroupNameIn(GroupCandidates(groups)...)).All(ctx)
 		if err != nil {
 			return nil, err
 		}
+		var roleIDs []uuid.UUID
+		for _, m := range mappings {
+			roleIDs = append(roleIDs, m.RoleID)
+		}
+		existing, err := tx.Role.Query().Where(role.IDIn(roleIDs...)).IDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		live := map[uuid.UUID]bool{}
+		for _, id := range existing {
+			live[id] = true
+		}
+		kept := mappings[:0]
+		for _, m := range mappings {
+			if live[m.RoleID] {
+				kept = append(kept, m)
+			}
+		}
+		mappings = kept
 	}
 	// Several groups may map to one role: merge their environments into one binding.
 	envs := map[uuid.UUID]map[string]bool{}
@@ -277,6 +312,34 @@ func (s *Service) rebuildBindings(ctx context.Context, tx *ent.Client, userID uu
 		names = append(names, r.Name)
 	}
 	return names, nil
+}
+
+// recordGroups keeps what this sign-in delivered: the user's groups (for re-evaluation)
+// and the provider's groups seen recently (offered in the mapping grid).
+func recordGroups(ctx context.Context, tx *ent.Client, userID uuid.UUID, provider string, groups []string, now time.Time) error {
+	if groups == nil {
+		groups = []string{}
+	}
+	err := tx.IdPUserGroups.Create().SetID(userID).SetProvider(provider).SetGroups(groups).SetSignedInAt(now).
+		OnConflictColumns(idpusergroups.FieldID).UpdateNewValues().Exec(ctx)
+	if err != nil {
+		return err
+	}
+	for i, g := range groups {
+		if i >= 200 { // enough to pick from; a sign-in never writes without bound
+			break
+		}
+		if len(g) > 255 {
+			continue
+		}
+		err := tx.IdPSeenGroup.Create().SetProvider(provider).SetGroupName(g).SetFirstSeenAt(now).SetLastSeenAt(now).
+			OnConflictColumns(idpseengroup.FieldProvider, idpseengroup.FieldGroupName).
+			Update(func(u *ent.IdPSeenGroupUpsert) { u.SetLastSeenAt(now) }).Exec(ctx)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // freeUsername picks the IdP's preferred name, or a suffixed one when a different account

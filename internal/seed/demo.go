@@ -80,7 +80,7 @@ func Demo(ctx context.Context, store *db.Store) error {
 				return err
 			}
 			if err := ignoreNoRows(c.IdPGroupMapping.Create().SetGroupName(g.Group).SetRoleID(r.ID).SetAllowedEnvironments(g.Envs).
-				OnConflictColumns(idpgroupmapping.FieldGroupName, idpgroupmapping.FieldRoleID).DoNothing().Exec(ctx)); err != nil {
+				OnConflictColumns(idpgroupmapping.FieldProvider, idpgroupmapping.FieldGroupName, idpgroupmapping.FieldRoleID).DoNothing().Exec(ctx)); err != nil {
 				return err
 			}
 		}

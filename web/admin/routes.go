@@ -180,6 +180,7 @@ func (h *Handler) nav(c echo.Context, active string) adminview.Nav {
 			n.Tabs = append(n.Tabs, adminview.Tab{Key: "ratelimits", Label: "Rate limits", Href: rateLimitsPath})
 		}
 	}
+	n.Tabs = append(n.Tabs, h.identityTabs(p)...)
 	return n
 }
 

@@ -26,6 +26,16 @@ func (h *Handler) loginModel(c echo.Context) views.Login {
 		DevMode:      h.Kit.Config.DevMode,
 		DevIssuer:    h.DevIssuer,
 	}
+	if h.IdP != nil {
+		buttons, err := h.IdP.SignInButtons(c.Request().Context())
+		if err != nil {
+			h.Kit.Logger.Error("identity providers not listed on the sign-in page", "err", err)
+		}
+		for _, b := range buttons {
+			m.Providers = append(m.Providers, views.LoginProvider{Key: b.Key, Label: b.Label,
+				StartURL: "/auth/idp/" + urlQuery(b.Key) + "/start?next=" + urlQuery(page.SafeNext(c.QueryParam("next")))})
+		}
+	}
 	if c.QueryParam("signed_out") == "1" {
 		m.Notice = "You have signed out."
 	}
@@ -132,9 +142,12 @@ func (h *Handler) logout(c echo.Context) error {
 		target = SignedOutPath + "?idp_session=open"
 		idToken, _ := st.Session.Values[keySessionIDToken].(string)
 		provider, _ := st.Session.Values[keySessionProvider].(string)
-		if h.OIDC != nil && (provider == "" || provider == h.OIDC.Name()) {
+		if provider == "" {
+			provider = auth.DefaultProviderName
+		}
+		if rp, err := h.relyingParty(c.Request().Context(), provider); err == nil {
 			ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
-			if u := h.OIDC.EndSessionURL(ctx, idToken, h.Kit.Config.BaseURL+SignedOutPath); u != "" {
+			if u := rp.EndSessionURL(ctx, idToken, h.Kit.Config.BaseURL+SignedOutPath); u != "" {
 				target = u
 			}
 			cancel()

@@ -1,6 +1,7 @@
 package signin
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kv-shepherd.io/shepherd/internal/auth"
+	"kv-shepherd.io/shepherd/internal/idp"
 	"kv-shepherd.io/shepherd/views"
 	"kv-shepherd.io/shepherd/web/page"
 )
@@ -26,17 +28,48 @@ func urlQuery(s string) string { return url.QueryEscape(s) }
 // oidcStart keeps state, nonce and the PKCE verifier in the visitor's session (the signed
 // cookie: nothing is written before sign-in) and sends the browser to the IdP.
 func (h *Handler) oidcStart(c echo.Context) error {
-	if h.OIDC == nil {
+	return h.startWith(c, auth.DefaultProviderName)
+}
+
+// idpStart starts a sign-in through a provider added in the portal.
+func (h *Handler) idpStart(c echo.Context) error {
+	key := c.Param("key")
+	if key == auth.DefaultProviderName {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	target, p, err := h.OIDC.Start(c.Request().Context())
+	return h.startWith(c, key)
+}
+
+// relyingParty finds the enabled provider named key: "default" is the one configured
+// from settings; others are read from the database (so a provider disabled on another
+// replica is refused here at once).
+func (h *Handler) relyingParty(ctx context.Context, key string) (*auth.OIDC, error) {
+	if h.IdP != nil {
+		rp, _, err := h.IdP.RelyingParty(ctx, key)
+		return rp, err
+	}
+	if key == auth.DefaultProviderName && h.OIDC != nil {
+		return h.OIDC, nil
+	}
+	return nil, idp.ErrNoProvider
+}
+
+func (h *Handler) startWith(c echo.Context, key string) error {
+	rp, err := h.relyingParty(c.Request().Context(), key)
+	if errors.Is(err, idp.ErrNoProvider) {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	target, p, err := rp.Start(c.Request().Context())
 	if err != nil {
 		reason := "idp_unreachable"
 		status := http.StatusBadGateway
 		if auth.Misconfigured(err) {
 			reason, status = "misconfigured", http.StatusServiceUnavailable
 		} else {
-			h.Kit.Logger.Error("OIDC provider unreachable", "request_id", page.RequestID(c), "issuer", h.Kit.Config.OIDCIssuer, "err", err)
+			h.Kit.Logger.Error("OIDC provider unreachable", "request_id", page.RequestID(c), "provider", rp.Name(), "err", err)
 		}
 		m := h.loginModel(c)
 		m.Error = loginFailureMessage(reason)
@@ -59,7 +92,7 @@ func (h *Handler) oidcStart(c echo.Context) error {
 // error page, or the new signed-in session), so the browser cannot use them twice; a
 // replayed code is refused by the IdP, which redeems each code once.
 func (h *Handler) oidcCallback(c echo.Context) error {
-	if h.OIDC == nil {
+	if h.OIDC == nil && h.IdP == nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
 	s := page.StateOf(c).Session
@@ -74,7 +107,26 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 	if err := h.Auth.CheckOIDCCallback(ctx, page.ClientIP(c)); err != nil {
 		return h.loginRefused(c, err)
 	}
-	id, err := h.OIDC.Finish(ctx, pending, q.Get("state"), q.Get("code"), q.Get("error"))
+	// The provider that started the sign-in finishes it: its own issuer, client and keys
+	// verify the token, so a token from another provider is never accepted.
+	key := pending.Provider
+	if key == "" {
+		key = auth.DefaultProviderName
+	}
+	rp, err := h.relyingParty(ctx, key)
+	switch {
+	case errors.Is(err, idp.ErrNoProvider) && pending.State == "":
+		err = &auth.LoginError{Reason: "no_pending_login"}
+	case errors.Is(err, idp.ErrNoProvider):
+		// Deleted or disabled since the sign-in started: its answer is not accepted.
+		err = &auth.LoginError{Reason: "provider_unavailable"}
+	case err != nil:
+		return err
+	}
+	var id auth.Identity
+	if err == nil {
+		id, err = rp.Finish(ctx, pending, q.Get("state"), q.Get("code"), q.Get("error"))
+	}
 	if err != nil {
 		var le *auth.LoginError
 		reason := "internal_error"
@@ -105,11 +157,11 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if notice := auth.GroupsNotice(id.GroupsProblem, h.OIDC.GroupsClaim()); notice != "" {
+	if notice := auth.GroupsNotice(id.GroupsProblem, rp.GroupsClaim()); notice != "" {
 		page.Flash(c, "warning", notice)
 	}
 	return h.startSession(c, u, next, map[string]string{
-		keySessionProvider: h.OIDC.Name(),
+		keySessionProvider: rp.Name(),
 		keySessionIDToken:  id.IDToken,
 	})
 }
@@ -126,6 +178,8 @@ func loginFailureMessage(reason string) string {
 		return "The identity provider cannot be reached right now. Try again in a moment."
 	case "misconfigured":
 		return "Sign-in is misconfigured — tell your administrator. (Trying again will not help until the settings are fixed.)"
+	case "provider_unavailable":
+		return "The identity provider this sign-in was started with is no longer available. Please sign in again."
 	case "provider_mismatch":
 		return "This sign-in was started with another identity provider. Please sign in again."
 	default:

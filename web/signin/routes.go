@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"kv-shepherd.io/shepherd/internal/auth"
+	"kv-shepherd.io/shepherd/internal/idp"
 	"kv-shepherd.io/shepherd/web/page"
 )
 
@@ -13,6 +14,8 @@ type Handler struct {
 	Kit  *page.Kit
 	Auth *auth.Service
 	OIDC *auth.OIDC // nil when OIDC sign-in is not configured
+	// IdP holds the identity providers added in the portal (nil: none).
+	IdP *idp.Service
 	// DevIssuer: OIDC is the built-in development issuer (its demo users are advertised).
 	DevIssuer bool
 }
@@ -30,6 +33,7 @@ func (h *Handler) Register(r *page.Router) {
 	r.Public(http.MethodGet, "/login", h.loginPage)
 	r.Public(http.MethodPost, "/login", h.loginLocal)
 	r.Public(http.MethodGet, "/auth/oidc/start", h.oidcStart)
+	r.Public(http.MethodGet, "/auth/idp/:key/start", h.idpStart)
 	r.Public(http.MethodGet, OIDCCallbackPath, h.oidcCallback)
 	r.Public(http.MethodGet, SignedOutPath, h.signedOut)
 	r.App(http.MethodPost, "/logout", h.logout)
