@@ -16,7 +16,9 @@ import (
 
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/identityprovider"
+	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/internal/apptest"
+	"kv-shepherd.io/shepherd/internal/auth"
 )
 
 // startTestOP builds and starts tools/testop, an independent OpenID provider made of
@@ -64,7 +66,8 @@ func startTestOP(t *testing.T, secret, groups string) string {
 // TestIdentityProviderAddedInThePortal: an admin adds an independent OpenID provider on
 // the Identity providers page (discovery test first), a user signs in through it with
 // only the default access, the admin maps the group the sign-in delivered to Approver in
-// the grid, and at the next sign-in the user sees and decides an approval.
+// the grid, and at the next sign-in the user sees and decides an approval; disabled by
+// the admin, the user's open session ends and signing in again is refused.
 func TestIdentityProviderAddedInThePortal(t *testing.T) {
 	env := apptest.Start(t)
 	issuer := startTestOP(t, "acme-secret-value", "acme-approvers,acme-staff")
@@ -194,6 +197,42 @@ func TestIdentityProviderAddedInThePortal(t *testing.T) {
 	}
 	if n := db.AuditLog.Query().Where(auditlog.Action("idp.mapping_create")).CountX(bg); n != 1 {
 		t.Fatalf("mapping creations audited: %d", n)
+	}
+
+	// carol, in her own browser, disables erin: erin's open session ends at her next
+	// click, and signing in through Acme SSO again is refused with the reason.
+	admin := browserFor(t, 3*time.Minute)
+	signIn(t, admin, env, "carol")
+	erin := db.User.Query().Where(user.Username("erin")).OnlyX(bg)
+	err = chromedp.Do(admin,
+		chromedp.Navigate(env.URL+"/admin/users/"+erin.ID.String()),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="disable-user"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="disable-user"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="enable-user"]`)),
+	)
+	if err != nil {
+		t.Fatalf("disable erin: %v", err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(env.URL+"/approvals"),
+		chromedp.WaitVisible(chromedp.CSS(`#flash-area .flash`)),
+	)
+	if err != nil {
+		t.Fatalf("erin's next click: %v", err)
+	}
+	if flash, loc := text(t, ctx, `#flash-area .flash`), location(t, ctx); !strings.Contains(flash, auth.DisabledMessage) || !strings.Contains(loc, "/login") {
+		t.Fatalf("erin after being disabled: at %s, %q", loc, flash)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="sso-login-acme"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-error"]`)),
+	)
+	if err != nil {
+		t.Fatalf("erin signs in again: %v", err)
+	}
+	screenshot(t, ctx, "idp-06-erin-disabled")
+	if msg := text(t, ctx, `[data-testid="login-error"]`); !strings.Contains(msg, auth.DisabledMessage) {
+		t.Fatalf("erin's sign-in while disabled: %q", msg)
 	}
 }
 
