@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,8 +137,12 @@ func TestProviderFormRefusals(t *testing.T) {
 
 func TestDiscoveryProblemsInWords(t *testing.T) {
 	var srvURL string
-	mode := ""
+	// The handler of a timed-out request may still run when the next case sets the mode.
+	var modeV atomic.Value
+	modeV.Store("")
+	set := func(m string) { modeV.Store(m) }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mode := modeV.Load().(string)
 		switch {
 		case mode == "slow":
 			time.Sleep(2 * time.Second)
@@ -170,19 +175,19 @@ func TestDiscoveryProblemsInWords(t *testing.T) {
 	if r := idp.Discover(ctx, client, "http://sso.example.com", true); r.OK || !strings.Contains(r.Problem, "HTTPS") {
 		t.Fatalf("plain HTTP to another host: %+v", r)
 	}
-	mode = "slash"
+	set("slash")
 	if r := idp.Discover(ctx, client, srv.URL, true); r.OK || !strings.Contains(r.Problem, "trailing slash") {
 		t.Fatalf("issuer mismatch: %+v", r)
 	}
-	mode = "enc"
+	set("enc")
 	if r := idp.Discover(ctx, client, srv.URL, true); r.OK || !strings.Contains(r.Problem, "no key Shepherd can verify") {
 		t.Fatalf("JWKS without usable keys: %+v", r)
 	}
-	mode = "slow"
+	set("slow")
 	if r := idp.Discover(ctx, client, srv.URL, true); r.OK || !strings.Contains(r.Problem, "did not answer in time") {
 		t.Fatalf("timeout: %+v", r)
 	}
-	mode = ""
+	set("")
 	if r := idp.Discover(ctx, client, srv.URL+"/nothing", true); r.OK || !strings.Contains(r.Problem, "404") {
 		t.Fatalf("wrong issuer path: %+v", r)
 	}
