@@ -27,6 +27,10 @@ type IdPGroupMapping struct {
 	RoleID uuid.UUID `json:"role_id,omitempty"`
 	// AllowedEnvironments holds the value of the "allowed_environments" field.
 	AllowedEnvironments []string `json:"allowed_environments,omitempty"`
+	// SystemID holds the value of the "system_id" field.
+	SystemID *uuid.UUID `json:"system_id,omitempty"`
+	// MemberRole holds the value of the "member_role" field.
+	MemberRole *idpgroupmapping.MemberRole `json:"member_role,omitempty"`
 	// Version holds the value of the "version" field.
 	Version int `json:"version,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -41,11 +45,13 @@ func (*IdPGroupMapping) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case idpgroupmapping.FieldSystemID:
+			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case idpgroupmapping.FieldAllowedEnvironments:
 			values[i] = new([]byte)
 		case idpgroupmapping.FieldVersion:
 			values[i] = new(sql.NullInt64)
-		case idpgroupmapping.FieldProvider, idpgroupmapping.FieldGroupName:
+		case idpgroupmapping.FieldProvider, idpgroupmapping.FieldGroupName, idpgroupmapping.FieldMemberRole:
 			values[i] = new(sql.NullString)
 		case idpgroupmapping.FieldCreatedAt, idpgroupmapping.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -97,6 +103,20 @@ func (_m *IdPGroupMapping) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.AllowedEnvironments); err != nil {
 					return fmt.Errorf("unmarshal field allowed_environments: %w", err)
 				}
+			}
+		case idpgroupmapping.FieldSystemID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field system_id", values[i])
+			} else if value.Valid {
+				_m.SystemID = new(uuid.UUID)
+				*_m.SystemID = *value.S.(*uuid.UUID)
+			}
+		case idpgroupmapping.FieldMemberRole:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field member_role", values[i])
+			} else if value.Valid {
+				_m.MemberRole = new(idpgroupmapping.MemberRole)
+				*_m.MemberRole = idpgroupmapping.MemberRole(value.String)
 			}
 		case idpgroupmapping.FieldVersion:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -163,6 +183,16 @@ func (_m *IdPGroupMapping) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("allowed_environments=")
 	builder.WriteString(fmt.Sprintf("%v", _m.AllowedEnvironments))
+	builder.WriteString(", ")
+	if v := _m.SystemID; v != nil {
+		builder.WriteString("system_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.MemberRole; v != nil {
+		builder.WriteString("member_role=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Version))

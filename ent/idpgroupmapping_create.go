@@ -56,6 +56,34 @@ func (_c *IdPGroupMappingCreate) SetAllowedEnvironments(v []string) *IdPGroupMap
 	return _c
 }
 
+// SetSystemID sets the "system_id" field.
+func (_c *IdPGroupMappingCreate) SetSystemID(v uuid.UUID) *IdPGroupMappingCreate {
+	_c.mutation.SetSystemID(v)
+	return _c
+}
+
+// SetNillableSystemID sets the "system_id" field if the given value is not nil.
+func (_c *IdPGroupMappingCreate) SetNillableSystemID(v *uuid.UUID) *IdPGroupMappingCreate {
+	if v != nil {
+		_c.SetSystemID(*v)
+	}
+	return _c
+}
+
+// SetMemberRole sets the "member_role" field.
+func (_c *IdPGroupMappingCreate) SetMemberRole(v idpgroupmapping.MemberRole) *IdPGroupMappingCreate {
+	_c.mutation.SetMemberRole(v)
+	return _c
+}
+
+// SetNillableMemberRole sets the "member_role" field if the given value is not nil.
+func (_c *IdPGroupMappingCreate) SetNillableMemberRole(v *idpgroupmapping.MemberRole) *IdPGroupMappingCreate {
+	if v != nil {
+		_c.SetMemberRole(*v)
+	}
+	return _c
+}
+
 // SetVersion sets the "version" field.
 func (_c *IdPGroupMappingCreate) SetVersion(v int) *IdPGroupMappingCreate {
 	_c.mutation.SetVersion(v)
@@ -197,6 +225,11 @@ func (_c *IdPGroupMappingCreate) check() error {
 	if _, ok := _c.mutation.AllowedEnvironments(); !ok {
 		return &ValidationError{Name: "allowed_environments", err: errors.New(`ent: missing required field "IdPGroupMapping.allowed_environments"`)}
 	}
+	if v, ok := _c.mutation.MemberRole(); ok {
+		if err := idpgroupmapping.MemberRoleValidator(v); err != nil {
+			return &ValidationError{Name: "member_role", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.member_role": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Version(); !ok {
 		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "IdPGroupMapping.version"`)}
 	}
@@ -257,6 +290,14 @@ func (_c *IdPGroupMappingCreate) createSpec() (*IdPGroupMapping, *sqlgraph.Creat
 	if value, ok := _c.mutation.AllowedEnvironments(); ok {
 		_spec.SetField(idpgroupmapping.FieldAllowedEnvironments, field.TypeJSON, value)
 		_node.AllowedEnvironments = value
+	}
+	if value, ok := _c.mutation.SystemID(); ok {
+		_spec.SetField(idpgroupmapping.FieldSystemID, field.TypeUUID, value)
+		_node.SystemID = &value
+	}
+	if value, ok := _c.mutation.MemberRole(); ok {
+		_spec.SetField(idpgroupmapping.FieldMemberRole, field.TypeEnum, value)
+		_node.MemberRole = &value
 	}
 	if value, ok := _c.mutation.Version(); ok {
 		_spec.SetField(idpgroupmapping.FieldVersion, field.TypeInt, value)
@@ -367,6 +408,42 @@ func (u *IdPGroupMappingUpsert) SetAllowedEnvironments(v []string) *IdPGroupMapp
 // UpdateAllowedEnvironments sets the "allowed_environments" field to the value that was provided on create.
 func (u *IdPGroupMappingUpsert) UpdateAllowedEnvironments() *IdPGroupMappingUpsert {
 	u.SetExcluded(idpgroupmapping.FieldAllowedEnvironments)
+	return u
+}
+
+// SetSystemID sets the "system_id" field.
+func (u *IdPGroupMappingUpsert) SetSystemID(v uuid.UUID) *IdPGroupMappingUpsert {
+	u.Set(idpgroupmapping.FieldSystemID, v)
+	return u
+}
+
+// UpdateSystemID sets the "system_id" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsert) UpdateSystemID() *IdPGroupMappingUpsert {
+	u.SetExcluded(idpgroupmapping.FieldSystemID)
+	return u
+}
+
+// ClearSystemID clears the value of the "system_id" field.
+func (u *IdPGroupMappingUpsert) ClearSystemID() *IdPGroupMappingUpsert {
+	u.SetNull(idpgroupmapping.FieldSystemID)
+	return u
+}
+
+// SetMemberRole sets the "member_role" field.
+func (u *IdPGroupMappingUpsert) SetMemberRole(v idpgroupmapping.MemberRole) *IdPGroupMappingUpsert {
+	u.Set(idpgroupmapping.FieldMemberRole, v)
+	return u
+}
+
+// UpdateMemberRole sets the "member_role" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsert) UpdateMemberRole() *IdPGroupMappingUpsert {
+	u.SetExcluded(idpgroupmapping.FieldMemberRole)
+	return u
+}
+
+// ClearMemberRole clears the value of the "member_role" field.
+func (u *IdPGroupMappingUpsert) ClearMemberRole() *IdPGroupMappingUpsert {
+	u.SetNull(idpgroupmapping.FieldMemberRole)
 	return u
 }
 
@@ -504,6 +581,48 @@ func (u *IdPGroupMappingUpsertOne) SetAllowedEnvironments(v []string) *IdPGroupM
 func (u *IdPGroupMappingUpsertOne) UpdateAllowedEnvironments() *IdPGroupMappingUpsertOne {
 	return u.Update(func(s *IdPGroupMappingUpsert) {
 		s.UpdateAllowedEnvironments()
+	})
+}
+
+// SetSystemID sets the "system_id" field.
+func (u *IdPGroupMappingUpsertOne) SetSystemID(v uuid.UUID) *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetSystemID(v)
+	})
+}
+
+// UpdateSystemID sets the "system_id" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertOne) UpdateSystemID() *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateSystemID()
+	})
+}
+
+// ClearSystemID clears the value of the "system_id" field.
+func (u *IdPGroupMappingUpsertOne) ClearSystemID() *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.ClearSystemID()
+	})
+}
+
+// SetMemberRole sets the "member_role" field.
+func (u *IdPGroupMappingUpsertOne) SetMemberRole(v idpgroupmapping.MemberRole) *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetMemberRole(v)
+	})
+}
+
+// UpdateMemberRole sets the "member_role" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertOne) UpdateMemberRole() *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateMemberRole()
+	})
+}
+
+// ClearMemberRole clears the value of the "member_role" field.
+func (u *IdPGroupMappingUpsertOne) ClearMemberRole() *IdPGroupMappingUpsertOne {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.ClearMemberRole()
 	})
 }
 
@@ -813,6 +932,48 @@ func (u *IdPGroupMappingUpsertBulk) SetAllowedEnvironments(v []string) *IdPGroup
 func (u *IdPGroupMappingUpsertBulk) UpdateAllowedEnvironments() *IdPGroupMappingUpsertBulk {
 	return u.Update(func(s *IdPGroupMappingUpsert) {
 		s.UpdateAllowedEnvironments()
+	})
+}
+
+// SetSystemID sets the "system_id" field.
+func (u *IdPGroupMappingUpsertBulk) SetSystemID(v uuid.UUID) *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetSystemID(v)
+	})
+}
+
+// UpdateSystemID sets the "system_id" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertBulk) UpdateSystemID() *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateSystemID()
+	})
+}
+
+// ClearSystemID clears the value of the "system_id" field.
+func (u *IdPGroupMappingUpsertBulk) ClearSystemID() *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.ClearSystemID()
+	})
+}
+
+// SetMemberRole sets the "member_role" field.
+func (u *IdPGroupMappingUpsertBulk) SetMemberRole(v idpgroupmapping.MemberRole) *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.SetMemberRole(v)
+	})
+}
+
+// UpdateMemberRole sets the "member_role" field to the value that was provided on create.
+func (u *IdPGroupMappingUpsertBulk) UpdateMemberRole() *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.UpdateMemberRole()
+	})
+}
+
+// ClearMemberRole clears the value of the "member_role" field.
+func (u *IdPGroupMappingUpsertBulk) ClearMemberRole() *IdPGroupMappingUpsertBulk {
+	return u.Update(func(s *IdPGroupMappingUpsert) {
+		s.ClearMemberRole()
 	})
 }
 

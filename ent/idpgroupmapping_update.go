@@ -84,6 +84,46 @@ func (_u *IdPGroupMappingUpdate) AppendAllowedEnvironments(v []string) *IdPGroup
 	return _u
 }
 
+// SetSystemID sets the "system_id" field.
+func (_u *IdPGroupMappingUpdate) SetSystemID(v uuid.UUID) *IdPGroupMappingUpdate {
+	_u.mutation.SetSystemID(v)
+	return _u
+}
+
+// SetNillableSystemID sets the "system_id" field if the given value is not nil.
+func (_u *IdPGroupMappingUpdate) SetNillableSystemID(v *uuid.UUID) *IdPGroupMappingUpdate {
+	if v != nil {
+		_u.SetSystemID(*v)
+	}
+	return _u
+}
+
+// ClearSystemID clears the value of the "system_id" field.
+func (_u *IdPGroupMappingUpdate) ClearSystemID() *IdPGroupMappingUpdate {
+	_u.mutation.ClearSystemID()
+	return _u
+}
+
+// SetMemberRole sets the "member_role" field.
+func (_u *IdPGroupMappingUpdate) SetMemberRole(v idpgroupmapping.MemberRole) *IdPGroupMappingUpdate {
+	_u.mutation.SetMemberRole(v)
+	return _u
+}
+
+// SetNillableMemberRole sets the "member_role" field if the given value is not nil.
+func (_u *IdPGroupMappingUpdate) SetNillableMemberRole(v *idpgroupmapping.MemberRole) *IdPGroupMappingUpdate {
+	if v != nil {
+		_u.SetMemberRole(*v)
+	}
+	return _u
+}
+
+// ClearMemberRole clears the value of the "member_role" field.
+func (_u *IdPGroupMappingUpdate) ClearMemberRole() *IdPGroupMappingUpdate {
+	_u.mutation.ClearMemberRole()
+	return _u
+}
+
 // SetVersion sets the "version" field.
 func (_u *IdPGroupMappingUpdate) SetVersion(v int) *IdPGroupMappingUpdate {
 	_u.mutation.ResetVersion()
@@ -164,6 +204,11 @@ func (_u *IdPGroupMappingUpdate) check() error {
 			return &ValidationError{Name: "group_name", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.group_name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MemberRole(); ok {
+		if err := idpgroupmapping.MemberRoleValidator(v); err != nil {
+			return &ValidationError{Name: "member_role", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.member_role": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -195,6 +240,18 @@ func (_u *IdPGroupMappingUpdate) sqlSave(ctx context.Context) (_node int, err er
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, idpgroupmapping.FieldAllowedEnvironments, value)
 		})
+	}
+	if value, ok := _u.mutation.SystemID(); ok {
+		_spec.SetField(idpgroupmapping.FieldSystemID, field.TypeUUID, value)
+	}
+	if _u.mutation.SystemIDCleared() {
+		_spec.ClearField(idpgroupmapping.FieldSystemID, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.MemberRole(); ok {
+		_spec.SetField(idpgroupmapping.FieldMemberRole, field.TypeEnum, value)
+	}
+	if _u.mutation.MemberRoleCleared() {
+		_spec.ClearField(idpgroupmapping.FieldMemberRole, field.TypeEnum)
 	}
 	if value, ok := _u.mutation.Version(); ok {
 		_spec.SetField(idpgroupmapping.FieldVersion, field.TypeInt, value)
@@ -276,6 +333,46 @@ func (_u *IdPGroupMappingUpdateOne) SetAllowedEnvironments(v []string) *IdPGroup
 // AppendAllowedEnvironments appends value to the "allowed_environments" field.
 func (_u *IdPGroupMappingUpdateOne) AppendAllowedEnvironments(v []string) *IdPGroupMappingUpdateOne {
 	_u.mutation.AppendAllowedEnvironments(v)
+	return _u
+}
+
+// SetSystemID sets the "system_id" field.
+func (_u *IdPGroupMappingUpdateOne) SetSystemID(v uuid.UUID) *IdPGroupMappingUpdateOne {
+	_u.mutation.SetSystemID(v)
+	return _u
+}
+
+// SetNillableSystemID sets the "system_id" field if the given value is not nil.
+func (_u *IdPGroupMappingUpdateOne) SetNillableSystemID(v *uuid.UUID) *IdPGroupMappingUpdateOne {
+	if v != nil {
+		_u.SetSystemID(*v)
+	}
+	return _u
+}
+
+// ClearSystemID clears the value of the "system_id" field.
+func (_u *IdPGroupMappingUpdateOne) ClearSystemID() *IdPGroupMappingUpdateOne {
+	_u.mutation.ClearSystemID()
+	return _u
+}
+
+// SetMemberRole sets the "member_role" field.
+func (_u *IdPGroupMappingUpdateOne) SetMemberRole(v idpgroupmapping.MemberRole) *IdPGroupMappingUpdateOne {
+	_u.mutation.SetMemberRole(v)
+	return _u
+}
+
+// SetNillableMemberRole sets the "member_role" field if the given value is not nil.
+func (_u *IdPGroupMappingUpdateOne) SetNillableMemberRole(v *idpgroupmapping.MemberRole) *IdPGroupMappingUpdateOne {
+	if v != nil {
+		_u.SetMemberRole(*v)
+	}
+	return _u
+}
+
+// ClearMemberRole clears the value of the "member_role" field.
+func (_u *IdPGroupMappingUpdateOne) ClearMemberRole() *IdPGroupMappingUpdateOne {
+	_u.mutation.ClearMemberRole()
 	return _u
 }
 
@@ -372,6 +469,11 @@ func (_u *IdPGroupMappingUpdateOne) check() error {
 			return &ValidationError{Name: "group_name", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.group_name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MemberRole(); ok {
+		if err := idpgroupmapping.MemberRoleValidator(v); err != nil {
+			return &ValidationError{Name: "member_role", err: fmt.Errorf(`ent: validator failed for field "IdPGroupMapping.member_role": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -420,6 +522,18 @@ func (_u *IdPGroupMappingUpdateOne) sqlSave(ctx context.Context) (_node *IdPGrou
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, idpgroupmapping.FieldAllowedEnvironments, value)
 		})
+	}
+	if value, ok := _u.mutation.SystemID(); ok {
+		_spec.SetField(idpgroupmapping.FieldSystemID, field.TypeUUID, value)
+	}
+	if _u.mutation.SystemIDCleared() {
+		_spec.ClearField(idpgroupmapping.FieldSystemID, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.MemberRole(); ok {
+		_spec.SetField(idpgroupmapping.FieldMemberRole, field.TypeEnum, value)
+	}
+	if _u.mutation.MemberRoleCleared() {
+		_spec.ClearField(idpgroupmapping.FieldMemberRole, field.TypeEnum)
 	}
 	if value, ok := _u.mutation.Version(); ok {
 		_spec.SetField(idpgroupmapping.FieldVersion, field.TypeInt, value)

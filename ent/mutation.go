@@ -14964,6 +14964,8 @@ type IdPGroupMappingMutation struct {
 	role_id                    *uuid.UUID
 	allowed_environments       *[]string
 	appendallowed_environments []string
+	system_id                  *uuid.UUID
+	member_role                *idpgroupmapping.MemberRole
 	version                    *int
 	addversion                 *int
 	created_at                 *time.Time
@@ -15237,6 +15239,104 @@ func (m *IdPGroupMappingMutation) ResetAllowedEnvironments() {
 	m.appendallowed_environments = nil
 }
 
+// SetSystemID sets the "system_id" field.
+func (m *IdPGroupMappingMutation) SetSystemID(u uuid.UUID) {
+	m.system_id = &u
+}
+
+// SystemID returns the value of the "system_id" field in the mutation.
+func (m *IdPGroupMappingMutation) SystemID() (r uuid.UUID, exists bool) {
+	v := m.system_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSystemID returns the old "system_id" field's value of the IdPGroupMapping entity.
+// If the IdPGroupMapping object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IdPGroupMappingMutation) OldSystemID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSystemID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSystemID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSystemID: %w", err)
+	}
+	return oldValue.SystemID, nil
+}
+
+// ClearSystemID clears the value of the "system_id" field.
+func (m *IdPGroupMappingMutation) ClearSystemID() {
+	m.system_id = nil
+	m.clearedFields[idpgroupmapping.FieldSystemID] = struct{}{}
+}
+
+// SystemIDCleared returns if the "system_id" field was cleared in this mutation.
+func (m *IdPGroupMappingMutation) SystemIDCleared() bool {
+	_, ok := m.clearedFields[idpgroupmapping.FieldSystemID]
+	return ok
+}
+
+// ResetSystemID resets all changes to the "system_id" field.
+func (m *IdPGroupMappingMutation) ResetSystemID() {
+	m.system_id = nil
+	delete(m.clearedFields, idpgroupmapping.FieldSystemID)
+}
+
+// SetMemberRole sets the "member_role" field.
+func (m *IdPGroupMappingMutation) SetMemberRole(ir idpgroupmapping.MemberRole) {
+	m.member_role = &ir
+}
+
+// MemberRole returns the value of the "member_role" field in the mutation.
+func (m *IdPGroupMappingMutation) MemberRole() (r idpgroupmapping.MemberRole, exists bool) {
+	v := m.member_role
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemberRole returns the old "member_role" field's value of the IdPGroupMapping entity.
+// If the IdPGroupMapping object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IdPGroupMappingMutation) OldMemberRole(ctx context.Context) (v *idpgroupmapping.MemberRole, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemberRole is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemberRole requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemberRole: %w", err)
+	}
+	return oldValue.MemberRole, nil
+}
+
+// ClearMemberRole clears the value of the "member_role" field.
+func (m *IdPGroupMappingMutation) ClearMemberRole() {
+	m.member_role = nil
+	m.clearedFields[idpgroupmapping.FieldMemberRole] = struct{}{}
+}
+
+// MemberRoleCleared returns if the "member_role" field was cleared in this mutation.
+func (m *IdPGroupMappingMutation) MemberRoleCleared() bool {
+	_, ok := m.clearedFields[idpgroupmapping.FieldMemberRole]
+	return ok
+}
+
+// ResetMemberRole resets all changes to the "member_role" field.
+func (m *IdPGroupMappingMutation) ResetMemberRole() {
+	m.member_role = nil
+	delete(m.clearedFields, idpgroupmapping.FieldMemberRole)
+}
+
 // SetVersion sets the "version" field.
 func (m *IdPGroupMappingMutation) SetVersion(i int) {
 	m.version = &i
@@ -15399,7 +15499,7 @@ func (m *IdPGroupMappingMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *IdPGroupMappingMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 9)
 	if m.provider != nil {
 		fields = append(fields, idpgroupmapping.FieldProvider)
 	}
@@ -15411,6 +15511,12 @@ func (m *IdPGroupMappingMutation) Fields() []string {
 	}
 	if m.allowed_environments != nil {
 		fields = append(fields, idpgroupmapping.FieldAllowedEnvironments)
+	}
+	if m.system_id != nil {
+		fields = append(fields, idpgroupmapping.FieldSystemID)
+	}
+	if m.member_role != nil {
+		fields = append(fields, idpgroupmapping.FieldMemberRole)
 	}
 	if m.version != nil {
 		fields = append(fields, idpgroupmapping.FieldVersion)
@@ -15437,6 +15543,10 @@ func (m *IdPGroupMappingMutation) Field(name string) (ent.Value, bool) {
 		return m.RoleID()
 	case idpgroupmapping.FieldAllowedEnvironments:
 		return m.AllowedEnvironments()
+	case idpgroupmapping.FieldSystemID:
+		return m.SystemID()
+	case idpgroupmapping.FieldMemberRole:
+		return m.MemberRole()
 	case idpgroupmapping.FieldVersion:
 		return m.Version()
 	case idpgroupmapping.FieldCreatedAt:
@@ -15460,6 +15570,10 @@ func (m *IdPGroupMappingMutation) OldField(ctx context.Context, name string) (en
 		return m.OldRoleID(ctx)
 	case idpgroupmapping.FieldAllowedEnvironments:
 		return m.OldAllowedEnvironments(ctx)
+	case idpgroupmapping.FieldSystemID:
+		return m.OldSystemID(ctx)
+	case idpgroupmapping.FieldMemberRole:
+		return m.OldMemberRole(ctx)
 	case idpgroupmapping.FieldVersion:
 		return m.OldVersion(ctx)
 	case idpgroupmapping.FieldCreatedAt:
@@ -15502,6 +15616,20 @@ func (m *IdPGroupMappingMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetAllowedEnvironments(v)
+		return nil
+	case idpgroupmapping.FieldSystemID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSystemID(v)
+		return nil
+	case idpgroupmapping.FieldMemberRole:
+		v, ok := value.(idpgroupmapping.MemberRole)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemberRole(v)
 		return nil
 	case idpgroupmapping.FieldVersion:
 		v, ok := value.(int)
@@ -15568,7 +15696,14 @@ func (m *IdPGroupMappingMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *IdPGroupMappingMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(idpgroupmapping.FieldSystemID) {
+		fields = append(fields, idpgroupmapping.FieldSystemID)
+	}
+	if m.FieldCleared(idpgroupmapping.FieldMemberRole) {
+		fields = append(fields, idpgroupmapping.FieldMemberRole)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -15581,6 +15716,14 @@ func (m *IdPGroupMappingMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *IdPGroupMappingMutation) ClearField(name string) error {
+	switch name {
+	case idpgroupmapping.FieldSystemID:
+		m.ClearSystemID()
+		return nil
+	case idpgroupmapping.FieldMemberRole:
+		m.ClearMemberRole()
+		return nil
+	}
 	return fmt.Errorf("unknown IdPGroupMapping nullable field %s", name)
 }
 
@@ -15599,6 +15742,12 @@ func (m *IdPGroupMappingMutation) ResetField(name string) error {
 		return nil
 	case idpgroupmapping.FieldAllowedEnvironments:
 		m.ResetAllowedEnvironments()
+		return nil
+	case idpgroupmapping.FieldSystemID:
+		m.ResetSystemID()
+		return nil
+	case idpgroupmapping.FieldMemberRole:
+		m.ResetMemberRole()
 		return nil
 	case idpgroupmapping.FieldVersion:
 		m.ResetVersion()
@@ -28365,6 +28514,7 @@ type SystemMemberMutation struct {
 	typ           string
 	id            *uuid.UUID
 	role          *systemmember.Role
+	source        *systemmember.Source
 	granted_by    *uuid.UUID
 	created_at    *time.Time
 	clearedFields map[string]struct{}
@@ -28589,6 +28739,42 @@ func (m *SystemMemberMutation) ResetRole() {
 	m.role = nil
 }
 
+// SetSource sets the "source" field.
+func (m *SystemMemberMutation) SetSource(s systemmember.Source) {
+	m.source = &s
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *SystemMemberMutation) Source() (r systemmember.Source, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the SystemMember entity.
+// If the SystemMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SystemMemberMutation) OldSource(ctx context.Context) (v systemmember.Source, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *SystemMemberMutation) ResetSource() {
+	m.source = nil
+}
+
 // SetGrantedBy sets the "granted_by" field.
 func (m *SystemMemberMutation) SetGrantedBy(u uuid.UUID) {
 	m.granted_by = &u
@@ -28762,7 +28948,7 @@ func (m *SystemMemberMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *SystemMemberMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.system != nil {
 		fields = append(fields, systemmember.FieldSystemID)
 	}
@@ -28771,6 +28957,9 @@ func (m *SystemMemberMutation) Fields() []string {
 	}
 	if m.role != nil {
 		fields = append(fields, systemmember.FieldRole)
+	}
+	if m.source != nil {
+		fields = append(fields, systemmember.FieldSource)
 	}
 	if m.granted_by != nil {
 		fields = append(fields, systemmember.FieldGrantedBy)
@@ -28792,6 +28981,8 @@ func (m *SystemMemberMutation) Field(name string) (ent.Value, bool) {
 		return m.UserID()
 	case systemmember.FieldRole:
 		return m.Role()
+	case systemmember.FieldSource:
+		return m.Source()
 	case systemmember.FieldGrantedBy:
 		return m.GrantedBy()
 	case systemmember.FieldCreatedAt:
@@ -28811,6 +29002,8 @@ func (m *SystemMemberMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldUserID(ctx)
 	case systemmember.FieldRole:
 		return m.OldRole(ctx)
+	case systemmember.FieldSource:
+		return m.OldSource(ctx)
 	case systemmember.FieldGrantedBy:
 		return m.OldGrantedBy(ctx)
 	case systemmember.FieldCreatedAt:
@@ -28844,6 +29037,13 @@ func (m *SystemMemberMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRole(v)
+		return nil
+	case systemmember.FieldSource:
+		v, ok := value.(systemmember.Source)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
 		return nil
 	case systemmember.FieldGrantedBy:
 		v, ok := value.(uuid.UUID)
@@ -28925,6 +29125,9 @@ func (m *SystemMemberMutation) ResetField(name string) error {
 		return nil
 	case systemmember.FieldRole:
 		m.ResetRole()
+		return nil
+	case systemmember.FieldSource:
+		m.ResetSource()
 		return nil
 	case systemmember.FieldGrantedBy:
 		m.ResetGrantedBy()

@@ -657,15 +657,15 @@ func init() {
 	// idpgroupmapping.DefaultAllowedEnvironments holds the default value on creation for the allowed_environments field.
 	idpgroupmapping.DefaultAllowedEnvironments = idpgroupmappingDescAllowedEnvironments.Default.([]string)
 	// idpgroupmappingDescVersion is the schema descriptor for version field.
-	idpgroupmappingDescVersion := idpgroupmappingFields[5].Descriptor()
+	idpgroupmappingDescVersion := idpgroupmappingFields[7].Descriptor()
 	// idpgroupmapping.DefaultVersion holds the default value on creation for the version field.
 	idpgroupmapping.DefaultVersion = idpgroupmappingDescVersion.Default.(int)
 	// idpgroupmappingDescCreatedAt is the schema descriptor for created_at field.
-	idpgroupmappingDescCreatedAt := idpgroupmappingFields[6].Descriptor()
+	idpgroupmappingDescCreatedAt := idpgroupmappingFields[8].Descriptor()
 	// idpgroupmapping.DefaultCreatedAt holds the default value on creation for the created_at field.
 	idpgroupmapping.DefaultCreatedAt = idpgroupmappingDescCreatedAt.Default.(func() time.Time)
 	// idpgroupmappingDescUpdatedAt is the schema descriptor for updated_at field.
-	idpgroupmappingDescUpdatedAt := idpgroupmappingFields[7].Descriptor()
+	idpgroupmappingDescUpdatedAt := idpgroupmappingFields[9].Descriptor()
 	// idpgroupmapping.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	idpgroupmapping.DefaultUpdatedAt = idpgroupmappingDescUpdatedAt.Default.(func() time.Time)
 	// idpgroupmapping.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
@@ -1406,7 +1406,7 @@ func init() {
 	systemmemberFields := schema.SystemMember{}.Fields()
 	_ = systemmemberFields
 	// systemmemberDescCreatedAt is the schema descriptor for created_at field.
-	systemmemberDescCreatedAt := systemmemberFields[5].Descriptor()
+	systemmemberDescCreatedAt := systemmemberFields[6].Descriptor()
 	// systemmember.DefaultCreatedAt holds the default value on creation for the created_at field.
 	systemmember.DefaultCreatedAt = systemmemberDescCreatedAt.Default.(func() time.Time)
 	// systemmemberDescID is the schema descriptor for id field.

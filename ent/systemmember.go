@@ -26,6 +26,8 @@ type SystemMember struct {
 	UserID uuid.UUID `json:"user_id,omitempty"`
 	// Role holds the value of the "role" field.
 	Role systemmember.Role `json:"role,omitempty"`
+	// Source holds the value of the "source" field.
+	Source systemmember.Source `json:"source,omitempty"`
 	// GrantedBy holds the value of the "granted_by" field.
 	GrantedBy *uuid.UUID `json:"granted_by,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -76,7 +78,7 @@ func (*SystemMember) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case systemmember.FieldGrantedBy:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
-		case systemmember.FieldRole:
+		case systemmember.FieldRole, systemmember.FieldSource:
 			values[i] = new(sql.NullString)
 		case systemmember.FieldCreatedAt:
 			values[i] = new(sql.NullTime)
@@ -120,6 +122,12 @@ func (_m *SystemMember) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field role", values[i])
 			} else if value.Valid {
 				_m.Role = systemmember.Role(value.String)
+			}
+		case systemmember.FieldSource:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field source", values[i])
+			} else if value.Valid {
+				_m.Source = systemmember.Source(value.String)
 			}
 		case systemmember.FieldGrantedBy:
 			if value, ok := values[i].(*sql.NullScanner); !ok {
@@ -188,6 +196,9 @@ func (_m *SystemMember) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("role=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Role))
+	builder.WriteString(", ")
+	builder.WriteString("source=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Source))
 	builder.WriteString(", ")
 	if v := _m.GrantedBy; v != nil {
 		builder.WriteString("granted_by=")

@@ -44,6 +44,20 @@ func (_c *SystemMemberCreate) SetRole(v systemmember.Role) *SystemMemberCreate {
 	return _c
 }
 
+// SetSource sets the "source" field.
+func (_c *SystemMemberCreate) SetSource(v systemmember.Source) *SystemMemberCreate {
+	_c.mutation.SetSource(v)
+	return _c
+}
+
+// SetNillableSource sets the "source" field if the given value is not nil.
+func (_c *SystemMemberCreate) SetNillableSource(v *systemmember.Source) *SystemMemberCreate {
+	if v != nil {
+		_c.SetSource(*v)
+	}
+	return _c
+}
+
 // SetGrantedBy sets the "granted_by" field.
 func (_c *SystemMemberCreate) SetGrantedBy(v uuid.UUID) *SystemMemberCreate {
 	_c.mutation.SetGrantedBy(v)
@@ -131,6 +145,10 @@ func (_c *SystemMemberCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *SystemMemberCreate) defaults() {
+	if _, ok := _c.mutation.Source(); !ok {
+		v := systemmember.DefaultSource
+		_c.mutation.SetSource(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := systemmember.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
@@ -155,6 +173,14 @@ func (_c *SystemMemberCreate) check() error {
 	if v, ok := _c.mutation.Role(); ok {
 		if err := systemmember.RoleValidator(v); err != nil {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "SystemMember.role": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Source(); !ok {
+		return &ValidationError{Name: "source", err: errors.New(`ent: missing required field "SystemMember.source"`)}
+	}
+	if v, ok := _c.mutation.Source(); ok {
+		if err := systemmember.SourceValidator(v); err != nil {
+			return &ValidationError{Name: "source", err: fmt.Errorf(`ent: validator failed for field "SystemMember.source": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
@@ -205,6 +231,10 @@ func (_c *SystemMemberCreate) createSpec() (*SystemMember, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Role(); ok {
 		_spec.SetField(systemmember.FieldRole, field.TypeEnum, value)
 		_node.Role = value
+	}
+	if value, ok := _c.mutation.Source(); ok {
+		_spec.SetField(systemmember.FieldSource, field.TypeEnum, value)
+		_node.Source = value
 	}
 	if value, ok := _c.mutation.GrantedBy(); ok {
 		_spec.SetField(systemmember.FieldGrantedBy, field.TypeUUID, value)
@@ -336,6 +366,18 @@ func (u *SystemMemberUpsert) UpdateRole() *SystemMemberUpsert {
 	return u
 }
 
+// SetSource sets the "source" field.
+func (u *SystemMemberUpsert) SetSource(v systemmember.Source) *SystemMemberUpsert {
+	u.Set(systemmember.FieldSource, v)
+	return u
+}
+
+// UpdateSource sets the "source" field to the value that was provided on create.
+func (u *SystemMemberUpsert) UpdateSource() *SystemMemberUpsert {
+	u.SetExcluded(systemmember.FieldSource)
+	return u
+}
+
 // SetGrantedBy sets the "granted_by" field.
 func (u *SystemMemberUpsert) SetGrantedBy(v uuid.UUID) *SystemMemberUpsert {
 	u.Set(systemmember.FieldGrantedBy, v)
@@ -444,6 +486,20 @@ func (u *SystemMemberUpsertOne) SetRole(v systemmember.Role) *SystemMemberUpsert
 func (u *SystemMemberUpsertOne) UpdateRole() *SystemMemberUpsertOne {
 	return u.Update(func(s *SystemMemberUpsert) {
 		s.UpdateRole()
+	})
+}
+
+// SetSource sets the "source" field.
+func (u *SystemMemberUpsertOne) SetSource(v systemmember.Source) *SystemMemberUpsertOne {
+	return u.Update(func(s *SystemMemberUpsert) {
+		s.SetSource(v)
+	})
+}
+
+// UpdateSource sets the "source" field to the value that was provided on create.
+func (u *SystemMemberUpsertOne) UpdateSource() *SystemMemberUpsertOne {
+	return u.Update(func(s *SystemMemberUpsert) {
+		s.UpdateSource()
 	})
 }
 
@@ -725,6 +781,20 @@ func (u *SystemMemberUpsertBulk) SetRole(v systemmember.Role) *SystemMemberUpser
 func (u *SystemMemberUpsertBulk) UpdateRole() *SystemMemberUpsertBulk {
 	return u.Update(func(s *SystemMemberUpsert) {
 		s.UpdateRole()
+	})
+}
+
+// SetSource sets the "source" field.
+func (u *SystemMemberUpsertBulk) SetSource(v systemmember.Source) *SystemMemberUpsertBulk {
+	return u.Update(func(s *SystemMemberUpsert) {
+		s.SetSource(v)
+	})
+}
+
+// UpdateSource sets the "source" field to the value that was provided on create.
+func (u *SystemMemberUpsertBulk) UpdateSource() *SystemMemberUpsertBulk {
+	return u.Update(func(s *SystemMemberUpsert) {
+		s.UpdateSource()
 	})
 }
 

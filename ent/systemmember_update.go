@@ -72,6 +72,20 @@ func (_u *SystemMemberUpdate) SetNillableRole(v *systemmember.Role) *SystemMembe
 	return _u
 }
 
+// SetSource sets the "source" field.
+func (_u *SystemMemberUpdate) SetSource(v systemmember.Source) *SystemMemberUpdate {
+	_u.mutation.SetSource(v)
+	return _u
+}
+
+// SetNillableSource sets the "source" field if the given value is not nil.
+func (_u *SystemMemberUpdate) SetNillableSource(v *systemmember.Source) *SystemMemberUpdate {
+	if v != nil {
+		_u.SetSource(*v)
+	}
+	return _u
+}
+
 // SetGrantedBy sets the "granted_by" field.
 func (_u *SystemMemberUpdate) SetGrantedBy(v uuid.UUID) *SystemMemberUpdate {
 	_u.mutation.SetGrantedBy(v)
@@ -153,6 +167,11 @@ func (_u *SystemMemberUpdate) check() error {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "SystemMember.role": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Source(); ok {
+		if err := systemmember.SourceValidator(v); err != nil {
+			return &ValidationError{Name: "source", err: fmt.Errorf(`ent: validator failed for field "SystemMember.source": %w`, err)}
+		}
+	}
 	if _u.mutation.SystemCleared() && len(_u.mutation.SystemIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "SystemMember.system"`)
 	}
@@ -176,6 +195,9 @@ func (_u *SystemMemberUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.Role(); ok {
 		_spec.SetField(systemmember.FieldRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Source(); ok {
+		_spec.SetField(systemmember.FieldSource, field.TypeEnum, value)
 	}
 	if value, ok := _u.mutation.GrantedBy(); ok {
 		_spec.SetField(systemmember.FieldGrantedBy, field.TypeUUID, value)
@@ -303,6 +325,20 @@ func (_u *SystemMemberUpdateOne) SetNillableRole(v *systemmember.Role) *SystemMe
 	return _u
 }
 
+// SetSource sets the "source" field.
+func (_u *SystemMemberUpdateOne) SetSource(v systemmember.Source) *SystemMemberUpdateOne {
+	_u.mutation.SetSource(v)
+	return _u
+}
+
+// SetNillableSource sets the "source" field if the given value is not nil.
+func (_u *SystemMemberUpdateOne) SetNillableSource(v *systemmember.Source) *SystemMemberUpdateOne {
+	if v != nil {
+		_u.SetSource(*v)
+	}
+	return _u
+}
+
 // SetGrantedBy sets the "granted_by" field.
 func (_u *SystemMemberUpdateOne) SetGrantedBy(v uuid.UUID) *SystemMemberUpdateOne {
 	_u.mutation.SetGrantedBy(v)
@@ -397,6 +433,11 @@ func (_u *SystemMemberUpdateOne) check() error {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "SystemMember.role": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Source(); ok {
+		if err := systemmember.SourceValidator(v); err != nil {
+			return &ValidationError{Name: "source", err: fmt.Errorf(`ent: validator failed for field "SystemMember.source": %w`, err)}
+		}
+	}
 	if _u.mutation.SystemCleared() && len(_u.mutation.SystemIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "SystemMember.system"`)
 	}
@@ -437,6 +478,9 @@ func (_u *SystemMemberUpdateOne) sqlSave(ctx context.Context) (_node *SystemMemb
 	}
 	if value, ok := _u.mutation.Role(); ok {
 		_spec.SetField(systemmember.FieldRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Source(); ok {
+		_spec.SetField(systemmember.FieldSource, field.TypeEnum, value)
 	}
 	if value, ok := _u.mutation.GrantedBy(); ok {
 		_spec.SetField(systemmember.FieldGrantedBy, field.TypeUUID, value)

@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"kv-shepherd.io/shepherd/ent/auditlog"
 	"kv-shepherd.io/shepherd/ent/identityprovider"
 	"kv-shepherd.io/shepherd/ent/idpgroupmapping"
 	"kv-shepherd.io/shepherd/ent/idpseengroup"
+	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/internal/apptest"
 	"kv-shepherd.io/shepherd/internal/config"
@@ -184,5 +186,59 @@ func TestMappingGridStaleEditAndBrokenRole(t *testing.T) {
 	}
 	if n := db.AuditLog.Query().Where(auditlog.Action("idp.mapping_update")).CountX(ctx); n != 1 {
 		t.Fatalf("mapping updates audited: %d", n)
+	}
+}
+
+// The grid maps a group to a System membership too: System and membership role together
+// or neither (refused with the error summary), the row shows the System chosen, and a
+// deleted System shows the row broken.
+func TestMappingGridSystemMembership(t *testing.T) {
+	env := apptest.Start(t)
+	ctx := context.Background()
+	db := env.App.Store.Ent
+	admin := env.Client(t)
+	env.LoginOIDC(t, admin, "demo-carol")
+	viewer := db.Role.Query().Where(role.Name("Viewer")).OnlyX(ctx)
+	sys := db.System.Create().SetName("ledger").SaveX(ctx)
+	_, page, _ := env.Get(t, admin, "/admin/identity-providers/default")
+	csrf := apptest.CSRF(t, page)
+	if !strings.Contains(page, `<option value="`+sys.ID.String()+`"`) || !strings.Contains(page, ">No System</option>") {
+		t.Fatalf("System select missing:\n%.4000s", page)
+	}
+	add := func(system, memberRole string) (int, string) {
+		status, body, _ := env.PostForm(t, admin, "/admin/identity-providers/default/mappings", url.Values{
+			"csrf_token":   {csrf},
+			"group":        {"ledger-team"},
+			"role":         {viewer.ID.String()},
+			"environments": {"test"},
+			"system":       {system},
+			"member_role":  {memberRole},
+		})
+		return status, body
+	}
+	status, body := add(sys.ID.String(), "")
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, `class="error-summary"`) ||
+		!strings.Contains(body, "Choose the membership role for the System") {
+		t.Fatalf("System without a role: %d %.3000s", status, body)
+	}
+	if db.IdPGroupMapping.Query().Where(idpgroupmapping.GroupName("ledger-team")).ExistX(ctx) {
+		t.Fatal("refused mapping saved")
+	}
+	if status, body := add(sys.ID.String(), "admin"); status != http.StatusSeeOther {
+		t.Fatalf("add: %d %.3000s", status, body)
+	}
+	m := db.IdPGroupMapping.Query().Where(idpgroupmapping.GroupName("ledger-team")).OnlyX(ctx)
+	if m.SystemID == nil || *m.SystemID != sys.ID || m.MemberRole == nil || string(*m.MemberRole) != "admin" {
+		t.Fatalf("saved: %+v", m)
+	}
+	_, page, _ = env.Get(t, admin, "/admin/identity-providers/default")
+	if !strings.Contains(page, `<option value="`+sys.ID.String()+`" selected>ledger</option>`) ||
+		!strings.Contains(page, `<option value="admin" selected>Admin</option>`) {
+		t.Fatalf("row does not show the membership:\n%.6000s", page)
+	}
+	db.System.UpdateOne(sys).SetDeletedAt(time.Now()).ExecX(ctx)
+	_, page, _ = env.Get(t, admin, "/admin/identity-providers/default")
+	if !strings.Contains(page, "Broken: its System no longer exists") {
+		t.Fatalf("deleted System not shown broken:\n%.6000s", page)
 	}
 }

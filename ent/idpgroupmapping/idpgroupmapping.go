@@ -3,6 +3,7 @@
 package idpgroupmapping
 
 import (
+	"fmt"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -22,6 +23,10 @@ const (
 	FieldRoleID = "role_id"
 	// FieldAllowedEnvironments holds the string denoting the allowed_environments field in the database.
 	FieldAllowedEnvironments = "allowed_environments"
+	// FieldSystemID holds the string denoting the system_id field in the database.
+	FieldSystemID = "system_id"
+	// FieldMemberRole holds the string denoting the member_role field in the database.
+	FieldMemberRole = "member_role"
 	// FieldVersion holds the string denoting the version field in the database.
 	FieldVersion = "version"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -39,6 +44,8 @@ var Columns = []string{
 	FieldGroupName,
 	FieldRoleID,
 	FieldAllowedEnvironments,
+	FieldSystemID,
+	FieldMemberRole,
 	FieldVersion,
 	FieldCreatedAt,
 	FieldUpdatedAt,
@@ -75,6 +82,31 @@ var (
 	DefaultID func() uuid.UUID
 )
 
+// MemberRole defines the type for the "member_role" enum field.
+type MemberRole string
+
+// MemberRole values.
+const (
+	MemberRoleOwner  MemberRole = "owner"
+	MemberRoleAdmin  MemberRole = "admin"
+	MemberRoleMember MemberRole = "member"
+	MemberRoleViewer MemberRole = "viewer"
+)
+
+func (mr MemberRole) String() string {
+	return string(mr)
+}
+
+// MemberRoleValidator is a validator for the "member_role" field enum values. It is called by the builders before save.
+func MemberRoleValidator(mr MemberRole) error {
+	switch mr {
+	case MemberRoleOwner, MemberRoleAdmin, MemberRoleMember, MemberRoleViewer:
+		return nil
+	default:
+		return fmt.Errorf("idpgroupmapping: invalid enum value for member_role field: %q", mr)
+	}
+}
+
 // OrderOption defines the ordering options for the IdPGroupMapping queries.
 type OrderOption func(*sql.Selector)
 
@@ -96,6 +128,16 @@ func ByGroupName(opts ...sql.OrderTermOption) OrderOption {
 // ByRoleID orders the results by the role_id field.
 func ByRoleID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRoleID, opts...).ToFunc()
+}
+
+// BySystemID orders the results by the system_id field.
+func BySystemID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSystemID, opts...).ToFunc()
+}
+
+// ByMemberRole orders the results by the member_role field.
+func ByMemberRole(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMemberRole, opts...).ToFunc()
 }
 
 // ByVersion orders the results by the version field.

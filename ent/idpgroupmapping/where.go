@@ -70,6 +70,11 @@ func RoleID(v uuid.UUID) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldEQ(FieldRoleID, v))
 }
 
+// SystemID applies equality check predicate on the "system_id" field. It's identical to SystemIDEQ.
+func SystemID(v uuid.UUID) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEQ(FieldSystemID, v))
+}
+
 // Version applies equality check predicate on the "version" field. It's identical to VersionEQ.
 func Version(v int) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldEQ(FieldVersion, v))
@@ -253,6 +258,86 @@ func RoleIDLT(v uuid.UUID) predicate.IdPGroupMapping {
 // RoleIDLTE applies the LTE predicate on the "role_id" field.
 func RoleIDLTE(v uuid.UUID) predicate.IdPGroupMapping {
 	return predicate.IdPGroupMapping(sql.FieldLTE(FieldRoleID, v))
+}
+
+// SystemIDEQ applies the EQ predicate on the "system_id" field.
+func SystemIDEQ(v uuid.UUID) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEQ(FieldSystemID, v))
+}
+
+// SystemIDNEQ applies the NEQ predicate on the "system_id" field.
+func SystemIDNEQ(v uuid.UUID) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNEQ(FieldSystemID, v))
+}
+
+// SystemIDIn applies the In predicate on the "system_id" field.
+func SystemIDIn(vs ...uuid.UUID) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldIn(FieldSystemID, vs...))
+}
+
+// SystemIDNotIn applies the NotIn predicate on the "system_id" field.
+func SystemIDNotIn(vs ...uuid.UUID) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNotIn(FieldSystemID, vs...))
+}
+
+// SystemIDGT applies the GT predicate on the "system_id" field.
+func SystemIDGT(v uuid.UUID) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldGT(FieldSystemID, v))
+}
+
+// SystemIDGTE applies the GTE predicate on the "system_id" field.
+func SystemIDGTE(v uuid.UUID) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldGTE(FieldSystemID, v))
+}
+
+// SystemIDLT applies the LT predicate on the "system_id" field.
+func SystemIDLT(v uuid.UUID) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldLT(FieldSystemID, v))
+}
+
+// SystemIDLTE applies the LTE predicate on the "system_id" field.
+func SystemIDLTE(v uuid.UUID) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldLTE(FieldSystemID, v))
+}
+
+// SystemIDIsNil applies the IsNil predicate on the "system_id" field.
+func SystemIDIsNil() predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldIsNull(FieldSystemID))
+}
+
+// SystemIDNotNil applies the NotNil predicate on the "system_id" field.
+func SystemIDNotNil() predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNotNull(FieldSystemID))
+}
+
+// MemberRoleEQ applies the EQ predicate on the "member_role" field.
+func MemberRoleEQ(v MemberRole) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldEQ(FieldMemberRole, v))
+}
+
+// MemberRoleNEQ applies the NEQ predicate on the "member_role" field.
+func MemberRoleNEQ(v MemberRole) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNEQ(FieldMemberRole, v))
+}
+
+// MemberRoleIn applies the In predicate on the "member_role" field.
+func MemberRoleIn(vs ...MemberRole) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldIn(FieldMemberRole, vs...))
+}
+
+// MemberRoleNotIn applies the NotIn predicate on the "member_role" field.
+func MemberRoleNotIn(vs ...MemberRole) predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNotIn(FieldMemberRole, vs...))
+}
+
+// MemberRoleIsNil applies the IsNil predicate on the "member_role" field.
+func MemberRoleIsNil() predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldIsNull(FieldMemberRole))
+}
+
+// MemberRoleNotNil applies the NotNil predicate on the "member_role" field.
+func MemberRoleNotNil() predicate.IdPGroupMapping {
+	return predicate.IdPGroupMapping(sql.FieldNotNull(FieldMemberRole))
 }
 
 // VersionEQ applies the EQ predicate on the "version" field.

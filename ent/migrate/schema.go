@@ -509,6 +509,8 @@ var (
 		{Name: "group_name", Type: field.TypeString, Size: 255},
 		{Name: "role_id", Type: field.TypeUUID},
 		{Name: "allowed_environments", Type: field.TypeJSON},
+		{Name: "system_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "member_role", Type: field.TypeEnum, Nullable: true, Enums: []string{"owner", "admin", "member", "viewer"}},
 		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
@@ -942,6 +944,7 @@ var (
 	SystemMembersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"owner", "admin", "member", "viewer"}},
+		{Name: "source", Type: field.TypeEnum, Enums: []string{"manual", "idp_mapping"}, Default: "manual"},
 		{Name: "granted_by", Type: field.TypeUUID, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "system_id", Type: field.TypeUUID},
@@ -955,13 +958,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "system_members_systems_members",
-				Columns:    []*schema.Column{SystemMembersColumns[4]},
+				Columns:    []*schema.Column{SystemMembersColumns[5]},
 				RefColumns: []*schema.Column{SystemsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "system_members_users_memberships",
-				Columns:    []*schema.Column{SystemMembersColumns[5]},
+				Columns:    []*schema.Column{SystemMembersColumns[6]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -970,12 +973,12 @@ var (
 			{
 				Name:    "systemmember_system_id_user_id",
 				Unique:  true,
-				Columns: []*schema.Column{SystemMembersColumns[4], SystemMembersColumns[5]},
+				Columns: []*schema.Column{SystemMembersColumns[5], SystemMembersColumns[6]},
 			},
 			{
 				Name:    "systemmember_user_id",
 				Unique:  false,
-				Columns: []*schema.Column{SystemMembersColumns[5]},
+				Columns: []*schema.Column{SystemMembersColumns[6]},
 			},
 		},
 	}

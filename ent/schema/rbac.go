@@ -88,6 +88,11 @@ func (IdPGroupMapping) Fields() []ent.Field {
 		field.String("group_name").NotEmpty().MaxLen(255),
 		field.UUID("role_id", uuid.UUID{}),
 		field.Strings("allowed_environments").Default([]string{"test"}),
+		// system_id and member_role (both or neither) also make the group's users members
+		// of that System; such memberships carry source idp_mapping and are rebuilt with
+		// the bindings. A deleted System makes the mapping give no membership.
+		field.UUID("system_id", uuid.UUID{}).Optional().Nillable(),
+		field.Enum("member_role").Values("owner", "admin", "member", "viewer").Optional().Nillable(),
 		// version grows with every change: an edit made on an older copy is refused.
 		field.Int("version").Default(1),
 		field.Time("created_at").Default(time.Now).Immutable(),

@@ -43,6 +43,9 @@ func (SystemMember) Fields() []ent.Field {
 		field.UUID("system_id", uuid.UUID{}),
 		field.UUID("user_id", uuid.UUID{}),
 		field.Enum("role").Values("owner", "admin", "member", "viewer"),
+		// source says where the membership came from: granted by hand, or made from an
+		// IdP group mapping at sign-in (rebuilt then; hand-made ones are never touched).
+		field.Enum("source").Values("manual", "idp_mapping").Default("manual"),
 		field.UUID("granted_by", uuid.UUID{}).Optional().Nillable(),
 		field.Time("created_at").Default(time.Now).Immutable(),
 	}

@@ -22,6 +22,8 @@ const (
 	FieldUserID = "user_id"
 	// FieldRole holds the string denoting the role field in the database.
 	FieldRole = "role"
+	// FieldSource holds the string denoting the source field in the database.
+	FieldSource = "source"
 	// FieldGrantedBy holds the string denoting the granted_by field in the database.
 	FieldGrantedBy = "granted_by"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -54,6 +56,7 @@ var Columns = []string{
 	FieldSystemID,
 	FieldUserID,
 	FieldRole,
+	FieldSource,
 	FieldGrantedBy,
 	FieldCreatedAt,
 }
@@ -100,6 +103,32 @@ func RoleValidator(r Role) error {
 	}
 }
 
+// Source defines the type for the "source" enum field.
+type Source string
+
+// SourceManual is the default value of the Source enum.
+const DefaultSource = SourceManual
+
+// Source values.
+const (
+	SourceManual     Source = "manual"
+	SourceIdpMapping Source = "idp_mapping"
+)
+
+func (s Source) String() string {
+	return string(s)
+}
+
+// SourceValidator is a validator for the "source" field enum values. It is called by the builders before save.
+func SourceValidator(s Source) error {
+	switch s {
+	case SourceManual, SourceIdpMapping:
+		return nil
+	default:
+		return fmt.Errorf("systemmember: invalid enum value for source field: %q", s)
+	}
+}
+
 // OrderOption defines the ordering options for the SystemMember queries.
 type OrderOption func(*sql.Selector)
 
@@ -121,6 +150,11 @@ func ByUserID(opts ...sql.OrderTermOption) OrderOption {
 // ByRole orders the results by the role field.
 func ByRole(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRole, opts...).ToFunc()
+}
+
+// BySource orders the results by the source field.
+func BySource(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSource, opts...).ToFunc()
 }
 
 // ByGrantedBy orders the results by the granted_by field.

@@ -136,6 +136,26 @@ func RoleNotIn(vs ...Role) predicate.SystemMember {
 	return predicate.SystemMember(sql.FieldNotIn(FieldRole, vs...))
 }
 
+// SourceEQ applies the EQ predicate on the "source" field.
+func SourceEQ(v Source) predicate.SystemMember {
+	return predicate.SystemMember(sql.FieldEQ(FieldSource, v))
+}
+
+// SourceNEQ applies the NEQ predicate on the "source" field.
+func SourceNEQ(v Source) predicate.SystemMember {
+	return predicate.SystemMember(sql.FieldNEQ(FieldSource, v))
+}
+
+// SourceIn applies the In predicate on the "source" field.
+func SourceIn(vs ...Source) predicate.SystemMember {
+	return predicate.SystemMember(sql.FieldIn(FieldSource, vs...))
+}
+
+// SourceNotIn applies the NotIn predicate on the "source" field.
+func SourceNotIn(vs ...Source) predicate.SystemMember {
+	return predicate.SystemMember(sql.FieldNotIn(FieldSource, vs...))
+}
+
 // GrantedByEQ applies the EQ predicate on the "granted_by" field.
 func GrantedByEQ(v uuid.UUID) predicate.SystemMember {
 	return predicate.SystemMember(sql.FieldEQ(FieldGrantedBy, v))

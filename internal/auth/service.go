@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"kv-shepherd.io/shepherd/ent/idpusergroups"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/rolebinding"
+	"kv-shepherd.io/shepherd/ent/system"
+	"kv-shepherd.io/shepherd/ent/systemmember"
 	"kv-shepherd.io/shepherd/ent/user"
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/auth/password"
@@ -201,7 +204,7 @@ func (s *Service) LoginOIDC(ctx context.Context, id Identity) (*ent.User, error)
 		if provider == "" {
 			provider = DefaultProviderName
 		}
-		mapped, err := RebuildBindings(ctx, tx.Ent, u.ID, provider, id.Groups)
+		mapped, members, err := RebuildBindings(ctx, tx.Ent, u.ID, provider, id.Groups)
 		if err != nil {
 			return err
 		}
@@ -209,7 +212,7 @@ func (s *Service) LoginOIDC(ctx context.Context, id Identity) (*ent.User, error)
 			return err
 		}
 		out = u
-		details := map[string]any{"method": "oidc", "idp": id.Issuer, "groups": id.Groups, "roles": mapped}
+		details := map[string]any{"method": "oidc", "idp": id.Issuer, "groups": id.Groups, "roles": mapped, "memberships": members}
 		if id.GroupsProblem != "" {
 			details["groups_problem"] = id.GroupsProblem
 		}
@@ -237,18 +240,20 @@ func AdoptUnassignedIdentities(ctx context.Context, client *ent.Client, key stri
 const DefaultProviderName = "default"
 
 // RebuildBindings replaces the user's IdP-mapped role bindings with those the provider's
-// group mappings give groups, in the caller's transaction. Mappings to a role that no
-// longer exists are skipped (the Identity providers page shows them as broken).
-func RebuildBindings(ctx context.Context, tx *ent.Client, userID uuid.UUID, provider string, groups []string) ([]string, error) {
+// group mappings give groups, in the caller's transaction, and rebuilds the System
+// memberships the mappings make (see rebuildMemberships). Mappings to a role that no
+// longer exists are skipped (the Identity providers page shows them as broken). It returns
+// the roles bound and the memberships held from mappings ("System: role"), for the audit.
+func RebuildBindings(ctx context.Context, tx *ent.Client, userID uuid.UUID, provider string, groups []string) ([]string, []string, error) {
 	if _, err := tx.RoleBinding.Delete().Where(rolebinding.UserID(userID), rolebinding.SourceEQ(rolebinding.SourceIdpMapping)).Exec(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var mappings []*ent.IdPGroupMapping
 	if len(groups) > 0 {
 		var err error
 		mappings, err = tx.IdPGroupMapping.Query().Where(idpgroupmapping.Provider(provider), idpgroupmapping.GroupNameIn(GroupCandidates(groups)...)).All(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var roleIDs []uuid.UUID
 		for _, m := range mappings {
@@ -256,7 +261,7 @@ func RebuildBindings(ctx context.Context, tx *ent.Client, userID uuid.UUID, prov
 		}
 		existing, err := tx.Role.Query().Where(role.IDIn(roleIDs...)).IDs(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		live := map[uuid.UUID]bool{}
 		for _, id := range existing {
@@ -285,7 +290,7 @@ func RebuildBindings(ctx context.Context, tx *ent.Client, userID uuid.UUID, prov
 	if len(order) == 0 {
 		viewer, err := tx.Role.Query().Where(role.Name(DefaultRoleName)).Only(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("default role %s missing: %w", DefaultRoleName, err)
+			return nil, nil, fmt.Errorf("default role %s missing: %w", DefaultRoleName, err)
 		}
 		order = []uuid.UUID{viewer.ID}
 		envs[viewer.ID] = map[string]bool{"test": true}
@@ -303,15 +308,102 @@ func RebuildBindings(ctx context.Context, tx *ent.Client, userID uuid.UUID, prov
 			OnConflictColumns(rolebinding.FieldUserID, rolebinding.FieldRoleID, rolebinding.FieldScopeType, rolebinding.FieldScopeID).
 			DoNothing().Exec(ctx)
 		if err != nil && !isNoRows(err) {
-			return nil, err
+			return nil, nil, err
 		}
 		r, err := tx.Role.Get(ctx, roleID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		names = append(names, r.Name)
 	}
-	return names, nil
+	members, err := rebuildMemberships(ctx, tx, userID, mappings)
+	if err != nil {
+		return nil, nil, err
+	}
+	return names, members, nil
+}
+
+// memberRank orders System membership roles: a higher rank wins when several mappings
+// name the same System.
+var memberRank = map[systemmember.Role]int{
+	systemmember.RoleViewer: 1,
+	systemmember.RoleMember: 2,
+	systemmember.RoleAdmin:  3,
+	systemmember.RoleOwner:  4,
+}
+
+// rebuildMemberships makes the user's mapping-made System memberships those the mappings
+// give: the highest role per System, Systems deleted meanwhile skipped. A membership
+// granted by hand is never changed or removed (it stays as it is even when a mapping
+// names the same System); mapping-made ones no longer backed are removed.
+func rebuildMemberships(ctx context.Context, tx *ent.Client, userID uuid.UUID, mappings []*ent.IdPGroupMapping) ([]string, error) {
+	want := map[uuid.UUID]systemmember.Role{}
+	for _, m := range mappings {
+		if m.SystemID == nil || m.MemberRole == nil {
+			continue
+		}
+		r := systemmember.Role(*m.MemberRole)
+		if memberRank[r] > memberRank[want[*m.SystemID]] {
+			want[*m.SystemID] = r
+		}
+	}
+	names := map[uuid.UUID]string{}
+	if len(want) > 0 {
+		ids := make([]uuid.UUID, 0, len(want))
+		for id := range want {
+			ids = append(ids, id)
+		}
+		live, err := tx.System.Query().Where(system.IDIn(ids...), system.DeletedAtIsNil()).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, sy := range live {
+			names[sy.ID] = sy.Name
+		}
+		for id := range want {
+			if _, ok := names[id]; !ok {
+				delete(want, id)
+			}
+		}
+	}
+	have, err := tx.SystemMember.Query().Where(systemmember.UserID(userID)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held := map[uuid.UUID]bool{}
+	for _, m := range have {
+		held[m.SystemID] = true
+		if m.Source != systemmember.SourceIdpMapping {
+			delete(want, m.SystemID) // hand-made: left as it is
+			continue
+		}
+		r, ok := want[m.SystemID]
+		switch {
+		case !ok:
+			if err := tx.SystemMember.DeleteOne(m).Exec(ctx); err != nil {
+				return nil, err
+			}
+		case r != m.Role:
+			if err := tx.SystemMember.UpdateOne(m).SetRole(r).Exec(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for id, r := range want {
+		if held[id] {
+			continue
+		}
+		err := tx.SystemMember.Create().SetSystemID(id).SetUserID(userID).SetRole(r).SetSource(systemmember.SourceIdpMapping).Exec(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, 0, len(want))
+	for id, r := range want {
+		out = append(out, names[id]+": "+string(r))
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // recordGroups keeps what this sign-in delivered: the user's groups (for re-evaluation)

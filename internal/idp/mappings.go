@@ -14,6 +14,7 @@ import (
 	"kv-shepherd.io/shepherd/ent/idpusergroups"
 	"kv-shepherd.io/shepherd/ent/role"
 	"kv-shepherd.io/shepherd/ent/session"
+	"kv-shepherd.io/shepherd/ent/system"
 	"kv-shepherd.io/shepherd/internal/audit"
 	"kv-shepherd.io/shepherd/internal/auth"
 	"kv-shepherd.io/shepherd/internal/db"
@@ -27,11 +28,21 @@ type Mapping struct {
 	RoleID       uuid.UUID
 	RoleName     string // "" when the role no longer exists (the mapping is broken)
 	Environments []string
-	Version      int
+	// SystemID and MemberRole name the optional System membership the mapping gives
+	// (uuid.Nil and "" when none); SystemName is "" when that System was deleted.
+	SystemID   uuid.UUID
+	SystemName string
+	MemberRole string
+	Version    int
 }
 
-// Broken reports a mapping to a role that no longer exists: it gives nothing.
-func (m Mapping) Broken() bool { return m.RoleName == "" }
+// Broken reports a mapping to a role or System that no longer exists: it gives nothing.
+func (m Mapping) Broken() bool {
+	return m.RoleName == "" || (m.SystemID != uuid.Nil && m.SystemName == "")
+}
+
+// MemberRoles are the System membership roles a mapping may give, highest first.
+var MemberRoles = []string{"owner", "admin", "member", "viewer"}
 
 // SeenGroup is a group a sign-in through the provider delivered lately.
 type SeenGroup struct {
@@ -44,6 +55,7 @@ type SeenGroup struct {
 type Grid struct {
 	Mappings []Mapping
 	Roles    []*ent.Role
+	Systems  []*ent.System
 	Seen     []SeenGroup
 }
 
@@ -62,14 +74,34 @@ func (s *Service) Grid(ctx context.Context, key string) (Grid, error) {
 	if err != nil {
 		return g, err
 	}
+	g.Systems, err = s.Store.Ent.System.Query().Where(system.DeletedAtIsNil()).Order(ent.Asc(system.FieldName)).All(ctx)
+	if err != nil {
+		return g, err
+	}
 	names := map[uuid.UUID]string{}
 	for _, r := range g.Roles {
 		names[r.ID] = r.Name
 	}
+	systems := map[uuid.UUID]string{}
+	for _, sy := range g.Systems {
+		systems[sy.ID] = sy.Name
+	}
 	mapped := map[string]bool{}
 	for _, m := range rows {
-		g.Mappings = append(g.Mappings, Mapping{ID: m.ID, Group: m.GroupName, RoleID: m.RoleID, RoleName: names[m.RoleID],
-			Environments: m.AllowedEnvironments, Version: m.Version})
+		row := Mapping{
+			ID:           m.ID,
+			Group:        m.GroupName,
+			RoleID:       m.RoleID,
+			RoleName:     names[m.RoleID],
+			Environments: m.AllowedEnvironments,
+			Version:      m.Version,
+		}
+		if m.SystemID != nil && m.MemberRole != nil {
+			row.SystemID = *m.SystemID
+			row.SystemName = systems[*m.SystemID]
+			row.MemberRole = string(*m.MemberRole)
+		}
+		g.Mappings = append(g.Mappings, row)
 		mapped[m.GroupName] = true
 	}
 	seen, err := s.Store.Ent.IdPSeenGroup.Query().Where(idpseengroup.Provider(key), idpseengroup.LastSeenAtGT(s.now().Add(-SeenWindow))).
@@ -92,10 +124,60 @@ type MappingInput struct {
 	Group        string
 	RoleID       string
 	Environments []string
-	Version      int
+	// SystemID and MemberRole: the optional System membership, both or neither.
+	SystemID   string
+	MemberRole string
+	Version    int
 }
 
-func (s *Service) validateMapping(ctx context.Context, key string, in *MappingInput, self uuid.UUID) (*ent.Role, error) {
+// membership is a validated mapping's System membership (nil system when none).
+type membership struct {
+	system *ent.System
+	role   idpgroupmapping.MemberRole
+}
+
+func (m membership) details() map[string]any {
+	if m.system == nil {
+		return nil
+	}
+	return map[string]any{"system": m.system.Name, "role": string(m.role)}
+}
+
+func (s *Service) validateMembership(ctx context.Context, in *MappingInput, f domain.FieldErrors) (membership, error) {
+	var out membership
+	in.SystemID = strings.TrimSpace(in.SystemID)
+	in.MemberRole = strings.TrimSpace(in.MemberRole)
+	if in.SystemID == "" && in.MemberRole == "" {
+		return out, nil
+	}
+	if in.MemberRole != "" && !slices.Contains(MemberRoles, in.MemberRole) {
+		f.Add("member_role", "Choose owner, admin, member or viewer.")
+	} else if in.MemberRole == "" {
+		f.Add("member_role", "Choose the membership role for the System, or choose No System.")
+	}
+	if in.SystemID == "" {
+		f.Add("system", "Choose a System for the membership role, or clear the role.")
+		return out, nil
+	}
+	id, err := uuid.Parse(in.SystemID)
+	if err != nil {
+		f.Add("system", "Choose a System.")
+		return out, nil
+	}
+	sy, err := s.Store.Ent.System.Query().Where(system.ID(id), system.DeletedAtIsNil()).Only(ctx)
+	if ent.IsNotFound(err) {
+		f.Add("system", "That System no longer exists; choose another or No System.")
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	out.system = sy
+	out.role = idpgroupmapping.MemberRole(in.MemberRole)
+	return out, nil
+}
+
+func (s *Service) validateMapping(ctx context.Context, key string, in *MappingInput, self uuid.UUID) (*ent.Role, membership, error) {
 	in.Group = strings.TrimSpace(in.Group)
 	f := domain.FieldErrors{}
 	if in.Group == "" {
@@ -111,7 +193,7 @@ func (s *Service) validateMapping(ctx context.Context, key string, in *MappingIn
 		if ent.IsNotFound(err) {
 			f.Add("role", "That role no longer exists; choose another.")
 		} else if err != nil {
-			return nil, err
+			return nil, membership{}, err
 		}
 	}
 	envs := []string{}
@@ -136,17 +218,40 @@ func (s *Service) validateMapping(ctx context.Context, key string, in *MappingIn
 		}
 		dup, err := q.Exist(ctx)
 		if err != nil {
-			return nil, err
+			return nil, membership{}, err
 		}
 		if dup {
 			f.Add("group", "This group is already mapped to "+r.Name+"; change that row instead.")
 		}
 	}
-	return r, f.Err()
+	mb, err := s.validateMembership(ctx, in, f)
+	if err != nil {
+		return nil, membership{}, err
+	}
+	return r, mb, f.Err()
 }
 
-func mappingDetails(group, roleName string, envs []string) map[string]any {
-	return map[string]any{"group": group, "role": roleName, "environments": envs}
+func mappingDetails(group, roleName string, envs []string, member map[string]any) map[string]any {
+	d := map[string]any{"group": group, "role": roleName, "environments": envs}
+	if member != nil {
+		d["membership"] = member
+	}
+	return d
+}
+
+// currentMembership describes a stored mapping's System membership for the audit.
+func currentMembership(ctx context.Context, client *ent.Client, m *ent.IdPGroupMapping) (map[string]any, error) {
+	if m.SystemID == nil || m.MemberRole == nil {
+		return nil, nil
+	}
+	name := "(a deleted System)"
+	sy, err := client.System.Query().Where(system.ID(*m.SystemID), system.DeletedAtIsNil()).Only(ctx)
+	if err == nil {
+		name = sy.Name
+	} else if !ent.IsNotFound(err) {
+		return nil, err
+	}
+	return map[string]any{"system": name, "role": string(*m.MemberRole)}, nil
 }
 
 // CreateMapping adds a grid row. It applies at each user's next sign-in (or at once with
@@ -158,19 +263,23 @@ func (s *Service) CreateMapping(ctx context.Context, a Actor, key string, in Map
 	if _, err := s.Provider(ctx, key); err != nil {
 		return nil, err
 	}
-	r, err := s.validateMapping(ctx, key, &in, uuid.Nil)
+	r, mb, err := s.validateMapping(ctx, key, &in, uuid.Nil)
 	if err != nil {
 		return nil, err
 	}
 	var out *ent.IdPGroupMapping
 	err = s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		m, err := tx.Ent.IdPGroupMapping.Create().SetProvider(key).SetGroupName(in.Group).SetRoleID(r.ID).SetAllowedEnvironments(in.Environments).Save(ctx)
+		c := tx.Ent.IdPGroupMapping.Create().SetProvider(key).SetGroupName(in.Group).SetRoleID(r.ID).SetAllowedEnvironments(in.Environments)
+		if mb.system != nil {
+			c.SetSystemID(mb.system.ID).SetMemberRole(mb.role)
+		}
+		m, err := c.Save(ctx)
 		if err != nil {
 			return err
 		}
 		out = m
 		return audit.Write(ctx, tx.Ent, a.entry("idp.mapping_create", "idp_group_mapping", m.ID.String(), in.Group,
-			map[string]any{"provider": key, "after": mappingDetails(in.Group, r.Name, in.Environments)}))
+			map[string]any{"provider": key, "after": mappingDetails(in.Group, r.Name, in.Environments, mb.details())}))
 	})
 	return out, err
 }
@@ -202,14 +311,24 @@ func (s *Service) UpdateMapping(ctx context.Context, a Actor, key string, id uui
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.validateMapping(ctx, key, &in, id)
+	r, mb, err := s.validateMapping(ctx, key, &in, id)
+	if err != nil {
+		return nil, err
+	}
+	beforeMember, err := currentMembership(ctx, s.Store.Ent, cur)
 	if err != nil {
 		return nil, err
 	}
 	var out *ent.IdPGroupMapping
 	err = s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		n, err := tx.Ent.IdPGroupMapping.Update().Where(idpgroupmapping.ID(id), idpgroupmapping.Version(in.Version)).
-			SetGroupName(in.Group).SetRoleID(r.ID).SetAllowedEnvironments(in.Environments).AddVersion(1).Save(ctx)
+		u := tx.Ent.IdPGroupMapping.Update().Where(idpgroupmapping.ID(id), idpgroupmapping.Version(in.Version)).
+			SetGroupName(in.Group).SetRoleID(r.ID).SetAllowedEnvironments(in.Environments).AddVersion(1)
+		if mb.system != nil {
+			u.SetSystemID(mb.system.ID).SetMemberRole(mb.role)
+		} else {
+			u.ClearSystemID().ClearMemberRole()
+		}
+		n, err := u.Save(ctx)
 		if err != nil {
 			return err
 		}
@@ -222,8 +341,8 @@ func (s *Service) UpdateMapping(ctx context.Context, a Actor, key string, id uui
 		}
 		return audit.Write(ctx, tx.Ent, a.entry("idp.mapping_update", "idp_group_mapping", id.String(), in.Group, map[string]any{
 			"provider": key,
-			"before":   mappingDetails(cur.GroupName, before, cur.AllowedEnvironments),
-			"after":    mappingDetails(in.Group, r.Name, in.Environments),
+			"before":   mappingDetails(cur.GroupName, before, cur.AllowedEnvironments, beforeMember),
+			"after":    mappingDetails(in.Group, r.Name, in.Environments, mb.details()),
 		}))
 	})
 	return out, err
@@ -240,6 +359,10 @@ func (s *Service) DeleteMapping(ctx context.Context, a Actor, key string, id uui
 		if err != nil {
 			return err
 		}
+		beforeMember, err := currentMembership(ctx, tx.Ent, cur)
+		if err != nil {
+			return err
+		}
 		n, err := tx.Ent.IdPGroupMapping.Delete().Where(idpgroupmapping.ID(id), idpgroupmapping.Version(version)).Exec(ctx)
 		if err != nil {
 			return err
@@ -250,7 +373,7 @@ func (s *Service) DeleteMapping(ctx context.Context, a Actor, key string, id uui
 		group = cur.GroupName
 		return audit.Write(ctx, tx.Ent, a.entry("idp.mapping_delete", "idp_group_mapping", id.String(), cur.GroupName, map[string]any{
 			"provider": key,
-			"before":   mappingDetails(cur.GroupName, before, cur.AllowedEnvironments),
+			"before":   mappingDetails(cur.GroupName, before, cur.AllowedEnvironments, beforeMember),
 		}))
 	})
 	return group, err
@@ -292,13 +415,13 @@ func (s *Service) Reevaluate(ctx context.Context, a Actor, key string) (int, err
 			if u.Disabled || u.Issuer == nil || *u.Issuer != pv.UserKey {
 				continue
 			}
-			roles, err := auth.RebuildBindings(ctx, tx.Ent, r.ID, key, r.Groups)
+			roles, members, err := auth.RebuildBindings(ctx, tx.Ent, r.ID, key, r.Groups)
 			if err != nil {
 				return err
 			}
 			changed++
 			if err := audit.Write(ctx, tx.Ent, a.entry("idp.reevaluate_user", "user", u.ID.String(), u.Username,
-				map[string]any{"provider": key, "groups": r.Groups, "roles": roles})); err != nil {
+				map[string]any{"provider": key, "groups": r.Groups, "roles": roles, "memberships": members})); err != nil {
 				return err
 			}
 		}

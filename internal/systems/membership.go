@@ -65,7 +65,7 @@ func (m *Manager) AddMember(ctx context.Context, a Actor, systemID uuid.UUID, in
 			return err
 		}
 		if err := tx.Ent.SystemMember.Create().SetSystemID(systemID).SetUserID(uid).
-			SetRole(systemmember.Role(role)).SetGrantedBy(a.ID).Exec(ctx); err != nil {
+			SetRole(systemmember.Role(role)).SetGrantedBy(a.ID).SetSource(systemmember.SourceManual).Exec(ctx); err != nil {
 			return err
 		}
 		return memberAudit(ctx, tx.Ent, a, s, "role.assign", map[string]any{
@@ -98,7 +98,7 @@ func (m *Manager) ChangeMemberRole(ctx context.Context, a Actor, systemID, userI
 		if string(mb.Role) == string(role) {
 			return nil
 		}
-		if err := tx.Ent.SystemMember.UpdateOne(mb).SetRole(systemmember.Role(role)).SetGrantedBy(a.ID).Exec(ctx); err != nil {
+		if err := tx.Ent.SystemMember.UpdateOne(mb).SetRole(systemmember.Role(role)).SetGrantedBy(a.ID).SetSource(systemmember.SourceManual).Exec(ctx); err != nil {
 			return err
 		}
 		return memberAudit(ctx, tx.Ent, a, s, "role.update", map[string]any{
@@ -167,12 +167,12 @@ func (m *Manager) TransferOwnership(ctx context.Context, a Actor, systemID uuid.
 		}
 		var previous []string
 		for _, o := range owners {
-			if err := tx.Ent.SystemMember.UpdateOne(o).SetRole(systemmember.RoleAdmin).SetGrantedBy(a.ID).Exec(ctx); err != nil {
+			if err := tx.Ent.SystemMember.UpdateOne(o).SetRole(systemmember.RoleAdmin).SetGrantedBy(a.ID).SetSource(systemmember.SourceManual).Exec(ctx); err != nil {
 				return err
 			}
 			previous = append(previous, o.Edges.User.Username)
 		}
-		if err := tx.Ent.SystemMember.UpdateOne(target).SetRole(systemmember.RoleOwner).SetGrantedBy(a.ID).Exec(ctx); err != nil {
+		if err := tx.Ent.SystemMember.UpdateOne(target).SetRole(systemmember.RoleOwner).SetGrantedBy(a.ID).SetSource(systemmember.SourceManual).Exec(ctx); err != nil {
 			return err
 		}
 		return memberAudit(ctx, tx.Ent, a, s, "system.transfer_ownership", map[string]any{

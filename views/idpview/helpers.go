@@ -47,6 +47,30 @@ func roleOptions(roles []Option, selected string) []views.Option {
 	return out
 }
 
+// MemberRoles are the System membership roles a mapping may give, as shown to people.
+var MemberRoles = []Option{
+	{Value: "owner", Label: "Owner"},
+	{Value: "admin", Label: "Admin"},
+	{Value: "member", Label: "Member"},
+	{Value: "viewer", Label: "Viewer"},
+}
+
+func systemOptions(systems []Option, selected string) []views.Option {
+	out := []views.Option{{Value: "", Label: "No System", Selected: selected == ""}}
+	for _, s := range systems {
+		out = append(out, views.Option{Value: s.Value, Label: s.Label, Selected: s.Value == selected})
+	}
+	return out
+}
+
+func memberRoleOptions(selected string) []views.Option {
+	out := []views.Option{{Value: "", Label: "No membership", Selected: selected == ""}}
+	for _, r := range MemberRoles {
+		out = append(out, views.Option{Value: r.Value, Label: r.Label, Selected: r.Value == selected})
+	}
+	return out
+}
+
 func problems(message string, list []string) []views.Problem {
 	var out []views.Problem
 	if message != "" {

@@ -66,6 +66,11 @@ type MappingRow struct {
 	Test    bool
 	Prod    bool
 	Version int
+	// SystemID and MemberRole: the optional System membership ("" when none);
+	// System is "" when that System was deleted (the row is broken).
+	SystemID   string
+	System     string
+	MemberRole string
 }
 
 // Seen is a group seen at a recent sign-in.
@@ -81,7 +86,10 @@ type MappingForm struct {
 	RoleID string
 	Test   bool
 	Prod   bool
-	Errors map[string]string
+	// SystemID and MemberRole: the optional System membership.
+	SystemID   string
+	MemberRole string
+	Errors     map[string]string
 }
 
 // Detail is one provider's page.
@@ -102,6 +110,7 @@ type Detail struct {
 	Edit       Form
 	Mappings   []MappingRow
 	Roles      []Option
+	Systems    []Option
 	Seen       []Seen
 	NewMapping MappingForm
 	// Problem is a refusal shown at the top (for example another admin's change).

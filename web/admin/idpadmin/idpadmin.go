@@ -288,9 +288,25 @@ func (h *Handler) detailPageOf(c echo.Context, key string, status int, adjust fu
 	for _, r := range g.Roles {
 		m.Roles = append(m.Roles, idpview.Option{Value: r.ID.String(), Label: r.Name})
 	}
+	for _, sy := range g.Systems {
+		m.Systems = append(m.Systems, idpview.Option{Value: sy.ID.String(), Label: sy.Name})
+	}
 	for _, mp := range g.Mappings {
-		m.Mappings = append(m.Mappings, idpview.MappingRow{ID: mp.ID.String(), Group: mp.Group, RoleID: mp.RoleID.String(), Role: mp.RoleName,
-			Test: slices.Contains(mp.Environments, "test"), Prod: slices.Contains(mp.Environments, "prod"), Version: mp.Version})
+		row := idpview.MappingRow{
+			ID:         mp.ID.String(),
+			Group:      mp.Group,
+			RoleID:     mp.RoleID.String(),
+			Role:       mp.RoleName,
+			Test:       slices.Contains(mp.Environments, "test"),
+			Prod:       slices.Contains(mp.Environments, "prod"),
+			Version:    mp.Version,
+			System:     mp.SystemName,
+			MemberRole: mp.MemberRole,
+		}
+		if mp.SystemID != uuid.Nil {
+			row.SystemID = mp.SystemID.String()
+		}
+		m.Mappings = append(m.Mappings, row)
 	}
 	for _, s := range g.Seen {
 		m.Seen = append(m.Seen, idpview.Seen{Name: s.Name, LastSeen: s.LastSeen.UTC().Format("2 Jan 2006 15:04 UTC"), Mapped: s.Mapped})
@@ -382,7 +398,14 @@ func mappingInput(c echo.Context) (idp.MappingInput, error) {
 		return idp.MappingInput{}, err
 	}
 	v, _ := strconv.Atoi(form.Get("version"))
-	return idp.MappingInput{Group: form.Get("group"), RoleID: form.Get("role"), Environments: form["environments"], Version: v}, nil
+	return idp.MappingInput{
+		Group:        form.Get("group"),
+		RoleID:       form.Get("role"),
+		Environments: form["environments"],
+		SystemID:     form.Get("system"),
+		MemberRole:   form.Get("member_role"),
+		Version:      v,
+	}, nil
 }
 
 func (h *Handler) createMapping(c echo.Context) error {
@@ -399,8 +422,15 @@ func (h *Handler) createMapping(c echo.Context) error {
 		}
 		return h.detailPage(c, http.StatusUnprocessableEntity, func(m *idpview.Detail) {
 			m.Problem = msg
-			m.NewMapping = idpview.MappingForm{Group: in.Group, RoleID: in.RoleID, Errors: errs,
-				Test: slices.Contains(in.Environments, "test"), Prod: slices.Contains(in.Environments, "prod")}
+			m.NewMapping = idpview.MappingForm{
+				Group:      in.Group,
+				RoleID:     in.RoleID,
+				Errors:     errs,
+				Test:       slices.Contains(in.Environments, "test"),
+				Prod:       slices.Contains(in.Environments, "prod"),
+				SystemID:   in.SystemID,
+				MemberRole: in.MemberRole,
+			}
 		})
 	}
 	page.Flash(c, "success", fmt.Sprintf("Mapped group %s. It applies at each user's next sign-in, or now with Re-evaluate signed-in users.", strings.TrimSpace(in.Group)))
@@ -433,7 +463,7 @@ func (h *Handler) updateMapping(c echo.Context) error {
 		}
 		return h.detailPage(c, http.StatusUnprocessableEntity, func(m *idpview.Detail) {
 			m.Problem = msg
-			for _, f := range []string{"group", "role", "environments"} {
+			for _, f := range []string{"group", "role", "environments", "system", "member_role"} {
 				if e := errs[f]; e != "" {
 					m.Problems = append(m.Problems, "Mapping of "+strings.TrimSpace(in.Group)+": "+e)
 				}
