@@ -36,20 +36,13 @@ func (s *Service) now() time.Time {
 }
 
 // Actor is the platform admin making a change.
-type Actor struct {
-	ID        uuid.UUID
-	Name      string
-	Principal *authz.Principal
+type Actor = authz.Actor
+
+func check(a Actor) error {
+	return a.RequirePlatformAdmin("Users and roles are managed by platform administrators.")
 }
 
-func (a Actor) check() error {
-	if a.Principal == nil || !a.Principal.IsPlatformAdmin() {
-		return domain.Errf(domain.CodeForbidden, "", "Users and roles are managed by platform administrators.")
-	}
-	return nil
-}
-
-func (a Actor) audit(ctx context.Context, tx *db.Tx, action, resourceType, resourceID, resourceName string, details map[string]any) error {
+func auditAs(a Actor, ctx context.Context, tx *db.Tx, action, resourceType, resourceID, resourceName string, details map[string]any) error {
 	return audit.Write(ctx, tx.Ent, audit.Entry{
 		Action:       action,
 		ActorID:      &a.ID,

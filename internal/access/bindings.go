@@ -35,7 +35,7 @@ func cleanEnvironments(in []string) []string {
 // role the user already holds by hand or from the seed gets the new environments; one
 // that comes from an IdP group mapping is refused (the next sign-in would rebuild it).
 func (s *Service) GrantRole(ctx context.Context, by Actor, userID uuid.UUID, g Grant) error {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return err
 	}
 	envs := cleanEnvironments(g.Environments)
@@ -79,7 +79,7 @@ func (s *Service) GrantRole(ctx context.Context, by Actor, userID uuid.UUID, g G
 			if err != nil {
 				return err
 			}
-			return by.audit(ctx, tx, "role.assign", "user", u.ID.String(), u.Username, map[string]any{
+			return auditAs(by, ctx, tx, "role.assign", "user", u.ID.String(), u.Username, map[string]any{
 				"binding": b.ID.String(),
 				"role":    r.Name,
 				"before":  nil,
@@ -98,7 +98,7 @@ func (s *Service) GrantRole(ctx context.Context, by Actor, userID uuid.UUID, g G
 		if err := tx.Ent.RoleBinding.UpdateOne(existing).SetAllowedEnvironments(envs).Exec(ctx); err != nil {
 			return err
 		}
-		return by.audit(ctx, tx, "role.assign", "user", u.ID.String(), u.Username, map[string]any{
+		return auditAs(by, ctx, tx, "role.assign", "user", u.ID.String(), u.Username, map[string]any{
 			"binding": existing.ID.String(),
 			"role":    r.Name,
 			"before":  map[string]any{"role": r.Name, "environments": existing.AllowedEnvironments, "source": string(existing.Source)},
@@ -111,7 +111,7 @@ func (s *Service) GrantRole(ctx context.Context, by Actor, userID uuid.UUID, g G
 // mappings are rebuilt at every sign-in, so they are changed through the mapping. The
 // last platform administrator's admin binding stays.
 func (s *Service) RevokeBinding(ctx context.Context, by Actor, userID, bindingID uuid.UUID) error {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return err
 	}
 	return s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
@@ -146,7 +146,7 @@ func (s *Service) RevokeBinding(ctx context.Context, by Actor, userID, bindingID
 		if err := tx.Ent.RoleBinding.DeleteOne(b).Exec(ctx); err != nil {
 			return err
 		}
-		return by.audit(ctx, tx, "role.revoke", "user", u.ID.String(), u.Username, map[string]any{
+		return auditAs(by, ctx, tx, "role.revoke", "user", u.ID.String(), u.Username, map[string]any{
 			"binding": b.ID.String(),
 			"role":    b.Edges.Role.Name,
 			"before":  map[string]any{"role": b.Edges.Role.Name, "environments": b.AllowedEnvironments, "source": string(b.Source)},

@@ -26,7 +26,7 @@ type RoleSummary struct {
 
 // Roles lists the built-in roles, then the custom ones, by name.
 func (s *Service) Roles(ctx context.Context, by Actor) ([]RoleSummary, error) {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return nil, err
 	}
 	roles, err := s.Store.Ent.Role.Query().WithPermissions().
@@ -58,7 +58,7 @@ func (s *Service) Roles(ctx context.Context, by Actor) ([]RoleSummary, error) {
 
 // Role loads one role with its permissions.
 func (s *Service) Role(ctx context.Context, by Actor, id uuid.UUID) (*RoleSummary, error) {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return nil, err
 	}
 	r, err := s.Store.Ent.Role.Query().Where(role.ID(id)).WithPermissions().Only(ctx)
@@ -159,7 +159,7 @@ func (s *Service) validateRole(ctx context.Context, c *ent.Client, f *RoleForm, 
 
 // CreateRole creates a custom role.
 func (s *Service) CreateRole(ctx context.Context, by Actor, f RoleForm) (*ent.Role, error) {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return nil, err
 	}
 	var out *ent.Role
@@ -176,7 +176,7 @@ func (s *Service) CreateRole(ctx context.Context, by Actor, f RoleForm) (*ent.Ro
 		if err != nil {
 			return err
 		}
-		return by.audit(ctx, tx, "role.create", "role", out.ID.String(), out.Name, map[string]any{
+		return auditAs(by, ctx, tx, "role.create", "role", out.ID.String(), out.Name, map[string]any{
 			"before": nil,
 			"after":  map[string]any{"name": out.Name, "description": out.Description, "permissions": f.Permissions},
 		})
@@ -187,7 +187,7 @@ func (s *Service) CreateRole(ctx context.Context, by Actor, f RoleForm) (*ent.Ro
 // UpdateRole changes a custom role; everyone holding it sees the change on their next
 // request (the role_permissions trigger bumps their authz_version).
 func (s *Service) UpdateRole(ctx context.Context, by Actor, id uuid.UUID, f RoleForm) (*ent.Role, error) {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return nil, err
 	}
 	var out *ent.Role
@@ -219,7 +219,7 @@ func (s *Service) UpdateRole(ctx context.Context, by Actor, id uuid.UUID, f Role
 				removed = append(removed, p)
 			}
 		}
-		return by.audit(ctx, tx, "role.update", "role", r.ID.String(), out.Name, map[string]any{
+		return auditAs(by, ctx, tx, "role.update", "role", r.ID.String(), out.Name, map[string]any{
 			"before":  map[string]any{"name": r.Name, "description": r.Description, "permissions": before},
 			"after":   map[string]any{"name": out.Name, "description": out.Description, "permissions": f.Permissions},
 			"added":   added,
@@ -231,7 +231,7 @@ func (s *Service) UpdateRole(ctx context.Context, by Actor, id uuid.UUID, f Role
 
 // DeleteRole deletes a custom role nobody holds and no group mapping names.
 func (s *Service) DeleteRole(ctx context.Context, by Actor, id uuid.UUID) error {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return err
 	}
 	return s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
@@ -258,7 +258,7 @@ func (s *Service) DeleteRole(ctx context.Context, by Actor, id uuid.UUID) error 
 		if err := tx.Ent.Role.DeleteOne(r).Exec(ctx); err != nil {
 			return err
 		}
-		return by.audit(ctx, tx, "role.delete", "role", r.ID.String(), r.Name, map[string]any{
+		return auditAs(by, ctx, tx, "role.delete", "role", r.ID.String(), r.Name, map[string]any{
 			"before": map[string]any{"name": r.Name, "description": r.Description, "permissions": permissionIDs(r)},
 			"after":  nil,
 		})

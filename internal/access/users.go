@@ -30,7 +30,7 @@ type UserRow struct {
 // ListUsers returns the page of users whose username, name or email contains query
 // (case-insensitive), by username, and how many match.
 func (s *Service) ListUsers(ctx context.Context, by Actor, query string, p paging.Page) ([]UserRow, int, paging.Page, error) {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return nil, 0, p, err
 	}
 	q := s.Store.Ent.User.Query()
@@ -74,7 +74,7 @@ type UserDetail struct {
 
 // User loads a user's page.
 func (s *Service) User(ctx context.Context, by Actor, id uuid.UUID) (*UserDetail, error) {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return nil, err
 	}
 	c := s.Store.Ent
@@ -133,7 +133,7 @@ func (s *Service) revokeSessions(ctx context.Context, c *ent.Client, userID uuid
 // SetDisabled disables (ending their sessions at once) or enables a user. Nobody
 // disables themselves, and the last platform administrator is never disabled.
 func (s *Service) SetDisabled(ctx context.Context, by Actor, id uuid.UUID, disabled bool) error {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return err
 	}
 	return s.Store.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
@@ -176,7 +176,7 @@ func (s *Service) SetDisabled(ctx context.Context, by Actor, id uuid.UUID, disab
 		if disabled {
 			action = "user.disable"
 		}
-		return by.audit(ctx, tx, action, "user", u.ID.String(), u.Username, map[string]any{
+		return auditAs(by, ctx, tx, action, "user", u.ID.String(), u.Username, map[string]any{
 			"before":              map[string]any{"disabled": u.Disabled},
 			"after":               map[string]any{"disabled": disabled},
 			"signed_out_browsers": ended,
@@ -186,7 +186,7 @@ func (s *Service) SetDisabled(ctx context.Context, by Actor, id uuid.UUID, disab
 
 // SignOutEverywhere ends all of the user's sessions.
 func (s *Service) SignOutEverywhere(ctx context.Context, by Actor, id uuid.UUID) (int, error) {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return 0, err
 	}
 	n := 0
@@ -198,7 +198,7 @@ func (s *Service) SignOutEverywhere(ctx context.Context, by Actor, id uuid.UUID)
 		if n, err = s.revokeSessions(ctx, tx.Ent, id); err != nil {
 			return err
 		}
-		return by.audit(ctx, tx, "user.sessions_revoke", "user", u.ID.String(), u.Username, map[string]any{
+		return auditAs(by, ctx, tx, "user.sessions_revoke", "user", u.ID.String(), u.Username, map[string]any{
 			"before": map[string]any{"open_sign_ins": n},
 			"after":  map[string]any{"open_sign_ins": 0},
 		})
@@ -264,7 +264,7 @@ func validEmail(s string) bool {
 // CreateLocal creates a local account with a one-time password, returned once (only
 // its hash is kept) and to be changed at the first sign-in.
 func (s *Service) CreateLocal(ctx context.Context, by Actor, f NewLocalUser) (*ent.User, string, error) {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return nil, "", err
 	}
 	if err := f.validate(); err != nil {
@@ -298,7 +298,7 @@ func (s *Service) CreateLocal(ctx context.Context, by Actor, f NewLocalUser) (*e
 		if err != nil {
 			return err
 		}
-		return by.audit(ctx, tx, "user.create", "user", out.ID.String(), out.Username, map[string]any{
+		return auditAs(by, ctx, tx, "user.create", "user", out.ID.String(), out.Username, map[string]any{
 			"before": nil,
 			"after": map[string]any{"username": out.Username, "display_name": out.DisplayName, "email": out.Email,
 				"auth_type": "local", "change_required": true},
@@ -313,7 +313,7 @@ func (s *Service) CreateLocal(ctx context.Context, by Actor, f NewLocalUser) (*e
 // ResetPassword gives a local account a new one-time password (returned once), to be
 // changed at the next sign-in, and ends its sessions.
 func (s *Service) ResetPassword(ctx context.Context, by Actor, id uuid.UUID) (*ent.User, string, error) {
-	if err := by.check(); err != nil {
+	if err := check(by); err != nil {
 		return nil, "", err
 	}
 	secret := OneTimePassword()
@@ -340,7 +340,7 @@ func (s *Service) ResetPassword(ctx context.Context, by Actor, id uuid.UUID) (*e
 		if out, err = tx.Ent.User.UpdateOne(u).SetPasswordHash(hash).SetForcePasswordChange(true).Save(ctx); err != nil {
 			return err
 		}
-		return by.audit(ctx, tx, "user.password_reset", "user", u.ID.String(), u.Username, map[string]any{
+		return auditAs(by, ctx, tx, "user.password_reset", "user", u.ID.String(), u.Username, map[string]any{
 			"before":              map[string]any{"change_required": u.ForcePasswordChange},
 			"after":               map[string]any{"change_required": true},
 			"signed_out_browsers": ended,

@@ -257,7 +257,7 @@ func currentMembership(ctx context.Context, client *ent.Client, m *ent.IdPGroupM
 // CreateMapping adds a grid row. It applies at each user's next sign-in (or at once with
 // Reevaluate).
 func (s *Service) CreateMapping(ctx context.Context, a Actor, key string, in MappingInput) (*ent.IdPGroupMapping, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return nil, err
 	}
 	if _, err := s.Provider(ctx, key); err != nil {
@@ -278,7 +278,7 @@ func (s *Service) CreateMapping(ctx context.Context, a Actor, key string, in Map
 			return err
 		}
 		out = m
-		return audit.Write(ctx, tx.Ent, a.entry("idp.mapping_create", "idp_group_mapping", m.ID.String(), in.Group,
+		return audit.Write(ctx, tx.Ent, entry(a, "idp.mapping_create", "idp_group_mapping", m.ID.String(), in.Group,
 			map[string]any{"provider": key, "after": mappingDetails(in.Group, r.Name, in.Environments, mb.details())}))
 	})
 	return out, err
@@ -304,7 +304,7 @@ func (s *Service) mapping(ctx context.Context, client *ent.Client, key string, i
 // UpdateMapping changes a grid row made from version in.Version; a change saved
 // meanwhile by another admin refuses this one and nothing is saved.
 func (s *Service) UpdateMapping(ctx context.Context, a Actor, key string, id uuid.UUID, in MappingInput) (*ent.IdPGroupMapping, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return nil, err
 	}
 	cur, before, err := s.mapping(ctx, s.Store.Ent, key, id)
@@ -339,7 +339,7 @@ func (s *Service) UpdateMapping(ctx context.Context, a Actor, key string, id uui
 		if err != nil {
 			return err
 		}
-		return audit.Write(ctx, tx.Ent, a.entry("idp.mapping_update", "idp_group_mapping", id.String(), in.Group, map[string]any{
+		return audit.Write(ctx, tx.Ent, entry(a, "idp.mapping_update", "idp_group_mapping", id.String(), in.Group, map[string]any{
 			"provider": key,
 			"before":   mappingDetails(cur.GroupName, before, cur.AllowedEnvironments, beforeMember),
 			"after":    mappingDetails(in.Group, r.Name, in.Environments, mb.details()),
@@ -350,7 +350,7 @@ func (s *Service) UpdateMapping(ctx context.Context, a Actor, key string, id uui
 
 // DeleteMapping removes a grid row seen at version.
 func (s *Service) DeleteMapping(ctx context.Context, a Actor, key string, id uuid.UUID, version int) (string, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return "", err
 	}
 	var group string
@@ -371,7 +371,7 @@ func (s *Service) DeleteMapping(ctx context.Context, a Actor, key string, id uui
 			return errStale("mapping")
 		}
 		group = cur.GroupName
-		return audit.Write(ctx, tx.Ent, a.entry("idp.mapping_delete", "idp_group_mapping", id.String(), cur.GroupName, map[string]any{
+		return audit.Write(ctx, tx.Ent, entry(a, "idp.mapping_delete", "idp_group_mapping", id.String(), cur.GroupName, map[string]any{
 			"provider": key,
 			"before":   mappingDetails(cur.GroupName, before, cur.AllowedEnvironments, beforeMember),
 		}))
@@ -383,7 +383,7 @@ func (s *Service) DeleteMapping(ctx context.Context, a Actor, key string, id uui
 // session, from the groups their latest sign-in delivered (their mapped bindings are
 // rebuilt exactly as at sign-in). Each user's change is audited, and the run as a whole.
 func (s *Service) Reevaluate(ctx context.Context, a Actor, key string) (int, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return 0, err
 	}
 	pv, err := s.Provider(ctx, key)
@@ -420,12 +420,12 @@ func (s *Service) Reevaluate(ctx context.Context, a Actor, key string) (int, err
 				return err
 			}
 			changed++
-			if err := audit.Write(ctx, tx.Ent, a.entry("idp.reevaluate_user", "user", u.ID.String(), u.Username,
+			if err := audit.Write(ctx, tx.Ent, entry(a, "idp.reevaluate_user", "user", u.ID.String(), u.Username,
 				map[string]any{"provider": key, "groups": r.Groups, "roles": roles, "memberships": members})); err != nil {
 				return err
 			}
 		}
-		return audit.Write(ctx, tx.Ent, a.entry("idp.reevaluate", "identity_provider", key, pv.Label, map[string]any{"users": changed}))
+		return audit.Write(ctx, tx.Ent, entry(a, "idp.reevaluate", "identity_provider", key, pv.Label, map[string]any{"users": changed}))
 	})
 	return changed, err
 }

@@ -68,20 +68,13 @@ type cachedRP struct {
 
 // Actor is who changes providers or mappings: the audit row names them and the use case
 // checks again that they are a platform admin.
-type Actor struct {
-	ID        uuid.UUID
-	Name      string
-	Principal *authz.Principal
+type Actor = authz.Actor
+
+func check(a Actor) error {
+	return a.RequirePlatformAdmin("Identity providers are managed by platform administrators.")
 }
 
-func (a Actor) check() error {
-	if !a.Principal.IsPlatformAdmin() {
-		return domain.Errf(domain.CodeForbidden, "", "Identity providers are managed by platform administrators.")
-	}
-	return nil
-}
-
-func (a Actor) entry(action, typ, id, name string, details map[string]any) audit.Entry {
+func entry(a Actor, action, typ, id, name string, details map[string]any) audit.Entry {
 	e := audit.Entry{Action: action, ActorName: a.Name, ResourceType: typ, ResourceID: id, ResourceName: name, Details: details}
 	if a.ID != uuid.Nil {
 		actorID := a.ID
@@ -415,7 +408,7 @@ func providerDetails(r *ent.IdentityProvider) map[string]any {
 // Create adds a provider (enabled). The client secret is sealed with AES-256-GCM before
 // it is stored; the audit row says only that one was set.
 func (s *Service) Create(ctx context.Context, a Actor, in Input) (*ent.IdentityProvider, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return nil, err
 	}
 	if err := s.validate(ctx, &in, true, uuid.Nil); err != nil {
@@ -444,7 +437,7 @@ func (s *Service) Create(ctx context.Context, a Actor, in Input) (*ent.IdentityP
 		}
 		out = r
 		d := map[string]any{"after": providerDetails(r), "client_secret": "set"}
-		return audit.Write(ctx, tx.Ent, a.entry("idp.configure", "identity_provider", r.Key, r.Label, d))
+		return audit.Write(ctx, tx.Ent, entry(a, "idp.configure", "identity_provider", r.Key, r.Label, d))
 	})
 	return out, err
 }
@@ -457,7 +450,7 @@ func errStale(what string) error {
 // Update changes a provider; an empty secret keeps the stored one. The version is the
 // one the form was made from: a change made meanwhile refuses this one.
 func (s *Service) Update(ctx context.Context, a Actor, key string, in Input) (*ent.IdentityProvider, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return nil, err
 	}
 	cur, err := s.Store.Ent.IdentityProvider.Query().Where(identityprovider.Key(key)).Only(ctx)
@@ -501,7 +494,7 @@ func (s *Service) Update(ctx context.Context, a Actor, key string, in Input) (*e
 		}
 		out = r
 		d := map[string]any{"before": providerDetails(cur), "after": providerDetails(r), "client_secret": secret}
-		return audit.Write(ctx, tx.Ent, a.entry("idp.update", "identity_provider", r.Key, r.Label, d))
+		return audit.Write(ctx, tx.Ent, entry(a, "idp.update", "identity_provider", r.Key, r.Label, d))
 	})
 	return out, err
 }
@@ -509,7 +502,7 @@ func (s *Service) Update(ctx context.Context, a Actor, key string, in Input) (*e
 // SetEnabled enables or disables a provider. A disabled provider is no longer offered
 // and its callbacks are refused; its users' sessions go on until they end.
 func (s *Service) SetEnabled(ctx context.Context, a Actor, key string, enabled bool) (*ent.IdentityProvider, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return nil, err
 	}
 	var out *ent.IdentityProvider
@@ -531,7 +524,7 @@ func (s *Service) SetEnabled(ctx context.Context, a Actor, key string, enabled b
 		}
 		out = r
 		d := map[string]any{"before": map[string]any{"enabled": cur.Enabled}, "after": map[string]any{"enabled": enabled}}
-		return audit.Write(ctx, tx.Ent, a.entry("idp.update", "identity_provider", r.Key, r.Label, d))
+		return audit.Write(ctx, tx.Ent, entry(a, "idp.update", "identity_provider", r.Key, r.Label, d))
 	})
 	return out, err
 }
@@ -542,7 +535,7 @@ func (s *Service) SetEnabled(ctx context.Context, a Actor, key string, enabled b
 // that no longer exists: end those sessions or wait for them). Its users' accounts stay
 // (they are named in the audit log), but cannot sign in any more.
 func (s *Service) Delete(ctx context.Context, a Actor, key string) (*ent.IdentityProvider, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return nil, err
 	}
 	var out *ent.IdentityProvider
@@ -587,14 +580,14 @@ func (s *Service) Delete(ctx context.Context, a Actor, key string) (*ent.Identit
 		delete(s.rps, cur.Key)
 		s.mu.Unlock()
 		d := map[string]any{"before": providerDetails(cur), "mappings_deleted": mappings}
-		return audit.Write(ctx, tx.Ent, a.entry("idp.delete", "identity_provider", cur.Key, cur.Label, d))
+		return audit.Write(ctx, tx.Ent, entry(a, "idp.delete", "identity_provider", cur.Key, cur.Label, d))
 	})
 	return out, err
 }
 
 // TestDiscovery checks an issuer as "Test discovery" does.
 func (s *Service) TestDiscovery(ctx context.Context, a Actor, issuer string) (DiscoveryResult, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return DiscoveryResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)

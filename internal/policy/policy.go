@@ -36,11 +36,7 @@ func (s *Service) now() time.Time {
 }
 
 // Actor is who changes policies; every use case checks again that they are a platform admin.
-type Actor struct {
-	ID        uuid.UUID
-	Name      string
-	Principal *authz.Principal
-}
+type Actor = authz.Actor
 
 // ErrNotFound answers for a policy that does not exist.
 var ErrNotFound = domain.Errf(domain.CodeNotFound, "", "There is no such policy.")
@@ -112,10 +108,7 @@ func (in Input) Validate() error {
 }
 
 func (s *Service) admin(a Actor) error {
-	if !a.Principal.IsPlatformAdmin() {
-		return domain.Errf(domain.CodeForbidden, "", "Only platform admins manage auto-approval policies.")
-	}
-	return nil
+	return a.RequirePlatformAdmin("Only platform admins manage auto-approval policies.")
 }
 
 // Create drafts a new policy (version 1, disabled until an admin enables it).

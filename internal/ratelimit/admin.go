@@ -18,18 +18,9 @@ import (
 )
 
 // Actor is the platform admin changing a user's limits.
-type Actor struct {
-	ID        uuid.UUID
-	Name      string
-	Principal *authz.Principal
-}
+type Actor = authz.Actor
 
-func (a Actor) check() error {
-	if !a.Principal.IsPlatformAdmin() {
-		return domain.Errf(domain.CodeForbidden, "", "Only platform admins manage rate limits.")
-	}
-	return nil
-}
+func check(a Actor) error { return a.RequirePlatformAdmin("Only platform admins manage rate limits.") }
 
 // UserLimit is one user's exception as the admin page lists it.
 type UserLimit struct {
@@ -171,7 +162,7 @@ const (
 
 // SetUserLimits creates or replaces one user's exception, audited with before and after.
 func (l *Limiter) SetUserLimits(ctx context.Context, a Actor, in UserLimitInput) (UserLimit, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return UserLimit{}, err
 	}
 	fe := domain.FieldErrors{}
@@ -279,7 +270,7 @@ func (l *Limiter) SetUserLimits(ctx context.Context, a Actor, in UserLimitInput)
 
 // RemoveUserLimits drops a user's exception: the defaults apply again.
 func (l *Limiter) RemoveUserLimits(ctx context.Context, a Actor, userID uuid.UUID) (string, error) {
-	if err := a.check(); err != nil {
+	if err := check(a); err != nil {
 		return "", err
 	}
 	name := ""
