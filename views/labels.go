@@ -1,7 +1,6 @@
 package views
 
 import (
-	"regexp"
 	"strings"
 	"time"
 
@@ -146,15 +145,3 @@ func Span(d time.Duration) string {
 
 // requestCount is "1 request" or "3 requests".
 func requestCount(n int) string { return plural(n, "request") }
-
-// leadingCode finds "CODE: " in a stored failure ("VALIDATION_FAILED: the cluster refused
-// the VM", "create failed: NAMESPACE_QUOTA_EXCEEDED: …").
-var leadingCode = regexp.MustCompile(`\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+): `)
-
-// FailureText is a stored failure message as people read it: each error code in it
-// replaced by its label (the code stays in the audit log and the ticket's error_code).
-func FailureText(msg string) string {
-	return leadingCode.ReplaceAllStringFunc(msg, func(m string) string {
-		return ErrorLabel(strings.TrimSuffix(m, ": ")) + ": "
-	})
-}

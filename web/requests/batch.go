@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -66,7 +67,7 @@ func (h *Handler) BatchModel(c echo.Context, v *governance.BatchView) (requestsv
 	w := who(c)
 	canDecide := governance.CanDecideBatch(w, b)
 	for i, t := range v.Children {
-		ch := requestsview.BatchChild{N: i + 1, TicketID: t.ID.String(), Status: string(t.Status), Error: t.ErrorMessage,
+		ch := requestsview.BatchChild{N: i + 1, TicketID: t.ID.String(), Status: string(t.Status), Error: failureWords(t.ErrorCode, t.ErrorMessage),
 			Link: "/requests/" + t.ID.String()}
 		if canDecide && t.Status == approvalticket.StatusPENDING_APPROVAL {
 			ch.Link = "/approvals/" + t.ID.String() // decide this one on its own
@@ -143,4 +144,13 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// failureWords says a failure with its code in words ("Validation failed: …"): the
+// worker's message starts with the code itself.
+func failureWords(code, msg string) string {
+	if code == "" || msg == "" {
+		return msg
+	}
+	return views.ErrorLabel(code) + ": " + strings.TrimPrefix(msg, code+": ")
 }
